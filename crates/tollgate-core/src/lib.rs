@@ -1,0 +1,13 @@
+//! Domain types and pure logic of tollgate. No I/O, no HTTP framework, no SQL.
+
+pub mod crypto;
+pub mod key;
+pub mod pricing;
+pub mod route;
+pub mod time;
+pub mod tokenize;
+pub mod usage;
+
+pub use key::{ApiKey, KeyError, KeyHash};
+pub use route::{RouteKind, RouteTable};
+pub use usage::{TokenUsage, UsageEvent, UsageSource};

@@ -1,0 +1,212 @@
+//! Gateway refusals: one error type with an explicit status mapping and one JSON shape that
+//! OpenAI-style SDKs can parse. Internal details go to the log; the client sees only the code and
+//! a fixed message.
+
+use bytes::Bytes;
+use http::StatusCode;
+
+/// Why the gateway answered a call itself instead of with the upstream's response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// No key in any of the accepted headers.
+    #[error("missing_api_key")]
+    MissingApiKey,
+    /// The key is malformed, fails its checksum, or is unknown.
+    #[error("invalid_api_key")]
+    InvalidApiKey,
+    /// The key's expiry has passed.
+    #[error("expired_api_key")]
+    ExpiredApiKey,
+    /// The key was revoked.
+    #[error("revoked_api_key")]
+    RevokedApiKey,
+    /// The key may not call the matched route.
+    #[error("route_not_allowed")]
+    RouteNotAllowed,
+    /// No enabled route covers the path.
+    #[error("no_route")]
+    NoRoute,
+    /// The path holds `.` or `..` segments, which could reach past the route's prefix upstream.
+    #[error("invalid_path")]
+    InvalidPath,
+    /// The request body is larger than the configured limit.
+    #[error("payload_too_large")]
+    PayloadTooLarge,
+    /// The request headers are larger than the configured limit.
+    #[error("header_too_large")]
+    HeaderTooLarge,
+    /// The key could not be looked up because the store is unreachable.
+    #[error("store_unavailable")]
+    StoreUnavailable,
+    /// The route's upstream URL or credential cannot be used (see the gateway log).
+    #[error("route_misconfigured")]
+    RouteMisconfigured,
+    /// The upstream refused or dropped the connection before answering.
+    #[error("upstream_unreachable")]
+    UpstreamUnreachable,
+    /// The upstream did not connect or answer in time.
+    #[error("upstream_timeout")]
+    UpstreamTimeout,
+    /// The client hung up before the response was sent (recorded as 499, never sent).
+    #[error("client_closed_request")]
+    ClientClosed,
+    /// A bug in the gateway; details are in the log.
+    #[error("internal_error")]
+    Internal,
+}
+
+/// Status recorded for a client that hung up first (nginx's convention).
+pub const CLIENT_CLOSED_STATUS: u16 = 499;
+
+/// The code, OpenAI-style error type and message of every refusal, and the JSON body built from
+/// them at compile time, so that refusing never allocates.
+macro_rules! refusals {
+    ($($variant:ident => $code:literal, $kind:literal, $message:literal;)*) => {
+        impl GatewayError {
+            /// The message sent to the client.
+            pub fn message(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $message,)*
+                }
+            }
+
+            /// The OpenAI-style `type` of the error.
+            pub fn kind(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $kind,)*
+                }
+            }
+
+            /// The JSON body sent to the client.
+            pub fn body(self) -> &'static str {
+                match self {
+                    $(Self::$variant => concat!(
+                        r#"{"error":{"code":""#, $code,
+                        r#"","message":""#, $message,
+                        r#"","type":""#, $kind,
+                        r#""}}"#
+                    ),)*
+                }
+            }
+        }
+    };
+}
+
+refusals! {
+    MissingApiKey => "missing_api_key", "authentication_error",
+        "No API key was sent. Send it as `Authorization: Bearer ntk_…`, `X-API-Key` or `api-key`.";
+    InvalidApiKey => "invalid_api_key", "authentication_error", "The API key is not valid.";
+    ExpiredApiKey => "expired_api_key", "authentication_error", "The API key has expired.";
+    RevokedApiKey => "revoked_api_key", "authentication_error", "The API key has been revoked.";
+    RouteNotAllowed => "route_not_allowed", "permission_error", "This API key may not call this route.";
+    NoRoute => "no_route", "not_found_error", "No route matches this path.";
+    InvalidPath => "invalid_path", "invalid_request_error",
+        "The path must not contain `.` or `..` segments.";
+    PayloadTooLarge => "payload_too_large", "invalid_request_error",
+        "The request body is larger than the gateway accepts.";
+    HeaderTooLarge => "header_too_large", "invalid_request_error",
+        "The request headers are larger than the gateway accepts.";
+    StoreUnavailable => "store_unavailable", "api_error",
+        "The gateway cannot check the API key right now. Retry shortly.";
+    RouteMisconfigured => "route_misconfigured", "api_error",
+        "This route's upstream is not usable; the gateway's operator has the details.";
+    UpstreamUnreachable => "upstream_unreachable", "api_error",
+        "The upstream service could not be reached.";
+    UpstreamTimeout => "upstream_timeout", "timeout_error",
+        "The upstream service did not answer in time.";
+    ClientClosed => "client_closed_request", "invalid_request_error",
+        "The client closed the request.";
+    Internal => "internal_error", "api_error", "The gateway failed to handle the request.";
+}
+
+impl GatewayError {
+    /// The HTTP status of the refusal.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::MissingApiKey
+            | Self::InvalidApiKey
+            | Self::ExpiredApiKey
+            | Self::RevokedApiKey => StatusCode::UNAUTHORIZED,
+            Self::RouteNotAllowed => StatusCode::FORBIDDEN,
+            Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::InvalidPath => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RouteMisconfigured | Self::UpstreamUnreachable => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::ClientClosed => {
+                StatusCode::from_u16(CLIENT_CLOSED_STATUS).unwrap_or(StatusCode::BAD_REQUEST)
+            }
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The status as recorded in usage events.
+    pub fn status_code(self) -> u16 {
+        match self {
+            Self::ClientClosed => CLIENT_CLOSED_STATUS,
+            other => other.status().as_u16(),
+        }
+    }
+
+    /// The body as bytes, without copying.
+    pub fn body_bytes(self) -> Bytes {
+        Bytes::from_static(self.body().as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [GatewayError; 15] = [
+        GatewayError::MissingApiKey,
+        GatewayError::InvalidApiKey,
+        GatewayError::ExpiredApiKey,
+        GatewayError::RevokedApiKey,
+        GatewayError::RouteNotAllowed,
+        GatewayError::NoRoute,
+        GatewayError::InvalidPath,
+        GatewayError::PayloadTooLarge,
+        GatewayError::HeaderTooLarge,
+        GatewayError::StoreUnavailable,
+        GatewayError::RouteMisconfigured,
+        GatewayError::UpstreamUnreachable,
+        GatewayError::UpstreamTimeout,
+        GatewayError::ClientClosed,
+        GatewayError::Internal,
+    ];
+
+    #[test]
+    fn every_body_is_the_documented_json_shape() {
+        for err in ALL {
+            let value: serde_json::Value = serde_json::from_str(err.body()).unwrap();
+            assert_eq!(value["error"]["code"], err.to_string(), "{err:?}");
+            assert!(
+                value["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty())
+            );
+            assert!(
+                value["error"]["type"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty())
+            );
+        }
+    }
+
+    #[test]
+    fn statuses_follow_the_spec() {
+        assert_eq!(GatewayError::MissingApiKey.status_code(), 401);
+        assert_eq!(GatewayError::RevokedApiKey.status_code(), 401);
+        assert_eq!(GatewayError::RouteNotAllowed.status_code(), 403);
+        assert_eq!(GatewayError::NoRoute.status_code(), 404);
+        assert_eq!(GatewayError::PayloadTooLarge.status_code(), 413);
+        assert_eq!(GatewayError::HeaderTooLarge.status_code(), 431);
+        assert_eq!(GatewayError::StoreUnavailable.status_code(), 503);
+        assert_eq!(GatewayError::UpstreamUnreachable.status_code(), 502);
+        assert_eq!(GatewayError::UpstreamTimeout.status_code(), 504);
+        assert_eq!(GatewayError::ClientClosed.status_code(), 499);
+    }
+}

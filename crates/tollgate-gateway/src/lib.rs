@@ -1,0 +1,24 @@
+//! The tollgate data plane.
+//!
+//! A gateway call passes, in this order: catch-panic → request id → header size → key extraction
+//! and checksum (no store look-up for garbage) → key look-up through the cache → route match
+//! (longest prefix) → route permission → limits (today the body size; rate and budget limits come
+//! later) → request inspection for LLM routes → proxy with streaming both ways → usage capture →
+//! [`writer::UsageSink::record`], which never waits on the store.
+//!
+//! The steps are one hand-written hyper service (the `proxy` module) rather than a stack of tower layers:
+//! each layer would box a future per call, and the gateway's budget is under a millisecond.
+
+pub mod capture;
+pub mod error;
+pub mod metrics;
+pub mod spool;
+pub mod writer;
+
+mod auth;
+mod proxy;
+mod server;
+mod state;
+
+pub use error::GatewayError;
+pub use server::{Gateway, GatewayConfig};

@@ -1,0 +1,187 @@
+//! Prometheus metrics of the data plane and the usage writer, exposed by the console at `/metrics`.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of a gateway response.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    /// HTTP status sent to the client (499 for a client that hung up).
+    pub status: u16,
+}
+
+/// Every metric tollgate exports. Cheap to update from the request path (atomics only).
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Gateway responses by status.
+    pub requests: Family<StatusLabels, Counter>,
+    /// Total gateway latency, seconds.
+    pub request_duration: Histogram,
+    /// Time to the upstream's response head, seconds.
+    pub upstream_duration: Histogram,
+    /// Upstream connection failures and timeouts.
+    pub upstream_errors: Counter,
+    /// Usage events accepted into the in-memory queue.
+    pub events_queued: Counter,
+    /// Usage events written to the store.
+    pub events_written: Counter,
+    /// Usage events written to the disk spool (queue full or store down).
+    pub events_spooled: Counter,
+    /// Usage events lost. Must stay 0: a non-zero value means the spool itself failed.
+    pub events_dropped: Counter,
+    /// Events waiting in the in-memory queue.
+    pub queue_depth: Gauge<i64, AtomicI64>,
+    /// Bytes waiting in the spool.
+    pub spool_bytes: Gauge<i64, AtomicI64>,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        60.0,
+    ]
+    .into_iter()
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("tollgate");
+        let requests = Family::<StatusLabels, Counter>::default();
+        registry.register(
+            "gateway_requests",
+            "Gateway responses by status",
+            requests.clone(),
+        );
+        let request_duration = Histogram::new(latency_buckets());
+        registry.register(
+            "gateway_request_duration_seconds",
+            "Total time of a gateway call",
+            request_duration.clone(),
+        );
+        let upstream_duration = Histogram::new(latency_buckets());
+        registry.register(
+            "gateway_upstream_duration_seconds",
+            "Time to the upstream's response head",
+            upstream_duration.clone(),
+        );
+        let upstream_errors = Counter::default();
+        registry.register(
+            "gateway_upstream_errors",
+            "Upstream connect failures and timeouts",
+            upstream_errors.clone(),
+        );
+        let events_queued = Counter::default();
+        registry.register(
+            "usage_events_queued",
+            "Usage events put on the writer queue",
+            events_queued.clone(),
+        );
+        let events_written = Counter::default();
+        registry.register(
+            "usage_events_written",
+            "Usage events written to the store",
+            events_written.clone(),
+        );
+        let events_spooled = Counter::default();
+        registry.register(
+            "usage_events_spooled",
+            "Usage events written to the disk spool",
+            events_spooled.clone(),
+        );
+        let events_dropped = Counter::default();
+        registry.register(
+            "usage_events_dropped",
+            "Usage events lost (must stay 0)",
+            events_dropped.clone(),
+        );
+        let queue_depth = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "usage_queue_depth",
+            "Usage events waiting in memory",
+            queue_depth.clone(),
+        );
+        let spool_bytes = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "usage_spool_bytes",
+            "Bytes of usage events waiting in the spool",
+            spool_bytes.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            requests,
+            request_duration,
+            upstream_duration,
+            upstream_errors,
+            events_queued,
+            events_written,
+            events_spooled,
+            events_dropped,
+            queue_depth,
+            spool_bytes,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// Counts one gateway response.
+    pub fn observe_response(&self, status: u16, seconds: f64) {
+        self.requests.get_or_create(&StatusLabels { status }).inc();
+        self.request_duration.observe(seconds);
+    }
+
+    /// Current queue depth (for health).
+    pub fn queue_depth_now(&self) -> i64 {
+        self.queue_depth.get()
+    }
+
+    /// Current spool size in bytes (for health).
+    pub fn spool_bytes_now(&self) -> i64 {
+        self.spool_bytes.get()
+    }
+
+    /// Events dropped so far.
+    pub fn dropped_now(&self) -> u64 {
+        self.events_dropped.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::new();
+        m.observe_response(200, 0.01);
+        m.events_written.inc_by(3);
+        let text = m.render();
+        assert!(
+            text.contains("tollgate_gateway_requests_total{status=\"200\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tollgate_usage_events_written_total 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tollgate_usage_events_dropped_total 0"),
+            "{text}"
+        );
+    }
+}

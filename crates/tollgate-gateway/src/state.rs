@@ -1,0 +1,292 @@
+//! What the gateway knows of the store: the route table (swapped whole, read without locks), the
+//! upstream clients, and the refresher that polls the store's revision.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use http::HeaderValue;
+use http::uri::{Authority, Scheme};
+use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::watch;
+use tollgate_core::crypto::MasterKey;
+use tollgate_core::{RouteKind, RouteTable};
+use tollgate_store::{RouteRecord, StoreError};
+
+use crate::proxy::UpstreamBody;
+use crate::server::Shared;
+
+/// The pooled upstream client (HTTP/1.1 and HTTP/2 over TLS by ALPN, plain HTTP/1.1).
+pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+
+/// How the gateway authenticates to a route's upstream.
+#[derive(Debug, Clone)]
+pub(crate) enum Credential {
+    /// Nothing to inject.
+    None,
+    /// A header to set, its value marked sensitive.
+    Header(&'static str, HeaderValue),
+    /// The sealed credential cannot be opened; calls are refused (the reason was logged at load).
+    Unusable,
+}
+
+/// A route ready for the request path: everything parsed and opened once, at load.
+#[derive(Debug)]
+pub(crate) struct RouteEntry {
+    pub(crate) record: RouteRecord,
+    /// `None` when the upstream URL does not parse (logged at load; calls are refused).
+    pub(crate) upstream: Option<UpstreamBase>,
+    pub(crate) credential: Credential,
+    pub(crate) timeout: Duration,
+    pub(crate) client: UpstreamClient,
+}
+
+/// The parts of a route's upstream URL.
+#[derive(Debug, Clone)]
+pub(crate) struct UpstreamBase {
+    pub(crate) scheme: Scheme,
+    pub(crate) authority: Authority,
+    /// The `Host` header sent upstream.
+    pub(crate) host: HeaderValue,
+    /// The base path without its trailing `/` (empty for the root).
+    pub(crate) path: String,
+}
+
+impl UpstreamBase {
+    fn parse(url: &str) -> Option<Self> {
+        let uri: http::Uri = url.parse().ok()?;
+        let scheme = uri.scheme()?.clone();
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return None;
+        }
+        let authority = uri.authority()?.clone();
+        let host = HeaderValue::from_str(authority.as_str()).ok()?;
+        let path = uri.path().trim_end_matches('/').to_owned();
+        Some(Self {
+            scheme,
+            authority,
+            host,
+            path,
+        })
+    }
+}
+
+/// The enabled routes, matched by longest prefix.
+#[derive(Debug, Default)]
+pub(crate) struct RouteState {
+    pub(crate) table: RouteTable<Arc<RouteEntry>>,
+}
+
+/// Upstream clients, one per connect timeout (the connector owns the timeout), shared by every
+/// route with that timeout so that their connection pools survive route reloads.
+pub(crate) struct Upstreams {
+    tls: rustls::ClientConfig,
+    clients: Mutex<HashMap<Duration, UpstreamClient>>,
+}
+
+impl Upstreams {
+    /// Sets up TLS (ring, webpki roots, ALPN h2 and http/1.1).
+    pub(crate) fn new() -> Result<Self, rustls::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_webpki_roots()
+            .with_no_client_auth();
+        Ok(Self {
+            tls,
+            clients: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The client whose connector gives up connecting after `connect_timeout`.
+    pub(crate) fn client(&self, connect_timeout: Duration) -> UpstreamClient {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        clients
+            .entry(connect_timeout)
+            .or_insert_with(|| {
+                let mut http = HttpConnector::new();
+                http.enforce_http(false);
+                http.set_nodelay(true);
+                http.set_connect_timeout(Some(connect_timeout));
+                http.set_keepalive(Some(Duration::from_secs(60)));
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(self.tls.clone())
+                    .https_or_http()
+                    .enable_http1()
+                    .enable_http2()
+                    .wrap_connector(http);
+                Client::builder(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .pool_timer(TokioTimer::new())
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .build(https)
+            })
+            .clone()
+    }
+}
+
+fn millis(ms: i64, fallback: u64) -> Duration {
+    Duration::from_millis(
+        u64::try_from(ms)
+            .ok()
+            .filter(|&v| v > 0)
+            .unwrap_or(fallback),
+    )
+}
+
+fn open_credential(record: &RouteRecord, master_key: Option<&MasterKey>) -> Credential {
+    let Some(sealed) = record.sealed_credential.as_deref() else {
+        return Credential::None;
+    };
+    let Some(master_key) = master_key else {
+        tracing::error!(
+            route = %record.name,
+            "route has an upstream credential but no master key is configured; its calls are refused"
+        );
+        return Credential::Unusable;
+    };
+    let secret = match master_key.open_text(sealed) {
+        Ok(secret) => secret,
+        Err(err) => {
+            tracing::error!(route = %record.name, error = %err, "route credential cannot be opened; its calls are refused");
+            return Credential::Unusable;
+        }
+    };
+    let (name, text) = match record.kind {
+        RouteKind::Anthropic => ("x-api-key", secret),
+        RouteKind::Openai | RouteKind::Http => ("authorization", format!("Bearer {secret}")),
+    };
+    match HeaderValue::from_str(&text) {
+        Ok(mut value) => {
+            value.set_sensitive(true);
+            Credential::Header(name, value)
+        }
+        Err(_) => {
+            tracing::error!(route = %record.name, "route credential is not a valid header value; its calls are refused");
+            Credential::Unusable
+        }
+    }
+}
+
+impl RouteState {
+    /// Builds the table from the store's routes; disabled routes are left out.
+    pub(crate) fn build(
+        routes: Vec<RouteRecord>,
+        master_key: Option<&MasterKey>,
+        upstreams: &Upstreams,
+    ) -> Self {
+        let entries = routes
+            .into_iter()
+            .filter(|r| r.enabled)
+            .map(|record| {
+                let upstream = UpstreamBase::parse(&record.upstream_url);
+                if upstream.is_none() {
+                    tracing::error!(
+                        route = %record.name,
+                        upstream = %record.upstream_url,
+                        "route upstream is not an http(s) URL; its calls are refused"
+                    );
+                }
+                let credential = open_credential(&record, master_key);
+                let connect_timeout = millis(record.connect_timeout_ms, 5_000);
+                let entry = RouteEntry {
+                    upstream,
+                    credential,
+                    timeout: millis(record.timeout_ms, 60_000),
+                    client: upstreams.client(connect_timeout),
+                    record,
+                };
+                (entry.record.prefix.clone(), Arc::new(entry))
+            })
+            .collect();
+        Self {
+            table: RouteTable::new(entries),
+        }
+    }
+}
+
+/// Loads the routes from the store.
+pub(crate) async fn load_routes(shared: &Shared) -> Result<RouteState, StoreError> {
+    let routes = shared.store.list_routes().await?;
+    Ok(RouteState::build(
+        routes,
+        shared.config.master_key.as_ref(),
+        &shared.upstreams,
+    ))
+}
+
+/// Polls the store's revision; on a change, empties the key cache and reloads the routes. Keeps
+/// the old state while the store is down. Ends when shutdown begins or the gateway is gone.
+pub(crate) async fn refresh_loop(
+    shared: Weak<Shared>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        // An error means the gateway (the sender) is gone: stop as well.
+        let _ = stop.wait_for(|stopping| *stopping).await;
+    };
+    tokio::pin!(stopped);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut store_down = false;
+    loop {
+        let step = async {
+            ticker.tick().await;
+            match shared.upgrade() {
+                Some(shared) => {
+                    refresh_once(&shared, &mut store_down).await;
+                    true
+                }
+                None => false,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = &mut stopped => break,
+            alive = step => if !alive { break },
+        }
+    }
+    tracing::debug!("route and key refresher stopped");
+}
+
+async fn refresh_once(shared: &Shared, store_down: &mut bool) {
+    let revision = match shared.store.revision().await {
+        Ok(revision) => revision,
+        Err(err) => {
+            if !*store_down {
+                tracing::warn!(error = %err, "store unreachable; the gateway keeps its routes and cached keys");
+                *store_down = true;
+            }
+            return;
+        }
+    };
+    if *store_down {
+        tracing::info!("store reachable again");
+        *store_down = false;
+    }
+    if revision == shared.revision.load(std::sync::atomic::Ordering::Acquire) {
+        return;
+    }
+    // Keys first: a revocation must take effect even if the routes cannot be reloaded yet.
+    shared.keys.invalidate_all();
+    match load_routes(shared).await {
+        Ok(state) => {
+            tracing::info!(
+                revision,
+                routes = state.table.len(),
+                "store changed; routes reloaded"
+            );
+            shared.routes.store(Arc::new(state));
+            shared
+                .revision
+                .store(revision, std::sync::atomic::Ordering::Release);
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "store changed but the routes could not be reloaded; retrying");
+        }
+    }
+}

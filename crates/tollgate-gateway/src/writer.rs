@@ -1,0 +1,569 @@
+//! The usage writer: a bounded in-memory queue drained in batches into the store, with the disk
+//! spool taking over when the queue is full or the store is down.
+//!
+//! The request path only calls [`UsageSink::record`], which never waits: a `try_send` into the
+//! queue, or a synchronous append to the spool when the queue is full or closed. One writer task
+//! owns the queue's receiving end. It writes a batch when `batch_size` events are in or
+//! `batch_interval` has passed since the batch's first event, in one store transaction. When a
+//! write fails, the batch goes to the spool and the store is considered down: batches go straight
+//! to the spool while the writer pings the store with a growing pause. Once the store answers, the
+//! writer replays the spool, oldest file first, and deletes a file only after every event of it
+//! was written. The store stores an `event_id` once, so a file replayed twice (a crash between the
+//! commit and the delete) counts each event once.
+//!
+//! `queue_depth` counts every event the writer holds in memory (in the queue or in the batch
+//! being built), so `queue_depth == 0 && spool_bytes == 0` means everything reached the store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tollgate_core::UsageEvent;
+use tollgate_store::{Store, StoreError};
+
+use crate::metrics::Metrics;
+use crate::spool::{Spool, SpoolFile};
+
+/// First pause before the store is tried again after a failure.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest pause between two tries of a store that is down.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Pause between two replays of a spool filled while the store was up (queue overflow), so a
+/// sustained overload does not turn into a replay per batch.
+const REPLAY_PAUSE: Duration = Duration::from_millis(200);
+/// A store write that takes longer counts as failed; the batch is spooled (replaying it later is
+/// safe even if the slow write did commit, because the store dedupes by `event_id`).
+const STORE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Settings of the usage writer.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Events the in-memory queue holds before new ones go to the spool.
+    pub queue_capacity: usize,
+    /// Most events written in one transaction.
+    pub batch_size: usize,
+    /// Longest time an event waits before its batch is written.
+    pub batch_interval: Duration,
+    /// Folder of the disk spool.
+    pub spool_dir: PathBuf,
+}
+
+/// State the sinks, the writer task and the handle share.
+#[derive(Debug)]
+struct Shared {
+    metrics: Arc<Metrics>,
+    spool: Spool,
+    store_ok: AtomicBool,
+    /// Set while events overflow into the spool, so the overflow is logged once, not per event.
+    overflowing: AtomicBool,
+}
+
+impl Shared {
+    fn status(&self) -> WriterStatus {
+        WriterStatus {
+            queue_depth: self.metrics.queue_depth_now(),
+            spool_bytes: self.spool.bytes(),
+            store_ok: self.store_ok.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// The handle the request path records events with. Cloning is cheap; `record` never blocks.
+#[derive(Debug, Clone)]
+pub struct UsageSink {
+    tx: mpsc::Sender<UsageEvent>,
+    shared: Arc<Shared>,
+}
+
+impl UsageSink {
+    /// Hands an event to the writer: into the queue, or into the spool when the queue is full or
+    /// closed. Never blocks, never waits on the store.
+    pub fn record(&self, event: UsageEvent) {
+        let metrics = &self.shared.metrics;
+        // Counted before the send so the writer's decrement can never run first.
+        metrics.queue_depth.inc();
+        match self.tx.try_send(event) {
+            Ok(()) => {
+                metrics.events_queued.inc();
+            }
+            Err(
+                mpsc::error::TrySendError::Full(event) | mpsc::error::TrySendError::Closed(event),
+            ) => {
+                metrics.queue_depth.dec();
+                if !self.shared.overflowing.swap(true, Ordering::AcqRel) {
+                    tracing::warn!("usage queue full or closed: events go to the disk spool");
+                }
+                if let Err(e) = self.shared.spool.append(std::slice::from_ref(&event)) {
+                    metrics.events_dropped.inc();
+                    tracing::error!(error = %e, event_id = %event.event_id, "usage event lost: the spool cannot be written");
+                }
+            }
+        }
+    }
+
+    /// Current status of the writer.
+    pub fn status(&self) -> WriterStatus {
+        self.shared.status()
+    }
+}
+
+/// What health checks read of the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStatus {
+    /// Events in the queue.
+    pub queue_depth: i64,
+    /// Bytes in the spool.
+    pub spool_bytes: i64,
+    /// Whether the last write to the store succeeded.
+    pub store_ok: bool,
+}
+
+/// Owns the writer task; `shutdown` drains it. Dropping it also makes the task drain and stop,
+/// without waiting for it.
+#[derive(Debug)]
+pub struct UsageWriter {
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl UsageWriter {
+    /// Starts the writer task; replays whatever the spool holds from an earlier run.
+    pub fn start(
+        store: Arc<dyn Store>,
+        config: WriterConfig,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<(Self, UsageSink)> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            std::io::Error::other("the usage writer must be started inside a tokio runtime")
+        })?;
+        let spool = Spool::open(&config.spool_dir, metrics.clone())?;
+        let shared = Arc::new(Shared {
+            metrics,
+            spool,
+            store_ok: AtomicBool::new(true),
+            overflowing: AtomicBool::new(false),
+        });
+        // tokio's channel refuses a capacity of 0.
+        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = WriterTask {
+            store,
+            batch_size: config.batch_size.max(1),
+            batch_interval: config.batch_interval,
+            shared: shared.clone(),
+            rx,
+            stop: stop_rx,
+            stopping: false,
+            store_down: false,
+            backoff: FIRST_BACKOFF,
+            // An earlier run's spool is replayed right away.
+            next_recovery: Instant::now(),
+        };
+        let task = runtime.spawn(task.run());
+        let sink = UsageSink {
+            tx,
+            shared: shared.clone(),
+        };
+        Ok((
+            Self {
+                shared,
+                stop: Some(stop_tx),
+                task,
+            },
+            sink,
+        ))
+    }
+
+    /// Current status.
+    pub fn status(&self) -> WriterStatus {
+        self.shared.status()
+    }
+
+    /// Stops taking events from the queue after writing everything in it (to the store, or to the
+    /// spool if the store is down). Events recorded afterwards go to the spool.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Err(e) = (&mut self.task).await {
+            tracing::error!(error = %e, "usage writer task failed");
+        }
+    }
+}
+
+struct WriterTask {
+    store: Arc<dyn Store>,
+    batch_size: usize,
+    batch_interval: Duration,
+    shared: Arc<Shared>,
+    rx: mpsc::Receiver<UsageEvent>,
+    stop: oneshot::Receiver<()>,
+    stopping: bool,
+    store_down: bool,
+    backoff: Duration,
+    /// When to next ping the store (if down) or replay the spool (if it holds anything).
+    next_recovery: Instant,
+}
+
+/// Why a replay stopped early.
+enum ReplayError {
+    Store(StoreError),
+    Io(std::io::Error),
+}
+
+impl WriterTask {
+    async fn run(mut self) {
+        let mut batch: Vec<UsageEvent> = Vec::with_capacity(self.batch_size);
+        while !self.stopping {
+            let recovery_due = self.store_down || self.shared.spool.bytes() > 0;
+            // Wait for the first event of a batch, a recovery tick, or the stop signal.
+            tokio::select! {
+                biased;
+                _ = &mut self.stop => {
+                    self.stopping = true;
+                    break;
+                }
+                () = tokio::time::sleep_until(self.next_recovery), if recovery_due => {
+                    self.recover().await;
+                    continue;
+                }
+                event = self.rx.recv() => match event {
+                    Some(event) => batch.push(event),
+                    // Cannot happen while the task holds a sink's sender, but ends cleanly if it does.
+                    None => break,
+                },
+            }
+            let deadline = Instant::now() + self.batch_interval;
+            while batch.len() < self.batch_size {
+                tokio::select! {
+                    biased;
+                    _ = &mut self.stop => {
+                        self.stopping = true;
+                        break;
+                    }
+                    event = self.rx.recv() => match event {
+                        Some(event) => batch.push(event),
+                        None => break,
+                    },
+                    () = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+            self.write_batch(&mut batch).await;
+        }
+        self.drain(batch).await;
+    }
+
+    /// Writes what the queue still holds, then the spool if the store is up.
+    async fn drain(&mut self, mut batch: Vec<UsageEvent>) {
+        // Closing makes further `record` calls fail fast into the spool, while the events already
+        // in the queue stay receivable.
+        self.rx.close();
+        while let Some(event) = self.rx.recv().await {
+            batch.push(event);
+            if batch.len() >= self.batch_size {
+                self.write_batch(&mut batch).await;
+            }
+        }
+        self.write_batch(&mut batch).await;
+        if !self.store_down && self.shared.spool.bytes() > 0 {
+            // Best effort: a kill in the middle is safe, the next start replays what is left.
+            if let Err(e) = self.replay().await {
+                self.log_replay_error(&e);
+            }
+        }
+        tracing::info!(
+            spool_bytes = self.shared.spool.bytes(),
+            store_ok = !self.store_down,
+            "usage writer stopped"
+        );
+    }
+
+    /// Writes one batch to the store, or to the spool when the store is down or the write fails.
+    async fn write_batch(&mut self, batch: &mut Vec<UsageEvent>) {
+        if batch.is_empty() {
+            return;
+        }
+        let n = batch.len();
+        if self.store_down {
+            self.spool_batch(batch);
+        } else {
+            match self.write_isolating(batch, false).await {
+                Ok(refused) => self.quarantine(batch, &refused),
+                Err(e) => {
+                    self.mark_down(&e, n);
+                    // Events of the batch that did get in are stored once more at replay: harmless.
+                    self.spool_batch(batch);
+                }
+            }
+        }
+        // Only now are the events out of memory: in the store or in the spool.
+        self.shared
+            .metrics
+            .queue_depth
+            .dec_by(i64::try_from(n).unwrap_or(i64::MAX));
+        batch.clear();
+    }
+
+    /// Writes events; when the store refuses them with anything but `Unavailable`, splits them in
+    /// halves to find the events it refuses, so one bad event cannot hold up every other one.
+    /// Returns the refused events' indices. Refusals only count as such when the store accepted
+    /// other writes (here or, with `accepted`, just before); otherwise the store itself is the
+    /// problem (a read-only file, a full disk) and the error is returned.
+    async fn write_isolating(
+        &self,
+        events: &[UsageEvent],
+        mut accepted: bool,
+    ) -> Result<Vec<(usize, StoreError)>, StoreError> {
+        let first = match self.write_to_store(events).await {
+            Ok(()) => return Ok(Vec::new()),
+            Err(e @ StoreError::Unavailable(_)) => return Err(e),
+            Err(e) => e,
+        };
+        // Reaching the first single event takes about log2(n) failed writes; failing more than
+        // that without a single success means the store, not an event, is broken.
+        let blind_limit = usize::BITS - events.len().leading_zeros() + 2;
+        let mut blind_failures = 1_u32;
+        let mut refused = Vec::new();
+        let mut pending = Vec::new();
+        split_or_refuse(0..events.len(), first, &mut pending, &mut refused);
+        while let Some(range) = pending.pop() {
+            match self.write_to_store(&events[range.clone()]).await {
+                Ok(()) => accepted = true,
+                Err(e @ StoreError::Unavailable(_)) => return Err(e),
+                Err(e) => {
+                    if !accepted {
+                        blind_failures += 1;
+                        if blind_failures > blind_limit {
+                            return Err(e);
+                        }
+                    }
+                    split_or_refuse(range, e, &mut pending, &mut refused);
+                }
+            }
+        }
+        if !accepted && let Some((_, e)) = refused.pop() {
+            return Err(e);
+        }
+        Ok(refused)
+    }
+
+    /// Moves events the store refused out of the way, to the spool's quarantine file.
+    fn quarantine(&self, events: &[UsageEvent], refused: &[(usize, StoreError)]) {
+        if refused.is_empty() {
+            return;
+        }
+        let bad: Vec<UsageEvent> = refused
+            .iter()
+            .filter_map(|(i, _)| events.get(*i).cloned())
+            .collect();
+        self.shared.metrics.events_dropped.inc_by(bad.len() as u64);
+        for ((_, error), event) in refused.iter().zip(&bad) {
+            tracing::error!(event_id = %event.event_id, error = %error, "the store refused a usage event");
+        }
+        match self.shared.spool.quarantine(&bad) {
+            Ok(path) => tracing::error!(
+                events = bad.len(),
+                file = %path.display(),
+                "usage events refused by the store were set aside, not stored"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, events = bad.len(), "usage events refused by the store are lost")
+            }
+        }
+    }
+
+    async fn write_to_store(&self, events: &[UsageEvent]) -> Result<(), StoreError> {
+        let written =
+            match tokio::time::timeout(STORE_TIMEOUT, self.store.write_usage(events)).await {
+                Ok(result) => result?,
+                Err(_) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "writing {} usage events took longer than {} s",
+                        events.len(),
+                        STORE_TIMEOUT.as_secs()
+                    )));
+                }
+            };
+        self.shared.metrics.events_written.inc_by(written);
+        Ok(())
+    }
+
+    fn spool_batch(&self, batch: &[UsageEvent]) {
+        if let Err(e) = self.shared.spool.append(batch) {
+            self.shared
+                .metrics
+                .events_dropped
+                .inc_by(batch.len() as u64);
+            tracing::error!(error = %e, events = batch.len(), "usage events lost: the spool cannot be written");
+        }
+    }
+
+    fn mark_down(&mut self, error: &StoreError, events: usize) {
+        if !self.store_down {
+            tracing::warn!(error = %error, events, "usage store write failed: spooling usage events until it is back");
+            self.store_down = true;
+            self.shared.store_ok.store(false, Ordering::Release);
+            self.backoff = FIRST_BACKOFF;
+        } else {
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        }
+        self.next_recovery = Instant::now() + self.backoff;
+    }
+
+    /// Pings a store that is down; replays the spool once the store answers.
+    async fn recover(&mut self) {
+        if self.store_down {
+            let ping = match tokio::time::timeout(STORE_TIMEOUT, self.store.ping()).await {
+                Ok(result) => result,
+                Err(_) => Err(StoreError::Unavailable("ping timed out".into())),
+            };
+            if let Err(e) = ping {
+                tracing::debug!(error = %e, "usage store still down");
+                self.mark_down(&e, 0);
+                return;
+            }
+        }
+        match self.replay().await {
+            Ok(replayed) => {
+                if self.store_down {
+                    tracing::warn!(replayed, "usage store is back: spool replayed");
+                } else if replayed > 0 {
+                    tracing::info!(replayed, "usage spool replayed");
+                }
+                self.store_down = false;
+                self.shared.store_ok.store(true, Ordering::Release);
+                self.backoff = FIRST_BACKOFF;
+                self.next_recovery = Instant::now() + REPLAY_PAUSE;
+            }
+            Err(ReplayError::Store(e)) => self.mark_down(&e, 0),
+            Err(e @ ReplayError::Io(_)) => {
+                // The store is fine but a spool file cannot be read or deleted: retry later
+                // without marking the store down, so new batches still go to the store.
+                self.log_replay_error(&e);
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                self.next_recovery = Instant::now() + self.backoff;
+            }
+        }
+    }
+
+    fn log_replay_error(&self, e: &ReplayError) {
+        match e {
+            ReplayError::Store(e) => {
+                tracing::warn!(error = %e, "usage spool replay stopped: store write failed")
+            }
+            ReplayError::Io(e) => tracing::error!(error = %e, "usage spool replay stopped"),
+        }
+    }
+
+    /// Writes every sealed spool file to the store, oldest first; returns how many events it read.
+    async fn replay(&mut self) -> Result<u64, ReplayError> {
+        self.shared.overflowing.store(false, Ordering::Release);
+        let files = self.shared.spool.seal_and_list().map_err(ReplayError::Io)?;
+        let mut replayed = 0_u64;
+        let mut accepted = false;
+        // Files the store refused before it accepted anything: a lone bad event, or a broken
+        // store. A few later files tell which.
+        let mut refused_files = Vec::new();
+        for file in files {
+            match self.replay_file(&file, accepted).await {
+                Ok(outcome) => {
+                    replayed += outcome.events;
+                    accepted |= outcome.stored_any;
+                }
+                Err(ReplayError::Store(e))
+                    if !matches!(e, StoreError::Unavailable(_)) && refused_files.len() < 2 =>
+                {
+                    refused_files.push((file, e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for (file, error) in refused_files {
+            if !accepted {
+                return Err(ReplayError::Store(error));
+            }
+            replayed += self.replay_file(&file, true).await?.events;
+        }
+        Ok(replayed)
+    }
+
+    async fn replay_file(
+        &mut self,
+        file: &SpoolFile,
+        mut accepted: bool,
+    ) -> Result<FileReplay, ReplayError> {
+        let read = {
+            let file = file.clone();
+            tokio::task::spawn_blocking(move || Spool::read(&file)).await
+        };
+        let contents = match read {
+            Ok(result) => result.map_err(ReplayError::Io)?,
+            Err(e) => return Err(ReplayError::Io(std::io::Error::other(e))),
+        };
+        let mut stored_any = false;
+        let mut refused = Vec::new();
+        for (n, chunk) in contents.events.chunks(self.batch_size).enumerate() {
+            let chunk_refused = self
+                .write_isolating(chunk, accepted)
+                .await
+                .map_err(ReplayError::Store)?;
+            if chunk_refused.len() < chunk.len() {
+                accepted = true;
+                stored_any = true;
+            }
+            let offset = n * self.batch_size;
+            refused.extend(chunk_refused.into_iter().map(|(i, e)| (offset + i, e)));
+        }
+        // Everything is in the store (or refused by it): only now is the file done with.
+        self.quarantine(&contents.events, &refused);
+        self.shared.spool.remove(file).map_err(ReplayError::Io)?;
+        if contents.torn_tail {
+            tracing::warn!(file = %file.path.display(), "spool file ended in a torn line (a crash mid-write): skipped it");
+        }
+        if contents.corrupt_lines > 0 {
+            self.shared
+                .metrics
+                .events_dropped
+                .inc_by(contents.corrupt_lines);
+            tracing::error!(
+                file = %file.path.display(),
+                lines = contents.corrupt_lines,
+                "spool file had unreadable lines: those usage events are lost"
+            );
+        }
+        Ok(FileReplay {
+            events: contents.events.len() as u64,
+            stored_any,
+        })
+    }
+}
+
+/// What replaying one spool file did.
+struct FileReplay {
+    /// Events read from it.
+    events: u64,
+    /// Whether the store took at least one of them (proof that it accepts writes).
+    stored_any: bool,
+}
+
+/// Queues the halves of a failed range, or records a single event as refused.
+fn split_or_refuse(
+    range: std::ops::Range<usize>,
+    error: StoreError,
+    pending: &mut Vec<std::ops::Range<usize>>,
+    refused: &mut Vec<(usize, StoreError)>,
+) {
+    if range.len() <= 1 {
+        refused.push((range.start, error));
+    } else {
+        let mid = range.start + range.len() / 2;
+        // Popped left half first.
+        pending.push(mid..range.end);
+        pending.push(range.start..mid);
+    }
+}

@@ -1,0 +1,643 @@
+//! The usage writer and its spool against the real SQLite store: batching, queue overflow, a store
+//! that goes away and comes back, replay at start (torn line included), shutdown, and a store that
+//! refuses one event. Every test checks that no event is lost and none is stored twice.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions fail loudly too"
+)]
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tempfile::TempDir;
+use tollgate_core::{KeyHash, UsageEvent};
+use tollgate_gateway::metrics::Metrics;
+use tollgate_gateway::writer::{UsageSink, UsageWriter, WriterConfig};
+use tollgate_store::{
+    HourlyRollup, KeyQueries, KeyRecord, NewKey, NewRoute, RouteQueries, RouteRecord, Store,
+    StoreError, StoreResult, Team, TeamQueries, UsageQueries,
+};
+use tollgate_store_sqlite::SqliteStore;
+use uuid::Uuid;
+
+/// A real SQLite store with switches: unavailable while `down` is set; with `fail_after_commit`, a
+/// write commits and then reports `Unavailable` (a lost answer); events in `refuse` make a batch
+/// fail the way a constraint would. Records every committed batch.
+struct FlakyStore {
+    inner: SqliteStore,
+    down: AtomicBool,
+    fail_after_commit: AtomicBool,
+    refuse: Mutex<HashSet<Uuid>>,
+    batches: Mutex<Vec<Vec<Uuid>>>,
+}
+
+impl FlakyStore {
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    fn batch_sizes(&self) -> Vec<usize> {
+        self.batches.lock().unwrap().iter().map(Vec::len).collect()
+    }
+
+    /// Every event id in the order the store committed them.
+    fn committed_order(&self) -> Vec<Uuid> {
+        self.batches
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    fn unavailable(&self) -> StoreResult<()> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("test switch: store down".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TeamQueries for FlakyStore {
+    async fn ensure_team(&self, name: &str) -> StoreResult<Team> {
+        self.inner.ensure_team(name).await
+    }
+    async fn team_by_name(&self, name: &str) -> StoreResult<Option<Team>> {
+        self.inner.team_by_name(name).await
+    }
+    async fn list_teams(&self) -> StoreResult<Vec<Team>> {
+        self.inner.list_teams().await
+    }
+}
+
+#[async_trait]
+impl KeyQueries for FlakyStore {
+    async fn create_key(&self, key: NewKey) -> StoreResult<KeyRecord> {
+        self.inner.create_key(key).await
+    }
+    async fn key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<KeyRecord>> {
+        self.inner.key_by_hash(hash).await
+    }
+    async fn key_by_id(&self, id: i64) -> StoreResult<Option<KeyRecord>> {
+        self.inner.key_by_id(id).await
+    }
+    async fn list_keys(&self, team_id: Option<i64>) -> StoreResult<Vec<KeyRecord>> {
+        self.inner.list_keys(team_id).await
+    }
+    async fn revoke_key(&self, id: i64, at_ms: i64) -> StoreResult<KeyRecord> {
+        self.inner.revoke_key(id, at_ms).await
+    }
+    async fn delete_key(&self, id: i64) -> StoreResult<()> {
+        self.inner.delete_key(id).await
+    }
+}
+
+#[async_trait]
+impl RouteQueries for FlakyStore {
+    async fn create_route(&self, route: NewRoute) -> StoreResult<RouteRecord> {
+        self.inner.create_route(route).await
+    }
+    async fn list_routes(&self) -> StoreResult<Vec<RouteRecord>> {
+        self.inner.list_routes().await
+    }
+    async fn route_by_name(&self, name: &str) -> StoreResult<Option<RouteRecord>> {
+        self.inner.route_by_name(name).await
+    }
+    async fn delete_route(&self, name: &str) -> StoreResult<()> {
+        self.inner.delete_route(name).await
+    }
+}
+
+#[async_trait]
+impl UsageQueries for FlakyStore {
+    async fn write_usage(&self, events: &[UsageEvent]) -> StoreResult<u64> {
+        self.unavailable()?;
+        {
+            let refuse = self.refuse.lock().unwrap();
+            if events.iter().any(|e| refuse.contains(&e.event_id)) {
+                return Err(StoreError::Internal("test switch: event refused".into()));
+            }
+        }
+        let new = self.inner.write_usage(events).await?;
+        self.batches
+            .lock()
+            .unwrap()
+            .push(events.iter().map(|e| e.event_id).collect());
+        if self.fail_after_commit.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                "test switch: answer lost after commit".into(),
+            ));
+        }
+        Ok(new)
+    }
+    async fn count_usage(&self) -> StoreResult<i64> {
+        self.inner.count_usage().await
+    }
+    async fn recent_usage(&self, limit: i64) -> StoreResult<Vec<UsageEvent>> {
+        self.inner.recent_usage(limit).await
+    }
+    async fn rollups(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<HourlyRollup>> {
+        self.inner.rollups(from_ms, to_ms).await
+    }
+}
+
+#[async_trait]
+impl Store for FlakyStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+    async fn migrate(&self) -> StoreResult<()> {
+        self.inner.migrate().await
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        self.unavailable()?;
+        self.inner.ping().await
+    }
+    async fn revision(&self) -> StoreResult<i64> {
+        self.inner.revision().await
+    }
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+}
+
+struct Fixture {
+    dir: TempDir,
+    store: Arc<FlakyStore>,
+    metrics: Arc<Metrics>,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("tollgate.db").display());
+        let inner = SqliteStore::connect(&url).await.unwrap();
+        inner.migrate().await.unwrap();
+        let store = Arc::new(FlakyStore {
+            inner,
+            down: AtomicBool::new(false),
+            fail_after_commit: AtomicBool::new(false),
+            refuse: Mutex::new(HashSet::new()),
+            batches: Mutex::new(Vec::new()),
+        });
+        Self {
+            dir,
+            store,
+            metrics: Metrics::new(),
+        }
+    }
+
+    fn spool_dir(&self) -> PathBuf {
+        self.dir.path().join("spool")
+    }
+
+    fn config(
+        &self,
+        queue_capacity: usize,
+        batch_size: usize,
+        batch_interval: Duration,
+    ) -> WriterConfig {
+        WriterConfig {
+            queue_capacity,
+            batch_size,
+            batch_interval,
+            spool_dir: self.spool_dir(),
+        }
+    }
+
+    fn start(&self, config: WriterConfig) -> (UsageWriter, UsageSink) {
+        UsageWriter::start(self.store.clone(), config, self.metrics.clone()).unwrap()
+    }
+
+    /// Asserts the store holds exactly `expected`, each once.
+    async fn assert_stored_exactly(&self, expected: &[Uuid]) {
+        let count = self.store.count_usage().await.unwrap();
+        assert_eq!(
+            count,
+            i64::try_from(expected.len()).unwrap(),
+            "rows in the store"
+        );
+        let stored = self.store.recent_usage(i64::MAX).await.unwrap();
+        let mut seen: HashMap<Uuid, usize> = HashMap::new();
+        for event in &stored {
+            *seen.entry(event.event_id).or_default() += 1;
+        }
+        for id in expected {
+            assert_eq!(
+                seen.get(id),
+                Some(&1),
+                "event {id} must be stored exactly once"
+            );
+        }
+    }
+
+    fn spool_files(&self) -> Vec<PathBuf> {
+        spool_files(&self.spool_dir())
+    }
+
+    fn assert_nothing_lost(&self) {
+        assert_eq!(self.metrics.dropped_now(), 0, "no event may be dropped");
+    }
+}
+
+fn spool_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("usage-")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn event(n: usize) -> UsageEvent {
+    let mut e = UsageEvent::new(
+        tollgate_core::time::now_ms(),
+        "POST",
+        "/openai/v1/chat/completions",
+        200,
+    );
+    e.model = Some("gpt-4o-mini".into());
+    e.tokens.prompt = i64::try_from(n).unwrap();
+    e.tokens.completion = 1;
+    e.tokens.total = e.tokens.prompt + 1;
+    e.latency_us = 1500;
+    e
+}
+
+fn record(sink: &UsageSink, n: usize) -> Vec<Uuid> {
+    (0..n)
+        .map(|i| {
+            let e = event(i);
+            let id = e.event_id;
+            sink.record(e);
+            id
+        })
+        .collect()
+}
+
+async fn wait_for<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn wait_stored(fx: &Fixture, n: i64) {
+    wait_for(&format!("{n} stored events"), || async {
+        fx.store.count_usage().await.unwrap() == n
+    })
+    .await;
+}
+
+async fn wait_flushed(fx: &Fixture) {
+    wait_for("an empty queue and spool", || async {
+        fx.metrics.queue_depth_now() == 0 && fx.metrics.spool_bytes_now() == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn writes_every_event_once_and_counts_it() {
+    let fx = Fixture::new().await;
+    let (writer, sink) = fx.start(fx.config(1000, 50, Duration::from_millis(50)));
+    let ids = record(&sink, 120);
+    assert_eq!(fx.metrics.events_queued.get(), 120);
+    assert_eq!(
+        fx.metrics.queue_depth_now(),
+        120,
+        "events in memory are counted"
+    );
+
+    wait_flushed(&fx).await;
+    fx.assert_stored_exactly(&ids).await;
+    assert_eq!(fx.metrics.events_written.get(), 120);
+    assert_eq!(fx.metrics.events_spooled.get(), 0);
+    let status = writer.status();
+    assert_eq!(
+        (status.queue_depth, status.spool_bytes, status.store_ok),
+        (0, 0, true)
+    );
+    assert_eq!(sink.status(), status);
+    let text = fx.metrics.render();
+    assert!(
+        text.contains("tollgate_usage_events_written_total 120"),
+        "{text}"
+    );
+
+    writer.shutdown().await;
+    assert!(fx.spool_files().is_empty(), "nothing was spooled");
+    fx.assert_nothing_lost();
+}
+
+#[tokio::test]
+async fn a_full_batch_is_written_without_waiting_for_the_interval() {
+    let fx = Fixture::new().await;
+    let (writer, sink) = fx.start(fx.config(1000, 10, Duration::from_secs(3600)));
+    let ids = record(&sink, 30);
+    wait_stored(&fx, 30).await;
+    assert_eq!(fx.store.batch_sizes(), vec![10, 10, 10]);
+
+    // Five more do not make a batch: they wait for the (hour-long) interval...
+    let more = record(&sink, 5);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fx.store.count_usage().await.unwrap(), 30);
+    assert_eq!(fx.metrics.queue_depth_now(), 5);
+    // ...or for shutdown, which writes them.
+    writer.shutdown().await;
+    assert_eq!(fx.store.batch_sizes(), vec![10, 10, 10, 5]);
+    fx.assert_stored_exactly(&[ids, more].concat()).await;
+    assert_eq!(fx.metrics.queue_depth_now(), 0);
+    fx.assert_nothing_lost();
+}
+
+#[tokio::test]
+async fn a_partial_batch_is_written_after_the_interval() {
+    let fx = Fixture::new().await;
+    let interval = Duration::from_millis(250);
+    let (writer, sink) = fx.start(fx.config(1000, 1000, interval));
+    let started = Instant::now();
+    let ids = record(&sink, 3);
+    wait_stored(&fx, 3).await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= interval,
+        "written after {waited:?}, before the {interval:?} interval"
+    );
+    assert!(
+        waited < Duration::from_secs(5),
+        "written only after {waited:?}"
+    );
+    assert_eq!(fx.store.batch_sizes(), vec![3], "one transaction");
+
+    // The interval counts from the first event of each batch.
+    let again = Instant::now();
+    let more = record(&sink, 2);
+    wait_stored(&fx, 5).await;
+    assert!(again.elapsed() >= interval);
+    assert_eq!(fx.store.batch_sizes(), vec![3, 2]);
+
+    writer.shutdown().await;
+    fx.assert_stored_exactly(&[ids, more].concat()).await;
+    fx.assert_nothing_lost();
+}
+
+#[tokio::test]
+async fn a_full_queue_spills_to_the_spool_which_is_replayed() {
+    let fx = Fixture::new().await;
+    let (writer, sink) = fx.start(fx.config(4, 2, Duration::from_millis(20)));
+    // The test runtime has one thread: the writer cannot run while this loop records, so the
+    // queue takes exactly 4 and the spool the rest.
+    let ids = record(&sink, 500);
+    assert_eq!(fx.metrics.events_queued.get(), 4);
+    assert_eq!(fx.metrics.events_spooled.get(), 496);
+    assert_eq!(fx.metrics.queue_depth_now(), 4);
+    let files = fx.spool_files();
+    assert_eq!(files.len(), 1);
+    let on_disk = std::fs::metadata(&files[0]).unwrap().len();
+    assert_eq!(
+        fx.metrics.spool_bytes_now(),
+        i64::try_from(on_disk).unwrap()
+    );
+    assert_eq!(writer.status().spool_bytes, fx.metrics.spool_bytes_now());
+
+    wait_flushed(&fx).await;
+    fx.assert_stored_exactly(&ids).await;
+    assert_eq!(fx.metrics.events_written.get(), 500);
+    assert!(fx.spool_files().is_empty(), "replayed files are deleted");
+    assert!(writer.status().store_ok);
+    writer.shutdown().await;
+    fx.assert_nothing_lost();
+}
+
+#[tokio::test]
+async fn a_store_outage_spools_and_replays_once_the_store_is_back() {
+    let fx = Fixture::new().await;
+    let (writer, sink) = fx.start(fx.config(1000, 20, Duration::from_millis(20)));
+    let before = record(&sink, 10);
+    wait_stored(&fx, 10).await;
+
+    fx.store.set_down(true);
+    let during = record(&sink, 50);
+    wait_for("the outage to be noticed and spooled", || async {
+        fx.metrics.events_spooled.get() == 50 && fx.metrics.queue_depth_now() == 0
+    })
+    .await;
+    let status = writer.status();
+    assert!(!status.store_ok, "status shows the store down");
+    assert!(status.spool_bytes > 0);
+    // While the store is down, new batches go straight to the spool.
+    let more = record(&sink, 30);
+    wait_for("80 spooled events", || async {
+        fx.metrics.events_spooled.get() == 80
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        fx.store.count_usage().await.unwrap(),
+        10,
+        "nothing reached the store while it was down"
+    );
+
+    fx.store.set_down(false);
+    wait_flushed(&fx).await;
+    wait_for("the store marked up", || async { writer.status().store_ok }).await;
+    let stored: Vec<Uuid> = [&before[..], &during[..], &more[..]].concat();
+    fx.assert_stored_exactly(&stored).await;
+    assert_eq!(fx.metrics.events_written.get(), 90);
+    assert!(fx.spool_files().is_empty());
+
+    // After the outage, batches go to the store again.
+    let after = record(&sink, 5);
+    wait_stored(&fx, 95).await;
+    assert_eq!(fx.metrics.events_spooled.get(), 80);
+    writer.shutdown().await;
+    fx.assert_stored_exactly(&[before, during, more, after].concat())
+        .await;
+    fx.assert_nothing_lost();
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_is_lost_is_replayed_but_stored_once() {
+    let fx = Fixture::new().await;
+    let (writer, sink) = fx.start(fx.config(1000, 25, Duration::from_millis(20)));
+    fx.store.fail_after_commit.store(true, Ordering::SeqCst);
+    let ids = record(&sink, 25);
+    wait_for("the batch to be spooled", || async {
+        fx.metrics.events_spooled.get() == 25
+    })
+    .await;
+    assert_eq!(
+        fx.store.count_usage().await.unwrap(),
+        25,
+        "the batch did commit"
+    );
+
+    fx.store.fail_after_commit.store(false, Ordering::SeqCst);
+    wait_flushed(&fx).await;
+    wait_for("the store marked up", || async { writer.status().store_ok }).await;
+    // The replay wrote the same 25 events again (at least once); the store kept one of each.
+    assert!(fx.store.committed_order().len() >= 50);
+    fx.assert_stored_exactly(&ids).await;
+    writer.shutdown().await;
+    fx.assert_nothing_lost();
+}
+
+#[tokio::test]
+async fn start_replays_an_earlier_runs_spool_oldest_first_skipping_a_torn_line() {
+    let fx = Fixture::new().await;
+    let older: Vec<UsageEvent> = (0..10).map(event).collect();
+    let newer: Vec<UsageEvent> = (10..20).map(event).collect();
+    // The first five were stored before the crash that kept their file: replaying them is harmless.
+    fx.store.inner.write_usage(&older[..5]).await.unwrap();
+
+    let dir = fx.spool_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let ndjson = |events: &[UsageEvent]| -> String {
+        events
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap() + "\n")
+            .collect()
+    };
+    // Names sort by number, not text: 900 < 1000.
+    std::fs::write(dir.join("usage-900-1.ndjson"), ndjson(&older)).unwrap();
+    let torn = serde_json::to_string(&event(99)).unwrap();
+    let newer_text = ndjson(&newer) + &torn[..torn.len() / 2];
+    std::fs::write(dir.join("usage-1000-1.ndjson"), newer_text).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a spool file").unwrap();
+
+    let (writer, _sink) = fx.start(fx.config(100, 4, Duration::from_millis(20)));
+    wait_flushed(&fx).await;
+    let all: Vec<Uuid> = older.iter().chain(&newer).map(|e| e.event_id).collect();
+    fx.assert_stored_exactly(&all).await;
+    assert_eq!(
+        fx.metrics.events_written.get(),
+        15,
+        "five events were already stored"
+    );
+    assert_eq!(
+        fx.store.committed_order(),
+        all,
+        "oldest file first, in file order"
+    );
+    assert!(
+        fx.store.batch_sizes().iter().all(|n| *n <= 4),
+        "replayed in batches of batch_size"
+    );
+    assert!(fx.spool_files().is_empty());
+    assert!(dir.join("notes.txt").exists(), "other files are left alone");
+    writer.shutdown().await;
+    fx.assert_nothing_lost();
+}
+
+#[tokio::test]
+async fn shutdown_drains_the_queue_and_later_events_wait_in_the_spool() {
+    let fx = Fixture::new().await;
+    let (writer, sink) = fx.start(fx.config(10_000, 100, Duration::from_secs(3600)));
+    let ids = record(&sink, 1000);
+    writer.shutdown().await;
+    fx.assert_stored_exactly(&ids).await;
+    assert_eq!(fx.metrics.queue_depth_now(), 0);
+    assert_eq!(fx.metrics.events_spooled.get(), 0);
+
+    // The sink outlives the writer: what it records now goes to the spool...
+    let late = record(&sink, 3);
+    assert_eq!(fx.metrics.events_spooled.get(), 3);
+    assert_eq!(fx.spool_files().len(), 1);
+    // ...and the next start replays it.
+    let (writer, _sink) = fx.start(fx.config(10_000, 100, Duration::from_secs(3600)));
+    wait_flushed(&fx).await;
+    fx.assert_stored_exactly(&[ids, late].concat()).await;
+    writer.shutdown().await;
+    fx.assert_nothing_lost();
+}
+
+#[tokio::test]
+async fn shutdown_with_the_store_down_spools_the_queue_for_the_next_start() {
+    let fx = Fixture::new().await;
+    fx.store.set_down(true);
+    let (writer, sink) = fx.start(fx.config(10_000, 50, Duration::from_secs(3600)));
+    let ids = record(&sink, 120);
+    writer.shutdown().await;
+    assert_eq!(fx.store.count_usage().await.unwrap(), 0);
+    assert_eq!(fx.metrics.events_spooled.get(), 120);
+    assert_eq!(fx.metrics.queue_depth_now(), 0);
+    assert!(fx.metrics.spool_bytes_now() > 0);
+
+    fx.store.set_down(false);
+    let metrics = Metrics::new();
+    let (writer, _sink) = UsageWriter::start(
+        fx.store.clone(),
+        fx.config(100, 50, Duration::from_millis(20)),
+        metrics.clone(),
+    )
+    .unwrap();
+    assert!(
+        metrics.spool_bytes_now() > 0,
+        "a new start counts the spool it finds"
+    );
+    wait_for("the replay at start", || async {
+        metrics.spool_bytes_now() == 0
+    })
+    .await;
+    fx.assert_stored_exactly(&ids).await;
+    assert_eq!(metrics.events_written.get(), 120);
+    writer.shutdown().await;
+    fx.assert_nothing_lost();
+    assert_eq!(metrics.dropped_now(), 0);
+}
+
+#[tokio::test]
+async fn an_event_the_store_refuses_is_set_aside_without_holding_up_the_others() {
+    let fx = Fixture::new().await;
+    let (writer, sink) = fx.start(fx.config(1000, 16, Duration::from_secs(3600)));
+    let events: Vec<UsageEvent> = (0..16).map(event).collect();
+    let bad = events[5].event_id;
+    fx.store.refuse.lock().unwrap().insert(bad);
+    for e in events.clone() {
+        sink.record(e);
+    }
+    wait_stored(&fx, 15).await;
+    let good: Vec<Uuid> = events
+        .iter()
+        .map(|e| e.event_id)
+        .filter(|id| *id != bad)
+        .collect();
+    fx.assert_stored_exactly(&good).await;
+    assert!(
+        writer.status().store_ok,
+        "one bad event does not take the store down"
+    );
+    // This is the one test where an event is not stored: it is counted as dropped and kept aside.
+    assert_eq!(fx.metrics.dropped_now(), 1);
+    let aside = std::fs::read_to_string(fx.spool_dir().join("rejected-usage.ndjson")).unwrap();
+    assert!(aside.contains(&bad.to_string()));
+    assert_eq!(aside.lines().count(), 1);
+
+    // Later events still reach the store.
+    let more = record(&sink, 16);
+    wait_stored(&fx, 31).await;
+    writer.shutdown().await;
+    fx.assert_stored_exactly(&[good, more].concat()).await;
+    assert_eq!(fx.metrics.dropped_now(), 1);
+}

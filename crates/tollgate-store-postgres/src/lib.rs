@@ -1,0 +1,145 @@
+//! PostgreSQL backend of the tollgate store: several instances share one database.
+
+mod keys;
+mod routes;
+mod teams;
+mod usage;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use tollgate_store::{DEFAULT_TEAM, Store, StoreError, StoreResult, TeamQueries};
+
+/// How long a caller waits for a connection before the store counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections per instance: the gateway writes usage on one, the console and key look-ups read.
+const MAX_CONNECTIONS: u32 = 10;
+
+/// A tollgate store in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`). Does not apply
+    /// migrations: see [`Store::migrate`].
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        // The URL may hold a password: it never goes into a message.
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?;
+        let target = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(0)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| match store_error(e) {
+                StoreError::Unavailable(msg) => StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL at {target}: {msg}"
+                )),
+                other => other,
+            })?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        // sqlx holds an advisory lock while migrating: instances starting together take turns.
+        sqlx::migrate!("./migrations")
+            .run(&self.pool)
+            .await
+            .map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(e) => store_error(e),
+                other => StoreError::Internal(format!("migration failed: {other}")),
+            })?;
+        self.ensure_team(DEFAULT_TEAM).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn revision(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT revision FROM store_revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Whether a PostgreSQL SQLSTATE means "cannot be used right now" rather than "bad request".
+fn is_unavailable_state(code: &str) -> bool {
+    code.starts_with("08") // connection exception
+        || code.starts_with("53") // insufficient resources: too many connections, disk full
+        || code.starts_with("57P") // server shutting down, cannot connect now
+        || code.starts_with("28") // authentication failed
+        || code == "3D000" // the database does not exist
+        || code == "25006" // read-only transaction (a standby)
+        || code == "40001" // serialization failure: try again
+        || code == "40P01" // deadlock: try again
+}
+
+/// Maps an sqlx error to the store's error kinds.
+fn store_error(err: sqlx::Error) -> StoreError {
+    match err {
+        sqlx::Error::Database(db) => {
+            if db.is_unique_violation() {
+                StoreError::Conflict(format!(
+                    "{} ({})",
+                    db.message(),
+                    db.constraint().unwrap_or("")
+                ))
+            } else if db.is_foreign_key_violation() {
+                StoreError::NotFound(format!(
+                    "{} ({})",
+                    db.message(),
+                    db.constraint().unwrap_or("")
+                ))
+            } else if db.code().is_some_and(|c| is_unavailable_state(&c)) {
+                StoreError::Unavailable(db.message().to_owned())
+            } else {
+                StoreError::Internal(db.to_string())
+            }
+        }
+        sqlx::Error::Io(e) => StoreError::Unavailable(e.to_string()),
+        e @ (sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed) => StoreError::Unavailable(e.to_string()),
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+/// Maps an sqlx error, letting `reword` replace the mapped error (the database's messages name
+/// tables and constraints; callers know which name or id was taken or missing).
+fn reworded(
+    err: sqlx::Error,
+    reword: impl FnOnce(&StoreError) -> Option<StoreError>,
+) -> StoreError {
+    let mapped = store_error(err);
+    reword(&mapped).unwrap_or(mapped)
+}

@@ -1,0 +1,410 @@
+//! Usage events and hourly roll-ups. Each step of a batch is one statement over arrays
+//! (`UNNEST`), so a batch costs a handful of round trips whatever its size.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use tollgate_core::time::hour_start;
+use tollgate_core::usage::{HISTOGRAM_LEN, latency_bucket};
+use tollgate_core::{KeyHash, TokenUsage, UsageEvent, UsageSource};
+use tollgate_store::{HourlyRollup, StoreError, StoreResult, UsageQueries};
+use uuid::Uuid;
+
+use crate::{PostgresStore, store_error};
+
+// The schema has one column per histogram bucket, h00 to h23.
+const _: () = assert!(HISTOGRAM_LEN == 24, "usage_hourly has 24 histogram columns");
+
+const EVENT_COLUMNS: &str = "event_id, ts, key_id, key_hash, team_id, route_id, route, method, \
+     path, status, latency_us, upstream_latency_us, client_ip, user_agent, model, prompt_tokens, \
+     completion_tokens, total_tokens, cached_tokens, reasoning_tokens, estimated, cost_usd, error, \
+     source, request_id";
+
+/// Inserts a batch given as one array per column; returns the ids of the events that were new.
+/// The ids travel as text: sqlx's uuid support is not enabled in this workspace.
+const INSERT_EVENTS: &str = "INSERT INTO usage_events (event_id, ts, key_id, key_hash, team_id, \
+     route_id, route, method, path, status, latency_us, upstream_latency_us, client_ip, user_agent, \
+     model, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, \
+     estimated, cost_usd, error, source, request_id) \
+     SELECT * FROM UNNEST($1::text[]::uuid[], $2::int8[], $3::int8[], $4::text[], $5::int8[], \
+     $6::int8[], $7::text[], $8::text[], $9::text[], $10::int4[], $11::int8[], $12::int8[], \
+     $13::text[], $14::text[], $15::text[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], \
+     $20::int8[], $21::bool[], $22::float8[], $23::text[], $24::text[], $25::text[]) \
+     ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text";
+
+/// Histogram column names, `h00` to `h23`.
+static HIST_COLUMNS: LazyLock<Vec<String>> =
+    LazyLock::new(|| (0..HISTOGRAM_LEN).map(|i| format!("h{i:02}")).collect());
+
+const ROLLUP_KEY_COLUMNS: &str = "hour, team_id, key_id, route_id, model, status_class";
+const ROLLUP_SUM_COLUMNS: [(&str, &str); 10] = [
+    ("calls", "int8"),
+    ("errors", "int8"),
+    ("latency_sum_us", "int8"),
+    ("prompt_tokens", "int8"),
+    ("completion_tokens", "int8"),
+    ("total_tokens", "int8"),
+    ("cached_tokens", "int8"),
+    ("reasoning_tokens", "int8"),
+    ("estimated_calls", "int8"),
+    ("cost_usd", "float8"),
+];
+
+/// Every counter column of `usage_hourly` with its array type, in bind order: the sums, then
+/// the histogram.
+static ROLLUP_COUNTERS: LazyLock<Vec<(String, &'static str)>> = LazyLock::new(|| {
+    ROLLUP_SUM_COLUMNS
+        .iter()
+        .map(|(c, t)| ((*c).to_owned(), *t))
+        .chain(HIST_COLUMNS.iter().map(|c| (c.clone(), "int8")))
+        .collect()
+});
+
+/// Adds a batch of in-memory aggregates (one array per column) to their roll-up rows.
+static ROLLUP_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    let counters: Vec<&str> = ROLLUP_COUNTERS.iter().map(|(c, _)| c.as_str()).collect();
+    let arrays: Vec<String> = ["int8", "int8", "int8", "int8", "text", "int2"]
+        .into_iter()
+        .chain(ROLLUP_COUNTERS.iter().map(|(_, t)| *t))
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
+        .collect();
+    let updates: Vec<String> = counters
+        .iter()
+        .map(|c| format!("{c} = usage_hourly.{c} + EXCLUDED.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO usage_hourly ({ROLLUP_KEY_COLUMNS}, {}) SELECT * FROM UNNEST({}) \
+         ON CONFLICT ({ROLLUP_KEY_COLUMNS}) DO UPDATE SET {}",
+        counters.join(", "),
+        arrays.join(", "),
+        updates.join(", ")
+    )
+});
+
+/// The dimensions of one roll-up row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct RollupKey {
+    hour_ms: i64,
+    team_id: i64,
+    key_id: i64,
+    route_id: i64,
+    model: String,
+    status_class: i16,
+}
+
+/// Counters of one roll-up row, summed in memory before the one upsert per batch.
+#[derive(Debug, Default)]
+struct RollupSums {
+    calls: i64,
+    errors: i64,
+    latency_sum_us: i64,
+    tokens: TokenUsage,
+    estimated_calls: i64,
+    cost_usd: f64,
+    hist: [i64; HISTOGRAM_LEN],
+}
+
+impl RollupSums {
+    fn add(&mut self, e: &UsageEvent) {
+        self.calls += 1;
+        self.errors += i64::from(e.is_error());
+        self.latency_sum_us = self.latency_sum_us.saturating_add(e.latency_us);
+        self.tokens.prompt = self.tokens.prompt.saturating_add(e.tokens.prompt);
+        self.tokens.completion = self.tokens.completion.saturating_add(e.tokens.completion);
+        self.tokens.total = self.tokens.total.saturating_add(e.tokens.total);
+        self.tokens.cached = self.tokens.cached.saturating_add(e.tokens.cached);
+        self.tokens.reasoning = self.tokens.reasoning.saturating_add(e.tokens.reasoning);
+        self.estimated_calls += i64::from(e.estimated);
+        self.cost_usd += e.cost_usd;
+        if let Some(slot) = self.hist.get_mut(latency_bucket(e.latency_us)) {
+            *slot += 1;
+        }
+    }
+}
+
+/// An event with its key and team filled in from its key hash where needed.
+struct Attributed<'a> {
+    event: &'a UsageEvent,
+    key_id: Option<i64>,
+    team_id: Option<i64>,
+}
+
+fn event_from_row(row: &PgRow) -> StoreResult<UsageEvent> {
+    let id: String = row.try_get("event_id").map_err(store_error)?;
+    let event_id = Uuid::parse_str(&id)
+        .map_err(|e| StoreError::Internal(format!("usage event id `{id}` is malformed: {e}")))?;
+    let key_hash: Option<String> = row.try_get("key_hash").map_err(store_error)?;
+    let key_hash = key_hash
+        .map(KeyHash::try_from)
+        .transpose()
+        .map_err(|e| StoreError::Internal(format!("usage event {id}: {e}")))?;
+    let status: i32 = row.try_get("status").map_err(store_error)?;
+    let status = u16::try_from(status)
+        .map_err(|_| StoreError::Internal(format!("usage event {id} has status {status}")))?;
+    let source: String = row.try_get("source").map_err(store_error)?;
+    let source = UsageSource::parse(&source).ok_or_else(|| {
+        StoreError::Internal(format!("usage event {id} has unknown source `{source}`"))
+    })?;
+    Ok(UsageEvent {
+        event_id,
+        ts_ms: row.try_get("ts").map_err(store_error)?,
+        key_id: row.try_get("key_id").map_err(store_error)?,
+        key_hash,
+        team_id: row.try_get("team_id").map_err(store_error)?,
+        route_id: row.try_get("route_id").map_err(store_error)?,
+        route: row.try_get("route").map_err(store_error)?,
+        method: row.try_get("method").map_err(store_error)?,
+        path: row.try_get("path").map_err(store_error)?,
+        status,
+        latency_us: row.try_get("latency_us").map_err(store_error)?,
+        upstream_latency_us: row.try_get("upstream_latency_us").map_err(store_error)?,
+        client_ip: row.try_get("client_ip").map_err(store_error)?,
+        user_agent: row.try_get("user_agent").map_err(store_error)?,
+        model: row.try_get("model").map_err(store_error)?,
+        tokens: TokenUsage {
+            prompt: row.try_get("prompt_tokens").map_err(store_error)?,
+            completion: row.try_get("completion_tokens").map_err(store_error)?,
+            total: row.try_get("total_tokens").map_err(store_error)?,
+            cached: row.try_get("cached_tokens").map_err(store_error)?,
+            reasoning: row.try_get("reasoning_tokens").map_err(store_error)?,
+        },
+        estimated: row.try_get("estimated").map_err(store_error)?,
+        cost_usd: row.try_get("cost_usd").map_err(store_error)?,
+        error: row.try_get("error").map_err(store_error)?,
+        source,
+        request_id: row.try_get("request_id").map_err(store_error)?,
+    })
+}
+
+fn rollup_from_row(row: &PgRow) -> StoreResult<HourlyRollup> {
+    let mut latency_hist = [0; HISTOGRAM_LEN];
+    for (slot, column) in latency_hist.iter_mut().zip(HIST_COLUMNS.iter()) {
+        *slot = row.try_get(column.as_str()).map_err(store_error)?;
+    }
+    Ok(HourlyRollup {
+        hour_ms: row.try_get("hour").map_err(store_error)?,
+        team_id: row.try_get("team_id").map_err(store_error)?,
+        key_id: row.try_get("key_id").map_err(store_error)?,
+        route_id: row.try_get("route_id").map_err(store_error)?,
+        model: row.try_get("model").map_err(store_error)?,
+        status_class: row.try_get("status_class").map_err(store_error)?,
+        calls: row.try_get("calls").map_err(store_error)?,
+        errors: row.try_get("errors").map_err(store_error)?,
+        latency_sum_us: row.try_get("latency_sum_us").map_err(store_error)?,
+        latency_hist,
+        prompt_tokens: row.try_get("prompt_tokens").map_err(store_error)?,
+        completion_tokens: row.try_get("completion_tokens").map_err(store_error)?,
+        total_tokens: row.try_get("total_tokens").map_err(store_error)?,
+        cached_tokens: row.try_get("cached_tokens").map_err(store_error)?,
+        reasoning_tokens: row.try_get("reasoning_tokens").map_err(store_error)?,
+        estimated_calls: row.try_get("estimated_calls").map_err(store_error)?,
+        cost_usd: row.try_get("cost_usd").map_err(store_error)?,
+    })
+}
+
+/// Collects one column of a batch into an array to bind.
+fn column<'a, T>(events: &'a [Attributed<'a>], f: impl Fn(&'a Attributed<'a>) -> T) -> Vec<T> {
+    events.iter().map(f).collect()
+}
+
+#[async_trait]
+impl UsageQueries for PostgresStore {
+    async fn write_usage(&self, events: &[UsageEvent]) -> StoreResult<u64> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        // A repeated id within the batch is the same event: keep its first copy.
+        let mut seen = HashSet::with_capacity(events.len());
+        let batch: Vec<&UsageEvent> = events.iter().filter(|e| seen.insert(e.event_id)).collect();
+
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+
+        let mut hashes: Vec<&str> = batch
+            .iter()
+            .filter(|e| e.key_id.is_none())
+            .filter_map(|e| e.key_hash.as_ref().map(KeyHash::as_str))
+            .collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        let owners: HashMap<String, (i64, i64)> = if hashes.is_empty() {
+            HashMap::new()
+        } else {
+            sqlx::query_as::<_, (String, i64, i64)>(
+                "SELECT key_hash, id, team_id FROM api_keys WHERE key_hash = ANY($1)",
+            )
+            .bind(&hashes)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|(hash, id, team)| (hash, (id, team)))
+            .collect()
+        };
+        let mut attributed: Vec<Attributed<'_>> = batch
+            .iter()
+            .map(|&event| {
+                let owner = match (event.key_id, &event.key_hash) {
+                    (None, Some(hash)) => owners.get(hash.as_str()).copied(),
+                    _ => None,
+                };
+                Attributed {
+                    event,
+                    key_id: event.key_id.or(owner.map(|o| o.0)),
+                    team_id: event.team_id.or(owner.map(|o| o.1)),
+                }
+            })
+            .collect();
+        // Rows are locked in id order, so that writers sharing events never wait on each other
+        // in a cycle.
+        attributed.sort_unstable_by_key(|a| a.event.event_id);
+
+        let a = &attributed;
+        let inserted: Vec<String> = sqlx::query_scalar(INSERT_EVENTS)
+            .bind(column(a, |a| a.event.event_id.hyphenated().to_string()))
+            .bind(column(a, |a| a.event.ts_ms))
+            .bind(column(a, |a| a.key_id))
+            .bind(column(a, |a| {
+                a.event.key_hash.as_ref().map(KeyHash::as_str)
+            }))
+            .bind(column(a, |a| a.team_id))
+            .bind(column(a, |a| a.event.route_id))
+            .bind(column(a, |a| a.event.route.as_deref()))
+            .bind(column(a, |a| a.event.method.as_str()))
+            .bind(column(a, |a| a.event.path.as_str()))
+            .bind(column(a, |a| i32::from(a.event.status)))
+            .bind(column(a, |a| a.event.latency_us))
+            .bind(column(a, |a| a.event.upstream_latency_us))
+            .bind(column(a, |a| a.event.client_ip.as_deref()))
+            .bind(column(a, |a| a.event.user_agent.as_deref()))
+            .bind(column(a, |a| a.event.model.as_deref()))
+            .bind(column(a, |a| a.event.tokens.prompt))
+            .bind(column(a, |a| a.event.tokens.completion))
+            .bind(column(a, |a| a.event.tokens.total))
+            .bind(column(a, |a| a.event.tokens.cached))
+            .bind(column(a, |a| a.event.tokens.reasoning))
+            .bind(column(a, |a| a.event.estimated))
+            .bind(column(a, |a| a.event.cost_usd))
+            .bind(column(a, |a| a.event.error.as_deref()))
+            .bind(column(a, |a| a.event.source.as_str()))
+            .bind(column(a, |a| a.event.request_id.as_deref()))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let inserted: HashSet<Uuid> = inserted
+            .iter()
+            .map(|id| {
+                Uuid::parse_str(id).map_err(|e| {
+                    StoreError::Internal(format!("stored usage event id `{id}` is malformed: {e}"))
+                })
+            })
+            .collect::<StoreResult<_>>()?;
+
+        // Sorted: every instance locks roll-up and key rows in the same order, so concurrent
+        // batches wait for each other instead of deadlocking.
+        let mut rollups: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
+        let mut last_used: BTreeMap<i64, i64> = BTreeMap::new();
+        for a in attributed
+            .iter()
+            .filter(|a| inserted.contains(&a.event.event_id))
+        {
+            let e = a.event;
+            let key = RollupKey {
+                hour_ms: hour_start(e.ts_ms),
+                team_id: a.team_id.unwrap_or(0),
+                key_id: a.key_id.unwrap_or(0),
+                route_id: e.route_id.unwrap_or(0),
+                model: e.model.clone().unwrap_or_default(),
+                status_class: e.status_class(),
+            };
+            rollups.entry(key).or_default().add(e);
+            if let Some(key_id) = a.key_id {
+                let ts = last_used.entry(key_id).or_insert(e.ts_ms);
+                *ts = (*ts).max(e.ts_ms);
+            }
+        }
+
+        if !rollups.is_empty() {
+            let keys: Vec<&RollupKey> = rollups.keys().collect();
+            let sums: Vec<&RollupSums> = rollups.values().collect();
+            let mut query = sqlx::query(ROLLUP_UPSERT.as_str())
+                .bind(keys.iter().map(|k| k.hour_ms).collect::<Vec<_>>())
+                .bind(keys.iter().map(|k| k.team_id).collect::<Vec<_>>())
+                .bind(keys.iter().map(|k| k.key_id).collect::<Vec<_>>())
+                .bind(keys.iter().map(|k| k.route_id).collect::<Vec<_>>())
+                .bind(keys.iter().map(|k| k.model.as_str()).collect::<Vec<_>>())
+                .bind(keys.iter().map(|k| k.status_class).collect::<Vec<_>>())
+                .bind(sums.iter().map(|s| s.calls).collect::<Vec<_>>())
+                .bind(sums.iter().map(|s| s.errors).collect::<Vec<_>>())
+                .bind(sums.iter().map(|s| s.latency_sum_us).collect::<Vec<_>>())
+                .bind(sums.iter().map(|s| s.tokens.prompt).collect::<Vec<_>>())
+                .bind(sums.iter().map(|s| s.tokens.completion).collect::<Vec<_>>())
+                .bind(sums.iter().map(|s| s.tokens.total).collect::<Vec<_>>())
+                .bind(sums.iter().map(|s| s.tokens.cached).collect::<Vec<_>>())
+                .bind(sums.iter().map(|s| s.tokens.reasoning).collect::<Vec<_>>())
+                .bind(sums.iter().map(|s| s.estimated_calls).collect::<Vec<_>>())
+                .bind(sums.iter().map(|s| s.cost_usd).collect::<Vec<_>>());
+            for bucket in 0..HISTOGRAM_LEN {
+                query = query.bind(
+                    sums.iter()
+                        .map(|s| s.hist.get(bucket).copied().unwrap_or(0))
+                        .collect::<Vec<_>>(),
+                );
+            }
+            query.execute(&mut *tx).await.map_err(store_error)?;
+        }
+
+        if !last_used.is_empty() {
+            sqlx::query(
+                "UPDATE api_keys AS k SET last_used_at = v.ts \
+                 FROM UNNEST($1::int8[], $2::int8[]) AS v (id, ts) \
+                 WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.ts)",
+            )
+            .bind(last_used.keys().copied().collect::<Vec<_>>())
+            .bind(last_used.values().copied().collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+
+        tx.commit().await.map_err(store_error)?;
+        Ok(u64::try_from(inserted.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn count_usage(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM usage_events")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn recent_usage(&self, limit: i64) -> StoreResult<Vec<UsageEvent>> {
+        let columns = EVENT_COLUMNS.replacen("event_id", "event_id::text AS event_id", 1);
+        let rows = sqlx::query(&format!(
+            "SELECT {columns} FROM usage_events ORDER BY ts DESC, id DESC LIMIT $1"
+        ))
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn rollups(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<HourlyRollup>> {
+        let counters: Vec<&str> = ROLLUP_COUNTERS.iter().map(|(c, _)| c.as_str()).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {ROLLUP_KEY_COLUMNS}, {} FROM usage_hourly WHERE hour >= $1 AND hour < $2 \
+             ORDER BY hour, team_id, key_id, route_id, model COLLATE \"C\", status_class",
+            counters.join(", ")
+        ))
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(rollup_from_row).collect()
+    }
+}

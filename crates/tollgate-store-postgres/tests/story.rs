@@ -1,0 +1,222 @@
+//! The shared store story on PostgreSQL. Each test makes its own database and drops it.
+//!
+//! The admin URL is `TOLLGATE_TEST_PG_URL`, else `postgres://postgres@127.0.0.1:5432/postgres`,
+//! else the same as user `root`. An unreachable server fails the test: it never skips.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "the database helpers fail the test loudly, like the tests themselves"
+)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Executor, PgPool};
+use tollgate_store::{Store, StoreError, testing};
+use tollgate_store_postgres::PostgresStore;
+use uuid::Uuid;
+
+const ADMIN_URLS: [&str; 2] = [
+    "postgres://postgres@127.0.0.1:5432/postgres",
+    "postgres://root@127.0.0.1:5432/postgres",
+];
+
+/// A database of its own for one test.
+struct TestDatabase {
+    admin: PgPool,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    async fn create() -> Self {
+        let candidates = match std::env::var("TOLLGATE_TEST_PG_URL") {
+            Ok(url) if !url.is_empty() => vec![url],
+            _ => ADMIN_URLS.iter().map(|u| (*u).to_owned()).collect(),
+        };
+        let mut failures = Vec::new();
+        for admin_url in candidates {
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(std::time::Duration::from_secs(5))
+                .connect(&admin_url)
+                .await;
+            match admin {
+                Ok(admin) => {
+                    let name = format!("tollgate_test_{}", Uuid::now_v7().simple());
+                    admin
+                        .execute(format!("CREATE DATABASE {name}").as_str())
+                        .await
+                        .unwrap();
+                    let url = with_database(&admin_url, &name);
+                    return Self { admin, name, url };
+                }
+                Err(e) => failures.push(format!("{admin_url}: {e}")),
+            }
+        }
+        panic!(
+            "PostgreSQL is not reachable ({}). Start it (`service postgresql start` or \
+             `pg_ctlcluster 15 main start`), or set TOLLGATE_TEST_PG_URL to an admin URL such as \
+             postgres://postgres@127.0.0.1:5432/postgres",
+            failures.join("; ")
+        );
+    }
+
+    async fn drop(self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        self.admin.execute(sql.as_str()).await.unwrap();
+        self.admin.close().await;
+    }
+}
+
+/// `url` with its database replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// Runs `test` against a fresh database and drops the database afterwards, also when it fails.
+async fn with_test_database<F, Fut>(test: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let db = TestDatabase::create().await;
+    let outcome = tokio::spawn(test(db.url.clone())).await;
+    db.drop().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test]
+async fn the_store_story() {
+    with_test_database(|url| async move {
+        let store = PostgresStore::connect(&url).await.unwrap();
+        assert_eq!(store.backend(), "postgres");
+        testing::run_all(&store).await;
+        testing::closing_makes_it_unavailable(&store).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_instances_store_each_event_once() {
+    with_test_database(|url| async move {
+        let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+        for _ in 0..3 {
+            stores.push(Arc::new(PostgresStore::connect(&url).await.unwrap()));
+        }
+        testing::concurrent_writers_store_each_event_once(stores.clone()).await;
+        for store in stores {
+            store.close().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connect_does_not_migrate() {
+    with_test_database(|url| async move {
+        let store = PostgresStore::connect(&url).await.unwrap();
+        match store.revision().await {
+            Err(StoreError::Internal(msg)) => assert!(msg.contains("store_revision"), "{msg}"),
+            other => panic!("expected an Internal error on an unmigrated store, got {other:?}"),
+        }
+        store.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_closed_port_is_unavailable() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres:s3cret@127.0.0.1:{port}/postgres");
+    match PostgresStore::connect(&url).await {
+        Err(StoreError::Unavailable(msg)) => {
+            let server = format!("127.0.0.1:{port}");
+            assert!(
+                msg.contains(&server),
+                "the message should name the server: {msg}"
+            );
+            assert!(
+                !msg.contains("s3cret"),
+                "the message leaks the password: {msg}"
+            );
+        }
+        other => panic!("expected Unavailable, got {:?}", other.map(|_| "a store")),
+    }
+}
+
+#[tokio::test]
+async fn a_missing_database_is_unavailable() {
+    let url = std::env::var("TOLLGATE_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| ADMIN_URLS[0].to_owned());
+    let missing = with_database(
+        &url,
+        &format!("tollgate_missing_{}", Uuid::now_v7().simple()),
+    );
+    match PostgresStore::connect(&missing).await {
+        Err(StoreError::Unavailable(msg)) => assert!(msg.contains("tollgate_missing_"), "{msg}"),
+        other => panic!("expected Unavailable, got {:?}", other.map(|_| "a store")),
+    }
+}
+
+#[tokio::test]
+async fn a_bad_url_is_refused_without_leaking_the_password() {
+    match PostgresStore::connect("postgres://user:s3cret@host:notaport/db").await {
+        Err(StoreError::Internal(msg)) => {
+            assert!(msg.contains("invalid PostgreSQL URL"), "{msg}");
+            assert!(
+                !msg.contains("s3cret"),
+                "the message leaks the password: {msg}"
+            );
+        }
+        other => panic!("expected Internal, got {:?}", other.map(|_| "a store")),
+    }
+}
+
+/// Prints the rate of batches of 1000.
+#[tokio::test]
+async fn usage_write_rate() {
+    with_test_database(|url| async move {
+        let store = PostgresStore::connect(&url).await.unwrap();
+        let rate = testing::measure_write_rate(&store, 20, 1_000).await;
+        println!("postgres write_usage: {rate:.0} events/s (batches of 1000)");
+        store.close().await;
+    })
+    .await;
+}
+
+#[test]
+fn the_database_in_a_url_is_replaced() {
+    assert_eq!(
+        with_database("postgres://u@h:5432/postgres", "x"),
+        "postgres://u@h:5432/x"
+    );
+    assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    assert_eq!(
+        with_database("postgres://u@h/db?sslmode=disable", "x"),
+        "postgres://u@h/x?sslmode=disable"
+    );
+}

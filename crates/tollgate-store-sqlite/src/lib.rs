@@ -1,0 +1,176 @@
+//! SQLite backend of the tollgate store: the embedded default, one file in WAL mode.
+//!
+//! Writes go through a pool of a single connection (SQLite has one writer per file; queueing in
+//! the pool is cheaper than busy-waiting on the file lock), reads through a small pool of their
+//! own so that dashboards never wait behind a usage batch.
+
+mod keys;
+mod routes;
+mod teams;
+mod usage;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tollgate_store::{DEFAULT_TEAM, Store, StoreError, StoreResult, TeamQueries};
+
+/// How long a statement waits for another process (the CLI, a second instance) holding the file lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a caller waits for a free connection before the store counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read connections; WAL lets them run beside the writer.
+const READ_CONNECTIONS: u32 = 4;
+
+/// A tollgate store in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its folder when missing) the database at `url`, e.g.
+    /// `sqlite://tollgate-data/tollgate.db`. Does not apply migrations: see [`Store::migrate`].
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Internal(format!("invalid SQLite URL `{url}`: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            let parent = options
+                .get_filename()
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty());
+            if let Some(parent) = parent {
+                tokio::fs::create_dir_all(parent).await.map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "cannot create the folder {} for the SQLite database: {e}",
+                        parent.display()
+                    ))
+                })?;
+            }
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| opening_error(url, e))?;
+        // An in-memory database lives in its connections: readers would see another database.
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(READ_CONNECTIONS)
+                .min_connections(0)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+                .map_err(|e| opening_error(url, e))?
+        };
+        Ok(Self { writer, reader })
+    }
+}
+
+fn opening_error(url: &str, err: sqlx::Error) -> StoreError {
+    match store_error(err) {
+        StoreError::Unavailable(msg) => {
+            StoreError::Unavailable(format!("cannot open SQLite database `{url}`: {msg}"))
+        }
+        other => other,
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations")
+            .run(&self.writer)
+            .await
+            .map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(e) => store_error(e),
+                other => StoreError::Internal(format!("migration failed: {other}")),
+            })?;
+        self.ensure_team(DEFAULT_TEAM).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn revision(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT revision FROM store_revision WHERE id = 1")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// SQLite primary result codes that mean "the file cannot be used right now", not "bad data".
+const UNAVAILABLE_CODES: [i32; 6] = [
+    5,  // SQLITE_BUSY: another process held the lock past the busy timeout
+    6,  // SQLITE_LOCKED
+    8,  // SQLITE_READONLY
+    10, // SQLITE_IOERR
+    13, // SQLITE_FULL
+    14, // SQLITE_CANTOPEN
+];
+
+/// Maps an sqlx error to the store's error kinds.
+fn store_error(err: sqlx::Error) -> StoreError {
+    match err {
+        sqlx::Error::Database(db) => {
+            let primary = db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .map(|c| c & 0xff);
+            if db.is_unique_violation() {
+                StoreError::Conflict(db.message().to_owned())
+            } else if db.is_foreign_key_violation() {
+                StoreError::NotFound(db.message().to_owned())
+            } else if primary.is_some_and(|c| UNAVAILABLE_CODES.contains(&c)) {
+                StoreError::Unavailable(db.message().to_owned())
+            } else {
+                StoreError::Internal(db.to_string())
+            }
+        }
+        sqlx::Error::Io(e) => StoreError::Unavailable(e.to_string()),
+        e @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+/// Maps an sqlx error, letting `reword` replace the mapped error (the database's messages name
+/// tables and constraints; callers know which name or id was taken or missing).
+fn reworded(
+    err: sqlx::Error,
+    reword: impl FnOnce(&StoreError) -> Option<StoreError>,
+) -> StoreError {
+    let mapped = store_error(err);
+    reword(&mapped).unwrap_or(mapped)
+}

@@ -1,0 +1,111 @@
+//! Routes.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use tollgate_core::RouteKind;
+use tollgate_core::time::now_ms;
+use tollgate_store::{NewRoute, RouteQueries, RouteRecord, StoreError, StoreResult};
+
+use crate::{SqliteStore, reworded, store_error};
+
+const ROUTE_COLUMNS: &str = "id, team_id, name, prefix, upstream_url, kind, strip_prefix, \
+     connect_timeout_ms, timeout_ms, enabled, sealed_credential, created_at, updated_at";
+
+fn route_from_row(row: &SqliteRow) -> StoreResult<RouteRecord> {
+    let name: String = row.try_get("name").map_err(store_error)?;
+    let kind: String = row.try_get("kind").map_err(store_error)?;
+    let kind = kind
+        .parse::<RouteKind>()
+        .map_err(|e| StoreError::Internal(format!("route `{name}`: {e}")))?;
+    Ok(RouteRecord {
+        id: row.try_get("id").map_err(store_error)?,
+        team_id: row.try_get("team_id").map_err(store_error)?,
+        name,
+        prefix: row.try_get("prefix").map_err(store_error)?,
+        upstream_url: row.try_get("upstream_url").map_err(store_error)?,
+        kind,
+        strip_prefix: row.try_get("strip_prefix").map_err(store_error)?,
+        connect_timeout_ms: row.try_get("connect_timeout_ms").map_err(store_error)?,
+        timeout_ms: row.try_get("timeout_ms").map_err(store_error)?,
+        enabled: row.try_get("enabled").map_err(store_error)?,
+        sealed_credential: row.try_get("sealed_credential").map_err(store_error)?,
+        created_at_ms: row.try_get("created_at").map_err(store_error)?,
+        updated_at_ms: row.try_get("updated_at").map_err(store_error)?,
+    })
+}
+
+#[async_trait]
+impl RouteQueries for SqliteStore {
+    async fn create_route(&self, route: NewRoute) -> StoreResult<RouteRecord> {
+        let now = now_ms();
+        let row = sqlx::query(&format!(
+            "INSERT INTO routes (team_id, name, prefix, upstream_url, kind, strip_prefix, \
+             connect_timeout_ms, timeout_ms, enabled, sealed_credential, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?) RETURNING {ROUTE_COLUMNS}"
+        ))
+        .bind(route.team_id)
+        .bind(&route.name)
+        .bind(&route.prefix)
+        .bind(&route.upstream_url)
+        .bind(route.kind.as_str())
+        .bind(route.strip_prefix)
+        .bind(route.connect_timeout_ms)
+        .bind(route.timeout_ms)
+        .bind(route.sealed_credential.as_deref())
+        .bind(now)
+        .bind(now)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(|e| {
+            reworded(e, |err| match err {
+                StoreError::Conflict(msg) if msg.contains("prefix") => Some(StoreError::Conflict(
+                    format!("route prefix `{}` is taken", route.prefix),
+                )),
+                StoreError::Conflict(_) => Some(StoreError::Conflict(format!(
+                    "a route named `{}` already exists",
+                    route.name
+                ))),
+                StoreError::NotFound(_) => Some(StoreError::NotFound(format!(
+                    "team {} does not exist",
+                    route.team_id.unwrap_or_default()
+                ))),
+                _ => None,
+            })
+        })?;
+        route_from_row(&row)
+    }
+
+    async fn list_routes(&self) -> StoreResult<Vec<RouteRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ROUTE_COLUMNS} FROM routes ORDER BY prefix"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(route_from_row).collect()
+    }
+
+    async fn route_by_name(&self, name: &str) -> StoreResult<Option<RouteRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ROUTE_COLUMNS} FROM routes WHERE name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(route_from_row).transpose()
+    }
+
+    async fn delete_route(&self, name: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM routes WHERE name = ?")
+            .bind(name)
+            .execute(&self.writer)
+            .await
+            .map_err(store_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("no route named `{name}`")));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! The shared store story on SQLite, and the ways an SQLite file becomes unusable.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tollgate_core::UsageEvent;
+use tollgate_core::time::now_ms;
+use tollgate_store::{Store, StoreError, TeamQueries, UsageQueries, testing};
+use tollgate_store_sqlite::SqliteStore;
+
+fn url_of(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+#[tokio::test]
+async fn the_store_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&url_of(&dir.path().join("tollgate.db")))
+        .await
+        .unwrap();
+    assert_eq!(store.backend(), "sqlite");
+    testing::run_all(&store).await;
+    testing::closing_makes_it_unavailable(&store).await;
+}
+
+// Two stores on one file stand in for two processes (a server and the CLI, or two instances):
+// they contend for the file lock, not for one in-process writer connection.
+#[tokio::test]
+async fn concurrent_stores_on_one_file_store_each_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url_of(&dir.path().join("shared.db"));
+    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(SqliteStore::connect(&url).await.unwrap()));
+    }
+    testing::concurrent_writers_store_each_event_once(stores.clone()).await;
+    for store in stores {
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn connect_creates_the_folder_and_file_and_uses_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/data/tollgate.db");
+    let store = SqliteStore::connect(&url_of(&path)).await.unwrap();
+    assert!(path.is_file(), "connect did not create {}", path.display());
+    store.migrate().await.unwrap();
+    store.ensure_team("wal-check").await.unwrap();
+    let wal = dir.path().join("nested/data/tollgate.db-wal");
+    assert!(
+        wal.is_file(),
+        "no write-ahead log at {}: not in WAL mode",
+        wal.display()
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn connect_does_not_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&url_of(&dir.path().join("t.db")))
+        .await
+        .unwrap();
+    match store.revision().await {
+        Err(StoreError::Internal(msg)) => assert!(msg.contains("store_revision"), "{msg}"),
+        other => panic!("expected an Internal error on an unmigrated store, got {other:?}"),
+    }
+}
+
+// Tests run as root, whom file permissions do not stop: a read-only connection stands in for a
+// file that cannot be written.
+#[tokio::test]
+async fn a_read_only_database_is_unavailable_for_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tollgate.db");
+    let writable = SqliteStore::connect(&url_of(&path)).await.unwrap();
+    writable.migrate().await.unwrap();
+
+    let read_only = SqliteStore::connect(&format!("{}?mode=ro", url_of(&path)))
+        .await
+        .unwrap();
+    assert!(
+        read_only.team_by_name("default").await.unwrap().is_some(),
+        "reads still work"
+    );
+    match read_only
+        .write_usage(&[UsageEvent::new(now_ms(), "GET", "/", 200)])
+        .await
+    {
+        Err(StoreError::Unavailable(msg)) => assert!(msg.contains("readonly"), "{msg}"),
+        other => panic!("write_usage on a read-only file: expected Unavailable, got {other:?}"),
+    }
+    match read_only.ensure_team("new-team").await {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("ensure_team on a read-only file: expected Unavailable, got {other:?}"),
+    }
+    assert_eq!(
+        writable.count_usage().await.unwrap(),
+        0,
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn a_path_under_a_regular_file_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    match SqliteStore::connect(&url_of(&blocker.join("tollgate.db"))).await {
+        Err(StoreError::Unavailable(msg)) => assert!(msg.contains("blocker"), "{msg}"),
+        other => panic!("expected Unavailable, got {:?}", other.map(|_| "a store")),
+    }
+}
+
+#[tokio::test]
+async fn a_bad_url_is_refused() {
+    match SqliteStore::connect("sqlite://x.db?mode=sideways").await {
+        Err(StoreError::Internal(msg)) => assert!(msg.contains("invalid SQLite URL"), "{msg}"),
+        other => panic!(
+            "expected an error naming the URL, got {:?}",
+            other.map(|_| "a store")
+        ),
+    }
+}
+
+/// Prints the rate: the target is 50k events/s in a release build (`cargo test --release`).
+#[tokio::test]
+async fn usage_write_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&url_of(&dir.path().join("rate.db")))
+        .await
+        .unwrap();
+    let rate = testing::measure_write_rate(&store, 20, 1_000).await;
+    println!("sqlite write_usage: {rate:.0} events/s (batches of 1000)");
+    store.close().await;
+}

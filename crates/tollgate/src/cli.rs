@@ -1,0 +1,172 @@
+//! Command-line arguments of the `tollgate` binary. Definitions only: the work is done elsewhere.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// tollgate: a self-hosted API-key gateway and token-usage console.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Configuration file (default: ./tollgate.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Store URL: sqlite://PATH or postgres://… (overrides TOLLGATE_DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Data folder: SQLite file, spool (overrides TOLLGATE_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway and the console.
+    Serve(ServeArgs),
+    /// Apply pending store migrations and exit.
+    Migrate,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Manage routes.
+    #[command(subcommand)]
+    Route(RouteCommand),
+    /// Print the effective configuration (secrets redacted).
+    Config,
+}
+
+/// Flags of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Gateway listener (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub gateway_listen: Option<SocketAddr>,
+    /// Console listener (default 127.0.0.1:8317).
+    #[arg(long, value_name = "ADDR")]
+    pub console_listen: Option<SocketAddr>,
+    /// Once listening, write the bound addresses as JSON {"gateway","console"} to this file (for
+    /// supervisors and tests that listen on port 0).
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+}
+
+/// `tollgate key …`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key and print it once.
+    Create(KeyCreateArgs),
+    /// List keys (masked).
+    List(KeyListArgs),
+    /// Revoke a key: the gateway refuses it within a second.
+    Revoke(KeyRevokeArgs),
+}
+
+/// Flags of `key create`.
+#[derive(Debug, Args)]
+pub struct KeyCreateArgs {
+    /// Name of the key.
+    #[arg(long)]
+    pub name: String,
+    /// Team that owns it.
+    #[arg(long, default_value = "default")]
+    pub team: String,
+    /// Free-text description.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Lifetime, e.g. 30d, 12h (default: never expires).
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+    /// Route names the key may call, comma-separated (default: all of its team's and shared routes).
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
+    pub routes: Option<Vec<String>>,
+    /// Print JSON: {"id","key","prefix"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `key list`.
+#[derive(Debug, Args)]
+pub struct KeyListArgs {
+    /// Only this team's keys.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `key revoke`.
+#[derive(Debug, Args)]
+pub struct KeyRevokeArgs {
+    /// Id of the key (see `tollgate key list`).
+    pub id: i64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tollgate route …`
+#[derive(Debug, Subcommand)]
+pub enum RouteCommand {
+    /// Add a route.
+    Add(RouteAddArgs),
+    /// List routes.
+    List(RouteListArgs),
+    /// Remove a route by name.
+    Remove(RouteRemoveArgs),
+}
+
+/// Flags of `route add`.
+#[derive(Debug, Args)]
+pub struct RouteAddArgs {
+    /// Unique name.
+    #[arg(long)]
+    pub name: String,
+    /// Path prefix, e.g. /openai.
+    #[arg(long)]
+    pub prefix: String,
+    /// Upstream base URL, e.g. https://api.openai.com.
+    #[arg(long)]
+    pub upstream: String,
+    /// http, openai or anthropic.
+    #[arg(long, default_value = "http")]
+    pub kind: String,
+    /// Remove the prefix before forwarding.
+    #[arg(long)]
+    pub strip_prefix: bool,
+    /// Environment variable holding the upstream credential to inject (stored encrypted; needs a master key).
+    #[arg(long, value_name = "VAR")]
+    pub upstream_key_env: Option<String>,
+    /// Owning team (default: shared by every team).
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Connect timeout.
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub connect_timeout: String,
+    /// Longest wait for the response head and between body chunks.
+    #[arg(long, default_value = "300s", value_name = "DURATION")]
+    pub timeout: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `route list`.
+#[derive(Debug, Args)]
+pub struct RouteListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `route remove`.
+#[derive(Debug, Args)]
+pub struct RouteRemoveArgs {
+    /// Name of the route.
+    pub name: String,
+}

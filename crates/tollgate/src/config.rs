@@ -1,0 +1,338 @@
+//! Configuration: built-in defaults → `tollgate.toml` → `TOLLGATE_*` environment → flags.
+//! Unknown keys are errors; secrets are wrapped so `Debug` prints `[REDACTED]`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tollgate_core::crypto::MasterKey;
+use tollgate_core::pricing::PriceTable;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Folder for the SQLite file and the usage spool.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default `sqlite://<data_dir>/tollgate.db`.
+    pub database_url: Option<String>,
+    /// Gateway (data plane) listener.
+    pub gateway_listen: SocketAddr,
+    /// Console (control plane) listener.
+    pub console_listen: SocketAddr,
+    /// Encrypts revealable key copies and upstream credentials; at least 32 characters.
+    #[serde(serialize_with = "redact")]
+    pub master_key: Option<SecretString>,
+    /// Authenticates usage ingest (HMAC secret or bearer token).
+    #[serde(serialize_with = "redact")]
+    pub ingest_secret: Option<SecretString>,
+    /// First admin's e-mail, created on first start.
+    pub admin_email: Option<String>,
+    /// First admin's password.
+    #[serde(serialize_with = "redact")]
+    pub admin_password: Option<SecretString>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `tollgate=debug`.
+    pub log_level: String,
+    /// Raw usage retention.
+    pub retention: Retention,
+    /// Gateway limits and timings.
+    pub gateway: GatewaySettings,
+    /// Usage writer tuning.
+    pub writer: WriterSettings,
+    /// Model → price per million tokens.
+    pub prices: PriceTable,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Retention of raw usage events and roll-ups.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// Days raw events are kept.
+    pub days: u32,
+    /// How often the clean-up runs, e.g. `24h`.
+    pub cleanup_interval: String,
+    /// Most raw events kept (0: no limit).
+    pub max_rows: u64,
+    /// Days hourly roll-ups are kept.
+    pub rollup_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            days: 30,
+            cleanup_interval: "24h".into(),
+            max_rows: 0,
+            rollup_days: 400,
+        }
+    }
+}
+
+/// Gateway limits and timings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySettings {
+    /// Largest request body, bytes.
+    pub max_body_bytes: u64,
+    /// Largest LLM request body read for its `model`, bytes.
+    pub llm_peek_bytes: usize,
+    /// Largest total of request header bytes.
+    pub max_header_bytes: usize,
+    /// How often changes made elsewhere are picked up, ms.
+    pub refresh_interval_ms: u64,
+    /// Longest wait for in-flight calls at shutdown, seconds.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 32 * 1024 * 1024,
+            llm_peek_bytes: 4 * 1024 * 1024,
+            max_header_bytes: 32 * 1024,
+            refresh_interval_ms: 250,
+            drain_timeout_secs: 30,
+        }
+    }
+}
+
+/// Usage writer tuning.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WriterSettings {
+    /// Events held in memory before the spool takes over.
+    pub queue_capacity: usize,
+    /// Most events per store transaction.
+    pub batch_size: usize,
+    /// Longest wait before a batch is written, ms.
+    pub batch_interval_ms: u64,
+}
+
+impl Default for WriterSettings {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 65_536,
+            batch_size: 1000,
+            batch_interval_ms: 100,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./tollgate-data"),
+            database_url: None,
+            gateway_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            console_listen: SocketAddr::from(([127, 0, 0, 1], 8317)),
+            master_key: None,
+            ingest_secret: None,
+            admin_email: None,
+            admin_password: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            retention: Retention::default(),
+            gateway: GatewaySettings::default(),
+            writer: WriterSettings::default(),
+            prices: PriceTable::default(),
+        }
+    }
+}
+
+fn redact<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => s.serialize_some("[redacted]"),
+        None => s.serialize_none(),
+    }
+}
+
+/// Values given as flags; `None` leaves the lower layers in force.
+#[derive(Debug, Default, Serialize)]
+pub struct FlagOverrides {
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// `--gateway-listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_listen: Option<SocketAddr>,
+    /// `--console-listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_listen: Option<SocketAddr>,
+}
+
+/// A configuration problem, in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads every layer. `file` is `--config`; without it `./tollgate.toml` is read when present.
+    pub fn load(file: Option<&Path>, flags: FlagOverrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError(format!(
+                        "config file {} does not exist",
+                        path.display()
+                    )));
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None if Path::new("tollgate.toml").is_file() => {
+                figment = figment.merge(Toml::file_exact("tollgate.toml"))
+            }
+            None => {}
+        }
+        let env = Env::prefixed("TOLLGATE_")
+            // Variables read by tests and tools, not configuration.
+            .filter(|k| !k.as_str().starts_with("test_") && k.as_str() != "config")
+            .split("__");
+        let config: Config = figment
+            .merge(env)
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .map_err(|e| ConfigError(one_line(&e.to_string())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url
+            && !["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+        {
+            return Err(ConfigError(format!(
+                "database_url `{}` must start with sqlite:// or postgres://",
+                redact_url(url)
+            )));
+        }
+        if let Some(key) = &self.master_key {
+            MasterKey::new(key.expose_secret())
+                .map_err(|e| ConfigError(format!("master_key: {e}")))?;
+        }
+        if self.retention.days == 0 {
+            return Err(ConfigError("retention.days must be at least 1".into()));
+        }
+        tollgate_core::time::parse_duration(&self.retention.cleanup_interval)
+            .map_err(|e| ConfigError(format!("retention.cleanup_interval: {e}")))?;
+        if self.writer.queue_capacity == 0 || self.writer.batch_size == 0 {
+            return Err(ConfigError(
+                "writer.queue_capacity and writer.batch_size must be at least 1".into(),
+            ));
+        }
+        if self.gateway.refresh_interval_ms == 0 || self.gateway.refresh_interval_ms > 1000 {
+            return Err(ConfigError(
+                "gateway.refresh_interval_ms must be 1 to 1000 (changes must show within a second)"
+                    .into(),
+            ));
+        }
+        self.prices.validate().map_err(ConfigError)?;
+        Ok(())
+    }
+
+    /// The store URL in force.
+    pub fn store_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("tollgate.db").display()),
+        }
+    }
+
+    /// The master key, when configured (validated at load).
+    pub fn master_key(&self) -> Option<MasterKey> {
+        self.master_key
+            .as_ref()
+            .and_then(|k| MasterKey::new(k.expose_secret()).ok())
+    }
+
+    /// The usage spool folder.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("spool")
+    }
+
+    /// The batch interval as a duration.
+    pub fn batch_interval(&self) -> Duration {
+        Duration::from_millis(self.writer.batch_interval_ms.max(1))
+    }
+}
+
+/// Replaces the password of a URL with `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+
+    #[test]
+    fn debug_and_serialized_config_hide_secrets() {
+        let config = Config {
+            master_key: Some(SecretString::from("m".repeat(40))),
+            admin_password: Some(SecretString::from("hunter2hunter2")),
+            ..Config::default()
+        };
+        let debug = format!("{config:?}");
+        let toml = serde_json::to_string(&config).unwrap_or_default();
+        for shown in [debug, toml] {
+            assert!(
+                !shown.contains("mmmmmmmm") && !shown.contains("hunter2"),
+                "{shown}"
+            );
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The `tollgate` binary: parses the command line, loads the configuration and runs one command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod admin;
+mod cli;
+mod config;
+mod output;
+mod serve;
+mod store;
+
+use cli::{Cli, Command};
+use config::{Config, FlagOverrides};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serve_flags = match &cli.command {
+        Command::Serve(args) => (args.gateway_listen, args.console_listen),
+        _ => (None, None),
+    };
+    let flags = FlagOverrides {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        gateway_listen: serve_flags.0,
+        console_listen: serve_flags.1,
+    };
+    let result = Config::load(cli.config.as_deref(), flags)
+        .map_err(anyhow::Error::from)
+        .and_then(|config| run(cli.command, config));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            output::error_line(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match command {
+            Command::Serve(args) => serve::serve(config, args.ready_file).await,
+            Command::Migrate => admin::migrate(&config).await,
+            Command::Key(cmd) => admin::key(&config, cmd).await,
+            Command::Route(cmd) => admin::route(&config, cmd).await,
+            Command::Config => output::print_config(&config),
+        }
+    })
+}

@@ -1,0 +1,16 @@
+//! End-to-end tests: the real `tollgate` binary on loopback, a real HTTP client, real SQLite and
+//! PostgreSQL, and the mock upstream. One test binary, so the suite links once.
+
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "the scenarios run inside generated #[test]s and helpers; they fail loudly too"
+)]
+
+mod harness;
+
+mod cli;
+mod config;
+mod gateway;
+mod resilience;
+mod usage;

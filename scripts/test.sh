@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: format, lints, then every test on SQLite and PostgreSQL.
+# Installs or starts whatever a fresh machine lacks, and fails loudly when something cannot be had.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+need_apt() {
+  # $1 = command to look for, $2 = Debian package that provides it
+  command -v "$1" >/dev/null 2>&1 && return 0
+  say "installing $2"
+  if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq || die "apt-get update failed"; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null || die "cannot install $2"
+}
+
+say "services"
+need_apt pg_isready postgresql-client
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if ! ls /etc/postgresql >/dev/null 2>&1; then
+    need_apt pg_ctlcluster postgresql
+  fi
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+pg_isready -h 127.0.0.1 -p 5432 || die "PostgreSQL is not answering on 127.0.0.1:5432"
+psql -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1 \
+  || die "PostgreSQL on 127.0.0.1:5432 does not accept user postgres with trust auth"
+
+say "toolchain"
+command -v cargo >/dev/null || die "cargo is missing: install Rust stable"
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest || die "cannot install cargo-nextest"
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt || true
+
+say "format"
+cargo fmt --all -- --check
+
+say "lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "tests"
+cargo nextest run --workspace --locked --no-fail-fast
