@@ -1,18 +1,50 @@
-//! The tollgate control plane: health, metrics and (in later issues) the REST API and web console,
-//! served on the console listener.
+//! The tollgate control plane, served on the console listener: the REST API under `/api/v1`, the
+//! seed-compatible paths, the OpenAPI document and its docs page, health and metrics.
+//!
+//! Every route is authenticated by [`auth::authenticate`] unless listed in [`auth::PUBLIC_PATHS`].
+//! Layers, outermost first: catch-panic → security headers → body limit → authentication → handler.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+mod docs;
+pub mod error;
+pub mod extract;
+mod health;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use serde::Serialize;
+use secrecy::SecretString;
+use tollgate_core::crypto::MasterKey;
+use tollgate_core::pricing::PriceTable;
 use tollgate_gateway::Gateway;
 use tollgate_gateway::metrics::Metrics;
+use tollgate_gateway::writer::UsageSink;
 use tollgate_store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::error::ApiError;
+
+/// Largest request body the console reads (ingest batches included).
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Console settings from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleSettings {
+    /// The configured ingest secret (a secret rotated from the console takes precedence).
+    pub ingest_secret: Option<SecretString>,
+    /// Accept ingest without credentials (explicit opt-in).
+    pub ingest_open: bool,
+    /// Raw usage retention, days (shown in settings).
+    pub retention_days: u32,
+}
 
 /// What the console's handlers share.
 #[derive(Clone)]
@@ -23,131 +55,93 @@ pub struct ConsoleState {
     pub metrics: Arc<Metrics>,
     /// The gateway, for its cache and route figures.
     pub gateway: Gateway,
+    /// The usage writer's input: ingested events go where the gateway's go.
+    pub sink: UsageSink,
     /// When the process started.
     pub started: Instant,
+    /// The master key, when configured.
+    pub master_key: Option<MasterKey>,
+    /// Prices, for ingested events without a cost.
+    pub prices: Arc<PriceTable>,
+    /// Settings from the configuration.
+    pub settings: Arc<ConsoleSettings>,
+    /// Sign-in throttling.
+    pub throttle: auth::SharedThrottle,
+    /// The ingest secret in force.
+    pub ingest_secret: Arc<api::ingest::IngestSecret>,
 }
 
-/// The console's router.
+impl ConsoleState {
+    /// State with a fresh throttle and secret cache.
+    #[expect(clippy::too_many_arguments, reason = "wiring happens once, in `serve`")]
+    pub fn new(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        gateway: Gateway,
+        sink: UsageSink,
+        started: Instant,
+        master_key: Option<MasterKey>,
+        prices: PriceTable,
+        settings: ConsoleSettings,
+    ) -> Self {
+        Self {
+            store,
+            metrics,
+            gateway,
+            sink,
+            started,
+            master_key,
+            prices: Arc::new(prices),
+            settings: Arc::new(settings),
+            throttle: Arc::new(auth::Throttle::default()),
+            ingest_secret: Arc::new(api::ingest::IngestSecret::default()),
+        }
+    }
+}
+
+/// The content security policy of every console response: nothing from other origins.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+                   connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// The console's router. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
+/// that client addresses reach the audit log and the sign-in throttle.
 pub fn router(state: ConsoleState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/health/detailed", get(health_detailed))
-        .route("/metrics", get(metrics))
-        .fallback(not_found)
-        .with_state(state)
+    let (api, openapi) = api::router().split_for_parts();
+    let document = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));
+    let throttle = state.throttle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            throttle.shrink();
+        }
+    });
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    api.route(
+        "/api/openapi.json",
+        get(move || docs::openapi(document.clone())),
+    )
+    .route("/api/docs", get(docs::page))
+    .route("/api/docs.js", get(docs::script))
+    .route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::authenticate,
+    ))
+    .fallback(not_found)
+    .with_state(state)
+    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
+    .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+    .layer(header(header::REFERRER_POLICY, "no-referrer"))
+    .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+    .layer(header(header::CACHE_CONTROL, "no-store"))
+    .layer(CatchPanicLayer::custom(|_| {
+        ApiError::Internal("a console handler panicked".into()).into_response()
+    }))
 }
 
 async fn not_found() -> Response {
-    let body =
-        serde_json::json!({"error": {"code": "not_found", "message": "no such console path"}});
-    (StatusCode::NOT_FOUND, Json(body)).into_response()
-}
-
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
-}
-
-/// Overall status of `/health/detailed`.
-#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-enum Overall {
-    Ok,
-    Degraded,
-    Down,
-}
-
-#[derive(Debug, Serialize)]
-struct Component {
-    status: Overall,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<String>,
-    #[serde(flatten)]
-    figures: serde_json::Value,
-}
-
-async fn health_detailed(State(state): State<ConsoleState>) -> Response {
-    let started = Instant::now();
-    let ping = tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await;
-    let round_trip_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let store = match ping {
-        Ok(Ok(())) => Component {
-            status: Overall::Ok,
-            detail: None,
-            figures: serde_json::json!({"backend": state.store.backend(), "round_trip_ms": round_trip_ms}),
-        },
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "health: store ping failed");
-            Component {
-                status: Overall::Down,
-                detail: Some("the store does not answer".into()),
-                figures: serde_json::json!({"backend": state.store.backend()}),
-            }
-        }
-        Err(_) => Component {
-            status: Overall::Down,
-            detail: Some("the store did not answer within 2 s".into()),
-            figures: serde_json::json!({"backend": state.store.backend()}),
-        },
-    };
-    let queue_depth = state.metrics.queue_depth_now();
-    let spool_bytes = state.metrics.spool_bytes_now();
-    let dropped = state.metrics.dropped_now();
-    let writer = Component {
-        status: if dropped > 0 {
-            Overall::Degraded
-        } else {
-            Overall::Ok
-        },
-        detail: (dropped > 0).then(|| format!("{dropped} usage events were lost")),
-        figures: serde_json::json!({"queue_depth": queue_depth, "dropped": dropped}),
-    };
-    let spool = Component {
-        status: if spool_bytes > 0 {
-            Overall::Degraded
-        } else {
-            Overall::Ok
-        },
-        detail: (spool_bytes > 0)
-            .then(|| "usage events wait in the spool for the store".to_owned()),
-        figures: serde_json::json!({"bytes": spool_bytes}),
-    };
-    let cache = Component {
-        status: Overall::Ok,
-        detail: None,
-        figures: serde_json::json!({
-            "entries": state.gateway.key_cache_entries(),
-            "routes": state.gateway.route_count(),
-        }),
-    };
-    let overall = if store.status == Overall::Down {
-        Overall::Down
-    } else if [&writer, &spool, &cache]
-        .iter()
-        .any(|c| c.status != Overall::Ok)
-    {
-        Overall::Degraded
-    } else {
-        Overall::Ok
-    };
-    let body = serde_json::json!({
-        "status": overall,
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_seconds": state.started.elapsed().as_secs(),
-        "components": {"store": store, "key_cache": cache, "usage_writer": writer, "spool": spool},
-    });
-    let code = if overall == Overall::Down {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    (code, Json(body)).into_response()
-}
-
-async fn metrics(State(state): State<ConsoleState>) -> Response {
-    let mut response = state.metrics.render().into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
-    response
+    ApiError::NotFound("no such console path".into()).into_response()
 }

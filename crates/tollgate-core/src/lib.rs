@@ -3,11 +3,13 @@
 pub mod crypto;
 pub mod key;
 pub mod pricing;
+pub mod role;
 pub mod route;
 pub mod time;
 pub mod tokenize;
 pub mod usage;
 
 pub use key::{ApiKey, KeyError, KeyHash};
+pub use role::Role;
 pub use route::{RouteKind, RouteTable};
 pub use usage::{TokenUsage, UsageEvent, UsageSource};

@@ -15,12 +15,16 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tempfile::TempDir;
+use tollgate_core::Role;
 use tollgate_core::{KeyHash, UsageEvent};
 use tollgate_gateway::metrics::Metrics;
 use tollgate_gateway::writer::{UsageSink, UsageWriter, WriterConfig};
 use tollgate_store::{
-    HourlyRollup, KeyQueries, KeyRecord, NewKey, NewRoute, RouteQueries, RouteRecord, Store,
-    StoreError, StoreResult, Team, TeamQueries, UsageQueries,
+    AccessToken, AccessTokenQueries, AuditEntry, AuditFilter, AuditQueries, HourlyRollup,
+    Invitation, InvitationQueries, KeyQueries, KeyRecord, KeyUpdate, MemberQueries, Membership,
+    NewAccessToken, NewAuditEntry, NewInvitation, NewKey, NewRoute, NewUser, RouteQueries,
+    RouteRecord, RouteUpdate, SessionQueries, SessionRecord, SettingQueries, Store, StoreError,
+    StoreResult, Team, TeamQueries, UsageQueries, User, UserQueries,
 };
 use tollgate_store_sqlite::SqliteStore;
 use uuid::Uuid;
@@ -75,6 +79,18 @@ impl TeamQueries for FlakyStore {
     async fn list_teams(&self) -> StoreResult<Vec<Team>> {
         self.inner.list_teams().await
     }
+    async fn create_team(&self, name: &str) -> StoreResult<Team> {
+        self.inner.create_team(name).await
+    }
+    async fn team_by_id(&self, id: i64) -> StoreResult<Option<Team>> {
+        self.inner.team_by_id(id).await
+    }
+    async fn rename_team(&self, id: i64, name: &str) -> StoreResult<Team> {
+        self.inner.rename_team(id, name).await
+    }
+    async fn delete_team(&self, id: i64) -> StoreResult<()> {
+        self.inner.delete_team(id).await
+    }
 }
 
 #[async_trait]
@@ -97,6 +113,9 @@ impl KeyQueries for FlakyStore {
     async fn delete_key(&self, id: i64) -> StoreResult<()> {
         self.inner.delete_key(id).await
     }
+    async fn update_key(&self, id: i64, update: KeyUpdate) -> StoreResult<KeyRecord> {
+        self.inner.update_key(id, update).await
+    }
 }
 
 #[async_trait]
@@ -112,6 +131,12 @@ impl RouteQueries for FlakyStore {
     }
     async fn delete_route(&self, name: &str) -> StoreResult<()> {
         self.inner.delete_route(name).await
+    }
+    async fn route_by_id(&self, id: i64) -> StoreResult<Option<RouteRecord>> {
+        self.inner.route_by_id(id).await
+    }
+    async fn update_route(&self, id: i64, update: RouteUpdate) -> StoreResult<RouteRecord> {
+        self.inner.update_route(id, update).await
     }
 }
 
@@ -145,6 +170,147 @@ impl UsageQueries for FlakyStore {
     }
     async fn rollups(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<HourlyRollup>> {
         self.inner.rollups(from_ms, to_ms).await
+    }
+}
+
+#[async_trait]
+impl UserQueries for FlakyStore {
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        self.inner.create_user(user).await
+    }
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+        self.inner.user_by_id(id).await
+    }
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.inner.user_by_email(email).await
+    }
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        self.inner.list_users().await
+    }
+    async fn count_users(&self) -> StoreResult<i64> {
+        self.inner.count_users().await
+    }
+    async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<()> {
+        self.inner.set_password(user_id, password_hash).await
+    }
+    async fn set_user_disabled(
+        &self,
+        user_id: i64,
+        disabled_at_ms: Option<i64>,
+    ) -> StoreResult<User> {
+        self.inner.set_user_disabled(user_id, disabled_at_ms).await
+    }
+    async fn set_user_admin(&self, user_id: i64, is_admin: bool) -> StoreResult<User> {
+        self.inner.set_user_admin(user_id, is_admin).await
+    }
+    async fn set_display_name(&self, user_id: i64, display_name: &str) -> StoreResult<User> {
+        self.inner.set_display_name(user_id, display_name).await
+    }
+    async fn touch_login(&self, user_id: i64, at_ms: i64) -> StoreResult<()> {
+        self.inner.touch_login(user_id, at_ms).await
+    }
+}
+
+#[async_trait]
+impl SessionQueries for FlakyStore {
+    async fn create_session(&self, session: SessionRecord) -> StoreResult<()> {
+        self.inner.create_session(session).await
+    }
+    async fn session_by_hash(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
+        self.inner.session_by_hash(id_hash).await
+    }
+    async fn revoke_session(&self, id_hash: &str, at_ms: i64) -> StoreResult<()> {
+        self.inner.revoke_session(id_hash, at_ms).await
+    }
+    async fn revoke_user_sessions(&self, user_id: i64, at_ms: i64) -> StoreResult<u64> {
+        self.inner.revoke_user_sessions(user_id, at_ms).await
+    }
+    async fn purge_sessions(&self, before_ms: i64) -> StoreResult<u64> {
+        self.inner.purge_sessions(before_ms).await
+    }
+}
+
+#[async_trait]
+impl AccessTokenQueries for FlakyStore {
+    async fn create_access_token(&self, token: NewAccessToken) -> StoreResult<AccessToken> {
+        self.inner.create_access_token(token).await
+    }
+    async fn access_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<AccessToken>> {
+        self.inner.access_token_by_hash(token_hash).await
+    }
+    async fn list_access_tokens(&self, user_id: i64) -> StoreResult<Vec<AccessToken>> {
+        self.inner.list_access_tokens(user_id).await
+    }
+    async fn revoke_access_token(
+        &self,
+        user_id: i64,
+        id: i64,
+        at_ms: i64,
+    ) -> StoreResult<AccessToken> {
+        self.inner.revoke_access_token(user_id, id, at_ms).await
+    }
+    async fn touch_access_token(&self, id: i64, at_ms: i64) -> StoreResult<()> {
+        self.inner.touch_access_token(id, at_ms).await
+    }
+}
+
+#[async_trait]
+impl MemberQueries for FlakyStore {
+    async fn set_member(&self, team_id: i64, user_id: i64, role: Role) -> StoreResult<Membership> {
+        self.inner.set_member(team_id, user_id, role).await
+    }
+    async fn remove_member(&self, team_id: i64, user_id: i64) -> StoreResult<()> {
+        self.inner.remove_member(team_id, user_id).await
+    }
+    async fn list_members(&self, team_id: i64) -> StoreResult<Vec<Membership>> {
+        self.inner.list_members(team_id).await
+    }
+    async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Membership>> {
+        self.inner.memberships_of(user_id).await
+    }
+}
+
+#[async_trait]
+impl InvitationQueries for FlakyStore {
+    async fn create_invitation(&self, invitation: NewInvitation) -> StoreResult<Invitation> {
+        self.inner.create_invitation(invitation).await
+    }
+    async fn invitation_by_hash(&self, token_hash: &str) -> StoreResult<Option<Invitation>> {
+        self.inner.invitation_by_hash(token_hash).await
+    }
+    async fn list_invitations(&self, team_id: Option<i64>) -> StoreResult<Vec<Invitation>> {
+        self.inner.list_invitations(team_id).await
+    }
+    async fn mark_invitation_accepted(&self, id: i64, at_ms: i64) -> StoreResult<bool> {
+        self.inner.mark_invitation_accepted(id, at_ms).await
+    }
+    async fn delete_invitation(&self, id: i64) -> StoreResult<()> {
+        self.inner.delete_invitation(id).await
+    }
+}
+
+#[async_trait]
+impl AuditQueries for FlakyStore {
+    async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<AuditEntry> {
+        self.inner.append_audit(entry).await
+    }
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<AuditEntry>, i64)> {
+        self.inner.list_audit(filter, limit, offset).await
+    }
+}
+
+#[async_trait]
+impl SettingQueries for FlakyStore {
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        self.inner.setting(name).await
+    }
+    async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        self.inner.set_setting(name, value).await
     }
 }
 

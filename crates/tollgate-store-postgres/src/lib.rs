@@ -1,9 +1,16 @@
 //! PostgreSQL backend of the tollgate store: several instances share one database.
 
+mod audit;
+mod invitations;
 mod keys;
+mod members;
 mod routes;
+mod sessions;
+mod settings;
 mod teams;
+mod tokens;
 mod usage;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use tollgate_core::RouteKind;
 use tollgate_core::time::now_ms;
-use tollgate_store::{NewRoute, RouteQueries, RouteRecord, StoreError, StoreResult};
+use tollgate_store::{NewRoute, RouteQueries, RouteRecord, RouteUpdate, StoreError, StoreResult};
 
 use crate::{PostgresStore, reworded, store_error};
 
@@ -107,5 +107,79 @@ impl RouteQueries for PostgresStore {
             return Err(StoreError::NotFound(format!("no route named `{name}`")));
         }
         Ok(())
+    }
+
+    async fn route_by_id(&self, id: i64) -> StoreResult<Option<RouteRecord>> {
+        let row = sqlx::query(&format!("SELECT {ROUTE_COLUMNS} FROM routes WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(route_from_row).transpose()
+    }
+
+    async fn update_route(&self, id: i64, update: RouteUpdate) -> StoreResult<RouteRecord> {
+        let RouteUpdate {
+            name,
+            prefix,
+            upstream_url,
+            kind,
+            strip_prefix,
+            connect_timeout_ms,
+            timeout_ms,
+            enabled,
+            sealed_credential,
+            team_id,
+        } = update;
+        // One statement: a taken name or prefix, or a missing team, changes nothing.
+        let row = sqlx::query(&format!(
+            "UPDATE routes SET name = COALESCE($1, name), prefix = COALESCE($2, prefix), \
+             upstream_url = COALESCE($3, upstream_url), kind = COALESCE($4, kind), \
+             strip_prefix = COALESCE($5, strip_prefix), \
+             connect_timeout_ms = COALESCE($6, connect_timeout_ms), \
+             timeout_ms = COALESCE($7, timeout_ms), enabled = COALESCE($8, enabled), \
+             sealed_credential = CASE WHEN $9 THEN $10 ELSE sealed_credential END, \
+             team_id = CASE WHEN $11 THEN $12 ELSE team_id END, updated_at = $13 \
+             WHERE id = $14 RETURNING {ROUTE_COLUMNS}"
+        ))
+        .bind(name.as_deref())
+        .bind(prefix.as_deref())
+        .bind(upstream_url.as_deref())
+        .bind(kind.map(RouteKind::as_str))
+        .bind(strip_prefix)
+        .bind(connect_timeout_ms)
+        .bind(timeout_ms)
+        .bind(enabled)
+        .bind(sealed_credential.is_some())
+        .bind(sealed_credential.flatten())
+        .bind(team_id.is_some())
+        .bind(team_id.flatten())
+        .bind(now_ms())
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| {
+            reworded(e, |err| match err {
+                StoreError::Conflict(msg) if msg.contains("prefix") => {
+                    Some(StoreError::Conflict(format!(
+                        "route prefix `{}` is taken",
+                        prefix.as_deref().unwrap_or_default()
+                    )))
+                }
+                StoreError::Conflict(_) => Some(StoreError::Conflict(format!(
+                    "a route named `{}` already exists",
+                    name.as_deref().unwrap_or_default()
+                ))),
+                StoreError::NotFound(_) => Some(StoreError::NotFound(format!(
+                    "team {} does not exist",
+                    team_id.flatten().unwrap_or_default()
+                ))),
+                _ => None,
+            })
+        })?;
+        row.as_ref()
+            .map(route_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("route {id} does not exist")))
     }
 }

@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use tollgate_core::KeyHash;
 use tollgate_core::time::now_ms;
-use tollgate_store::{KeyQueries, KeyRecord, NewKey, StoreError, StoreResult};
+use tollgate_store::{KeyQueries, KeyRecord, KeyUpdate, NewKey, StoreError, StoreResult};
 
 use crate::{SqliteStore, reworded, store_error};
 
@@ -73,6 +73,29 @@ async fn load_key(
     key_from_row(&row, route_ids).map(Some)
 }
 
+/// Sorts and dedups `ids` (a route list is a set) and checks that each route exists.
+async fn check_routes(conn: &mut SqliteConnection, ids: &mut Vec<i64>) -> StoreResult<()> {
+    ids.sort_unstable();
+    ids.dedup();
+    for &route_id in ids.iter() {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM routes WHERE id = ?")
+            .bind(route_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(store_error)?;
+        if found.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "route {route_id} does not exist"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn key_missing(id: i64) -> StoreError {
+    StoreError::NotFound(format!("key {id} does not exist"))
+}
+
 enum KeyLookup<'a> {
     Id(i64),
     Hash(&'a str),
@@ -99,20 +122,7 @@ impl KeyQueries for SqliteStore {
         }
         let mut route_ids = key.route_ids.clone();
         if let Some(ids) = route_ids.as_mut() {
-            ids.sort_unstable();
-            ids.dedup();
-            for &route_id in ids.iter() {
-                let found: Option<i64> = sqlx::query_scalar("SELECT id FROM routes WHERE id = ?")
-                    .bind(route_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(store_error)?;
-                if found.is_none() {
-                    return Err(StoreError::NotFound(format!(
-                        "route {route_id} does not exist"
-                    )));
-                }
-            }
+            check_routes(&mut tx, ids).await?;
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO api_keys (team_id, name, description, key_hash, prefix, sealed_key, \
@@ -208,7 +218,7 @@ impl KeyQueries for SqliteStore {
             .map_err(store_error)?;
         let record = load_key(&mut tx, "k.id = ?", KeyLookup::Id(id)).await?;
         tx.commit().await.map_err(store_error)?;
-        record.ok_or_else(|| StoreError::NotFound(format!("key {id} does not exist")))
+        record.ok_or_else(|| key_missing(id))
     }
 
     async fn delete_key(&self, id: i64) -> StoreResult<()> {
@@ -218,8 +228,72 @@ impl KeyQueries for SqliteStore {
             .await
             .map_err(store_error)?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("key {id} does not exist")));
+            return Err(key_missing(id));
         }
         Ok(())
+    }
+
+    async fn update_key(&self, id: i64, update: KeyUpdate) -> StoreResult<KeyRecord> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)?;
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM api_keys WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if found.is_none() {
+            return Err(key_missing(id));
+        }
+        let KeyUpdate {
+            name,
+            description,
+            expires_at_ms,
+            mut route_ids,
+        } = update;
+        if let Some(Some(ids)) = route_ids.as_mut() {
+            check_routes(&mut tx, ids).await?;
+        }
+        // An empty update writes nothing, so it leaves the revision alone.
+        if name.is_some() || description.is_some() || expires_at_ms.is_some() || route_ids.is_some()
+        {
+            sqlx::query(
+                "UPDATE api_keys SET name = COALESCE(?1, name), \
+                 description = COALESCE(?2, description), \
+                 expires_at = CASE WHEN ?3 THEN ?4 ELSE expires_at END, \
+                 all_routes = CASE WHEN ?5 THEN ?6 ELSE all_routes END \
+                 WHERE id = ?7",
+            )
+            .bind(name.as_deref())
+            .bind(description.as_deref())
+            .bind(expires_at_ms.is_some())
+            .bind(expires_at_ms.flatten())
+            .bind(route_ids.is_some())
+            .bind(matches!(route_ids, Some(None)))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        if let Some(list) = &route_ids {
+            sqlx::query("DELETE FROM api_key_routes WHERE key_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            for route_id in list.iter().flatten() {
+                sqlx::query("INSERT INTO api_key_routes (key_id, route_id) VALUES (?, ?)")
+                    .bind(id)
+                    .bind(route_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+            }
+        }
+        let record = load_key(&mut tx, "k.id = ?", KeyLookup::Id(id)).await?;
+        tx.commit().await.map_err(store_error)?;
+        record.ok_or_else(|| key_missing(id))
     }
 }

@@ -4,10 +4,17 @@
 //! the pool is cheaper than busy-waiting on the file lock), reads through a small pool of their
 //! own so that dashboards never wait behind a usage batch.
 
+mod audit;
+mod invitations;
 mod keys;
+mod members;
 mod routes;
+mod sessions;
+mod settings;
 mod teams;
+mod tokens;
 mod usage;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;

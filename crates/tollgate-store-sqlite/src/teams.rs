@@ -4,11 +4,24 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use tollgate_core::time::now_ms;
-use tollgate_store::{StoreResult, Team, TeamQueries};
+use tollgate_store::{DEFAULT_TEAM, StoreError, StoreResult, Team, TeamQueries};
 
-use crate::{SqliteStore, store_error};
+use crate::{SqliteStore, reworded, store_error};
 
 const TEAM_COLUMNS: &str = "id, name, created_at";
+
+fn team_missing(id: i64) -> StoreError {
+    StoreError::NotFound(format!("team {id} does not exist"))
+}
+
+fn name_taken(name: &str) -> impl FnOnce(&StoreError) -> Option<StoreError> + '_ {
+    move |err| match err {
+        StoreError::Conflict(_) => Some(StoreError::Conflict(format!(
+            "a team named `{name}` already exists"
+        ))),
+        _ => None,
+    }
+}
 
 fn team_from_row(row: &SqliteRow) -> StoreResult<Team> {
     Ok(Team {
@@ -53,5 +66,93 @@ impl TeamQueries for SqliteStore {
             .await
             .map_err(store_error)?;
         rows.iter().map(team_from_row).collect()
+    }
+
+    async fn create_team(&self, name: &str) -> StoreResult<Team> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO teams (name, created_at) VALUES (?, ?) RETURNING {TEAM_COLUMNS}"
+        ))
+        .bind(name)
+        .bind(now_ms())
+        .fetch_one(&self.writer)
+        .await
+        .map_err(|e| reworded(e, name_taken(name)))?;
+        team_from_row(&row)
+    }
+
+    async fn team_by_id(&self, id: i64) -> StoreResult<Option<Team>> {
+        let row = sqlx::query(&format!("SELECT {TEAM_COLUMNS} FROM teams WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(team_from_row).transpose()
+    }
+
+    async fn rename_team(&self, id: i64, name: &str) -> StoreResult<Team> {
+        let row = sqlx::query(&format!(
+            "UPDATE teams SET name = ? WHERE id = ? RETURNING {TEAM_COLUMNS}"
+        ))
+        .bind(name)
+        .bind(id)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(|e| reworded(e, name_taken(name)))?;
+        row.as_ref()
+            .map(team_from_row)
+            .transpose()?
+            .ok_or_else(|| team_missing(id))
+    }
+
+    async fn delete_team(&self, id: i64) -> StoreResult<()> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)?;
+        let row = sqlx::query(&format!("SELECT {TEAM_COLUMNS} FROM teams WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let team = row
+            .as_ref()
+            .map(team_from_row)
+            .transpose()?
+            .ok_or_else(|| team_missing(id))?;
+        if team.name == DEFAULT_TEAM {
+            return Err(StoreError::Conflict(format!(
+                "the `{DEFAULT_TEAM}` team cannot be deleted: every instance keeps it"
+            )));
+        }
+        let (keys, routes): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM api_keys WHERE team_id = ?1), \
+             (SELECT COUNT(*) FROM routes WHERE team_id = ?1)",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        if keys > 0 || routes > 0 {
+            return Err(StoreError::Conflict(format!(
+                "team `{}` still owns {keys} key(s) and {routes} route(s): move or delete them first",
+                team.name
+            )));
+        }
+        // Memberships and invitations go with the team (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM teams WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                reworded(e, |err| match err {
+                    StoreError::NotFound(_) => Some(StoreError::Conflict(format!(
+                        "team `{}` still owns keys or routes: move or delete them first",
+                        team.name
+                    ))),
+                    _ => None,
+                })
+            })?;
+        tx.commit().await.map_err(store_error)
     }
 }

@@ -6,8 +6,15 @@ use serde::Serialize;
 use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_core::{KeyHash, RouteKind, UsageEvent};
 
+mod accounts;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+pub use accounts::{
+    AccessToken, AccessTokenQueries, AuditEntry, AuditFilter, AuditQueries, Invitation,
+    InvitationQueries, MemberQueries, Membership, NewAccessToken, NewAuditEntry, NewInvitation,
+    NewUser, SessionQueries, SessionRecord, SettingQueries, User, UserQueries,
+};
 
 /// Name of the team every instance has from its first start.
 pub const DEFAULT_TEAM: &str = "default";
@@ -209,10 +216,57 @@ pub struct HourlyRollup {
 pub trait TeamQueries {
     /// The team with this name, created if missing.
     async fn ensure_team(&self, name: &str) -> StoreResult<Team>;
+    /// Creates a team; `Conflict` if the name is taken.
+    async fn create_team(&self, name: &str) -> StoreResult<Team>;
     /// The team with this name.
     async fn team_by_name(&self, name: &str) -> StoreResult<Option<Team>>;
+    /// The team with this id.
+    async fn team_by_id(&self, id: i64) -> StoreResult<Option<Team>>;
     /// Every team, by name.
     async fn list_teams(&self) -> StoreResult<Vec<Team>>;
+    /// Renames a team; `NotFound` if no such team, `Conflict` if the name is taken.
+    async fn rename_team(&self, id: i64, name: &str) -> StoreResult<Team>;
+    /// Deletes a team with its memberships and invitations; `NotFound` if no such team, `Conflict`
+    /// if it still owns keys or routes (they must be moved or deleted first).
+    async fn delete_team(&self, id: i64) -> StoreResult<()>;
+}
+
+/// A change to a key; `None` fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct KeyUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New expiry: `Some(None)` removes it.
+    pub expires_at_ms: Option<Option<i64>>,
+    /// New allowed routes: `Some(None)` for all of the team's, `Some(Some(ids))` for a list.
+    pub route_ids: Option<Option<Vec<i64>>>,
+}
+
+/// A change to a route; `None` fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct RouteUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New prefix.
+    pub prefix: Option<String>,
+    /// New upstream URL.
+    pub upstream_url: Option<String>,
+    /// New kind.
+    pub kind: Option<RouteKind>,
+    /// Strip the prefix or not.
+    pub strip_prefix: Option<bool>,
+    /// Connect timeout, ms.
+    pub connect_timeout_ms: Option<i64>,
+    /// Response and idle timeout, ms.
+    pub timeout_ms: Option<i64>,
+    /// Enabled or not.
+    pub enabled: Option<bool>,
+    /// New sealed credential: `Some(None)` removes it.
+    pub sealed_credential: Option<Option<Vec<u8>>>,
+    /// New owning team: `Some(None)` shares it with every team.
+    pub team_id: Option<Option<i64>>,
 }
 
 /// API keys.
@@ -230,6 +284,8 @@ pub trait KeyQueries {
     async fn revoke_key(&self, id: i64, at_ms: i64) -> StoreResult<KeyRecord>;
     /// Deletes the key (its usage rows keep their key id); `NotFound` if no such key.
     async fn delete_key(&self, id: i64) -> StoreResult<()>;
+    /// Applies `update` in one transaction; `NotFound` if no such key or a listed route is missing.
+    async fn update_key(&self, id: i64, update: KeyUpdate) -> StoreResult<KeyRecord>;
 }
 
 /// Routes.
@@ -243,6 +299,11 @@ pub trait RouteQueries {
     async fn route_by_name(&self, name: &str) -> StoreResult<Option<RouteRecord>>;
     /// Deletes the route with this name; `NotFound` if none.
     async fn delete_route(&self, name: &str) -> StoreResult<()>;
+    /// The route with this id.
+    async fn route_by_id(&self, id: i64) -> StoreResult<Option<RouteRecord>>;
+    /// Applies `update` and sets `updated_at`; `NotFound` if no such route (or team), `Conflict` if
+    /// the new name or prefix is taken.
+    async fn update_route(&self, id: i64, update: RouteUpdate) -> StoreResult<RouteRecord>;
 }
 
 /// Usage events and roll-ups.
@@ -263,7 +324,20 @@ pub trait UsageQueries {
 /// A whole store: every area plus the instance-wide operations.
 #[async_trait]
 pub trait Store:
-    TeamQueries + KeyQueries + RouteQueries + UsageQueries + Send + Sync + 'static
+    TeamQueries
+    + KeyQueries
+    + RouteQueries
+    + UsageQueries
+    + UserQueries
+    + SessionQueries
+    + AccessTokenQueries
+    + MemberQueries
+    + InvitationQueries
+    + AuditQueries
+    + SettingQueries
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

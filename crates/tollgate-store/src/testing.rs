@@ -17,11 +17,20 @@ use std::time::Instant;
 
 use tollgate_core::time::{hour_start, now_ms};
 use tollgate_core::usage::{HISTOGRAM_LEN, latency_bucket};
-use tollgate_core::{ApiKey, KeyHash, RouteKind, TokenUsage, UsageEvent, UsageSource};
+use tollgate_core::{ApiKey, KeyHash, Role, RouteKind, TokenUsage, UsageEvent, UsageSource};
 use uuid::Uuid;
 
 use crate::{
-    DEFAULT_TEAM, HourlyRollup, KeyRecord, NewKey, NewRoute, RouteRecord, Store, StoreError, Team,
+    DEFAULT_TEAM, HourlyRollup, KeyRecord, KeyUpdate, NewKey, NewRoute, RouteRecord, RouteUpdate,
+    Store, StoreError, Team,
+};
+
+pub mod accounts;
+
+pub use accounts::{
+    access_tokens_create_list_revoke_touch, audit_filters_and_pages,
+    concurrent_changes_keep_an_owner, invitations_accept_once, members_keep_an_owner,
+    sessions_create_revoke_purge, settings_overwrite, users_create_find_update,
 };
 
 /// One hour, ms.
@@ -37,7 +46,18 @@ pub async fn run_all(store: &dyn Store) {
     key_errors(store).await;
     routes_create_list_delete(store).await;
     deleting_a_route_removes_it_from_keys(store).await;
+    keys_update_each_field(store).await;
+    routes_update_each_field(store).await;
     revision_grows_on_changes_not_on_usage(store).await;
+    users_create_find_update(store).await;
+    sessions_create_revoke_purge(store).await;
+    access_tokens_create_list_revoke_touch(store).await;
+    members_keep_an_owner(store).await;
+    concurrent_changes_keep_an_owner(store).await;
+    invitations_accept_once(store).await;
+    teams_create_rename_delete(store).await;
+    audit_filters_and_pages(store).await;
+    settings_overwrite(store).await;
     usage_rollups_match_the_events(store).await;
     usage_dedupes_repeated_event_ids(store).await;
     last_used_moves_forward_only(store).await;
@@ -542,6 +562,524 @@ pub async fn deleting_a_route_removes_it_from_keys(store: &dyn Store) {
         .expect("key_by_id")
         .expect("the key still exists");
     assert_eq!(key.route_ids, Some(vec![kept.id]));
+}
+
+/// Teams: created once by name, found by id, renamed, deleted with their memberships and
+/// invitations; taken names, missing ids, the `default` team and teams still owning keys or routes
+/// are refused, naming the team.
+pub async fn teams_create_rename_delete(store: &dyn Store) {
+    let name = unique("team");
+    let before = now_ms();
+    let rev = revision(store).await;
+    let created = store.create_team(&name).await.expect("create_team");
+    assert_eq!(created.name, name);
+    assert!(created.created_at_ms >= before && created.created_at_ms <= now_ms());
+    assert!(
+        revision(store).await > rev,
+        "creating a team did not grow the revision"
+    );
+    expect_conflict(store.create_team(&name).await, &name, "a taken team name");
+    assert_eq!(
+        store.team_by_id(created.id).await.expect("team_by_id"),
+        Some(created.clone())
+    );
+    assert_eq!(store.team_by_id(i64::MAX).await.expect("team_by_id"), None);
+
+    let new_name = unique("renamed");
+    let rev = revision(store).await;
+    let renamed = store
+        .rename_team(created.id, &new_name)
+        .await
+        .expect("rename_team");
+    assert_eq!(
+        renamed,
+        Team {
+            name: new_name.clone(),
+            ..created.clone()
+        }
+    );
+    assert!(
+        revision(store).await > rev,
+        "renaming a team did not grow the revision"
+    );
+    assert_eq!(store.team_by_name(&name).await.expect("team_by_name"), None);
+    assert_eq!(
+        store.team_by_name(&new_name).await.expect("team_by_name"),
+        Some(renamed.clone())
+    );
+    let other = team(store).await;
+    expect_conflict(
+        store.rename_team(created.id, &other.name).await,
+        &other.name,
+        "renaming to a taken name",
+    );
+    expect_not_found(
+        store.rename_team(987_654_321, &unique("x")).await,
+        "987654321",
+        "renaming a missing team",
+    );
+    assert_eq!(
+        store.team_by_id(created.id).await.expect("team_by_id"),
+        Some(renamed.clone()),
+        "a refused rename changed the team"
+    );
+
+    // Keys and routes keep their team alive.
+    let key = key(store, renamed.id).await;
+    expect_conflict(
+        store.delete_team(renamed.id).await,
+        &new_name,
+        "deleting a team that owns a key",
+    );
+    let route = route(store, Some(renamed.id)).await;
+    store.delete_key(key.id).await.expect("delete_key");
+    expect_conflict(
+        store.delete_team(renamed.id).await,
+        &new_name,
+        "deleting a team that owns a route",
+    );
+    store.delete_route(&route.name).await.expect("delete_route");
+    assert_eq!(
+        store.team_by_id(renamed.id).await.expect("team_by_id"),
+        Some(renamed.clone()),
+        "a refused delete removed the team"
+    );
+
+    let default = store
+        .team_by_name(DEFAULT_TEAM)
+        .await
+        .expect("team_by_name")
+        .expect("the default team");
+    expect_conflict(
+        store.delete_team(default.id).await,
+        DEFAULT_TEAM,
+        "deleting the default team",
+    );
+    assert_eq!(
+        store.team_by_id(default.id).await.expect("team_by_id"),
+        Some(default)
+    );
+
+    // Memberships and invitations go with the team; the users stay.
+    let member = accounts::user(store, "member").await;
+    store
+        .set_member(renamed.id, member.id, Role::Owner)
+        .await
+        .expect("set_member");
+    let invitation = store
+        .create_invitation(accounts::new_invitation(renamed.id, Some(member.id)))
+        .await
+        .expect("create_invitation");
+    let rev = revision(store).await;
+    store.delete_team(renamed.id).await.expect("delete_team");
+    assert!(
+        revision(store).await > rev,
+        "deleting a team did not grow the revision"
+    );
+    assert_eq!(
+        store.team_by_id(renamed.id).await.expect("team_by_id"),
+        None
+    );
+    assert!(
+        !store
+            .list_teams()
+            .await
+            .expect("list_teams")
+            .contains(&renamed)
+    );
+    assert!(
+        store
+            .memberships_of(member.id)
+            .await
+            .expect("memberships_of")
+            .is_empty(),
+        "a deleted team kept its members"
+    );
+    assert_eq!(
+        store
+            .invitation_by_hash(&invitation.token_hash)
+            .await
+            .expect("invitation_by_hash"),
+        None,
+        "a deleted team kept its invitations"
+    );
+    assert!(
+        store
+            .user_by_id(member.id)
+            .await
+            .expect("user_by_id")
+            .is_some()
+    );
+    expect_not_found(
+        store.delete_team(renamed.id).await,
+        &renamed.id.to_string(),
+        "deleting a deleted team",
+    );
+}
+
+/// `update_key` changes exactly the fields it is given, in one transaction: a refused update
+/// (a missing route) changes nothing at all.
+pub async fn keys_update_each_field(store: &dyn Store) {
+    let team = team(store).await;
+    let own = route(store, Some(team.id)).await;
+    let shared = route(store, None).await;
+    let created = key(store, team.id).await;
+    let update = |u: KeyUpdate| store.update_key(created.id, u);
+
+    let rev = revision(store).await;
+    assert_eq!(
+        update(KeyUpdate::default()).await.expect("an empty update"),
+        created
+    );
+    assert_eq!(
+        revision(store).await,
+        rev,
+        "an empty update changed the revision"
+    );
+
+    let name = unique("renamed-key");
+    let renamed = update(KeyUpdate {
+        name: Some(name.clone()),
+        ..KeyUpdate::default()
+    })
+    .await
+    .expect("update the name");
+    assert_eq!(
+        renamed,
+        KeyRecord {
+            name,
+            ..created.clone()
+        }
+    );
+    assert!(
+        revision(store).await > rev,
+        "updating a key did not grow the revision"
+    );
+
+    let described = update(KeyUpdate {
+        description: Some("now with ünïcode".to_owned()),
+        ..KeyUpdate::default()
+    })
+    .await
+    .expect("update the description");
+    assert_eq!(
+        described,
+        KeyRecord {
+            description: "now with ünïcode".to_owned(),
+            ..renamed
+        }
+    );
+
+    let later = now_ms() + 30 * 86_400_000;
+    let extended = update(KeyUpdate {
+        expires_at_ms: Some(Some(later)),
+        ..KeyUpdate::default()
+    })
+    .await
+    .expect("update the expiry");
+    assert_eq!(
+        extended,
+        KeyRecord {
+            expires_at_ms: Some(later),
+            ..described
+        }
+    );
+    let lasting = update(KeyUpdate {
+        expires_at_ms: Some(None),
+        ..KeyUpdate::default()
+    })
+    .await
+    .expect("remove the expiry");
+    assert_eq!(
+        lasting,
+        KeyRecord {
+            expires_at_ms: None,
+            ..extended
+        }
+    );
+
+    // Unsorted, with a repeat: stored as a set.
+    let listed = update(KeyUpdate {
+        route_ids: Some(Some(vec![shared.id, own.id, shared.id])),
+        ..KeyUpdate::default()
+    })
+    .await
+    .expect("list the routes");
+    let mut both = vec![own.id, shared.id];
+    both.sort_unstable();
+    assert_eq!(
+        listed,
+        KeyRecord {
+            route_ids: Some(both),
+            ..lasting.clone()
+        }
+    );
+    let narrowed = update(KeyUpdate {
+        route_ids: Some(Some(vec![shared.id])),
+        ..KeyUpdate::default()
+    })
+    .await
+    .expect("narrow the routes");
+    assert_eq!(narrowed.route_ids, Some(vec![shared.id]));
+    assert!(narrowed.may_call(&shared) && !narrowed.may_call(&own));
+    let none = update(KeyUpdate {
+        route_ids: Some(Some(Vec::new())),
+        ..KeyUpdate::default()
+    })
+    .await
+    .expect("an empty route list");
+    assert_eq!(none.route_ids, Some(Vec::new()));
+    assert!(!none.may_call(&own) && !none.may_call(&shared));
+    let all = update(KeyUpdate {
+        route_ids: Some(None),
+        ..KeyUpdate::default()
+    })
+    .await
+    .expect("every route of the team");
+    assert_eq!(all, lasting);
+    assert!(all.may_call(&own) && all.may_call(&shared));
+
+    let name = unique("everything");
+    let soon = now_ms() + 3_600_000;
+    let everything = update(KeyUpdate {
+        name: Some(name.clone()),
+        description: Some(String::new()),
+        expires_at_ms: Some(Some(soon)),
+        route_ids: Some(Some(vec![own.id])),
+    })
+    .await
+    .expect("update every field");
+    assert_eq!(
+        everything,
+        KeyRecord {
+            name,
+            description: String::new(),
+            expires_at_ms: Some(soon),
+            route_ids: Some(vec![own.id]),
+            ..all
+        }
+    );
+    assert_eq!(
+        store.key_by_id(created.id).await.expect("key_by_id"),
+        Some(everything.clone())
+    );
+
+    let rev = revision(store).await;
+    expect_not_found(
+        update(KeyUpdate {
+            name: Some(unique("never")),
+            expires_at_ms: Some(None),
+            route_ids: Some(Some(vec![shared.id, 876_543_210])),
+            ..KeyUpdate::default()
+        })
+        .await,
+        "876543210",
+        "a missing route in an update",
+    );
+    assert_eq!(
+        store.key_by_id(created.id).await.expect("key_by_id"),
+        Some(everything),
+        "a refused update changed the key"
+    );
+    assert_eq!(
+        revision(store).await,
+        rev,
+        "a refused update changed the revision"
+    );
+    expect_not_found(
+        store
+            .update_key(
+                765_432_109,
+                KeyUpdate {
+                    name: Some(unique("ghost")),
+                    ..KeyUpdate::default()
+                },
+            )
+            .await,
+        "765432109",
+        "updating a missing key",
+    );
+}
+
+/// `update_route` changes exactly the fields it is given and moves `updated_at`; a taken name or
+/// prefix, a missing team or route is refused, naming it, and changes nothing.
+pub async fn routes_update_each_field(store: &dyn Store) {
+    /// `got` equals `want` but for a later `updated_at`.
+    fn changed(got: &RouteRecord, want: RouteRecord, what: &str) {
+        assert!(
+            got.updated_at_ms >= want.updated_at_ms && got.updated_at_ms <= now_ms(),
+            "{what}: updated_at did not move forward"
+        );
+        assert_eq!(
+            *got,
+            RouteRecord {
+                updated_at_ms: got.updated_at_ms,
+                ..want
+            },
+            "{what}"
+        );
+    }
+    let team = team(store).await;
+    let other_team = self::team(store).await;
+    let created = route(store, Some(team.id)).await;
+    assert_eq!(
+        store.route_by_id(created.id).await.expect("route_by_id"),
+        Some(created.clone())
+    );
+    assert_eq!(
+        store.route_by_id(i64::MAX).await.expect("route_by_id"),
+        None
+    );
+    let update = |u: RouteUpdate| store.update_route(created.id, u);
+
+    let rev = revision(store).await;
+    let name = unique("moved");
+    let prefix = format!("/{}", unique("moved-prefix"));
+    let moved = update(RouteUpdate {
+        name: Some(name.clone()),
+        prefix: Some(prefix.clone()),
+        upstream_url: Some("https://upstream.example/v2".to_owned()),
+        kind: Some(RouteKind::Anthropic),
+        strip_prefix: Some(false),
+        connect_timeout_ms: Some(2_500),
+        timeout_ms: Some(90_000),
+        enabled: Some(false),
+        sealed_credential: Some(Some(vec![4, 5, 6, 0])),
+        team_id: Some(Some(other_team.id)),
+    })
+    .await
+    .expect("update every field");
+    changed(
+        &moved,
+        RouteRecord {
+            team_id: Some(other_team.id),
+            name: name.clone(),
+            prefix,
+            upstream_url: "https://upstream.example/v2".to_owned(),
+            kind: RouteKind::Anthropic,
+            strip_prefix: false,
+            connect_timeout_ms: 2_500,
+            timeout_ms: 90_000,
+            enabled: false,
+            sealed_credential: Some(vec![4, 5, 6, 0]),
+            ..created.clone()
+        },
+        "every field",
+    );
+    assert!(
+        revision(store).await > rev,
+        "updating a route did not grow the revision"
+    );
+    assert_eq!(
+        store.route_by_name(&name).await.expect("route_by_name"),
+        Some(moved.clone())
+    );
+    assert_eq!(
+        store
+            .route_by_name(&created.name)
+            .await
+            .expect("route_by_name"),
+        None
+    );
+
+    let shared = update(RouteUpdate {
+        team_id: Some(None),
+        ..RouteUpdate::default()
+    })
+    .await
+    .expect("share the route");
+    changed(
+        &shared,
+        RouteRecord {
+            team_id: None,
+            ..moved.clone()
+        },
+        "shared",
+    );
+    let plain = update(RouteUpdate {
+        sealed_credential: Some(None),
+        ..RouteUpdate::default()
+    })
+    .await
+    .expect("remove the credential");
+    changed(
+        &plain,
+        RouteRecord {
+            sealed_credential: None,
+            ..shared.clone()
+        },
+        "credential removed",
+    );
+    let enabled = update(RouteUpdate {
+        enabled: Some(true),
+        kind: Some(RouteKind::Http),
+        ..RouteUpdate::default()
+    })
+    .await
+    .expect("enable");
+    changed(
+        &enabled,
+        RouteRecord {
+            enabled: true,
+            kind: RouteKind::Http,
+            ..plain.clone()
+        },
+        "enabled, kind",
+    );
+    let touched = update(RouteUpdate::default())
+        .await
+        .expect("an empty update");
+    changed(&touched, enabled.clone(), "an empty update");
+
+    let taken = route(store, None).await;
+    let msg = expect_conflict(
+        update(RouteUpdate {
+            prefix: Some(taken.prefix.clone()),
+            ..RouteUpdate::default()
+        })
+        .await,
+        &taken.prefix,
+        "a taken prefix",
+    );
+    assert!(msg.contains("prefix"), "`{msg}` does not blame the prefix");
+    let msg = expect_conflict(
+        update(RouteUpdate {
+            name: Some(taken.name.clone()),
+            ..RouteUpdate::default()
+        })
+        .await,
+        &taken.name,
+        "a taken name",
+    );
+    assert!(!msg.contains("prefix"), "`{msg}` blames the prefix");
+    expect_not_found(
+        update(RouteUpdate {
+            name: Some(unique("never")),
+            team_id: Some(Some(987_654_321)),
+            ..RouteUpdate::default()
+        })
+        .await,
+        "987654321",
+        "moving a route to a missing team",
+    );
+    assert_eq!(
+        store.route_by_id(created.id).await.expect("route_by_id"),
+        Some(touched),
+        "a refused update changed the route"
+    );
+    expect_not_found(
+        store
+            .update_route(
+                765_432_109,
+                RouteUpdate {
+                    enabled: Some(true),
+                    ..RouteUpdate::default()
+                },
+            )
+            .await,
+        "765432109",
+        "updating a missing route",
+    );
 }
 
 /// Every change of a team, key or route grows the revision; usage does not.

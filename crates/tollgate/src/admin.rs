@@ -9,6 +9,8 @@ use tollgate_core::time::{format_ms, now_ms, parse_duration};
 use tollgate_core::{ApiKey, RouteKind, route};
 use tollgate_store::{KeyRecord, NewKey, NewRoute, RouteRecord, Store, StoreError};
 
+use tollgate_console::audit::{self, Change};
+
 use crate::cli::{KeyCommand, RouteCommand};
 use crate::config::Config;
 use crate::{output, store};
@@ -45,7 +47,13 @@ pub async fn route(config: &Config, command: RouteCommand) -> anyhow::Result<()>
     result
 }
 
-fn os_user() -> String {
+/// Audits a change made from the command line.
+async fn cli_audit(store: &dyn Store, change: Change) {
+    audit::record_as(store, os_user(), None, None, change).await;
+}
+
+/// The audit actor of CLI changes: `cli:<os-user>`.
+pub fn os_user() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into());
@@ -169,6 +177,16 @@ async fn create_key(
             route_ids,
         })
         .await?;
+    cli_audit(
+        store,
+        Change::new("key.create", "key", record.id)
+            .team(Some(record.team_id))
+            .summary(format!(
+                "key `{}` ({}) created in {}",
+                record.name, record.prefix, record.team_name
+            )),
+    )
+    .await;
     if args.json {
         output::json(
             &serde_json::json!({"id": record.id, "key": key.expose(), "prefix": record.prefix}),
@@ -249,6 +267,13 @@ async fn revoke_key(store: &dyn Store, id: i64, json: bool) -> anyhow::Result<()
         Err(StoreError::NotFound(_)) => bail!("no key with id {id}"),
         other => other?,
     };
+    cli_audit(
+        store,
+        Change::new("key.revoke", "key", id)
+            .team(Some(record.team_id))
+            .summary(format!("key `{}` revoked", record.name)),
+    )
+    .await;
     if json {
         let names = route_names(store).await?;
         output::json(&key_view(&record, &names, now_ms()))
@@ -353,6 +378,16 @@ async fn add_route(
             sealed_credential,
         })
         .await?;
+    cli_audit(
+        store,
+        Change::new("route.create", "route", record.id)
+            .team(record.team_id)
+            .summary(format!(
+                "route `{}` {} → {}",
+                record.name, record.prefix, record.upstream_url
+            )),
+    )
+    .await;
     let teams = team_names(store).await?;
     if args.json {
         output::json(&route_view(&record, &teams))
@@ -413,10 +448,19 @@ async fn list_routes(store: &dyn Store, json: bool) -> anyhow::Result<()> {
 }
 
 async fn remove_route(store: &dyn Store, name: &str) -> anyhow::Result<()> {
+    let route = store.route_by_name(name).await?;
     match store.delete_route(name).await {
         Err(StoreError::NotFound(_)) => bail!("no route named `{name}`"),
         other => other?,
     }
+    let (id, team) = route.map_or((name.to_owned(), None), |r| (r.id.to_string(), r.team_id));
+    cli_audit(
+        store,
+        Change::new("route.delete", "route", id)
+            .team(team)
+            .summary(format!("route `{name}` deleted")),
+    )
+    .await;
     output::line(&format!("Removed route \"{name}\"."));
     Ok(())
 }

@@ -38,6 +38,54 @@ pub enum Command {
     Route(RouteCommand),
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Manage console accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage personal access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `tollgate admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an instance admin. The password is read from standard input (or asked for at a terminal), never an argument.
+    Create(AdminCreateArgs),
+}
+
+/// Flags of `admin create`.
+#[derive(Debug, Args)]
+pub struct AdminCreateArgs {
+    /// E-mail address of the new admin.
+    #[arg(long)]
+    pub email: String,
+    /// Display name (default: the part of the address before @).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// `tollgate token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a personal access token (tgp_…) for a user and print it once.
+    Create(TokenCreateArgs),
+}
+
+/// Flags of `token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The user's e-mail address.
+    #[arg(long)]
+    pub email: String,
+    /// Name of the token.
+    #[arg(long)]
+    pub name: String,
+    /// Lifetime, e.g. 30d (default: never expires).
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+    /// Print JSON: {"id","token"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `serve`.

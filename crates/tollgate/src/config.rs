@@ -30,6 +30,8 @@ pub struct Config {
     /// Authenticates usage ingest (HMAC secret or bearer token).
     #[serde(serialize_with = "redact")]
     pub ingest_secret: Option<SecretString>,
+    /// Accept usage ingest without credentials (off unless set explicitly).
+    pub ingest_allow_unauthenticated: bool,
     /// First admin's e-mail, created on first start.
     pub admin_email: Option<String>,
     /// First admin's password.
@@ -144,6 +146,7 @@ impl Default for Config {
             console_listen: SocketAddr::from(([127, 0, 0, 1], 8317)),
             master_key: None,
             ingest_secret: None,
+            ingest_allow_unauthenticated: false,
             admin_email: None,
             admin_password: None,
             log_format: LogFormat::Text,
@@ -231,6 +234,18 @@ impl Config {
         if let Some(key) = &self.master_key {
             MasterKey::new(key.expose_secret())
                 .map_err(|e| ConfigError(format!("master_key: {e}")))?;
+        }
+        if let Some(secret) = &self.ingest_secret
+            && secret.expose_secret().len() < 16
+        {
+            return Err(ConfigError(
+                "ingest_secret must be at least 16 characters".into(),
+            ));
+        }
+        if self.admin_email.is_some() != self.admin_password.is_some() {
+            return Err(ConfigError(
+                "admin_email and admin_password must be set together".into(),
+            ));
         }
         if self.retention.days == 0 {
             return Err(ConfigError("retention.days must be at least 1".into()));

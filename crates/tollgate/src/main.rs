@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod accounts;
 mod admin;
 mod cli;
 mod config;
@@ -49,6 +50,8 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Command::Key(cmd) => admin::key(&config, cmd).await,
             Command::Route(cmd) => admin::route(&config, cmd).await,
             Command::Config => output::print_config(&config),
+            Command::Admin(cmd) => accounts::admin(&config, cmd).await,
+            Command::Token(cmd) => accounts::token(&config, cmd).await,
         }
     })
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tollgate_console::ConsoleState;
+use tollgate_console::{ConsoleSettings, ConsoleState};
 use tollgate_gateway::metrics::Metrics;
 use tollgate_gateway::writer::{UsageWriter, WriterConfig};
 use tollgate_gateway::{Gateway, GatewayConfig};
@@ -93,17 +93,27 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         refresh_interval: Duration::from_millis(config.gateway.refresh_interval_ms),
         drain_timeout: Duration::from_secs(config.gateway.drain_timeout_secs),
     };
+    let sink_for_console = sink.clone();
     let gateway = Gateway::new(store.clone(), sink, metrics.clone(), gateway_config).await?;
     let refresher = gateway.spawn_refresher();
 
     let gateway_listener = bind("gateway", config.gateway_listen).await?;
     let console_listener = bind("console", config.console_listen).await?;
-    let console = tollgate_console::router(ConsoleState {
-        store: store.clone(),
-        metrics: metrics.clone(),
-        gateway: gateway.clone(),
+    crate::accounts::bootstrap_admin(&config, store.as_ref()).await?;
+    let console = tollgate_console::router(ConsoleState::new(
+        store.clone(),
+        metrics.clone(),
+        gateway.clone(),
+        sink_for_console,
         started,
-    });
+        config.master_key(),
+        config.prices.clone(),
+        ConsoleSettings {
+            ingest_secret: config.ingest_secret.clone(),
+            ingest_open: config.ingest_allow_unauthenticated,
+            retention_days: config.retention.days,
+        },
+    ));
     let (gateway_addr, console_addr) = (
         gateway_listener.local_addr()?,
         console_listener.local_addr()?,

@@ -11,6 +11,7 @@ mod harness;
 
 mod cli;
 mod config;
+mod console;
 mod gateway;
 mod resilience;
 mod usage;

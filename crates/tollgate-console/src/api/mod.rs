@@ -1,0 +1,127 @@
+//! The console's REST API: every handler with its OpenAPI description, collected in [`router`] so
+//! that the document at `/api/openapi.json` is generated from the same table that serves requests.
+
+pub mod admin;
+pub mod ingest;
+pub mod keys;
+pub mod routes;
+pub mod session;
+pub mod teams;
+pub mod views;
+
+use serde::{Deserialize, Deserializer};
+use utoipa::openapi::security::{
+    ApiKey as ApiKeyScheme, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::ConsoleState;
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`) in PATCH bodies.
+pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKeyScheme::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
+        );
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("tgp_…")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "ingest_signature",
+            SecurityScheme::ApiKey(ApiKeyScheme::Header(ApiKeyValue::new(
+                "X-Tollgate-Signature",
+            ))),
+        );
+        components.add_security_scheme(
+            "ingest_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tollgate console API", description = "Control plane of tollgate: accounts, teams, keys, routes, audit, usage ingest."),
+    modifiers(&Security),
+    security(("session" = []), ("token" = [])),
+    tags(
+        (name = "auth", description = "Signing in, sessions, invitations"),
+        (name = "tokens", description = "Personal access tokens"),
+        (name = "teams", description = "Teams, members, invitations"),
+        (name = "users", description = "Users (instance admins)"),
+        (name = "keys", description = "API keys"),
+        (name = "routes", description = "Routes"),
+        (name = "audit", description = "Audit log"),
+        (name = "settings", description = "Instance settings"),
+        (name = "ingest", description = "Usage ingest"),
+        (name = "seed", description = "Seed-compatible paths"),
+        (name = "health", description = "Health and metrics"),
+    )
+)]
+struct ApiDoc;
+
+/// Every API route with its documentation.
+pub fn router() -> OpenApiRouter<ConsoleState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(session::login))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::me))
+        .routes(routes!(session::change_password))
+        .routes(routes!(session::list_tokens, session::create_token))
+        .routes(routes!(session::revoke_token))
+        .routes(routes!(session::show_invitation))
+        .routes(routes!(session::accept_invitation))
+        .routes(routes!(teams::list_teams, teams::create_team))
+        .routes(routes!(
+            teams::get_team,
+            teams::rename_team,
+            teams::delete_team
+        ))
+        .routes(routes!(teams::list_members))
+        .routes(routes!(teams::set_member, teams::remove_member))
+        .routes(routes!(teams::create_invitation, teams::list_invitations))
+        .routes(routes!(teams::delete_invitation))
+        .routes(routes!(teams::list_users))
+        .routes(routes!(teams::update_user))
+        .routes(routes!(keys::list_keys, keys::create_key))
+        .routes(routes!(keys::get_key, keys::update_key, keys::delete_key))
+        .routes(routes!(keys::revoke_key))
+        .routes(routes!(keys::reveal_key))
+        .routes(routes!(routes::list_routes, routes::create_route))
+        .routes(routes!(
+            routes::get_route,
+            routes::update_route,
+            routes::delete_route
+        ))
+        .routes(routes!(admin::list_audit))
+        .routes(routes!(admin::dashboard_audit_logs))
+        .routes(routes!(admin::get_settings))
+        .routes(routes!(admin::rotate_ingest_secret))
+        .routes(routes!(admin::seed_list_keys, admin::seed_create_key))
+        .routes(routes!(admin::seed_delete_key))
+        .routes(routes!(ingest::usage_log))
+        .routes(routes!(ingest::usage_events))
+        .routes(routes!(crate::health::health))
+        .routes(routes!(crate::health::health_detailed))
+        .routes(routes!(crate::health::metrics))
+}

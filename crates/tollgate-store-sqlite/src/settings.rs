@@ -1,0 +1,33 @@
+//! Instance settings.
+
+use async_trait::async_trait;
+use tollgate_core::time::now_ms;
+use tollgate_store::{SettingQueries, StoreResult};
+
+use crate::{SqliteStore, store_error};
+
+#[async_trait]
+impl SettingQueries for SqliteStore {
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(now_ms())
+        .execute(&self.writer)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+}

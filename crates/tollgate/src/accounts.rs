@@ -1,0 +1,173 @@
+//! Console accounts from the command line: the first admin (also from the environment at the
+//! first start) and personal access tokens. Every change is audited as `cli:<os-user>`.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, bail};
+use secrecy::ExposeSecret;
+use tollgate_console::api::session::create_token_for;
+use tollgate_console::audit::{self, Change};
+use tollgate_console::auth::{check_password_strength, hash_password, normalize_email};
+use tollgate_console::error::ApiError;
+use tollgate_store::{NewUser, Store};
+
+use crate::admin::os_user;
+use crate::cli::{AdminCommand, TokenCommand};
+use crate::config::Config;
+use crate::{output, store};
+
+/// An API-layer error as one CLI line.
+fn cli_error(e: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+/// Creates an instance admin with an already-checked password, audited as `actor`.
+async fn create_admin(
+    store: &dyn Store,
+    email: &str,
+    name: Option<&str>,
+    password: String,
+    actor: String,
+) -> anyhow::Result<i64> {
+    let email = normalize_email(email).map_err(cli_error)?;
+    check_password_strength(&password, &email).map_err(cli_error)?;
+    if store.user_by_email(&email).await?.is_some() {
+        bail!("a user {email} already exists");
+    }
+    let hash = hash_password(password).await.map_err(cli_error)?;
+    let display_name = name.map_or_else(
+        || email.split('@').next().unwrap_or_default().to_owned(),
+        str::to_owned,
+    );
+    let user = store
+        .create_user(NewUser {
+            email: email.clone(),
+            display_name,
+            password_hash: Some(hash),
+            is_admin: true,
+        })
+        .await?;
+    // The first admin owns the default team, so that it has an owner from the start.
+    if let Some(team) = store.team_by_name(tollgate_store::DEFAULT_TEAM).await?
+        && store.list_members(team.id).await?.is_empty()
+    {
+        store
+            .set_member(team.id, user.id, tollgate_core::Role::Owner)
+            .await?;
+    }
+    let change = Change::new("user.create", "user", user.id)
+        .summary(format!("instance admin {email} created"));
+    audit::record_as(store, actor, None, None, change).await;
+    Ok(user.id)
+}
+
+/// Creates the first admin from `TOLLGATE_ADMIN_EMAIL` / `TOLLGATE_ADMIN_PASSWORD` when the store has no user yet.
+pub async fn bootstrap_admin(config: &Config, store: &dyn Store) -> anyhow::Result<()> {
+    let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) else {
+        return Ok(());
+    };
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    create_admin(
+        store,
+        email,
+        None,
+        password.expose_secret().to_owned(),
+        "system".into(),
+    )
+    .await
+    .context("admin_email / admin_password")?;
+    tracing::info!("first admin created from the configuration");
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        let first = rpassword::prompt_password("Password: ").context("cannot read the password")?;
+        let again = rpassword::prompt_password("Again: ").context("cannot read the password")?;
+        if first != again {
+            bail!("the two passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.is_empty() {
+        bail!("no password given on standard input");
+    }
+    Ok(password)
+}
+
+/// `tollgate admin …`.
+pub async fn admin(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Create(args) => {
+            // Validate before touching the store.
+            let email = normalize_email(&args.email).map_err(cli_error)?;
+            let password = read_password()?;
+            check_password_strength(&password, &email).map_err(cli_error)?;
+            let store = store::open(config).await?;
+            let result = create_admin(
+                store.as_ref(),
+                &email,
+                args.name.as_deref(),
+                password,
+                os_user(),
+            )
+            .await;
+            store.close().await;
+            let id = result?;
+            output::line(&format!("admin {email} created (user {id})"));
+            Ok(())
+        }
+    }
+}
+
+/// `tollgate token …`.
+pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create(args) => {
+            let email = normalize_email(&args.email).map_err(cli_error)?;
+            let store = store::open(config).await?;
+            let result = async {
+                let user = store
+                    .user_by_email(&email)
+                    .await?
+                    .with_context(|| format!("no user {email}"))?;
+                if user.disabled_at_ms.is_some() {
+                    bail!("user {email} is disabled");
+                }
+                let (token, secret) =
+                    create_token_for(store.as_ref(), &user, &args.name, args.expires.as_deref())
+                        .await
+                        .map_err(cli_error)?;
+                let change = Change::new("token.create", "token", token.id)
+                    .summary(format!("token `{}` created for {email}", token.name));
+                audit::record_as(store.as_ref(), os_user(), None, None, change).await;
+                Ok((token, secret))
+            }
+            .await;
+            store.close().await;
+            let (token, secret) = result?;
+            if args.json {
+                output::json(
+                    &serde_json::json!({"id": token.id, "token": secret.expose(), "prefix": token.prefix}),
+                )
+            } else {
+                output::line(secret.expose());
+                output::line(&format!(
+                    "token {} `{}` for {email}: shown once, keep it safe",
+                    token.id, token.name
+                ));
+                Ok(())
+            }
+        }
+    }
+}
