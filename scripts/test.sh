@@ -35,6 +35,13 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt || true
 
+say "python tools"
+command -v python3 >/dev/null || die "python3 is missing"
+if ! command -v schemathesis >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check schemathesis || die "cannot install schemathesis from PyPI"
+fi
+command -v schemathesis >/dev/null || die "schemathesis installed but not on PATH"
+
 say "format"
 cargo fmt --all -- --check
 

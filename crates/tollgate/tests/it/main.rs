@@ -13,5 +13,7 @@ mod cli;
 mod config;
 mod console;
 mod gateway;
+mod matrix;
 mod resilience;
+mod schema;
 mod usage;
