@@ -135,6 +135,10 @@ pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()>
     match command {
         TokenCommand::Create(args) => {
             let email = normalize_email(&args.email).map_err(cli_error)?;
+            if let Some(text) = &args.expires {
+                tollgate_core::time::parse_duration(text)
+                    .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
+            }
             let store = store::open(config).await?;
             let result = async {
                 let user = store

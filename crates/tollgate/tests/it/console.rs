@@ -263,6 +263,30 @@ async fn invitation_flow_and_roles(backend: Backend) {
         .call(Method::GET, "/api/v1/invitations/00ff", None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // An expired invitation is refused and creates no account.
+    let short = admin
+        .ok(
+            Method::POST,
+            &format!("/api/v1/teams/{team_id}/invitations"),
+            Some(json!({"email": "late@example.com", "expires_in": "1s"})),
+            201,
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let late = short["token"].as_str().expect("token");
+    let (status, err) = anon
+        .call(
+            Method::POST,
+            &format!("/api/v1/invitations/{late}/accept"),
+            Some(json!({"password": USER_PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::GONE, "{err}");
+    let users = admin.ok(Method::GET, "/api/v1/users", None, 200).await;
+    assert!(
+        !users.to_string().contains("late@example.com"),
+        "no account for an expired invitation"
+    );
 
     // The viewer reads but cannot create keys; promoted to member, they can.
     let (status, _) = vera
