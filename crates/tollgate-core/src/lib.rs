@@ -3,6 +3,7 @@
 pub mod crypto;
 pub mod key;
 pub mod pricing;
+pub mod reading;
 pub mod role;
 pub mod route;
 pub mod time;

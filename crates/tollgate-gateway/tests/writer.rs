@@ -20,11 +20,13 @@ use tollgate_core::{KeyHash, UsageEvent};
 use tollgate_gateway::metrics::Metrics;
 use tollgate_gateway::writer::{UsageSink, UsageWriter, WriterConfig};
 use tollgate_store::{
-    AccessToken, AccessTokenQueries, AuditEntry, AuditFilter, AuditQueries, HourlyRollup,
-    Invitation, InvitationQueries, KeyQueries, KeyRecord, KeyUpdate, MemberQueries, Membership,
-    NewAccessToken, NewAuditEntry, NewInvitation, NewKey, NewRoute, NewUser, RouteQueries,
-    RouteRecord, RouteUpdate, SessionQueries, SessionRecord, SettingQueries, Store, StoreError,
-    StoreResult, Team, TeamQueries, UsageQueries, User, UserQueries,
+    AccessToken, AccessTokenQueries, AggregateOrder, AnalyticsQueries, AuditEntry, AuditFilter,
+    AuditQueries, Counter, CounterQueries, CounterReading, EventCursor, EventFilter, Grouping,
+    HourlyRollup, Invitation, InvitationQueries, KeyQueries, KeyRecord, KeyUpdate, MemberQueries,
+    Membership, NewAccessToken, NewAuditEntry, NewInvitation, NewKey, NewReading, NewRoute,
+    NewUser, RollupFilter, RouteQueries, RouteRecord, RouteUpdate, SessionQueries, SessionRecord,
+    SettingQueries, Store, StoreError, StoreResult, StoredEvent, Team, TeamQueries, UsageAggregate,
+    UsageQueries, User, UserQueries,
 };
 use tollgate_store_sqlite::SqliteStore;
 use uuid::Uuid;
@@ -311,6 +313,93 @@ impl SettingQueries for FlakyStore {
     }
     async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
         self.inner.set_setting(name, value).await
+    }
+}
+
+#[async_trait]
+impl AnalyticsQueries for FlakyStore {
+    async fn aggregate_usage(
+        &self,
+        filter: &RollupFilter,
+        grouping: Grouping,
+        order: AggregateOrder,
+        limit: i64,
+    ) -> StoreResult<Vec<UsageAggregate>> {
+        self.inner
+            .aggregate_usage(filter, grouping, order, limit)
+            .await
+    }
+    async fn search_usage(
+        &self,
+        filter: &EventFilter,
+        after: Option<EventCursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        self.inner.search_usage(filter, after, limit).await
+    }
+    async fn usage_event(&self, id: i64) -> StoreResult<Option<StoredEvent>> {
+        self.inner.usage_event(id).await
+    }
+    async fn delete_usage_before(&self, before_ms: i64, batch: i64) -> StoreResult<u64> {
+        self.inner.delete_usage_before(before_ms, batch).await
+    }
+    async fn trim_usage(&self, max_rows: i64, batch: i64) -> StoreResult<u64> {
+        self.inner.trim_usage(max_rows, batch).await
+    }
+    async fn delete_rollups_before(&self, before_ms: i64) -> StoreResult<u64> {
+        self.inner.delete_rollups_before(before_ms).await
+    }
+}
+
+#[async_trait]
+impl CounterQueries for FlakyStore {
+    async fn ensure_counter(
+        &self,
+        name: &str,
+        team_id: Option<i64>,
+        quota: i64,
+    ) -> StoreResult<Counter> {
+        self.inner.ensure_counter(name, team_id, quota).await
+    }
+    async fn counter_by_name(&self, name: &str) -> StoreResult<Option<Counter>> {
+        self.inner.counter_by_name(name).await
+    }
+    async fn list_counters(&self) -> StoreResult<Vec<Counter>> {
+        self.inner.list_counters().await
+    }
+    async fn set_counter_quota(&self, id: i64, quota: i64) -> StoreResult<Counter> {
+        self.inner.set_counter_quota(id, quota).await
+    }
+    async fn record_reading(
+        &self,
+        counter_id: i64,
+        reading: NewReading,
+    ) -> StoreResult<(Counter, CounterReading)> {
+        self.inner.record_reading(counter_id, reading).await
+    }
+    async fn add_to_counter(
+        &self,
+        counter_id: i64,
+        tokens: i64,
+        reading: NewReading,
+    ) -> StoreResult<(Counter, CounterReading)> {
+        self.inner.add_to_counter(counter_id, tokens, reading).await
+    }
+    async fn list_readings(
+        &self,
+        counter_id: i64,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<CounterReading>> {
+        self.inner.list_readings(counter_id, before_id, limit).await
+    }
+    async fn counter_daily(
+        &self,
+        counter_id: Option<i64>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> StoreResult<Vec<(i64, i64, i64)>> {
+        self.inner.counter_daily(counter_id, from_ms, to_ms).await
     }
 }
 

@@ -1,6 +1,8 @@
 //! PostgreSQL backend of the tollgate store: several instances share one database.
 
+mod analytics;
 mod audit;
+mod counters;
 mod invitations;
 mod keys;
 mod members;

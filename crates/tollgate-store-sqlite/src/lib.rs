@@ -4,7 +4,9 @@
 //! the pool is cheaper than busy-waiting on the file lock), reads through a small pool of their
 //! own so that dashboards never wait behind a usage batch.
 
+mod analytics;
 mod audit;
+mod counters;
 mod invitations;
 mod keys;
 mod members;

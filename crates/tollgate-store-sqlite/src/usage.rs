@@ -18,7 +18,7 @@ use crate::{SqliteStore, store_error};
 // The schema has one column per histogram bucket, h00 to h23.
 const _: () = assert!(HISTOGRAM_LEN == 24, "usage_hourly has 24 histogram columns");
 
-const EVENT_COLUMNS: &str = "event_id, ts, key_id, key_hash, team_id, route_id, route, method, \
+pub(crate) const EVENT_COLUMNS: &str = "event_id, ts, key_id, key_hash, team_id, route_id, route, method, \
      path, status, latency_us, upstream_latency_us, client_ip, user_agent, model, prompt_tokens, \
      completion_tokens, total_tokens, cached_tokens, reasoning_tokens, estimated, cost_usd, error, \
      source, request_id";
@@ -132,7 +132,7 @@ struct Attributed<'a> {
     team_id: Option<i64>,
 }
 
-fn event_from_row(row: &SqliteRow) -> StoreResult<UsageEvent> {
+pub(crate) fn event_from_row(row: &SqliteRow) -> StoreResult<UsageEvent> {
     let id: String = row.try_get("event_id").map_err(store_error)?;
     let event_id = Uuid::parse_str(&id)
         .map_err(|e| StoreError::Internal(format!("usage event id `{id}` is malformed: {e}")))?;

@@ -7,6 +7,8 @@ use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_core::{KeyHash, RouteKind, UsageEvent};
 
 mod accounts;
+mod analytics;
+mod counters;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -15,6 +17,11 @@ pub use accounts::{
     InvitationQueries, MemberQueries, Membership, NewAccessToken, NewAuditEntry, NewInvitation,
     NewUser, SessionQueries, SessionRecord, SettingQueries, User, UserQueries,
 };
+pub use analytics::{
+    AggregateOrder, AnalyticsQueries, EventCursor, EventFilter, Grouping, RollupFilter,
+    StoredEvent, UsageAggregate,
+};
+pub use counters::{Counter, CounterQueries, CounterReading, NewReading};
 
 /// Name of the team every instance has from its first start.
 pub const DEFAULT_TEAM: &str = "default";
@@ -335,6 +342,8 @@ pub trait Store:
     + InvitationQueries
     + AuditQueries
     + SettingQueries
+    + AnalyticsQueries
+    + CounterQueries
     + Send
     + Sync
     + 'static

@@ -26,6 +26,8 @@ use crate::{
 };
 
 pub mod accounts;
+pub mod analytics;
+pub mod counters;
 
 pub use accounts::{
     access_tokens_create_list_revoke_touch, audit_filters_and_pages,
@@ -58,9 +60,11 @@ pub async fn run_all(store: &dyn Store) {
     teams_create_rename_delete(store).await;
     audit_filters_and_pages(store).await;
     settings_overwrite(store).await;
+    counters::counters_story(store).await;
     usage_rollups_match_the_events(store).await;
     usage_dedupes_repeated_event_ids(store).await;
     last_used_moves_forward_only(store).await;
+    analytics::usage_analytics(store).await;
     // Last: its events are the newest, which recent_usage's ordering check relies on.
     recent_usage_round_trips_every_field(store).await;
 }

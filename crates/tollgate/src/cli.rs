@@ -44,6 +44,215 @@ pub enum Command {
     /// Manage personal access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Count the tokens of a text with a model's BPE vocabulary (o200k_base, cl100k_base).
+    Estimate(EstimateArgs),
+    /// Usage statistics, top lists and exports from the store.
+    #[command(subcommand)]
+    Usage(UsageCommand),
+    /// Write realistic demo usage (teams, keys, routes, models, a daily rhythm, errors).
+    Demo(DemoArgs),
+    /// Token-count sync: record what an AI tool reports against a quota.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+}
+
+/// `tollgate sync …`
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Record the tool's cumulative figure: 350000, 350K, 1.2M, 35万, "350,000 tokens used".
+    Record(SyncRecordArgs),
+    /// Record the figure on the clipboard.
+    Quick(SyncQuickArgs),
+    /// Show used, quota, percent, remaining and sessions.
+    Status(SyncStatusArgs),
+    /// Count a user and an assistant text with a BPE tokenizer and add the sum as an estimate.
+    Estimate(SyncEstimateArgs),
+    /// Import sessions {tokens, event, timestamp} from a JSON array or a CSV file.
+    Import(SyncImportArgs),
+}
+
+/// Flags of `sync record`.
+#[derive(Debug, Args)]
+pub struct SyncRecordArgs {
+    /// The cumulative figure.
+    #[arg(allow_hyphen_values = true)]
+    pub reading: String,
+    /// What happened.
+    #[arg(default_value = "")]
+    pub event: String,
+    /// Counter name.
+    #[arg(long, default_value = "default")]
+    pub counter: String,
+    /// Conversation id.
+    #[arg(long)]
+    pub conversation: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `sync quick`.
+#[derive(Debug, Args)]
+pub struct SyncQuickArgs {
+    /// What happened.
+    pub event: Option<String>,
+    /// Counter name.
+    #[arg(long, default_value = "default")]
+    pub counter: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `sync status`.
+#[derive(Debug, Args)]
+pub struct SyncStatusArgs {
+    /// Counter name.
+    #[arg(long, default_value = "default")]
+    pub counter: String,
+    /// Print JSON: used, quota, percent, remaining, sessions.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `sync estimate`.
+#[derive(Debug, Args)]
+pub struct SyncEstimateArgs {
+    /// The user's text.
+    pub user: String,
+    /// The assistant's text.
+    pub assistant: String,
+    /// Model whose vocabulary to use.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// What happened (default: the counts).
+    #[arg(long)]
+    pub event: Option<String>,
+    /// Counter name.
+    #[arg(long, default_value = "default")]
+    pub counter: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `sync import`.
+#[derive(Debug, Args)]
+pub struct SyncImportArgs {
+    /// JSON (array) or CSV (header: tokens,event,timestamp) file.
+    pub file: PathBuf,
+    /// Counter name.
+    #[arg(long, default_value = "default")]
+    pub counter: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tollgate usage …`
+#[derive(Debug, Subcommand)]
+pub enum UsageCommand {
+    /// Totals: calls, errors, latency percentiles, tokens, cost.
+    Stats(UsageStatsArgs),
+    /// Top keys, routes, models or teams.
+    Top(UsageTopArgs),
+    /// Export raw events as CSV, JSON or NDJSON (streamed).
+    Export(UsageExportArgs),
+}
+
+/// Filters shared by the usage commands.
+#[derive(Debug, Args)]
+pub struct UsageFilterArgs {
+    /// How far back, e.g. 24h, 7d, 90d (at most 400d).
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub since: String,
+    /// Up to this long ago (default: now).
+    #[arg(long, value_name = "DURATION")]
+    pub until: Option<String>,
+    /// Only this key id.
+    #[arg(long)]
+    pub key: Option<i64>,
+    /// Only this route id.
+    #[arg(long)]
+    pub route: Option<i64>,
+    /// Only this model.
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+/// Flags of `usage stats`.
+#[derive(Debug, Args)]
+pub struct UsageStatsArgs {
+    /// Filters.
+    #[command(flatten)]
+    pub filter: UsageFilterArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `usage top`.
+#[derive(Debug, Args)]
+pub struct UsageTopArgs {
+    /// key, route, model or team.
+    #[arg(long, default_value = "key")]
+    pub by: String,
+    /// calls or tokens.
+    #[arg(long, default_value = "calls")]
+    pub order: String,
+    /// How many, 1 to 1000.
+    #[arg(long, default_value_t = 10)]
+    pub limit: i64,
+    /// Filters.
+    #[command(flatten)]
+    pub filter: UsageFilterArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `usage export`.
+#[derive(Debug, Args)]
+pub struct UsageExportArgs {
+    /// csv, json or ndjson.
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Filters.
+    #[command(flatten)]
+    pub filter: UsageFilterArgs,
+}
+
+/// Flags of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of events, 1 to 100000000.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Days of history, 1 to 400.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// Random seed, for repeatable data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// Flags of `estimate`.
+#[derive(Debug, Args)]
+pub struct EstimateArgs {
+    /// Model whose vocabulary to use (default: o200k_base, today's OpenAI default).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Vocabulary by name, overriding --model: o200k_base or cl100k_base.
+    #[arg(long)]
+    pub vocabulary: Option<String>,
+    /// Print JSON: {"tokens","vocabulary","model","characters","bytes"}.
+    #[arg(long)]
+    pub json: bool,
+    /// File to count; `-` or nothing for standard input.
+    pub file: Option<PathBuf>,
 }
 
 /// `tollgate admin …`

@@ -8,9 +8,13 @@ mod accounts;
 mod admin;
 mod cli;
 mod config;
+mod demo;
+mod estimate;
 mod output;
 mod serve;
 mod store;
+mod sync;
+mod usage;
 
 use cli::{Cli, Command};
 use config::{Config, FlagOverrides};
@@ -52,6 +56,10 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Command::Config => output::print_config(&config),
             Command::Admin(cmd) => accounts::admin(&config, cmd).await,
             Command::Token(cmd) => accounts::token(&config, cmd).await,
+            Command::Estimate(args) => estimate::run(&args),
+            Command::Usage(cmd) => usage::run(&config, cmd).await,
+            Command::Demo(args) => demo::run(&config, &args).await,
+            Command::Sync(cmd) => sync::run(&config, cmd).await,
         }
     })
 }

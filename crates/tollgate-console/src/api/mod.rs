@@ -2,11 +2,14 @@
 //! that the document at `/api/openapi.json` is generated from the same table that serves requests.
 
 pub mod admin;
+pub mod counters;
 pub mod ingest;
 pub mod keys;
 pub mod routes;
+pub mod seed_usage;
 pub mod session;
 pub mod teams;
+pub mod usage;
 pub mod views;
 
 use serde::{Deserialize, Deserializer};
@@ -71,6 +74,8 @@ impl Modify for Security {
         (name = "users", description = "Users (instance admins)"),
         (name = "keys", description = "API keys"),
         (name = "routes", description = "Routes"),
+        (name = "usage", description = "Usage analytics, call logs, exports"),
+        (name = "counters", description = "Token counters reported by other tools"),
         (name = "audit", description = "Audit log"),
         (name = "settings", description = "Instance settings"),
         (name = "ingest", description = "Usage ingest"),
@@ -113,6 +118,29 @@ pub fn router() -> OpenApiRouter<ConsoleState> {
             routes::update_route,
             routes::delete_route
         ))
+        .routes(routes!(usage::summary))
+        .routes(routes!(usage::series))
+        .routes(routes!(usage::top))
+        .routes(routes!(usage::logs))
+        .routes(routes!(usage::log_entry))
+        .routes(routes!(usage::export))
+        .routes(routes!(seed_usage::list_quotas))
+        .routes(routes!(seed_usage::set_instance_quota))
+        .routes(routes!(seed_usage::set_team_quota))
+        .routes(routes!(seed_usage::usage_stats))
+        .routes(routes!(seed_usage::key_usage))
+        .routes(routes!(seed_usage::route_usage))
+        .routes(routes!(seed_usage::overview))
+        .routes(routes!(seed_usage::console_stats))
+        .routes(routes!(seed_usage::usage_trend))
+        .routes(routes!(seed_usage::console_logs))
+        .routes(routes!(seed_usage::console_export))
+        .routes(routes!(counters::record_token_usage))
+        .routes(routes!(counters::list_counters))
+        .routes(routes!(counters::counter_status))
+        .routes(routes!(counters::create_reading, counters::list_readings))
+        .routes(routes!(counters::set_quota))
+        .routes(routes!(counters::parse))
         .routes(routes!(admin::list_audit))
         .routes(routes!(admin::dashboard_audit_logs))
         .routes(routes!(admin::get_settings))

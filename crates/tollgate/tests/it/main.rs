@@ -9,11 +9,14 @@
 
 mod harness;
 
+mod analytics;
 mod cli;
 mod config;
 mod console;
+mod counters;
 mod gateway;
 mod matrix;
+mod middleware;
 mod resilience;
 mod schema;
 mod usage;

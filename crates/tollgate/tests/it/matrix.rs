@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use sha2::Digest;
 
 use crate::console::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, console_env, invite_user};
 use crate::harness::{Backend, Server, TestDb, client};
@@ -272,6 +273,174 @@ const ROWS: &[Row] = &[
     ),
     (
         "GET",
+        "/api/v1/usage/summary",
+        "/api/v1/usage/summary?range=7d",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/v1/usage/series",
+        "/api/v1/usage/series?range=7d&bucket=day",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/v1/usage/top",
+        "/api/v1/usage/top?by=model&order=tokens",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/v1/usage/export",
+        "/api/v1/usage/export?format=ndjson",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/v1/logs",
+        "/api/v1/logs?status=2xx",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/v1/logs/{id}",
+        "/api/v1/logs/{log}",
+        "",
+        [A, 200, 200, 200, 200, 404, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/v1/quotas",
+        "/api/v1/quotas",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "PUT",
+        "/api/v1/quotas/instance",
+        "/api/v1/quotas/instance",
+        r#"{"tokens":1000000}"#,
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "PUT",
+        "/api/v1/quotas/teams/{id}",
+        "/api/v1/quotas/teams/{team}",
+        r#"{"tokens":5000,"period":"total"}"#,
+        [A, 403, 403, 403, 403, 404, 200, 403, A],
+    ),
+    (
+        "GET",
+        "/api/usage/stats",
+        "/api/usage/stats",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/usage/token/{id}",
+        "/api/usage/token/{key}",
+        "",
+        [A, 200, 200, 200, 200, 404, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/usage/route",
+        "/api/usage/route",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/dashboard/overview",
+        "/api/dashboard/overview",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/console/stats",
+        "/api/console/stats",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/console/usage-trend",
+        "/api/console/usage-trend?days=30",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/console/logs",
+        "/api/console/logs?limit=10",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/console/export",
+        "/api/console/export",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "POST",
+        "/api/record_token_usage",
+        "/api/record_token_usage",
+        r#"{"tokens":"35万","event":"matrix"}"#,
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/v1/counters",
+        "/api/v1/counters",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
+        "/api/v1/counters/{name}",
+        "/api/v1/counters/default",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "POST",
+        "/api/v1/counters/{name}/readings",
+        "/api/v1/counters/default/readings",
+        r#"{"reading":"1.2M","event":"matrix"}"#,
+        [A, 201, 201, 201, 201, 201, 201, 201, A],
+    ),
+    (
+        "GET",
+        "/api/v1/counters/{name}/readings",
+        "/api/v1/counters/default/readings",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "PUT",
+        "/api/v1/counters/{name}/quota",
+        "/api/v1/counters/default/quota",
+        r#"{"quota":"2M"}"#,
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "POST",
+        "/api/v1/counters/parse",
+        "/api/v1/counters/parse",
+        r#"{"text":"350,000 tokens used"}"#,
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "GET",
         "/api/v1/audit",
         "/api/v1/audit",
         "",
@@ -355,6 +524,7 @@ struct World {
     callers: Vec<Api>,
     team: i64,
     viewer: i64,
+    log: i64,
     counter: AtomicUsize,
 }
 
@@ -379,7 +549,8 @@ impl World {
     async fn fill(&self, template: &str, c: usize, n: usize) -> String {
         let mut out = template
             .replace("{team}", &self.team.to_string())
-            .replace("{viewer}", &self.viewer.to_string());
+            .replace("{viewer}", &self.viewer.to_string())
+            .replace("{log}", &self.log.to_string());
         out = out.replace("{n}", &n.to_string());
         if out.contains("{inv_token}") {
             out = out.replace(
@@ -538,15 +709,53 @@ async fn setup(backend: Backend) -> (TestDb, World) {
         pat,
         disabled,
     ];
+    let log = one_call_in(&server, &root, team).await;
     let world = World {
         server,
         root,
         callers,
         team,
         viewer: viewer_id,
+        log,
         counter: AtomicUsize::new(0),
     };
     (db, world)
+}
+
+/// Records one call of a key of `team` through ingest and returns its call-log id.
+async fn one_call_in(server: &Server, root: &Api, team: i64) -> i64 {
+    let key = root
+        .ok(
+            Method::POST,
+            "/api/v1/keys",
+            Some(json!({"team_id": team, "name": "logged"})),
+            201,
+        )
+        .await;
+    let hash = hex::encode(sha2::Sha256::digest(
+        key["key"].as_str().expect("key").as_bytes(),
+    ));
+    let event = json!([{"ts": tollgate_core::time::now_ms(), "key_hash": hash, "method": "GET", "path": "/x", "status": 200, "latency_ms": 1.0}]);
+    let resp = client()
+        .post(server.console_url("/api/v1/usage/events"))
+        .bearer_auth(crate::console::INGEST_SECRET)
+        .json(&event)
+        .send()
+        .await
+        .expect("ingest");
+    assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+    server.wait_flushed().await;
+    let page = root
+        .ok(
+            Method::GET,
+            &format!("/api/v1/logs?team_id={team}"),
+            None,
+            200,
+        )
+        .await;
+    page["items"][0]["id"]
+        .as_i64()
+        .expect("the ingested call is in the log")
 }
 
 async fn every_endpoint_checks_every_role(backend: Backend) {

@@ -1,0 +1,509 @@
+//! Token counters (seed 003): readings of a tool's cumulative token figure against a quota. The
+//! seed's `POST /api/record_token_usage` and the v1 equivalents, with a parse endpoint for live
+//! feedback while typing. Instance-wide counters are open to every signed-in user; a team's
+//! counter to its members (viewers read).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tollgate_core::Role;
+use tollgate_core::reading::{READING_EXAMPLES, parse_reading};
+use tollgate_core::time::now_ms;
+use tollgate_store::{Counter, CounterReading, NewReading, Store};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::ConsoleState;
+use crate::audit::{self, Change};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+
+/// The quota of a counter created by its first reading.
+pub const DEFAULT_QUOTA: i64 = 1_000_000;
+/// The largest figure accepted: a quadrillion tokens, far beyond any real use, and far enough
+/// below 2^63 that sums over many readings stay exact.
+pub const MAX_TOKENS: i64 = 1_000_000_000_000_000;
+/// The counter used when none is named.
+pub const DEFAULT_COUNTER: &str = "default";
+/// The kinds of reading.
+pub const SYNC_TYPES: [&str; 5] = ["manual", "clipboard", "estimate", "import", "api"];
+
+/// A counter's status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CounterStatus {
+    /// Name.
+    pub name: String,
+    /// Team, or null for instance-wide.
+    pub team_id: Option<i64>,
+    /// Tokens used.
+    pub used: i64,
+    /// Quota.
+    pub quota: i64,
+    /// `used / quota × 100`, two decimals.
+    pub percent: f64,
+    /// `quota − used`, never below 0.
+    pub remaining: i64,
+    /// Readings recorded.
+    pub sessions: i64,
+    /// Last reading, epoch ms.
+    pub last_update: Option<i64>,
+}
+
+impl From<&Counter> for CounterStatus {
+    fn from(c: &Counter) -> Self {
+        #[expect(clippy::cast_precision_loss, reason = "token counts far below 2^52")]
+        let percent = if c.quota > 0 {
+            (c.used as f64 / c.quota as f64 * 10_000.0).round() / 100.0
+        } else {
+            0.0
+        };
+        Self {
+            name: c.name.clone(),
+            team_id: c.team_id,
+            used: c.used,
+            quota: c.quota,
+            percent,
+            remaining: (c.quota - c.used).max(0),
+            sessions: c.readings,
+            last_update: c.updated_at_ms,
+        }
+    }
+}
+
+/// One reading in a counter's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadingView {
+    /// Id.
+    pub id: i64,
+    /// When, epoch ms.
+    pub ts: i64,
+    /// The cumulative figure.
+    pub reading: i64,
+    /// Tokens added by it.
+    pub increment: i64,
+    /// Whether it reset the counter.
+    pub reset: bool,
+    /// What happened.
+    pub event: String,
+    /// Conversation.
+    pub conversation_id: Option<String>,
+    /// `manual`, `clipboard`, `estimate`, `import` or `api`.
+    pub sync_type: String,
+    /// Who recorded it.
+    pub actor: Option<String>,
+}
+
+impl From<&CounterReading> for ReadingView {
+    fn from(r: &CounterReading) -> Self {
+        Self {
+            id: r.id,
+            ts: r.ts_ms,
+            reading: r.reading,
+            increment: r.increment,
+            reset: r.reset,
+            event: r.event.clone(),
+            conversation_id: r.conversation_id.clone(),
+            sync_type: r.sync_type.clone(),
+            actor: r.actor.clone(),
+        }
+    }
+}
+
+/// A figure as sent: a number, or text in any accepted form (`350K`, `35万`, `350,000 tokens`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Figure {
+    /// A number of tokens.
+    Number(i64),
+    /// Text to parse.
+    Text(String),
+}
+
+impl Figure {
+    /// The tokens, or a 422 naming `field` and the input.
+    pub fn tokens(&self, field: &str) -> ApiResult<i64> {
+        let value = self.raw_tokens(field)?;
+        if value > MAX_TOKENS {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} {value} is more than {MAX_TOKENS} tokens"),
+            ));
+        }
+        Ok(value)
+    }
+
+    fn raw_tokens(&self, field: &str) -> ApiResult<i64> {
+        match self {
+            Figure::Number(n) if *n >= 0 => Ok(*n),
+            Figure::Number(n) => Err(ApiError::invalid(field, format!("{field} {n} is negative"))),
+            Figure::Text(t) => parse_reading(t)
+                .map_err(|e| ApiError::invalid(field, format!("{field}: {e}")))
+                .and_then(|v| {
+                    i64::try_from(v)
+                        .map_err(|_| ApiError::invalid(field, format!("{field} is too large")))
+                }),
+        }
+    }
+}
+
+/// Checks a counter name: 1 to 64 letters, digits, `-`, `_` or `.`.
+pub fn check_counter_name(name: &str) -> ApiResult<()> {
+    // `parse` is a path of its own under /api/v1/counters.
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name != "parse"
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "counter",
+            format!("counter name `{name}` must be 1 to 64 letters, digits, -, _ or ."),
+        ))
+    }
+}
+
+/// Checks the texts of a reading.
+pub fn check_reading_texts(
+    event: &str,
+    conversation_id: Option<&str>,
+    sync_type: &str,
+) -> ApiResult<()> {
+    if event.chars().count() > 500 {
+        return Err(ApiError::invalid(
+            "event",
+            "the event description is longer than 500 characters",
+        ));
+    }
+    if conversation_id.is_some_and(|c| c.is_empty() || c.len() > 200) {
+        return Err(ApiError::invalid(
+            "conversation_id",
+            "conversation_id must be 1 to 200 characters",
+        ));
+    }
+    if !SYNC_TYPES.contains(&sync_type) {
+        return Err(ApiError::invalid(
+            "sync_type",
+            format!(
+                "sync_type `{sync_type}` is not one of {}",
+                SYNC_TYPES.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the caller may read (`write` false) or record to (`write` true) the counter of `team`.
+fn require_counter(caller: &Caller, team: Option<i64>, write: bool) -> ApiResult<()> {
+    match team {
+        None => Ok(()),
+        Some(t) => caller
+            .require(t, if write { Role::Member } else { Role::Viewer })
+            .map(|_| ()),
+    }
+}
+
+async fn counter_for_write(store: &dyn Store, caller: &Caller, name: &str) -> ApiResult<Counter> {
+    check_counter_name(name)?;
+    let counter = match store.counter_by_name(name).await? {
+        Some(c) => c,
+        None => store.ensure_counter(name, None, DEFAULT_QUOTA).await?,
+    };
+    require_counter(caller, counter.team_id, true)?;
+    Ok(counter)
+}
+
+async fn visible_counter(store: &dyn Store, caller: &Caller, name: &str) -> ApiResult<Counter> {
+    check_counter_name(name)?;
+    match store.counter_by_name(name).await? {
+        Some(c) if c.team_id.is_none_or(|t| caller.role_in(t).is_some()) => Ok(c),
+        _ => Err(ApiError::NotFound(format!(
+            "counter `{name}` does not exist"
+        ))),
+    }
+}
+
+/// The seed's request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordTokenUsage {
+    /// The tool's cumulative figure: a number or text such as `350K` or `35万`.
+    pub tokens: Figure,
+    /// What happened.
+    #[serde(default)]
+    pub event: String,
+    /// Conversation.
+    pub conversation_id: Option<String>,
+    /// `manual` (default), `clipboard`, `estimate`, `import` or `api`.
+    pub sync_type: Option<String>,
+    /// Counter name (default `default`).
+    pub counter: Option<String>,
+}
+
+/// The seed's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordedTokenUsage {
+    /// Always true for a 200 answer.
+    pub success: bool,
+    /// One human line.
+    pub message: String,
+    /// Tokens used after this reading.
+    pub total_used: i64,
+    /// Tokens this reading added.
+    pub increment: i64,
+}
+
+async fn record(
+    state: &ConsoleState,
+    caller: &Caller,
+    name: &str,
+    req: RecordTokenUsage,
+    default_type: &str,
+) -> ApiResult<(Counter, CounterReading)> {
+    let tokens = req.tokens.tokens("tokens")?;
+    let sync_type = req
+        .sync_type
+        .clone()
+        .unwrap_or_else(|| default_type.to_owned());
+    check_reading_texts(&req.event, req.conversation_id.as_deref(), &sync_type)?;
+    let counter = counter_for_write(state.store.as_ref(), caller, name).await?;
+    let reading = NewReading {
+        ts_ms: now_ms(),
+        reading: tokens,
+        event: req.event.trim().to_owned(),
+        conversation_id: req.conversation_id,
+        sync_type,
+        actor: Some(caller.actor()),
+    };
+    let (counter, reading) = state.store.record_reading(counter.id, reading).await?;
+    let change = Change::new("counter.record", "counter", &counter.name)
+        .team(counter.team_id)
+        .summary(format!(
+            "reading {} (+{}) on `{}`",
+            reading.reading, reading.increment, counter.name
+        ));
+    audit::record(state.store.as_ref(), caller, change).await;
+    Ok((counter, reading))
+}
+
+/// Seed 003: records a tool's cumulative token reading (a reading below the previous one is a reset).
+#[utoipa::path(post, path = "/api/record_token_usage", tag = "seed", request_body = RecordTokenUsage,
+    responses((status = 200, body = RecordedTokenUsage), (status = 422, body = ErrorBody)))]
+pub async fn record_token_usage(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<RecordTokenUsage>,
+) -> ApiResult<Json<RecordedTokenUsage>> {
+    let name = req
+        .counter
+        .clone()
+        .unwrap_or_else(|| DEFAULT_COUNTER.to_owned());
+    let (counter, reading) = record(&state, &caller, &name, req, "api").await?;
+    let message = if reading.reset {
+        format!(
+            "counter `{}` was reset: now {} tokens",
+            counter.name, counter.used
+        )
+    } else {
+        format!(
+            "recorded {} tokens on `{}`",
+            reading.increment, counter.name
+        )
+    };
+    Ok(Json(RecordedTokenUsage {
+        success: true,
+        message,
+        total_used: counter.used,
+        increment: reading.increment,
+    }))
+}
+
+/// Every counter the caller may see.
+#[utoipa::path(get, path = "/api/v1/counters", tag = "counters", responses((status = 200, body = [CounterStatus]), (status = 401, body = ErrorBody)))]
+pub async fn list_counters(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<CounterStatus>>> {
+    let counters = state.store.list_counters().await?;
+    Ok(Json(
+        counters
+            .iter()
+            .filter(|c| c.team_id.is_none_or(|t| caller.role_in(t).is_some()))
+            .map(CounterStatus::from)
+            .collect(),
+    ))
+}
+
+/// One counter's status: used, quota, percent, remaining, sessions, last update.
+#[utoipa::path(get, path = "/api/v1/counters/{name}", tag = "counters", params(("name" = String, Path, description = "Counter name")),
+    responses((status = 200, body = CounterStatus), (status = 404, body = ErrorBody)))]
+pub async fn counter_status(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<CounterStatus>> {
+    Ok(Json(CounterStatus::from(
+        &visible_counter(state.store.as_ref(), &caller, &name).await?,
+    )))
+}
+
+/// A reading to record (v1).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadingCreate {
+    /// The cumulative figure: a number or text such as `350K` or `35万`.
+    pub reading: Figure,
+    /// What happened.
+    #[serde(default)]
+    pub event: String,
+    /// Conversation.
+    pub conversation_id: Option<String>,
+    /// `manual` (default), `clipboard`, `estimate`, `import` or `api`.
+    pub sync_type: Option<String>,
+}
+
+/// The counter after a reading, and the reading.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadingRecorded {
+    /// The counter now.
+    pub counter: CounterStatus,
+    /// The reading.
+    pub reading: ReadingView,
+}
+
+/// Records a reading on a counter (created with the default quota on first use).
+#[utoipa::path(post, path = "/api/v1/counters/{name}/readings", tag = "counters", request_body = ReadingCreate,
+    params(("name" = String, Path, description = "Counter name")),
+    responses((status = 201, body = ReadingRecorded), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_reading(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(req): ApiJson<ReadingCreate>,
+) -> ApiResult<(StatusCode, Json<ReadingRecorded>)> {
+    let seed = RecordTokenUsage {
+        tokens: req.reading,
+        event: req.event,
+        conversation_id: req.conversation_id,
+        sync_type: req.sync_type,
+        counter: None,
+    };
+    let (counter, reading) = record(&state, &caller, &name, seed, "manual").await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ReadingRecorded {
+            counter: CounterStatus::from(&counter),
+            reading: ReadingView::from(&reading),
+        }),
+    ))
+}
+
+/// History paging.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReadingsQuery {
+    /// Readings older than this id.
+    pub before: Option<i64>,
+    /// 1 to 500 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// A counter's readings, newest first: its history as an event stream.
+#[utoipa::path(get, path = "/api/v1/counters/{name}/readings", tag = "counters", params(("name" = String, Path, description = "Counter name"), ReadingsQuery),
+    responses((status = 200, body = [ReadingView]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn list_readings(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ReadingsQuery>,
+) -> ApiResult<Json<Vec<ReadingView>>> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit is 1 to 500"));
+    }
+    let counter = visible_counter(state.store.as_ref(), &caller, &name).await?;
+    let readings = state
+        .store
+        .list_readings(counter.id, q.before, limit)
+        .await?;
+    Ok(Json(readings.iter().map(ReadingView::from).collect()))
+}
+
+/// A new quota.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CounterQuota {
+    /// Tokens: a number or text such as `2M`.
+    pub quota: Figure,
+}
+
+/// Sets a counter's quota (instance admins for instance-wide counters, team owners and admins for theirs).
+#[utoipa::path(put, path = "/api/v1/counters/{name}/quota", tag = "counters", request_body = CounterQuota,
+    params(("name" = String, Path, description = "Counter name")),
+    responses((status = 200, body = CounterStatus), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_quota(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(req): ApiJson<CounterQuota>,
+) -> ApiResult<Json<CounterStatus>> {
+    let quota = req.quota.tokens("quota")?;
+    if quota < 1 {
+        return Err(ApiError::invalid(
+            "quota",
+            "the quota must be at least 1 token",
+        ));
+    }
+    let counter = visible_counter(state.store.as_ref(), &caller, &name).await?;
+    match counter.team_id {
+        None => caller.require_admin()?,
+        Some(t) => {
+            caller.require(t, Role::Admin)?;
+        }
+    }
+    let updated = state.store.set_counter_quota(counter.id, quota).await?;
+    let change = Change::new("setting.change", "counter", &counter.name)
+        .team(counter.team_id)
+        .summary(format!("quota of `{}` set to {quota}", counter.name));
+    audit::record(state.store.as_ref(), &caller, change).await;
+    Ok(Json(CounterStatus::from(&updated)))
+}
+
+/// Text to parse.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParseRequest {
+    /// What was typed or pasted.
+    pub text: String,
+}
+
+/// The parsed figure.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Parsed {
+    /// Tokens.
+    pub tokens: i64,
+    /// Forms accepted, for hints.
+    pub examples: Vec<&'static str>,
+}
+
+/// Parses a reading as the record dialog does, for feedback while typing; 422 names the problem.
+#[utoipa::path(post, path = "/api/v1/counters/parse", tag = "counters", request_body = ParseRequest,
+    responses((status = 200, body = Parsed), (status = 422, body = ErrorBody)))]
+pub async fn parse(caller: Caller, ApiJson(req): ApiJson<ParseRequest>) -> ApiResult<Json<Parsed>> {
+    let _ = caller;
+    if req.text.chars().count() > 200 {
+        return Err(ApiError::invalid(
+            "text",
+            "the text is longer than 200 characters",
+        ));
+    }
+    let tokens = Figure::Text(req.text).tokens("text")?;
+    Ok(Json(Parsed {
+        tokens,
+        examples: READING_EXAMPLES.to_vec(),
+    }))
+}

@@ -1,0 +1,167 @@
+//! Reading usage: aggregates over the hourly roll-ups (never raw events, so dashboards stay fast
+//! at millions of events), searching raw events for call logs and exports, and retention.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tollgate_core::UsageEvent;
+use tollgate_core::usage::HISTOGRAM_LEN;
+
+use crate::StoreResult;
+
+/// Which roll-up rows to aggregate. Every filter is optional; they combine with AND.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RollupFilter {
+    /// `hour >= from_ms` (epoch ms; callers align it to the hour).
+    pub from_ms: i64,
+    /// `hour < to_ms`.
+    pub to_ms: i64,
+    /// Only these teams; `None` for all (instance admins). An empty list matches nothing.
+    pub team_ids: Option<Vec<i64>>,
+    /// One key.
+    pub key_id: Option<i64>,
+    /// One route.
+    pub route_id: Option<i64>,
+    /// One model (exact; `""` for calls without a model).
+    pub model: Option<String>,
+    /// One status class: 2, 3, 4, 5 (0 for anything else).
+    pub status_class: Option<i16>,
+}
+
+/// How aggregated rows are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grouping {
+    /// One row: the totals.
+    Total,
+    /// One row per hour (`bucket` = the hour's start, epoch ms).
+    Hour,
+    /// One row per UTC day (`bucket` = the day's start, epoch ms).
+    Day,
+    /// One row per key (`bucket` = key id, 0 for unattributed).
+    Key,
+    /// One row per route (`bucket` = route id, 0 for none).
+    Route,
+    /// One row per team (`bucket` = team id, 0 for unattributed).
+    Team,
+    /// One row per model (`label` = model, `""` for none).
+    Model,
+    /// One row per status class (`bucket` = 0, 2, 3, 4, 5).
+    StatusClass,
+}
+
+/// Sums of one group of roll-up rows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UsageAggregate {
+    /// The group's numeric value (hour/day start, key/route/team id, status class; 0 for `Total`
+    /// and `Model`).
+    pub bucket: i64,
+    /// The group's text value (the model for `Model`; empty otherwise).
+    pub label: String,
+    /// Calls.
+    pub calls: i64,
+    /// Calls with status ≥ 400.
+    pub errors: i64,
+    /// Sum of latencies, µs.
+    pub latency_sum_us: i64,
+    /// Latency histogram over `tollgate_core::usage::LATENCY_BUCKETS_MS`.
+    pub latency_hist: [i64; HISTOGRAM_LEN],
+    /// Prompt tokens.
+    pub prompt_tokens: i64,
+    /// Completion tokens.
+    pub completion_tokens: i64,
+    /// Total tokens.
+    pub total_tokens: i64,
+    /// Cached prompt tokens.
+    pub cached_tokens: i64,
+    /// Reasoning tokens.
+    pub reasoning_tokens: i64,
+    /// Calls whose tokens were estimated.
+    pub estimated_calls: i64,
+    /// Cost, US dollars.
+    pub cost_usd: f64,
+}
+
+/// How aggregated groups are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateOrder {
+    /// By `bucket` then `label`, ascending (series).
+    Bucket,
+    /// By calls, descending, then bucket/label ascending (top-N).
+    CallsDesc,
+    /// By total tokens, descending, then bucket/label ascending (top-N by tokens).
+    TokensDesc,
+}
+
+/// Which raw events to list. Every filter is optional; they combine with AND.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    /// `ts >= from_ms`.
+    pub from_ms: Option<i64>,
+    /// `ts < to_ms`.
+    pub to_ms: Option<i64>,
+    /// Only these teams; `None` for all. An empty list matches nothing.
+    pub team_ids: Option<Vec<i64>>,
+    /// One key.
+    pub key_id: Option<i64>,
+    /// One route.
+    pub route_id: Option<i64>,
+    /// One model (exact).
+    pub model: Option<String>,
+    /// One exact status.
+    pub status: Option<u16>,
+    /// One status class (2, 3, 4, 5).
+    pub status_class: Option<i16>,
+    /// Case-insensitive substring of the path, the error message or the user agent (at most 200
+    /// characters; `%` and `_` match themselves).
+    pub text: Option<String>,
+}
+
+/// A position in the newest-first event order: the last row of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EventCursor {
+    /// Its `ts`.
+    pub ts_ms: i64,
+    /// Its row id.
+    pub id: i64,
+}
+
+/// A stored event with its row id (for cursors and detail links).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    /// Row id.
+    pub id: i64,
+    /// The event.
+    pub event: UsageEvent,
+}
+
+/// Usage analytics, call logs and retention.
+#[async_trait]
+pub trait AnalyticsQueries {
+    /// Aggregates the roll-up rows matching `filter`, grouped by `grouping`, ordered by `order`,
+    /// at most `limit` groups. Groups with no calls are not returned. Reads only `usage_hourly`.
+    async fn aggregate_usage(
+        &self,
+        filter: &RollupFilter,
+        grouping: Grouping,
+        order: AggregateOrder,
+        limit: i64,
+    ) -> StoreResult<Vec<UsageAggregate>>;
+    /// Matching raw events, newest first (`ts DESC, id DESC`), strictly after `after` in that
+    /// order, at most `limit`.
+    async fn search_usage(
+        &self,
+        filter: &EventFilter,
+        after: Option<EventCursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    /// One raw event by row id.
+    async fn usage_event(&self, id: i64) -> StoreResult<Option<StoredEvent>>;
+    /// Deletes raw events with `ts < before_ms`, at most `batch` rows per transaction, until none
+    /// is left; returns how many. Writers are never blocked for longer than one batch.
+    async fn delete_usage_before(&self, before_ms: i64, batch: i64) -> StoreResult<u64>;
+    /// Deletes the oldest raw events until at most `max_rows` remain, `batch` rows per
+    /// transaction; returns how many.
+    async fn trim_usage(&self, max_rows: i64, batch: i64) -> StoreResult<u64>;
+    /// Deletes roll-up rows with `hour < before_ms`; returns how many.
+    async fn delete_rollups_before(&self, before_ms: i64) -> StoreResult<u64>;
+}

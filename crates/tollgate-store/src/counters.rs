@@ -1,0 +1,120 @@
+//! Token counters (seed 003): a tool's cumulative token figure, recorded as readings with the
+//! increment since the previous one, against a quota.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::StoreResult;
+
+/// A counter, e.g. `cursor`, with its quota and the tokens used so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Counter {
+    /// Id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Owning team; `None` for an instance-wide counter.
+    pub team_id: Option<i64>,
+    /// Token quota (default 1,000,000).
+    pub quota: i64,
+    /// Tokens used: the last reading, or the sum of increments since the last reset.
+    pub used: i64,
+    /// Number of readings recorded ("sessions").
+    pub readings: i64,
+    /// Creation time, epoch ms.
+    pub created_at_ms: i64,
+    /// Last reading, epoch ms.
+    pub updated_at_ms: Option<i64>,
+}
+
+/// One recorded reading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CounterReading {
+    /// Id.
+    pub id: i64,
+    /// Counter.
+    pub counter_id: i64,
+    /// When, epoch ms.
+    pub ts_ms: i64,
+    /// The tool's cumulative figure.
+    pub reading: i64,
+    /// `reading − previous`, or `reading` after a reset (a reading below the previous one).
+    pub increment: i64,
+    /// Whether this reading was a reset.
+    pub reset: bool,
+    /// What happened, e.g. "finished the design".
+    pub event: String,
+    /// The conversation it belongs to.
+    pub conversation_id: Option<String>,
+    /// `manual`, `clipboard`, `estimate`, `import` or `api`.
+    pub sync_type: String,
+    /// Who recorded it.
+    pub actor: Option<String>,
+}
+
+/// A reading to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReading {
+    /// When, epoch ms.
+    pub ts_ms: i64,
+    /// The cumulative figure (≥ 0).
+    pub reading: i64,
+    /// What happened.
+    pub event: String,
+    /// Conversation.
+    pub conversation_id: Option<String>,
+    /// `manual`, `clipboard`, `estimate`, `import` or `api`.
+    pub sync_type: String,
+    /// Who.
+    pub actor: Option<String>,
+}
+
+/// Token counters.
+#[async_trait]
+pub trait CounterQueries {
+    /// The counter with this name, created with `quota` (and `team_id`) if missing.
+    async fn ensure_counter(
+        &self,
+        name: &str,
+        team_id: Option<i64>,
+        quota: i64,
+    ) -> StoreResult<Counter>;
+    /// The counter with this name.
+    async fn counter_by_name(&self, name: &str) -> StoreResult<Option<Counter>>;
+    /// Every counter, by name.
+    async fn list_counters(&self) -> StoreResult<Vec<Counter>>;
+    /// Sets a counter's quota; `NotFound` if no such counter.
+    async fn set_counter_quota(&self, id: i64, quota: i64) -> StoreResult<Counter>;
+    /// Records a reading atomically: the increment is computed against the counter's current
+    /// `used` (a reading below it is a reset: `used` becomes the reading), `used`, `readings` and
+    /// `updated_at` move with it. `NotFound` if no such counter. Concurrent readings are
+    /// serialised so that increments always add up to `used`.
+    async fn record_reading(
+        &self,
+        counter_id: i64,
+        reading: NewReading,
+    ) -> StoreResult<(Counter, CounterReading)>;
+    /// Adds `tokens` to the counter as one reading of `used + tokens` (estimates, imports of
+    /// per-session figures); `reading.reading` is ignored. `NotFound` if no such counter.
+    async fn add_to_counter(
+        &self,
+        counter_id: i64,
+        tokens: i64,
+        reading: NewReading,
+    ) -> StoreResult<(Counter, CounterReading)>;
+    /// A counter's readings, newest first, at most `limit`, before row id `before_id` when given.
+    async fn list_readings(
+        &self,
+        counter_id: i64,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<CounterReading>>;
+    /// Sum of increments per UTC day in `[from_ms, to_ms)`, for every counter or one:
+    /// `(day start epoch ms, tokens, readings)`, by day.
+    async fn counter_daily(
+        &self,
+        counter_id: Option<i64>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> StoreResult<Vec<(i64, i64, i64)>>;
+}
