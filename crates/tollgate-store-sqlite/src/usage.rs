@@ -1,4 +1,4 @@
-//! Usage events and hourly roll-ups.
+//! Usage events and their hourly and daily roll-ups.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use tollgate_core::time::hour_start;
 use tollgate_core::usage::{HISTOGRAM_LEN, latency_bucket};
 use tollgate_core::{KeyHash, TokenUsage, UsageEvent, UsageSource};
@@ -16,7 +16,10 @@ use uuid::Uuid;
 use crate::{SqliteStore, store_error};
 
 // The schema has one column per histogram bucket, h00 to h23.
-const _: () = assert!(HISTOGRAM_LEN == 24, "usage_hourly has 24 histogram columns");
+const _: () = assert!(
+    HISTOGRAM_LEN == 24,
+    "usage_hourly and usage_daily have 24 histogram columns"
+);
 
 pub(crate) const EVENT_COLUMNS: &str = "event_id, ts, key_id, key_hash, team_id, route_id, route, method, \
      path, status, latency_us, upstream_latency_us, client_ip, user_agent, model, prompt_tokens, \
@@ -30,6 +33,11 @@ const INSERT_CHUNK: usize = 64;
 static HIST_COLUMNS: LazyLock<Vec<String>> =
     LazyLock::new(|| (0..HISTOGRAM_LEN).map(|i| format!("h{i:02}")).collect());
 
+/// One UTC day, ms.
+const DAY_MS: i64 = 86_400_000;
+
+/// The dimensions of a roll-up row after its time column (`hour` or `day`).
+const ROLLUP_DIMENSIONS: &str = "team_id, key_id, route_id, model, status_class";
 const ROLLUP_KEY_COLUMNS: &str = "hour, team_id, key_id, route_id, model, status_class";
 const ROLLUP_SUM_COLUMNS: [&str; 10] = [
     "calls",
@@ -44,7 +52,7 @@ const ROLLUP_SUM_COLUMNS: [&str; 10] = [
     "cost_usd",
 ];
 
-/// Every counter column of `usage_hourly`, in bind order: the sums, then the histogram.
+/// Every counter column of the roll-ups, in bind order: the sums, then the histogram.
 static ROLLUP_COUNTERS: LazyLock<Vec<String>> = LazyLock::new(|| {
     ROLLUP_SUM_COLUMNS
         .iter()
@@ -53,20 +61,23 @@ static ROLLUP_COUNTERS: LazyLock<Vec<String>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The upsert adding one in-memory aggregate to its roll-up row.
-static ROLLUP_UPSERT: LazyLock<String> = LazyLock::new(|| {
+/// The upsert adding one in-memory aggregate to its row of `table`, whose time column is `time`.
+fn rollup_upsert(table: &str, time: &str) -> String {
     let counters = ROLLUP_COUNTERS.join(", ");
     let marks = vec!["?"; 6 + ROLLUP_COUNTERS.len()].join(", ");
     let updates = ROLLUP_COUNTERS
         .iter()
-        .map(|c| format!("{c} = usage_hourly.{c} + excluded.{c}"))
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "INSERT INTO usage_hourly ({ROLLUP_KEY_COLUMNS}, {counters}) VALUES ({marks}) \
-         ON CONFLICT ({ROLLUP_KEY_COLUMNS}) DO UPDATE SET {updates}"
+        "INSERT INTO {table} ({time}, {ROLLUP_DIMENSIONS}, {counters}) VALUES ({marks}) \
+         ON CONFLICT ({time}, {ROLLUP_DIMENSIONS}) DO UPDATE SET {updates}"
     )
-});
+}
+
+static HOURLY_UPSERT: LazyLock<String> = LazyLock::new(|| rollup_upsert("usage_hourly", "hour"));
+static DAILY_UPSERT: LazyLock<String> = LazyLock::new(|| rollup_upsert("usage_daily", "day"));
 
 /// The multi-row insert of `rows` events, returning the ids of those that were new.
 fn insert_events_sql(rows: usize) -> String {
@@ -87,7 +98,8 @@ static FULL_CHUNK_INSERT: LazyLock<String> = LazyLock::new(|| insert_events_sql(
 /// The dimensions of one roll-up row.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct RollupKey {
-    hour_ms: i64,
+    /// The start of its hour (`usage_hourly`) or UTC day (`usage_daily`), epoch ms.
+    start_ms: i64,
     team_id: i64,
     key_id: i64,
     route_id: i64,
@@ -123,6 +135,68 @@ impl RollupSums {
             *slot += 1;
         }
     }
+
+    fn merge(&mut self, other: &Self) {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.latency_sum_us = self.latency_sum_us.saturating_add(other.latency_sum_us);
+        self.tokens.prompt = self.tokens.prompt.saturating_add(other.tokens.prompt);
+        self.tokens.completion = self.tokens.completion.saturating_add(other.tokens.completion);
+        self.tokens.total = self.tokens.total.saturating_add(other.tokens.total);
+        self.tokens.cached = self.tokens.cached.saturating_add(other.tokens.cached);
+        self.tokens.reasoning = self.tokens.reasoning.saturating_add(other.tokens.reasoning);
+        self.estimated_calls += other.estimated_calls;
+        self.cost_usd += other.cost_usd;
+        for (slot, count) in self.hist.iter_mut().zip(other.hist) {
+            *slot += count;
+        }
+    }
+}
+
+/// The daily roll-ups of a batch: its hourly ones summed per UTC day.
+fn daily_rollups(hourly: &BTreeMap<RollupKey, RollupSums>) -> BTreeMap<RollupKey, RollupSums> {
+    let mut daily: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
+    for (key, sums) in hourly {
+        let day = RollupKey {
+            start_ms: key.start_ms - key.start_ms.rem_euclid(DAY_MS),
+            ..key.clone()
+        };
+        daily.entry(day).or_default().merge(sums);
+    }
+    daily
+}
+
+/// Adds each in-memory aggregate to its roll-up row with `upsert` (`HOURLY_UPSERT` or
+/// `DAILY_UPSERT`), in key order.
+async fn upsert_rollups(
+    conn: &mut SqliteConnection,
+    upsert: &str,
+    rollups: &BTreeMap<RollupKey, RollupSums>,
+) -> StoreResult<()> {
+    for (key, sums) in rollups {
+        let mut query = sqlx::query(upsert)
+            .bind(key.start_ms)
+            .bind(key.team_id)
+            .bind(key.key_id)
+            .bind(key.route_id)
+            .bind(key.model.as_str())
+            .bind(key.status_class)
+            .bind(sums.calls)
+            .bind(sums.errors)
+            .bind(sums.latency_sum_us)
+            .bind(sums.tokens.prompt)
+            .bind(sums.tokens.completion)
+            .bind(sums.tokens.total)
+            .bind(sums.tokens.cached)
+            .bind(sums.tokens.reasoning)
+            .bind(sums.estimated_calls)
+            .bind(sums.cost_usd);
+        for count in sums.hist {
+            query = query.bind(count);
+        }
+        query.execute(&mut *conn).await.map_err(store_error)?;
+    }
+    Ok(())
 }
 
 /// An event with its key and team filled in from its key hash where needed.
@@ -306,7 +380,7 @@ impl UsageQueries for SqliteStore {
         {
             let e = a.event;
             let key = RollupKey {
-                hour_ms: hour_start(e.ts_ms),
+                start_ms: hour_start(e.ts_ms),
                 team_id: a.team_id.unwrap_or(0),
                 key_id: a.key_id.unwrap_or(0),
                 route_id: e.route_id.unwrap_or(0),
@@ -320,29 +394,11 @@ impl UsageQueries for SqliteStore {
             }
         }
 
-        for (key, sums) in &rollups {
-            let mut query = sqlx::query(ROLLUP_UPSERT.as_str())
-                .bind(key.hour_ms)
-                .bind(key.team_id)
-                .bind(key.key_id)
-                .bind(key.route_id)
-                .bind(key.model.as_str())
-                .bind(key.status_class)
-                .bind(sums.calls)
-                .bind(sums.errors)
-                .bind(sums.latency_sum_us)
-                .bind(sums.tokens.prompt)
-                .bind(sums.tokens.completion)
-                .bind(sums.tokens.total)
-                .bind(sums.tokens.cached)
-                .bind(sums.tokens.reasoning)
-                .bind(sums.estimated_calls)
-                .bind(sums.cost_usd);
-            for count in sums.hist {
-                query = query.bind(count);
-            }
-            query.execute(&mut *tx).await.map_err(store_error)?;
-        }
+        // Both grains in the one transaction: a reader never sees a batch in one and not the
+        // other.
+        let daily = daily_rollups(&rollups);
+        upsert_rollups(&mut tx, &HOURLY_UPSERT, &rollups).await?;
+        upsert_rollups(&mut tx, &DAILY_UPSERT, &daily).await?;
 
         for (key_id, ts) in &last_used {
             sqlx::query(

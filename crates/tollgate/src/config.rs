@@ -250,8 +250,24 @@ impl Config {
         if self.retention.days == 0 {
             return Err(ConfigError("retention.days must be at least 1".into()));
         }
-        tollgate_core::time::parse_duration(&self.retention.cleanup_interval)
+        let interval = tollgate_core::time::parse_duration(&self.retention.cleanup_interval)
             .map_err(|e| ConfigError(format!("retention.cleanup_interval: {e}")))?;
+        if interval < Duration::from_secs(1) {
+            return Err(ConfigError(
+                "retention.cleanup_interval must be at least 1s".into(),
+            ));
+        }
+        if self.retention.days > 36_500 || self.retention.rollup_days > 36_500 {
+            return Err(ConfigError(
+                "retention.days and retention.rollup_days must be at most 36500".into(),
+            ));
+        }
+        if self.retention.rollup_days < self.retention.days {
+            return Err(ConfigError(format!(
+                "retention.rollup_days ({}) must be at least retention.days ({}): roll-ups outlive raw events",
+                self.retention.rollup_days, self.retention.days
+            )));
+        }
         if self.writer.queue_capacity == 0 || self.writer.batch_size == 0 {
             return Err(ConfigError(
                 "writer.queue_capacity and writer.batch_size must be at least 1".into(),
@@ -285,6 +301,12 @@ impl Config {
     /// The usage spool folder.
     pub fn spool_dir(&self) -> PathBuf {
         self.data_dir.join("spool")
+    }
+
+    /// How often the retention clean-up runs (validated at load).
+    pub fn cleanup_interval(&self) -> Duration {
+        tollgate_core::time::parse_duration(&self.retention.cleanup_interval)
+            .unwrap_or(Duration::from_secs(86_400))
     }
 
     /// The batch interval as a duration.

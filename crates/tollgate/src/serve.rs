@@ -151,6 +151,13 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         })
     };
 
+    let cleaner = crate::retention::spawn(
+        store.clone(),
+        config.retention.clone(),
+        config.cleanup_interval(),
+        stop_rx.clone(),
+    );
+
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight calls");
     let _ = stop_tx.send(true);
@@ -160,6 +167,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         Ok(Ok(())) => {}
     }
     refresher.abort();
+    let _ = cleaner.await;
     tracing::info!("flushing usage events");
     writer.shutdown().await;
     if tokio::time::timeout(Duration::from_secs(5), console_task)

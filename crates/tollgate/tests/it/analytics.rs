@@ -11,8 +11,8 @@ use sha2::Digest;
 use tollgate_core::usage::LATENCY_BUCKETS_MS;
 
 use crate::both_backends;
-use crate::console::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, INGEST_SECRET, console_env, invite_user};
-use crate::harness::{Backend, Server, TestDb, client};
+use crate::console::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, console_env, invite_user};
+use crate::harness::{Backend, Server, TestDb};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -132,15 +132,7 @@ async fn usage_answers_match_the_events(backend: Backend) {
                    "completion_tokens": c.completion, "cost_usd": 0.001})
         })
         .collect();
-    let resp = client()
-        .post(server.console_url("/api/v1/usage/events"))
-        .bearer_auth(INGEST_SECRET)
-        .json(&events)
-        .send()
-        .await
-        .expect("ingest");
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    server.wait_flushed().await;
+    crate::console::ingest(&server, &events).await;
 
     let from = base;
     let to = base + 3 * HOUR_MS;

@@ -162,6 +162,24 @@ pub async fn invite_user(
     api
 }
 
+/// Sends events to the ingest API with the ingest secret and waits until they are written.
+pub async fn ingest(server: &Server, events: &impl serde::Serialize) {
+    let resp = client()
+        .post(server.console_url("/api/v1/usage/events"))
+        .bearer_auth(INGEST_SECRET)
+        .json(events)
+        .send()
+        .await
+        .expect("ingest");
+    assert_eq!(
+        resp.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    server.wait_flushed().await;
+}
+
 pub fn hmac_hex(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac");
     mac.update(body);

@@ -365,6 +365,17 @@ impl Drop for Server {
     }
 }
 
+/// Calls counted in every roll-up row.
+pub async fn rollup_calls(store: &dyn Store) -> i64 {
+    store
+        .rollups(0, i64::MAX)
+        .await
+        .expect("rollups")
+        .iter()
+        .map(|r| r.calls)
+        .sum()
+}
+
 /// Waits until the store holds at least `n` events, then returns them all (newest first).
 pub async fn wait_events(store: &dyn Store, n: usize) -> Vec<UsageEvent> {
     let deadline = Instant::now() + Duration::from_secs(20);

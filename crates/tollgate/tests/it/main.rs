@@ -17,6 +17,7 @@ mod counters;
 mod gateway;
 mod matrix;
 mod middleware;
+mod reports;
 mod resilience;
 mod schema;
 mod usage;

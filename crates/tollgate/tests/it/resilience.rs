@@ -72,13 +72,7 @@ async fn assert_each_once(store: &dyn tollgate_store::Store, ids: &[String]) {
             "request {id} must be recorded exactly once"
         );
     }
-    let rollup_calls: i64 = store
-        .rollups(0, i64::MAX)
-        .await
-        .expect("rollups")
-        .iter()
-        .map(|r| r.calls)
-        .sum();
+    let rollup_calls: i64 = crate::harness::rollup_calls(store).await;
     assert_eq!(
         usize::try_from(rollup_calls).expect("fits"),
         events.len(),
