@@ -1,4 +1,5 @@
-//! Usage analytics over the hourly roll-ups, call-log search over raw events, and retention.
+//! Usage analytics over the hourly and daily roll-ups, call-log search over raw events, and
+//! retention.
 
 use std::fmt::Write as _;
 use std::sync::LazyLock;
@@ -18,7 +19,7 @@ use crate::{PostgresStore, store_error};
 /// One UTC day, ms.
 const DAY_MS: i64 = 86_400_000;
 
-/// The summed columns of `usage_hourly`, each under its own name (SUM of int8 is numeric: cast
+/// The summed columns of the roll-ups, each under its own name (SUM of int8 is numeric: cast
 /// back).
 static SUMS: LazyLock<String> = LazyLock::new(|| {
     let mut sums = String::new();
@@ -86,8 +87,103 @@ impl Binds {
     }
 }
 
-/// The aggregate query of `grouping` over the rows matching `conds`, ordered by `order`,
-/// ending with the LIMIT placeholder `limit`.
+/// The two grains of roll-ups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grain {
+    Hour,
+    Day,
+}
+
+impl Grain {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Hour => "usage_hourly",
+            Self::Day => "usage_daily",
+        }
+    }
+
+    /// The time column: the start of the row's hour or day, epoch ms.
+    fn time(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Day => "day",
+        }
+    }
+}
+
+/// One source of an aggregate: the roll-ups of `grain` with `from_ms <= time < to_ms`.
+struct Part {
+    grain: Grain,
+    from_ms: i64,
+    to_ms: i64,
+}
+
+/// `[from_ms, to_ms)` as its whole UTC days, read from `usage_daily`, and the hours before the
+/// first and after the last of them, read from `usage_hourly`; `None` when it holds no whole day.
+fn split_range(from_ms: i64, to_ms: i64) -> Option<Vec<Part>> {
+    let first_day = from_ms.saturating_add((DAY_MS - from_ms.rem_euclid(DAY_MS)) % DAY_MS);
+    let last_day = to_ms - to_ms.rem_euclid(DAY_MS);
+    if first_day >= last_day {
+        return None;
+    }
+    let hourly = |from_ms, to_ms| Part {
+        grain: Grain::Hour,
+        from_ms,
+        to_ms,
+    };
+    let mut parts = Vec::with_capacity(3);
+    if from_ms < first_day {
+        parts.push(hourly(from_ms, first_day));
+    }
+    parts.push(Part {
+        grain: Grain::Day,
+        from_ms: first_day,
+        to_ms: last_day,
+    });
+    if last_day < to_ms {
+        parts.push(hourly(last_day, to_ms));
+    }
+    Some(parts)
+}
+
+/// The partial sums of `part` for `grouping` (never `Hour`), under the filter's other
+/// conditions `dims` (each starting with ` AND `).
+fn part_sql(grouping: Grouping, part: &Part, dims: &str, binds: &mut Binds) -> String {
+    let (table, time) = (part.grain.table(), part.grain.time());
+    let from = binds.push(Bind::Int(part.from_ms));
+    let to = binds.push(Bind::Int(part.to_ms));
+    let (bucket, label, group) = match grouping {
+        Grouping::Total => ("0::int8".to_owned(), "''::text", None),
+        // An hourly part lies within one day, the day of its start.
+        Grouping::Day if part.grain == Grain::Hour => (
+            format!("{}::int8", part.from_ms - part.from_ms.rem_euclid(DAY_MS)),
+            "''::text",
+            None,
+        ),
+        Grouping::Hour | Grouping::Day => (time.to_owned(), "''::text", Some(time)),
+        Grouping::Key => ("key_id".to_owned(), "''::text", Some("key_id")),
+        Grouping::Route => ("route_id".to_owned(), "''::text", Some("route_id")),
+        Grouping::Team => ("team_id".to_owned(), "''::text", Some("team_id")),
+        Grouping::StatusClass => (
+            "status_class::int8".to_owned(),
+            "''::text",
+            Some("status_class"),
+        ),
+        Grouping::Model => ("0::int8".to_owned(), "model", Some("model")),
+    };
+    let mut sql = format!(
+        "SELECT {bucket} AS bucket, {label} AS label, {} FROM {table} \
+         WHERE {time} >= {from} AND {time} < {to}{dims}",
+        SUMS.as_str()
+    );
+    if let Some(group) = group {
+        let _ = write!(sql, " GROUP BY {group}");
+    }
+    sql
+}
+
+/// The aggregate query of `grouping` over the `usage_hourly` rows matching `conds`, ordered by
+/// `order`, ending with the LIMIT placeholder `limit`.
 ///
 /// Totals and time series avoid sorting the roll-up rows: the primary key and the
 /// `(dimension, hour)` indexes already yield them by hour, so `GROUP BY hour` streams, and days
@@ -227,6 +323,34 @@ fn event_conditions(filter: &EventFilter, binds: &mut Binds) -> Vec<String> {
 }
 
 impl PostgresStore {
+    /// Deletes the roll-ups of `grain` older than `before_ms`, oldest first, `step` ms of them
+    /// per statement: a first clean-up of a long history does not hold the usage writer back
+    /// for all of it at once. Returns how many rows went.
+    async fn delete_rollups(&self, grain: Grain, before_ms: i64, step: i64) -> StoreResult<u64> {
+        let (table, time) = (grain.table(), grain.time());
+        let oldest_sql = format!("SELECT MIN({time}) FROM {table}");
+        let delete_sql = format!("DELETE FROM {table} WHERE {time} < $1");
+        let mut total: u64 = 0;
+        loop {
+            let oldest: Option<i64> = sqlx::query_scalar(&oldest_sql)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
+            let Some(oldest) = oldest.filter(|t| *t < before_ms) else {
+                break;
+            };
+            let cut = before_ms.min(oldest.saturating_add(step));
+            total += sqlx::query(&delete_sql)
+                .bind(cut)
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?
+                .rows_affected();
+            tokio::task::yield_now().await;
+        }
+        Ok(total)
+    }
+
     /// Deletes, `batch` at a time, the events `select_ids` names (a SELECT of ids whose last
     /// placeholder is the batch size, after `fixed` as `$1` when given), at most `max` in all;
     /// returns how many.
@@ -285,33 +409,55 @@ impl AnalyticsQueries for PostgresStore {
             return Ok(Vec::new());
         }
         let mut binds = Binds::default();
-        let mut conds = vec![
-            format!("hour >= {}", binds.push(Bind::Int(filter.from_ms))),
-            format!("hour < {}", binds.push(Bind::Int(filter.to_ms))),
-        ];
+        let mut dims = String::new();
         if let Some(teams) = &filter.team_ids {
-            conds.push(format!(
-                "team_id = ANY({})",
-                binds.push(Bind::Ints(teams.clone()))
-            ));
+            let mark = binds.push(Bind::Ints(teams.clone()));
+            let _ = write!(dims, " AND team_id = ANY({mark})");
         }
         if let Some(key) = filter.key_id {
-            conds.push(format!("key_id = {}", binds.push(Bind::Int(key))));
+            let _ = write!(dims, " AND key_id = {}", binds.push(Bind::Int(key)));
         }
         if let Some(route) = filter.route_id {
-            conds.push(format!("route_id = {}", binds.push(Bind::Int(route))));
+            let _ = write!(dims, " AND route_id = {}", binds.push(Bind::Int(route)));
         }
         if let Some(model) = &filter.model {
-            conds.push(format!("model = {}", binds.push(Bind::Text(model.clone()))));
+            let _ = write!(
+                dims,
+                " AND model = {}",
+                binds.push(Bind::Text(model.clone()))
+            );
         }
         if let Some(class) = filter.status_class {
-            conds.push(format!(
-                "status_class = {}",
-                binds.push(Bind::Int(i64::from(class)))
-            ));
+            let mark = binds.push(Bind::Int(i64::from(class)));
+            let _ = write!(dims, " AND status_class = {mark}");
         }
-        let limit_mark = binds.push(Bind::Int(limit));
-        let sql = aggregate_sql(grouping, &conds.join(" AND "), order_by(order), &limit_mark);
+        let split = match grouping {
+            Grouping::Hour => None,
+            _ => split_range(filter.from_ms, filter.to_ms),
+        };
+        let sql = if let Some(parts) = split {
+            // Whole days from usage_daily, the hours around them from usage_hourly, summed
+            // again over the parts: one statement, so ordering and the limit stay in SQL. The
+            // label is compared in byte order, as SQLite and Rust sort strings.
+            let parts: Vec<String> = parts
+                .iter()
+                .map(|part| part_sql(grouping, part, &dims, &mut binds))
+                .collect();
+            let limit = binds.push(Bind::Int(limit));
+            format!(
+                "SELECT bucket, label COLLATE \"C\" AS label, {} FROM ({}) AS parts \
+                 GROUP BY bucket, label HAVING SUM(calls) > 0 ORDER BY {} LIMIT {limit}",
+                SUMS.as_str(),
+                parts.join(" UNION ALL "),
+                order_by(order)
+            )
+        } else {
+            let from = binds.push(Bind::Int(filter.from_ms));
+            let to = binds.push(Bind::Int(filter.to_ms));
+            let limit = binds.push(Bind::Int(limit));
+            let conds = format!("hour >= {from} AND hour < {to}{dims}");
+            aggregate_sql(grouping, &conds, order_by(order), &limit)
+        };
         let rows = binds
             .apply(sqlx::query(&sql))
             .fetch_all(&self.pool)
@@ -388,26 +534,13 @@ impl AnalyticsQueries for PostgresStore {
     }
 
     async fn delete_rollups_before(&self, before_ms: i64) -> StoreResult<u64> {
-        // A day of roll-ups per statement, oldest first: a first clean-up of a long history
-        // does not hold the usage writer back for all of it at once.
-        let mut total: u64 = 0;
-        loop {
-            let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(hour) FROM usage_hourly")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(store_error)?;
-            let Some(oldest) = oldest.filter(|h| *h < before_ms) else {
-                break;
-            };
-            let cut = before_ms.min(oldest.saturating_add(DAY_MS));
-            total += sqlx::query("DELETE FROM usage_hourly WHERE hour < $1")
-                .bind(cut)
-                .execute(&self.pool)
-                .await
-                .map_err(store_error)?
-                .rows_affected();
-            tokio::task::yield_now().await;
-        }
-        Ok(total)
+        // Only whole days go from usage_daily: the day holding the cut keeps its row. A day of
+        // hourly rows or 24 days of daily ones per statement: about as many rows each time.
+        let day_cut = before_ms - before_ms.rem_euclid(DAY_MS);
+        let hourly = self.delete_rollups(Grain::Hour, before_ms, DAY_MS).await?;
+        let daily = self
+            .delete_rollups(Grain::Day, day_cut, 24 * DAY_MS)
+            .await?;
+        Ok(hourly + daily)
     }
 }

@@ -1,4 +1,4 @@
-//! Usage events and hourly roll-ups. Each step of a batch is one statement over arrays
+//! Usage events and their hourly and daily roll-ups. Each step of a batch is one statement over arrays
 //! (`UNNEST`), so a batch costs a handful of round trips whatever its size.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgConnection, PgRow};
 use tollgate_core::time::hour_start;
 use tollgate_core::usage::{HISTOGRAM_LEN, latency_bucket};
 use tollgate_core::{KeyHash, TokenUsage, UsageEvent, UsageSource};
@@ -16,7 +16,10 @@ use uuid::Uuid;
 use crate::{PostgresStore, store_error};
 
 // The schema has one column per histogram bucket, h00 to h23.
-const _: () = assert!(HISTOGRAM_LEN == 24, "usage_hourly has 24 histogram columns");
+const _: () = assert!(
+    HISTOGRAM_LEN == 24,
+    "usage_hourly and usage_daily have 24 histogram columns"
+);
 
 pub(crate) const EVENT_COLUMNS: &str = "event_id, ts, key_id, key_hash, team_id, route_id, route, method, \
      path, status, latency_us, upstream_latency_us, client_ip, user_agent, model, prompt_tokens, \
@@ -39,6 +42,11 @@ const INSERT_EVENTS: &str = "INSERT INTO usage_events (event_id, ts, key_id, key
 static HIST_COLUMNS: LazyLock<Vec<String>> =
     LazyLock::new(|| (0..HISTOGRAM_LEN).map(|i| format!("h{i:02}")).collect());
 
+/// One UTC day, ms.
+const DAY_MS: i64 = 86_400_000;
+
+/// The dimensions of a roll-up row after its time column (`hour` or `day`).
+const ROLLUP_DIMENSIONS: &str = "team_id, key_id, route_id, model, status_class";
 const ROLLUP_KEY_COLUMNS: &str = "hour, team_id, key_id, route_id, model, status_class";
 const ROLLUP_SUM_COLUMNS: [(&str, &str); 10] = [
     ("calls", "int8"),
@@ -53,8 +61,8 @@ const ROLLUP_SUM_COLUMNS: [(&str, &str); 10] = [
     ("cost_usd", "float8"),
 ];
 
-/// Every counter column of `usage_hourly` with its array type, in bind order: the sums, then
-/// the histogram.
+/// Every counter column of the roll-ups with its array type, in bind order: the sums, then the
+/// histogram.
 static ROLLUP_COUNTERS: LazyLock<Vec<(String, &'static str)>> = LazyLock::new(|| {
     ROLLUP_SUM_COLUMNS
         .iter()
@@ -63,8 +71,9 @@ static ROLLUP_COUNTERS: LazyLock<Vec<(String, &'static str)>> = LazyLock::new(||
         .collect()
 });
 
-/// Adds a batch of in-memory aggregates (one array per column) to their roll-up rows.
-static ROLLUP_UPSERT: LazyLock<String> = LazyLock::new(|| {
+/// Adds a batch of in-memory aggregates (one array per column) to their rows of `table`, whose
+/// time column is `time`.
+fn rollup_upsert(table: &str, time: &str) -> String {
     let counters: Vec<&str> = ROLLUP_COUNTERS.iter().map(|(c, _)| c.as_str()).collect();
     let arrays: Vec<String> = ["int8", "int8", "int8", "int8", "text", "int2"]
         .into_iter()
@@ -74,21 +83,25 @@ static ROLLUP_UPSERT: LazyLock<String> = LazyLock::new(|| {
         .collect();
     let updates: Vec<String> = counters
         .iter()
-        .map(|c| format!("{c} = usage_hourly.{c} + EXCLUDED.{c}"))
+        .map(|c| format!("{c} = {table}.{c} + EXCLUDED.{c}"))
         .collect();
     format!(
-        "INSERT INTO usage_hourly ({ROLLUP_KEY_COLUMNS}, {}) SELECT * FROM UNNEST({}) \
-         ON CONFLICT ({ROLLUP_KEY_COLUMNS}) DO UPDATE SET {}",
+        "INSERT INTO {table} ({time}, {ROLLUP_DIMENSIONS}, {}) SELECT * FROM UNNEST({}) \
+         ON CONFLICT ({time}, {ROLLUP_DIMENSIONS}) DO UPDATE SET {}",
         counters.join(", "),
         arrays.join(", "),
         updates.join(", ")
     )
-});
+}
+
+static HOURLY_UPSERT: LazyLock<String> = LazyLock::new(|| rollup_upsert("usage_hourly", "hour"));
+static DAILY_UPSERT: LazyLock<String> = LazyLock::new(|| rollup_upsert("usage_daily", "day"));
 
 /// The dimensions of one roll-up row.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct RollupKey {
-    hour_ms: i64,
+    /// The start of its hour (`usage_hourly`) or UTC day (`usage_daily`), epoch ms.
+    start_ms: i64,
     team_id: i64,
     key_id: i64,
     route_id: i64,
@@ -124,6 +137,78 @@ impl RollupSums {
             *slot += 1;
         }
     }
+
+    fn merge(&mut self, other: &Self) {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.latency_sum_us = self.latency_sum_us.saturating_add(other.latency_sum_us);
+        self.tokens.prompt = self.tokens.prompt.saturating_add(other.tokens.prompt);
+        self.tokens.completion = self
+            .tokens
+            .completion
+            .saturating_add(other.tokens.completion);
+        self.tokens.total = self.tokens.total.saturating_add(other.tokens.total);
+        self.tokens.cached = self.tokens.cached.saturating_add(other.tokens.cached);
+        self.tokens.reasoning = self.tokens.reasoning.saturating_add(other.tokens.reasoning);
+        self.estimated_calls += other.estimated_calls;
+        self.cost_usd += other.cost_usd;
+        for (slot, count) in self.hist.iter_mut().zip(other.hist) {
+            *slot += count;
+        }
+    }
+}
+
+/// The daily roll-ups of a batch: its hourly ones summed per UTC day.
+fn daily_rollups(hourly: &BTreeMap<RollupKey, RollupSums>) -> BTreeMap<RollupKey, RollupSums> {
+    let mut daily: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
+    for (key, sums) in hourly {
+        let day = RollupKey {
+            start_ms: key.start_ms - key.start_ms.rem_euclid(DAY_MS),
+            ..key.clone()
+        };
+        daily.entry(day).or_default().merge(sums);
+    }
+    daily
+}
+
+/// Adds the in-memory aggregates to their roll-up rows with `upsert` (`HOURLY_UPSERT` or
+/// `DAILY_UPSERT`) in one statement, locking the rows in key order.
+async fn upsert_rollups(
+    conn: &mut PgConnection,
+    upsert: &str,
+    rollups: &BTreeMap<RollupKey, RollupSums>,
+) -> StoreResult<()> {
+    if rollups.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&RollupKey> = rollups.keys().collect();
+    let sums: Vec<&RollupSums> = rollups.values().collect();
+    let mut query = sqlx::query(upsert)
+        .bind(keys.iter().map(|k| k.start_ms).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.team_id).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.key_id).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.route_id).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.model.as_str()).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.status_class).collect::<Vec<_>>())
+        .bind(sums.iter().map(|s| s.calls).collect::<Vec<_>>())
+        .bind(sums.iter().map(|s| s.errors).collect::<Vec<_>>())
+        .bind(sums.iter().map(|s| s.latency_sum_us).collect::<Vec<_>>())
+        .bind(sums.iter().map(|s| s.tokens.prompt).collect::<Vec<_>>())
+        .bind(sums.iter().map(|s| s.tokens.completion).collect::<Vec<_>>())
+        .bind(sums.iter().map(|s| s.tokens.total).collect::<Vec<_>>())
+        .bind(sums.iter().map(|s| s.tokens.cached).collect::<Vec<_>>())
+        .bind(sums.iter().map(|s| s.tokens.reasoning).collect::<Vec<_>>())
+        .bind(sums.iter().map(|s| s.estimated_calls).collect::<Vec<_>>())
+        .bind(sums.iter().map(|s| s.cost_usd).collect::<Vec<_>>());
+    for bucket in 0..HISTOGRAM_LEN {
+        query = query.bind(
+            sums.iter()
+                .map(|s| s.hist.get(bucket).copied().unwrap_or(0))
+                .collect::<Vec<_>>(),
+        );
+    }
+    query.execute(conn).await.map_err(store_error)?;
+    Ok(())
 }
 
 /// An event with its key and team filled in from its key hash where needed.
@@ -313,7 +398,7 @@ impl UsageQueries for PostgresStore {
         {
             let e = a.event;
             let key = RollupKey {
-                hour_ms: hour_start(e.ts_ms),
+                start_ms: hour_start(e.ts_ms),
                 team_id: a.team_id.unwrap_or(0),
                 key_id: a.key_id.unwrap_or(0),
                 route_id: e.route_id.unwrap_or(0),
@@ -327,35 +412,11 @@ impl UsageQueries for PostgresStore {
             }
         }
 
-        if !rollups.is_empty() {
-            let keys: Vec<&RollupKey> = rollups.keys().collect();
-            let sums: Vec<&RollupSums> = rollups.values().collect();
-            let mut query = sqlx::query(ROLLUP_UPSERT.as_str())
-                .bind(keys.iter().map(|k| k.hour_ms).collect::<Vec<_>>())
-                .bind(keys.iter().map(|k| k.team_id).collect::<Vec<_>>())
-                .bind(keys.iter().map(|k| k.key_id).collect::<Vec<_>>())
-                .bind(keys.iter().map(|k| k.route_id).collect::<Vec<_>>())
-                .bind(keys.iter().map(|k| k.model.as_str()).collect::<Vec<_>>())
-                .bind(keys.iter().map(|k| k.status_class).collect::<Vec<_>>())
-                .bind(sums.iter().map(|s| s.calls).collect::<Vec<_>>())
-                .bind(sums.iter().map(|s| s.errors).collect::<Vec<_>>())
-                .bind(sums.iter().map(|s| s.latency_sum_us).collect::<Vec<_>>())
-                .bind(sums.iter().map(|s| s.tokens.prompt).collect::<Vec<_>>())
-                .bind(sums.iter().map(|s| s.tokens.completion).collect::<Vec<_>>())
-                .bind(sums.iter().map(|s| s.tokens.total).collect::<Vec<_>>())
-                .bind(sums.iter().map(|s| s.tokens.cached).collect::<Vec<_>>())
-                .bind(sums.iter().map(|s| s.tokens.reasoning).collect::<Vec<_>>())
-                .bind(sums.iter().map(|s| s.estimated_calls).collect::<Vec<_>>())
-                .bind(sums.iter().map(|s| s.cost_usd).collect::<Vec<_>>());
-            for bucket in 0..HISTOGRAM_LEN {
-                query = query.bind(
-                    sums.iter()
-                        .map(|s| s.hist.get(bucket).copied().unwrap_or(0))
-                        .collect::<Vec<_>>(),
-                );
-            }
-            query.execute(&mut *tx).await.map_err(store_error)?;
-        }
+        // Both grains in the one transaction, hourly rows before daily ones in every batch: a
+        // reader never sees a batch in one and not the other, and the lock order stays the same.
+        let daily = daily_rollups(&rollups);
+        upsert_rollups(&mut tx, &HOURLY_UPSERT, &rollups).await?;
+        upsert_rollups(&mut tx, &DAILY_UPSERT, &daily).await?;
 
         if !last_used.is_empty() {
             sqlx::query(

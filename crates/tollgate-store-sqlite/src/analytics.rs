@@ -1,4 +1,5 @@
-//! Usage analytics over the hourly roll-ups, call-log search over raw events, and retention.
+//! Usage analytics over the hourly and daily roll-ups, call-log search over raw events, and
+//! retention.
 
 use std::fmt::Write as _;
 use std::sync::LazyLock;
@@ -18,7 +19,7 @@ use crate::{SqliteStore, store_error};
 /// One UTC day, ms.
 const DAY_MS: i64 = 86_400_000;
 
-/// The summed columns of `usage_hourly`, each under its own name.
+/// The summed columns of the roll-ups, each under its own name.
 static SUMS: LazyLock<String> = LazyLock::new(|| {
     let mut sums = String::from(
         "SUM(calls) AS calls, SUM(errors) AS errors, SUM(latency_sum_us) AS latency_sum_us, \
@@ -61,8 +62,112 @@ fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-/// The aggregate query of `grouping` over the rows matching `conds`, ordered by `order`,
-/// ending with the LIMIT placeholder `limit`.
+/// Values bound to numbered placeholders (`?1`, `?2`, …), which one statement may name more
+/// than once: every part of a split range shares the filter's values.
+#[derive(Default)]
+struct NumberedBinds(Vec<Bind>);
+
+impl NumberedBinds {
+    /// Adds `value`; answers the placeholder naming it.
+    fn push(&mut self, value: Bind) -> String {
+        self.0.push(value);
+        format!("?{}", self.0.len())
+    }
+}
+
+/// The two grains of roll-ups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grain {
+    Hour,
+    Day,
+}
+
+impl Grain {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Hour => "usage_hourly",
+            Self::Day => "usage_daily",
+        }
+    }
+
+    /// The time column: the start of the row's hour or day, epoch ms.
+    fn time(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Day => "day",
+        }
+    }
+}
+
+/// One source of an aggregate: the roll-ups of `grain` with `from_ms <= time < to_ms`.
+struct Part {
+    grain: Grain,
+    from_ms: i64,
+    to_ms: i64,
+}
+
+/// `[from_ms, to_ms)` as its whole UTC days, read from `usage_daily`, and the hours before the
+/// first and after the last of them, read from `usage_hourly`; `None` when it holds no whole day.
+fn split_range(from_ms: i64, to_ms: i64) -> Option<Vec<Part>> {
+    let first_day = from_ms.saturating_add((DAY_MS - from_ms.rem_euclid(DAY_MS)) % DAY_MS);
+    let last_day = to_ms - to_ms.rem_euclid(DAY_MS);
+    if first_day >= last_day {
+        return None;
+    }
+    let hourly = |from_ms, to_ms| Part {
+        grain: Grain::Hour,
+        from_ms,
+        to_ms,
+    };
+    let mut parts = Vec::with_capacity(3);
+    if from_ms < first_day {
+        parts.push(hourly(from_ms, first_day));
+    }
+    parts.push(Part {
+        grain: Grain::Day,
+        from_ms: first_day,
+        to_ms: last_day,
+    });
+    if last_day < to_ms {
+        parts.push(hourly(last_day, to_ms));
+    }
+    Some(parts)
+}
+
+/// The partial sums of `part` for `grouping` (never `Hour`), under the filter's other
+/// conditions `dims` (each starting with ` AND `).
+fn part_sql(grouping: Grouping, part: &Part, dims: &str, binds: &mut NumberedBinds) -> String {
+    let (table, time) = (part.grain.table(), part.grain.time());
+    let from = binds.push(Bind::Int(part.from_ms));
+    let to = binds.push(Bind::Int(part.to_ms));
+    let (bucket, label, group) = match grouping {
+        Grouping::Total => ("0".to_owned(), "''", None),
+        // An hourly part lies within one day, the day of its start.
+        Grouping::Day if part.grain == Grain::Hour => (
+            (part.from_ms - part.from_ms.rem_euclid(DAY_MS)).to_string(),
+            "''",
+            None,
+        ),
+        Grouping::Hour | Grouping::Day => (time.to_owned(), "''", Some(time)),
+        Grouping::Key => ("key_id".to_owned(), "''", Some("key_id")),
+        Grouping::Route => ("route_id".to_owned(), "''", Some("route_id")),
+        Grouping::Team => ("team_id".to_owned(), "''", Some("team_id")),
+        Grouping::StatusClass => ("status_class".to_owned(), "''", Some("status_class")),
+        Grouping::Model => ("0".to_owned(), "model", Some("model")),
+    };
+    let mut sql = format!(
+        "SELECT {bucket} AS bucket, {label} AS label, {} FROM {table} \
+         WHERE {time} >= {from} AND {time} < {to}{dims}",
+        SUMS.as_str()
+    );
+    if let Some(group) = group {
+        let _ = write!(sql, " GROUP BY {group}");
+    }
+    sql
+}
+
+/// The aggregate query of `grouping` over the `usage_hourly` rows matching `conds`, ordered by
+/// `order`, ending with the LIMIT placeholder `limit`.
 ///
 /// Totals and time series avoid sorting the roll-up rows: the primary key and the
 /// `(dimension, hour)` indexes already yield them by hour, so `GROUP BY hour` streams, and days
@@ -208,6 +313,34 @@ fn event_conditions(filter: &EventFilter) -> (Vec<String>, Vec<Bind>) {
 }
 
 impl SqliteStore {
+    /// Deletes the roll-ups of `grain` older than `before_ms`, oldest first, `step` ms of them
+    /// per statement: a first clean-up of a long history does not hold the usage writer back
+    /// for all of it at once. Returns how many rows went.
+    async fn delete_rollups(&self, grain: Grain, before_ms: i64, step: i64) -> StoreResult<u64> {
+        let (table, time) = (grain.table(), grain.time());
+        let oldest_sql = format!("SELECT MIN({time}) FROM {table}");
+        let delete_sql = format!("DELETE FROM {table} WHERE {time} < ?");
+        let mut total: u64 = 0;
+        loop {
+            let oldest: Option<i64> = sqlx::query_scalar(&oldest_sql)
+                .fetch_one(&self.writer)
+                .await
+                .map_err(store_error)?;
+            let Some(oldest) = oldest.filter(|t| *t < before_ms) else {
+                break;
+            };
+            let cut = before_ms.min(oldest.saturating_add(step));
+            total += sqlx::query(&delete_sql)
+                .bind(cut)
+                .execute(&self.writer)
+                .await
+                .map_err(store_error)?
+                .rows_affected();
+            tokio::task::yield_now().await;
+        }
+        Ok(total)
+    }
+
     /// Deletes, `batch` at a time, the rows `select_ids` names (a SELECT of ids taking the
     /// batch size as its one placeholder after `fixed`), at most `max` in all; returns how many.
     async fn delete_in_batches(
@@ -265,31 +398,56 @@ impl AnalyticsQueries for SqliteStore {
         if filter.team_ids.as_ref().is_some_and(Vec::is_empty) || limit <= 0 {
             return Ok(Vec::new());
         }
-        let mut conds = vec!["hour >= ?".to_owned(), "hour < ?".to_owned()];
-        let mut binds = vec![Bind::Int(filter.from_ms), Bind::Int(filter.to_ms)];
+        let mut binds = NumberedBinds::default();
+        let mut dims = String::new();
         if let Some(teams) = &filter.team_ids {
-            conds.push(format!("team_id IN ({})", marks(teams.len())));
-            binds.extend(teams.iter().map(|t| Bind::Int(*t)));
+            let marks: Vec<String> = teams.iter().map(|t| binds.push(Bind::Int(*t))).collect();
+            let _ = write!(dims, " AND team_id IN ({})", marks.join(", "));
         }
         if let Some(key) = filter.key_id {
-            conds.push("key_id = ?".to_owned());
-            binds.push(Bind::Int(key));
+            let _ = write!(dims, " AND key_id = {}", binds.push(Bind::Int(key)));
         }
         if let Some(route) = filter.route_id {
-            conds.push("route_id = ?".to_owned());
-            binds.push(Bind::Int(route));
+            let _ = write!(dims, " AND route_id = {}", binds.push(Bind::Int(route)));
         }
         if let Some(model) = &filter.model {
-            conds.push("model = ?".to_owned());
-            binds.push(Bind::Text(model.clone()));
+            let _ = write!(
+                dims,
+                " AND model = {}",
+                binds.push(Bind::Text(model.clone()))
+            );
         }
         if let Some(class) = filter.status_class {
-            conds.push("status_class = ?".to_owned());
-            binds.push(Bind::Int(i64::from(class)));
+            let mark = binds.push(Bind::Int(i64::from(class)));
+            let _ = write!(dims, " AND status_class = {mark}");
         }
-        let sql = aggregate_sql(grouping, &conds.join(" AND "), order_by(order), "?");
-        let rows = bind_all(sqlx::query(&sql), binds)
-            .bind(limit)
+        let split = match grouping {
+            Grouping::Hour => None,
+            _ => split_range(filter.from_ms, filter.to_ms),
+        };
+        let sql = if let Some(parts) = split {
+            // Whole days from usage_daily, the hours around them from usage_hourly, summed
+            // again over the parts: one statement, so ordering and the limit stay in SQL.
+            let parts: Vec<String> = parts
+                .iter()
+                .map(|part| part_sql(grouping, part, &dims, &mut binds))
+                .collect();
+            let limit = binds.push(Bind::Int(limit));
+            format!(
+                "SELECT bucket, label, {} FROM ({}) AS parts GROUP BY bucket, label \
+                 HAVING SUM(calls) > 0 ORDER BY {} LIMIT {limit}",
+                SUMS.as_str(),
+                parts.join(" UNION ALL "),
+                order_by(order)
+            )
+        } else {
+            let from = binds.push(Bind::Int(filter.from_ms));
+            let to = binds.push(Bind::Int(filter.to_ms));
+            let limit = binds.push(Bind::Int(limit));
+            let conds = format!("hour >= {from} AND hour < {to}{dims}");
+            aggregate_sql(grouping, &conds, order_by(order), &limit)
+        };
+        let rows = bind_all(sqlx::query(&sql), binds.0)
             .fetch_all(&self.reader)
             .await
             .map_err(store_error)?;
@@ -365,26 +523,13 @@ impl AnalyticsQueries for SqliteStore {
     }
 
     async fn delete_rollups_before(&self, before_ms: i64) -> StoreResult<u64> {
-        // A day of roll-ups per statement, oldest first: a first clean-up of a long history
-        // does not hold the usage writer back for all of it at once.
-        let mut total: u64 = 0;
-        loop {
-            let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(hour) FROM usage_hourly")
-                .fetch_one(&self.writer)
-                .await
-                .map_err(store_error)?;
-            let Some(oldest) = oldest.filter(|h| *h < before_ms) else {
-                break;
-            };
-            let cut = before_ms.min(oldest.saturating_add(DAY_MS));
-            total += sqlx::query("DELETE FROM usage_hourly WHERE hour < ?")
-                .bind(cut)
-                .execute(&self.writer)
-                .await
-                .map_err(store_error)?
-                .rows_affected();
-            tokio::task::yield_now().await;
-        }
-        Ok(total)
+        // Only whole days go from usage_daily: the day holding the cut keeps its row. A day of
+        // hourly rows or 24 days of daily ones per statement: about as many rows each time.
+        let day_cut = before_ms - before_ms.rem_euclid(DAY_MS);
+        let hourly = self.delete_rollups(Grain::Hour, before_ms, DAY_MS).await?;
+        let daily = self
+            .delete_rollups(Grain::Day, day_cut, 24 * DAY_MS)
+            .await?;
+        Ok(hourly + daily)
     }
 }

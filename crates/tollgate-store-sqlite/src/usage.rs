@@ -141,7 +141,10 @@ impl RollupSums {
         self.errors += other.errors;
         self.latency_sum_us = self.latency_sum_us.saturating_add(other.latency_sum_us);
         self.tokens.prompt = self.tokens.prompt.saturating_add(other.tokens.prompt);
-        self.tokens.completion = self.tokens.completion.saturating_add(other.tokens.completion);
+        self.tokens.completion = self
+            .tokens
+            .completion
+            .saturating_add(other.tokens.completion);
         self.tokens.total = self.tokens.total.saturating_add(other.tokens.total);
         self.tokens.cached = self.tokens.cached.saturating_add(other.tokens.cached);
         self.tokens.reasoning = self.tokens.reasoning.saturating_add(other.tokens.reasoning);

@@ -1,5 +1,5 @@
-//! Reading usage: aggregates over the hourly roll-ups (never raw events, so dashboards stay fast
-//! at millions of events), searching raw events for call logs and exports, and retention.
+//! Reading usage: aggregates over the hourly and daily roll-ups (never raw events, so dashboards
+//! stay fast at millions of events), searching raw events for call logs and exports, and retention.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -138,7 +138,9 @@ pub struct StoredEvent {
 #[async_trait]
 pub trait AnalyticsQueries {
     /// Aggregates the roll-up rows matching `filter`, grouped by `grouping`, ordered by `order`,
-    /// at most `limit` groups. Groups with no calls are not returned. Reads only `usage_hourly`.
+    /// at most `limit` groups. Groups with no calls are not returned. Reads the roll-ups only:
+    /// `usage_daily` for the whole UTC days in the range, `usage_hourly` for the hours around
+    /// them (and for the whole range when grouping by `Hour` or when it holds no whole day).
     async fn aggregate_usage(
         &self,
         filter: &RollupFilter,
@@ -162,6 +164,9 @@ pub trait AnalyticsQueries {
     /// Deletes the oldest raw events until at most `max_rows` remain, `batch` rows per
     /// transaction; returns how many.
     async fn trim_usage(&self, max_rows: i64, batch: i64) -> StoreResult<u64>;
-    /// Deletes roll-up rows with `hour < before_ms`; returns how many.
+    /// Deletes hourly roll-up rows with `hour < before_ms` and daily ones with `day <` `before_ms`
+    /// aligned down to its UTC day (only whole days: the day holding the cut keeps its daily row,
+    /// so whole-day aggregates still count its hours before the cut); returns how many rows of
+    /// both.
     async fn delete_rollups_before(&self, before_ms: i64) -> StoreResult<u64>;
 }

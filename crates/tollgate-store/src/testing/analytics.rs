@@ -18,6 +18,9 @@ use crate::{
 const DAY_MS: i64 = 24 * HOUR_MS;
 /// 1986-01-01T00:00Z: a range no other step writes to.
 const AGGREGATE_BASE: i64 = 504_921_600_000;
+/// 1986-01-11T00:00Z: the several days of the whole-day aggregates, between those of the
+/// aggregates and of the search.
+const DAYS_BASE: i64 = AGGREGATE_BASE + 10 * DAY_MS;
 /// 1984-01-01T00:00Z: older than every other step's events, so retention cuts only these.
 const RETENTION_BASE: i64 = 441_763_200_000;
 
@@ -40,6 +43,7 @@ const ORDERS: [AggregateOrder; 3] = [
 /// Runs the analytics story: aggregates, search, retention.
 pub async fn usage_analytics(store: &dyn Store) {
     aggregates_match_the_events(store).await;
+    aggregates_over_days_match_the_events(store).await;
     search_walks_every_page_in_order(store).await;
     retention_deletes_exactly_what_it_should(store).await;
 }
@@ -430,6 +434,206 @@ pub async fn aggregates_match_the_events(store: &dyn Store) {
     );
 }
 
+/// Checks `aggregate_usage` against the events for every grouping, order and two limits.
+async fn assert_aggregates(
+    store: &dyn Store,
+    stored: &[UsageEvent],
+    filters: &[(&str, RollupFilter)],
+) {
+    for (name, filter) in filters {
+        for grouping in GROUPINGS {
+            for order in ORDERS {
+                for limit in [1_000, 2] {
+                    let want = expected_aggregates(stored, filter, grouping, order, limit);
+                    let got = store
+                        .aggregate_usage(filter, grouping, order, limit)
+                        .await
+                        .expect("aggregate_usage");
+                    assert_eq!(
+                        got, want,
+                        "aggregate_usage with {name}, {grouping:?}, {order:?}, limit {limit}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Ranges holding whole UTC days (read from the daily roll-ups) and hours around them (read from
+/// the hourly ones) sum exactly what the events add up to, wherever they start and end; events
+/// written in several batches, one of them twice, land in both grains once.
+pub async fn aggregates_over_days_match_the_events(store: &dyn Store) {
+    let team_a = team(store).await;
+    let team_b = team(store).await;
+    let a1 = key(store, team_a.id).await;
+    let b1 = key(store, team_b.id).await;
+    let r1 = route(store, Some(team_a.id)).await;
+    let r2 = route(store, None).await;
+    let keys = [&a1, &b1];
+    let base = DAYS_BASE;
+    // One call every 37 minutes from 05:00 on the first day: six days and some.
+    let mut events = story_events(base, 240, &keys, [r1.id, r2.id]);
+    for (n, e) in (0_i64..).zip(events.iter_mut()) {
+        e.ts_ms = base + 5 * HOUR_MS + n * 37 * 60_000;
+    }
+    let mut written = 0;
+    for batch in events.chunks(70) {
+        written += store.write_usage(batch).await.expect("write_usage");
+    }
+    assert_eq!(written, 240);
+    assert_eq!(
+        store
+            .write_usage(&events[60..90])
+            .await
+            .expect("write_usage"),
+        0,
+        "a batch written again counts nothing new"
+    );
+    let stored: Vec<UsageEvent> = events.iter().map(|e| attributed(e, &keys)).collect();
+    let days: HashSet<i64> = stored
+        .iter()
+        .map(|e| e.ts_ms - e.ts_ms.rem_euclid(DAY_MS))
+        .collect();
+    assert_eq!(days.len(), 7, "the story means to span seven days");
+
+    // From 03:00 on the second day to 17:00 on the fifth: hours, three whole days, hours.
+    let mid_days = RollupFilter {
+        from_ms: base + DAY_MS + 3 * HOUR_MS,
+        to_ms: base + 4 * DAY_MS + 17 * HOUR_MS,
+        ..RollupFilter::default()
+    };
+    let filters = vec![
+        ("mid-day to mid-day", mid_days.clone()),
+        (
+            "everything",
+            RollupFilter {
+                from_ms: base - DAY_MS,
+                to_ms: base + 9 * DAY_MS,
+                ..RollupFilter::default()
+            },
+        ),
+        (
+            "whole days only",
+            RollupFilter {
+                from_ms: base + DAY_MS,
+                to_ms: base + 4 * DAY_MS,
+                ..RollupFilter::default()
+            },
+        ),
+        (
+            "one whole day",
+            RollupFilter {
+                from_ms: base + 2 * DAY_MS,
+                to_ms: base + 3 * DAY_MS,
+                ..RollupFilter::default()
+            },
+        ),
+        (
+            "midnight to mid-day",
+            RollupFilter {
+                from_ms: base + DAY_MS,
+                to_ms: base + 3 * DAY_MS + 9 * HOUR_MS,
+                ..RollupFilter::default()
+            },
+        ),
+        (
+            "mid-day to midnight",
+            RollupFilter {
+                from_ms: base + 23 * HOUR_MS,
+                to_ms: base + 5 * DAY_MS,
+                ..RollupFilter::default()
+            },
+        ),
+        (
+            "off the hour at both ends",
+            RollupFilter {
+                from_ms: base + DAY_MS + 3 * HOUR_MS + 1_234,
+                to_ms: base + 4 * DAY_MS + 17 * HOUR_MS - 1,
+                ..RollupFilter::default()
+            },
+        ),
+        (
+            "across one midnight, no whole day",
+            RollupFilter {
+                from_ms: base + DAY_MS + 20 * HOUR_MS,
+                to_ms: base + 2 * DAY_MS + 23 * HOUR_MS,
+                ..RollupFilter::default()
+            },
+        ),
+        (
+            "team a, mid-day",
+            RollupFilter {
+                team_ids: Some(vec![team_a.id]),
+                ..mid_days.clone()
+            },
+        ),
+        (
+            "unattributed and team b, mid-day",
+            RollupFilter {
+                team_ids: Some(vec![0, team_b.id]),
+                ..mid_days.clone()
+            },
+        ),
+        (
+            "key b1 and class 2, mid-day",
+            RollupFilter {
+                key_id: Some(b1.id),
+                status_class: Some(2),
+                ..mid_days.clone()
+            },
+        ),
+        (
+            "no route, mid-day",
+            RollupFilter {
+                route_id: Some(0),
+                ..mid_days.clone()
+            },
+        ),
+        (
+            "model claude-3, mid-day",
+            RollupFilter {
+                model: Some("claude-3".to_owned()),
+                ..mid_days.clone()
+            },
+        ),
+    ];
+    assert_aggregates(store, &stored, &filters).await;
+
+    // Days: the partial first and last ones hold only their hours inside the range.
+    let by_day = store
+        .aggregate_usage(&mid_days, Grouping::Day, AggregateOrder::Bucket, 100)
+        .await
+        .expect("aggregate_usage");
+    assert_eq!(
+        by_day.iter().map(|d| d.bucket).collect::<Vec<_>>(),
+        (1..=4).map(|d| base + d * DAY_MS).collect::<Vec<_>>(),
+        "one bucket per UTC day"
+    );
+    let in_range = |from: i64, to: i64| {
+        i64::try_from(
+            stored
+                .iter()
+                .filter(|e| hour_of(e) >= from && hour_of(e) < to)
+                .count(),
+        )
+        .expect("fits")
+    };
+    let calls: Vec<i64> = by_day.iter().map(|d| d.calls).collect();
+    assert_eq!(
+        calls,
+        vec![
+            in_range(mid_days.from_ms, base + 2 * DAY_MS),
+            in_range(base + 2 * DAY_MS, base + 3 * DAY_MS),
+            in_range(base + 3 * DAY_MS, base + 4 * DAY_MS),
+            in_range(base + 4 * DAY_MS, mid_days.to_ms),
+        ]
+    );
+    assert!(
+        calls[0] < calls[1] && calls[3] < calls[2],
+        "the edge days are partial: {calls:?}"
+    );
+}
+
 /// Whether a stored event matches `f`, decided in Rust.
 fn event_matches(f: &EventFilter, e: &UsageEvent) -> bool {
     let text_hit = |needle: &str| {
@@ -727,7 +931,8 @@ pub async fn search_walks_every_page_in_order(store: &dyn Store) {
 }
 
 /// `delete_usage_before` deletes exactly the older events and keeps roll-ups, `trim_usage` keeps
-/// exactly the newest `max_rows`, `delete_rollups_before` deletes exactly the older roll-up rows.
+/// exactly the newest `max_rows`, `delete_rollups_before` deletes exactly the hourly roll-up rows
+/// before the cut and the daily ones of the whole days before it.
 pub async fn retention_deletes_exactly_what_it_should(store: &dyn Store) {
     let team = team(store).await;
     let k = key(store, team.id).await;
@@ -837,26 +1042,77 @@ pub async fn retention_deletes_exactly_what_it_should(store: &dyn Store) {
         "trim_usage kept other than the newest rows"
     );
 
-    // Roll-ups: those of hours before the cut go, the others stay as they were.
+    // Roll-ups: hourly rows of hours before the cut go, and daily rows of the whole days before
+    // it (not the cut's own day, 22:00 into it); the others stay as they were.
     let rollup_cut = base + 22 * HOUR_MS;
-    let mut rows = HashSet::new();
-    for e in stored.iter().filter(|e| hour_of(e) < rollup_cut) {
-        rows.insert((
-            hour_of(e),
+    let day_cut = base;
+    let day_of = |e: &UsageEvent| e.ts_ms - e.ts_ms.rem_euclid(DAY_MS);
+    let dimensions = |start: i64, e: &UsageEvent| {
+        (
+            start,
             e.team_id.unwrap_or(0),
             e.key_id.unwrap_or(0),
             e.route_id.unwrap_or(0),
             e.model.clone().unwrap_or_default(),
             class_of(e.status),
-        ));
-    }
-    assert!(rows.len() > 6, "roll-up rows on four days");
+        )
+    };
+    let hourly_rows: HashSet<_> = stored
+        .iter()
+        .filter(|e| hour_of(e) < rollup_cut)
+        .map(|e| dimensions(hour_of(e), e))
+        .collect();
+    let daily_rows: HashSet<_> = stored
+        .iter()
+        .filter(|e| day_of(e) < day_cut)
+        .map(|e| dimensions(day_of(e), e))
+        .collect();
+    assert!(hourly_rows.len() > 6, "roll-up rows on four days");
+    assert_eq!(
+        daily_rows.len(),
+        3,
+        "one daily row on each of the three days before"
+    );
+    let whole_days = RollupFilter {
+        from_ms: base - 3 * DAY_MS,
+        to_ms: base + 2 * DAY_MS,
+        ..RollupFilter::default()
+    };
+    let daily_before = store
+        .aggregate_usage(&whole_days, Grouping::Day, AggregateOrder::Bucket, 100)
+        .await
+        .expect("aggregate_usage");
+    assert_eq!(
+        daily_before,
+        expected_aggregates(
+            &stored,
+            &whole_days,
+            Grouping::Day,
+            AggregateOrder::Bucket,
+            100
+        )
+    );
     assert_eq!(
         store
             .delete_rollups_before(rollup_cut)
             .await
             .expect("delete_rollups_before"),
-        u64::try_from(rows.len()).expect("fits")
+        u64::try_from(hourly_rows.len() + daily_rows.len()).expect("fits"),
+        "delete_rollups_before counts hourly and daily rows"
+    );
+    let later_days: Vec<UsageAggregate> = daily_before
+        .iter()
+        .filter(|d| d.bucket >= day_cut)
+        .cloned()
+        .collect();
+    assert_eq!(later_days.len(), 1, "the story's own day");
+    assert_eq!(
+        store
+            .aggregate_usage(&whole_days, Grouping::Day, AggregateOrder::Bucket, 100)
+            .await
+            .expect("aggregate_usage"),
+        later_days,
+        "the cut's own day keeps its daily row, hours before the cut included"
     );
     let later: Vec<UsageAggregate> = hourly_before
         .iter()

@@ -736,7 +736,7 @@ async fn one_call_in(server: &Server, root: &Api, team: i64) -> i64 {
         key["key"].as_str().expect("key").as_bytes(),
     ));
     let event = json!([{"ts": tollgate_core::time::now_ms(), "key_hash": hash, "method": "GET", "path": "/x", "status": 200, "latency_ms": 1.0}]);
-    crate::console::ingest(&server, &event).await;
+    crate::console::ingest(server, &event).await;
     let page = root
         .ok(
             Method::GET,
