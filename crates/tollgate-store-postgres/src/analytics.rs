@@ -13,11 +13,10 @@ use tollgate_store::{
     StoreResult, StoredEvent, UsageAggregate,
 };
 
+use tollgate_store::rollup::{DAY_MS, Grain, RangePart as Part, contains_pattern, split_range};
+
 use crate::usage::{EVENT_COLUMNS, event_from_row};
 use crate::{PostgresStore, store_error};
-
-/// One UTC day, ms.
-const DAY_MS: i64 = 86_400_000;
 
 /// The summed columns of the roll-ups, each under its own name (SUM of int8 is numeric: cast
 /// back).
@@ -85,65 +84,6 @@ impl Binds {
         }
         query
     }
-}
-
-/// The two grains of roll-ups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Grain {
-    Hour,
-    Day,
-}
-
-impl Grain {
-    fn table(self) -> &'static str {
-        match self {
-            Self::Hour => "usage_hourly",
-            Self::Day => "usage_daily",
-        }
-    }
-
-    /// The time column: the start of the row's hour or day, epoch ms.
-    fn time(self) -> &'static str {
-        match self {
-            Self::Hour => "hour",
-            Self::Day => "day",
-        }
-    }
-}
-
-/// One source of an aggregate: the roll-ups of `grain` with `from_ms <= time < to_ms`.
-struct Part {
-    grain: Grain,
-    from_ms: i64,
-    to_ms: i64,
-}
-
-/// `[from_ms, to_ms)` as its whole UTC days, read from `usage_daily`, and the hours before the
-/// first and after the last of them, read from `usage_hourly`; `None` when it holds no whole day.
-fn split_range(from_ms: i64, to_ms: i64) -> Option<Vec<Part>> {
-    let first_day = from_ms.saturating_add((DAY_MS - from_ms.rem_euclid(DAY_MS)) % DAY_MS);
-    let last_day = to_ms - to_ms.rem_euclid(DAY_MS);
-    if first_day >= last_day {
-        return None;
-    }
-    let hourly = |from_ms, to_ms| Part {
-        grain: Grain::Hour,
-        from_ms,
-        to_ms,
-    };
-    let mut parts = Vec::with_capacity(3);
-    if from_ms < first_day {
-        parts.push(hourly(from_ms, first_day));
-    }
-    parts.push(Part {
-        grain: Grain::Day,
-        from_ms: first_day,
-        to_ms: last_day,
-    });
-    if last_day < to_ms {
-        parts.push(hourly(last_day, to_ms));
-    }
-    Some(parts)
 }
 
 /// The partial sums of `part` for `grouping` (never `Hour`), under the filter's other
@@ -255,20 +195,6 @@ fn stored_event_from_row(row: &PgRow) -> StoreResult<StoredEvent> {
         id: row.try_get("id").map_err(store_error)?,
         event: event_from_row(row)?,
     })
-}
-
-/// `needle` as an ILIKE pattern matching it anywhere, its `%`, `_` and `\` taken literally.
-fn contains_pattern(needle: &str) -> String {
-    let mut pattern = String::with_capacity(needle.len() + 2);
-    pattern.push('%');
-    for c in needle.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 /// The WHERE conditions of `filter` over `usage_events`.

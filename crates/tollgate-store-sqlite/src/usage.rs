@@ -8,10 +8,12 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use tollgate_core::time::hour_start;
-use tollgate_core::usage::{HISTOGRAM_LEN, latency_bucket};
+use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_core::{KeyHash, TokenUsage, UsageEvent, UsageSource};
 use tollgate_store::{HourlyRollup, StoreError, StoreResult, UsageQueries};
 use uuid::Uuid;
+
+use tollgate_store::rollup::{RollupKey, RollupSums, daily_rollups};
 
 use crate::{SqliteStore, store_error};
 
@@ -32,9 +34,6 @@ const INSERT_CHUNK: usize = 64;
 /// Histogram column names, `h00` to `h23`.
 static HIST_COLUMNS: LazyLock<Vec<String>> =
     LazyLock::new(|| (0..HISTOGRAM_LEN).map(|i| format!("h{i:02}")).collect());
-
-/// One UTC day, ms.
-const DAY_MS: i64 = 86_400_000;
 
 /// The dimensions of a roll-up row after its time column (`hour` or `day`).
 const ROLLUP_DIMENSIONS: &str = "team_id, key_id, route_id, model, status_class";
@@ -94,80 +93,6 @@ fn insert_events_sql(rows: usize) -> String {
 }
 
 static FULL_CHUNK_INSERT: LazyLock<String> = LazyLock::new(|| insert_events_sql(INSERT_CHUNK));
-
-/// The dimensions of one roll-up row.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct RollupKey {
-    /// The start of its hour (`usage_hourly`) or UTC day (`usage_daily`), epoch ms.
-    start_ms: i64,
-    team_id: i64,
-    key_id: i64,
-    route_id: i64,
-    model: String,
-    status_class: i16,
-}
-
-/// Counters of one roll-up row, summed in memory before the one upsert per row.
-#[derive(Debug, Default)]
-struct RollupSums {
-    calls: i64,
-    errors: i64,
-    latency_sum_us: i64,
-    tokens: TokenUsage,
-    estimated_calls: i64,
-    cost_usd: f64,
-    hist: [i64; HISTOGRAM_LEN],
-}
-
-impl RollupSums {
-    fn add(&mut self, e: &UsageEvent) {
-        self.calls += 1;
-        self.errors += i64::from(e.is_error());
-        self.latency_sum_us = self.latency_sum_us.saturating_add(e.latency_us);
-        self.tokens.prompt = self.tokens.prompt.saturating_add(e.tokens.prompt);
-        self.tokens.completion = self.tokens.completion.saturating_add(e.tokens.completion);
-        self.tokens.total = self.tokens.total.saturating_add(e.tokens.total);
-        self.tokens.cached = self.tokens.cached.saturating_add(e.tokens.cached);
-        self.tokens.reasoning = self.tokens.reasoning.saturating_add(e.tokens.reasoning);
-        self.estimated_calls += i64::from(e.estimated);
-        self.cost_usd += e.cost_usd;
-        if let Some(slot) = self.hist.get_mut(latency_bucket(e.latency_us)) {
-            *slot += 1;
-        }
-    }
-
-    fn merge(&mut self, other: &Self) {
-        self.calls += other.calls;
-        self.errors += other.errors;
-        self.latency_sum_us = self.latency_sum_us.saturating_add(other.latency_sum_us);
-        self.tokens.prompt = self.tokens.prompt.saturating_add(other.tokens.prompt);
-        self.tokens.completion = self
-            .tokens
-            .completion
-            .saturating_add(other.tokens.completion);
-        self.tokens.total = self.tokens.total.saturating_add(other.tokens.total);
-        self.tokens.cached = self.tokens.cached.saturating_add(other.tokens.cached);
-        self.tokens.reasoning = self.tokens.reasoning.saturating_add(other.tokens.reasoning);
-        self.estimated_calls += other.estimated_calls;
-        self.cost_usd += other.cost_usd;
-        for (slot, count) in self.hist.iter_mut().zip(other.hist) {
-            *slot += count;
-        }
-    }
-}
-
-/// The daily roll-ups of a batch: its hourly ones summed per UTC day.
-fn daily_rollups(hourly: &BTreeMap<RollupKey, RollupSums>) -> BTreeMap<RollupKey, RollupSums> {
-    let mut daily: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
-    for (key, sums) in hourly {
-        let day = RollupKey {
-            start_ms: key.start_ms - key.start_ms.rem_euclid(DAY_MS),
-            ..key.clone()
-        };
-        daily.entry(day).or_default().merge(sums);
-    }
-    daily
-}
 
 /// Adds each in-memory aggregate to its roll-up row with `upsert` (`HOURLY_UPSERT` or
 /// `DAILY_UPSERT`), in key order.

@@ -1,0 +1,212 @@
+//! Pure roll-up logic shared by the backends: in-memory sums of a batch's events per roll-up row,
+//! splitting a time range into whole UTC days and hourly edges, and LIKE patterns. No SQL here:
+//! each backend builds its own statements from these.
+
+use std::collections::BTreeMap;
+
+use tollgate_core::usage::{HISTOGRAM_LEN, latency_bucket};
+use tollgate_core::{TokenUsage, UsageEvent};
+
+/// One UTC day, ms.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The dimensions of one roll-up row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RollupKey {
+    /// The start of its hour (`usage_hourly`) or UTC day (`usage_daily`), epoch ms.
+    pub start_ms: i64,
+    /// Team (0 when unattributed).
+    pub team_id: i64,
+    /// Key (0 when unattributed).
+    pub key_id: i64,
+    /// Route (0 when none matched).
+    pub route_id: i64,
+    /// Model (empty when none).
+    pub model: String,
+    /// 2, 3, 4, 5, or 0.
+    pub status_class: i16,
+}
+
+/// Counters of one roll-up row, summed in memory before the one upsert per row.
+#[derive(Debug, Default)]
+pub struct RollupSums {
+    /// Calls.
+    pub calls: i64,
+    /// Calls with status ≥ 400.
+    pub errors: i64,
+    /// Sum of latencies, µs.
+    pub latency_sum_us: i64,
+    /// Token sums.
+    pub tokens: TokenUsage,
+    /// Calls whose tokens were estimated.
+    pub estimated_calls: i64,
+    /// Cost, US dollars.
+    pub cost_usd: f64,
+    /// Latency histogram.
+    pub hist: [i64; HISTOGRAM_LEN],
+}
+
+impl RollupSums {
+    /// Counts one event.
+    pub fn add(&mut self, e: &UsageEvent) {
+        self.calls += 1;
+        self.errors += i64::from(e.is_error());
+        self.latency_sum_us = self.latency_sum_us.saturating_add(e.latency_us);
+        self.tokens.prompt = self.tokens.prompt.saturating_add(e.tokens.prompt);
+        self.tokens.completion = self.tokens.completion.saturating_add(e.tokens.completion);
+        self.tokens.total = self.tokens.total.saturating_add(e.tokens.total);
+        self.tokens.cached = self.tokens.cached.saturating_add(e.tokens.cached);
+        self.tokens.reasoning = self.tokens.reasoning.saturating_add(e.tokens.reasoning);
+        self.estimated_calls += i64::from(e.estimated);
+        self.cost_usd += e.cost_usd;
+        if let Some(slot) = self.hist.get_mut(latency_bucket(e.latency_us)) {
+            *slot += 1;
+        }
+    }
+
+    /// Adds another row's sums.
+    pub fn merge(&mut self, other: &Self) {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.latency_sum_us = self.latency_sum_us.saturating_add(other.latency_sum_us);
+        self.tokens.prompt = self.tokens.prompt.saturating_add(other.tokens.prompt);
+        self.tokens.completion = self
+            .tokens
+            .completion
+            .saturating_add(other.tokens.completion);
+        self.tokens.total = self.tokens.total.saturating_add(other.tokens.total);
+        self.tokens.cached = self.tokens.cached.saturating_add(other.tokens.cached);
+        self.tokens.reasoning = self.tokens.reasoning.saturating_add(other.tokens.reasoning);
+        self.estimated_calls += other.estimated_calls;
+        self.cost_usd += other.cost_usd;
+        for (slot, count) in self.hist.iter_mut().zip(other.hist) {
+            *slot += count;
+        }
+    }
+}
+
+/// The daily roll-ups of a batch: its hourly ones summed per UTC day.
+pub fn daily_rollups(hourly: &BTreeMap<RollupKey, RollupSums>) -> BTreeMap<RollupKey, RollupSums> {
+    let mut daily: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
+    for (key, sums) in hourly {
+        let day = RollupKey {
+            start_ms: key.start_ms - key.start_ms.rem_euclid(DAY_MS),
+            ..key.clone()
+        };
+        daily.entry(day).or_default().merge(sums);
+    }
+    daily
+}
+
+/// The two grains of roll-ups.
+/// The two grains of roll-ups: `usage_hourly` and `usage_daily`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    Hour,
+    Day,
+}
+
+impl Grain {
+    /// The table of this grain.
+    pub fn table(self) -> &'static str {
+        match self {
+            Self::Hour => "usage_hourly",
+            Self::Day => "usage_daily",
+        }
+    }
+
+    /// The time column: the start of the row's hour or day, epoch ms.
+    pub fn time(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Day => "day",
+        }
+    }
+}
+
+/// One source of an aggregate: the roll-ups of `grain` with `from_ms <= time < to_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangePart {
+    /// Which roll-ups.
+    pub grain: Grain,
+    /// Start, epoch ms (inclusive).
+    pub from_ms: i64,
+    /// End, epoch ms (exclusive).
+    pub to_ms: i64,
+}
+
+/// `[from_ms, to_ms)` as its whole UTC days, read from `usage_daily`, and the hours before the
+/// first and after the last of them, read from `usage_hourly`; `None` when it holds no whole day.
+pub fn split_range(from_ms: i64, to_ms: i64) -> Option<Vec<RangePart>> {
+    let first_day = from_ms.saturating_add((DAY_MS - from_ms.rem_euclid(DAY_MS)) % DAY_MS);
+    let last_day = to_ms - to_ms.rem_euclid(DAY_MS);
+    if first_day >= last_day {
+        return None;
+    }
+    let hourly = |from_ms, to_ms| RangePart {
+        grain: Grain::Hour,
+        from_ms,
+        to_ms,
+    };
+    let mut parts = Vec::with_capacity(3);
+    if from_ms < first_day {
+        parts.push(hourly(from_ms, first_day));
+    }
+    parts.push(RangePart {
+        grain: Grain::Day,
+        from_ms: first_day,
+        to_ms: last_day,
+    });
+    if last_day < to_ms {
+        parts.push(hourly(last_day, to_ms));
+    }
+    Some(parts)
+}
+
+/// `needle` as a LIKE / ILIKE pattern matching it anywhere (with `ESCAPE '\\'`), its `%`, `_` and `\` taken literally.
+pub fn contains_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_split_into_whole_days_and_hourly_edges() {
+        let d = DAY_MS;
+        let h = 3_600_000;
+        assert_eq!(split_range(d + 5 * h, 2 * d), None, "no whole day");
+        let parts = split_range(d + 5 * h, 4 * d + 2 * h).unwrap();
+        let shape: Vec<_> = parts
+            .iter()
+            .map(|p| (p.grain, p.from_ms, p.to_ms))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (Grain::Hour, d + 5 * h, 2 * d),
+                (Grain::Day, 2 * d, 4 * d),
+                (Grain::Hour, 4 * d, 4 * d + 2 * h)
+            ]
+        );
+        let whole = split_range(d, 3 * d).unwrap();
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].grain, Grain::Day);
+    }
+
+    #[test]
+    fn like_patterns_take_wildcards_literally() {
+        assert_eq!(contains_pattern("100%_off\\"), "%100\\%\\_off\\\\%");
+        assert_eq!(contains_pattern(""), "%%");
+    }
+}
