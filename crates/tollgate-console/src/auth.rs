@@ -112,6 +112,22 @@ impl Caller {
         }
     }
 
+    /// The audit entries the caller may read: instance admins all; team owners and admins their
+    /// teams' entries; everyone the entries they made.
+    pub fn audit_scope(&self) -> tollgate_store::AuditFilter {
+        let team_ids = self.visible_teams().map(|teams| {
+            teams
+                .into_iter()
+                .filter(|t| self.role_in(*t).is_some_and(Role::manages_team))
+                .collect::<Vec<_>>()
+        });
+        tollgate_store::AuditFilter {
+            or_actor_user_id: team_ids.as_ref().map(|_| self.user.id),
+            team_ids,
+            ..tollgate_store::AuditFilter::default()
+        }
+    }
+
     /// Requires instance admin.
     pub fn require_admin(&self) -> ApiResult<()> {
         if self.user.is_admin {
@@ -310,15 +326,14 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The `Set-Cookie` value of a new session; `Secure` when the console is reached over TLS.
 pub fn session_set_cookie(value: &str, secure: bool) -> String {
-    let mut c = cookie::Cookie::build((SESSION_COOKIE, value.to_owned()))
+    cookie::Cookie::build((SESSION_COOKIE, value.to_owned()))
         .http_only(true)
         .same_site(cookie::SameSite::Strict)
         .path("/")
         .max_age(cookie::time::Duration::milliseconds(SESSION_TTL_MS))
         .secure(secure)
-        .build();
-    c.set_secure(secure);
-    c.to_string()
+        .build()
+        .to_string()
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
@@ -367,14 +382,7 @@ pub async fn hash_password(password: String) -> ApiResult<String> {
 /// invited user without a password yet) a dummy hash is checked so timing does not tell.
 pub async fn verify_password(password: String, hash: Option<String>) -> ApiResult<bool> {
     tokio::task::spawn_blocking(move || {
-        let dummy;
-        let stored = match &hash {
-            Some(h) => h.as_str(),
-            None => {
-                dummy = DUMMY_HASH.as_str();
-                dummy
-            }
-        };
+        let stored = hash.as_deref().unwrap_or(DUMMY_HASH.as_str());
         let parsed = PasswordHash::new(stored)
             .map_err(|e| ApiError::Internal(format!("stored hash: {e}")))?;
         let ok = argon2()

@@ -154,7 +154,7 @@ pub struct SyncImportArgs {
 pub enum UsageCommand {
     /// Totals: calls, errors, latency percentiles, tokens, cost.
     Stats(UsageStatsArgs),
-    /// Top keys, routes, models or teams.
+    /// Top keys, routes, models, teams or status classes.
     Top(UsageTopArgs),
     /// Export raw events as CSV, JSON or NDJSON (streamed).
     Export(UsageExportArgs),
@@ -194,7 +194,7 @@ pub struct UsageStatsArgs {
 /// Flags of `usage top`.
 #[derive(Debug, Args)]
 pub struct UsageTopArgs {
-    /// key, route, model or team.
+    /// key, route, model, team or status_class.
     #[arg(long, default_value = "key")]
     pub by: String,
     /// calls or tokens.

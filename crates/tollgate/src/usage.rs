@@ -4,11 +4,12 @@
 use std::io::Write;
 
 use anyhow::{Context, bail};
-use tollgate_console::api::usage::{ExportFormat, LogEntry, RowEncoder, TopItem, UsageSummary};
-use tollgate_core::time::{format_ms, now_ms, parse_duration};
-use tollgate_store::{
-    AggregateOrder, EventCursor, EventFilter, Grouping, RollupFilter, Store, UsageAggregate,
+use tollgate_console::api::usage::{
+    ExportFormat, LogEntry, RowEncoder, grouping_of, order_of, top_items, totals,
 };
+use tollgate_console::error::ApiError;
+use tollgate_core::time::{format_ms, now_ms, parse_duration};
+use tollgate_store::{AggregateOrder, EventCursor, EventFilter, Grouping, RollupFilter, Store};
 
 use crate::cli::{UsageCommand, UsageFilterArgs};
 use crate::config::Config;
@@ -81,12 +82,6 @@ pub async fn run(config: &Config, command: UsageCommand) -> anyhow::Result<()> {
     result
 }
 
-fn summary_of(rows: &[UsageAggregate]) -> UsageSummary {
-    rows.first()
-        .map(UsageSummary::from)
-        .unwrap_or_else(|| UsageSummary::from(&UsageAggregate::default()))
-}
-
 fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1} ms"))
 }
@@ -97,15 +92,9 @@ async fn stats(
     r: &Range,
     json: bool,
 ) -> anyhow::Result<()> {
-    let rows = store
-        .aggregate_usage(
-            &rollup_filter(args, r),
-            Grouping::Total,
-            AggregateOrder::Bucket,
-            1,
-        )
-        .await?;
-    let s = summary_of(&rows);
+    let s = totals(store, &rollup_filter(args, r))
+        .await
+        .map_err(api_error)?;
     if json {
         return output::json(&serde_json::json!({"from": r.from_ms, "to": r.to_ms, "summary": s}));
     }
@@ -150,86 +139,34 @@ async fn stats(
     Ok(())
 }
 
+/// A console error as one CLI line, naming the flag.
+fn flag_error(flag: &str) -> impl Fn(ApiError) -> anyhow::Error + '_ {
+    move |e| anyhow::anyhow!("{flag}: {e}")
+}
+
+fn api_error(e: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
 fn grouping(by: &str) -> anyhow::Result<Grouping> {
-    Ok(match by {
-        "key" => Grouping::Key,
-        "route" => Grouping::Route,
-        "model" => Grouping::Model,
-        "team" => Grouping::Team,
-        other => bail!("--by `{other}` is not key, route, model or team"),
-    })
+    grouping_of(Some(by)).map_err(flag_error("--by"))
 }
 
 fn ordering(order: &str) -> anyhow::Result<AggregateOrder> {
-    Ok(match order {
-        "calls" => AggregateOrder::CallsDesc,
-        "tokens" => AggregateOrder::TokensDesc,
-        other => bail!("--order `{other}` is not calls or tokens"),
-    })
+    order_of(Some(order)).map_err(flag_error("--order"))
 }
 
 async fn top(store: &dyn Store, a: &crate::cli::UsageTopArgs, r: &Range) -> anyhow::Result<()> {
-    let by = grouping(&a.by)?;
-    let rows = store
-        .aggregate_usage(
-            &rollup_filter(&a.filter, r),
-            by,
-            ordering(&a.order)?,
-            a.limit,
-        )
-        .await?;
-    let names: std::collections::HashMap<i64, String> = match by {
-        Grouping::Key => store
-            .list_keys(None)
-            .await?
-            .into_iter()
-            .map(|k| (k.id, k.name))
-            .collect(),
-        Grouping::Route => store
-            .list_routes()
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r.name))
-            .collect(),
-        Grouping::Team => store
-            .list_teams()
-            .await?
-            .into_iter()
-            .map(|t| (t.id, t.name))
-            .collect(),
-        _ => std::collections::HashMap::new(),
-    };
-    let items: Vec<TopItem> = rows
-        .iter()
-        .map(|row| {
-            let (id, name) = if by == Grouping::Model {
-                (
-                    None,
-                    if row.label.is_empty() {
-                        "(none)".to_owned()
-                    } else {
-                        row.label.clone()
-                    },
-                )
-            } else {
-                (
-                    Some(row.bucket),
-                    names.get(&row.bucket).cloned().unwrap_or_else(|| {
-                        if row.bucket == 0 {
-                            "(none)".into()
-                        } else {
-                            format!("#{}", row.bucket)
-                        }
-                    }),
-                )
-            };
-            TopItem {
-                id,
-                name,
-                summary: UsageSummary::from(row),
-            }
-        })
-        .collect();
+    let filter = rollup_filter(&a.filter, r);
+    let items = top_items(
+        store,
+        &filter,
+        grouping(&a.by)?,
+        ordering(&a.order)?,
+        a.limit,
+    )
+    .await
+    .map_err(api_error)?;
     if a.json {
         return output::json(&items);
     }

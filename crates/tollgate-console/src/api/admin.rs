@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tollgate_core::Role;
 use tollgate_core::time::now_ms;
 use tollgate_store::{AuditEntry, AuditFilter};
 use utoipa::{IntoParams, ToSchema};
@@ -109,21 +108,13 @@ fn filter_for(caller: &Caller, q: &AuditQuery) -> ApiResult<AuditFilter> {
     {
         return Err(ApiError::invalid("to", "`to` must be after `from`"));
     }
-    // Team admins and owners read their teams' entries; everyone reads their own.
-    let team_ids = caller.visible_teams().map(|teams| {
-        teams
-            .into_iter()
-            .filter(|t| caller.role_in(*t).is_some_and(Role::manages_team))
-            .collect::<Vec<_>>()
-    });
     Ok(AuditFilter {
         action: q.action.clone().filter(|s| !s.is_empty()),
         entity_type: q.entity_type.clone().filter(|s| !s.is_empty()),
         actor: q.actor.clone().filter(|s| !s.is_empty()),
         from_ms: q.from,
         to_ms: q.to,
-        or_actor_user_id: team_ids.as_ref().map(|_| caller.user.id),
-        team_ids,
+        ..caller.audit_scope()
     })
 }
 

@@ -150,13 +150,7 @@ impl Figure {
 /// Checks a counter name: 1 to 64 letters, digits, `-`, `_` or `.`.
 pub fn check_counter_name(name: &str) -> ApiResult<()> {
     // `parse` is a path of its own under /api/v1/counters.
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name != "parse"
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
+    if name != "parse" && super::views::is_plain_name(name) {
         Ok(())
     } else {
         Err(ApiError::invalid(

@@ -532,14 +532,7 @@ fn parse_batch<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<Vec<(Op
 }
 
 fn require_json(headers: &HeaderMap) -> ApiResult<()> {
-    let ok = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        });
+    let ok = crate::extract::is_json(headers);
     if ok {
         Ok(())
     } else {

@@ -6,13 +6,13 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use tollgate_core::Role;
 use tollgate_core::time::now_ms;
-use tollgate_store::{AggregateOrder, AuditFilter, Grouping, RollupFilter};
+use tollgate_store::{AggregateOrder, Grouping, RollupFilter};
 use utoipa::{IntoParams, ToSchema};
 
 use super::admin::{AuditView, SeedEnvelope};
 use super::usage::{
     LogPage, LogQuery, SeriesPoint, TopItem, UsageQuery, UsageSummary, log_page, series_points,
-    top_items,
+    top_items, totals,
 };
 use super::views::KeyView;
 use crate::ConsoleState;
@@ -291,14 +291,7 @@ pub async fn usage_stats(
 ) -> ApiResult<Json<SeedStats>> {
     let scope = last_day().scope(&caller)?;
     let points = series_points(&state, &scope, Grouping::Hour).await?;
-    let total = state
-        .store
-        .aggregate_usage(&scope.rollups, Grouping::Total, AggregateOrder::Bucket, 1)
-        .await?;
-    let summary = total
-        .first()
-        .map(UsageSummary::from)
-        .unwrap_or_else(|| UsageSummary::from(&tollgate_store::UsageAggregate::default()));
+    let summary = totals(state.store.as_ref(), &scope.rollups).await?;
     Ok(Json(SeedStats {
         total_calls: summary.calls,
         success_rate: (summary.success_rate * 10_000.0).round() / 100.0,
@@ -315,18 +308,25 @@ pub async fn usage_stats(
                 avg_response_time: p.summary.avg_latency_ms,
             })
             .collect(),
-        top_tokens: top_items(&state, &scope, Grouping::Key, AggregateOrder::CallsDesc, 10).await?,
+        top_tokens: top_items(
+            state.store.as_ref(),
+            &scope.rollups,
+            Grouping::Key,
+            AggregateOrder::CallsDesc,
+            10,
+        )
+        .await?,
         top_routes: top_items(
-            &state,
-            &scope,
+            state.store.as_ref(),
+            &scope.rollups,
             Grouping::Route,
             AggregateOrder::CallsDesc,
             10,
         )
         .await?,
         route_distribution: top_items(
-            &state,
-            &scope,
+            state.store.as_ref(),
+            &scope.rollups,
             Grouping::Route,
             AggregateOrder::CallsDesc,
             1000,
@@ -376,33 +376,22 @@ pub async fn key_usage(
         ..UsageQuery::default()
     }
     .scope(&caller)?;
-    let sum = |rows: Vec<tollgate_store::UsageAggregate>| {
-        rows.first()
-            .map(UsageSummary::from)
-            .unwrap_or_else(|| UsageSummary::from(&tollgate_store::UsageAggregate::default()))
-    };
     Ok(Json(KeyUsage {
         key: KeyView::of(&key, now_ms()),
-        last_24h: sum(state
-            .store
-            .aggregate_usage(&day.rollups, Grouping::Total, AggregateOrder::Bucket, 1)
-            .await?),
-        last_30d: sum(state
-            .store
-            .aggregate_usage(&month.rollups, Grouping::Total, AggregateOrder::Bucket, 1)
-            .await?),
+        last_24h: totals(state.store.as_ref(), &day.rollups).await?,
+        last_30d: totals(state.store.as_ref(), &month.rollups).await?,
         hourly: series_points(&state, &day, Grouping::Hour).await?,
         routes: top_items(
-            &state,
-            &month,
+            state.store.as_ref(),
+            &month.rollups,
             Grouping::Route,
             AggregateOrder::CallsDesc,
             100,
         )
         .await?,
         models: top_items(
-            &state,
-            &month,
+            state.store.as_ref(),
+            &month.rollups,
             Grouping::Model,
             AggregateOrder::TokensDesc,
             100,
@@ -420,8 +409,8 @@ pub async fn route_usage(
     let scope = last_day().scope(&caller)?;
     Ok(Json(
         top_items(
-            &state,
-            &scope,
+            state.store.as_ref(),
+            &scope.rollups,
             Grouping::Route,
             AggregateOrder::CallsDesc,
             1000,
@@ -536,17 +525,7 @@ pub async fn overview(
         .collect();
     dist.sort_by(|a, b| b.keys.cmp(&a.keys).then(a.team.cmp(&b.team)));
     dist.truncate(5);
-    let team_ids = caller.visible_teams().map(|ts| {
-        ts.into_iter()
-            .filter(|t| caller.role_in(*t).is_some_and(Role::manages_team))
-            .collect::<Vec<_>>()
-    });
-    let filter = AuditFilter {
-        or_actor_user_id: team_ids.as_ref().map(|_| caller.user.id),
-        team_ids,
-        ..AuditFilter::default()
-    };
-    let (recent, _) = state.store.list_audit(&filter, 10, 0).await?;
+    let (recent, _) = state.store.list_audit(&caller.audit_scope(), 10, 0).await?;
     Ok(Json(Overview {
         total_keys: keys.len(),
         active_keys: keys.iter().filter(active).count(),
@@ -739,10 +718,7 @@ pub async fn console_export(
         ..UsageQuery::default()
     }
     .scope(&caller)?;
-    let totals = state
-        .store
-        .aggregate_usage(&scope.rollups, Grouping::Total, AggregateOrder::Bucket, 1)
-        .await?;
+    let summary_30d = totals(state.store.as_ref(), &scope.rollups).await?;
     let now = now_ms();
     let keys = state
         .store
@@ -757,24 +733,27 @@ pub async fn console_export(
         data: ConsoleExport {
             generated_at: now,
             stats: stats.data,
-            summary_30d: totals
-                .first()
-                .map(UsageSummary::from)
-                .unwrap_or_else(|| UsageSummary::from(&tollgate_store::UsageAggregate::default())),
+            summary_30d,
             daily: series_points(&state, &scope, Grouping::Day).await?,
-            top_keys: top_items(&state, &scope, Grouping::Key, AggregateOrder::CallsDesc, 10)
-                .await?,
+            top_keys: top_items(
+                state.store.as_ref(),
+                &scope.rollups,
+                Grouping::Key,
+                AggregateOrder::CallsDesc,
+                10,
+            )
+            .await?,
             top_routes: top_items(
-                &state,
-                &scope,
+                state.store.as_ref(),
+                &scope.rollups,
                 Grouping::Route,
                 AggregateOrder::CallsDesc,
                 10,
             )
             .await?,
             models: top_items(
-                &state,
-                &scope,
+                state.store.as_ref(),
+                &scope.rollups,
                 Grouping::Model,
                 AggregateOrder::TokensDesc,
                 50,

@@ -15,8 +15,8 @@ use super::views::{MembershipView, UserView, expiry_from};
 use crate::ConsoleState;
 use crate::audit::{self, Change};
 use crate::auth::{
-    Caller, ClientIp, SESSION_TTL_MS, Via, check_password_strength, hash_password, normalize_email,
-    over_tls, random_secret, secret_hash, session_clear_cookie, session_cookie, session_set_cookie,
+    Caller, ClientIp, SESSION_TTL_MS, Via, check_password_strength, hash_password, over_tls,
+    random_secret, secret_hash, session_clear_cookie, session_cookie, session_set_cookie,
     verify_password,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -564,9 +564,4 @@ pub async fn accept_invitation(
     )
     .await;
     start_session(&state, &user, &headers, ip, StatusCode::CREATED).await
-}
-
-/// Normalises an e-mail for a new account; re-exported for the CLI.
-pub fn account_email(email: &str) -> ApiResult<String> {
-    normalize_email(email)
 }

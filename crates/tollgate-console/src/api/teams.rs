@@ -25,12 +25,7 @@ pub struct TeamName {
 }
 
 fn check_team_name(name: &str) -> ApiResult<String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
+    if super::views::is_plain_name(name) {
         Ok(name.to_owned())
     } else {
         Err(ApiError::invalid(

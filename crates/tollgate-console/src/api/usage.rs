@@ -14,7 +14,8 @@ use tollgate_core::Role;
 use tollgate_core::time::now_ms;
 use tollgate_core::usage::histogram_quantile;
 use tollgate_store::{
-    AggregateOrder, EventCursor, EventFilter, Grouping, RollupFilter, StoredEvent, UsageAggregate,
+    AggregateOrder, EventCursor, EventFilter, Grouping, RollupFilter, Store, StoredEvent,
+    UsageAggregate,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -252,15 +253,14 @@ pub struct SummaryView {
     pub summary: UsageSummary,
 }
 
-async fn totals(state: &ConsoleState, filter: &RollupFilter) -> ApiResult<UsageSummary> {
-    let rows = state
-        .store
+/// The totals of the roll-ups matching `filter` (zeros when nothing matches).
+pub async fn totals(store: &dyn Store, filter: &RollupFilter) -> ApiResult<UsageSummary> {
+    let rows = store
         .aggregate_usage(filter, Grouping::Total, AggregateOrder::Bucket, 1)
         .await?;
-    Ok(rows
-        .first()
-        .map(UsageSummary::from)
-        .unwrap_or_else(|| UsageSummary::from(&UsageAggregate::default())))
+    Ok(UsageSummary::from(
+        rows.first().unwrap_or(&UsageAggregate::default()),
+    ))
 }
 
 /// Totals, success rate, latency percentiles, tokens and cost for a range and filters.
@@ -272,7 +272,7 @@ pub async fn summary(
     ApiQuery(q): ApiQuery<UsageQuery>,
 ) -> ApiResult<Json<SummaryView>> {
     let scope = q.scope(&caller)?;
-    let summary = totals(&state, &scope.rollups).await?;
+    let summary = totals(state.store.as_ref(), &scope.rollups).await?;
     Ok(Json(SummaryView {
         from: scope.from_ms,
         to: scope.to_ms,
@@ -396,33 +396,27 @@ pub struct TopQuery {
 
 /// Top groups with their names resolved.
 pub async fn top_items(
-    state: &ConsoleState,
-    scope: &Scope,
+    store: &dyn Store,
+    filter: &RollupFilter,
     by: Grouping,
     order: AggregateOrder,
     limit: i64,
 ) -> ApiResult<Vec<TopItem>> {
-    let rows = state
-        .store
-        .aggregate_usage(&scope.rollups, by, order, limit)
-        .await?;
+    let rows = store.aggregate_usage(filter, by, order, limit).await?;
     let names: HashMap<i64, String> = match by {
-        Grouping::Key => state
-            .store
+        Grouping::Key => store
             .list_keys(None)
             .await?
             .into_iter()
             .map(|k| (k.id, k.name))
             .collect(),
-        Grouping::Route => state
-            .store
+        Grouping::Route => store
             .list_routes()
             .await?
             .into_iter()
             .map(|r| (r.id, r.name))
             .collect(),
-        Grouping::Team => state
-            .store
+        Grouping::Team => store
             .list_teams()
             .await?
             .into_iter()
@@ -470,7 +464,7 @@ pub async fn top_items(
         .collect())
 }
 
-fn grouping_of(by: Option<&str>) -> ApiResult<Grouping> {
+pub fn grouping_of(by: Option<&str>) -> ApiResult<Grouping> {
     match by.unwrap_or("key") {
         "key" => Ok(Grouping::Key),
         "route" => Ok(Grouping::Route),
@@ -484,7 +478,7 @@ fn grouping_of(by: Option<&str>) -> ApiResult<Grouping> {
     }
 }
 
-fn order_of(order: Option<&str>) -> ApiResult<AggregateOrder> {
+pub fn order_of(order: Option<&str>) -> ApiResult<AggregateOrder> {
     match order.unwrap_or("calls") {
         "calls" => Ok(AggregateOrder::CallsDesc),
         "tokens" => Ok(AggregateOrder::TokensDesc),
@@ -510,7 +504,14 @@ pub async fn top(
     }
     let by = grouping_of(q.by.as_deref())?;
     Ok(Json(
-        top_items(&state, &scope, by, order_of(q.order.as_deref())?, limit).await?,
+        top_items(
+            state.store.as_ref(),
+            &scope.rollups,
+            by,
+            order_of(q.order.as_deref())?,
+            limit,
+        )
+        .await?,
     ))
 }
 
@@ -1029,8 +1030,8 @@ pub async fn export(
                 }
             } else {
                 for item in top_items(
-                    &state,
-                    &scope,
+                    state.store.as_ref(),
+                    &scope.rollups,
                     grouping_of(q.by.as_deref())?,
                     AggregateOrder::CallsDesc,
                     1000,

@@ -11,6 +11,15 @@ use crate::error::{ApiError, ApiResult};
 /// Latest time accepted anywhere: 9999-12-31.
 pub const MAX_TIME_MS: i64 = 253_402_300_799_000;
 
+/// Whether `name` is 1 to 64 letters, digits, `-`, `_` or `.` (team and counter names).
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// An expiry `now + text` (`30d`, `12h`, …); `None` when no text.
 pub fn expiry_from(field: &str, text: Option<&str>, now: i64) -> ApiResult<Option<i64>> {
     let Some(text) = text else { return Ok(None) };
