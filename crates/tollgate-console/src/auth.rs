@@ -535,6 +535,25 @@ mod tests {
     }
 
     #[test]
+    fn session_cookies_are_secure_behind_tls() {
+        let mut headers = HeaderMap::new();
+        assert!(!over_tls(&headers));
+        headers.insert("x-forwarded-proto", "HTTPS".parse().unwrap());
+        assert!(over_tls(&headers));
+        let secure = session_set_cookie("abc", true);
+        let plain = session_set_cookie("abc", false);
+        for c in [&secure, &plain] {
+            assert!(
+                c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/"),
+                "{c}"
+            );
+        }
+        assert!(secure.contains("Secure"), "{secure}");
+        assert!(!plain.contains("Secure"), "{plain}");
+        assert!(session_clear_cookie(true).contains("Max-Age=0"));
+    }
+
+    #[test]
     fn throttle_refuses_after_the_quota() {
         let t = Throttle::new(2, 100);
         assert!(t.check("a@b.co", Some("127.0.0.1")).is_ok());

@@ -525,6 +525,20 @@ async fn sessions_need_csrf_and_end_at_logout(backend: Backend) {
     );
     // Reads need no CSRF token.
     no_csrf.ok(Method::GET, "/api/v1/auth/me", None, 200).await;
+    // A password change ends every session of the account, this one included.
+    let other = Api::login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let change =
+        json!({"current_password": ADMIN_PASSWORD, "new_password": "a brand new passphrase 77"});
+    other
+        .ok(Method::POST, "/api/v1/auth/password", Some(change), 204)
+        .await;
+    for api in [&admin, &other] {
+        assert_eq!(
+            api.call(Method::GET, "/api/v1/auth/me", None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let admin = Api::login(&server, ADMIN_EMAIL, "a brand new passphrase 77").await;
     admin
         .ok(Method::POST, "/api/v1/auth/logout", None, 204)
         .await;

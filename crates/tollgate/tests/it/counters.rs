@@ -300,6 +300,17 @@ async fn the_api_records_in_the_seed_shape(backend: Backend) {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // Readings appear beside gateway usage, marked as reported: 350,000 + 1,200,000 today.
+    let trend = admin
+        .ok(Method::GET, "/api/console/usage-trend?days=7", None, 200)
+        .await;
+    let today = trend["data"]
+        .as_array()
+        .and_then(|d| d.last())
+        .cloned()
+        .expect("today");
+    assert_eq!(today["reported_tokens"], 1_550_000, "{today}");
+    assert_eq!(today["tokens"], 0, "no gateway tokens were recorded");
     // Readings are audited.
     let audit = admin
         .ok(
