@@ -11,6 +11,7 @@ mod docs;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +19,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use secrecy::SecretString;
 use tollgate_core::crypto::MasterKey;
@@ -28,6 +29,7 @@ use tollgate_gateway::metrics::Metrics;
 use tollgate_gateway::writer::UsageSink;
 use tollgate_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
@@ -129,7 +131,7 @@ pub fn router(state: ConsoleState) -> Router {
         state.clone(),
         auth::authenticate,
     ))
-    .fallback(not_found)
+    .fallback(ui::fallback)
     .with_state(state)
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
     .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
@@ -137,11 +139,16 @@ pub fn router(state: ConsoleState) -> Router {
     .layer(header(header::REFERRER_POLICY, "no-referrer"))
     .layer(header(header::X_FRAME_OPTIONS, "DENY"))
     .layer(header(header::CACHE_CONTROL, "no-store"))
+    .layer(CompressionLayer::new())
     .layer(CatchPanicLayer::custom(|_| {
         ApiError::Internal("a console handler panicked".into()).into_response()
     }))
 }
 
-async fn not_found() -> Response {
-    ApiError::NotFound("no such console path".into()).into_response()
+/// The OpenAPI document of the console API, as served at `/api/openapi.json`.
+pub fn openapi_json() -> String {
+    api::router()
+        .into_openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".into())
 }

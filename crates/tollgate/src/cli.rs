@@ -54,6 +54,8 @@ pub enum Command {
     /// Token-count sync: record what an AI tool reports against a quota.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Print the console API's OpenAPI document (the web console's types are generated from it).
+    Openapi,
 }
 
 /// `tollgate sync …`

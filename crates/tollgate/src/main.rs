@@ -61,6 +61,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Command::Usage(cmd) => usage::run(&config, cmd).await,
             Command::Demo(args) => demo::run(&config, &args).await,
             Command::Sync(cmd) => sync::run(&config, cmd).await,
+            Command::Openapi => output::print_openapi(),
         }
     })
 }

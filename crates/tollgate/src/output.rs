@@ -48,3 +48,9 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) {
 pub fn print_config(config: &Config) -> anyhow::Result<()> {
     json(config)
 }
+
+/// Prints the console API's OpenAPI document.
+pub fn print_openapi() -> anyhow::Result<()> {
+    line(&tollgate_console::openapi_json());
+    Ok(())
+}

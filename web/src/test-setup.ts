@@ -1,0 +1,3 @@
+import '@testing-library/react';
+import './i18n';
+import './i18n/common';
