@@ -21,3 +21,4 @@ mod reports;
 mod resilience;
 mod schema;
 mod usage;
+mod web;

@@ -1,0 +1,106 @@
+//! The embedded web console as the browser fetches it: the app's page at `/` and `/console`, the
+//! fallback for the app's own paths, hashed assets cached for a year, ETags, compression, and
+//! JSON 404s for the API's paths. The browser flows themselves are in `web/e2e/`.
+
+use reqwest::{StatusCode, header};
+
+use crate::harness::{Backend, Server, TestDb, client};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_app_is_served_with_fallback_caching_and_compression() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = Server::start(&db, &[]).await;
+    let http = client();
+    let get = |path: &str| http.get(server.console_url(path)).send();
+
+    let root = get("/").await.expect("GET /");
+    assert_eq!(root.status(), StatusCode::OK);
+    assert_eq!(root.headers()[header::CACHE_CONTROL], "no-cache");
+    assert!(
+        root.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
+    let etag = root.headers()[header::ETAG].clone();
+    let page = root.text().await.expect("page body");
+
+    // The app's own paths get the same page, at / and under /console; so does /console itself.
+    for path in [
+        "/keys",
+        "/teams/3",
+        "/console",
+        "/console/analytics?range=7d",
+        "/invite/abc",
+    ] {
+        let resp = get(path).await.expect("app path");
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            resp.text().await.expect("body"),
+            page,
+            "{path} serves the app's page"
+        );
+    }
+    // Revalidation by ETag.
+    let again = http
+        .get(server.console_url("/"))
+        .header(header::IF_NONE_MATCH, etag)
+        .send()
+        .await
+        .expect("conditional GET");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
+    // API paths never fall back to the page: unknown ones are JSON 404s, as before.
+    for path in ["/api/v1/nope", "/api/nope", "/health/nope", "/metrics/x"] {
+        let resp = get(path).await.expect("api path");
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+        let body: serde_json::Value = resp.json().await.expect("JSON error");
+        assert_eq!(body["error"]["code"], "not_found", "{path}");
+    }
+    // Writes to an app path are not pages.
+    let post = http
+        .post(server.console_url("/keys"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(post.status(), StatusCode::NOT_FOUND);
+    // A missing hashed asset is a 404, not the page (a stale tab must not execute HTML as JS).
+    let missing = get("/assets/index-doesnotexist.js")
+        .await
+        .expect("missing asset");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    if tollgate_console::ui::BUILT {
+        // A built console: its hashed assets are immutable for a year and compressed on request.
+        let script = page
+            .split('"')
+            .find(|s| s.starts_with("/assets/") && s.ends_with(".js"))
+            .expect("the page loads a hashed script")
+            .to_owned();
+        let plain = get(&script).await.expect("asset");
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert_eq!(
+            plain.headers()[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+        assert!(
+            plain.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap_or("")
+                .contains("javascript")
+        );
+        let size = plain.bytes().await.expect("asset body").len();
+        let gz = http
+            .get(server.console_url(&script))
+            .header(header::ACCEPT_ENCODING, "gzip")
+            .send()
+            .await
+            .expect("gzip asset");
+        assert_eq!(gz.headers()[header::CONTENT_ENCODING], "gzip");
+        let compressed = gz.bytes().await.expect("gzip body").len();
+        assert!(compressed * 2 < size, "gzip {compressed} bytes of {size}");
+    } else {
+        // Built without Node: the page says how to build the console.
+        assert!(page.contains("npm --prefix web run build"), "{page}");
+    }
+}
