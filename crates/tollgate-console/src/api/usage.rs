@@ -251,6 +251,10 @@ pub struct SummaryView {
     /// Totals.
     #[serde(flatten)]
     pub summary: UsageSummary,
+    /// Tokens reported by the token counters the caller can see, in the range: shown beside the
+    /// gateway's usage, never added to the totals. Counters belong to a team (or to everyone),
+    /// not to a key, route or model, so this is 0 when one of those filters is set.
+    pub reported_tokens: i64,
 }
 
 /// The totals of the roll-ups matching `filter` (zeros when nothing matches).
@@ -273,11 +277,43 @@ pub async fn summary(
 ) -> ApiResult<Json<SummaryView>> {
     let scope = q.scope(&caller)?;
     let summary = totals(state.store.as_ref(), &scope.rollups).await?;
+    let reported_tokens = reported_tokens(&state, &caller, &q, &scope).await?;
     Ok(Json(SummaryView {
         from: scope.from_ms,
         to: scope.to_ms,
         summary,
+        reported_tokens,
     }))
+}
+
+/// Sum of the increments of the counters the caller can see (of the query's team, when given).
+async fn reported_tokens(
+    state: &ConsoleState,
+    caller: &Caller,
+    q: &UsageQuery,
+    scope: &Scope,
+) -> ApiResult<i64> {
+    if q.key_id.is_some() || q.route_id.is_some() || q.model.is_some() || q.status_class.is_some() {
+        return Ok(0);
+    }
+    let mut total = 0_i64;
+    for counter in state.store.list_counters().await? {
+        let visible = caller.user.is_admin
+            || counter
+                .team_id
+                .is_none_or(|team| caller.role_in(team).is_some());
+        let in_team = q.team_id.is_none_or(|team| counter.team_id == Some(team));
+        if visible && in_team {
+            let days = state
+                .store
+                .counter_daily(Some(counter.id), scope.from_ms, scope.to_ms)
+                .await?;
+            total = days
+                .iter()
+                .fold(total, |sum, (_, tokens, _)| sum.saturating_add(*tokens));
+        }
+    }
+    Ok(total)
 }
 
 /// Series query.

@@ -311,6 +311,22 @@ async fn the_api_records_in_the_seed_shape(backend: Backend) {
         .expect("today");
     assert_eq!(today["reported_tokens"], 1_550_000, "{today}");
     assert_eq!(today["tokens"], 0, "no gateway tokens were recorded");
+    // The same readings in the v1 summary, beside (not inside) the gateway totals; a filter the
+    // counters have no part in (a model) leaves them out.
+    let summary = admin
+        .ok(Method::GET, "/api/v1/usage/summary?range=24h", None, 200)
+        .await;
+    assert_eq!(summary["reported_tokens"], 1_550_000, "{summary}");
+    assert_eq!(summary["total_tokens"], 0, "{summary}");
+    let by_model = admin
+        .ok(
+            Method::GET,
+            "/api/v1/usage/summary?range=24h&model=gpt-4o",
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(by_model["reported_tokens"], 0, "{by_model}");
     // Readings are audited.
     let audit = admin
         .ok(
