@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use tollgate_core::time::now_ms;
 use tollgate_store::{AuditEntry, AuditFilter};
@@ -222,7 +223,8 @@ fn audit_csv(state: ConsoleState, filter: AuditFilter) -> Response {
                 "attachment; filename=\"tollgate-audit.csv\"",
             ),
         ],
-        Body::from_stream(stream),
+        // Fused: the compression layer polls once more after the end, which `unfold` forbids.
+        Body::from_stream(stream.fuse()),
     )
         .into_response()
 }

@@ -219,7 +219,7 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
-/// Changes the caller's password; every other session of theirs ends.
+/// Changes the caller's password; every session of theirs ends, this one included (sign in again).
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
     responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn change_password(

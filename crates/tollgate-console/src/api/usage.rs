@@ -2,6 +2,7 @@
 //! logs over raw events with cursor pagination, and streamed exports. Every answer is limited to
 //! the teams the caller may see; unattributed usage is visible to instance admins only.
 
+use futures_util::StreamExt as _;
 use std::collections::HashMap;
 
 use axum::Json;
@@ -995,7 +996,8 @@ pub fn stream_events(state: ConsoleState, filter: EventFilter, format: ExportFor
             }
         },
     );
-    Body::from_stream(stream)
+    // Fused: the compression layer polls once more after the end, which `unfold` forbids.
+    Body::from_stream(stream.fuse())
 }
 
 /// Exports events (streamed), a series or a top-N as CSV, JSON or NDJSON.
