@@ -16,7 +16,8 @@ export default defineConfig({
   },
   server: {
     proxy: {
-      '/api': target,
+      // '/api/' and not '/api': the console's own /api-docs page is not the server's.
+      '/api/': target,
       '/health': target,
       '/metrics': target,
     },

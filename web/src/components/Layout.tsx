@@ -20,6 +20,12 @@ export default function Layout() {
   const [theme, setTheme] = useState<ThemeChoice>(savedTheme());
   const location = useLocation();
   useEffect(() => setOpen(false), [location.pathname]);
+  // The account page switches the theme too; keep this switch in step.
+  useEffect(() => {
+    const follow = () => setTheme(savedTheme());
+    window.addEventListener('tollgate:theme', follow);
+    return () => window.removeEventListener('tollgate:theme', follow);
+  }, []);
 
   const sections: { title: string; items: NavItem[] }[] = [
     {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { LANGUAGES, pickLanguage, registered } from '.';
 
 // Load every page so that each registers its messages.
-import.meta.glob('../pages/*.tsx', { eager: true });
+// (not the pages' own tests: importing them here would run them inside this file)
+import.meta.glob(['../pages/*.tsx', '!../pages/*.test.tsx'], { eager: true });
 import.meta.glob('./*.ts', { eager: true });
 
 describe('languages', () => {
