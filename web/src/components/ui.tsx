@@ -1,7 +1,9 @@
 // Small building blocks every page uses: loading / empty / error states, dialogs, drawers, copy,
 // badges, fields, pagers and toasts. Pages should not re-implement these.
 import {
+  cloneElement,
   createContext,
+  isValidElement,
   useCallback,
   useContext,
   useEffect,
@@ -233,7 +235,10 @@ export function StatusBadge({ status }: { status: number }) {
   return <span className={`badge ${tone}`}>{status}</span>;
 }
 
-/** A labelled form control with help text and an error message. */
+/**
+ * A labelled form control with help text and an error message. The help and the error describe
+ * the control (`aria-describedby`) rather than being part of its name.
+ */
 export function Field({
   label,
   help,
@@ -245,17 +250,33 @@ export function Field({
   error?: string | null;
   children: ReactNode;
 }) {
+  const id = useId();
+  const helpId = help ? `${id}-help` : undefined;
+  const errorId = error ? `${id}-error` : undefined;
+  const describedBy = [helpId, errorId].filter(Boolean).join(' ') || undefined;
+  const control =
+    isValidElement<{ 'aria-describedby'?: string }>(children) && describedBy
+      ? cloneElement(children, {
+          'aria-describedby': [children.props['aria-describedby'], describedBy].filter(Boolean).join(' '),
+        })
+      : children;
   return (
-    <label className="field">
-      <span>{label}</span>
-      {children}
-      {help && <small className="help">{help}</small>}
+    <div className="field">
+      <label>
+        <span>{label}</span>
+        {control}
+      </label>
+      {help && (
+        <small className="help" id={helpId}>
+          {help}
+        </small>
+      )}
       {error && (
-        <small className="error" role="alert">
+        <small className="error" id={errorId} role="alert">
           {error}
         </small>
       )}
-    </label>
+    </div>
   );
 }
 
