@@ -52,12 +52,18 @@ describe('console', () => {
 
     // The call appears in the logs (the writer flushes within a second or so).
     await eventually(async () => {
-      await page.goto(`/logs?q=`);
-      return (await page.getByText(name).count()) > 0;
+      await page.goto('/logs');
+      const row = page.getByRole('table').getByRole('row').filter({ hasText: name });
+      await row.first().waitFor({ timeout: 2_000 });
+      return (await row.filter({ hasText: '/mock/v1/chat/completions' }).count()) > 0;
     }, 15_000, 'the call in the call log');
+    // Its detail: the model and the tokens the mock answered with.
+    await page.getByRole('table').getByRole('row').filter({ hasText: name }).first().click();
+    const details = page.getByRole('dialog', { name: 'Call details' });
+    await details.getByText('gpt-4o-mini').first().waitFor();
     // And in analytics, under top keys.
     await page.goto('/analytics?range=24h');
-    await page.getByText(name).first().waitFor({ timeout: 15_000 });
+    await page.getByRole('region', { name: 'Top keys' }).getByRole('button', { name, exact: true }).waitFor({ timeout: 15_000 });
 
     // Revoke it in the UI: the gateway refuses it.
     await page.goto('/keys');
@@ -66,7 +72,7 @@ describe('console', () => {
     await eventually(async () => (await callGateway(secret)).status === 401, 5_000, 'the gateway to refuse the revoked key');
     const refused = await (await callGateway(secret)).json();
     assert.equal(refused.error.code, 'revoked_api_key');
-    await page.getByText(/revoked/i).first().waitFor();
+    await page.getByRole('row').filter({ hasText: name }).getByText(/revoked/i).first().waitFor();
     assert.deepEqual(page.errors, []);
     await screenshot(page, 'keys-create-call-revoke');
     await page.context().close();

@@ -254,18 +254,22 @@ export function Field({
   const helpId = help ? `${id}-help` : undefined;
   const errorId = error ? `${id}-error` : undefined;
   const describedBy = [helpId, errorId].filter(Boolean).join(' ') || undefined;
-  const control =
-    isValidElement<{ 'aria-describedby'?: string }>(children) && describedBy
-      ? cloneElement(children, {
-          'aria-describedby': [children.props['aria-describedby'], describedBy].filter(Boolean).join(' '),
-        })
-      : children;
+  // The label names the control by id, so the name is the label alone (a label wrapping a
+  // select would also take in its options).
+  let controlId: string | undefined;
+  let control = children;
+  if (isValidElement<{ id?: string; 'aria-describedby'?: string }>(children)) {
+    controlId = children.props.id ?? `${id}-control`;
+    control = cloneElement(children, {
+      id: controlId,
+      'aria-describedby':
+        [children.props['aria-describedby'], describedBy].filter(Boolean).join(' ') || undefined,
+    });
+  }
   return (
     <div className="field">
-      <label>
-        <span>{label}</span>
-        {control}
-      </label>
+      <label htmlFor={controlId}>{label}</label>
+      {control}
       {help && (
         <small className="help" id={helpId}>
           {help}
