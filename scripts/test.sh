@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: format, lints, then every test on SQLite and PostgreSQL.
+# The whole test suite, as CI runs it: the web console's build and unit tests, format, lints, every
+# Rust test on SQLite and PostgreSQL, then the console end to end in Chromium.
 # Installs or starts whatever a fresh machine lacks, and fails loudly when something cannot be had.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,19 @@ if ! command -v schemathesis >/dev/null 2>&1; then
 fi
 command -v schemathesis >/dev/null || die "schemathesis installed but not on PATH"
 
+say "web console: install, build, unit tests"
+command -v node >/dev/null || die "node is missing: install Node.js 20 with npm"
+command -v npm >/dev/null || die "npm is missing: install Node.js 20 with npm"
+need_apt chromium chromium
+# A CJK font, so that the Chinese screenshots of the end-to-end tests show characters.
+dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || dpkg -s fonts-noto-cjk >/dev/null 2>&1 || {
+  if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq || die "apt-get update failed"; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null || die "cannot install fonts-wqy-microhei"
+}
+npm --prefix web ci --no-audit --no-fund --loglevel=error || die "npm ci failed in web/"
+npm --prefix web run build || die "the web console does not build"
+npm --prefix web test || die "web console unit tests failed"
+
 say "format"
 cargo fmt --all -- --check
 
@@ -50,3 +64,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 say "tests"
 cargo nextest run --workspace --locked --no-fail-fast
+
+say "console end to end (Chromium)"
+cargo build --locked -p tollgate -p tollgate-mock-upstream
+npm --prefix web run e2e

@@ -62,8 +62,12 @@ describe('console', () => {
     const details = page.getByRole('dialog', { name: 'Call details' });
     await details.getByText('gpt-4o-mini').first().waitFor();
     // And in analytics, under top keys.
-    await page.goto('/analytics?range=24h');
-    await page.getByRole('region', { name: 'Top keys' }).getByRole('button', { name, exact: true }).waitFor({ timeout: 15_000 });
+    // And in analytics: filtered to this key, it is the one top key, with its one call.
+    const keyId = (await admin.get('/api/v1/keys')).find((k) => k.name === name).id;
+    await page.goto(`/analytics?range=24h&key_id=${keyId}`);
+    const topKeys = page.getByRole('region', { name: 'Top keys' });
+    await topKeys.getByRole('button', { name, exact: true }).waitFor({ timeout: 15_000 });
+    await page.getByRole('group', { name: 'Totals' }).getByText('Calls', { exact: true }).waitFor();
 
     // Revoke it in the UI: the gateway refuses it.
     await page.goto('/keys');
@@ -79,12 +83,15 @@ describe('console', () => {
   });
 
   test('record a counter reading of 35万 and see the gauge move', async () => {
+    // A first reading from a tool (through the API), so the gauge starts at 10 %.
+    await admin.post('/api/v1/counters/default/readings', { reading: '100K', event: 'morning', sync_type: 'api' });
     const page = await newPage(browser, server.base);
     await signIn(page);
     await page.goto('/counters?counter=default');
     const gauge = page.getByRole('meter').first();
     await gauge.waitFor();
-    const before = Number(await gauge.getAttribute('aria-valuenow'));
+    await eventually(async () => Number(await gauge.getAttribute('aria-valuenow')) === 10, 5_000, 'the gauge at 10 %');
+    const before = 10;
     await page.getByRole('button', { name: 'Record reading' }).click();
     const dialog = page.getByRole('dialog', { name: 'Record a reading' });
     await dialog.getByLabel('Reading').fill('35万');
