@@ -3,6 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { AxeBuilder } from '@axe-core/playwright';
 import { ADMIN, apiSession, eventually, launchBrowser, newPage, screenshot, signIn, startServer } from './harness.mjs';
 
 let server;
@@ -187,6 +188,49 @@ describe('console', () => {
     assert.ok(js <= 300 * 1024, `first load transferred ${js} bytes of JavaScript`);
     console.log(`first load: ${sizes.length} scripts, ${js} bytes compressed`);
     await screenshot(page, 'first-load-overview');
+    await page.context().close();
+  });
+
+  test('every page passes an automated accessibility check in both themes', async () => {
+    const pages = ['/', '/analytics', '/logs', '/keys', '/routes', '/teams', '/teams/1', '/users', '/audit',
+      '/system', '/counters', '/settings', '/tokens', '/account', '/api-docs'];
+    const problems = [];
+    for (const colorScheme of ['light', 'dark']) {
+      const page = await newPage(browser, server.base, { colorScheme });
+      await signIn(page);
+      for (const path of pages) {
+        await page.goto(path);
+        await page.waitForLoadState('networkidle');
+        const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa']).analyze();
+        for (const v of result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')) {
+          problems.push(`${colorScheme} ${path}: ${v.id} (${v.nodes.length}) at ${v.nodes[0].target.join(' ')}`);
+        }
+      }
+      if (colorScheme === 'dark') await screenshot(page, 'a11y-dark-api-docs');
+      await page.context().close();
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  test('the sign-in and invitation pages pass it too, and focus is visible', async () => {
+    const page = await newPage(browser, server.base);
+    await page.goto('/sign-in');
+    await page.getByLabel(/e-mail/i).waitFor();
+    let result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa']).analyze();
+    assert.deepEqual(result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id), []);
+    // Keyboard only: Tab reaches the e-mail field and shows a focus ring.
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    const outline = await page.evaluate(() => {
+      const el = document.activeElement;
+      return el && el !== document.body ? getComputedStyle(el).outlineStyle : 'none';
+    });
+    assert.notEqual(outline, 'none', 'the focused control shows an outline');
+    await page.goto('/invite/not-a-real-token');
+    await page.getByRole('heading', { level: 1 }).waitFor();
+    result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa']).analyze();
+    assert.deepEqual(result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id), []);
+    await screenshot(page, 'invitation-unknown');
     await page.context().close();
   });
 });

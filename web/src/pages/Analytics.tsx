@@ -1373,7 +1373,7 @@ function TopCard({
 
 function ModelsTable({ items, total, t }: { items: Item[]; total?: Schemas['SummaryView']; t: T }) {
   return (
-    <div className="table-wrap">
+    <div className="table-wrap" tabIndex={0} role="region" aria-label={t('models_table')}>
       <table aria-label={t('models_table')}>
         <thead>
           <tr>
