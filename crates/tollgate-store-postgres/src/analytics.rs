@@ -277,18 +277,24 @@ impl PostgresStore {
         Ok(total)
     }
 
-    /// Deletes, `batch` at a time, the events `select_ids` names (a SELECT of ids whose last
-    /// placeholder is the batch size, after `fixed` as `$1` when given), at most `max` in all;
-    /// returns how many.
-    async fn delete_in_batches(
+    /// Deletes the oldest events (`ts < before_ms` when given), `batch` at a time, at most `max`
+    /// in all; returns how many.
+    ///
+    /// Each batch names its rows by (ts, id) and bounds ts, so that the DELETE visits only the
+    /// partitions of those days instead of probing every partition for each id.
+    async fn delete_oldest(
         &self,
-        select_ids: &str,
-        fixed: Option<i64>,
+        before_ms: Option<i64>,
         batch: i64,
         max: Option<u64>,
     ) -> StoreResult<u64> {
         let batch = batch.max(1);
-        let sql = format!("DELETE FROM usage_events WHERE id IN ({select_ids})");
+        let select = match before_ms {
+            Some(_) => "SELECT ts, id FROM usage_events WHERE ts < $2 ORDER BY ts, id LIMIT $1",
+            None => "SELECT ts, id FROM usage_events ORDER BY ts, id LIMIT $1",
+        };
+        let delete = "DELETE FROM usage_events WHERE ts >= $1 AND ts <= $2 \
+             AND (ts, id) IN (SELECT * FROM UNNEST($3::int8[], $4::int8[]))";
         let mut total: u64 = 0;
         loop {
             let want = match max {
@@ -301,24 +307,51 @@ impl PostgresStore {
                 }
                 None => batch,
             };
-            let mut query = sqlx::query(&sql);
-            if let Some(value) = fixed {
-                query = query.bind(value);
+            let mut query = sqlx::query_as::<_, (i64, i64)>(select).bind(want);
+            if let Some(before) = before_ms {
+                query = query.bind(before);
             }
+            let rows = query.fetch_all(&self.pool).await.map_err(store_error)?;
+            let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+                break;
+            };
             // One statement, one short transaction: row locks are held for one batch only.
-            let deleted = query
-                .bind(want)
+            total += sqlx::query(delete)
+                .bind(first.0)
+                .bind(last.0)
+                .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
                 .execute(&self.pool)
                 .await
                 .map_err(store_error)?
                 .rows_affected();
-            total += deleted;
-            if deleted < u64::try_from(want).unwrap_or(u64::MAX) {
+            if rows.len() < usize::try_from(want).unwrap_or(usize::MAX) {
                 break;
             }
             tokio::task::yield_now().await;
         }
         Ok(total)
+    }
+
+    /// Deletes the ids of reported events with `ts < before_ms`, `batch` at a time.
+    async fn delete_reported_ids_before(&self, before_ms: i64, batch: i64) -> StoreResult<()> {
+        let batch = batch.max(1);
+        loop {
+            let deleted = sqlx::query(
+                "DELETE FROM usage_reported_ids WHERE event_id IN \
+                 (SELECT event_id FROM usage_reported_ids WHERE ts < $1 LIMIT $2)",
+            )
+            .bind(before_ms)
+            .bind(batch)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+            if deleted < u64::try_from(batch).unwrap_or(u64::MAX) {
+                return Ok(());
+            }
+            tokio::task::yield_now().await;
+        }
     }
 }
 
@@ -432,13 +465,16 @@ impl AnalyticsQueries for PostgresStore {
     }
 
     async fn delete_usage_before(&self, before_ms: i64, batch: i64) -> StoreResult<u64> {
-        self.delete_in_batches(
-            "SELECT id FROM usage_events WHERE ts < $1 ORDER BY ts, id LIMIT $2",
-            Some(before_ms),
-            batch,
-            None,
-        )
-        .await
+        // Every clean-up also makes the coming days' partitions.
+        if let Err(e) = self.ensure_partitions_ahead().await {
+            tracing::warn!(error = %e, "retention: cannot create the coming days' usage partitions");
+        }
+        // Whole days go with their partition; the day of the cut, the default partition and any
+        // partition that could not be detached are deleted in batches.
+        let dropped = self.drop_partitions_before(before_ms).await?;
+        let deleted = self.delete_oldest(Some(before_ms), batch, None).await?;
+        self.delete_reported_ids_before(before_ms, batch).await?;
+        Ok(dropped + deleted)
     }
 
     async fn trim_usage(&self, max_rows: i64, batch: i64) -> StoreResult<u64> {
@@ -450,13 +486,8 @@ impl AnalyticsQueries for PostgresStore {
         if excess <= 0 {
             return Ok(0);
         }
-        self.delete_in_batches(
-            "SELECT id FROM usage_events ORDER BY ts, id LIMIT $1",
-            None,
-            batch,
-            Some(u64::try_from(excess).unwrap_or(0)),
-        )
-        .await
+        self.delete_oldest(None, batch, Some(u64::try_from(excess).unwrap_or(0)))
+            .await
     }
 
     async fn delete_rollups_before(&self, before_ms: i64) -> StoreResult<u64> {

@@ -6,6 +6,7 @@ mod counters;
 mod invitations;
 mod keys;
 mod members;
+mod partitions;
 mod routes;
 mod sessions;
 mod settings;
@@ -15,6 +16,7 @@ mod usage;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,6 +32,8 @@ const MAX_CONNECTIONS: u32 = 10;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Days whose `usage_events` partition is known to exist (shared by clones).
+    known_days: Arc<partitions::KnownDays>,
 }
 
 impl PostgresStore {
@@ -57,7 +61,10 @@ impl PostgresStore {
                 )),
                 other => other,
             })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            known_days: Arc::default(),
+        })
     }
 }
 
@@ -77,6 +84,7 @@ impl Store for PostgresStore {
                 other => StoreError::Internal(format!("migration failed: {other}")),
             })?;
         self.ensure_team(DEFAULT_TEAM).await?;
+        self.ensure_partitions_ahead().await?;
         Ok(())
     }
 

@@ -38,6 +38,13 @@ const INSERT_EVENTS: &str = "INSERT INTO usage_events (event_id, ts, key_id, key
      $6::int8[], $7::text[], $8::text[], $9::text[], $10::int4[], $11::int8[], $12::int8[], \
      $13::text[], $14::text[], $15::text[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], \
      $20::int8[], $21::bool[], $22::float8[], $23::text[], $24::text[], $25::text[]) \
+     ON CONFLICT (event_id, ts) DO NOTHING RETURNING event_id::text";
+
+/// Records the ids of reported events (one array of ids, one of times); returns those that were
+/// new. `usage_events` can only be unique per (event_id, ts) (migration 0006), and a reporter may
+/// retry an event with another ts: this table keeps such a retry from being stored twice.
+const INSERT_REPORTED_IDS: &str = "INSERT INTO usage_reported_ids (event_id, ts) \
+     SELECT * FROM UNNEST($1::text[]::uuid[], $2::int8[]) \
      ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text";
 
 /// Histogram column names, `h00` to `h23`.
@@ -216,6 +223,17 @@ fn rollup_from_row(row: &PgRow) -> StoreResult<HourlyRollup> {
     })
 }
 
+/// Event ids as the database returned them (text).
+fn parse_ids(ids: &[String]) -> StoreResult<HashSet<Uuid>> {
+    ids.iter()
+        .map(|id| {
+            Uuid::parse_str(id).map_err(|e| {
+                StoreError::Internal(format!("stored usage event id `{id}` is malformed: {e}"))
+            })
+        })
+        .collect()
+}
+
 /// Collects one column of a batch into an array to bind.
 fn column<'a, T>(events: &'a [Attributed<'a>], f: impl Fn(&'a Attributed<'a>) -> T) -> Vec<T> {
     events.iter().map(f).collect()
@@ -230,6 +248,9 @@ impl UsageQueries for PostgresStore {
         // A repeated id within the batch is the same event: keep its first copy.
         let mut seen = HashSet::with_capacity(events.len());
         let batch: Vec<&UsageEvent> = events.iter().filter(|e| seen.insert(e.event_id)).collect();
+        // Outside the transaction: a partition is made once per day, not once per batch.
+        self.ensure_partitions_for(batch.iter().map(|e| e.ts_ms))
+            .await?;
 
         let mut tx = self.pool.begin().await.map_err(store_error)?;
 
@@ -272,6 +293,30 @@ impl UsageQueries for PostgresStore {
         // in a cycle.
         attributed.sort_unstable_by_key(|a| a.event.event_id);
 
+        // Reported events whose id is already stored (under any ts) are replays: drop them.
+        let reported: Vec<&UsageEvent> = attributed
+            .iter()
+            .map(|a| a.event)
+            .filter(|e| e.source != UsageSource::Gateway)
+            .collect();
+        if !reported.is_empty() {
+            let fresh: Vec<String> = sqlx::query_scalar(INSERT_REPORTED_IDS)
+                .bind(
+                    reported
+                        .iter()
+                        .map(|e| e.event_id.hyphenated().to_string())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(reported.iter().map(|e| e.ts_ms).collect::<Vec<_>>())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            let fresh: HashSet<Uuid> = parse_ids(&fresh)?;
+            attributed.retain(|a| {
+                a.event.source == UsageSource::Gateway || fresh.contains(&a.event.event_id)
+            });
+        }
+
         let a = &attributed;
         let inserted: Vec<String> = sqlx::query_scalar(INSERT_EVENTS)
             .bind(column(a, |a| a.event.event_id.hyphenated().to_string()))
@@ -304,14 +349,7 @@ impl UsageQueries for PostgresStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(store_error)?;
-        let inserted: HashSet<Uuid> = inserted
-            .iter()
-            .map(|id| {
-                Uuid::parse_str(id).map_err(|e| {
-                    StoreError::Internal(format!("stored usage event id `{id}` is malformed: {e}"))
-                })
-            })
-            .collect::<StoreResult<_>>()?;
+        let inserted: HashSet<Uuid> = parse_ids(&inserted)?;
 
         // Sorted: every instance locks roll-up and key rows in the same order, so concurrent
         // batches wait for each other instead of deadlocking.

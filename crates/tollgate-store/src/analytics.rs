@@ -159,7 +159,9 @@ pub trait AnalyticsQueries {
     /// One raw event by row id.
     async fn usage_event(&self, id: i64) -> StoreResult<Option<StoredEvent>>;
     /// Deletes raw events with `ts < before_ms`, at most `batch` rows per transaction, until none
-    /// is left; returns how many. Writers are never blocked for longer than one batch.
+    /// is left; returns how many. Writers are never blocked for longer than one batch. A backend
+    /// may instead remove a whole day at once where that costs writers no more (PostgreSQL drops
+    /// the day's partition); the count still includes its rows.
     async fn delete_usage_before(&self, before_ms: i64, batch: i64) -> StoreResult<u64>;
     /// Deletes the oldest raw events until at most `max_rows` remain, `batch` rows per
     /// transaction; returns how many.

@@ -63,6 +63,7 @@ pub async fn run_all(store: &dyn Store) {
     counters::counters_story(store).await;
     usage_rollups_match_the_events(store).await;
     usage_dedupes_repeated_event_ids(store).await;
+    usage_dedupes_reported_events_replayed_at_another_time(store).await;
     last_used_moves_forward_only(store).await;
     analytics::usage_analytics(store).await;
     // Last: its events are the newest, which recent_usage's ordering check relies on.
@@ -1254,6 +1255,12 @@ fn varied_events(base: i64, count: usize, keys: &[&KeyRecord], route_id: i64) ->
             };
             e.estimated = i.is_multiple_of(5);
             e.cost_usd = f64::from(u32::try_from(i % 9).expect("small")) * 0.125;
+            // Reported events too: a backend may dedupe them by another path than its own.
+            e.source = match i % 5 {
+                1 => UsageSource::Ingest,
+                3 => UsageSource::Middleware,
+                _ => UsageSource::Gateway,
+            };
             e
         })
         .collect()
@@ -1363,6 +1370,87 @@ pub async fn usage_dedupes_repeated_event_ids(store: &dyn Store) {
     assert_eq!(stored, expected_rollups(&events, &owners_of(&keys)));
 }
 
+/// A reported event (ingest, middleware) is identified by the reporter's id alone: a retry that
+/// carries another time, even another day, is the same event, stored and counted once.
+pub async fn usage_dedupes_reported_events_replayed_at_another_time(store: &dyn Store) {
+    let team = team(store).await;
+    let key = key(store, team.id).await;
+    let route = route(store, None).await;
+    // 2004-01-01.
+    let base = 1_072_915_200_000;
+    let keys = [&key];
+    let events: Vec<UsageEvent> = varied_events(base, 30, &keys, route.id)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut e)| {
+            e.source = if i % 2 == 0 {
+                UsageSource::Ingest
+            } else {
+                UsageSource::Middleware
+            };
+            e
+        })
+        .collect();
+    let count = store.count_usage().await.expect("count_usage");
+    assert_eq!(store.write_usage(&events).await.expect("write_usage"), 30);
+
+    // The same ids an hour, a day and a month later: nothing new.
+    for shift in [HOUR_MS, 24 * HOUR_MS, 31 * 24 * HOUR_MS] {
+        let retried: Vec<UsageEvent> = events
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e.ts_ms += shift;
+                e.tokens.prompt += 7;
+                e
+            })
+            .collect();
+        assert_eq!(
+            store.write_usage(&retried).await.expect("a retry"),
+            0,
+            "a retry {shift} ms later was stored again"
+        );
+    }
+    // A batch mixing retries and new events stores the new ones only.
+    let mut fresh = varied_events(base + HOUR_MS, 5, &keys, route.id);
+    for e in &mut fresh {
+        e.source = UsageSource::Ingest;
+    }
+    let mut mixed = fresh.clone();
+    mixed.extend(events.iter().take(10).map(|e| {
+        let mut e = e.clone();
+        e.ts_ms += 2 * 24 * HOUR_MS;
+        e
+    }));
+    assert_eq!(store.write_usage(&mixed).await.expect("a mixed batch"), 5);
+    assert_eq!(store.count_usage().await.expect("count_usage"), count + 35);
+
+    let mut all = events.clone();
+    all.extend(fresh);
+    let stored = store
+        .rollups(base, base + 40 * 24 * HOUR_MS)
+        .await
+        .expect("rollups");
+    assert_eq!(
+        stored,
+        expected_rollups(&all, &owners_of(&keys)),
+        "the retries changed the roll-ups"
+    );
+    let key = store
+        .key_by_id(key.id)
+        .await
+        .expect("key_by_id")
+        .expect("key");
+    assert_eq!(
+        key.last_used_at_ms,
+        all.iter()
+            .filter(|e| e.key_hash.is_some())
+            .map(|e| e.ts_ms)
+            .max(),
+        "the retries moved last_used_at"
+    );
+}
+
 /// `last_used_at` follows the newest stored event of the key and never moves back.
 pub async fn last_used_moves_forward_only(store: &dyn Store) {
     let team = team(store).await;
@@ -1402,10 +1490,29 @@ pub async fn last_used_moves_forward_only(store: &dyn Store) {
         .expect("write_usage");
     assert_eq!(last_used(store, key.id).await, Some(t2));
 
-    // A replayed event is not new: it moves nothing, whatever time it claims.
+    // A replayed event is not new: it moves nothing. The gateway's own events keep their time
+    // through the spool and every replay; an event reported through ingest may come back
+    // claiming another time, and is still the same event.
+    assert_eq!(
+        store
+            .write_usage(std::slice::from_ref(&newer))
+            .await
+            .expect("write_usage"),
+        0
+    );
+    let mut reported = UsageEvent::new(t2 - 5, "GET", "/a", 200);
+    reported.key_id = Some(key.id);
+    reported.source = UsageSource::Ingest;
+    assert_eq!(
+        store
+            .write_usage(std::slice::from_ref(&reported))
+            .await
+            .expect("write_usage"),
+        1
+    );
     let replay = UsageEvent {
         ts_ms: t2 + 50_000,
-        ..newer
+        ..reported
     };
     assert_eq!(store.write_usage(&[replay]).await.expect("write_usage"), 0);
     assert_eq!(

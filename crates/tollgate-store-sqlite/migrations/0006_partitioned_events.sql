@@ -1,0 +1,4 @@
+-- Nothing to do on SQLite. On PostgreSQL this migration partitions usage_events by day so that
+-- retention drops whole days; SQLite has no partitions, and retention deletes old rows in batches
+-- (see tollgate-store-postgres/migrations/0006_partitioned_events.sql). Kept so that migration
+-- file names stay parallel across backends.
