@@ -86,8 +86,7 @@ describe('console', () => {
   test('record a counter reading of 35万 and see the gauge move', async () => {
     // A first reading from a tool (through the API), so the gauge starts at 10 %.
     await admin.post('/api/v1/counters/default/readings', { reading: '100K', event: 'morning', sync_type: 'api' });
-    const page = await newPage(browser, server.base);
-    await signIn(page);
+    const page = await newPage(browser, server.base, { session: admin });
     await page.goto('/counters?counter=default');
     const gauge = page.getByRole('meter').first();
     await gauge.waitFor();
@@ -108,8 +107,7 @@ describe('console', () => {
   });
 
   test('filter the audit log and download its CSV', async () => {
-    const page = await newPage(browser, server.base);
-    await signIn(page);
+    const page = await newPage(browser, server.base, { session: admin });
     await page.goto('/audit');
     await page.getByLabel('Action').selectOption('login');
     await page.getByRole('row').nth(1).waitFor();
@@ -129,8 +127,7 @@ describe('console', () => {
   });
 
   test('switch to dark mode and to Chinese', async () => {
-    const page = await newPage(browser, server.base);
-    await signIn(page);
+    const page = await newPage(browser, server.base, { session: admin });
     await page.goto('/analytics');
     await page.getByLabel('Theme').selectOption('dark');
     assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
@@ -174,9 +171,7 @@ describe('console', () => {
 
   test('the first load transfers at most 300 KB of compressed JavaScript', async () => {
     // A fresh context (empty cache), signed in, opening the overview as a user would.
-    const page = await newPage(browser, server.base);
-    const login = await page.request.post('/api/v1/auth/login', { data: ADMIN });
-    assert.ok(login.ok());
+    const page = await newPage(browser, server.base, { session: admin });
     const sizes = [];
     page.on('requestfinished', (request) => {
       if (request.url().endsWith('.js')) sizes.push(request.sizes().then((s) => s.responseBodySize));
@@ -196,8 +191,7 @@ describe('console', () => {
       '/system', '/counters', '/settings', '/tokens', '/account', '/api-docs'];
     const problems = [];
     for (const colorScheme of ['light', 'dark']) {
-      const page = await newPage(browser, server.base, { colorScheme });
-      await signIn(page);
+      const page = await newPage(browser, server.base, { colorScheme, session: admin });
       for (const path of pages) {
         await page.goto(path);
         await page.waitForLoadState('networkidle');

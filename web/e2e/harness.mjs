@@ -122,7 +122,7 @@ export async function apiSession(base, { email, password } = ADMIN) {
     if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
     return text ? JSON.parse(text) : null;
   };
-  return { me, get: (p) => call('GET', p), post: (p, b) => call('POST', p, b ?? {}), put: (p, b) => call('PUT', p, b), del: (p) => call('DELETE', p) };
+  return { me, cookie, get: (p) => call('GET', p), post: (p, b) => call('POST', p, b ?? {}), put: (p, b) => call('PUT', p, b), del: (p) => call('DELETE', p) };
 }
 
 /** Chromium with the flags this machine needs. */
@@ -135,8 +135,13 @@ export async function launchBrowser() {
 }
 
 /** A fresh browser context and page; browser errors are collected on `page.errors`. */
-export async function newPage(browser, base, { locale = 'en-US', colorScheme = 'light', width = 1280 } = {}) {
+export async function newPage(browser, base, { locale = 'en-US', colorScheme = 'light', width = 1280, session } = {}) {
   const context = await browser.newContext({ baseURL: base, locale, colorScheme, viewport: { width, height: 900 } });
+  if (session) {
+    // An existing session (see apiSession): the sign-in throttle allows few sign-ins a minute.
+    const [name, ...rest] = session.cookie.split('=');
+    await context.addCookies([{ name, value: rest.join('='), url: base }]);
+  }
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   const page = await context.newPage();
   page.errors = [];

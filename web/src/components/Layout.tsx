@@ -3,8 +3,7 @@ import { useEffect, useState } from 'react';
 import { NavLink, Outlet, useLocation } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { useAuth, usePermissions } from '../auth';
-import { LANGUAGES, setLanguage, type Lang } from '../i18n';
-import { applyTheme, savedTheme, type ThemeChoice } from '../theme';
+import { LanguageSelect, ThemeSelect } from './preferences';
 
 interface NavItem {
   to: string;
@@ -13,19 +12,12 @@ interface NavItem {
 }
 
 export default function Layout() {
-  const { t, i18n } = useTranslation('common');
+  const { t } = useTranslation('common');
   const { session, signOut } = useAuth();
   const can = usePermissions();
   const [open, setOpen] = useState(false);
-  const [theme, setTheme] = useState<ThemeChoice>(savedTheme());
   const location = useLocation();
   useEffect(() => setOpen(false), [location.pathname]);
-  // The account page switches the theme too; keep this switch in step.
-  useEffect(() => {
-    const follow = () => setTheme(savedTheme());
-    window.addEventListener('tollgate:theme', follow);
-    return () => window.removeEventListener('tollgate:theme', follow);
-  }, []);
 
   const sections: { title: string; items: NavItem[] }[] = [
     {
@@ -97,33 +89,11 @@ export default function Layout() {
           <span className="spacer" />
           <label className="row">
             <span className="sr-only">{t('theme')}</span>
-            <select
-              aria-label={t('theme')}
-              value={theme}
-              onChange={(e) => {
-                const v = e.target.value as ThemeChoice;
-                setTheme(v);
-                applyTheme(v);
-              }}
-            >
-              <option value="system">{t('theme_system')}</option>
-              <option value="light">{t('theme_light')}</option>
-              <option value="dark">{t('theme_dark')}</option>
-            </select>
+            <ThemeSelect aria-label={t('theme')} />
           </label>
           <label className="row">
             <span className="sr-only">{t('language')}</span>
-            <select
-              aria-label={t('language')}
-              value={i18n.language}
-              onChange={(e) => setLanguage(e.target.value as Lang)}
-            >
-              {LANGUAGES.map((l) => (
-                <option key={l.code} value={l.code}>
-                  {l.label}
-                </option>
-              ))}
-            </select>
+            <LanguageSelect aria-label={t('language')} />
           </label>
           <span className="muted hide-narrow" title={t('signed_in_as', { email: session?.user.email })}>
             {session?.user.display_name || session?.user.email}

@@ -10,6 +10,7 @@ import {
   useId,
   useRef,
   useState,
+  type FormEvent,
   type ReactNode,
 } from 'react';
 import type { UseQueryResult } from '@tanstack/react-query';
@@ -190,6 +191,92 @@ export function ConfirmDialog({
   );
 }
 
+/**
+ * A form's Cancel and submit buttons. The submit button is disabled while `busy` (saying
+ * `busyLabel`, by default "Saving…") or when `disabled`; `form` ties it to a form it is not
+ * inside (in a dialog's footer).
+ */
+export function FormButtons({
+  onCancel,
+  label,
+  busy,
+  busyLabel,
+  disabled,
+  form,
+}: {
+  onCancel: () => void;
+  label: ReactNode;
+  busy: boolean;
+  busyLabel?: ReactNode;
+  disabled?: boolean;
+  form?: string;
+}) {
+  const { t } = useTranslation('common');
+  return (
+    <>
+      <button type="button" onClick={onCancel}>
+        {t('cancel')}
+      </button>
+      <button type="submit" form={form} className="primary" disabled={busy || disabled}>
+        {busy ? (busyLabel ?? t('saving')) : label}
+      </button>
+    </>
+  );
+}
+
+/**
+ * A form of one name (a team's, a user's display name): the field, its error from the API
+ * (`field`), Cancel and submit. `onSubmit` gets the trimmed name; the form closes once it resolves.
+ */
+export function NameForm({
+  label,
+  help,
+  field,
+  maxLength,
+  initial,
+  submitLabel,
+  onSubmit,
+  onClose,
+}: {
+  label: ReactNode;
+  help?: ReactNode;
+  field: string;
+  maxLength: number;
+  initial: string;
+  submitLabel: ReactNode;
+  onSubmit: (name: string) => Promise<unknown>;
+  onClose: () => void;
+}) {
+  const [name, setName] = useState(initial);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const nameError = error instanceof ApiError && error.field === field ? error.message : null;
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await onSubmit(name.trim());
+      onClose();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <form onSubmit={submit}>
+      {!nameError && <ErrorAlert error={error} />}
+      <Field label={label} help={help} error={nameError}>
+        <input required maxLength={maxLength} autoFocus value={name} onChange={(e) => setName(e.target.value)} />
+      </Field>
+      <div className="row" style={{ justifyContent: 'flex-end' }}>
+        <FormButtons onCancel={onClose} label={submitLabel} busy={busy} disabled={!name.trim()} />
+      </div>
+    </form>
+  );
+}
+
 /** Copies text to the clipboard (with a fallback where the Clipboard API is unavailable). */
 export async function copyText(text: string): Promise<void> {
   if (navigator.clipboard?.writeText) {
@@ -229,6 +316,28 @@ export function CopyButton({ text, label }: { text: string; label?: string }) {
   );
 }
 
+/** A secret (key, token) shown in full: a focusable read-only box named `label`, with a copy button. */
+export function SecretValue({
+  value,
+  label,
+  copyLabel,
+  className,
+}: {
+  value: string;
+  label: string;
+  copyLabel?: string;
+  className?: string;
+}) {
+  return (
+    <div className="secret">
+      <code role="textbox" aria-readonly="true" aria-label={label} tabIndex={0} className={className} style={{ flex: 1 }}>
+        {value}
+      </code>
+      <CopyButton text={value} label={copyLabel} />
+    </div>
+  );
+}
+
 /** An HTTP status coloured by class: 2xx green, 3xx blue, 4xx amber, 5xx red. */
 export function StatusBadge({ status }: { status: number }) {
   const tone = status >= 500 ? 'danger' : status >= 400 ? 'warning' : status >= 300 ? 'info' : 'success';
@@ -258,12 +367,14 @@ export function Field({
   // select would also take in its options).
   let controlId: string | undefined;
   let control = children;
-  if (isValidElement<{ id?: string; 'aria-describedby'?: string }>(children)) {
+  if (isValidElement<{ id?: string; 'aria-describedby'?: string; 'aria-invalid'?: unknown }>(children)) {
     controlId = children.props.id ?? `${id}-control`;
     control = cloneElement(children, {
       id: controlId,
       'aria-describedby':
         [children.props['aria-describedby'], describedBy].filter(Boolean).join(' ') || undefined,
+      // An error marks the control invalid unless the control says otherwise.
+      ...(error && children.props['aria-invalid'] === undefined ? { 'aria-invalid': true } : {}),
     });
   }
   return (
@@ -279,6 +390,54 @@ export function Field({
         <small className="error" id={errorId} role="alert">
           {error}
         </small>
+      )}
+    </div>
+  );
+}
+
+/** After a failed submit, moves focus to the form's first invalid control. */
+export function focusFirstInvalid(form: HTMLFormElement | null) {
+  requestAnimationFrame(() => form?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus());
+}
+
+/** The options of a team select, by name (after an "All teams" option with `all`). */
+export function TeamOptions({ teams, all }: { teams: readonly { id: number; name: string }[]; all?: boolean }) {
+  const { t } = useTranslation('common');
+  return (
+    <>
+      {all && <option value="">{t('all_teams')}</option>}
+      {teams.map((x) => (
+        <option key={x.id} value={x.id}>
+          {x.name}
+        </option>
+      ))}
+    </>
+  );
+}
+
+/** A page's title (h1), a line on its purpose (`lede`: a wider, plain one), and its actions at the right. */
+export function PageHeader({
+  title,
+  subtitle,
+  lede,
+  children,
+}: {
+  title: ReactNode;
+  subtitle?: ReactNode;
+  lede?: boolean;
+  children?: ReactNode;
+}) {
+  return (
+    <div className="page-header">
+      <div>
+        <h1>{title}</h1>
+        {subtitle && <p className={lede ? 'muted page-lede' : 'muted page-subtitle'}>{subtitle}</p>}
+      </div>
+      {children && (
+        <>
+          <span className="spacer" />
+          {children}
+        </>
       )}
     </div>
   );

@@ -5,7 +5,8 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { ApiError, client, unwrap, type Schemas } from '../api/client';
 import { useAuth } from '../auth';
-import { LANGUAGES, defineMessages, setLanguage, type Lang } from '../i18n';
+import { defineMessages } from '../i18n';
+import { LanguageSelect } from '../components/preferences';
 import { dateTime, relative } from '../format';
 import { ErrorAlert, Field, Loading } from '../components/ui';
 
@@ -85,20 +86,10 @@ const ns = defineMessages(
 );
 
 function LanguageSwitch() {
-  const { t, i18n } = useTranslation('common');
+  const { t } = useTranslation('common');
   return (
     <div className="row" style={{ justifyContent: 'flex-end', marginBottom: '0.5rem' }}>
-      <select
-        aria-label={t('language')}
-        value={i18n.language}
-        onChange={(e) => setLanguage(e.target.value as Lang)}
-      >
-        {LANGUAGES.map((l) => (
-          <option key={l.code} value={l.code}>
-            {l.label}
-          </option>
-        ))}
-      </select>
+      <LanguageSelect aria-label={t('language')} />
     </div>
   );
 }

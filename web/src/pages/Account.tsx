@@ -5,10 +5,10 @@ import { useMutation } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { ApiError, client, unwrap } from '../api/client';
 import { useAuth } from '../auth';
-import { defineMessages, LANGUAGES, setLanguage, type Lang } from '../i18n';
-import { applyTheme, savedTheme, type ThemeChoice } from '../theme';
+import { defineMessages } from '../i18n';
 import { dateTime, relative } from '../format';
-import { Dialog, ErrorAlert, Loading, useToast } from '../components/ui';
+import { Dialog, ErrorAlert, Field, FormButtons, Loading, PageHeader, useToast } from '../components/ui';
+import { LanguageSelect, ThemeSelect } from '../components/preferences';
 
 const ns = defineMessages(
   'account',
@@ -147,12 +147,7 @@ export default function AccountPage() {
 
   return (
     <div className="stack">
-      <div className="page-header">
-        <div>
-          <h1>{t('title')}</h1>
-          <p className="muted page-lede">{t('subtitle')}</p>
-        </div>
-      </div>
+      <PageHeader title={t('title')} subtitle={t('subtitle')} lede />
 
       <div className="grid two">
         <section className="card" aria-labelledby="account-profile">
@@ -242,7 +237,6 @@ function PasswordForm() {
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [confirm, setConfirm] = useState('');
-  const ids = { current: useId(), next: useId(), confirm: useId() };
   const localError = checkPasswordForm(current, next, confirm);
 
   const mutation = useMutation({
@@ -277,12 +271,8 @@ function PasswordForm() {
         <ErrorAlert error={otherError} />
         {/* Lets password managers tie the new password to this account. */}
         <input type="text" name="username" autoComplete="username" value={session?.user.email ?? ''} readOnly hidden />
-        <div className="field">
-          <label htmlFor={ids.current} className="form-label">
-            {t('current_password')}
-          </label>
+        <Field label={t('current_password')} error={currentError}>
           <input
-            id={ids.current}
             type="password"
             name="current_password"
             autoComplete="current-password"
@@ -291,18 +281,13 @@ function PasswordForm() {
             aria-invalid={Boolean(currentError)}
             onChange={(e) => setCurrent(e.target.value)}
           />
-          {currentError && (
-            <small className="error" role="alert">
-              {currentError}
-            </small>
-          )}
-        </div>
-        <div className="field">
-          <label htmlFor={ids.next} className="form-label">
-            {t('new_password')}
-          </label>
+        </Field>
+        <Field
+          label={t('new_password')}
+          help={t('new_help')}
+          error={newError ?? (localError === 'same_as_current' ? t('same_as_current') : null)}
+        >
           <input
-            id={ids.next}
             type="password"
             name="new_password"
             autoComplete="new-password"
@@ -311,24 +296,11 @@ function PasswordForm() {
             maxLength={256}
             value={next}
             aria-invalid={Boolean(newError) || localError === 'same_as_current'}
-            aria-describedby={`${ids.next}-help`}
             onChange={(e) => setNext(e.target.value)}
           />
-          <small id={`${ids.next}-help`} className="help">
-            {t('new_help')}
-          </small>
-          {(newError || localError === 'same_as_current') && (
-            <small className="error" role="alert">
-              {newError ?? t('same_as_current')}
-            </small>
-          )}
-        </div>
-        <div className="field">
-          <label htmlFor={ids.confirm} className="form-label">
-            {t('confirm_password')}
-          </label>
+        </Field>
+        <Field label={t('confirm_password')} error={localError === 'mismatch' ? t('mismatch') : null}>
           <input
-            id={ids.confirm}
             type="password"
             name="confirm_password"
             autoComplete="new-password"
@@ -337,12 +309,7 @@ function PasswordForm() {
             aria-invalid={localError === 'mismatch'}
             onChange={(e) => setConfirm(e.target.value)}
           />
-          {localError === 'mismatch' && (
-            <small className="error" role="alert">
-              {t('mismatch')}
-            </small>
-          )}
-        </div>
+        </Field>
         <button
           type="submit"
           className="primary"
@@ -356,49 +323,17 @@ function PasswordForm() {
 }
 
 function Preferences() {
-  const { t, i18n } = useTranslation([ns, 'common']);
-  const [theme, setTheme] = useState<ThemeChoice>(savedTheme());
-  const ids = { theme: useId(), language: useId() };
-  // The top bar switches the theme too; follow it.
-  useEffect(() => {
-    const follow = () => setTheme(savedTheme());
-    window.addEventListener('tollgate:theme', follow);
-    return () => window.removeEventListener('tollgate:theme', follow);
-  }, []);
+  const { t } = useTranslation([ns, 'common']);
   return (
     <section className="card" aria-labelledby="account-preferences">
       <h2 id="account-preferences">{t('preferences')}</h2>
       <p className="muted">{t('preferences_help')}</p>
-      <div className="field">
-        <label htmlFor={ids.theme} className="form-label">
-          {t('common:theme')}
-        </label>
-        <select
-          id={ids.theme}
-          value={theme}
-          onChange={(e) => {
-            const v = e.target.value as ThemeChoice;
-            setTheme(v);
-            applyTheme(v);
-          }}
-        >
-          <option value="system">{t('common:theme_system')}</option>
-          <option value="light">{t('common:theme_light')}</option>
-          <option value="dark">{t('common:theme_dark')}</option>
-        </select>
-      </div>
-      <div className="field">
-        <label htmlFor={ids.language} className="form-label">
-          {t('common:language')}
-        </label>
-        <select id={ids.language} value={i18n.language} onChange={(e) => setLanguage(e.target.value as Lang)}>
-          {LANGUAGES.map((l) => (
-            <option key={l.code} value={l.code} lang={l.code}>
-              {l.label}
-            </option>
-          ))}
-        </select>
-      </div>
+      <Field label={t('common:theme')}>
+        <ThemeSelect />
+      </Field>
+      <Field label={t('common:language')}>
+        <LanguageSelect />
+      </Field>
     </section>
   );
 }
@@ -418,7 +353,6 @@ function DisplayNameDialog({
   const { refresh } = useAuth();
   const toast = useToast();
   const [name, setName] = useState(current);
-  const id = useId();
   const formId = useId();
   const mutation = useMutation({
     mutationFn: () =>
@@ -443,14 +377,13 @@ function DisplayNameDialog({
       onClose={onClose}
       title={t('edit_name_title')}
       footer={
-        <>
-          <button type="button" onClick={onClose}>
-            {t('common:cancel')}
-          </button>
-          <button type="submit" form={formId} className="primary" disabled={mutation.isPending || name.trim() === ''}>
-            {mutation.isPending ? t('common:saving') : t('common:save')}
-          </button>
-        </>
+        <FormButtons
+          onCancel={onClose}
+          label={t('common:save')}
+          busy={mutation.isPending}
+          disabled={name.trim() === ''}
+          form={formId}
+        />
       }
     >
       <form
@@ -462,12 +395,8 @@ function DisplayNameDialog({
         noValidate
       >
         <ErrorAlert error={nameError ? null : mutation.error} />
-        <div className="field">
-          <label htmlFor={id} className="form-label">
-            {t('display_name')}
-          </label>
+        <Field label={t('display_name')} error={nameError}>
           <input
-            id={id}
             name="display_name"
             autoComplete="name"
             maxLength={100}
@@ -475,12 +404,7 @@ function DisplayNameDialog({
             aria-invalid={Boolean(nameError)}
             onChange={(e) => setName(e.target.value)}
           />
-          {nameError && (
-            <small className="error" role="alert">
-              {nameError}
-            </small>
-          )}
-        </div>
+        </Field>
       </form>
     </Dialog>
   );

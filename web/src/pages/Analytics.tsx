@@ -11,8 +11,9 @@ import type { operations } from '../api/schema';
 import { usePermissions } from '../auth';
 import { defineMessages } from '../i18n';
 import { BarList, Distribution, Gauge, TrendChart } from '../components/charts';
-import { Empty, ErrorState, Loading, Num, QueryState, Segmented, StatCard } from '../components/ui';
+import { Empty, ErrorState, Loading, Num, PageHeader, QueryState, Segmented, StatCard, TeamOptions } from '../components/ui';
 import { compact, date, integer, millis, percent, usd } from '../format';
+import { fromLocalInput, toLocalInput } from '../localTime';
 
 const ns = defineMessages(
   'analytics',
@@ -642,19 +643,6 @@ export function exportHref(f: AnalyticsFilters, dataset: ExportDataset, format: 
 type Item = Schemas['TopItem'];
 type T = (key: string, opts?: Record<string, unknown>) => string;
 
-function toLocalInput(ms: number | undefined): string {
-  if (ms === undefined) return '';
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-function fromLocalInput(text: string): number | undefined {
-  if (!text) return undefined;
-  const ms = new Date(text).getTime();
-  return Number.isFinite(ms) ? ms : undefined;
-}
-
 function signedPercent(ratio: number, lang: string): string {
   if (Math.abs(ratio) > 9.99) {
     return `${ratio > 0 ? '>+' : '<−'}${new Intl.NumberFormat(lang, { style: 'percent' }).format(9.99)}`;
@@ -816,12 +804,7 @@ export default function Analytics() {
 
   return (
     <div className="stack insights analytics">
-      <div className="page-header">
-        <div>
-          <h1>{t('title')}</h1>
-          <p className="muted page-subtitle">{t('subtitle')}</p>
-        </div>
-        <span className="spacer" />
+      <PageHeader title={t('title')} subtitle={t('subtitle')}>
         <button
           type="button"
           onClick={() => {
@@ -833,7 +816,7 @@ export default function Analytics() {
           {t('refresh')}
         </button>
         <ExportMenu filters={filters} disabled={!ok} t={t} />
-      </div>
+      </PageHeader>
 
       <FilterBar
         filters={filters}
@@ -1123,12 +1106,7 @@ export function FilterBar({
               update({ team_id, key_id: team_id && key && key.team_id !== team_id ? undefined : filters.key_id });
             }}
           >
-            <option value="">{t('common:all_teams')}</option>
-            {teams.map((x) => (
-              <option key={x.id} value={x.id}>
-                {x.name}
-              </option>
-            ))}
+            <TeamOptions teams={teams} all />
           </select>
         </label>
         <label>

@@ -8,6 +8,7 @@ import { useTranslation } from 'react-i18next';
 import { client, downloadUrl, unwrap } from '../api/client';
 import { defineMessages } from '../i18n';
 import { dateTime, relative } from '../format';
+import { fromLocalInput, toLocalInput } from '../localTime';
 import { Pager, QueryState } from '../components/ui';
 
 const ns = defineMessages(
@@ -203,23 +204,6 @@ export function paramsFromFilters(filters: AuditFilters): URLSearchParams {
   return params;
 }
 
-/** A `datetime-local` value (`2026-05-01T09:30`) in the browser's time zone → epoch ms; undefined if blank or invalid. */
-export function localToMs(value: string): number | undefined {
-  if (!value) return undefined;
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?)?$/.exec(value.trim());
-  if (!m) return undefined;
-  const [, y, mo, d, h = '0', mi = '0', s = '0'] = m;
-  const ms = new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)).getTime();
-  return Number.isNaN(ms) ? undefined : ms;
-}
-
-/** Epoch ms → a `datetime-local` value in the browser's time zone (minutes). */
-export function msToLocal(ms: number): string {
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
 type AuditQuery = {
   action?: string;
   entity_type?: string;
@@ -234,8 +218,8 @@ export function auditQuery(filters: AuditFilters): AuditQuery {
   if (filters.action.trim()) q.action = filters.action.trim();
   if (filters.entity_type.trim()) q.entity_type = filters.entity_type.trim();
   if (filters.actor.trim()) q.actor = filters.actor.trim();
-  const from = localToMs(filters.from);
-  const to = localToMs(filters.to);
+  const from = fromLocalInput(filters.from);
+  const to = fromLocalInput(filters.to);
   if (from !== undefined) q.from = from;
   if (to !== undefined) q.to = to;
   return q;
@@ -286,7 +270,7 @@ export default function AuditPage() {
 
   const knownActions = ACTION_GROUPS.flatMap((g) => g.actions);
   const hasFilters = FILTER_KEYS.some((k) => filters[k] !== '');
-  const quick = (hours: number) => update({ from: msToLocal(Date.now() - hours * 3_600_000), to: '' });
+  const quick = (hours: number) => update({ from: toLocalInput(Date.now() - hours * 3_600_000), to: '' });
 
   return (
     <>

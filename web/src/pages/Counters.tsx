@@ -10,7 +10,19 @@ import { ApiError, client, unwrap, type Schemas } from '../api/client';
 import { useAuth, usePermissions, type Permissions } from '../auth';
 import { defineMessages } from '../i18n';
 import { compact, dateTime, integer, percent, relative } from '../format';
-import { CopyButton, Dialog, Empty, ErrorAlert, ErrorState, Loading, errorMessage, useToast } from '../components/ui';
+import {
+  CopyButton,
+  Dialog,
+  Empty,
+  ErrorAlert,
+  ErrorState,
+  Field,
+  FormButtons,
+  Loading,
+  PageHeader,
+  errorMessage,
+  useToast,
+} from '../components/ui';
 import { Gauge } from '../components/charts';
 
 type CounterStatus = Schemas['CounterStatus'];
@@ -505,12 +517,7 @@ export default function CountersPage() {
 
   return (
     <div className="stack">
-      <div className="page-header">
-        <div>
-          <h1>{t('title')}</h1>
-          <p className="muted page-lede">{t('subtitle')}</p>
-        </div>
-        <span className="spacer" />
+      <PageHeader title={t('title')} subtitle={t('subtitle')} lede>
         <button type="button" onClick={() => setDialog('new')}>
           {t('new_counter')}
         </button>
@@ -519,7 +526,7 @@ export default function CountersPage() {
             {t('record')}
           </button>
         )}
-      </div>
+      </PageHeader>
 
       <div className="counters-layout">
         <CounterList list={list} selected={selected} onSelect={select} />
@@ -850,7 +857,6 @@ function RecordDialog({
   const [syncType, setSyncType] = useState<'manual' | 'clipboard'>('manual');
   const [pasteNote, setPasteNote] = useState<string | null>(null);
   const [nameTouched, setNameTouched] = useState(false);
-  const ids = { name: useId(), event: useId(), conversation: useId() };
 
   const target = mode === 'new' ? name.trim() : counterName;
   const existing = mode === 'new' ? (counters.find((c) => c.name === target) ?? null) : current;
@@ -926,19 +932,14 @@ function RecordDialog({
       onClose={onClose}
       title={mode === 'new' ? t('dialog_new_title') : t('dialog_title')}
       footer={
-        <>
-          <button type="button" onClick={onClose}>
-            {t('common:cancel')}
-          </button>
-          <button
-            type="submit"
-            form={formId}
-            className="primary"
-            disabled={mutation.isPending || text.trim() === '' || (mode === 'new' && !nameValid)}
-          >
-            {mutation.isPending ? t('submitting') : t('submit')}
-          </button>
-        </>
+        <FormButtons
+          onCancel={onClose}
+          label={t('submit')}
+          busy={mutation.isPending}
+          busyLabel={t('submitting')}
+          disabled={text.trim() === '' || (mode === 'new' && !nameValid)}
+          form={formId}
+        />
       }
     >
       <form id={formId} onSubmit={submit} noValidate>
@@ -947,12 +948,14 @@ function RecordDialog({
         </p>
         <ErrorAlert error={generalError} />
         {mode === 'new' ? (
-          <div className="field">
-            <label htmlFor={ids.name} className="form-label">
-              {t('counter_name')}
-            </label>
+          <Field
+            label={t('counter_name')}
+            help={existing ? t('counter_exists') : t('counter_name_help')}
+            error={
+              fieldError('counter') ?? (nameTouched && name !== '' && !nameValid ? t('counter_name_invalid') : null)
+            }
+          >
             <input
-              id={ids.name}
               name="counter"
               autoComplete="off"
               spellCheck={false}
@@ -960,19 +963,10 @@ function RecordDialog({
               required
               value={name}
               aria-invalid={(nameTouched && !nameValid) || Boolean(fieldError('counter'))}
-              aria-describedby={`${ids.name}-help`}
               onChange={(e) => setName(e.target.value)}
               onBlur={() => setNameTouched(true)}
             />
-            <small id={`${ids.name}-help`} className="help">
-              {existing ? t('counter_exists') : t('counter_name_help')}
-            </small>
-            {((nameTouched && name !== '' && !nameValid) || fieldError('counter')) && (
-              <small className="error" role="alert">
-                {fieldError('counter') ?? t('counter_name_invalid')}
-              </small>
-            )}
-          </div>
+          </Field>
         ) : (
           <p className="counters-dialog-target">
             {t('counter')}: <strong className="mono">{counterName}</strong>
@@ -999,35 +993,18 @@ function RecordDialog({
           }
         />
         {pasteNote && <p className="muted counters-hint">{pasteNote}</p>}
-        <div className="field">
-          <label htmlFor={ids.event} className="form-label">
-            {t('event')}
-          </label>
+        <Field label={t('event')} help={t('event_help')} error={fieldError('event')}>
           <input
-            id={ids.event}
             name="event"
             maxLength={500}
             placeholder={t('event_placeholder')}
             value={event}
             aria-invalid={Boolean(fieldError('event'))}
-            aria-describedby={`${ids.event}-help`}
             onChange={(e) => setEvent(e.target.value)}
           />
-          <small id={`${ids.event}-help`} className="help">
-            {t('event_help')}
-          </small>
-          {fieldError('event') && (
-            <small className="error" role="alert">
-              {fieldError('event')}
-            </small>
-          )}
-        </div>
-        <div className="field">
-          <label htmlFor={ids.conversation} className="form-label">
-            {t('conversation_id')}
-          </label>
+        </Field>
+        <Field label={t('conversation_id')} error={fieldError('conversation_id')}>
           <input
-            id={ids.conversation}
             name="conversation_id"
             maxLength={200}
             autoComplete="off"
@@ -1036,12 +1013,7 @@ function RecordDialog({
             aria-invalid={Boolean(fieldError('conversation_id'))}
             onChange={(e) => setConversation(e.target.value)}
           />
-          {fieldError('conversation_id') && (
-            <small className="error" role="alert">
-              {fieldError('conversation_id')}
-            </small>
-          )}
-        </div>
+        </Field>
       </form>
     </Dialog>
   );
@@ -1089,19 +1061,13 @@ function QuotaDialog({ open, counter, onClose }: { open: boolean; counter: Count
       onClose={onClose}
       title={t('set_quota_title', { name: counter.name })}
       footer={
-        <>
-          <button type="button" onClick={onClose}>
-            {t('common:cancel')}
-          </button>
-          <button
-            type="submit"
-            form={formId}
-            className="primary"
-            disabled={mutation.isPending || text.trim() === '' || parsed.status === 'error'}
-          >
-            {mutation.isPending ? t('common:saving') : t('common:save')}
-          </button>
-        </>
+        <FormButtons
+          onCancel={onClose}
+          label={t('common:save')}
+          busy={mutation.isPending}
+          disabled={text.trim() === '' || parsed.status === 'error'}
+          form={formId}
+        />
       }
     >
       <form

@@ -8,7 +8,7 @@ import { client, unwrap, type Schemas } from '../api/client';
 import { usePermissions } from '../auth';
 import { defineMessages } from '../i18n';
 import { BarList, TrendChart } from '../components/charts';
-import { ErrorState, Loading, Num, StatCard } from '../components/ui';
+import { ErrorState, Loading, Num, PageHeader, StatCard } from '../components/ui';
 import { date, dateTime, integer, millis, percent, relative } from '../format';
 
 const ns = defineMessages(
@@ -176,12 +176,7 @@ export default function Dashboard() {
 
   return (
     <div className="stack insights dashboard">
-      <div className="page-header">
-        <div>
-          <h1>{t('title')}</h1>
-          <p className="muted page-subtitle">{t('subtitle')}</p>
-        </div>
-      </div>
+      <PageHeader title={t('title')} subtitle={t('subtitle')} />
 
       <UsageStrip query={usage} />
 

@@ -6,7 +6,7 @@ import { useTranslation } from 'react-i18next';
 import { ApiError, client, toApiError } from '../api/client';
 import { defineMessages } from '../i18n';
 import { TrendChart } from '../components/charts';
-import { ErrorState, Loading } from '../components/ui';
+import { ErrorState, Loading, PageHeader } from '../components/ui';
 import { dateTime, integer, millis } from '../format';
 
 const ns = defineMessages(
@@ -248,12 +248,7 @@ export default function Health() {
 
   return (
     <div className="stack insights health-page">
-      <div className="page-header">
-        <div>
-          <h1>{t('title')}</h1>
-          <p className="muted page-subtitle">{t('subtitle')}</p>
-        </div>
-        <span className="spacer" />
+      <PageHeader title={t('title')} subtitle={t('subtitle')}>
         <div className="row health-controls">
           <span className="muted" aria-live="polite">
             {query.dataUpdatedAt > 0 && t('updated_at', { time: dateTime(query.dataUpdatedAt) })}
@@ -266,7 +261,7 @@ export default function Health() {
             {query.isFetching ? t('refreshing') : t('refresh')}
           </button>
         </div>
-      </div>
+      </PageHeader>
 
       {query.isPending ? (
         <Loading />

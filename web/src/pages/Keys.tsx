@@ -1,7 +1,7 @@
 // API keys: the masked list, and — for those allowed — create (the secret shown once), edit,
 // revoke, delete and reveal. Owners and admins manage every key of their team; members manage the
 // keys they created; viewers only read. The server checks all of it again.
-import { cloneElement, useEffect, useId, useMemo, useState, type FormEvent, type ReactElement, type ReactNode } from 'react';
+import { useEffect, useId, useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { useSearchParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
@@ -10,16 +10,22 @@ import { useAuth, usePermissions, type Permissions } from '../auth';
 import { defineMessages } from '../i18n';
 import {
   ConfirmDialog,
-  CopyButton,
   Dialog,
   Empty,
   ErrorAlert,
   ErrorState,
+  Field,
+  FormButtons,
   Loading,
+  PageHeader,
+  SecretValue,
   Segmented,
+  TeamOptions,
+  focusFirstInvalid,
   useToast,
 } from '../components/ui';
 import { date, dateTime, integer, relative } from '../format';
+import { localDay } from '../localTime';
 
 const ns = defineMessages(
   'keys',
@@ -294,22 +300,15 @@ export function expiryTimestamp(choice: ExpiryChoice, day: string, now: number):
   }
 }
 
-/** `YYYY-MM-DD` of an epoch ms time in the browser's time zone (for `<input type="date">`). */
-export function dayOf(ms: number): string {
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-}
-
 /** Who may change (edit, revoke, delete) a key: its team's owners and admins, or the member who made it. */
 export function mayChangeKey(can: Permissions, email: string, key: Pick<KeyView, 'team_id' | 'created_by'>): boolean {
   if (can.canManage(key.team_id)) return true;
   return can.roleIn(key.team_id) === 'member' && key.created_by === `user:${email}`;
 }
 
-/** Who may reveal a key: owners and admins of its team, when a copy was kept. */
-export function mayRevealKey(can: Permissions, key: Pick<KeyView, 'team_id' | 'revealable'>): boolean {
-  return key.revealable && can.canManage(key.team_id);
+/** Who may reveal a key: owners and admins of its team, when a copy was kept and it still works. */
+export function mayRevealKey(can: Permissions, key: Pick<KeyView, 'team_id' | 'revealable' | 'status'>): boolean {
+  return key.revealable && key.status !== 'revoked' && can.canManage(key.team_id);
 }
 
 /** Client-side filter of the list. */
@@ -329,11 +328,6 @@ export function filterKeys(keys: KeyView[], text: string, teamId: number | undef
 /** Routes a key of `teamId` may be allowed: the team's and the shared ones. */
 function routesFor(routes: RouteView[], teamId: number | undefined): RouteView[] {
   return routes.filter((r) => r.team_id === null || r.team_id === undefined || r.team_id === teamId);
-}
-
-/** Moves focus to the first field marked invalid (after React has rendered the marks). */
-function focusFirstInvalid(form: HTMLFormElement | null) {
-  requestAnimationFrame(() => form?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus());
 }
 
 function statusTone(status: string): string {
@@ -397,18 +391,13 @@ export default function KeysPage() {
 
   return (
     <div className="keys-page">
-      <div className="page-header">
-        <div>
-          <h1>{t('title')}</h1>
-          <p className="muted page-subtitle">{t('subtitle')}</p>
-        </div>
-        <span className="spacer" />
+      <PageHeader title={t('title')} subtitle={t('subtitle')}>
         {mayCreate && (
           <button type="button" className="primary" onClick={() => setCreating(true)}>
             {t('create_key')}
           </button>
         )}
-      </div>
+      </PageHeader>
 
       <div className="filters" role="search">
         <div className="filter-field keys-filter-text">
@@ -424,12 +413,7 @@ export default function KeysPage() {
         <div className="filter-field">
           <label htmlFor={`${ids}-team`}>{t('team')}</label>
           <select id={`${ids}-team`} value={teamFilter ?? ''} onChange={(e) => setFilter('team', e.target.value)}>
-            <option value="">{t('common:all_teams')}</option>
-            {teamOptions.map((x) => (
-              <option key={x.id} value={x.id}>
-                {x.name}
-              </option>
-            ))}
+            <TeamOptions teams={teamOptions} all />
           </select>
         </div>
         <div className="filter-field">
@@ -669,43 +653,6 @@ function RouteList({ ids, names }: { ids: number[] | null | undefined; names: Ma
 // ---------------------------------------------------------------------------------------------
 // Form parts shared by create and edit
 
-/**
- * A labelled form control like `Field`, but with the label tied by `for`/`id` and the help and
- * error tied by `aria-describedby`, so that the control's accessible name is the label alone.
- */
-function LabeledField({
-  label,
-  help,
-  error,
-  children,
-}: {
-  label: ReactNode;
-  help?: ReactNode;
-  error?: string | null;
-  children: ReactElement<Record<string, unknown>>;
-}) {
-  const id = useId();
-  const describedBy = [help ? `${id}-help` : '', error ? `${id}-error` : ''].filter(Boolean).join(' ') || undefined;
-  return (
-    <div className="field">
-      <label htmlFor={id} className="field-label">
-        {label}
-      </label>
-      {cloneElement(children, { id, 'aria-describedby': describedBy, ...(error ? { 'aria-invalid': true } : {}) })}
-      {help && (
-        <small id={`${id}-help`} className="help">
-          {help}
-        </small>
-      )}
-      {error && (
-        <small id={`${id}-error`} className="error" role="alert">
-          {error}
-        </small>
-      )}
-    </div>
-  );
-}
-
 function ExpiryPicker({
   choice,
   day,
@@ -725,7 +672,7 @@ function ExpiryPicker({
   const preview = expiryTimestamp(choice, day, Date.now());
   return (
     <>
-      <LabeledField label={t('expiry')} help={current} error={choice === 'date' ? null : error}>
+      <Field label={t('expiry')} help={current} error={choice === 'date' ? null : error}>
         <select value={choice} onChange={(e) => onChoice(e.target.value as ExpiryChoice)}>
           <option value="never">{t('expiry_never')}</option>
           {(['30', '90', '365'] as const).map((d) => (
@@ -735,18 +682,18 @@ function ExpiryPicker({
           ))}
           <option value="date">{t('expiry_date')}</option>
         </select>
-      </LabeledField>
+      </Field>
       {choice === 'date' && (
-        <LabeledField label={t('expiry_on')} error={error}>
+        <Field label={t('expiry_on')} error={error}>
           <input
             type="date"
             value={day}
-            min={dayOf(Date.now())}
+            min={localDay(Date.now())}
             required
             aria-invalid={!!error || undefined}
             onChange={(e) => onDay(e.target.value)}
           />
-        </LabeledField>
+        </Field>
       )}
       {typeof preview === 'number' && <p className="muted keys-preview">{t('expiry_at', { when: dateTime(preview) })}</p>}
     </>
@@ -888,14 +835,13 @@ export function CreateKeyDialog({
             {t('done')}
           </button>
         ) : (
-          <>
-            <button type="button" onClick={onClose}>
-              {t('common:cancel')}
-            </button>
-            <button type="submit" form="create-key-form" className="primary" disabled={create.isPending}>
-              {create.isPending ? t('creating') : t('create')}
-            </button>
-          </>
+          <FormButtons
+            onCancel={onClose}
+            label={t('create')}
+            busy={create.isPending}
+            busyLabel={t('creating')}
+            form="create-key-form"
+          />
         )
       }
     >
@@ -904,7 +850,7 @@ export function CreateKeyDialog({
       ) : (
         <form id="create-key-form" onSubmit={submit} noValidate>
           {!serverField && <ErrorAlert error={create.error} />}
-          <LabeledField label={t('name')} help={t('name_help')} error={errorAt('name')}>
+          <Field label={t('name')} help={t('name_help')} error={errorAt('name')}>
             <input
               value={name}
               maxLength={100}
@@ -913,11 +859,11 @@ export function CreateKeyDialog({
               aria-invalid={!!errorAt('name') || undefined}
               onChange={(e) => setName(e.target.value)}
             />
-          </LabeledField>
-          <LabeledField label={t('description')} error={errorAt('description')}>
+          </Field>
+          <Field label={t('description')} error={errorAt('description')}>
             <textarea value={description} maxLength={1000} rows={2} onChange={(e) => setDescription(e.target.value)} />
-          </LabeledField>
-          <LabeledField label={t('team')} error={errorAt('team')}>
+          </Field>
+          <Field label={t('team')} error={errorAt('team')}>
             <select
               value={teamId ?? ''}
               onChange={(e) => {
@@ -926,13 +872,9 @@ export function CreateKeyDialog({
                 setSelected((ids) => ids.filter((r) => routesFor(routes, id).some((x) => x.id === r)));
               }}
             >
-              {teams.map((x) => (
-                <option key={x.id} value={x.id}>
-                  {x.name}
-                </option>
-              ))}
+              <TeamOptions teams={teams} />
             </select>
-          </LabeledField>
+          </Field>
           <ExpiryPicker choice={choice} day={day} onChoice={setChoice} onDay={setDay} error={errorAt('expiry')} />
           <RoutePicker
             routes={routes}
@@ -958,12 +900,7 @@ export function OneTimeSecret({ created }: { created: Schemas['KeyCreated'] }) {
       <div className="alert warning" role="alert">
         <strong>{t('secret_warning')}</strong>
       </div>
-      <div className="secret">
-        <code role="textbox" aria-readonly="true" aria-label={t('secret_label')} tabIndex={0} className="keys-secret">
-          {created.key}
-        </code>
-        <CopyButton text={created.key} />
-      </div>
+      <SecretValue value={created.key} label={t('secret_label')} className="keys-secret" />
       <p className="muted">{t('secret_hint')}</p>
     </div>
   );
@@ -976,7 +913,7 @@ function EditKeyDialog({ keyView, routes, onClose }: { keyView: KeyView; routes:
   const { t } = useTranslation([ns, 'common']);
   const queries = useQueryClient();
   const toast = useToast();
-  const initialDay = keyView.expires_at ? dayOf(keyView.expires_at) : '';
+  const initialDay = keyView.expires_at ? localDay(keyView.expires_at) : '';
   const [name, setName] = useState(keyView.name);
   const [description, setDescription] = useState(keyView.description);
   const [choice, setChoice] = useState<ExpiryChoice>(keyView.expires_at ? 'date' : 'never');
@@ -1035,14 +972,12 @@ function EditKeyDialog({ keyView, routes, onClose }: { keyView: KeyView; routes:
       onClose={onClose}
       title={t('edit_title', { name: keyView.name })}
       footer={
-        <>
-          <button type="button" onClick={onClose}>
-            {t('common:cancel')}
-          </button>
-          <button type="submit" form="edit-key-form" className="primary" disabled={save.isPending}>
-            {save.isPending ? t('common:saving') : t('common:save')}
-          </button>
-        </>
+        <FormButtons
+          onCancel={onClose}
+          label={t('common:save')}
+          busy={save.isPending}
+          form="edit-key-form"
+        />
       }
     >
       <form id="edit-key-form" onSubmit={submit} noValidate>
@@ -1050,7 +985,7 @@ function EditKeyDialog({ keyView, routes, onClose }: { keyView: KeyView; routes:
         <p className="muted">
           <code>{keyView.prefix}</code> · {keyView.team}
         </p>
-        <LabeledField label={t('name')} error={errorAt('name')}>
+        <Field label={t('name')} error={errorAt('name')}>
           <input
             value={name}
             maxLength={100}
@@ -1058,10 +993,10 @@ function EditKeyDialog({ keyView, routes, onClose }: { keyView: KeyView; routes:
             aria-invalid={!!errorAt('name') || undefined}
             onChange={(e) => setName(e.target.value)}
           />
-        </LabeledField>
-        <LabeledField label={t('description')} error={errorAt('description')}>
+        </Field>
+        <Field label={t('description')} error={errorAt('description')}>
           <textarea value={description} maxLength={1000} rows={2} onChange={(e) => setDescription(e.target.value)} />
-        </LabeledField>
+        </Field>
         <ExpiryPicker
           choice={choice}
           day={day}
@@ -1171,12 +1106,7 @@ function RevealDialog({ keyView, onClose }: { keyView: KeyView; onClose: () => v
       <ErrorAlert error={reveal.error} />
       {reveal.data ? (
         <div className="stack">
-          <div className="secret">
-            <code role="textbox" aria-readonly="true" aria-label={t('revealed_label')} tabIndex={0} className="keys-secret">
-              {reveal.data.key}
-            </code>
-            <CopyButton text={reveal.data.key} />
-          </div>
+          <SecretValue value={reveal.data.key} label={t('revealed_label')} className="keys-secret" />
           <p className="muted">{t('revealed_note')}</p>
         </div>
       ) : (

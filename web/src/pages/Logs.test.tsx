@@ -9,9 +9,7 @@ import {
   badRange,
   filtersFromParams,
   filtersToParams,
-  fromLocalInput,
   rowTone,
-  toLocalInput,
   visibleSlice,
   type LogEntry,
 } from './Logs';
@@ -100,14 +98,6 @@ describe('URL search params ⇄ /api/v1/logs query', () => {
   test('a backwards custom range is caught before the API refuses it', () => {
     expect(badRange(filtersFromParams(params('range=custom&from=2000&to=1000')))).toBe(true);
     expect(badRange(filtersFromParams(params('range=custom&from=1000&to=2000')))).toBe(false);
-  });
-
-  test('datetime-local values are in the browser time zone, both ways', () => {
-    const ms = new Date(2026, 0, 5, 9, 30).getTime();
-    expect(toLocalInput(ms)).toBe('2026-01-05T09:30');
-    expect(fromLocalInput('2026-01-05T09:30')).toBe(ms);
-    expect(fromLocalInput('')).toBeUndefined();
-    expect(fromLocalInput('nonsense')).toBeUndefined();
   });
 });
 

@@ -8,8 +8,19 @@ import { useTranslation } from 'react-i18next';
 import { client, downloadUrl, unwrap, type Schemas } from '../api/client';
 import type { operations } from '../api/schema';
 import i18n, { defineMessages } from '../i18n';
-import { CopyButton, Drawer, Empty, ErrorAlert, ErrorState, Loading, StatusBadge } from '../components/ui';
+import {
+  CopyButton,
+  Drawer,
+  Empty,
+  ErrorAlert,
+  ErrorState,
+  Loading,
+  PageHeader,
+  StatusBadge,
+  TeamOptions,
+} from '../components/ui';
 import { compact, dateTime, integer, millis, relative, usd } from '../format';
+import { fromLocalInput, toLocalInput } from '../localTime';
 
 const ns = defineMessages(
   'logs',
@@ -423,21 +434,6 @@ export function rowTone(entry: Pick<LogEntry, 'status' | 'error'>): 'danger' | '
   return null;
 }
 
-/** `<input type="datetime-local">` value of an epoch ms time, in the browser's time zone. */
-export function toLocalInput(ms: number | undefined): string {
-  if (ms === undefined) return '';
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-/** Epoch ms of a `datetime-local` value (browser time zone); undefined when empty or invalid. */
-export function fromLocalInput(value: string): number | undefined {
-  if (!value) return undefined;
-  const ms = new Date(value).getTime();
-  return Number.isNaN(ms) ? undefined : ms;
-}
-
 const COMMON_CODES = ['200', '201', '204', '400', '401', '403', '404', '413', '422', '429', '499', '500', '502', '503', '504'];
 
 // ---------------------------------------------------------------------------------------------
@@ -540,12 +536,7 @@ export default function LogsPage() {
 
   return (
     <div className="logs-page">
-      <div className="page-header">
-        <div>
-          <h1>{t('title')}</h1>
-          <p className="muted page-subtitle">{t('subtitle')}</p>
-        </div>
-        <span className="spacer" />
+      <PageHeader title={t('title')} subtitle={t('subtitle')}>
         <label className="row logs-auto">
           <input type="checkbox" checked={auto} onChange={(e) => setAuto(e.target.checked)} />
           {t('auto_refresh')}
@@ -561,7 +552,7 @@ export default function LogsPage() {
         >
           {t('export')}
         </a>
-      </div>
+      </PageHeader>
 
       <LogFiltersBar
         filters={filters}
@@ -761,12 +752,7 @@ function LogFiltersBar({
             value={filters.team_id ?? ''}
             onChange={(e) => update({ team_id: positiveInt(e.target.value), key_id: undefined })}
           >
-            <option value="">{t('common:all_teams')}</option>
-            {teams.map((x) => (
-              <option key={x.id} value={x.id}>
-                {x.name}
-              </option>
-            ))}
+            <TeamOptions teams={teams} all />
           </select>
         )}
       </FilterField>

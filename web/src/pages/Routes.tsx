@@ -1,13 +1,26 @@
 // Routes: path prefixes mapped to upstream services. Owners and admins of a team manage its
 // routes; instance admins also manage the shared ones. The upstream credential is write-only:
 // the list only says whether one is stored.
-import { cloneElement, useId, useMemo, useState, type FormEvent, type ReactElement, type ReactNode } from 'react';
+import { useId, useMemo, useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { ApiError, client, unwrap, type Schemas } from '../api/client';
 import { usePermissions, type Permissions } from '../auth';
 import { defineMessages } from '../i18n';
-import { ConfirmDialog, Dialog, Empty, ErrorAlert, ErrorState, Loading, useToast } from '../components/ui';
+import {
+  ConfirmDialog,
+  Dialog,
+  Empty,
+  ErrorAlert,
+  ErrorState,
+  Field,
+  FormButtons,
+  Loading,
+  PageHeader,
+  TeamOptions,
+  focusFirstInvalid,
+  useToast,
+} from '../components/ui';
 import { dateTime, millis } from '../format';
 
 const ns = defineMessages(
@@ -325,11 +338,6 @@ export function mayManageRoute(can: Permissions, route: Pick<RouteView, 'team_id
   return route.team_id === null || route.team_id === undefined ? can.isAdmin : can.canManage(route.team_id);
 }
 
-/** Moves focus to the first field marked invalid (after React has rendered the marks). */
-function focusFirstInvalid(form: HTMLFormElement | null) {
-  requestAnimationFrame(() => form?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus());
-}
-
 function fieldOf(error: unknown): string | null {
   if (!(error instanceof ApiError)) return null;
   if (error.code === 'no_master_key') return 'upstream_key';
@@ -387,18 +395,13 @@ export default function RoutesPage() {
 
   return (
     <div className="routes-page">
-      <div className="page-header">
-        <div>
-          <h1>{t('title')}</h1>
-          <p className="muted page-subtitle">{t('subtitle')}</p>
-        </div>
-        <span className="spacer" />
+      <PageHeader title={t('title')} subtitle={t('subtitle')}>
         {mayCreate && (
           <button type="button" className="primary" onClick={() => setEditing('new')}>
             {t('create_route')}
           </button>
         )}
-      </div>
+      </PageHeader>
 
       {list.length > 0 && (
         <div className="filters" role="search">
@@ -545,43 +548,6 @@ export default function RoutesPage() {
 // ---------------------------------------------------------------------------------------------
 // Create / edit
 
-/**
- * A labelled form control like `Field`, but with the label tied by `for`/`id` and the help and
- * error tied by `aria-describedby`, so that the control's accessible name is the label alone.
- */
-function LabeledField({
-  label,
-  help,
-  error,
-  children,
-}: {
-  label: ReactNode;
-  help?: ReactNode;
-  error?: string | null;
-  children: ReactElement<Record<string, unknown>>;
-}) {
-  const id = useId();
-  const describedBy = [help ? `${id}-help` : '', error ? `${id}-error` : ''].filter(Boolean).join(' ') || undefined;
-  return (
-    <div className="field">
-      <label htmlFor={id} className="field-label">
-        {label}
-      </label>
-      {cloneElement(children, { id, 'aria-describedby': describedBy, ...(error ? { 'aria-invalid': true } : {}) })}
-      {help && (
-        <small id={`${id}-help`} className="help">
-          {help}
-        </small>
-      )}
-      {error && (
-        <small id={`${id}-error`} className="error" role="alert">
-          {error}
-        </small>
-      )}
-    </div>
-  );
-}
-
 function RouteDialog({
   route,
   teams,
@@ -666,19 +632,17 @@ function RouteDialog({
       onClose={onClose}
       title={route ? t('edit_title', { name: route.name }) : t('create_title')}
       footer={
-        <>
-          <button type="button" onClick={onClose}>
-            {t('common:cancel')}
-          </button>
-          <button type="submit" form="route-form" className="primary" disabled={save.isPending}>
-            {save.isPending ? t('common:saving') : route ? t('common:save') : t('common:create')}
-          </button>
-        </>
+        <FormButtons
+          onCancel={onClose}
+          label={route ? t('common:save') : t('common:create')}
+          busy={save.isPending}
+          form="route-form"
+        />
       }
     >
       <form id="route-form" onSubmit={submit} noValidate>
         {!serverField && <ErrorAlert error={save.error} />}
-        <LabeledField label={t('name')} help={t('name_help')} error={errorAt('name')}>
+        <Field label={t('name')} help={t('name_help')} error={errorAt('name')}>
           <input
             value={form.name}
             maxLength={64}
@@ -688,8 +652,8 @@ function RouteDialog({
             aria-invalid={invalid('name')}
             onChange={(e) => set('name', e.target.value)}
           />
-        </LabeledField>
-        <LabeledField label={t('prefix')} help={t('prefix_help')} error={errorAt('prefix')}>
+        </Field>
+        <Field label={t('prefix')} help={t('prefix_help')} error={errorAt('prefix')}>
           <input
             value={form.prefix}
             maxLength={256}
@@ -700,8 +664,8 @@ function RouteDialog({
             aria-invalid={invalid('prefix')}
             onChange={(e) => set('prefix', e.target.value)}
           />
-        </LabeledField>
-        <LabeledField label={t('upstream')} help={t('upstream_help')} error={errorAt('upstream_url')}>
+        </Field>
+        <Field label={t('upstream')} help={t('upstream_help')} error={errorAt('upstream_url')}>
           <input
             type="url"
             value={form.upstream_url}
@@ -712,8 +676,8 @@ function RouteDialog({
             aria-invalid={invalid('upstream_url')}
             onChange={(e) => set('upstream_url', e.target.value)}
           />
-        </LabeledField>
-        <LabeledField label={t('kind')} error={errorAt('kind')}>
+        </Field>
+        <Field label={t('kind')} error={errorAt('kind')}>
           <select value={form.kind} aria-invalid={invalid('kind')} onChange={(e) => set('kind', e.target.value)}>
             {KINDS.map((k) => (
               <option key={k} value={k}>
@@ -721,22 +685,18 @@ function RouteDialog({
               </option>
             ))}
           </select>
-        </LabeledField>
+        </Field>
         {route ? (
-          <LabeledField label={t('team')} help={t('team_fixed')}>
+          <Field label={t('team')} help={t('team_fixed')}>
             <input value={route.team_id ? (teamName ?? `#${route.team_id}`) : t('team_shared')} readOnly disabled />
-          </LabeledField>
+          </Field>
         ) : (
-          <LabeledField label={t('team')} error={errorAt('team')}>
+          <Field label={t('team')} error={errorAt('team')}>
             <select value={form.team} onChange={(e) => set('team', e.target.value)}>
               {allowShared && <option value="">{t('team_shared')}</option>}
-              {teams.map((x) => (
-                <option key={x.id} value={x.id}>
-                  {x.name}
-                </option>
-              ))}
+              <TeamOptions teams={teams} />
             </select>
-          </LabeledField>
+          </Field>
         )}
         <div className="field">
           <label className="row">
@@ -767,7 +727,7 @@ function RouteDialog({
           </small>
         </div>
         <div className="grid routes-timeouts">
-          <LabeledField label={t('connect_timeout')} error={errorAt('connect_timeout_ms')}>
+          <Field label={t('connect_timeout')} error={errorAt('connect_timeout_ms')}>
             <input
               type="number"
               inputMode="numeric"
@@ -777,8 +737,8 @@ function RouteDialog({
               aria-invalid={invalid('connect_timeout_ms')}
               onChange={(e) => set('connect_timeout_ms', e.target.value)}
             />
-          </LabeledField>
-          <LabeledField label={t('timeout')} help={t('timeout_help')} error={errorAt('timeout_ms')}>
+          </Field>
+          <Field label={t('timeout')} help={t('timeout_help')} error={errorAt('timeout_ms')}>
             <input
               type="number"
               inputMode="numeric"
@@ -788,7 +748,7 @@ function RouteDialog({
               aria-invalid={invalid('timeout_ms')}
               onChange={(e) => set('timeout_ms', e.target.value)}
             />
-          </LabeledField>
+          </Field>
         </div>
         <fieldset className="routes-credential">
           <legend>
@@ -815,7 +775,7 @@ function RouteDialog({
             </div>
           )}
           {form.credential === 'set' && (
-            <LabeledField label={t('credential_new')} error={errorAt('upstream_key')}>
+            <Field label={t('credential_new')} error={errorAt('upstream_key')}>
               <input
                 type="password"
                 autoComplete="new-password"
@@ -826,7 +786,7 @@ function RouteDialog({
                 aria-invalid={invalid('upstream_key')}
                 onChange={(e) => set('upstream_key', e.target.value)}
               />
-            </LabeledField>
+            </Field>
           )}
           {form.credential !== 'set' && errorAt('upstream_key') && (
             <small className="error" role="alert">

@@ -7,7 +7,16 @@ import { useTranslation } from 'react-i18next';
 import { ApiError, client, unwrap, type Schemas } from '../api/client';
 import { defineMessages } from '../i18n';
 import { compact, dateTime, integer, percent } from '../format';
-import { ConfirmDialog, CopyButton, Dialog, ErrorAlert, Field, QueryState, useToast } from '../components/ui';
+import {
+  ConfirmDialog,
+  Dialog,
+  ErrorAlert,
+  Field,
+  FormButtons,
+  QueryState,
+  SecretValue,
+  useToast,
+} from '../components/ui';
 
 const ns = defineMessages(
   'settings',
@@ -358,12 +367,7 @@ function IngestCard({ settings }: { settings: Schemas['SettingsView'] }) {
         <div className="alert warning" role="alert">
           {t('rotated_warning')}
         </div>
-        <div className="secret">
-          <code aria-label={t('rotated_label')} style={{ flex: 1 }}>
-            {secret}
-          </code>
-          {secret && <CopyButton text={secret} />}
-        </div>
+        {secret && <SecretValue value={secret} label={t('rotated_label')} />}
       </Dialog>
     </section>
   );
@@ -553,12 +557,12 @@ function QuotaForm({ quota, scope, onClose }: { quota: Quota; scope: string; onC
             {t('remove_quota')}
           </button>
         )}
-        <button type="button" onClick={onClose}>
-          {t('common:cancel')}
-        </button>
-        <button type="submit" className="primary" disabled={save.isPending || (limited && tokens === null)}>
-          {save.isPending ? t('common:saving') : t('common:save')}
-        </button>
+        <FormButtons
+          onCancel={onClose}
+          label={t('common:save')}
+          busy={save.isPending}
+          disabled={limited && tokens === null}
+        />
       </div>
     </form>
   );

@@ -18,8 +18,11 @@ import {
   ErrorAlert,
   ErrorState,
   Field,
+  FormButtons,
   Loading,
+  NameForm,
   QueryState,
+  TeamOptions,
   useToast,
 } from '../components/ui';
 
@@ -451,11 +454,7 @@ function InviteForm({ teams, onClose }: { teams: TeamChoice[]; onClose: () => vo
             <option value="" disabled>
               —
             </option>
-            {teams.map((x) => (
-              <option key={x.id} value={x.id}>
-                {x.name}
-              </option>
-            ))}
+            <TeamOptions teams={teams} />
           </select>
         </Field>
       )}
@@ -487,12 +486,13 @@ function InviteForm({ teams, onClose }: { teams: TeamChoice[]; onClose: () => vo
         </select>
       </Field>
       <div className="row" style={{ justifyContent: 'flex-end' }}>
-        <button type="button" onClick={onClose}>
-          {t('common:cancel')}
-        </button>
-        <button type="submit" className="primary" disabled={create.isPending || teamId === ''}>
-          {create.isPending ? t('creating') : t('create_invitation')}
-        </button>
+        <FormButtons
+          onCancel={onClose}
+          label={t('create_invitation')}
+          busy={create.isPending}
+          busyLabel={t('creating')}
+          disabled={teamId === ''}
+        />
       </div>
     </form>
   );
@@ -516,64 +516,22 @@ function TeamNameDialog({
   onClose: () => void;
   onSubmit: (name: string) => Promise<unknown>;
 }) {
+  const { t } = useTranslation(ns);
   return (
     <Dialog open={open} onClose={onClose} title={title}>
-      {open && <TeamNameForm initial={initial} submitLabel={submitLabel} onClose={onClose} onSubmit={onSubmit} />}
-    </Dialog>
-  );
-}
-
-function TeamNameForm({
-  initial,
-  submitLabel,
-  onClose,
-  onSubmit,
-}: {
-  initial: string;
-  submitLabel: string;
-  onClose: () => void;
-  onSubmit: (name: string) => Promise<unknown>;
-}) {
-  const { t } = useTranslation([ns, 'common']);
-  const [name, setName] = useState(initial);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const nameError = error instanceof ApiError && error.field === 'name' ? error.message : null;
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await onSubmit(name.trim());
-      onClose();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
-  return (
-    <form onSubmit={submit}>
-      {!nameError && <ErrorAlert error={error} />}
-      <Field label={t('name')} help={t('name_help')} error={nameError}>
-        <input
-          required
+      {open && (
+        <NameForm
+          label={t('name')}
+          help={t('name_help')}
+          field="name"
           maxLength={64}
-          autoFocus
-          value={name}
-          aria-invalid={nameError ? true : undefined}
-          onChange={(e) => setName(e.target.value)}
+          initial={initial}
+          submitLabel={submitLabel}
+          onClose={onClose}
+          onSubmit={onSubmit}
         />
-      </Field>
-      <div className="row" style={{ justifyContent: 'flex-end' }}>
-        <button type="button" onClick={onClose}>
-          {t('common:cancel')}
-        </button>
-        <button type="submit" className="primary" disabled={busy || !name.trim()}>
-          {busy ? t('common:saving') : submitLabel}
-        </button>
-      </div>
-    </form>
+      )}
+    </Dialog>
   );
 }
 
@@ -1162,12 +1120,12 @@ function AddMemberForm({
               </select>
             </Field>
             <div className="row" style={{ justifyContent: 'flex-end' }}>
-              <button type="button" onClick={onClose}>
-                {t('common:cancel')}
-              </button>
-              <button type="submit" className="primary" disabled={add.isPending || userId === ''}>
-                {add.isPending ? t('common:saving') : t('add_member')}
-              </button>
+              <FormButtons
+                onCancel={onClose}
+                label={t('add_member')}
+                busy={add.isPending}
+                disabled={userId === ''}
+              />
             </div>
           </form>
         );

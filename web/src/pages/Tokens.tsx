@@ -6,7 +6,17 @@ import { useTranslation } from 'react-i18next';
 import { ApiError, client, unwrap, type Schemas } from '../api/client';
 import { defineMessages } from '../i18n';
 import { dateTime, relative } from '../format';
-import { ConfirmDialog, CopyButton, Dialog, ErrorAlert, QueryState, useToast } from '../components/ui';
+import {
+  ConfirmDialog,
+  Dialog,
+  ErrorAlert,
+  Field,
+  FormButtons,
+  PageHeader,
+  QueryState,
+  SecretValue,
+  useToast,
+} from '../components/ui';
 
 type TokenView = Schemas['TokenView'];
 type TokenCreated = Schemas['TokenCreated'];
@@ -195,16 +205,11 @@ export default function TokensPage() {
 
   return (
     <div className="stack">
-      <div className="page-header">
-        <div>
-          <h1>{t('title')}</h1>
-          <p className="muted page-lede">{t('subtitle')}</p>
-        </div>
-        <span className="spacer" />
+      <PageHeader title={t('title')} subtitle={t('subtitle')} lede>
         <button type="button" className="primary" onClick={() => setCreating(true)}>
           {t('create')}
         </button>
-      </div>
+      </PageHeader>
 
       <section className="card" aria-labelledby="tokens-what">
         <h2 id="tokens-what">{t('what_title')}</h2>
@@ -302,7 +307,7 @@ function CreateTokenDialog({ open, onClose }: { open: boolean; onClose: () => vo
   const [expiry, setExpiry] = useState<ExpiryChoice>('90d');
   const [custom, setCustom] = useState('');
   const [created, setCreated] = useState<TokenCreated | null>(null);
-  const ids = { name: useId(), expiry: useId(), custom: useId(), form: useId() };
+  const formId = useId();
 
   const mutation = useMutation({
     mutationFn: () =>
@@ -358,12 +363,7 @@ function CreateTokenDialog({ open, onClose }: { open: boolean; onClose: () => vo
         <div className="alert warning" role="alert">
           {t('created_once')}
         </div>
-        <div className="secret" role="group" aria-label={t('secret_label')}>
-          <code data-testid="token-secret" style={{ flex: 1 }}>
-            {created.token}
-          </code>
-          <CopyButton text={created.token} label={t('copy_token')} />
-        </div>
+        <SecretValue value={created.token} label={t('secret_label')} copyLabel={t('copy_token')} />
         <p className="muted">{t('usage_example')}</p>
         <pre className="snippet">
           <code>{example}</code>
@@ -378,53 +378,35 @@ function CreateTokenDialog({ open, onClose }: { open: boolean; onClose: () => vo
       onClose={onClose}
       title={t('dialog_title')}
       footer={
-        <>
-          <button type="button" onClick={onClose}>
-            {t('common:cancel')}
-          </button>
-          <button
-            type="submit"
-            form={ids.form}
-            className="primary"
-            disabled={mutation.isPending || name.trim() === '' || (expiry === 'custom' && custom.trim() === '')}
-          >
-            {mutation.isPending ? t('creating') : t('common:create')}
-          </button>
-        </>
+        <FormButtons
+          onCancel={onClose}
+          label={t('common:create')}
+          busy={mutation.isPending}
+          busyLabel={t('creating')}
+          disabled={name.trim() === '' || (expiry === 'custom' && custom.trim() === '')}
+          form={formId}
+        />
       }
     >
-      <form id={ids.form} onSubmit={submit} noValidate>
+      <form id={formId} onSubmit={submit} noValidate>
         <ErrorAlert error={otherError} />
-        <div className="field">
-          <label htmlFor={ids.name} className="form-label">
-            {t('name')}
-          </label>
+        <Field label={t('name')} help={t('name_help')} error={nameError}>
           <input
-            id={ids.name}
             name="name"
             required
             maxLength={100}
             autoComplete="off"
             value={name}
             aria-invalid={Boolean(nameError)}
-            aria-describedby={`${ids.name}-help`}
             onChange={(e) => setName(e.target.value)}
           />
-          <small id={`${ids.name}-help`} className="help">
-            {t('name_help')}
-          </small>
-          {nameError && (
-            <small className="error" role="alert">
-              {nameError}
-            </small>
-          )}
-        </div>
-        <div className="field">
-          <label htmlFor={ids.expiry} className="form-label">
-            {t('expiry')}
-          </label>
+        </Field>
+        <Field
+          label={t('expiry')}
+          help={expiry === 'never' ? t('never_warning') : undefined}
+          error={expiry !== 'custom' ? expiryError : null}
+        >
           <select
-            id={ids.expiry}
             name="expiry"
             value={expiry}
             aria-invalid={Boolean(expiryError) && expiry !== 'custom'}
@@ -436,20 +418,10 @@ function CreateTokenDialog({ open, onClose }: { open: boolean; onClose: () => vo
               </option>
             ))}
           </select>
-          {expiry === 'never' && <small className="help">{t('never_warning')}</small>}
-          {expiryError && expiry !== 'custom' && (
-            <small className="error" role="alert">
-              {expiryError}
-            </small>
-          )}
-        </div>
+        </Field>
         {expiry === 'custom' && (
-          <div className="field">
-            <label htmlFor={ids.custom} className="form-label">
-              {t('custom_expiry')}
-            </label>
+          <Field label={t('custom_expiry')} help={t('custom_help')} error={expiryError}>
             <input
-              id={ids.custom}
               name="expires_in"
               required
               placeholder="45d"
@@ -457,18 +429,9 @@ function CreateTokenDialog({ open, onClose }: { open: boolean; onClose: () => vo
               spellCheck={false}
               value={custom}
               aria-invalid={Boolean(expiryError)}
-              aria-describedby={`${ids.custom}-help`}
               onChange={(e) => setCustom(e.target.value)}
             />
-            <small id={`${ids.custom}-help`} className="help">
-              {t('custom_help')}
-            </small>
-            {expiryError && (
-              <small className="error" role="alert">
-                {expiryError}
-              </small>
-            )}
-          </div>
+          </Field>
         )}
       </form>
     </Dialog>

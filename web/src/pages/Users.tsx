@@ -1,15 +1,15 @@
 // Users (/users, instance admins only): every account, its teams, and the changes an instance admin
 // may make (UserPatch: disable / enable, grant / take admin, rename), plus a shortcut to invite
 // someone to a team with a copyable link.
-import { useMemo, useState, type FormEvent } from 'react';
+import { useMemo, useState } from 'react';
 import { Link } from 'react-router';
 import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
-import { ApiError, client, unwrap, type Schemas } from '../api/client';
+import { client, unwrap, type Schemas } from '../api/client';
 import { usePermissions, type Role } from '../auth';
 import { defineMessages } from '../i18n';
 import { date, dateTime, integer, relative } from '../format';
-import { ConfirmDialog, Dialog, ErrorAlert, Field, QueryState, StatCard, useToast } from '../components/ui';
+import { ConfirmDialog, Dialog, ErrorAlert, NameForm, QueryState, StatCard, useToast } from '../components/ui';
 import { InviteDialog, isRole } from './Teams';
 
 const ns = defineMessages(
@@ -495,45 +495,26 @@ function RenameForm({ user, onClose }: { user: User; onClose: () => void }) {
   const { t } = useTranslation([ns, 'common']);
   const toast = useToast();
   const queries = useQueryClient();
-  const [name, setName] = useState(user.display_name);
   const rename = useMutation({
-    mutationFn: () =>
-      unwrap(client.PATCH('/api/v1/users/{id}', { params: { path: { id: user.id } }, body: { display_name: name.trim() } })),
+    mutationFn: (name: string) =>
+      unwrap(client.PATCH('/api/v1/users/{id}', { params: { path: { id: user.id } }, body: { display_name: name } })),
     onSuccess: (u) => {
       queries.setQueryData<User[]>(['users'], (list) => list?.map((x) => (x.id === u.id ? u : x)));
       void queries.invalidateQueries({ queryKey: ['users'] });
       void queries.invalidateQueries({ queryKey: ['team-members'] });
       toast(t('renamed', { email: u.email }));
-      onClose();
     },
   });
-  const fieldError =
-    rename.error instanceof ApiError && rename.error.field === 'display_name' ? rename.error.message : null;
-  function submit(e: FormEvent) {
-    e.preventDefault();
-    rename.mutate();
-  }
   return (
-    <form onSubmit={submit}>
-      {!fieldError && <ErrorAlert error={rename.error} />}
-      <Field label={t('display_name')} help={t('display_name_help')} error={fieldError}>
-        <input
-          required
-          maxLength={100}
-          autoFocus
-          value={name}
-          aria-invalid={fieldError ? true : undefined}
-          onChange={(e) => setName(e.target.value)}
-        />
-      </Field>
-      <div className="row" style={{ justifyContent: 'flex-end' }}>
-        <button type="button" onClick={onClose}>
-          {t('common:cancel')}
-        </button>
-        <button type="submit" className="primary" disabled={rename.isPending || !name.trim()}>
-          {rename.isPending ? t('common:saving') : t('common:save')}
-        </button>
-      </div>
-    </form>
+    <NameForm
+      label={t('display_name')}
+      help={t('display_name_help')}
+      field="display_name"
+      maxLength={100}
+      initial={user.display_name}
+      submitLabel={t('common:save')}
+      onClose={onClose}
+      onSubmit={(name) => rename.mutateAsync(name)}
+    />
   );
 }
