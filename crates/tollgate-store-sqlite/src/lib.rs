@@ -2,10 +2,13 @@
 //!
 //! Writes go through a pool of a single connection (SQLite has one writer per file; queueing in
 //! the pool is cheaper than busy-waiting on the file lock), reads through a small pool of their
-//! own so that dashboards never wait behind a usage batch.
+//! own so that dashboards never wait behind a usage batch. A fourth kind of connection copies
+//! the WAL back into the file (see `checkpoint`), so that the writer's thread spends its time on
+//! usage batches.
 
 mod analytics;
 mod audit;
+mod checkpoint;
 mod counters;
 mod invitations;
 mod keys;
@@ -19,6 +22,7 @@ mod usage;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,10 +31,22 @@ use sqlx::sqlite::{
 };
 use tollgate_store::{DEFAULT_TEAM, Store, StoreError, StoreResult, TeamQueries};
 
+use crate::checkpoint::Checkpointer;
+
 /// How long a statement waits for another process (the CLI, a second instance) holding the file lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a caller waits for a free connection before the store counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Page cache of the writer connection (negative: KiB). A usage batch dirties a few MB of pages
+/// (the rows, their five indexes, two roll-up tables and theirs); with SQLite's default of 2 MB
+/// the cache spills them to the WAL mid-transaction and reads the hot pages back every batch.
+const WRITER_CACHE_SIZE: &str = "-65536";
+/// WAL pages after which the writer checkpoints itself (SQLite's default is 1000). The
+/// checkpoint task does most of the copying; this bounds the WAL when it falls behind.
+const WRITER_AUTOCHECKPOINT_PAGES: &str = "8192";
+/// Bytes the WAL file is cut back to when the writer restarts it: a long read (an export) holds
+/// checkpoints back and lets the WAL grow meanwhile.
+const WAL_SIZE_LIMIT: &str = "67108864";
 /// Read connections; WAL lets them run beside the writer.
 const READ_CONNECTIONS: u32 = 4;
 
@@ -39,6 +55,8 @@ const READ_CONNECTIONS: u32 = 4;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// WAL checkpoints off the writer's thread; none for an in-memory database.
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 impl SqliteStore {
@@ -67,26 +85,40 @@ impl SqliteStore {
                 })?;
             }
         }
+        let mut writer_options = options
+            .clone()
+            .pragma("cache_size", WRITER_CACHE_SIZE)
+            .pragma("temp_store", "memory");
+        if !in_memory {
+            writer_options = writer_options
+                .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
+                .pragma("journal_size_limit", WAL_SIZE_LIMIT);
+        }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.clone())
+            .connect_with(writer_options)
             .await
             .map_err(|e| opening_error(url, e))?;
         // An in-memory database lives in its connections: readers would see another database.
-        let reader = if in_memory {
-            writer.clone()
+        let (reader, checkpointer) = if in_memory {
+            (writer.clone(), None)
         } else {
-            SqlitePoolOptions::new()
+            let reader = SqlitePoolOptions::new()
                 .max_connections(READ_CONNECTIONS)
                 .min_connections(0)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
-                .map_err(|e| opening_error(url, e))?
+                .map_err(|e| opening_error(url, e))?;
+            (reader, Some(Arc::new(Checkpointer::start(options))))
         };
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            checkpointer,
+        })
     }
 }
 
@@ -133,6 +165,9 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop().await;
+        }
         self.writer.close().await;
         self.reader.close().await;
     }

@@ -2,11 +2,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::query::Query;
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqliteRow};
+use sqlx::{Arguments as _, Row};
 use tollgate_core::time::hour_start;
 use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_core::{KeyHash, TokenUsage, UsageEvent, UsageSource};
@@ -28,8 +29,10 @@ pub(crate) const EVENT_COLUMNS: &str = "event_id, ts, key_id, key_hash, team_id,
      completion_tokens, total_tokens, cached_tokens, reasoning_tokens, estimated, cost_usd, error, \
      source, request_id";
 const EVENT_COLUMN_COUNT: usize = 25;
-/// Events per multi-row INSERT: 64 × 25 binds stays far below SQLite's limit of 32766.
-const INSERT_CHUNK: usize = 64;
+/// Most events per multi-row INSERT: 512 × 25 binds stays below SQLite's limit of 32766.
+const MAX_EVENT_ROWS: usize = 512;
+/// Most roll-up rows per multi-row upsert: 256 × 40 binds.
+const MAX_ROLLUP_ROWS: usize = 256;
 
 /// Histogram column names, `h00` to `h23`.
 static HIST_COLUMNS: LazyLock<Vec<String>> =
@@ -50,6 +53,8 @@ const ROLLUP_SUM_COLUMNS: [&str; 10] = [
     "estimated_calls",
     "cost_usd",
 ];
+/// Binds of one roll-up row: the time, the five dimensions and every counter.
+const ROLLUP_BIND_COUNT: usize = 6 + ROLLUP_SUM_COLUMNS.len() + HISTOGRAM_LEN;
 
 /// Every counter column of the roll-ups, in bind order: the sums, then the histogram.
 static ROLLUP_COUNTERS: LazyLock<Vec<String>> = LazyLock::new(|| {
@@ -60,49 +65,143 @@ static ROLLUP_COUNTERS: LazyLock<Vec<String>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The upsert adding one in-memory aggregate to its row of `table`, whose time column is `time`.
-fn rollup_upsert(table: &str, time: &str) -> String {
+/// `rows` groups of `columns` placeholders: the VALUES list of a multi-row statement.
+fn values_list(rows: usize, columns: usize) -> String {
+    let one = format!("({})", vec!["?"; columns].join(", "));
+    vec![one; rows].join(", ")
+}
+
+/// Cuts `n` rows into chunks of powers of two up to `max` (itself a power of two), largest
+/// first. Statements of a few fixed sizes stay in the connection's statement cache; one text
+/// per batch length would be parsed and planned again for nearly every batch.
+fn chunk_lengths(n: usize, max: usize) -> impl Iterator<Item = usize> {
+    let mut left = n;
+    std::iter::from_fn(move || {
+        if left == 0 {
+            return None;
+        }
+        let len = if left >= max { max } else { 1 << left.ilog2() };
+        left -= len;
+        Some(len)
+    })
+}
+
+/// The statement text for `rows` rows, built once per length and kept for the process.
+struct StatementsBySize {
+    build: fn(usize) -> String,
+    texts: Vec<OnceLock<String>>,
+}
+
+impl StatementsBySize {
+    fn new(build: fn(usize) -> String, max: usize) -> Self {
+        Self {
+            build,
+            texts: (0..=max.ilog2()).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The statement for `rows` rows, a power of two no larger than the maximum.
+    fn get(&self, rows: usize) -> StoreResult<&str> {
+        let slot = self
+            .texts
+            .get(rows.ilog2() as usize)
+            .filter(|_| rows.is_power_of_two())
+            .ok_or_else(|| StoreError::Internal(format!("no statement for {rows} rows")))?;
+        Ok(slot.get_or_init(|| (self.build)(rows)))
+    }
+}
+
+/// The upsert adding `rows` in-memory aggregates to their rows of `table`, whose time column is
+/// `time`.
+fn rollup_upsert(table: &str, time: &str, rows: usize) -> String {
     let counters = ROLLUP_COUNTERS.join(", ");
-    let marks = vec!["?"; 6 + ROLLUP_COUNTERS.len()].join(", ");
     let updates = ROLLUP_COUNTERS
         .iter()
         .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "INSERT INTO {table} ({time}, {ROLLUP_DIMENSIONS}, {counters}) VALUES ({marks}) \
-         ON CONFLICT ({time}, {ROLLUP_DIMENSIONS}) DO UPDATE SET {updates}"
+        "INSERT INTO {table} ({time}, {ROLLUP_DIMENSIONS}, {counters}) VALUES {} \
+         ON CONFLICT ({time}, {ROLLUP_DIMENSIONS}) DO UPDATE SET {updates}",
+        values_list(rows, ROLLUP_BIND_COUNT)
     )
 }
 
-static HOURLY_UPSERT: LazyLock<String> = LazyLock::new(|| rollup_upsert("usage_hourly", "hour"));
-static DAILY_UPSERT: LazyLock<String> = LazyLock::new(|| rollup_upsert("usage_daily", "day"));
+static HOURLY_UPSERTS: LazyLock<StatementsBySize> = LazyLock::new(|| {
+    StatementsBySize::new(
+        |rows| rollup_upsert("usage_hourly", "hour", rows),
+        MAX_ROLLUP_ROWS,
+    )
+});
+static DAILY_UPSERTS: LazyLock<StatementsBySize> = LazyLock::new(|| {
+    StatementsBySize::new(
+        |rows| rollup_upsert("usage_daily", "day", rows),
+        MAX_ROLLUP_ROWS,
+    )
+});
 
-/// The multi-row insert of `rows` events, returning the ids of those that were new.
+/// The multi-row insert of `rows` events; an id already stored is skipped. No RETURNING: a row
+/// sent back per event costs more than the statement, and the count of changes tells whether
+/// any was skipped.
 fn insert_events_sql(rows: usize) -> String {
-    let one = format!("({})", vec!["?"; EVENT_COLUMN_COUNT].join(", "));
-    let mut sql = format!("INSERT INTO usage_events ({EVENT_COLUMNS}) VALUES ");
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&one);
-    }
-    sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
-    sql
+    format!(
+        "INSERT INTO usage_events ({EVENT_COLUMNS}) VALUES {} ON CONFLICT (event_id) DO NOTHING",
+        values_list(rows, EVENT_COLUMN_COUNT)
+    )
 }
 
-static FULL_CHUNK_INSERT: LazyLock<String> = LazyLock::new(|| insert_events_sql(INSERT_CHUNK));
+static EVENT_INSERTS: LazyLock<StatementsBySize> =
+    LazyLock::new(|| StatementsBySize::new(insert_events_sql, MAX_EVENT_ROWS));
 
-/// Adds each in-memory aggregate to its roll-up row with `upsert` (`HOURLY_UPSERT` or
-/// `DAILY_UPSERT`), in key order.
-async fn upsert_rollups(
+/// A statement with its binds.
+type Statement<'q> = Query<'q, Sqlite, SqliteArguments<'q>>;
+
+/// `sql` with room for `binds` values, so that binding never regrows the list.
+fn statement(sql: &str, binds: usize) -> Statement<'_> {
+    let mut arguments = SqliteArguments::default();
+    arguments.reserve(binds, 0);
+    sqlx::query_with(sql, arguments)
+}
+
+/// `items` cut as [`chunk_lengths`] cuts them.
+fn chunks_of<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    chunk_lengths(items.len(), max).map(move |len| {
+        let (chunk, tail) = rest.split_at(len);
+        rest = tail;
+        chunk
+    })
+}
+
+/// Runs `statements` in order, answering how many rows each changed. sqlx runs a statement on
+/// the connection's own thread, so the next statement's binds are built (the iterator is lazy)
+/// while SQLite executes the current one, instead of one after the other.
+async fn execute_pipelined<'q>(
     conn: &mut SqliteConnection,
-    upsert: &str,
-    rollups: &BTreeMap<RollupKey, RollupSums>,
-) -> StoreResult<()> {
-    for (key, sums) in rollups {
-        let mut query = sqlx::query(upsert)
+    mut statements: impl Iterator<Item = StoreResult<Statement<'q>>>,
+) -> StoreResult<Vec<u64>> {
+    let mut changes = Vec::new();
+    let mut next = statements.next().transpose()?;
+    while let Some(current) = next {
+        // Biased: the statement is sent to the connection's thread before the next is built.
+        let (done, following) = tokio::join!(biased; current.execute(&mut *conn), async {
+            statements.next().transpose()
+        });
+        changes.push(done.map_err(store_error)?.rows_affected());
+        next = following?;
+    }
+    Ok(changes)
+}
+
+/// The upsert of `rows` (`HOURLY_UPSERTS` or `DAILY_UPSERTS`) adding each in-memory aggregate
+/// to its roll-up row.
+fn rollup_statement<'q>(
+    upserts: &'q StatementsBySize,
+    rows: &'q [(&'q RollupKey, &'q RollupSums)],
+) -> StoreResult<Statement<'q>> {
+    let mut query = statement(upserts.get(rows.len())?, rows.len() * ROLLUP_BIND_COUNT);
+    for (key, sums) in rows {
+        query = query
             .bind(key.start_ms)
             .bind(key.team_id)
             .bind(key.key_id)
@@ -122,7 +221,119 @@ async fn upsert_rollups(
         for count in sums.hist {
             query = query.bind(count);
         }
-        query.execute(&mut *conn).await.map_err(store_error)?;
+    }
+    Ok(query)
+}
+
+/// The update moving `last_used_at` of each `(key id, newest event)` forward, never back.
+fn last_used_sql(rows: usize) -> String {
+    format!(
+        "WITH newest (id, ts) AS (VALUES {}) \
+         UPDATE api_keys SET last_used_at = newest.ts FROM newest \
+         WHERE api_keys.id = newest.id \
+         AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < newest.ts)",
+        values_list(rows, 2)
+    )
+}
+
+/// Most keys per `last_used_at` update.
+const MAX_KEY_ROWS: usize = 256;
+
+static LAST_USED_UPDATES: LazyLock<StatementsBySize> =
+    LazyLock::new(|| StatementsBySize::new(last_used_sql, MAX_KEY_ROWS));
+
+fn last_used_statement(rows: &[(i64, i64)]) -> StoreResult<Statement<'_>> {
+    let mut query = statement(LAST_USED_UPDATES.get(rows.len())?, rows.len() * 2);
+    for (key_id, ts) in rows {
+        query = query.bind(key_id).bind(ts);
+    }
+    Ok(query)
+}
+
+/// The insert of a chunk of events. Text is bound as owned copies: sqlx copies borrowed text
+/// before handing it to its thread anyway, and made here the copies overlap the statement
+/// before (see [`execute_pipelined`]).
+fn insert_statement<'q>(chunk: &'q [Attributed<'q>]) -> StoreResult<Statement<'q>> {
+    let mut query = statement(
+        EVENT_INSERTS.get(chunk.len())?,
+        chunk.len() * EVENT_COLUMN_COUNT,
+    );
+    for a in chunk {
+        let e = a.event;
+        query = query
+            .bind(e.event_id.hyphenated().to_string())
+            .bind(e.ts_ms)
+            .bind(a.key_id)
+            .bind(e.key_hash.as_ref().map(|h| h.as_str().to_owned()))
+            .bind(a.team_id)
+            .bind(e.route_id)
+            .bind(e.route.clone())
+            .bind(e.method.clone())
+            .bind(e.path.clone())
+            .bind(i64::from(e.status))
+            .bind(e.latency_us)
+            .bind(e.upstream_latency_us)
+            .bind(e.client_ip.clone())
+            .bind(e.user_agent.clone())
+            .bind(e.model.clone())
+            .bind(e.tokens.prompt)
+            .bind(e.tokens.completion)
+            .bind(e.tokens.total)
+            .bind(e.tokens.cached)
+            .bind(e.tokens.reasoning)
+            .bind(e.estimated)
+            .bind(e.cost_usd)
+            .bind(e.error.clone())
+            .bind(e.source.as_str())
+            .bind(e.request_id.clone());
+    }
+    Ok(query)
+}
+
+/// Marks in `stored` (one flag per event of `chunk`, ids unique within the batch) the events
+/// that the chunk's insert, which changed `added` rows, stored.
+async fn mark_stored(
+    conn: &mut SqliteConnection,
+    chunk: &[Attributed<'_>],
+    added: u64,
+    stored: &mut [bool],
+) -> StoreResult<()> {
+    let added = usize::try_from(added).unwrap_or(usize::MAX);
+    if added >= chunk.len() {
+        stored.fill(true);
+        return Ok(());
+    }
+    if added == 0 {
+        return Ok(());
+    }
+    // Some ids were stored before (a replay). Every id of the chunk is stored now, and
+    // AUTOINCREMENT gives new rows ids above every earlier one (the transaction holds the write
+    // lock): the new events are the chunk's `added` highest ids.
+    let sql = format!(
+        "SELECT event_id FROM usage_events WHERE event_id IN ({}) ORDER BY id DESC LIMIT ?",
+        vec!["?"; chunk.len()].join(", ")
+    );
+    let mut query = sqlx::query_scalar::<_, String>(&sql).persistent(false);
+    for a in chunk {
+        query = query.bind(a.event.event_id.hyphenated().to_string());
+    }
+    let ids = query
+        .bind(i64::try_from(added).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    let position: HashMap<Uuid, usize> = chunk
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.event.event_id, i))
+        .collect();
+    for id in ids {
+        let id = Uuid::parse_str(&id).map_err(|e| {
+            StoreError::Internal(format!("stored usage event id `{id}` is malformed: {e}"))
+        })?;
+        if let Some(flag) = position.get(&id).and_then(|i| stored.get_mut(*i)) {
+            *flag = true;
+        }
     }
     Ok(())
 }
@@ -252,59 +463,25 @@ impl UsageQueries for SqliteStore {
             })
             .collect();
 
-        let mut inserted: HashSet<Uuid> = HashSet::with_capacity(attributed.len());
-        for chunk in attributed.chunks(INSERT_CHUNK) {
-            let partial;
-            let sql: &str = if chunk.len() == INSERT_CHUNK {
-                &FULL_CHUNK_INSERT
-            } else {
-                partial = insert_events_sql(chunk.len());
-                &partial
-            };
-            let mut query = sqlx::query_scalar::<_, String>(sql);
-            for a in chunk {
-                let e = a.event;
-                query = query
-                    .bind(e.event_id.hyphenated().to_string())
-                    .bind(e.ts_ms)
-                    .bind(a.key_id)
-                    .bind(e.key_hash.as_ref().map(KeyHash::as_str))
-                    .bind(a.team_id)
-                    .bind(e.route_id)
-                    .bind(e.route.as_deref())
-                    .bind(e.method.as_str())
-                    .bind(e.path.as_str())
-                    .bind(i64::from(e.status))
-                    .bind(e.latency_us)
-                    .bind(e.upstream_latency_us)
-                    .bind(e.client_ip.as_deref())
-                    .bind(e.user_agent.as_deref())
-                    .bind(e.model.as_deref())
-                    .bind(e.tokens.prompt)
-                    .bind(e.tokens.completion)
-                    .bind(e.tokens.total)
-                    .bind(e.tokens.cached)
-                    .bind(e.tokens.reasoning)
-                    .bind(e.estimated)
-                    .bind(e.cost_usd)
-                    .bind(e.error.as_deref())
-                    .bind(e.source.as_str())
-                    .bind(e.request_id.as_deref());
-            }
-            for id in query.fetch_all(&mut *tx).await.map_err(store_error)? {
-                let id = Uuid::parse_str(&id).map_err(|e| {
-                    StoreError::Internal(format!("stored usage event id `{id}` is malformed: {e}"))
-                })?;
-                inserted.insert(id);
-            }
+        let chunks: Vec<&[Attributed<'_>]> = chunks_of(&attributed, MAX_EVENT_ROWS).collect();
+        let changes =
+            execute_pipelined(&mut tx, chunks.iter().map(|c| insert_statement(c))).await?;
+        // One flag per event of `attributed`: whether this batch stored it.
+        let mut stored = vec![false; attributed.len()];
+        let mut flags = stored.as_mut_slice();
+        for (chunk, added) in chunks.iter().zip(changes) {
+            let (these, rest) = flags.split_at_mut(chunk.len());
+            mark_stored(&mut tx, chunk, added, these).await?;
+            flags = rest;
         }
 
         // Sorted maps: every writer touches rows in the same order.
         let mut rollups: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
         let mut last_used: BTreeMap<i64, i64> = BTreeMap::new();
-        for a in attributed
+        for (a, _) in attributed
             .iter()
-            .filter(|a| inserted.contains(&a.event.event_id))
+            .zip(&stored)
+            .filter(|(_, stored)| **stored)
         {
             let e = a.event;
             let key = RollupKey {
@@ -325,23 +502,24 @@ impl UsageQueries for SqliteStore {
         // Both grains in the one transaction: a reader never sees a batch in one and not the
         // other.
         let daily = daily_rollups(&rollups);
-        upsert_rollups(&mut tx, &HOURLY_UPSERT, &rollups).await?;
-        upsert_rollups(&mut tx, &DAILY_UPSERT, &daily).await?;
-
-        for (key_id, ts) in &last_used {
-            sqlx::query(
-                "UPDATE api_keys SET last_used_at = ?1 \
-                 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)",
+        let hourly: Vec<(&RollupKey, &RollupSums)> = rollups.iter().collect();
+        let daily: Vec<(&RollupKey, &RollupSums)> = daily.iter().collect();
+        let last_used: Vec<(i64, i64)> = last_used.into_iter().collect();
+        let statements = chunks_of(&hourly, MAX_ROLLUP_ROWS)
+            .map(|rows| rollup_statement(&HOURLY_UPSERTS, rows))
+            .chain(
+                chunks_of(&daily, MAX_ROLLUP_ROWS)
+                    .map(|rows| rollup_statement(&DAILY_UPSERTS, rows)),
             )
-            .bind(ts)
-            .bind(key_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        }
+            .chain(chunks_of(&last_used, MAX_KEY_ROWS).map(last_used_statement));
+        execute_pipelined(&mut tx, statements).await?;
 
         tx.commit().await.map_err(store_error)?;
-        Ok(u64::try_from(inserted.len()).unwrap_or(u64::MAX))
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.request();
+        }
+        let written = stored.iter().filter(|s| **s).count();
+        Ok(u64::try_from(written).unwrap_or(u64::MAX))
     }
 
     async fn count_usage(&self) -> StoreResult<i64> {
@@ -377,5 +555,44 @@ impl UsageQueries for SqliteStore {
         .await
         .map_err(store_error)?;
         rows.iter().map(rollup_from_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_largest_first_and_cover_every_row() {
+        for n in [0, 1, 2, 3, 7, 64, 511, 512, 513, 1000, 5000, 12_345] {
+            let lengths: Vec<usize> = chunk_lengths(n, MAX_EVENT_ROWS).collect();
+            assert_eq!(lengths.iter().sum::<usize>(), n, "{n} rows: {lengths:?}");
+            assert!(
+                lengths
+                    .iter()
+                    .all(|l| l.is_power_of_two() && *l <= MAX_EVENT_ROWS)
+            );
+            assert!(lengths.windows(2).all(|w| w[0] >= w[1]), "{lengths:?}");
+            // Below the maximum, each size at most once: few statements per batch.
+            let small: Vec<_> = lengths.iter().filter(|l| **l < MAX_EVENT_ROWS).collect();
+            assert!(small.windows(2).all(|w| w[0] > w[1]), "{lengths:?}");
+        }
+        let items: Vec<usize> = (0..1300).collect();
+        let chunks: Vec<&[usize]> = chunks_of(&items, MAX_EVENT_ROWS).collect();
+        assert_eq!(chunks.concat(), items);
+    }
+
+    #[test]
+    fn statements_exist_for_the_chunk_sizes_only() {
+        let sql = EVENT_INSERTS.get(4).unwrap();
+        assert_eq!(sql.matches('?').count(), 4 * EVENT_COLUMN_COUNT);
+        let sql = HOURLY_UPSERTS.get(MAX_ROLLUP_ROWS).unwrap();
+        assert_eq!(
+            sql.matches('?').count(),
+            MAX_ROLLUP_ROWS * ROLLUP_BIND_COUNT
+        );
+        assert!(EVENT_INSERTS.get(3).is_err());
+        assert!(EVENT_INSERTS.get(2 * MAX_EVENT_ROWS).is_err());
+        assert!(LAST_USED_UPDATES.get(1).is_ok());
     }
 }

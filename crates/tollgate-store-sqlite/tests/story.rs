@@ -124,6 +124,41 @@ async fn a_bad_url_is_refused() {
     }
 }
 
+// A batch longer than one INSERT statement, with events stored before spread over every
+// statement: only the new events are stored and counted, and the stored copy of a replayed event
+// is the first one.
+#[tokio::test]
+async fn a_long_batch_mixing_replays_counts_only_the_new_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&url_of(&dir.path().join("replays.db")))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    // 2005-01-01, 3000 events a second apart.
+    let base = 1_104_537_600_000;
+    let events: Vec<UsageEvent> = (0..3000)
+        .map(|i| {
+            let mut e = UsageEvent::new(base + i * 1000, "GET", "/replays", 200);
+            e.tokens.prompt = 1;
+            e
+        })
+        .collect();
+    let first: Vec<UsageEvent> = events.iter().step_by(3).cloned().collect();
+    assert_eq!(store.write_usage(&first).await.unwrap(), 1000);
+    // The replayed copies carry other figures: counting one of them would show in the sums.
+    let mut replayed = events.clone();
+    for e in replayed.iter_mut().step_by(3) {
+        e.tokens.prompt = 1_000;
+    }
+    assert_eq!(store.write_usage(&replayed).await.unwrap(), 2000);
+    assert_eq!(store.write_usage(&replayed).await.unwrap(), 0);
+    assert_eq!(store.count_usage().await.unwrap(), 3000);
+    let rollups = store.rollups(base, base + 2 * 3_600_000).await.unwrap();
+    assert_eq!(rollups.iter().map(|r| r.calls).sum::<i64>(), 3000);
+    assert_eq!(rollups.iter().map(|r| r.prompt_tokens).sum::<i64>(), 3000);
+    store.close().await;
+}
+
 /// Prints the rate: the target is 50k events/s in a release build (`cargo test --release`).
 #[tokio::test]
 async fn usage_write_rate() {
