@@ -13,7 +13,7 @@ import {
   type FormEvent,
   type ReactNode,
 } from 'react';
-import type { UseQueryResult } from '@tanstack/react-query';
+import { useMutation, type UseQueryResult } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { ApiError } from '../api/client';
 import { compact } from '../format';
@@ -277,6 +277,51 @@ export function NameForm({
   );
 }
 
+/**
+ * Asks before a destructive action on `target` and runs it: the dialog owns the request's state
+ * (busy, error), forgets it when the target changes, and closes once `run` succeeds (after
+ * `onDone`, for invalidation and a toast). Open while `target` is not null.
+ */
+export function ConfirmAction<T>({
+  target,
+  title,
+  message,
+  confirmLabel,
+  run,
+  onDone,
+  onClose,
+}: {
+  target: T | null;
+  title: ReactNode;
+  message: ReactNode;
+  confirmLabel: string;
+  run: (target: T) => Promise<unknown>;
+  onDone?: (target: T) => void;
+  onClose: () => void;
+}) {
+  const action = useMutation({
+    mutationFn: run,
+    onSuccess: (_, done) => {
+      onDone?.(done);
+      onClose();
+    },
+  });
+  const { reset } = action;
+  useEffect(() => reset(), [target, reset]);
+  return (
+    <ConfirmDialog
+      open={target !== null}
+      title={title}
+      message={message}
+      confirmLabel={confirmLabel}
+      busy={action.isPending}
+      error={action.error}
+      onConfirm={() => target !== null && action.mutate(target)}
+      onClose={onClose}
+    />
+  );
+}
+
 /** Copies text to the clipboard (with a fallback where the Clipboard API is unavailable). */
 export async function copyText(text: string): Promise<void> {
   if (navigator.clipboard?.writeText) {
@@ -440,6 +485,38 @@ export function PageHeader({
         </>
       )}
     </div>
+  );
+}
+
+/**
+ * The options of a select over named things (keys, routes): "all", then each item, then the
+ * selected id when it is not in the list (deleted, or out of view) so the select can show it.
+ */
+export function NamedOptions<T extends { id: number; name: string }>({
+  items,
+  selected,
+  all,
+  label = (item) => item.name,
+  missing = (id) => `#${id}`,
+}: {
+  items: readonly T[];
+  selected: number | undefined;
+  all: string;
+  label?: (item: T) => string;
+  missing?: (id: number) => string;
+}) {
+  return (
+    <>
+      <option value="">{all}</option>
+      {items.map((item) => (
+        <option key={item.id} value={item.id}>
+          {label(item)}
+        </option>
+      ))}
+      {selected !== undefined && !items.some((item) => item.id === selected) && (
+        <option value={selected}>{missing(selected)}</option>
+      )}
+    </>
   );
 }
 

@@ -11,9 +11,21 @@ import type { operations } from '../api/schema';
 import { usePermissions } from '../auth';
 import { defineMessages } from '../i18n';
 import { BarList, Distribution, Gauge, TrendChart } from '../components/charts';
-import { Empty, ErrorState, Loading, Num, PageHeader, QueryState, Segmented, StatCard, TeamOptions } from '../components/ui';
+import {
+  Empty,
+  ErrorState,
+  Loading,
+  NamedOptions,
+  Num,
+  PageHeader,
+  QueryState,
+  Segmented,
+  StatCard,
+  TeamOptions,
+} from '../components/ui';
 import { compact, date, integer, millis, percent, usd } from '../format';
 import { fromLocalInput, toLocalInput } from '../localTime';
+import { positiveInt } from '../params';
 
 const ns = defineMessages(
   'analytics',
@@ -408,12 +420,6 @@ export type UsageQuery = NonNullable<operations['summary']['parameters']['query'
 export type SeriesQuery = NonNullable<operations['series']['parameters']['query']>;
 export type TopQuery = NonNullable<operations['top']['parameters']['query']>;
 export type ExportQuery = NonNullable<operations['export']['parameters']['query']>;
-
-function positiveInt(text: string | null): number | undefined {
-  if (!text || !/^\d+$/.test(text)) return undefined;
-  const n = Number(text);
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
-}
 
 /** An instant in the URL: ISO 8601 (what the page writes) or epoch ms. */
 export function parseInstant(text: string | null): number | undefined {
@@ -1030,7 +1036,6 @@ export function FilterBar({
   const any = filters.team_id || filters.key_id || filters.route_id || filters.model || filters.status_class;
   const keyOptions = filters.team_id ? keys.filter((k) => k.team_id === filters.team_id) : keys;
   const modelOptions = filters.model && !models.includes(filters.model) ? [filters.model, ...models] : models;
-  const num = (v: string) => (v ? Number(v) : undefined);
 
   return (
     <section className="card filters-card" aria-label={t('filters')}>
@@ -1101,7 +1106,7 @@ export function FilterBar({
           <select
             value={filters.team_id ?? ''}
             onChange={(e) => {
-              const team_id = num(e.target.value);
+              const team_id = positiveInt(e.target.value);
               const key = keys.find((k) => k.id === filters.key_id);
               update({ team_id, key_id: team_id && key && key.team_id !== team_id ? undefined : filters.key_id });
             }}
@@ -1111,30 +1116,24 @@ export function FilterBar({
         </label>
         <label>
           {t('key')}
-          <select value={filters.key_id ?? ''} onChange={(e) => update({ key_id: num(e.target.value) })}>
-            <option value="">{t('all_keys')}</option>
-            {filters.key_id && !keyOptions.some((k) => k.id === filters.key_id) && (
-              <option value={filters.key_id}>#{filters.key_id}</option>
-            )}
-            {keyOptions.map((k) => (
-              <option key={k.id} value={k.id}>
-                {k.name} ({k.prefix})
-              </option>
-            ))}
+          <select value={filters.key_id ?? ''} onChange={(e) => update({ key_id: positiveInt(e.target.value) })}>
+            <NamedOptions
+              items={keyOptions}
+              selected={filters.key_id}
+              all={t('all_keys')}
+              label={(k) => `${k.name} (${k.prefix})`}
+            />
           </select>
         </label>
         <label>
           {t('route')}
-          <select value={filters.route_id ?? ''} onChange={(e) => update({ route_id: num(e.target.value) })}>
-            <option value="">{t('all_routes')}</option>
-            {filters.route_id && !routes.some((r) => r.id === filters.route_id) && (
-              <option value={filters.route_id}>#{filters.route_id}</option>
-            )}
-            {routes.map((r) => (
-              <option key={r.id} value={r.id}>
-                {r.name} ({r.prefix})
-              </option>
-            ))}
+          <select value={filters.route_id ?? ''} onChange={(e) => update({ route_id: positiveInt(e.target.value) })}>
+            <NamedOptions
+              items={routes}
+              selected={filters.route_id}
+              all={t('all_routes')}
+              label={(r) => `${r.name} (${r.prefix})`}
+            />
           </select>
         </label>
         <label>
@@ -1152,7 +1151,7 @@ export function FilterBar({
           {t('status')}
           <select
             value={filters.status_class ?? ''}
-            onChange={(e) => update({ status_class: (num(e.target.value) as StatusClass | undefined) ?? undefined })}
+            onChange={(e) => update({ status_class: (positiveInt(e.target.value) as StatusClass | undefined) ?? undefined })}
           >
             <option value="">{t('all_statuses')}</option>
             {[2, 3, 4, 5].map((c) => (

@@ -9,7 +9,7 @@ import { ApiError, client, unwrap, type Schemas } from '../api/client';
 import { useAuth, usePermissions, type Permissions } from '../auth';
 import { defineMessages } from '../i18n';
 import {
-  ConfirmDialog,
+  ConfirmAction,
   Dialog,
   Empty,
   ErrorAlert,
@@ -1026,24 +1026,17 @@ function RevokeDialog({ keyView, onClose }: { keyView: KeyView | null; onClose: 
   const { t } = useTranslation(ns);
   const queries = useQueryClient();
   const toast = useToast();
-  const revoke = useMutation({
-    mutationFn: (k: KeyView) => unwrap(client.POST('/api/v1/keys/{id}/revoke', { params: { path: { id: k.id } } })),
-    onSuccess: (k) => {
-      void queries.invalidateQueries({ queryKey: ['keys'] });
-      toast(t('revoked', { name: k.name }));
-      onClose();
-    },
-  });
-  useEffect(() => revoke.reset(), [keyView]);
   return (
-    <ConfirmDialog
-      open={keyView !== null}
+    <ConfirmAction
+      target={keyView}
       title={t('revoke_title', { name: keyView?.name ?? '' })}
       message={t('revoke_message')}
       confirmLabel={t('revoke')}
-      busy={revoke.isPending}
-      error={revoke.error}
-      onConfirm={() => keyView && revoke.mutate(keyView)}
+      run={(k) => unwrap(client.POST('/api/v1/keys/{id}/revoke', { params: { path: { id: k.id } } }))}
+      onDone={(k) => {
+        void queries.invalidateQueries({ queryKey: ['keys'] });
+        toast(t('revoked', { name: k.name }));
+      }}
       onClose={onClose}
     />
   );
@@ -1053,24 +1046,17 @@ function DeleteDialog({ keyView, onClose }: { keyView: KeyView | null; onClose: 
   const { t } = useTranslation(ns);
   const queries = useQueryClient();
   const toast = useToast();
-  const remove = useMutation({
-    mutationFn: (k: KeyView) => unwrap(client.DELETE('/api/v1/keys/{id}', { params: { path: { id: k.id } } })),
-    onSuccess: (_, k) => {
-      void queries.invalidateQueries({ queryKey: ['keys'] });
-      toast(t('deleted', { name: k.name }));
-      onClose();
-    },
-  });
-  useEffect(() => remove.reset(), [keyView]);
   return (
-    <ConfirmDialog
-      open={keyView !== null}
+    <ConfirmAction
+      target={keyView}
       title={t('delete_title', { name: keyView?.name ?? '' })}
       message={t('delete_message')}
       confirmLabel={t('delete')}
-      busy={remove.isPending}
-      error={remove.error}
-      onConfirm={() => keyView && remove.mutate(keyView)}
+      run={(k) => unwrap(client.DELETE('/api/v1/keys/{id}', { params: { path: { id: k.id } } }))}
+      onDone={(k) => {
+        void queries.invalidateQueries({ queryKey: ['keys'] });
+        toast(t('deleted', { name: k.name }));
+      }}
       onClose={onClose}
     />
   );

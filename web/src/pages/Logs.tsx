@@ -18,9 +18,11 @@ import {
   PageHeader,
   StatusBadge,
   TeamOptions,
+  NamedOptions,
 } from '../components/ui';
 import { compact, dateTime, integer, millis, relative, usd } from '../format';
 import { fromLocalInput, toLocalInput } from '../localTime';
+import { positiveInt } from '../params';
 
 const ns = defineMessages(
   'logs',
@@ -345,12 +347,6 @@ export interface LogFilters {
 }
 
 const STATUS_RE = /^([2-5]xx|[1-5]\d\d)$/;
-
-function positiveInt(text: string | null): number | undefined {
-  if (!text || !/^\d{1,15}$/.test(text)) return undefined;
-  const n = Number(text);
-  return n > 0 ? n : undefined;
-}
 
 function epochParam(text: string | null): number | undefined {
   if (!text || !/^\d{1,15}$/.test(text)) return undefined;
@@ -759,30 +755,19 @@ function LogFiltersBar({
       <FilterField label={t('key')}>
         {(id) => (
           <select id={id} value={filters.key_id ?? ''} onChange={(e) => update({ key_id: positiveInt(e.target.value) })}>
-            <option value="">{t('all_keys')}</option>
-            {visibleKeys.map((k) => (
-              <option key={k.id} value={k.id}>
-                {k.name}
-              </option>
-            ))}
-            {filters.key_id && !visibleKeys.some((k) => k.id === filters.key_id) && (
-              <option value={filters.key_id}>{t('deleted_key', { id: filters.key_id })}</option>
-            )}
+            <NamedOptions
+              items={visibleKeys}
+              selected={filters.key_id}
+              all={t('all_keys')}
+              missing={(id) => t('deleted_key', { id })}
+            />
           </select>
         )}
       </FilterField>
       <FilterField label={t('route')}>
         {(id) => (
           <select id={id} value={filters.route_id ?? ''} onChange={(e) => update({ route_id: positiveInt(e.target.value) })}>
-            <option value="">{t('all_routes')}</option>
-            {visibleRoutes.map((r) => (
-              <option key={r.id} value={r.id}>
-                {r.name}
-              </option>
-            ))}
-            {filters.route_id && !visibleRoutes.some((r) => r.id === filters.route_id) && (
-              <option value={filters.route_id}>#{filters.route_id}</option>
-            )}
+            <NamedOptions items={visibleRoutes} selected={filters.route_id} all={t('all_routes')} />
           </select>
         )}
       </FilterField>

@@ -8,7 +8,7 @@ import { ApiError, client, unwrap, type Schemas } from '../api/client';
 import { usePermissions, type Permissions } from '../auth';
 import { defineMessages } from '../i18n';
 import {
-  ConfirmDialog,
+  ConfirmAction,
   Dialog,
   Empty,
   ErrorAlert,
@@ -803,28 +803,19 @@ function DeleteRouteDialog({ route, onClose }: { route: RouteView | null; onClos
   const { t } = useTranslation(ns);
   const queries = useQueryClient();
   const toast = useToast();
-  const remove = useMutation({
-    mutationFn: (r: RouteView) => unwrap(client.DELETE('/api/v1/routes/{id}', { params: { path: { id: r.id } } })),
-    onSuccess: (_, r) => {
-      void queries.invalidateQueries({ queryKey: ['routes'] });
-      void queries.invalidateQueries({ queryKey: ['keys'] });
-      toast(t('deleted', { name: r.name }));
-      onClose();
-    },
-  });
   return (
-    <ConfirmDialog
-      open={route !== null}
+    <ConfirmAction
+      target={route}
       title={t('delete_title', { name: route?.name ?? '' })}
       message={t('delete_message', { prefix: route?.prefix ?? '' })}
       confirmLabel={t('delete')}
-      busy={remove.isPending}
-      error={route ? remove.error : null}
-      onConfirm={() => route && remove.mutate(route)}
-      onClose={() => {
-        remove.reset();
-        onClose();
+      run={(r) => unwrap(client.DELETE('/api/v1/routes/{id}', { params: { path: { id: r.id } } }))}
+      onDone={(r) => {
+        void queries.invalidateQueries({ queryKey: ['routes'] });
+        void queries.invalidateQueries({ queryKey: ['keys'] });
+        toast(t('deleted', { name: r.name }));
       }}
+      onClose={onClose}
     />
   );
 }

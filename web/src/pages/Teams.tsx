@@ -11,6 +11,7 @@ import { basename } from '../App';
 import { defineMessages } from '../i18n';
 import { date, dateTime, integer, relative } from '../format';
 import {
+  ConfirmAction,
   ConfirmDialog,
   CopyButton,
   Dialog,
@@ -575,26 +576,18 @@ function DeleteTeamDialog({
   const { t } = useTranslation(ns);
   const toast = useToast();
   const mutations = useTeamMutations();
-  const del = useMutation({
-    mutationFn: (id: number) => mutations.remove(id),
-    onSuccess: () => {
-      toast(t('deleted', { name: team?.name }));
-      onDeleted();
-    },
-  });
   return (
-    <ConfirmDialog
-      open={team !== null}
+    <ConfirmAction
+      target={team}
       title={t('delete_title', { name: team?.name })}
       message={t('delete_message')}
       confirmLabel={t('delete_team')}
-      busy={del.isPending}
-      error={del.error}
-      onConfirm={() => team && del.mutate(team.id)}
-      onClose={() => {
-        del.reset();
-        onClose();
+      run={(doomed) => mutations.remove(doomed.id)}
+      onDone={(doomed) => {
+        toast(t('deleted', { name: doomed.name }));
+        onDeleted();
       }}
+      onClose={onClose}
     />
   );
 }

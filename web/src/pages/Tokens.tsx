@@ -7,7 +7,7 @@ import { ApiError, client, unwrap, type Schemas } from '../api/client';
 import { defineMessages } from '../i18n';
 import { dateTime, relative } from '../format';
 import {
-  ConfirmDialog,
+  ConfirmAction,
   Dialog,
   ErrorAlert,
   Field,
@@ -193,16 +193,6 @@ export default function TokensPage() {
     queryFn: () => unwrap(client.GET('/api/v1/tokens')),
   });
 
-  const revoke = useMutation({
-    mutationFn: (token: TokenView) =>
-      unwrap(client.DELETE('/api/v1/tokens/{id}', { params: { path: { id: token.id } } })),
-    onSuccess: async (_, token) => {
-      toast(t('revoked_toast', { name: token.name }));
-      setRevoking(null);
-      await queries.invalidateQueries({ queryKey: ['tokens'] });
-    },
-  });
-
   return (
     <div className="stack">
       <PageHeader title={t('title')} subtitle={t('subtitle')} lede>
@@ -251,18 +241,17 @@ export default function TokensPage() {
       </QueryState>
 
       <CreateTokenDialog open={creating} onClose={() => setCreating(false)} />
-      <ConfirmDialog
-        open={revoking !== null}
+      <ConfirmAction
+        target={revoking}
         title={t('revoke_title')}
         message={revoking ? t('revoke_message', { name: revoking.name, prefix: revoking.prefix }) : ''}
         confirmLabel={t('revoke')}
-        busy={revoke.isPending}
-        error={revoke.error}
-        onConfirm={() => revoking && revoke.mutate(revoking)}
-        onClose={() => {
-          setRevoking(null);
-          revoke.reset();
+        run={(token) => unwrap(client.DELETE('/api/v1/tokens/{id}', { params: { path: { id: token.id } } }))}
+        onDone={(token) => {
+          toast(t('revoked_toast', { name: token.name }));
+          void queries.invalidateQueries({ queryKey: ['tokens'] });
         }}
+        onClose={() => setRevoking(null)}
       />
     </div>
   );
