@@ -210,10 +210,17 @@ async fn counter_for_write(store: &dyn Store, caller: &Caller, name: &str) -> Ap
     Ok(counter)
 }
 
+/// Whether the caller may read a counter: instance-wide ones everyone, a team's its members.
+pub fn may_read(caller: &Caller, counter: &Counter) -> bool {
+    counter
+        .team_id
+        .is_none_or(|team| caller.role_in(team).is_some())
+}
+
 async fn visible_counter(store: &dyn Store, caller: &Caller, name: &str) -> ApiResult<Counter> {
     check_counter_name(name)?;
     match store.counter_by_name(name).await? {
-        Some(c) if c.team_id.is_none_or(|t| caller.role_in(t).is_some()) => Ok(c),
+        Some(c) if may_read(caller, &c) => Ok(c),
         _ => Err(ApiError::NotFound(format!(
             "counter `{name}` does not exist"
         ))),
@@ -325,7 +332,7 @@ pub async fn list_counters(
     Ok(Json(
         counters
             .iter()
-            .filter(|c| c.team_id.is_none_or(|t| caller.role_in(t).is_some()))
+            .filter(|c| may_read(&caller, c))
             .map(CounterStatus::from)
             .collect(),
     ))

@@ -299,12 +299,8 @@ async fn reported_tokens(
     }
     let mut total = 0_i64;
     for counter in state.store.list_counters().await? {
-        let visible = caller.user.is_admin
-            || counter
-                .team_id
-                .is_none_or(|team| caller.role_in(team).is_some());
         let in_team = q.team_id.is_none_or(|team| counter.team_id == Some(team));
-        if visible && in_team {
+        if in_team && super::counters::may_read(caller, &counter) {
             let days = state
                 .store
                 .counter_daily(Some(counter.id), scope.from_ms, scope.to_ms)
