@@ -206,6 +206,21 @@ describe('console', () => {
     assert.deepEqual(problems, []);
   });
 
+  test('every page fits a 375 px wide phone screen', async () => {
+    const page = await newPage(browser, server.base, { width: 375, session: admin });
+    const wide = [];
+    for (const path of ['/', '/analytics', '/logs', '/keys', '/routes', '/teams', '/teams/1', '/users', '/audit',
+      '/system', '/counters', '/settings', '/tokens', '/account', '/api-docs']) {
+      await page.goto(path);
+      await page.waitForLoadState('networkidle');
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (width > 375) wide.push(`${path}: ${width} px`);
+    }
+    await screenshot(page, 'phone-api-docs');
+    await page.context().close();
+    assert.deepEqual(wide, [], 'no page scrolls sideways (wide tables scroll inside their box)');
+  });
+
   test('the sign-in and invitation pages pass it too, and focus is visible', async () => {
     const page = await newPage(browser, server.base);
     await page.goto('/sign-in');
