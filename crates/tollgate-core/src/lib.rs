@@ -2,6 +2,7 @@
 
 pub mod crypto;
 pub mod key;
+pub mod net;
 pub mod pricing;
 pub mod reading;
 pub mod role;

@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tollgate_core::crypto::MasterKey;
+use tollgate_core::net::TrustedProxies;
 use tollgate_core::pricing::PriceTable;
 
 /// The whole configuration.
@@ -49,6 +50,8 @@ pub struct Config {
     pub writer: WriterSettings,
     /// Model → price per million tokens.
     pub prices: PriceTable,
+    /// Peers (addresses or CIDR ranges) whose `X-Forwarded-For` is believed, on both listeners.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Log output format.
@@ -155,6 +158,7 @@ impl Default for Config {
             gateway: GatewaySettings::default(),
             writer: WriterSettings::default(),
             prices: PriceTable::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -280,6 +284,8 @@ impl Config {
             ));
         }
         self.prices.validate().map_err(ConfigError)?;
+        TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;
         Ok(())
     }
 
@@ -296,6 +302,15 @@ impl Config {
         self.master_key
             .as_ref()
             .and_then(|k| MasterKey::new(k.expose_secret()).ok())
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed (validated at load).
+    #[expect(
+        dead_code,
+        reason = "wired into both listeners by the security work in progress"
+    )]
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        TrustedProxies::parse(&self.trusted_proxies).unwrap_or_default()
     }
 
     /// The usage spool folder.

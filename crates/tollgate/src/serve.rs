@@ -130,6 +130,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         console = %console_addr,
         store = store.backend(),
         routes = gateway.route_count(),
+        trusted_proxies = config.trusted_proxies.len(),
         "tollgate ready"
     );
 
