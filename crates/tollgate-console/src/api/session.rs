@@ -222,7 +222,7 @@ pub struct PasswordChange {
 
 /// Changes the caller's password; every session of theirs ends, this one included (sign in again).
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn change_password(
     State(state): State<ConsoleState>,
     caller: Caller,
@@ -472,7 +472,7 @@ pub struct InvitationAccept {
 /// Accepts an invitation: sets the password (new account) and joins the team; signs in.
 #[utoipa::path(post, path = "/api/v1/invitations/{token}/accept", tag = "auth", request_body = InvitationAccept,
     params(("token" = String, Path, description = "The secret from the link")),
-    responses((status = 201, body = SessionView), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = SessionView), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn accept_invitation(
     State(state): State<ConsoleState>,
     origin: Origin,
