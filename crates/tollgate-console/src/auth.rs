@@ -1,24 +1,29 @@
 //! Who is calling: session cookies (with CSRF on writes) and personal access tokens, checked on
-//! every console route except the ones listed in [`PUBLIC_PATHS`]. Passwords are Argon2id, hashed
-//! on a blocking thread; sign-in attempts are throttled per account and per address.
+//! every console route except the ones listed in [`PUBLIC_PATHS`]. Passwords are Argon2id, computed
+//! in the bounded [`HashPool`] with reused memory; sign-in attempts are throttled per (account,
+//! client address) and per client address, where the address is the peer's unless the peer is a
+//! trusted proxy ([`Origin`]).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{Extensions, HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use tollgate_core::key::PAT_PREFIX;
+use tollgate_core::net::{TrustedProxies, canonical};
 use tollgate_core::time::now_ms;
 use tollgate_core::{ApiKey, Role};
 use tollgate_store::User;
@@ -148,23 +153,87 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// The client address of a request, as the console saw the connection.
-#[derive(Debug, Clone)]
-pub struct ClientIp(pub Option<String>);
+/// Where a console request comes from: the client address and whether the client used TLS.
+///
+/// The address is the TCP peer's, unless the peer is one of `trusted_proxies`: then it is read
+/// from `X-Forwarded-For` (right to left, skipping trusted hops). `X-Forwarded-Proto` is believed
+/// only from a trusted proxy too, so nobody else can choose their address or the cookie flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    /// The client address; `None` only when the server runs without connection info.
+    pub ip: Option<IpAddr>,
+    /// The client reached a trusted proxy over TLS (session cookies get `Secure`).
+    pub over_tls: bool,
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = ApiError;
+impl Origin {
+    /// The origin of a request from its headers and connection info.
+    pub fn of(headers: &HeaderMap, extensions: &Extensions, proxies: &TrustedProxies) -> Self {
+        let Some(peer) = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| canonical(c.0.ip()))
+        else {
+            return Self {
+                ip: None,
+                over_tls: false,
+            };
+        };
+        // A value that is not text stops the walk at the hop that sent it.
+        let values = |name: &str| {
+            headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap_or("not-an-address"))
+                .collect::<Vec<_>>()
+        };
+        let trusted = proxies.is_trusted(peer);
+        let ip = proxies.client_ip(peer, values("x-forwarded-for"));
+        let over_tls = trusted
+            && values("x-forwarded-proto")
+                .iter()
+                .flat_map(|v| v.split(','))
+                .any(|proto| proto.trim().eq_ignore_ascii_case("https"));
+        Self {
+            ip: Some(ip),
+            over_tls,
+        }
+    }
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts)))
+    /// The address as stored in audit and session rows.
+    pub fn ip_string(&self) -> Option<String> {
+        self.ip.map(|ip| ip.to_string())
     }
 }
 
-fn client_ip(parts: &Parts) -> Option<String> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+impl FromRequestParts<ConsoleState> for Origin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ConsoleState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Origin::of(
+            &parts.headers,
+            &parts.extensions,
+            &state.settings.trusted_proxies,
+        ))
+    }
+}
+
+/// The client address of a request ([`Origin`]'s, as text).
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub Option<String>);
+
+impl FromRequestParts<ConsoleState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ConsoleState,
+    ) -> Result<Self, Self::Rejection> {
+        let origin = Origin::from_request_parts(parts, state).await?;
+        Ok(ClientIp(origin.ip_string()))
+    }
 }
 
 /// SHA-256 hex of a secret, as stored.
@@ -192,10 +261,12 @@ pub async fn authenticate(
     if public {
         return Ok(next.run(req).await);
     }
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+    let ip = Origin::of(
+        req.headers(),
+        req.extensions(),
+        &state.settings.trusted_proxies,
+    )
+    .ip_string();
     let caller = resolve(&state, req.headers(), req.method(), ip).await?;
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
@@ -348,65 +419,190 @@ pub fn session_clear_cookie(secure: bool) -> String {
         .to_string()
 }
 
-/// Whether the request came over TLS (terminated here or by a proxy that says so).
-pub fn over_tls(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+/// OWASP's recommended Argon2id parameters: 19 MiB, 2 passes, 1 lane.
+const M_COST_KIB: u32 = 19 * 1024;
+const T_COST: u32 = 2;
+const P_COST: u32 = 1;
+/// Length of a new hash's output, bytes.
+const OUTPUT_LEN: usize = 32;
+/// Longest a sign-in waits for a free hashing slot before it is refused with 429.
+pub const HASH_WAIT: Duration = Duration::from_secs(5);
+
+fn params() -> Params {
+    Params::new(M_COST_KIB, T_COST, P_COST, None).unwrap_or_default()
 }
 
-fn argon2() -> Argon2<'static> {
-    // OWASP's recommended Argon2id parameters: 19 MiB, 2 passes, 1 lane.
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+/// Stands in for the stored hash of an unknown e-mail (or an invited user without a password), so
+/// a refusal costs the same Argon2id work as a wrong password: same parameters, same output length.
+/// No password matches it, and it is never accepted anyway.
+pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$UT1UFwVSI5JIihrs30iReg$23vZ3/HEnw7aGQzJWekVjMaDz3atkT22lbhz3JFtzeM";
+
+/// Where every Argon2 computation runs: at most `permits` at once (one per core, 1 to 4), each on a
+/// blocking thread with a memory buffer that is allocated once and reused, so resident memory is
+/// bounded by `permits` × 19 MiB however many sign-ins fail. A caller that gets no slot within
+/// [`HASH_WAIT`] is refused with 429 and `Retry-After` instead of queueing without bound.
+#[derive(Debug, Clone)]
+pub struct HashPool {
+    slots: Arc<Semaphore>,
+    permits: usize,
+    wait: Duration,
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
-/// Hashes a password with Argon2id on a blocking thread.
-pub async fn hash_password(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || {
+impl HashPool {
+    /// A pool of `permits` slots (at least 1) whose callers wait at most `wait`.
+    pub fn new(permits: usize, wait: Duration) -> Self {
+        let permits = permits.max(1);
+        Self {
+            slots: Arc::new(Semaphore::new(permits)),
+            permits,
+            wait,
+            memory: Arc::new(Mutex::new(Vec::with_capacity(permits))),
+        }
+    }
+
+    /// The process's pool: one slot per core, 1 to 4.
+    pub fn global() -> &'static HashPool {
+        static POOL: std::sync::LazyLock<HashPool> = std::sync::LazyLock::new(|| {
+            let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+            HashPool::new(cores.clamp(1, 4), HASH_WAIT)
+        });
+        &POOL
+    }
+
+    /// How many computations may run at once.
+    pub fn permits(&self) -> usize {
+        self.permits
+    }
+
+    /// Runs `work` with a memory buffer of at least `blocks` blocks, in a slot.
+    async fn run<T: Send + 'static>(
+        &self,
+        blocks: usize,
+        work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
+    ) -> ApiResult<T> {
+        let permit = match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(ApiError::Internal("the hash pool is closed".into())),
+            Err(_) => {
+                return Err(ApiError::TooManyRequests {
+                    message: "the server is busy checking passwords: try again in a moment".into(),
+                    retry_after_secs: 2,
+                });
+            }
+        };
+        let memory = self.memory.clone();
+        let keep = self.permits;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let mut buffer = memory
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()
+                .unwrap_or_default();
+            if buffer.len() < blocks {
+                buffer.resize(blocks, Block::default());
+            }
+            let result = work(&mut buffer);
+            let mut pool = memory.lock().unwrap_or_else(PoisonError::into_inner);
+            if pool.len() < keep {
+                pool.push(buffer);
+            }
+            result
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("hashing task: {e}")))
+    }
+
+    /// Hashes a password with Argon2id into a PHC string.
+    pub async fn hash(&self, password: String) -> ApiResult<String> {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
-        let salt =
-            SaltString::encode_b64(&salt).map_err(|e| ApiError::Internal(format!("salt: {e}")))?;
-        argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("hashing task: {e}")))?
-}
+        self.run(params().block_count(), move |memory| {
+            hash_into(memory, password.as_bytes(), &salt)
+        })
+        .await?
+        .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
+    }
 
-/// Checks a password against a stored hash on a blocking thread. With no hash (unknown user, or an
-/// invited user without a password yet) a dummy hash is checked so timing does not tell.
-pub async fn verify_password(password: String, hash: Option<String>) -> ApiResult<bool> {
-    tokio::task::spawn_blocking(move || {
-        let stored = hash.as_deref().unwrap_or(DUMMY_HASH.as_str());
-        let parsed = PasswordHash::new(stored)
+    /// Checks a password against a PHC string; `None` checks [`DUMMY_HASH`] (and answers false).
+    pub async fn verify(&self, password: String, stored: Option<String>) -> ApiResult<bool> {
+        let known = stored.is_some();
+        let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
+        let parsed = PasswordHash::new(&stored)
             .map_err(|e| ApiError::Internal(format!("stored hash: {e}")))?;
-        let ok = argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        Ok(ok && hash.is_some())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("hashing task: {e}")))?
+        let blocks = Params::try_from(&parsed)
+            .map_err(|e| ApiError::Internal(format!("stored hash: {e}")))?
+            .block_count();
+        let ok = self
+            .run(blocks, move |memory| {
+                verify_into(memory, password.as_bytes(), &stored)
+            })
+            .await?
+            .map_err(|e| ApiError::Internal(format!("stored hash: {e}")))?;
+        Ok(ok && known)
+    }
 }
 
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let salt = SaltString::encode_b64(b"tollgate-dummy-salt").ok();
-    salt.and_then(|s| {
-        argon2()
-            .hash_password(b"not a password", &s)
-            .ok()
-            .map(|h| h.to_string())
-    })
-    .unwrap_or_else(|| {
-        "$argon2id$v=19$m=19456,t=2,p=1$dG9sbGdhdGU$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-            .into()
-    })
-});
+fn hash_into(
+    memory: &mut [Block],
+    password: &[u8],
+    salt: &[u8],
+) -> argon2::password_hash::Result<String> {
+    let params = params();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let output = Output::init_with(OUTPUT_LEN, |out| {
+        Ok(argon2.hash_password_into_with_memory(password, salt, out, &mut *memory)?)
+    })?;
+    let salt = SaltString::encode_b64(salt)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+fn verify_into(
+    memory: &mut [Block],
+    password: &[u8],
+    stored: &str,
+) -> argon2::password_hash::Result<bool> {
+    let parsed = PasswordHash::new(stored)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed)?;
+    let expected = parsed.hash.ok_or(argon2::password_hash::Error::Crypto)?;
+    let mut salt_buf = [0u8; 64];
+    let salt = parsed
+        .salt
+        .ok_or(argon2::password_hash::Error::Crypto)?
+        .decode_b64(&mut salt_buf)?;
+    let argon2 = Argon2::new(algorithm, version, params);
+    let computed = Output::init_with(expected.len(), |out| {
+        Ok(argon2.hash_password_into_with_memory(password, salt, out, &mut *memory)?)
+    })?;
+    // `Output`'s equality is constant-time.
+    Ok(computed == expected)
+}
+
+/// Hashes a password with Argon2id in the process's [`HashPool`].
+pub async fn hash_password(password: String) -> ApiResult<String> {
+    HashPool::global().hash(password).await
+}
+
+/// Checks a password against a stored hash in the process's [`HashPool`]. With no hash (unknown
+/// user, or an invited user without a password yet) [`DUMMY_HASH`] is checked so timing does not tell.
+pub async fn verify_password(password: String, hash: Option<String>) -> ApiResult<bool> {
+    HashPool::global().verify(password, hash).await
+}
 
 /// Refuses weak passwords with a message that says why.
 pub fn check_password_strength(password: &str, email: &str) -> ApiResult<()> {
@@ -450,11 +646,13 @@ pub fn normalize_email(email: &str) -> ApiResult<String> {
     Ok(email)
 }
 
-/// Sign-in throttling: per account and per client address, counted on every attempt.
+/// Sign-in throttling, counted on every attempt before any hashing: per (account, client address)
+/// and per client address, never per account alone, so a stranger hammering an account from their
+/// address cannot lock its owner out at theirs.
 #[derive(Debug)]
 pub struct Throttle {
-    per_account: DefaultKeyedRateLimiter<String>,
-    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    per_account_address: DefaultKeyedRateLimiter<(String, IpAddr)>,
+    per_address: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl Default for Throttle {
@@ -464,24 +662,26 @@ impl Default for Throttle {
 }
 
 impl Throttle {
-    /// `account` and `ip` attempts per minute, in bursts of the same size.
-    pub fn new(account: u32, ip: u32) -> Self {
+    /// `account_address` attempts per minute on one account from one address, `address` attempts
+    /// per minute from one address on any accounts, in bursts of the same size.
+    pub fn new(account_address: u32, address: u32) -> Self {
         let quota =
             |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
         Self {
-            per_account: RateLimiter::keyed(quota(account)),
-            per_ip: RateLimiter::keyed(quota(ip)),
+            per_account_address: RateLimiter::keyed(quota(account_address)),
+            per_address: RateLimiter::keyed(quota(address)),
         }
     }
 
-    /// Counts one attempt; refuses with the wait when the account or the address is over its quota.
-    pub fn check(&self, email: &str, ip: Option<&str>) -> ApiResult<()> {
+    /// Counts one attempt; refuses with the wait when the address, or the account from this
+    /// address, is over its quota. Without an address (no connection info) all callers share one.
+    pub fn check(&self, email: &str, ip: Option<IpAddr>) -> ApiResult<()> {
         let now = DefaultClock::default().now();
-        let ip_check = match ip.and_then(|i| i.parse::<IpAddr>().ok()) {
-            Some(addr) => self.per_ip.check_key(&addr),
-            None => Ok(()),
-        };
-        let result = ip_check.and_then(|()| self.per_account.check_key(&email.to_owned()));
+        let ip = ip.map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), canonical);
+        let result = self
+            .per_address
+            .check_key(&ip)
+            .and_then(|()| self.per_account_address.check_key(&(email.to_owned(), ip)));
         result.map_err(|not_until| ApiError::TooManyRequests {
             message: "too many sign-in attempts: wait and try again".into(),
             retry_after_secs: not_until.wait_time_from(now).as_secs() + 1,
@@ -490,8 +690,8 @@ impl Throttle {
 
     /// Drops idle entries so the maps do not grow without bound.
     pub fn shrink(&self) {
-        self.per_account.retain_recent();
-        self.per_ip.retain_recent();
+        self.per_account_address.retain_recent();
+        self.per_address.retain_recent();
     }
 }
 
@@ -534,12 +734,106 @@ mod tests {
         assert!(!verify_password("anything".into(), None).await.unwrap());
     }
 
+    #[tokio::test]
+    async fn hashes_made_before_the_pool_still_verify() {
+        use argon2::password_hash::PasswordHasher;
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let old = Argon2::new(Algorithm::Argon2id, Version::V0x13, params())
+            .hash_password(b"correct horse battery staple", &salt)
+            .unwrap()
+            .to_string();
+        assert!(
+            verify_password("correct horse battery staple".into(), Some(old.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!verify_password("nope".into(), Some(old)).await.unwrap());
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        let dummy = PasswordHash::new(DUMMY_HASH).unwrap();
+        let real = hash_into(
+            &mut vec![Block::default(); params().block_count()],
+            b"pw",
+            b"0123456789abcdef",
+        )
+        .unwrap();
+        let real = PasswordHash::new(&real).unwrap();
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(dummy.params, real.params);
+        assert_eq!(dummy.hash.map(|h| h.len()), real.hash.map(|h| h.len()));
+        assert_eq!(
+            dummy.salt.map(|s| s.len()),
+            real.salt.map(|s| s.len()),
+            "same salt length"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_pool_refuses_with_429_instead_of_queueing() {
+        let pool = HashPool::new(1, Duration::from_millis(1));
+        let busy = pool.clone();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let hold = tokio::spawn(async move { busy.run(1, move |_| rx.recv()).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let refused = pool.verify("x".into(), None).await;
+        assert!(
+            matches!(refused, Err(ApiError::TooManyRequests { .. })),
+            "{refused:?}"
+        );
+        tx.send(()).unwrap();
+        hold.await.unwrap().unwrap().unwrap();
+        assert!(!pool.verify("x".into(), None).await.unwrap());
+        assert_eq!(pool.memory.lock().unwrap().len(), 1, "the buffer is kept");
+    }
+
+    fn origin(peer: &str, headers: &[(&str, &str)], trusted: &[&str]) -> Origin {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        let mut ext = Extensions::new();
+        ext.insert(ConnectInfo(SocketAddr::new(peer.parse().unwrap(), 4000)));
+        Origin::of(&map, &ext, &TrustedProxies::parse(trusted).unwrap())
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let spoof = [
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-proto", "https"),
+        ];
+        let stranger = origin("203.0.113.9", &spoof, &["127.0.0.1"]);
+        assert_eq!(stranger.ip, Some("203.0.113.9".parse().unwrap()));
+        assert!(!stranger.over_tls);
+        let proxied = origin("127.0.0.1", &spoof, &["127.0.0.1"]);
+        assert_eq!(proxied.ip, Some("6.6.6.6".parse().unwrap()));
+        assert!(proxied.over_tls);
+        let plain = origin(
+            "::ffff:127.0.0.1",
+            &[("x-forwarded-proto", "http")],
+            &["127.0.0.1"],
+        );
+        assert_eq!(plain.ip, Some("127.0.0.1".parse().unwrap()));
+        assert!(!plain.over_tls);
+        assert_eq!(
+            Origin::of(
+                &HeaderMap::new(),
+                &Extensions::new(),
+                &TrustedProxies::default()
+            )
+            .ip,
+            None
+        );
+    }
+
     #[test]
     fn session_cookies_are_secure_behind_tls() {
-        let mut headers = HeaderMap::new();
-        assert!(!over_tls(&headers));
-        headers.insert("x-forwarded-proto", "HTTPS".parse().unwrap());
-        assert!(over_tls(&headers));
         let secure = session_set_cookie("abc", true);
         let plain = session_set_cookie("abc", false);
         for c in [&secure, &plain] {
@@ -554,14 +848,23 @@ mod tests {
     }
 
     #[test]
-    fn throttle_refuses_after_the_quota() {
-        let t = Throttle::new(2, 100);
-        assert!(t.check("a@b.co", Some("127.0.0.1")).is_ok());
-        assert!(t.check("a@b.co", Some("127.0.0.1")).is_ok());
+    fn throttle_counts_per_account_and_address_and_per_address() {
+        let home: IpAddr = "127.0.0.1".parse().unwrap();
+        let away: IpAddr = "198.51.100.7".parse().unwrap();
+        let t = Throttle::new(2, 3);
+        assert!(t.check("a@b.co", Some(home)).is_ok());
+        assert!(t.check("a@b.co", Some(home)).is_ok());
         assert!(matches!(
-            t.check("a@b.co", Some("127.0.0.1")),
+            t.check("a@b.co", Some(home)),
             Err(ApiError::TooManyRequests { .. })
         ));
-        assert!(t.check("c@d.co", Some("127.0.0.1")).is_ok());
+        // The account is not locked for everyone: its owner elsewhere still gets in.
+        assert!(t.check("a@b.co", Some(away)).is_ok());
+        // The address has used 3 attempts: any account from it now waits.
+        assert!(matches!(
+            t.check("c@d.co", Some(home)),
+            Err(ApiError::TooManyRequests { .. })
+        ));
+        assert!(t.check("c@d.co", Some(away)).is_ok());
     }
 }

@@ -46,6 +46,8 @@ pub struct ConsoleSettings {
     pub ingest_open: bool,
     /// Raw usage retention, days (shown in settings).
     pub retention_days: u32,
+    /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed (see [`auth::Origin`]).
+    pub trusted_proxies: tollgate_core::net::TrustedProxies,
 }
 
 /// What the console's handlers share.

@@ -112,6 +112,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
             ingest_secret: config.ingest_secret.clone(),
             ingest_open: config.ingest_allow_unauthenticated,
             retention_days: config.retention.days,
+            trusted_proxies: config.trusted_proxies(),
         },
     ));
     let (gateway_addr, console_addr) = (
@@ -146,9 +147,12 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
     let console_task = {
         let stop = wait_stop(stop_rx.clone());
         tokio::spawn(async move {
-            axum::serve(console_listener, console)
-                .with_graceful_shutdown(stop)
-                .await
+            axum::serve(
+                console_listener,
+                console.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
         })
     };
 

@@ -15,9 +15,8 @@ use super::views::{MembershipView, UserView, expiry_from};
 use crate::ConsoleState;
 use crate::audit::{self, Change};
 use crate::auth::{
-    Caller, ClientIp, SESSION_TTL_MS, Via, check_password_strength, hash_password, over_tls,
-    random_secret, secret_hash, session_clear_cookie, session_cookie, session_set_cookie,
-    verify_password,
+    Caller, Origin, SESSION_TTL_MS, Via, check_password_strength, hash_password, random_secret,
+    secret_hash, session_clear_cookie, session_cookie, session_set_cookie, verify_password,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
@@ -66,7 +65,7 @@ async fn start_session(
     state: &ConsoleState,
     user: &User,
     headers: &HeaderMap,
-    ip: Option<String>,
+    origin: Origin,
     status: StatusCode,
 ) -> ApiResult<Response> {
     let secret = random_secret();
@@ -81,7 +80,7 @@ async fn start_session(
             created_at_ms: now,
             expires_at_ms: now + SESSION_TTL_MS,
             revoked_at_ms: None,
-            ip,
+            ip: origin.ip_string(),
             user_agent: headers
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
@@ -90,7 +89,7 @@ async fn start_session(
         .await?;
     state.store.touch_login(user.id, now).await?;
     let body = session_view(state.store.as_ref(), user, Some(csrf)).await?;
-    let cookie = session_set_cookie(&secret, over_tls(headers));
+    let cookie = session_set_cookie(&secret, origin.over_tls);
     Ok((status, [(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
@@ -99,7 +98,7 @@ async fn start_session(
     responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(state): State<ConsoleState>,
-    ClientIp(ip): ClientIp,
+    origin: Origin,
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
@@ -113,7 +112,8 @@ pub async fn login(
     if req.password.len() > 1024 {
         return Err(ApiError::invalid("password", "the password is too long"));
     }
-    state.throttle.check(&email, ip.as_deref())?;
+    state.throttle.check(&email, origin.ip)?;
+    let ip = origin.ip_string();
     let user = state.store.user_by_email(&email).await?;
     let ok = verify_password(
         req.password,
@@ -160,7 +160,7 @@ pub async fn login(
         change,
     )
     .await;
-    start_session(&state, &user, &headers, ip, StatusCode::OK).await
+    start_session(&state, &user, &headers, origin, StatusCode::OK).await
 }
 
 /// Signs out: the session stops working everywhere at once.
@@ -169,6 +169,7 @@ pub async fn login(
 pub async fn logout(
     State(state): State<ConsoleState>,
     caller: Caller,
+    origin: Origin,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     if let Via::Session { id_hash } = &caller.via {
@@ -187,7 +188,7 @@ pub async fn logout(
     .await;
     Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, session_clear_cookie(over_tls(&headers)))],
+        [(header::SET_COOKIE, session_clear_cookie(origin.over_tls))],
     )
         .into_response())
 }
@@ -221,15 +222,16 @@ pub struct PasswordChange {
 
 /// Changes the caller's password; every session of theirs ends, this one included (sign in again).
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn change_password(
     State(state): State<ConsoleState>,
     caller: Caller,
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> ApiResult<StatusCode> {
-    state
-        .throttle
-        .check(&caller.user.email, caller.ip.as_deref())?;
+    state.throttle.check(
+        &caller.user.email,
+        caller.ip.as_deref().and_then(|ip| ip.parse().ok()),
+    )?;
     let current = state
         .store
         .user_by_id(caller.user.id)
@@ -470,10 +472,10 @@ pub struct InvitationAccept {
 /// Accepts an invitation: sets the password (new account) and joins the team; signs in.
 #[utoipa::path(post, path = "/api/v1/invitations/{token}/accept", tag = "auth", request_body = InvitationAccept,
     params(("token" = String, Path, description = "The secret from the link")),
-    responses((status = 201, body = SessionView), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = SessionView), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn accept_invitation(
     State(state): State<ConsoleState>,
-    ClientIp(ip): ClientIp,
+    origin: Origin,
     headers: HeaderMap,
     ApiPath(token): ApiPath<String>,
     ApiJson(req): ApiJson<InvitationAccept>,
@@ -495,7 +497,7 @@ pub async fn accept_invitation(
     // Validate everything before anything changes.
     match &existing {
         Some(user) if user.password_hash.is_some() => {
-            state.throttle.check(&inv.email, ip.as_deref())?;
+            state.throttle.check(&inv.email, origin.ip)?;
             if !verify_password(req.password.clone(), user.password_hash.clone()).await? {
                 return Err(ApiError::invalid(
                     "password",
@@ -559,9 +561,9 @@ pub async fn accept_invitation(
         state.store.as_ref(),
         format!("user:{}", user.email),
         Some(user.id),
-        ip.clone(),
+        origin.ip_string(),
         change,
     )
     .await;
-    start_session(&state, &user, &headers, ip, StatusCode::CREATED).await
+    start_session(&state, &user, &headers, origin, StatusCode::CREATED).await
 }

@@ -11,6 +11,7 @@ mod harness;
 
 mod analytics;
 mod cli;
+mod client_addr;
 mod config;
 mod console;
 mod counters;
@@ -20,5 +21,6 @@ mod middleware;
 mod reports;
 mod resilience;
 mod schema;
+mod signin_memory;
 mod usage;
 mod web;
