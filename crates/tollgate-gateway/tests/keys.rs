@@ -1,6 +1,7 @@
 //! Forged keys (valid CRC32 checksum, no such key) against the real gateway, SQLite store and
 //! usage writer: store reads stay bounded, a valid key stays cached and answered, the address
-//! gets 429 past its limit, and the usage rows are folded into summaries.
+//! gets 429 past its limit, and the usage rows are folded into summaries. Also the LLM-body peek's
+//! byte budget, which shares the fixture.
 #![expect(
     clippy::unwrap_used,
     clippy::panic,
@@ -64,6 +65,10 @@ async fn add_key(store: &SqliteStore, team_id: i64, name: &str) -> ApiKey {
 
 impl Fixture {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut GatewayConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("tollgate.db").display());
         let store = Arc::new(SqliteStore::connect(&url).await.unwrap());
@@ -77,6 +82,20 @@ impl Fixture {
                 prefix: "/echo".to_owned(),
                 upstream_url: mock.url(),
                 kind: RouteKind::Http,
+                strip_prefix: true,
+                connect_timeout_ms: 1_000,
+                timeout_ms: 5_000,
+                sealed_credential: None,
+            })
+            .await
+            .unwrap();
+        store
+            .create_route(NewRoute {
+                team_id: None,
+                name: "openai".to_owned(),
+                prefix: "/openai".to_owned(),
+                upstream_url: mock.url(),
+                kind: RouteKind::Openai,
                 strip_prefix: true,
                 connect_timeout_ms: 1_000,
                 timeout_ms: 5_000,
@@ -99,10 +118,11 @@ impl Fixture {
             metrics.clone(),
         )
         .unwrap();
-        let config = GatewayConfig {
+        let mut config = GatewayConfig {
             failed_key_lookups_per_minute: FAILURES_PER_MINUTE,
             ..GatewayConfig::default()
         };
+        tweak(&mut config);
         let gateway = Gateway::new(dyn_store, sink, metrics.clone(), config)
             .await
             .unwrap();
@@ -266,4 +286,25 @@ async fn forged_keys_are_bounded_limited_and_folded() {
         folded + from_local.iter().filter(|e| e.path != "*").count() as u64,
         FORGED as u64 + 1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_bodies_past_the_peek_budget_are_forwarded_unread() {
+    let mut fx = Fixture::start_with(|config| {
+        config.llm_peek_bytes = 1024;
+        // Smaller than the body below: no peek fits.
+        config.peek_budget_bytes = 10;
+    })
+    .await;
+    let client = client_from(IpAddr::from([127, 0, 0, 1]));
+    let response = client
+        .post(format!("http://{}/openai/v1/chat/completions", fx.addr))
+        .header("authorization", format!("Bearer {}", fx.valid.expose()))
+        .json(&serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "served, not refused");
+    assert_eq!(fx.metric("tollgate_gateway_peeks_skipped_total"), 1);
+    fx.stop().await;
 }
