@@ -1,5 +1,5 @@
-//! The gateway listener: hyper 1 connections (HTTP/1.1 keep-alive and h2c), one task each, with
-//! graceful shutdown; and the [`Gateway`] handle the binary wires.
+//! The [`Gateway`] handle the binary wires, serving its calls through the shared accept loop of
+//! [`crate::listener`] (HTTP/1.1 keep-alive and h2c, timeouts, connection cap, graceful shutdown).
 
 use std::convert::Infallible;
 use std::future::Future;
