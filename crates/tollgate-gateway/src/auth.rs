@@ -1,14 +1,10 @@
-//! Key authentication: the key from the request headers, its checksum, and the cached look-up.
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+//! Key authentication: the key from the request headers and its checksum (the cached look-up is
+//! in `keys`).
 
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
-use moka::future::Cache;
 use tollgate_core::{ApiKey, KeyHash};
-use tollgate_store::{KeyRecord, Store, StoreError};
+use tollgate_store::KeyRecord;
 
 use crate::error::GatewayError;
 
@@ -53,71 +49,6 @@ pub(crate) fn check_usable(record: &KeyRecord, now_ms: i64) -> Result<(), Gatewa
         return Err(GatewayError::ExpiredApiKey);
     }
     Ok(())
-}
-
-/// A cached look-up result, stamped with the cache generation it was loaded in.
-#[derive(Debug)]
-pub(crate) struct CachedKey {
-    generation: u64,
-    /// `None` is a negative entry: no key has this hash.
-    pub(crate) record: Option<KeyRecord>,
-}
-
-/// The key cache in front of `store.key_by_hash`: bounded, with a TTL, negative entries, coalesced
-/// concurrent misses, and emptied whole whenever the store's revision changes.
-pub(crate) struct KeyCache {
-    cache: Cache<KeyHash, Arc<CachedKey>>,
-    // A load that started before an invalidation may finish after it and insert a stale record;
-    // the generation stamp lets the next read notice and load again.
-    generation: AtomicU64,
-}
-
-impl KeyCache {
-    /// A cache of at most `capacity` keys, each kept at most `ttl`.
-    pub(crate) fn new(capacity: u64, ttl: Duration) -> Self {
-        Self {
-            cache: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ttl)
-                .build(),
-            generation: AtomicU64::new(0),
-        }
-    }
-
-    /// The key with this hash, from the cache or the store.
-    pub(crate) async fn lookup(
-        &self,
-        store: &dyn Store,
-        hash: &KeyHash,
-    ) -> Result<Arc<CachedKey>, Arc<StoreError>> {
-        let mut attempts = 0;
-        loop {
-            let generation = self.generation.load(Ordering::Acquire);
-            let entry = self
-                .cache
-                .try_get_with_by_ref(hash, async {
-                    let record = store.key_by_hash(hash).await?;
-                    Ok::<_, StoreError>(Arc::new(CachedKey { generation, record }))
-                })
-                .await?;
-            attempts += 1;
-            if entry.generation == self.generation.load(Ordering::Acquire) || attempts > 1 {
-                return Ok(entry);
-            }
-            self.cache.invalidate(hash).await;
-        }
-    }
-
-    /// Forgets every entry (the store's keys changed).
-    pub(crate) fn invalidate_all(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.cache.invalidate_all();
-    }
-
-    /// Approximate number of cached keys.
-    pub(crate) fn entry_count(&self) -> u64 {
-        self.cache.entry_count()
-    }
 }
 
 #[cfg(test)]

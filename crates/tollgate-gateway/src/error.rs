@@ -35,6 +35,12 @@ pub enum GatewayError {
     /// The request headers are larger than the configured limit.
     #[error("header_too_large")]
     HeaderTooLarge,
+    /// The client's address failed too many key look-ups lately; keys not cached are refused.
+    #[error("rate_limited")]
+    RateLimited,
+    /// The request body did not arrive within the body-read deadline.
+    #[error("request_timeout")]
+    RequestTimeout,
     /// The key could not be looked up because the store is unreachable.
     #[error("store_unavailable")]
     StoreUnavailable,
@@ -106,6 +112,10 @@ refusals! {
         "The request body is larger than the gateway accepts.";
     HeaderTooLarge => "header_too_large", "invalid_request_error",
         "The request headers are larger than the gateway accepts.";
+    RateLimited => "rate_limited", "rate_limit_error",
+        "Too many calls with unknown API keys from this address. Retry later.";
+    RequestTimeout => "request_timeout", "invalid_request_error",
+        "The request body did not arrive in time.";
     StoreUnavailable => "store_unavailable", "api_error",
         "The gateway cannot check the API key right now. Retry shortly.";
     RouteMisconfigured => "route_misconfigured", "api_error",
@@ -132,6 +142,8 @@ impl GatewayError {
             Self::InvalidPath => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::RouteMisconfigured | Self::UpstreamUnreachable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -160,7 +172,9 @@ impl GatewayError {
 mod tests {
     use super::*;
 
-    const ALL: [GatewayError; 15] = [
+    const ALL: [GatewayError; 17] = [
+        GatewayError::RateLimited,
+        GatewayError::RequestTimeout,
         GatewayError::MissingApiKey,
         GatewayError::InvalidApiKey,
         GatewayError::ExpiredApiKey,
@@ -205,6 +219,8 @@ mod tests {
         assert_eq!(GatewayError::PayloadTooLarge.status_code(), 413);
         assert_eq!(GatewayError::HeaderTooLarge.status_code(), 431);
         assert_eq!(GatewayError::StoreUnavailable.status_code(), 503);
+        assert_eq!(GatewayError::RateLimited.status_code(), 429);
+        assert_eq!(GatewayError::RequestTimeout.status_code(), 408);
         assert_eq!(GatewayError::UpstreamUnreachable.status_code(), 502);
         assert_eq!(GatewayError::UpstreamTimeout.status_code(), 504);
         assert_eq!(GatewayError::ClientClosed.status_code(), 499);

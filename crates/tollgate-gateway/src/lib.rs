@@ -11,11 +11,13 @@
 
 pub mod capture;
 pub mod error;
+pub mod listener;
 pub mod metrics;
 pub mod spool;
 pub mod writer;
 
 mod auth;
+mod keys;
 mod proxy;
 mod server;
 mod state;

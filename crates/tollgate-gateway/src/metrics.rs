@@ -17,6 +17,13 @@ pub struct StatusLabels {
     pub status: u16,
 }
 
+/// Labels of a listener's connection metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    /// `gateway` or `console`.
+    pub listener: &'static str,
+}
+
 /// Every metric tollgate exports. Cheap to update from the request path (atomics only).
 #[derive(Debug)]
 pub struct Metrics {
@@ -41,6 +48,18 @@ pub struct Metrics {
     pub queue_depth: Gauge<i64, AtomicI64>,
     /// Bytes waiting in the spool.
     pub spool_bytes: Gauge<i64, AtomicI64>,
+    /// Open client connections per listener.
+    pub connections_open: Family<ListenerLabels, Gauge<i64, AtomicI64>>,
+    /// Connections closed at once because the listener was at its cap, per listener.
+    pub connections_refused: Family<ListenerLabels, Counter>,
+    /// Key look-ups that reached the store (cache misses).
+    pub key_store_reads: Counter,
+    /// Calls refused with 429 because their address failed too many key look-ups.
+    pub key_lookups_rate_limited: Counter,
+    /// Refused-key calls folded into a per-address summary row instead of a row each.
+    pub refused_key_events_folded: Counter,
+    /// LLM bodies forwarded without the model peek because the peek byte budget was spent.
+    pub peeks_skipped: Counter,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -115,6 +134,47 @@ impl Metrics {
             "Bytes of usage events waiting in the spool",
             spool_bytes.clone(),
         );
+        let connections_open = Family::<ListenerLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "connections_open",
+            "Open client connections per listener",
+            connections_open.clone(),
+        );
+        let connections_refused = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because the listener was at max_connections",
+            connections_refused.clone(),
+        );
+        let key_store_reads = Counter::default();
+        registry.register(
+            "gateway_key_store_reads",
+            "Key look-ups that reached the store",
+            key_store_reads.clone(),
+        );
+        let key_lookups_rate_limited = Counter::default();
+        registry.register(
+            "gateway_key_lookups_rate_limited",
+            "Calls refused because their address failed too many key look-ups",
+            key_lookups_rate_limited.clone(),
+        );
+        let refused_key_events_folded = Counter::default();
+        registry.register(
+            "gateway_refused_key_events_folded",
+            "Refused-key calls counted in a summary usage row instead of a row each",
+            refused_key_events_folded.clone(),
+        );
+        let peeks_skipped = Counter::default();
+        registry.register(
+            "gateway_peeks_skipped",
+            "LLM bodies forwarded unread because peek_budget_bytes was spent",
+            peeks_skipped.clone(),
+        );
+        for listener in ["gateway", "console"] {
+            let labels = ListenerLabels { listener };
+            drop(connections_open.get_or_create(&labels));
+            drop(connections_refused.get_or_create(&labels));
+        }
         Arc::new(Self {
             registry,
             requests,
@@ -127,6 +187,12 @@ impl Metrics {
             events_dropped,
             queue_depth,
             spool_bytes,
+            connections_open,
+            connections_refused,
+            key_store_reads,
+            key_lookups_rate_limited,
+            refused_key_events_folded,
+            peeks_skipped,
         })
     }
 

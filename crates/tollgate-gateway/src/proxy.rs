@@ -30,6 +30,7 @@ use uuid::Uuid;
 use crate::auth;
 use crate::capture::{self, CapturedUsage, RequestInfo, ResponseTap};
 use crate::error::{CLIENT_CLOSED_STATUS, GatewayError};
+use crate::keys::LookupError;
 use crate::server::{Peer, Shared};
 use crate::state::{Credential, RouteEntry};
 
@@ -115,11 +116,20 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
             } else {
                 tracing::debug!(code = %failure.error, detail = %failure.detail, "gateway call refused");
             }
-            call.finish(
-                failure.error.status_code(),
-                Some(failure.event_text()),
-                None,
-            );
+            let status = failure.error.status_code();
+            let folded =
+                matches!(
+                    failure.error,
+                    GatewayError::InvalidApiKey | GatewayError::RateLimited
+                ) && !peer
+                    .shared
+                    .refused_keys
+                    .admit(peer.addr, status, ts_ms, &peer.shared.sink);
+            if folded {
+                call.fold_into_summary(status);
+            } else {
+                call.finish(status, Some(failure.event_text()), None);
+            }
             refusal(failure.error, Some(request_id))
         }
     }
@@ -149,16 +159,21 @@ async fn forward(
     let hash = auth::key_hash(auth::presented_key(&parts.headers)?)?;
     let cached = shared
         .keys
-        .lookup(&*shared.store, &hash)
+        .lookup(&*shared.store, &hash, peer.addr)
         .await
-        .map_err(|err| {
-            Failure::new(
+        .map_err(|err| match err {
+            LookupError::RateLimited => Failure::new(
+                GatewayError::RateLimited,
+                "too many failed key look-ups from this address",
+            ),
+            LookupError::Store(err) => Failure::new(
                 GatewayError::StoreUnavailable,
                 format!("key look-up failed: {err}"),
-            )
+            ),
         })?;
+    // An unknown key's hash is not recorded: it names nothing, and the usage writer would look
+    // it up in the store a second time to attribute it.
     let Some(key) = cached.record.as_ref() else {
-        call.event_mut(|e| e.key_hash = Some(hash));
         return Err(Failure::new(
             GatewayError::InvalidApiKey,
             "no key has this hash",
@@ -222,7 +237,30 @@ async fn forward(
         && is_json(&parts.headers)
         && declared.is_none_or(|len| len <= peek_limit as u64)
     {
-        match peek(body, declared, peek_limit, max_body).await? {
+        // The whole peek has a deadline, and all peeks together a byte budget: past it the body
+        // is forwarded unread (the model then comes from the response) rather than refused.
+        let reserve = declared.map_or(peek_limit, |len| usize::try_from(len).unwrap_or(usize::MAX));
+        let permit = u32::try_from(reserve)
+            .ok()
+            .and_then(|n| shared.peek_budget.clone().try_acquire_many_owned(n).ok());
+        let peeked = match permit {
+            None => {
+                shared.metrics.peeks_skipped.inc();
+                Peeked::Partial(Bytes::new(), body)
+            }
+            Some(_permit) => {
+                let timeout = shared.config.body_read_timeout;
+                tokio::time::timeout(timeout, peek(body, declared, peek_limit, max_body))
+                    .await
+                    .map_err(|_| {
+                        Failure::new(
+                            GatewayError::RequestTimeout,
+                            format!("request body not read within {} s", timeout.as_secs()),
+                        )
+                    })??
+            }
+        };
+        match peeked {
             Peeked::Whole(bytes) => {
                 let (info, rewritten) = capture::inspect_request(kind, &bytes);
                 call.event_mut(|e| e.model.clone_from(&info.model));
@@ -400,6 +438,18 @@ impl Call {
             .metrics
             .observe_response(status, elapsed.as_secs_f64());
         self.shared.sink.record(event);
+    }
+}
+
+impl Call {
+    /// Counts the call in the metrics but leaves its row to a summary (see `keys`).
+    fn fold_into_summary(&mut self, status: u16) {
+        if self.event.take().is_some() {
+            self.shared
+                .metrics
+                .observe_response(status, self.started.elapsed().as_secs_f64());
+            self.shared.metrics.refused_key_events_folded.inc();
+        }
     }
 }
 

@@ -1,9 +1,9 @@
-//! The gateway listener: hyper 1 connections (HTTP/1.1 keep-alive and h2c), one task each, with
-//! graceful shutdown; and the [`Gateway`] handle the binary wires.
+//! The [`Gateway`] handle the binary wires, serving its calls through the shared accept loop of
+//! [`crate::listener`] (HTTP/1.1 keep-alive and h2c, timeouts, connection cap, graceful shutdown).
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
@@ -12,16 +12,16 @@ use arc_swap::ArcSwap;
 use http::HeaderValue;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tollgate_core::crypto::MasterKey;
 use tollgate_core::pricing::PriceTable;
 use tollgate_store::{Store, StoreError};
 
-use crate::auth::KeyCache;
+use crate::keys::{KeyCache, RefusedKeyEvents};
+use crate::listener::{self, ListenerSettings};
 use crate::metrics::Metrics;
 use crate::proxy;
 use crate::state::{self, RouteState, Upstreams};
@@ -44,6 +44,16 @@ pub struct GatewayConfig {
     pub refresh_interval: Duration,
     /// Longest wait for in-flight calls (streams included) at shutdown.
     pub drain_timeout: Duration,
+    /// Connection timeouts and cap of the gateway listener (its `drain_timeout` is overridden by
+    /// the one above).
+    pub listener: ListenerSettings,
+    /// Longest time the whole peek of an LLM body may take; slower bodies get 408.
+    pub body_read_timeout: Duration,
+    /// Most bytes all concurrent LLM-body peeks may hold; past it bodies are forwarded unread.
+    pub peek_budget_bytes: usize,
+    /// Failed key look-ups (unknown keys) allowed per client address per minute; past it the
+    /// address gets 429 `rate_limited` for keys not already cached, without a store read.
+    pub failed_key_lookups_per_minute: u32,
 }
 
 impl Default for GatewayConfig {
@@ -56,12 +66,18 @@ impl Default for GatewayConfig {
             prices: PriceTable::default(),
             refresh_interval: Duration::from_millis(250),
             drain_timeout: Duration::from_secs(30),
+            listener: ListenerSettings::default(),
+            body_read_timeout: Duration::from_secs(30),
+            peek_budget_bytes: 256 * 1024 * 1024,
+            failed_key_lookups_per_minute: 60,
         }
     }
 }
 
 /// Most keys the cache holds.
 const KEY_CACHE_CAPACITY: u64 = 100_000;
+/// Most unknown keys remembered; a separate cache, so unknown keys never evict known ones.
+const NEGATIVE_CACHE_CAPACITY: u64 = 10_000;
 /// Longest a cached key (or a negative entry) lives even without a revision change.
 const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 
@@ -73,6 +89,10 @@ pub(crate) struct Shared {
     pub(crate) config: GatewayConfig,
     pub(crate) routes: ArcSwap<RouteState>,
     pub(crate) keys: KeyCache,
+    /// Folds floods of refused-key calls into summary rows.
+    pub(crate) refused_keys: RefusedKeyEvents,
+    /// Bytes the LLM-body peeks may still hold (one permit a byte).
+    pub(crate) peek_budget: Arc<Semaphore>,
     pub(crate) upstreams: Upstreams,
     /// The store revision the routes and keys reflect.
     pub(crate) revision: AtomicI64,
@@ -82,6 +102,8 @@ pub(crate) struct Shared {
 /// What one client connection's calls share.
 pub(crate) struct Peer {
     pub(crate) shared: Arc<Shared>,
+    /// The client's address, for the failed-look-up limiter.
+    pub(crate) addr: IpAddr,
     /// The client's IP address as text, for usage events.
     pub(crate) ip: String,
     /// The same, ready to append to `X-Forwarded-For`.
@@ -114,13 +136,25 @@ impl Gateway {
         let upstreams = Upstreams::new()
             .map_err(|err| StoreError::Internal(format!("TLS client setup failed: {err}")))?;
         let (shutdown, _) = watch::channel(false);
+        let keys = KeyCache::new(
+            KEY_CACHE_CAPACITY,
+            NEGATIVE_CACHE_CAPACITY,
+            KEY_CACHE_TTL,
+            config.failed_key_lookups_per_minute,
+            metrics.clone(),
+        );
+        let peek_budget = Arc::new(Semaphore::new(
+            config.peek_budget_bytes.min(Semaphore::MAX_PERMITS),
+        ));
         let shared = Arc::new(Shared {
             store,
             sink,
             metrics,
             config,
             routes: ArcSwap::from_pointee(RouteState::default()),
-            keys: KeyCache::new(KEY_CACHE_CAPACITY, KEY_CACHE_TTL),
+            keys,
+            refused_keys: RefusedKeyEvents::new(),
+            peek_budget,
             upstreams,
             revision: AtomicI64::new(0),
             shutdown,
@@ -153,37 +187,45 @@ impl Gateway {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
-        let builder = self.connection_builder();
-        let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, addr)) => self.spawn_connection(&builder, &graceful, stream, addr),
-                    Err(err) => {
-                        // Out of file descriptors and the like: wait instead of spinning.
-                        tracing::warn!(error = %err, "gateway accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-            }
-        }
-        drop(listener);
+        let mut settings = self.shared.config.listener.clone();
+        settings.name = "gateway";
+        settings.drain_timeout = self.shared.config.drain_timeout;
+        let builder = self.connection_builder(&settings);
+        let shared = self.shared.clone();
+        let background = self.shared.clone();
+        let result = listener::serve(
+            listener,
+            settings,
+            builder,
+            self.shared.metrics.clone(),
+            move |addr: SocketAddr| {
+                let ip = addr.ip().to_string();
+                let ip_header =
+                    HeaderValue::from_str(&ip).unwrap_or(HeaderValue::from_static("unknown"));
+                let peer = Arc::new(Peer {
+                    shared: shared.clone(),
+                    addr: addr.ip(),
+                    ip,
+                    ip_header,
+                });
+                service_fn(move |req: http::Request<Incoming>| {
+                    let peer = peer.clone();
+                    async move { Ok::<_, Infallible>(proxy::handle(peer, req).await) }
+                })
+            },
+            async move {
+                shutdown.await;
+                // The refresher stops with the listener, before the drain.
+                background.shutdown.send_replace(true);
+            },
+        )
+        .await;
         self.shared.shutdown.send_replace(true);
-        let open = graceful.count();
-        tracing::info!(connections = open, "gateway draining in-flight calls");
-        if tokio::time::timeout(self.shared.config.drain_timeout, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                timeout = ?self.shared.config.drain_timeout,
-                "gateway drain timed out; remaining calls are cut"
-            );
-        }
-        Ok(())
+        // The minute in progress gets its summary rows before the usage writer is flushed.
+        self.shared
+            .refused_keys
+            .flush_ended(i64::MAX, &self.shared.sink);
+        result
     }
 
     /// Approximate number of keys in the cache.
@@ -196,55 +238,18 @@ impl Gateway {
         self.shared.routes.load().table.len()
     }
 
-    fn connection_builder(&self) -> auto::Builder<TokioExecutor> {
+    fn connection_builder(&self, settings: &ListenerSettings) -> auto::Builder<TokioExecutor> {
         let max_header = self.shared.config.max_header_bytes;
-        let mut builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = settings.builder();
         // hyper's own limits sit above ours so that oversized headers get the JSON refusal.
         builder
             .http1()
-            .keep_alive(true)
-            .timer(TokioTimer::new())
             .max_buf_size((max_header.saturating_mul(2)).max(400 * 1024));
+        builder.http2().max_header_list_size(
+            u32::try_from(max_header.saturating_mul(2))
+                .unwrap_or(u32::MAX)
+                .max(64 * 1024),
+        );
         builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(
-                u32::try_from(max_header.saturating_mul(2))
-                    .unwrap_or(u32::MAX)
-                    .max(64 * 1024),
-            );
-        builder
-    }
-
-    fn spawn_connection(
-        &self,
-        builder: &auto::Builder<TokioExecutor>,
-        graceful: &GracefulShutdown,
-        stream: tokio::net::TcpStream,
-        addr: SocketAddr,
-    ) {
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(error = %err, "TCP_NODELAY not set");
-        }
-        let ip = addr.ip().to_string();
-        let ip_header = HeaderValue::from_str(&ip).unwrap_or(HeaderValue::from_static("unknown"));
-        let peer = Arc::new(Peer {
-            shared: self.shared.clone(),
-            ip,
-            ip_header,
-        });
-        let service = service_fn(move |req: http::Request<Incoming>| {
-            let peer = peer.clone();
-            async move { Ok::<_, Infallible>(proxy::handle(peer, req).await) }
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(err) = conn.await {
-                tracing::debug!(error = %err, "gateway connection ended with an error");
-            }
-        });
     }
 }

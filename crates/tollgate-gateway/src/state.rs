@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use http::uri::{Authority, Scheme};
@@ -18,6 +18,9 @@ use tollgate_store::{RouteRecord, StoreError};
 
 use crate::proxy::UpstreamBody;
 use crate::server::Shared;
+
+/// How often limiter state of quiet addresses is dropped.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The pooled upstream client (HTTP/1.1 and HTTP/2 over TLS by ALPN, plain HTTP/1.1).
 pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
@@ -233,12 +236,20 @@ pub(crate) async fn refresh_loop(
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut store_down = false;
+    let mut housekeeping = Instant::now();
     loop {
         let step = async {
             ticker.tick().await;
             match shared.upgrade() {
                 Some(shared) => {
                     refresh_once(&shared, &mut store_down).await;
+                    shared
+                        .refused_keys
+                        .flush_ended(tollgate_core::time::now_ms(), &shared.sink);
+                    if housekeeping.elapsed() >= HOUSEKEEPING_INTERVAL {
+                        shared.keys.forget_quiet_addresses();
+                        housekeeping = Instant::now();
+                    }
                     true
                 }
                 None => false,

@@ -46,6 +46,8 @@ pub struct Config {
     pub retention: Retention,
     /// Gateway limits and timings.
     pub gateway: GatewaySettings,
+    /// Console listener timings and connection cap.
+    pub console: ConsoleListenerSettings,
     /// Usage writer tuning.
     pub writer: WriterSettings,
     /// Model → price per million tokens.
@@ -104,6 +106,46 @@ pub struct GatewaySettings {
     pub refresh_interval_ms: u64,
     /// Longest wait for in-flight calls at shutdown, seconds.
     pub drain_timeout_secs: u64,
+    /// Longest wait for a connection's first byte and for a whole request head, seconds.
+    pub header_read_timeout_secs: u64,
+    /// A connection that moves no byte for this long is closed, seconds.
+    pub idle_timeout_secs: u64,
+    /// HTTP/2 keep-alive ping interval (and ping timeout), seconds.
+    pub keepalive_ping_secs: u64,
+    /// Most open client connections; more are accepted and closed at once. Lowered at start when
+    /// the open-file limit cannot hold them.
+    pub max_connections: usize,
+    /// Longest time reading an LLM request body for its model may take, seconds (then 408).
+    pub body_read_timeout_secs: u64,
+    /// Most bytes all concurrent LLM-body reads may hold; past it bodies are forwarded unread.
+    pub peek_budget_bytes: usize,
+    /// Unknown-key look-ups allowed per client address per minute; past it 429 `rate_limited`.
+    pub failed_key_lookups_per_minute: u32,
+}
+
+/// Console listener timings and connection cap.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleListenerSettings {
+    /// Longest wait for a connection's first byte and for a whole request head, seconds.
+    pub header_read_timeout_secs: u64,
+    /// A connection that moves no byte for this long is closed, seconds.
+    pub idle_timeout_secs: u64,
+    /// HTTP/2 keep-alive ping interval (and ping timeout), seconds.
+    pub keepalive_ping_secs: u64,
+    /// Most open connections; more are accepted and closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for ConsoleListenerSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            keepalive_ping_secs: 30,
+            max_connections: 1024,
+        }
+    }
 }
 
 impl Default for GatewaySettings {
@@ -114,6 +156,13 @@ impl Default for GatewaySettings {
             max_header_bytes: 32 * 1024,
             refresh_interval_ms: 250,
             drain_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            keepalive_ping_secs: 30,
+            max_connections: 10_000,
+            body_read_timeout_secs: 30,
+            peek_budget_bytes: 256 * 1024 * 1024,
+            failed_key_lookups_per_minute: 60,
         }
     }
 }
@@ -156,6 +205,7 @@ impl Default for Config {
             log_level: "info".into(),
             retention: Retention::default(),
             gateway: GatewaySettings::default(),
+            console: ConsoleListenerSettings::default(),
             writer: WriterSettings::default(),
             prices: PriceTable::default(),
             trusted_proxies: Vec::new(),
@@ -283,9 +333,59 @@ impl Config {
                     .into(),
             ));
         }
+        self.validate_listeners()?;
         self.prices.validate().map_err(ConfigError)?;
         TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;
+        Ok(())
+    }
+
+    fn validate_listeners(&self) -> Result<(), ConfigError> {
+        let g = &self.gateway;
+        let c = &self.console;
+        for (name, secs) in [
+            (
+                "gateway.header_read_timeout_secs",
+                g.header_read_timeout_secs,
+            ),
+            ("gateway.idle_timeout_secs", g.idle_timeout_secs),
+            ("gateway.keepalive_ping_secs", g.keepalive_ping_secs),
+            ("gateway.body_read_timeout_secs", g.body_read_timeout_secs),
+            (
+                "console.header_read_timeout_secs",
+                c.header_read_timeout_secs,
+            ),
+            ("console.idle_timeout_secs", c.idle_timeout_secs),
+            ("console.keepalive_ping_secs", c.keepalive_ping_secs),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                return Err(ConfigError(format!(
+                    "{name} must be 1 to 3600 seconds (got {secs})"
+                )));
+            }
+        }
+        for (name, max) in [
+            ("gateway.max_connections", g.max_connections),
+            ("console.max_connections", c.max_connections),
+        ] {
+            if !(1..=1_000_000).contains(&max) {
+                return Err(ConfigError(format!(
+                    "{name} must be 1 to 1000000 (got {max})"
+                )));
+            }
+        }
+        if g.peek_budget_bytes < g.llm_peek_bytes {
+            return Err(ConfigError(format!(
+                "gateway.peek_budget_bytes ({}) must be at least gateway.llm_peek_bytes ({}): \
+                 one body must fit",
+                g.peek_budget_bytes, g.llm_peek_bytes
+            )));
+        }
+        if g.failed_key_lookups_per_minute == 0 {
+            return Err(ConfigError(
+                "gateway.failed_key_lookups_per_minute must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -356,6 +456,35 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listener_settings_are_checked() {
+        let mut config = Config::default();
+        assert!(config.validate().is_ok());
+        config.gateway.header_read_timeout_secs = 0;
+        let err = config
+            .validate()
+            .map(|()| String::new())
+            .unwrap_or_else(|e| e.to_string());
+        assert!(err.contains("gateway.header_read_timeout_secs"), "{err}");
+        let mut config = Config::default();
+        config.console.max_connections = 0;
+        let err = config
+            .validate()
+            .map(|()| String::new())
+            .unwrap_or_else(|e| e.to_string());
+        assert!(err.contains("console.max_connections"), "{err}");
+        let mut config = Config::default();
+        config.gateway.peek_budget_bytes = 1024;
+        let err = config
+            .validate()
+            .map(|()| String::new())
+            .unwrap_or_else(|e| e.to_string());
+        assert!(err.contains("peek_budget_bytes"), "{err}");
+        let mut config = Config::default();
+        config.gateway.failed_key_lookups_per_minute = 0;
+        assert!(config.validate().is_err());
+    }
 
     #[test]
     fn urls_lose_their_password() {

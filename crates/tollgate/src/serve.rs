@@ -1,13 +1,16 @@
 //! `tollgate serve`: wires the store, the usage writer, the gateway and the console, and shuts them
 //! down in order: stop accepting → drain in-flight calls → flush the usage queue → close the store.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::extract::ConnectInfo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tollgate_console::{ConsoleSettings, ConsoleState};
+use tollgate_gateway::listener::ListenerSettings;
 use tollgate_gateway::metrics::Metrics;
 use tollgate_gateway::writer::{UsageWriter, WriterConfig};
 use tollgate_gateway::{Gateway, GatewayConfig};
@@ -65,6 +68,88 @@ async fn shutdown_signal() {
     }
 }
 
+/// Both listeners' settings, their connection caps lowered to what the open-file limit (raised to
+/// its hard limit first) can hold: each gateway connection may need a second descriptor upstream.
+fn listener_settings(config: &Config) -> (ListenerSettings, ListenerSettings) {
+    let g = &config.gateway;
+    let c = &config.console;
+    let mut gateway = ListenerSettings {
+        name: "gateway",
+        header_read_timeout: Duration::from_secs(g.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(g.idle_timeout_secs),
+        keepalive_ping: Duration::from_secs(g.keepalive_ping_secs),
+        max_connections: g.max_connections,
+        drain_timeout: Duration::from_secs(g.drain_timeout_secs),
+    };
+    let mut console = ListenerSettings {
+        name: "console",
+        header_read_timeout: Duration::from_secs(c.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(c.idle_timeout_secs),
+        keepalive_ping: Duration::from_secs(c.keepalive_ping_secs),
+        max_connections: c.max_connections,
+        drain_timeout: CONSOLE_DRAIN,
+    };
+    let limit = tollgate_gateway::listener::raise_fd_limit();
+    if let Some(limit) = limit {
+        // Room for the store, the spool, logs and upstream pools beyond the client connections.
+        let usable = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+        let console_cap = (usable / 4).max(1);
+        let gateway_cap =
+            (usable.saturating_sub(console.max_connections.min(console_cap)) / 2).max(1);
+        for (settings, cap) in [(&mut gateway, gateway_cap), (&mut console, console_cap)] {
+            if settings.max_connections > cap {
+                tracing::warn!(
+                    listener = settings.name,
+                    configured = settings.max_connections,
+                    lowered_to = cap,
+                    open_file_limit = limit,
+                    "max_connections lowered to fit the open-file limit"
+                );
+                settings.max_connections = cap;
+            }
+        }
+    }
+    tracing::info!(
+        open_file_limit = limit,
+        gateway_max_connections = gateway.max_connections,
+        console_max_connections = console.max_connections,
+        "connection limits"
+    );
+    (gateway, console)
+}
+
+/// File descriptors kept out of the connection caps.
+const FD_RESERVE: u64 = 256;
+/// Longest wait for in-flight console calls at shutdown.
+const CONSOLE_DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves the console through the shared accept loop, each request carrying the peer's
+/// `ConnectInfo<SocketAddr>`.
+async fn serve_console(
+    listener: TcpListener,
+    app: axum::Router,
+    settings: ListenerSettings,
+    metrics: std::sync::Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let builder = settings.builder();
+    tollgate_gateway::listener::serve(
+        listener,
+        settings,
+        builder,
+        metrics,
+        move |peer: SocketAddr| {
+            let app = app.clone();
+            hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                tower::ServiceExt::oneshot(app.clone(), req)
+            })
+        },
+        shutdown,
+    )
+    .await
+}
+
 /// Runs until SIGTERM or Ctrl-C, then shuts down without losing a usage event.
 pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
     init_logging(&config)?;
@@ -84,6 +169,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         metrics.clone(),
     )
     .with_context(|| format!("spool {} cannot be opened", config.spool_dir().display()))?;
+    let (gateway_listener_settings, console_listener_settings) = listener_settings(&config);
     let gateway_config = GatewayConfig {
         max_body_bytes: config.gateway.max_body_bytes,
         llm_peek_bytes: config.gateway.llm_peek_bytes,
@@ -92,6 +178,10 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         prices: config.prices.clone(),
         refresh_interval: Duration::from_millis(config.gateway.refresh_interval_ms),
         drain_timeout: Duration::from_secs(config.gateway.drain_timeout_secs),
+        listener: gateway_listener_settings,
+        body_read_timeout: Duration::from_secs(config.gateway.body_read_timeout_secs),
+        peek_budget_bytes: config.gateway.peek_budget_bytes,
+        failed_key_lookups_per_minute: config.gateway.failed_key_lookups_per_minute,
     };
     let sink_for_console = sink.clone();
     let gateway = Gateway::new(store.clone(), sink, metrics.clone(), gateway_config).await?;
@@ -146,14 +236,13 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
     };
     let console_task = {
         let stop = wait_stop(stop_rx.clone());
-        tokio::spawn(async move {
-            axum::serve(
-                console_listener,
-                console.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(stop)
-            .await
-        })
+        tokio::spawn(serve_console(
+            console_listener,
+            console,
+            console_listener_settings,
+            metrics.clone(),
+            stop,
+        ))
     };
 
     let cleaner = crate::retention::spawn(
@@ -184,4 +273,52 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
     store.close().await;
     tracing::info!(dropped = metrics.dropped_now(), "tollgate stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn console_handlers_see_the_peer_address() -> anyhow::Result<()> {
+        let app = axum::Router::new().route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let settings = ListenerSettings {
+            name: "console",
+            ..ListenerSettings::default()
+        };
+        let served = tokio::spawn(serve_console(
+            listener,
+            app,
+            settings,
+            Metrics::new(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let local = std::net::TcpStream::connect(addr)?;
+        let client_addr = local.local_addr()?;
+        drop(local);
+        let text = reqwest::get(format!("http://{addr}/peer"))
+            .await?
+            .text()
+            .await?;
+        let peer: SocketAddr = text.parse()?;
+        assert_eq!(peer.ip(), client_addr.ip());
+        assert_ne!(
+            peer.port(),
+            addr.port(),
+            "the client's port, not the server's"
+        );
+        let _ = stop.send(());
+        served.await??;
+        Ok(())
+    }
 }

@@ -16,6 +16,7 @@ mod config;
 mod console;
 mod counters;
 mod gateway;
+mod listeners;
 mod matrix;
 mod middleware;
 mod reports;
