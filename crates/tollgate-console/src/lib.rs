@@ -46,6 +46,10 @@ pub struct ConsoleSettings {
     pub ingest_open: bool,
     /// Raw usage retention, days (shown in settings).
     pub retention_days: u32,
+    /// Internal upstream hosts team admins may route to anyway.
+    pub upstream_allowlist: tollgate_core::upstream::UpstreamAllowlist,
+    /// This instance's own listeners (gateway and console), which no team route may target.
+    pub own_listeners: Vec<std::net::SocketAddr>,
 }
 
 /// What the console's handlers share.
