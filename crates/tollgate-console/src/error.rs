@@ -50,6 +50,14 @@ pub enum ApiError {
     /// Taken name, last owner, … (409).
     #[error("{0}")]
     Conflict(String),
+    /// A conflict with its own machine-readable code, e.g. `prefix_conflict` (409).
+    #[error("{message}")]
+    ConflictWith {
+        /// Machine-readable code.
+        code: &'static str,
+        /// One human line.
+        message: String,
+    },
     /// Gone: an expired or used invitation (410).
     #[error("{0}")]
     Gone(String),
@@ -136,7 +144,9 @@ impl ApiError {
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) | Self::NotConfigured { .. } => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::NotConfigured { .. } | Self::ConflictWith { .. } => {
+                StatusCode::CONFLICT
+            }
             Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -150,7 +160,8 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. }
             | Self::Unauthenticated { code, .. }
-            | Self::NotConfigured { code, .. } => code,
+            | Self::NotConfigured { code, .. }
+            | Self::ConflictWith { code, .. } => code,
             Self::Invalid { .. } => "invalid_field",
             Self::Forbidden(_) => "forbidden",
             Self::Csrf => "csrf_failed",

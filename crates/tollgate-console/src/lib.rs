@@ -48,6 +48,10 @@ pub struct ConsoleSettings {
     pub retention_days: u32,
     /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed (see [`auth::Origin`]).
     pub trusted_proxies: tollgate_core::net::TrustedProxies,
+    /// Internal upstream hosts team admins may route to anyway.
+    pub upstream_allowlist: tollgate_core::upstream::UpstreamAllowlist,
+    /// This instance's own listeners (gateway and console), which no team route may target.
+    pub own_listeners: Vec<std::net::SocketAddr>,
 }
 
 /// What the console's handlers share.

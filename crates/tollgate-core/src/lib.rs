@@ -7,8 +7,10 @@ pub mod pricing;
 pub mod reading;
 pub mod role;
 pub mod route;
+pub mod route_policy;
 pub mod time;
 pub mod tokenize;
+pub mod upstream;
 pub mod usage;
 
 pub use key::{ApiKey, KeyError, KeyHash};

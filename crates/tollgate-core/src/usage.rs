@@ -1,6 +1,7 @@
 //! Usage events: one per call, from the gateway, from ingest, or from the in-process middleware.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::key::KeyHash;
@@ -147,6 +148,44 @@ impl UsageEvent {
         }
     }
 
+    /// An id derived from what the event says (UUID v8 from a SHA-256 of its canonical content),
+    /// for reported events that carry no id of their own: the same report sent twice gets the same
+    /// id and is stored once. Covers every reported field except the id and the cost (which may
+    /// come from the price table in force rather than from the reporter).
+    pub fn content_id(&self) -> Uuid {
+        // A JSON array in a fixed order: unambiguous, and independent of how the reporter ordered
+        // or spaced its fields.
+        let canonical = serde_json::json!([
+            "tollgate-usage-event-v1",
+            self.ts_ms,
+            self.key_hash.as_ref().map(KeyHash::as_str),
+            self.route,
+            self.method,
+            self.path,
+            self.status,
+            self.latency_us,
+            self.upstream_latency_us,
+            self.client_ip,
+            self.user_agent,
+            self.model,
+            [
+                self.tokens.prompt,
+                self.tokens.completion,
+                self.tokens.total,
+                self.tokens.cached,
+                self.tokens.reasoning,
+            ],
+            self.estimated,
+            self.error,
+            self.source.as_str(),
+            self.request_id,
+        ]);
+        let digest = Sha256::digest(canonical.to_string().as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    }
+
     /// 2, 3, 4 or 5 for the status class; 0 for anything else.
     pub fn status_class(&self) -> i16 {
         status_class(self.status)
@@ -228,6 +267,26 @@ mod tests {
         assert_eq!(histogram_quantile(&h, 0.75), Some(2.0));
         assert_eq!(histogram_quantile(&h, 0.99), Some(60.0));
         assert_eq!(histogram_quantile(&[0; HISTOGRAM_LEN], 0.5), None);
+    }
+
+    #[test]
+    fn content_ids_follow_the_content_only() {
+        let mut a = UsageEvent::new(1_700_000_000_000, "POST", "/v1/chat", 200);
+        a.model = Some("gpt-4o".into());
+        a.tokens.prompt = 12;
+        let mut b = a.clone();
+        b.event_id = Uuid::now_v7();
+        b.cost_usd = 0.5;
+        assert_eq!(a.content_id(), b.content_id());
+        assert_eq!(a.content_id().get_version_num(), 8);
+        b.tokens.prompt = 13;
+        assert_ne!(a.content_id(), b.content_id());
+        let mut c = a.clone();
+        c.ts_ms += 1;
+        assert_ne!(a.content_id(), c.content_id());
+        let mut d = a.clone();
+        d.user_agent = Some(String::new());
+        assert_ne!(a.content_id(), d.content_id());
     }
 
     #[test]

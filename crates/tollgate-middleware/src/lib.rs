@@ -51,5 +51,5 @@ pub use layer::{CLIENT_CLOSED, RecordedBody, ResponseFuture, UsageLayer, UsageSe
 pub use record::{ApiKeyHash, ClientIp, LlmUsage, RouteName, UsageRecord, UsageSlot};
 pub use reporter::{
     BuildError, FlushError, INGEST_PATH, IngestAuth, MAX_BATCH_SIZE, ReporterBuilder,
-    ReporterStats, SIGNATURE_HEADER, UsageReporter,
+    ReporterStats, SIGNATURE_HEADER, TIMESTAMP_HEADER, UsageReporter, sign,
 };

@@ -19,8 +19,11 @@ use crate::record::UsageRecord;
 
 /// Path of the ingest API under the server's base URL.
 pub const INGEST_PATH: &str = "/api/v1/usage/events";
-/// Header carrying `sha256=<hex HMAC-SHA256 of the body>`.
+/// Header carrying `sha256=<hex HMAC-SHA256 of "{timestamp}.{body}">`.
 pub const SIGNATURE_HEADER: &str = "x-tollgate-signature";
+/// Header carrying the unix time (seconds) of the signature; the server refuses it when it is more
+/// than five minutes off, so a captured request cannot be replayed later.
+pub const TIMESTAMP_HEADER: &str = "x-tollgate-timestamp";
 /// Most events the ingest API takes in one request.
 pub const MAX_BATCH_SIZE: usize = 10_000;
 
@@ -32,8 +35,9 @@ pub enum IngestAuth {
     None,
     /// `Authorization: Bearer <ingest secret>`.
     Bearer(SecretString),
-    /// `X-Tollgate-Signature: sha256=<hex HMAC-SHA256 of the body keyed by the ingest secret>`;
-    /// the secret itself never travels.
+    /// `X-Tollgate-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{body}" keyed by the ingest
+    /// secret>` with `X-Tollgate-Timestamp: <unix seconds>`, made afresh for every attempt; the
+    /// secret itself never travels.
     Signature(SecretString),
 }
 
@@ -476,11 +480,15 @@ impl Shipper {
                 req = req.header(header::AUTHORIZATION, value);
             }
             IngestAuth::Signature(secret) => {
-                let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-                    .map_err(|e| SendFailure::Refused(format!("hmac: {e}")))?;
-                mac.update(&body);
-                let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-                req = req.header(SIGNATURE_HEADER, signature);
+                // Signed per attempt: a retry after a backoff carries a fresh timestamp.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let signature = sign(secret.expose_secret().as_bytes(), now, &body)
+                    .map_err(SendFailure::Refused)?;
+                req = req
+                    .header(TIMESTAMP_HEADER, now.to_string())
+                    .header(SIGNATURE_HEADER, signature);
             }
         }
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -504,6 +512,19 @@ impl Shipper {
             Err(SendFailure::Refused(message))
         }
     }
+}
+
+/// The `X-Tollgate-Signature` value for `body` sent at `timestamp` (unix seconds):
+/// `sha256=<hex HMAC-SHA256 of "{timestamp}.{body}">`.
+pub fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> Result<String, String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|e| format!("hmac: {e}"))?;
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    Ok(format!(
+        "sha256={}",
+        hex::encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// A reqwest error with its causes (its `Display` alone says little).

@@ -37,6 +37,8 @@ struct Ingest {
     fail_next: AtomicUsize,
     always_fail: AtomicBool,
     delay_ms: AtomicU64,
+    /// The `X-Tollgate-Timestamp` of every request that had one.
+    timestamps: Mutex<Vec<u64>>,
 }
 
 impl Ingest {
@@ -69,15 +71,29 @@ async fn ingest_handler(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == format!("Bearer {SECRET}"));
+    // The server's rule: HMAC of "{timestamp}.{body}", the timestamp within 300 s of now.
+    let timestamp = headers
+        .get("x-tollgate-timestamp")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(ts) = timestamp {
+        state.timestamps.lock().unwrap().push(ts);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let signature_ok = headers
         .get("x-tollgate-signature")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("sha256="))
         .and_then(|v| hex::decode(v).ok())
-        .is_some_and(|given| {
+        .zip(timestamp)
+        .is_some_and(|(given, ts)| {
             let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+            mac.update(format!("{ts}.").as_bytes());
             mac.update(&body);
-            mac.verify_slice(&given).is_ok()
+            mac.verify_slice(&given).is_ok() && now.abs_diff(ts) <= 300
         });
     if !bearer_ok && !signature_ok {
         state.unauthorized.fetch_add(1, Ordering::SeqCst);
@@ -352,6 +368,41 @@ async fn signs_bodies_with_hmac() {
     assert!(!reporter.record(UsageRecord::new("GET", "/late", 200)));
     assert_eq!(reporter.stats().dropped_after_shutdown, 1);
     assert_eq!(reporter.flush().await, Err(FlushError::Closed));
+}
+
+#[tokio::test]
+async fn signs_every_attempt_with_a_fresh_timestamp() {
+    let (ingest, base) = start_ingest().await;
+    ingest.fail_next.store(1, Ordering::SeqCst);
+    let reporter = UsageReporter::builder(&base)
+        .signature(SECRET)
+        .retry_backoff(Duration::from_millis(1_100))
+        .http_client(http())
+        .build()
+        .unwrap();
+    reporter.record(UsageRecord::new("GET", "/retried", 200));
+    reporter.flush().await.expect("delivered on the retry");
+    let stamps = ingest.timestamps.lock().unwrap().clone();
+    assert_eq!(stamps.len(), 2, "{stamps:?}");
+    assert!(
+        stamps[1] > stamps[0],
+        "the retry must be signed anew: {stamps:?}"
+    );
+    assert_eq!(ingest.unauthorized.load(Ordering::SeqCst), 0);
+    assert_eq!(ingest.batch_sizes(), [1]);
+}
+
+#[test]
+fn the_signature_covers_the_timestamp() {
+    let a = tollgate_middleware::sign(b"k", 1_700_000_000, b"[]").unwrap();
+    let b = tollgate_middleware::sign(b"k", 1_700_000_001, b"[]").unwrap();
+    assert_ne!(a, b);
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"k").unwrap();
+    mac.update(b"1700000000.[]");
+    assert_eq!(
+        a,
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    );
 }
 
 #[tokio::test]

@@ -5,9 +5,12 @@ use std::collections::HashMap;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
+use tollgate_core::route_policy::{
+    self, CredentialPlan, CredentialRequest, CurrentUpstream, UpstreamChange,
+};
 use tollgate_core::time::{format_ms, now_ms, parse_duration};
 use tollgate_core::{ApiKey, RouteKind, route};
-use tollgate_store::{KeyRecord, NewKey, NewRoute, RouteRecord, Store, StoreError};
+use tollgate_store::{KeyRecord, NewKey, NewRoute, RouteRecord, RouteUpdate, Store, StoreError};
 
 use tollgate_console::audit::{self, Change};
 
@@ -41,6 +44,7 @@ pub async fn route(config: &Config, command: RouteCommand) -> anyhow::Result<()>
     let result = match command {
         RouteCommand::Add(args) => add_route(config, store.as_ref(), args).await,
         RouteCommand::List(args) => list_routes(store.as_ref(), args.json).await,
+        RouteCommand::Update(args) => update_route(config, store.as_ref(), args).await,
         RouteCommand::Remove(args) => remove_route(store.as_ref(), &args.name).await,
     };
     store.close().await;
@@ -350,21 +354,11 @@ async fn add_route(
         ),
         None => None,
     };
-    let sealed_credential = match &args.upstream_key_env {
-        Some(var) => {
-            let secret = std::env::var(var)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .with_context(|| {
-                    format!("--upstream-key-env: environment variable {var} is not set")
-                })?;
-            let master = config.master_key().context(
-                "--upstream-key-env: upstream credentials are stored encrypted; set TOLLGATE_MASTER_KEY (32+ characters) first",
-            )?;
-            Some(master.seal(secret.as_bytes()))
-        }
-        None => None,
-    };
+    let sealed_credential = args
+        .upstream_key_env
+        .as_deref()
+        .map(|var| sealed_from_env(config, var))
+        .transpose()?;
     let record = store
         .create_route(NewRoute {
             team_id,
@@ -398,6 +392,146 @@ async fn add_route(
         ));
         Ok(())
     }
+}
+
+/// Reads an upstream credential from the environment variable `var` and seals it.
+fn sealed_from_env(config: &Config, var: &str) -> anyhow::Result<Vec<u8>> {
+    let secret = std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .with_context(|| format!("--upstream-key-env: environment variable {var} is not set"))?;
+    let master = config.master_key().context(
+        "--upstream-key-env: upstream credentials are stored encrypted; set TOLLGATE_MASTER_KEY (32+ characters) first",
+    )?;
+    Ok(master.seal(secret.as_bytes()))
+}
+
+/// The route a command names: by id, by prefix (starting with `/`), or by name.
+async fn find_route(store: &dyn Store, which: &str) -> anyhow::Result<RouteRecord> {
+    if let Ok(id) = which.parse::<i64>()
+        && let Some(route) = store.route_by_id(id).await?
+    {
+        return Ok(route);
+    }
+    if which.starts_with('/') {
+        return store
+            .list_routes()
+            .await?
+            .into_iter()
+            .find(|r| r.prefix == which)
+            .with_context(|| format!("no route has the prefix `{which}`"));
+    }
+    store
+        .route_by_name(which)
+        .await?
+        .with_context(|| format!("no route named `{which}`"))
+}
+
+async fn update_route(
+    config: &Config,
+    store: &dyn Store,
+    args: crate::cli::RouteUpdateArgs,
+) -> anyhow::Result<()> {
+    let current = find_route(store, &args.route).await?;
+    if let Some(name) = &args.name {
+        route::validate_name(name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    }
+    if let Some(prefix) = &args.prefix {
+        route::validate_prefix(prefix).map_err(|e| anyhow::anyhow!("--prefix: {e}"))?;
+    }
+    let upstream = args
+        .upstream
+        .as_deref()
+        .map(|u| u.trim_end_matches('/').to_owned());
+    if let Some(url) = &upstream {
+        route::validate_upstream(url).map_err(|e| anyhow::anyhow!("--upstream: {e}"))?;
+    }
+    let kind = args
+        .kind
+        .as_deref()
+        .map(str::parse::<RouteKind>)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--kind: {e}"))?;
+    let connect_timeout_ms = args
+        .connect_timeout
+        .as_deref()
+        .map(|t| duration_ms("--connect-timeout", t))
+        .transpose()?;
+    let timeout_ms = args
+        .timeout
+        .as_deref()
+        .map(|t| duration_ms("--timeout", t))
+        .transpose()?;
+    let credential = match (&args.upstream_key_env, args.clear_credential) {
+        (Some(_), _) => CredentialRequest::Set,
+        (None, true) => CredentialRequest::Remove,
+        (None, false) => CredentialRequest::Unchanged,
+    };
+    // The command line acts for the operator of the instance: an instance admin.
+    let plan = route_policy::plan_upstream_change(
+        Some(CurrentUpstream {
+            upstream_url: &current.upstream_url,
+            has_credential: current.sealed_credential.is_some(),
+        }),
+        UpstreamChange {
+            upstream_url: upstream.as_deref(),
+            credential,
+        },
+        true,
+    )
+    .map_err(|e| anyhow::anyhow!("--upstream: {e}"))?;
+    let sealed_credential = match plan.credential {
+        CredentialPlan::Set => match &args.upstream_key_env {
+            Some(var) => Some(Some(sealed_from_env(config, var)?)),
+            None => None,
+        },
+        CredentialPlan::Clear => Some(None),
+        CredentialPlan::Keep => None,
+    };
+    let record = store
+        .update_route(
+            current.id,
+            RouteUpdate {
+                name: args.name,
+                prefix: args.prefix,
+                upstream_url: upstream,
+                kind,
+                strip_prefix: args.strip_prefix,
+                connect_timeout_ms,
+                timeout_ms,
+                enabled: args.enabled,
+                sealed_credential,
+                team_id: None,
+            },
+        )
+        .await?;
+    let mut summary = format!("route `{}` changed", record.name);
+    if plan.credential_dropped_by_move {
+        summary.push_str(
+            "; its upstream credential was removed because the upstream moved to another host",
+        );
+    }
+    cli_audit(
+        store,
+        Change::new("route.update", "route", record.id)
+            .team(record.team_id)
+            .summary(summary),
+    )
+    .await;
+    let teams = team_names(store).await?;
+    if args.json {
+        return output::json(&route_view(&record, &teams));
+    }
+    output::line(&format!(
+        "Updated route {} \"{}\": {} → {} ({}).",
+        record.id, record.name, record.prefix, record.upstream_url, record.kind
+    ));
+    if plan.credential_dropped_by_move {
+        output::line(
+            "Its upstream credential was removed: the route now points at another host. Set one with --upstream-key-env.",
+        );
+    }
+    Ok(())
 }
 
 async fn team_names(store: &dyn Store) -> anyhow::Result<HashMap<i64, String>> {

@@ -376,8 +376,51 @@ pub enum RouteCommand {
     Add(RouteAddArgs),
     /// List routes.
     List(RouteListArgs),
+    /// Change a route. Pointing it at another host removes its upstream credential unless the
+    /// same command sets one.
+    Update(RouteUpdateArgs),
     /// Remove a route by name.
     Remove(RouteRemoveArgs),
+}
+
+/// Flags of `route update`.
+#[derive(Debug, Args)]
+pub struct RouteUpdateArgs {
+    /// The route: its name, id or prefix.
+    pub route: String,
+    /// New upstream base URL.
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// Environment variable holding a new upstream credential (stored encrypted; needs a master key).
+    #[arg(long, value_name = "VAR", conflicts_with = "clear_credential")]
+    pub upstream_key_env: Option<String>,
+    /// Remove the stored upstream credential.
+    #[arg(long)]
+    pub clear_credential: bool,
+    /// New name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// New path prefix.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// http, openai or anthropic.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Remove the prefix before forwarding (true or false).
+    #[arg(long, value_name = "BOOL")]
+    pub strip_prefix: Option<bool>,
+    /// Enable or disable the route (true or false).
+    #[arg(long, value_name = "BOOL")]
+    pub enabled: Option<bool>,
+    /// Connect timeout.
+    #[arg(long, value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
+    /// Longest wait for the response head and between body chunks.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `route add`.

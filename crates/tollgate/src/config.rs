@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tollgate_core::crypto::MasterKey;
 use tollgate_core::net::TrustedProxies;
 use tollgate_core::pricing::PriceTable;
+use tollgate_core::upstream::UpstreamAllowlist;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -54,6 +55,9 @@ pub struct Config {
     pub prices: PriceTable,
     /// Peers (addresses or CIDR ranges) whose `X-Forwarded-For` is believed, on both listeners.
     pub trusted_proxies: Vec<String>,
+    /// Loopback, private and link-local upstream hosts (names, `*.domain`, addresses or CIDR
+    /// ranges) that team admins may route to; instance admins may route anywhere.
+    pub upstream_allowlist: Vec<String>,
 }
 
 /// Log output format.
@@ -209,6 +213,7 @@ impl Default for Config {
             writer: WriterSettings::default(),
             prices: PriceTable::default(),
             trusted_proxies: Vec::new(),
+            upstream_allowlist: Vec::new(),
         }
     }
 }
@@ -337,6 +342,8 @@ impl Config {
         self.prices.validate().map_err(ConfigError)?;
         TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;
+        UpstreamAllowlist::parse(&self.upstream_allowlist)
+            .map_err(|e| ConfigError(format!("upstream_allowlist: {e}")))?;
         Ok(())
     }
 
@@ -407,6 +414,11 @@ impl Config {
     /// The proxies whose `X-Forwarded-For` is believed (validated at load).
     pub fn trusted_proxies(&self) -> TrustedProxies {
         TrustedProxies::parse(&self.trusted_proxies).unwrap_or_default()
+    }
+
+    /// The upstream allow-list in force (validated at load).
+    pub fn upstream_allowlist(&self) -> UpstreamAllowlist {
+        UpstreamAllowlist::parse(&self.upstream_allowlist).unwrap_or_default()
     }
 
     /// The usage spool folder.

@@ -190,6 +190,10 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
     let gateway_listener = bind("gateway", config.gateway_listen).await?;
     let console_listener = bind("console", config.console_listen).await?;
     crate::accounts::bootstrap_admin(&config, store.as_ref()).await?;
+    let own_listeners = vec![
+        gateway_listener.local_addr()?,
+        console_listener.local_addr()?,
+    ];
     let console = tollgate_console::router(ConsoleState::new(
         store.clone(),
         metrics.clone(),
@@ -203,6 +207,8 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
             ingest_open: config.ingest_allow_unauthenticated,
             retention_days: config.retention.days,
             trusted_proxies: config.trusted_proxies(),
+            upstream_allowlist: config.upstream_allowlist(),
+            own_listeners,
         },
     ));
     let (gateway_addr, console_addr) = (

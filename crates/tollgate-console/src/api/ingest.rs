@@ -1,7 +1,9 @@
 //! Usage ingest for edge gateways, other proxies and the in-process middleware: the seed's
-//! `POST /api/usage-log` and `POST /api/v1/usage/events`. Authenticated by the ingest secret (HMAC of
-//! the raw body, or the secret as a bearer token); open only when explicitly configured. Events go
-//! through the same writer as the gateway's, so a repeated event id is stored once.
+//! `POST /api/usage-log` and `POST /api/v1/usage/events`. Authenticated by the ingest secret (an
+//! HMAC of `"{X-Tollgate-Timestamp}.{body}"`, the timestamp within five minutes of now, or the
+//! secret as a bearer token); open only when explicitly configured. Events go through the same
+//! writer as the gateway's, so a repeated event id is stored once; an event without an id gets
+//! one derived from its content, so a replayed batch counts once.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -23,8 +25,12 @@ use crate::auth::constant_time_eq;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiBytes;
 
-/// Header carrying `sha256=<hex HMAC-SHA256 of the raw body>`.
+/// Header carrying `sha256=<hex HMAC-SHA256 of "{timestamp}.{raw body}">`.
 pub const SIGNATURE_HEADER: &str = "x-tollgate-signature";
+/// Header carrying the unix time (seconds) the signature was made at; it is part of what is signed.
+pub const TIMESTAMP_HEADER: &str = "x-tollgate-timestamp";
+/// Largest difference between a signature's timestamp and this server's clock.
+pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
 /// Most events in one request.
 pub const MAX_BATCH: usize = 10_000;
 /// Name of the setting holding a secret rotated from the console.
@@ -138,21 +144,16 @@ async fn authorize(state: &ConsoleState, headers: &HeaderMap, body: &[u8]) -> Ap
         ));
     };
     if let Some(sig) = signature {
-        let hexed = sig.strip_prefix("sha256=").ok_or_else(|| {
-            ApiError::unauthenticated(
-                "invalid_signature",
-                "X-Tollgate-Signature must be sha256=<hex>",
-            )
-        })?;
-        let given = hex::decode(hexed.trim()).map_err(|_| {
-            ApiError::unauthenticated("invalid_signature", "X-Tollgate-Signature is not hex")
-        })?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-            .map_err(|e| ApiError::Internal(format!("hmac: {e}")))?;
-        mac.update(body);
-        return mac.verify_slice(&given).map_err(|_| {
-            ApiError::unauthenticated("invalid_signature", "the body's signature does not match")
-        });
+        let timestamp = headers
+            .get(TIMESTAMP_HEADER)
+            .map(|v| v.to_str().unwrap_or("?"));
+        return verify_signature(
+            secret.expose_secret().as_bytes(),
+            sig,
+            timestamp,
+            body,
+            tollgate_core::time::now_ms() / 1000,
+        );
     }
     if let Some(token) = bearer {
         if constant_time_eq(token.as_bytes(), secret.expose_secret().as_bytes()) {
@@ -172,6 +173,75 @@ async fn authorize(state: &ConsoleState, headers: &HeaderMap, body: &[u8]) -> Ap
     ))
 }
 
+/// Checks an `X-Tollgate-Signature` over `"{timestamp}.{body}"`, then that the signed timestamp is
+/// within [`SIGNATURE_TOLERANCE_SECS`] of `now_secs`: a captured request cannot be replayed later,
+/// and its timestamp cannot be changed without the secret.
+pub fn verify_signature(
+    secret: &[u8],
+    signature: &str,
+    timestamp: Option<&str>,
+    body: &[u8],
+    now_secs: i64,
+) -> ApiResult<()> {
+    let timestamp = timestamp.ok_or_else(|| {
+        ApiError::unauthenticated(
+            "missing_timestamp",
+            "a signed request needs X-Tollgate-Timestamp: <unix seconds>, signed as \"{timestamp}.{body}\"",
+        )
+    })?;
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .ok()
+        .filter(|_| {
+            !timestamp.trim().is_empty() && timestamp.trim().bytes().all(|b| b.is_ascii_digit())
+        })
+        .ok_or_else(|| {
+            ApiError::unauthenticated(
+                "invalid_timestamp",
+                format!(
+                    "X-Tollgate-Timestamp `{}` is not unix seconds",
+                    timestamp.chars().take(40).collect::<String>()
+                ),
+            )
+        })?;
+    let hexed = signature.strip_prefix("sha256=").ok_or_else(|| {
+        ApiError::unauthenticated(
+            "invalid_signature",
+            "X-Tollgate-Signature must be sha256=<hex>",
+        )
+    })?;
+    let given = hex::decode(hexed.trim()).map_err(|_| {
+        ApiError::unauthenticated("invalid_signature", "X-Tollgate-Signature is not hex")
+    })?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret)
+        .map_err(|e| ApiError::Internal(format!("hmac: {e}")))?;
+    mac.update(timestamp.trim().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&given).map_err(|_| {
+        ApiError::unauthenticated(
+            "invalid_signature",
+            "the signature does not match \"{X-Tollgate-Timestamp}.{body}\" under the ingest secret",
+        )
+    })?;
+    let skew = now_secs.saturating_sub(ts);
+    if skew.unsigned_abs() > SIGNATURE_TOLERANCE_SECS.unsigned_abs() {
+        let (amount, direction) = if skew > 0 {
+            (skew, "old")
+        } else {
+            (skew.saturating_neg(), "in the future")
+        };
+        return Err(ApiError::unauthenticated(
+            "stale_signature",
+            format!(
+                "the signature's timestamp is {amount} s {direction}; at most {SIGNATURE_TOLERANCE_SECS} s is accepted (check the reporter's clock)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// An event id from a reporter's id: a UUID is kept, anything else is hashed into one, so that
 /// retries with the same id are stored once.
 pub fn event_id_of(id: Option<&str>) -> Uuid {
@@ -186,11 +256,21 @@ pub fn event_id_of(id: Option<&str>) -> Uuid {
     }
 }
 
+/// The id of a reported event: from the reporter's id when it gives one, else from the event's
+/// content, so that a batch sent twice (a retry, a replay) is stored once either way.
+fn event_id_for(id: Option<&str>, event: &UsageEvent) -> Uuid {
+    match id {
+        Some(_) => event_id_of(id),
+        None => event.content_id(),
+    }
+}
+
 /// The seed's usage report (an edge gateway's call).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageLog {
-    /// Reporter's id for the event: a repeated id is counted once.
+    /// Reporter's id for the event: a repeated id is counted once. Without one, the id is derived
+    /// from the content, so an identical report is counted once.
     pub id: Option<String>,
     /// SHA-256 hex of the key used.
     pub token_hash: String,
@@ -216,7 +296,8 @@ pub struct UsageLog {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IngestEvent {
-    /// Reporter's id: a repeated id is counted once.
+    /// Reporter's id: a repeated id is counted once. Without one, the id is derived from the
+    /// content, so an identical event is counted once.
     pub id: Option<String>,
     /// When the call started, epoch ms.
     pub ts: i64,
@@ -389,7 +470,7 @@ fn usage_log_event(log: UsageLog) -> ApiResult<UsageEvent> {
         String::new(),
         status,
     );
-    event.event_id = event_id_of(check_id("id", log.id)?.as_deref());
+    let id = check_id("id", log.id)?;
     event.key_hash = Some(check_hash("token_hash", log.token_hash)?);
     let route = text("route", Some(log.route), 2048)?
         .ok_or_else(|| ApiError::invalid("route", "route must not be empty"))?;
@@ -404,6 +485,7 @@ fn usage_log_event(log: UsageLog) -> ApiResult<UsageEvent> {
     event.user_agent = text("user_agent", log.user_agent, 1000)?;
     event.error = text("error_message", log.error_message, 2000)?;
     event.source = UsageSource::Ingest;
+    event.event_id = event_id_for(id.as_deref(), &event);
     Ok(event)
 }
 
@@ -413,7 +495,7 @@ fn ingest_event(state: &ConsoleState, e: IngestEvent) -> ApiResult<UsageEvent> {
     let path = text("path", Some(e.path), 2048)?
         .ok_or_else(|| ApiError::invalid("path", "path must not be empty"))?;
     let mut event = UsageEvent::new(check_ts("ts", e.ts)?, method, path, status);
-    event.event_id = event_id_of(check_id("id", e.id)?.as_deref());
+    let id = check_id("id", e.id)?;
     event.key_hash = e.key_hash.map(|h| check_hash("key_hash", h)).transpose()?;
     event.route = text("route", e.route, 2048)?;
     event.latency_us = check_latency("latency_ms", e.latency_ms)?;
@@ -475,6 +557,7 @@ fn ingest_event(state: &ConsoleState, e: IngestEvent) -> ApiResult<UsageEvent> {
             ));
         }
     };
+    event.event_id = event_id_for(id.as_deref(), &event);
     Ok(event)
 }
 

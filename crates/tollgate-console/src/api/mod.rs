@@ -51,8 +51,9 @@ impl Modify for Security {
         );
         components.add_security_scheme(
             "ingest_signature",
-            SecurityScheme::ApiKey(ApiKeyScheme::Header(ApiKeyValue::new(
+            SecurityScheme::ApiKey(ApiKeyScheme::Header(ApiKeyValue::with_description(
                 "X-Tollgate-Signature",
+                "sha256=<hex HMAC-SHA256 of \"{X-Tollgate-Timestamp}.{body}\"> keyed by the ingest secret; X-Tollgate-Timestamp is unix seconds within 300 s of the server's clock",
             ))),
         );
         components.add_security_scheme(

@@ -1,9 +1,18 @@
 //! Routes over the API. The upstream credential is write-only: stored sealed, never returned.
+//! Who may set it, move a route to another host, reach internal hosts or nest prefixes is decided
+//! by `tollgate_core::route_policy` and `tollgate_core::upstream`; this file only applies it.
+
+use std::net::IpAddr;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use tollgate_core::route_policy::{
+    self, CredentialPlan, CredentialRequest, CurrentUpstream, Plan, PolicyError, UpstreamChange,
+};
+use tollgate_core::upstream::{self, TargetHost, UpstreamTarget};
 use tollgate_core::{Role, RouteKind, route as rules};
 use tollgate_store::{NewRoute, RouteRecord, RouteUpdate};
 use utoipa::ToSchema;
@@ -23,9 +32,11 @@ pub struct RouteCreate {
     pub team_id: Option<i64>,
     /// Unique name.
     pub name: String,
-    /// Unique path prefix, e.g. `/openai`.
+    /// Unique path prefix, e.g. `/openai`. A team's prefix may not cover or sit under another
+    /// team's or a shared route's prefix (409 `prefix_conflict`).
     pub prefix: String,
-    /// Upstream base URL.
+    /// Upstream base URL. Team admins may not use loopback, private or link-local hosts unless
+    /// the instance's `upstream_allowlist` lists them (422).
     pub upstream_url: String,
     /// `http` (default), `openai` or `anthropic`.
     pub kind: Option<String>,
@@ -38,7 +49,8 @@ pub struct RouteCreate {
     pub timeout_ms: Option<i64>,
     /// Enabled (default true).
     pub enabled: Option<bool>,
-    /// Upstream credential injected by the gateway (needs a master key); never returned.
+    /// Upstream credential injected by the gateway (needs a master key; instance admins only);
+    /// never returned.
     pub upstream_key: Option<String>,
 }
 
@@ -50,7 +62,8 @@ pub struct RoutePatch {
     pub name: Option<String>,
     /// New prefix.
     pub prefix: Option<String>,
-    /// New upstream URL.
+    /// New upstream URL. Another host (scheme, host or port) is for instance admins only and
+    /// removes the stored credential unless `upstream_key` sets a new one.
     pub upstream_url: Option<String>,
     /// New kind.
     pub kind: Option<String>,
@@ -62,7 +75,7 @@ pub struct RoutePatch {
     pub timeout_ms: Option<i64>,
     /// Enabled.
     pub enabled: Option<bool>,
-    /// New upstream credential; `null` removes it.
+    /// New upstream credential (instance admins only); `null` removes it.
     #[serde(default, deserialize_with = "super::double_option")]
     #[schema(value_type = Option<String>)]
     pub upstream_key: Option<Option<String>>,
@@ -100,6 +113,101 @@ fn seal(state: &ConsoleState, secret: &str) -> ApiResult<Vec<u8>> {
             message: "storing an upstream credential needs a master key (TOLLGATE_MASTER_KEY)"
                 .into(),
         })
+}
+
+/// Longest wait for resolving an upstream host name.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn policy_error(e: PolicyError) -> ApiError {
+    match e {
+        PolicyError::InvalidUpstream(reason) => ApiError::invalid("upstream_url", reason),
+        other => ApiError::Forbidden(other.to_string()),
+    }
+}
+
+fn credential_request<T>(field: Option<&Option<T>>) -> CredentialRequest {
+    match field {
+        None => CredentialRequest::Unchanged,
+        Some(Some(_)) => CredentialRequest::Set,
+        Some(None) => CredentialRequest::Remove,
+    }
+}
+
+/// Refuses (422) an upstream a team admin may not reach: every address its host resolves to must
+/// be public, not one of tollgate's own listeners, unless the instance's `upstream_allowlist`
+/// lists the host or the address. Instance admins are not asked.
+async fn check_reachable(state: &ConsoleState, caller: &Caller, url: &str) -> ApiResult<()> {
+    if caller.user.is_admin {
+        return Ok(());
+    }
+    let target = UpstreamTarget::parse(url).map_err(|e| ApiError::invalid("upstream_url", e))?;
+    let settings = &state.settings;
+    let addresses: Vec<IpAddr> = match &target.host {
+        TargetHost::Ip(ip) => vec![*ip],
+        TargetHost::Name(name) if settings.upstream_allowlist.allows_name(name) => return Ok(()),
+        TargetHost::Name(name) => {
+            let lookup = tokio::net::lookup_host((name.as_str(), target.port));
+            match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+                Ok(Ok(found)) => found.map(|a| a.ip()).collect(),
+                Ok(Err(e)) => {
+                    return Err(ApiError::invalid(
+                        "upstream_url",
+                        format!("upstream host `{name}` does not resolve: {e}"),
+                    ));
+                }
+                Err(_) => {
+                    return Err(ApiError::invalid(
+                        "upstream_url",
+                        format!(
+                            "upstream host `{name}` did not resolve within {} s",
+                            RESOLVE_TIMEOUT.as_secs()
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    if addresses.is_empty() {
+        return Err(ApiError::invalid(
+            "upstream_url",
+            format!("upstream host `{}` has no address", target.host),
+        ));
+    }
+    upstream::check_addresses(
+        &target,
+        &addresses,
+        &settings.upstream_allowlist,
+        &settings.own_listeners,
+    )
+    .map_err(|refused| ApiError::invalid("upstream_url", refused.to_string()))
+}
+
+/// Refuses (409 `prefix_conflict`) a team admin's prefix that covers, or sits under, a prefix of
+/// another team's or a shared route. Names the other prefix, never the other team.
+async fn check_prefix(
+    state: &ConsoleState,
+    caller: &Caller,
+    prefix: &str,
+    team_id: Option<i64>,
+    except: Option<i64>,
+) -> ApiResult<()> {
+    if caller.user.is_admin {
+        return Ok(());
+    }
+    let routes = state.store.list_routes().await?;
+    let existing = routes
+        .iter()
+        .filter(|r| Some(r.id) != except)
+        .map(|r| (r.prefix.as_str(), r.team_id));
+    match route_policy::prefix_conflict(prefix, team_id, existing) {
+        Some(other) => Err(ApiError::ConflictWith {
+            code: "prefix_conflict",
+            message: format!(
+                "prefix `{prefix}` overlaps the prefix `{other}` of a route this team does not own; choose a prefix outside it"
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Who may change a route: admins of its team, or instance admins for shared routes.
@@ -147,6 +255,15 @@ pub async fn create_route(
     rules::validate_prefix(&req.prefix).map_err(|e| ApiError::invalid("prefix", e))?;
     rules::validate_upstream(&req.upstream_url)
         .map_err(|e| ApiError::invalid("upstream_url", e))?;
+    route_policy::plan_upstream_change(
+        None,
+        UpstreamChange {
+            upstream_url: Some(&req.upstream_url),
+            credential: credential_request(Some(&req.upstream_key)),
+        },
+        caller.user.is_admin,
+    )
+    .map_err(policy_error)?;
     let kind = req
         .kind
         .as_deref()
@@ -163,6 +280,8 @@ pub async fn create_route(
         .as_deref()
         .map(|k| seal(&state, k))
         .transpose()?;
+    check_reachable(&state, &caller, &req.upstream_url).await?;
+    check_prefix(&state, &caller, &req.prefix, req.team_id, None).await?;
     let mut route = state
         .store
         .create_route(NewRoute {
@@ -232,6 +351,29 @@ pub async fn update_route(
     if let Some(url) = &req.upstream_url {
         rules::validate_upstream(url).map_err(|e| ApiError::invalid("upstream_url", e))?;
     }
+    let plan: Plan = route_policy::plan_upstream_change(
+        Some(CurrentUpstream {
+            upstream_url: &route.upstream_url,
+            has_credential: route.sealed_credential.is_some(),
+        }),
+        UpstreamChange {
+            upstream_url: req.upstream_url.as_deref(),
+            credential: credential_request(req.upstream_key.as_ref()),
+        },
+        caller.user.is_admin,
+    )
+    .map_err(policy_error)?;
+    let sealed_credential = match (plan.credential, &req.upstream_key) {
+        (CredentialPlan::Set, Some(Some(k))) => Some(Some(seal(&state, k)?)),
+        (CredentialPlan::Clear, _) => Some(None),
+        _ => None,
+    };
+    if let Some(url) = &req.upstream_url {
+        check_reachable(&state, &caller, url).await?;
+    }
+    if let Some(prefix) = &req.prefix {
+        check_prefix(&state, &caller, prefix, route.team_id, Some(id)).await?;
+    }
     let update = RouteUpdate {
         name: req.name,
         prefix: req.prefix,
@@ -247,17 +389,20 @@ pub async fn update_route(
             .map(|v| check_timeout("timeout_ms", v))
             .transpose()?,
         enabled: req.enabled,
-        sealed_credential: match req.upstream_key {
-            Some(Some(k)) => Some(Some(seal(&state, &k)?)),
-            Some(None) => Some(None),
-            None => None,
-        },
+        sealed_credential,
         team_id: None,
     };
     let updated = state.store.update_route(id, update).await?;
     let change = Change::new("route.update", "route", id)
         .team(updated.team_id)
-        .summary(format!("route `{}` changed", updated.name));
+        .summary(if plan.credential_dropped_by_move {
+            format!(
+                "route `{}` changed; its upstream credential was removed because the upstream moved to another host",
+                updated.name
+            )
+        } else {
+            format!("route `{}` changed", updated.name)
+        });
     audit::record(state.store.as_ref(), &caller, change).await;
     Ok(Json(RouteView::from(&updated)))
 }

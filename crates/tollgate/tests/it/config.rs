@@ -50,6 +50,13 @@ async fn bad_configuration_is_one_line_naming_it() {
             &[("TOLLGATE_GATEWAY__REFRESH_INTERVAL_MS", "5000")],
             "refresh_interval_ms",
         ),
+        (
+            &[(
+                "TOLLGATE_UPSTREAM_ALLOWLIST",
+                r#"["10.0.0.0/8", "not a host"]"#,
+            )],
+            "upstream_allowlist: `not a host`",
+        ),
     ];
     for (env, expected) in cases {
         let (ok, _, stderr) = run(&db, env, &["key", "list"]);

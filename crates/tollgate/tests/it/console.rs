@@ -186,6 +186,22 @@ pub fn hmac_hex(secret: &str, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// The ingest signing rule: `(X-Tollgate-Timestamp, X-Tollgate-Signature)` for `body` signed at
+/// `ts` (unix seconds), the HMAC covering `"{ts}.{body}"`.
+pub fn sign_ingest(secret: &str, ts: i64, body: &[u8]) -> (String, String) {
+    let mut signed = format!("{ts}.").into_bytes();
+    signed.extend_from_slice(body);
+    (
+        ts.to_string(),
+        format!("sha256={}", hmac_hex(secret, &signed)),
+    )
+}
+
+/// Now, in unix seconds.
+pub fn now_secs() -> i64 {
+    tollgate_core::time::now_ms() / 1000
+}
+
 async fn audit_actions(api: &Api, query: &str) -> Vec<(String, String)> {
     let page = api
         .ok(
@@ -659,13 +675,15 @@ async fn ingest_is_authenticated_and_dedupes(backend: Backend) {
     let url = server.console_url("/api/usage-log");
     let now = tollgate_core::time::now_ms();
     let body = json!({"id": "evt-1", "token_hash": hash, "route": "/openai/v1/chat", "timestamp": now, "response_status": 200, "response_time_ms": 12.5}).to_string();
-    let post = |body: String, sig: Option<String>, bearer: Option<&str>| {
+    let post = |body: String, sig: Option<(String, String)>, bearer: Option<&str>| {
         let mut req = http
             .post(&url)
             .header("content-type", "application/json")
             .body(body);
-        if let Some(s) = sig {
-            req = req.header("x-tollgate-signature", s);
+        if let Some((ts, s)) = sig {
+            req = req
+                .header("x-tollgate-timestamp", ts)
+                .header("x-tollgate-signature", s);
         }
         if let Some(b) = bearer {
             req = req.bearer_auth(b);
@@ -680,7 +698,10 @@ async fn ingest_is_authenticated_and_dedupes(backend: Backend) {
     assert_eq!(
         post(
             body.clone(),
-            Some(format!("sha256={}", "ab".repeat(32))),
+            Some((
+                now_secs().to_string(),
+                format!("sha256={}", "ab".repeat(32))
+            )),
             None
         )
         .await
@@ -697,7 +718,7 @@ async fn ingest_is_authenticated_and_dedupes(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "wrong bearer"
     );
-    let good = format!("sha256={}", hmac_hex(INGEST_SECRET, body.as_bytes()));
+    let good = sign_ingest(INGEST_SECRET, now_secs(), body.as_bytes());
     let resp = post(body.clone(), Some(good.clone()), None)
         .await
         .expect("send");

@@ -247,7 +247,7 @@ const ROWS: &[Row] = &[
         "POST",
         "/api/v1/routes",
         "/api/v1/routes",
-        r#"{"team_id":{team},"name":"r{n}","prefix":"/r{n}","upstream_url":"http://127.0.0.1:9"}"#,
+        r#"{"team_id":{team},"name":"r{n}","prefix":"/r{n}","upstream_url":"http://192.0.2.1:9"}"#,
         [A, 403, 403, 201, 201, 404, 201, 201, A],
     ),
     (

@@ -6,9 +6,7 @@ use std::process::Command;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::console::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Api, INGEST_SECRET, USER_PASSWORD, console_env, hmac_hex,
-};
+use crate::console::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, INGEST_SECRET, USER_PASSWORD, console_env};
 use crate::harness::{Backend, MASTER_KEY, Server, TestDb, add_route, cli_json, client};
 
 fn schemathesis() -> String {
@@ -203,10 +201,12 @@ async fn no_secret_reaches_the_logs_at_any_level() {
         assert!(resp.status().is_success());
     }
     let body = json!({"token_hash": "0".repeat(64), "route": "/x", "timestamp": tollgate_core::time::now_ms()}).to_string();
-    let sig = format!("sha256={}", hmac_hex(INGEST_SECRET, body.as_bytes()));
+    let (ts, sig) =
+        crate::console::sign_ingest(INGEST_SECRET, crate::console::now_secs(), body.as_bytes());
     let resp = http
         .post(server.console_url("/api/usage-log"))
         .header("content-type", "application/json")
+        .header("x-tollgate-timestamp", ts)
         .header("x-tollgate-signature", &sig)
         .body(body)
         .send()
