@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
@@ -18,6 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tollgate_core::crypto::MasterKey;
+use tollgate_core::net::TrustedProxies;
 use tollgate_core::pricing::PriceTable;
 use tollgate_store::{Store, StoreError};
 
@@ -44,6 +45,9 @@ pub struct GatewayConfig {
     pub refresh_interval: Duration,
     /// Longest wait for in-flight calls (streams included) at shutdown.
     pub drain_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed and extended; every
+    /// other client's are replaced.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for GatewayConfig {
@@ -56,6 +60,7 @@ impl Default for GatewayConfig {
             prices: PriceTable::default(),
             refresh_interval: Duration::from_millis(250),
             drain_timeout: Duration::from_secs(30),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -82,6 +87,8 @@ pub(crate) struct Shared {
 /// What one client connection's calls share.
 pub(crate) struct Peer {
     pub(crate) shared: Arc<Shared>,
+    /// The peer's address (a trusted proxy's or the client's).
+    pub(crate) addr: IpAddr,
     /// The client's IP address as text, for usage events.
     pub(crate) ip: String,
     /// The same, ready to append to `X-Forwarded-For`.
@@ -230,6 +237,7 @@ impl Gateway {
         let ip_header = HeaderValue::from_str(&ip).unwrap_or(HeaderValue::from_static("unknown"));
         let peer = Arc::new(Peer {
             shared: self.shared.clone(),
+            addr: addr.ip(),
             ip,
             ip_header,
         });

@@ -305,10 +305,6 @@ impl Config {
     }
 
     /// The proxies whose `X-Forwarded-For` is believed (validated at load).
-    #[expect(
-        dead_code,
-        reason = "wired into both listeners by the security work in progress"
-    )]
     pub fn trusted_proxies(&self) -> TrustedProxies {
         TrustedProxies::parse(&self.trusted_proxies).unwrap_or_default()
     }

@@ -92,6 +92,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         prices: config.prices.clone(),
         refresh_interval: Duration::from_millis(config.gateway.refresh_interval_ms),
         drain_timeout: Duration::from_secs(config.gateway.drain_timeout_secs),
+        trusted_proxies: config.trusted_proxies(),
     };
     let sink_for_console = sink.clone();
     let gateway = Gateway::new(store.clone(), sink, metrics.clone(), gateway_config).await?;
