@@ -15,6 +15,7 @@ mod config;
 mod console;
 mod counters;
 mod gateway;
+mod gateway_paths;
 mod matrix;
 mod middleware;
 mod reports;
