@@ -204,7 +204,7 @@ mod tests {
         map
     }
 
-    fn presented<'a>(h: &'a HeaderMap) -> Result<(&'a str, KeySource), GatewayError> {
+    fn presented(h: &HeaderMap) -> Result<(&str, KeySource), GatewayError> {
         presented_key(h).map(|p| (p.text, p.source))
     }
 

@@ -1147,6 +1147,42 @@ mod tests {
     }
 
     #[test]
+    fn every_connection_line_and_every_name_in_it_is_honoured() {
+        let mut h = HeaderMap::new();
+        h.append(CONNECTION, HeaderValue::from_static("close"));
+        h.append(CONNECTION, HeaderValue::from_static("x-a, ,X-B"));
+        for name in ["x-a", "x-b", "x-kept"] {
+            h.insert(name, HeaderValue::from_static("1"));
+        }
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.keys().collect::<Vec<_>>(), ["x-kept"]);
+    }
+
+    #[test]
+    fn headers_and_trailers_repeating_the_credential_go() {
+        let bearer = Credential::Header(
+            "authorization",
+            HeaderValue::from_static("Bearer sk-secret-1"),
+        );
+        let mut trailers = HeaderMap::new();
+        trailers.insert(
+            "x-echo-auth",
+            HeaderValue::from_static("Bearer sk-secret-1"),
+        );
+        trailers.insert("x-debug", HeaderValue::from_static("token=sk-secret-1;"));
+        trailers.insert("x-fine", HeaderValue::from_static("sk-other"));
+        remove_credential_echo(&mut trailers, &bearer);
+        assert_eq!(trailers.keys().collect::<Vec<_>>(), ["x-fine"]);
+        let raw = Credential::Header("x-api-key", HeaderValue::from_static("ak-raw"));
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", HeaderValue::from_static("ak-raw"));
+        remove_credential_echo(&mut headers, &raw);
+        assert!(headers.is_empty());
+        remove_credential_echo(&mut trailers, &Credential::None);
+        assert_eq!(trailers.len(), 1);
+    }
+
+    #[test]
     fn request_ids_are_kept_when_sane() {
         let id = Uuid::now_v7();
         let mut h = HeaderMap::new();
