@@ -26,7 +26,9 @@ pub enum GatewayError {
     /// No enabled route covers the path.
     #[error("no_route")]
     NoRoute,
-    /// The path holds `.` or `..` segments, which could reach past the route's prefix upstream.
+    /// The path holds something an upstream could read as another path than the one matched
+    /// (encoded `/` or `\`, a dot segment, double encoding, `;`, a control character, a bad escape).
+    /// The refusal's message names which.
     #[error("invalid_path")]
     InvalidPath,
     /// The request body is larger than the configured limit.
@@ -107,7 +109,7 @@ refusals! {
     RouteNotAllowed => "route_not_allowed", "permission_error", "This API key may not call this route.";
     NoRoute => "no_route", "not_found_error", "No route matches this path.";
     InvalidPath => "invalid_path", "invalid_request_error",
-        "The path must not contain `.` or `..` segments.";
+        "The path holds an encoded separator, a dot segment or a bad escape.";
     PayloadTooLarge => "payload_too_large", "invalid_request_error",
         "The request body is larger than the gateway accepts.";
     HeaderTooLarge => "header_too_large", "invalid_request_error",

@@ -17,6 +17,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tollgate_core::crypto::MasterKey;
+use tollgate_core::net::TrustedProxies;
 use tollgate_core::pricing::PriceTable;
 use tollgate_store::{Store, StoreError};
 
@@ -54,6 +55,9 @@ pub struct GatewayConfig {
     /// Failed key look-ups (unknown keys) allowed per client address per minute; past it the
     /// address gets 429 `rate_limited` for keys not already cached, without a store read.
     pub failed_key_lookups_per_minute: u32,
+    /// Peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed and extended; every
+    /// other client's are replaced.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for GatewayConfig {
@@ -70,6 +74,7 @@ impl Default for GatewayConfig {
             body_read_timeout: Duration::from_secs(30),
             peek_budget_bytes: 256 * 1024 * 1024,
             failed_key_lookups_per_minute: 60,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -102,7 +107,7 @@ pub(crate) struct Shared {
 /// What one client connection's calls share.
 pub(crate) struct Peer {
     pub(crate) shared: Arc<Shared>,
-    /// The client's address, for the failed-look-up limiter.
+    /// The peer's address (a trusted proxy's or the client's); the failed-look-up limiter keys on it.
     pub(crate) addr: IpAddr,
     /// The client's IP address as text, for usage events.
     pub(crate) ip: String,

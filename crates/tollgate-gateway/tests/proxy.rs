@@ -563,7 +563,8 @@ async fn hop_by_hop_headers_go_and_forwarding_headers_come() {
         assert_eq!(seen.header(gone), None, "{gone} was forwarded");
     }
     assert_eq!(seen.header("x-kept"), Some("yes"));
-    assert_eq!(seen.header("x-forwarded-for"), Some("10.1.2.3, 127.0.0.1"));
+    // The peer is no trusted proxy: its X-Forwarded-For is replaced, not extended.
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
     assert_eq!(
         seen.header("host"),
@@ -1194,4 +1195,358 @@ async fn upstream_statuses_and_bodiless_answers_are_recorded_as_sent() {
             "the upstream's own answer is not a gateway failure"
         );
     }
+}
+
+/// A `GET` sent byte for byte (reqwest would normalise the path), with `Connection: close`.
+async fn raw_get(addr: SocketAddr, target: &str, headers: &str) -> String {
+    raw(
+        addr,
+        &format!("GET {target} HTTP/1.1\r\nHost: g\r\n{headers}Connection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// Waits until the refresher has loaded `count` routes.
+async fn wait_for_routes(fx: &Fixture, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while fx.gateway.route_count() < count {
+        assert!(Instant::now() < deadline, "routes not loaded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encoded_separators_cannot_escape_the_route_or_reach_a_more_specific_one() {
+    let fx = Fixture::start().await;
+    let before = fx.gateway.route_count();
+    let up = fx.mock.url();
+    let http = RouteKind::Http;
+    let ng = add_route(
+        &fx.store,
+        None,
+        "ng",
+        "/ng",
+        &format!("{up}/base"),
+        http,
+        true,
+        5_000,
+        None,
+    )
+    .await;
+    let admin = add_route(
+        &fx.store,
+        None,
+        "ng-admin",
+        "/ng/admin",
+        &format!("{up}/admin-base"),
+        http,
+        true,
+        5_000,
+        None,
+    )
+    .await;
+    let (ng_only, _) = add_key(&fx.store, fx.team_id, "ng-only", None, Some(vec![ng.id])).await;
+    let (both, _) = add_key(
+        &fx.store,
+        fx.team_id,
+        "both",
+        None,
+        Some(vec![ng.id, admin.id]),
+    )
+    .await;
+    wait_for_routes(&fx, before + 2).await;
+    let auth = |key: &ApiKey| format!("Authorization: Bearer {}\r\n", key.expose());
+
+    // The issue's attack paths, each with the answer it must get now.
+    for (target, status, code, names) in [
+        ("/ng/..%2finternal/x", 400, "invalid_path", "%2F"),
+        ("/ng/%2e%2e%2finternal/x", 400, "invalid_path", "%2F"),
+        ("/ng/%2e%2e/internal/x", 400, "invalid_path", "`..`"),
+        ("/ng/..%5cinternal/x", 400, "invalid_path", "backslash"),
+        ("/ng/admin%2fx", 400, "invalid_path", "%2F"),
+        ("/ng/%252f..%252finternal/x", 400, "invalid_path", "%25"),
+        ("/ng/%252e%252e/internal", 400, "invalid_path", "%25"),
+        ("/ng/..;/internal/x", 400, "invalid_path", "`;`"),
+        ("/ng/admin;x/y", 400, "invalid_path", "`;`"),
+        ("/ng/a%00b", 400, "invalid_path", "control"),
+        ("/ng/a%zz", 400, "invalid_path", "hex"),
+        // Normalised, these are under /ng/admin, which this key may not call.
+        ("/ng//admin/x", 403, "route_not_allowed", ""),
+        ("/ng/%61dmin/x", 403, "route_not_allowed", ""),
+        ("/ng/%61%64%6D%69%6E", 403, "route_not_allowed", ""),
+    ] {
+        let id = rid("escape");
+        let answer = raw_get(
+            fx.addr,
+            target,
+            &format!("{}X-Request-Id: {id}\r\n", auth(&ng_only)),
+        )
+        .await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{target}: {answer}"
+        );
+        assert!(
+            answer.contains(&format!(r#""code":"{code}""#)),
+            "{target}: {answer}"
+        );
+        assert!(
+            answer.contains(names),
+            "{target}: the message names the problem: {answer}"
+        );
+        assert!(
+            fx.upstream_request(&id).is_none(),
+            "{target} reached the upstream"
+        );
+        let event = fx.event(&id).await;
+        assert_eq!(event.status, status, "{target}");
+    }
+
+    // What is forwarded is what was matched: normalised path, query as sent.
+    for (key, target, upstream_path, route) in [
+        (
+            &ng_only,
+            "/ng/a%2Db//%7euser/?q=%2f..",
+            "/base/a-b/~user/?q=%2f..",
+            "ng",
+        ),
+        (&ng_only, "/ng/x%3fy%3Dz", "/base/x%3Fy%3Dz", "ng"),
+        (&ng_only, "/ng/.../x", "/base/.../x", "ng"),
+        (&both, "/ng//admin/x", "/admin-base/x", "ng-admin"),
+        (&both, "/ng/%61dmin", "/admin-base", "ng-admin"),
+    ] {
+        let id = rid("normal");
+        let answer = raw_get(
+            fx.addr,
+            target,
+            &format!("{}X-Request-Id: {id}\r\n", auth(key)),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{target}: {answer}");
+        let seen = fx.upstream_request(&id).unwrap();
+        assert_eq!(seen.path, upstream_path, "{target}");
+        assert_eq!(
+            fx.event(&id).await.route.as_deref(),
+            Some(route),
+            "{target}"
+        );
+    }
+    // Nothing ever reached the upstream outside the two base paths.
+    for seen in fx.mock.requests() {
+        if seen
+            .header("x-request-id")
+            .is_some_and(|id| id.starts_with("escape") || id.starts_with("normal"))
+        {
+            assert!(
+                seen.path.starts_with("/base/") || seen.path.starts_with("/admin-base"),
+                "{seen:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_connection_header_is_honoured() {
+    let fx = Fixture::start().await;
+    let id = rid("connection");
+    let answer = raw_get(
+        fx.addr,
+        "/echo/c",
+        &format!(
+            "{}\r\nConnection: keep-alive\r\nConnection: X-Hop-A, x-hop-b\r\nConnection: X-Hop-C\r\n\
+             X-Hop-A: 1\r\nX-Hop-B: 2\r\nX-Hop-C: 3\r\nX-Kept: yes\r\nX-Request-Id: {id}\r\n",
+            format_args!("Authorization: {}", fx.bearer())
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = fx.upstream_request(&id).unwrap();
+    for gone in ["x-hop-a", "x-hop-b", "x-hop-c", "connection"] {
+        assert_eq!(seen.header(gone), None, "{gone} was forwarded: {seen:?}");
+    }
+    assert_eq!(seen.header("x-kept"), Some("yes"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_headers_from_a_client_are_not_believed() {
+    let fx = Fixture::start().await;
+    let id = rid("spoof");
+    let answer = raw_get(
+        fx.addr,
+        "/echo/f",
+        &format!(
+            "Authorization: {}\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 7.7.7.7\r\n\
+             X-Real-IP: 6.6.6.6\r\nForwarded: for=6.6.6.6;proto=https\r\n\
+             X-Forwarded-Host: admin.internal\r\nX-Forwarded-Port: 443\r\n\
+             X-Forwarded-Proto: https\r\nX-Request-Id: {id}\r\n",
+            fx.bearer()
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = fx.upstream_request(&id).unwrap();
+    for gone in [
+        "x-real-ip",
+        "forwarded",
+        "x-forwarded-host",
+        "x-forwarded-port",
+    ] {
+        assert_eq!(seen.header(gone), None, "{gone} was forwarded");
+    }
+    let all = |name: &str| -> Vec<&str> {
+        seen.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    assert_eq!(all("x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(all("x-forwarded-proto"), ["http"]);
+    assert_eq!(fx.event(&id).await.client_ip.as_deref(), Some("127.0.0.1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_may_speak_for_its_client() {
+    let fx = Fixture::start_with(|config| {
+        config.trusted_proxies = tollgate_core::net::TrustedProxies::parse(&["127.0.0.1"]).unwrap();
+    })
+    .await;
+    let id = rid("trusted");
+    let answer = raw_get(
+        fx.addr,
+        "/echo/t",
+        &format!(
+            "Authorization: {}\r\nX-Forwarded-For: 6.6.6.6, 198.51.100.7\r\n\
+             X-Forwarded-For: 10.0.0.2\r\nX-Forwarded-Proto: https\r\n\
+             X-Forwarded-Host: admin.internal\r\nX-Request-Id: {id}\r\n",
+            fx.bearer()
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = fx.upstream_request(&id).unwrap();
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("6.6.6.6, 198.51.100.7, 10.0.0.2, 127.0.0.1")
+    );
+    assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
+    assert_eq!(seen.header("x-forwarded-host"), None);
+    // The client is the right-most address that is not a trusted proxy.
+    assert_eq!(fx.event(&id).await.client_ip.as_deref(), Some("10.0.0.2"));
+
+    // A proto that is not http or https is replaced by the truth.
+    let id = rid("trusted-proto");
+    raw_get(
+        fx.addr,
+        "/echo/t",
+        &format!(
+            "Authorization: {}\r\nX-Forwarded-Proto: gopher\r\nX-Request-Id: {id}\r\n",
+            fx.bearer()
+        ),
+    )
+    .await;
+    let seen = fx.upstream_request(&id).unwrap();
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_echoes_headers_never_hands_back_the_credential() {
+    let fx = Fixture::start().await;
+    for (path, body, secret, header) in [
+        ("/echo/x", None, "svc-secret", "authorization"),
+        (
+            "/anthropic/v1/messages",
+            Some(r#"{"model":"claude-3-haiku","max_tokens":5,"messages":[]}"#),
+            "ak-up",
+            "x-api-key",
+        ),
+    ] {
+        let id = rid("echo-headers");
+        let mut request = match body {
+            Some(body) => fx
+                .post(path)
+                .header("content-type", "application/json")
+                .body(body),
+            None => fx.get(path),
+        };
+        request = request
+            .header("x-api-key", fx.keys.main.expose())
+            .header("x-mock-echo-headers", "1")
+            .header("x-probe", "echoed")
+            .header("x-request-id", &id);
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        // The echo works: the client's own header comes back.
+        assert_eq!(response.headers()["x-probe"], "echoed", "{path}");
+        // The upstream did receive the credential ...
+        let seen = fx.upstream_request(&id).unwrap();
+        assert!(seen.header(header).is_some_and(|v| v.contains(secret)));
+        // ... but the caller never sees it.
+        assert!(response.headers().get(header).is_none(), "{path}");
+        for (name, value) in response.headers() {
+            assert!(
+                !String::from_utf8_lossy(value.as_bytes()).contains(secret),
+                "{path}: {name} hands back the credential"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_in_x_api_key_beside_a_foreign_authorization_is_used_and_that_authorization_forwarded()
+ {
+    let fx = Fixture::start().await;
+    let key = fx.keys.main.expose();
+    for key_header in ["x-api-key", "api-key"] {
+        let id = rid("beside");
+        let response = fx
+            .get("/keep/own")
+            .header("authorization", "Bearer sk-callers-own-token")
+            .header(key_header, key)
+            .header("x-request-id", &id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{key_header}");
+        let seen = fx.upstream_request(&id).unwrap();
+        assert_eq!(
+            seen.header("authorization"),
+            Some("Bearer sk-callers-own-token"),
+            "{key_header}"
+        );
+        assert!(
+            seen.headers.iter().all(|(_, v)| !v.contains(key)),
+            "the tollgate key leaked upstream via {key_header}"
+        );
+        assert_eq!(fx.event(&id).await.key_id, Some(fx.keys.main_id));
+    }
+    // A route's credential still replaces the caller's Authorization.
+    let id = rid("beside-cred");
+    let response = fx
+        .get("/echo/own")
+        .header("authorization", "Basic dXNlcjpwdw==")
+        .header("x-api-key", key)
+        .header("x-request-id", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = fx.upstream_request(&id).unwrap();
+    assert_eq!(seen.header("authorization"), Some("Bearer svc-secret"));
+    // Two tollgate keys: the bearer one is used and neither is forwarded.
+    let id = rid("two-keys");
+    let response = fx
+        .get("/keep/two")
+        .header("authorization", fx.bearer())
+        .header("x-api-key", fx.keys.limited.expose())
+        .header("x-request-id", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = fx.upstream_request(&id).unwrap();
+    assert_eq!(seen.header("authorization"), None);
+    assert_eq!(seen.header("x-api-key"), None);
+    assert_eq!(fx.event(&id).await.key_id, Some(fx.keys.main_id));
 }

@@ -30,6 +30,7 @@ pub(crate) struct Controls {
     pub(crate) body_bytes: Option<usize>,
     pub(crate) hang: bool,
     pub(crate) close: bool,
+    pub(crate) echo_headers: bool,
 }
 
 impl Default for Controls {
@@ -48,6 +49,7 @@ impl Default for Controls {
             body_bytes: None,
             hang: false,
             close: false,
+            echo_headers: false,
         }
     }
 }
@@ -98,6 +100,9 @@ impl Controls {
                 "no-usage" => controls.no_usage = flag(value).ok_or_else(|| bad("1 or 0"))?,
                 "hang" => controls.hang = flag(value).ok_or_else(|| bad("1 or 0"))?,
                 "close" => controls.close = flag(value).ok_or_else(|| bad("1 or 0"))?,
+                "echo-headers" => {
+                    controls.echo_headers = flag(value).ok_or_else(|| bad("1 or 0"))?;
+                }
                 _ => return Err(format!("unknown control header {name}")),
             }
         }
@@ -194,6 +199,7 @@ mod tests {
             ("x-mock-body-bytes", "123"),
             ("x-mock-hang", "true"),
             ("x-mock-close", "0"),
+            ("x-mock-echo-headers", "1"),
         ]))
         .unwrap();
         assert_eq!((c.prompt_tokens, c.completion_tokens), (100, 50));
@@ -202,7 +208,7 @@ mod tests {
         assert_eq!(c.latency, Duration::from_millis(10));
         assert_eq!(c.chunk_delay, Duration::from_millis(3));
         assert_eq!((c.chunks, c.body_bytes), (Some(4), Some(123)));
-        assert!(c.no_usage && c.hang && !c.close);
+        assert!(c.no_usage && c.hang && !c.close && c.echo_headers);
         assert_eq!(c.text_pieces(), ["a ", "b ", "c ", "a"]);
     }
 
@@ -214,6 +220,7 @@ mod tests {
             ("x-mock-status", "600"),
             ("x-mock-latency-ms", "soon"),
             ("x-mock-hang", "yes"),
+            ("x-mock-echo-headers", "all"),
             ("x-mock-body-bytes", "999999999999"),
             ("x-mock-colour", "red"),
         ] {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::request::Parts;
-use http::{HeaderValue, Method, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
@@ -105,7 +105,32 @@ pub(crate) async fn handle(
     if controls.hang {
         *response.body_mut() = MockBody::Hang;
     }
+    if controls.echo_headers {
+        echo_headers(&parts.headers, response.headers_mut());
+    }
     Ok(response)
+}
+
+/// Copies the request's headers into the answer's, as careless upstreams do (`x-mock-echo-headers`);
+/// the ones that frame the message are left out so that the answer stays readable.
+fn echo_headers(request: &HeaderMap, response: &mut HeaderMap) {
+    for (name, value) in request {
+        let framing = matches!(
+            name.as_str(),
+            "content-length"
+                | "content-type"
+                | "transfer-encoding"
+                | "connection"
+                | "keep-alive"
+                | "te"
+                | "trailer"
+                | "upgrade"
+                | "proxy-connection"
+        );
+        if !framing {
+            response.append(name.clone(), value.clone());
+        }
+    }
 }
 
 /// Reads the whole request body, keeping at most [`READ_LIMIT`] bytes; returns them and the

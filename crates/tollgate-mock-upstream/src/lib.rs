@@ -38,6 +38,7 @@
 //! | `x-mock-body-bytes` | `/static` and echo answer with this many bytes of `x` | — |
 //! | `x-mock-hang: 1` | send the head, then never finish the body | 0 |
 //! | `x-mock-close: 1` | close the connection without answering (HTTP/2: reset the stream) | 0 |
+//! | `x-mock-echo-headers: 1` | copy every request header (but the framing ones) into the answer's headers, as a careless upstream would | 0 |
 //!
 //! Token counts are whatever the headers say; they need not match the streamed words. An unknown
 //! `x-mock-*` header or a bad value is answered 400 with a message naming it.

@@ -695,3 +695,28 @@ async fn shutdown_stops_listening() {
     mock.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn echo_headers_copies_the_request_headers_into_the_answer() {
+    let mock = MockUpstream::start().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/anything", mock.url()))
+        .header("authorization", "Bearer sk-echoed")
+        .header("x-mock-echo-headers", "1")
+        .body("12345")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["authorization"], "Bearer sk-echoed");
+    // Framing headers stay the answer's own, so it still parses.
+    assert_eq!(headers["content-type"], "application/json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["body"], "12345");
+    // Without the control, nothing is echoed.
+    let plain = reqwest::get(format!("{}/static", mock.url()))
+        .await
+        .unwrap();
+    assert!(plain.headers().get("authorization").is_none());
+}

@@ -182,6 +182,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         body_read_timeout: Duration::from_secs(config.gateway.body_read_timeout_secs),
         peek_budget_bytes: config.gateway.peek_budget_bytes,
         failed_key_lookups_per_minute: config.gateway.failed_key_lookups_per_minute,
+        trusted_proxies: config.trusted_proxies(),
     };
     let sink_for_console = sink.clone();
     let gateway = Gateway::new(store.clone(), sink, metrics.clone(), gateway_config).await?;

@@ -16,6 +16,7 @@ mod config;
 mod console;
 mod counters;
 mod gateway;
+mod gateway_paths;
 mod ingest_replay;
 mod listeners;
 mod matrix;
