@@ -18,7 +18,7 @@ use tempfile::TempDir;
 use tollgate_core::Role;
 use tollgate_core::{KeyHash, UsageEvent};
 use tollgate_gateway::metrics::Metrics;
-use tollgate_gateway::writer::{UsageSink, UsageWriter, WriterConfig};
+use tollgate_gateway::writer::{Durability, UsageSink, UsageWriter, WriterConfig};
 use tollgate_store::{
     AccessToken, AccessTokenQueries, AggregateOrder, AnalyticsQueries, AuditEntry, AuditFilter,
     AuditQueries, Counter, CounterQueries, CounterReading, EventCursor, EventFilter, Grouping,
@@ -464,6 +464,7 @@ impl Fixture {
             batch_size,
             batch_interval,
             spool_dir: self.spool_dir(),
+            durability: Durability::Memory,
         }
     }
 
