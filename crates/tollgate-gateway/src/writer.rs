@@ -282,6 +282,7 @@ impl UsageWriter {
             store_down: false,
             backoff: FIRST_BACKOFF,
             replay_pause,
+            spool_first: config.durability == Durability::Spool,
             // An earlier run's spool is replayed right away.
             next_recovery: Instant::now(),
         };
@@ -336,6 +337,8 @@ struct WriterTask {
     backoff: Duration,
     /// Pause between two replays of a spool filled while the store was up.
     replay_pause: Duration,
+    /// `Durability::Spool`: events reach the store through the spool only.
+    spool_first: bool,
     /// When to next ping the store (if down) or replay the spool (if it holds anything).
     next_recovery: Instant,
 }
@@ -402,7 +405,9 @@ impl WriterTask {
     async fn run(mut self) {
         let mut batch: Vec<UsageEvent> = Vec::with_capacity(self.batch_size);
         while !self.stopping {
-            let recovery_due = self.store_down || self.shared.spool.bytes() > 0;
+            // In spool durability the committer thread fills the spool without waking this task:
+            // it looks at the spool every `replay_pause`.
+            let recovery_due = self.store_down || self.spool_first || self.shared.spool.bytes() > 0;
             // Wait for the first event of a batch, a recovery tick, or the stop signal.
             tokio::select! {
                 biased;
