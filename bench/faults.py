@@ -110,9 +110,11 @@ class Gateway:
             "TOLLGATE_GATEWAY_LISTEN": f"127.0.0.1:{self.gw_port}",
             "TOLLGATE_CONSOLE_LISTEN": f"127.0.0.1:{self.console_port}",
             "TOLLGATE_LOG_LEVEL": "warn",
-            "TOLLGATE_USAGE__DURABILITY": durability,
             **extra,
         })
+        # Only when asked: a binary from before `usage.durability` refuses the unknown key.
+        if durability != "memory":
+            self.env["TOLLGATE_USAGE__DURABILITY"] = durability
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -154,7 +156,7 @@ class Gateway:
                     pass
         return values
 
-    def wait_flushed(self, timeout: float = 120.0) -> dict[str, float]:
+    def wait_flushed(self, timeout: float = 60.0) -> dict[str, float]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             m = self.metrics()
@@ -222,7 +224,7 @@ def stored_counts(db_url: str, sqlite_path: Path | None, pg_db: str | None) -> d
 
 
 def scenario(args, name: str) -> dict:
-    backend = "pg" if "-pg" in name else "sqlite"
+    backend = "pg" if "pg" in name.split("-") else "sqlite"
     durability = "spool" if name.endswith("-spool") else "memory"
     run_dir = Path(tempfile.mkdtemp(prefix=f"tollgate-faults-{name}-"))
     pg_db = None
@@ -297,7 +299,12 @@ def scenario(args, name: str) -> dict:
             time.sleep(max(0.0, half / 2))
         if gw.proc is None or gw.proc.poll() is not None:
             gw.start()
-        final = gw.wait_flushed()
+        try:
+            final = gw.wait_flushed()
+        except BenchError as e:
+            # Counted anyway: what is not in the store by now is lost to the reader.
+            final = gw.metrics()
+            notes = f"{notes} NOT RECOVERED ({e})".strip()
         dropped = final.get("tollgate_usage_events_dropped_total", 0)
         gw.signal(signal.SIGTERM)
         counts = stored_counts(db_url, sqlite_path, pg_db)
