@@ -15,8 +15,8 @@ counts per scenario:
 Scenarios (names for --only):
   kill9-sqlite-memory, kill9-sqlite-spool, kill9-pg-memory, kill9-pg-spool
       SIGKILL under load. `memory` may lose up to its stated window; `spool` must lose 0.
-  pg-outage-kill-replay
-      PostgreSQL refuses connections (ALLOW_CONNECTIONS false + pg_terminate_backend) under load,
+  pg-outage-kill-replay, pg-outage-kill-replay-spool
+      (memory / spool durability) PostgreSQL refuses connections (ALLOW_CONNECTIONS false + pg_terminate_backend) under load,
       comes back, and the gateway is SIGKILLed while it replays its spool.
   disk-full-sqlite
       The SQLite file lives on a small tmpfs (else: a max_page_count-free fallback is skipped),
@@ -262,11 +262,12 @@ def scenario(args, name: str) -> dict:
             if name.startswith("kill9"):
                 time.sleep(half)
                 gw.signal(signal.SIGKILL)
-                notes = f"in memory at the kill: up to queue+batch"
+                if durability == "memory":
+                    notes = "memory mode: the window is queue + batch in flight"
             elif name == "sigterm-sqlite":
                 time.sleep(half)
                 gw.signal(signal.SIGTERM)
-            elif name == "pg-outage-kill-replay":
+            elif name.startswith("pg-outage-kill-replay"):
                 time.sleep(half / 2)
                 psql(f"ALTER DATABASE {pg_db} ALLOW_CONNECTIONS false")
                 psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{pg_db}'")
@@ -331,7 +332,7 @@ def scenario(args, name: str) -> dict:
 
 
 ALL = ["kill9-sqlite-memory", "kill9-sqlite-spool", "kill9-pg-memory", "kill9-pg-spool",
-       "pg-outage-kill-replay", "disk-full-sqlite", "sigterm-sqlite"]
+       "pg-outage-kill-replay", "pg-outage-kill-replay-spool", "disk-full-sqlite", "sigterm-sqlite"]
 
 
 def main() -> int:
@@ -351,6 +352,7 @@ def main() -> int:
         if not (args.bins / b).exists():
             log(f"{args.bins / b} is missing: cargo build -p tollgate -p tollgate-mock-upstream")
             return 2
+    args.bins = args.bins.resolve()
     log(f"binaries from {args.bins}")
     rows = []
     for name in args.only or ALL:
