@@ -63,14 +63,35 @@ pub async fn health_detailed(State(state): State<ConsoleState>) -> Response {
     let queue_depth = state.metrics.queue_depth_now();
     let spool_bytes = state.metrics.spool_bytes_now();
     let dropped = state.metrics.dropped_now();
+    let write_ok = state.metrics.store_write_ok_now();
+    let write_failures = state.metrics.store_write_failures.get();
+    let oldest_age = state.metrics.oldest_unwritten_age_seconds();
+    let detail = match (write_ok, dropped) {
+        (false, 0) => Some(
+            "usage writes to the store fail: events wait in the spool, retried with backoff"
+                .to_owned(),
+        ),
+        (false, _) => Some(format!(
+            "usage writes to the store fail, and {dropped} usage events were lost"
+        )),
+        (true, 0) => None,
+        (true, _) => Some(format!("{dropped} usage events were lost")),
+    };
     let writer = Component {
-        status: if dropped > 0 {
+        status: if dropped > 0 || !write_ok {
             Overall::Degraded
         } else {
             Overall::Ok
         },
-        detail: (dropped > 0).then(|| format!("{dropped} usage events were lost")),
-        figures: serde_json::json!({"queue_depth": queue_depth, "dropped": dropped}),
+        detail,
+        figures: serde_json::json!({
+            "queue_depth": queue_depth,
+            "events_in_memory": queue_depth,
+            "dropped": dropped,
+            "store_write_ok": write_ok,
+            "store_write_failures": write_failures,
+            "oldest_unwritten_age_seconds": oldest_age,
+        }),
     };
     let spool = Component {
         status: if spool_bytes > 0 {

@@ -1,7 +1,7 @@
 //! Prometheus metrics of the data plane and the usage writer, exposed by the console at `/metrics`.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -60,6 +60,20 @@ pub struct Metrics {
     pub refused_key_events_folded: Counter,
     /// LLM bodies forwarded without the model peek because the peek byte budget was spent.
     pub peeks_skipped: Counter,
+    /// 1 while the last usage write to the store succeeded, 0 while the store refuses writes.
+    pub store_write_ok: Gauge<i64, AtomicI64>,
+    /// Usage batch writes to the store that failed (each is retried from the spool).
+    pub store_write_failures: Counter,
+    /// Usage events only in memory: lost by a kill -9 (the `memory` durability window). Set from
+    /// `queue_depth` at each render.
+    pub events_in_memory: Gauge<i64, AtomicI64>,
+    /// Age of the oldest usage event not yet in the store, seconds; set at each render from
+    /// `oldest_spooled_ms` and `oldest_in_memory_ms`.
+    oldest_unwritten_age: Gauge<f64, AtomicU64>,
+    /// Creation time (epoch ms) of the oldest spool file; 0 when the spool is empty.
+    pub oldest_spooled_ms: AtomicI64,
+    /// Time (epoch ms) of the oldest event the writer holds in memory; 0 when none.
+    pub oldest_in_memory_ms: AtomicI64,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -175,8 +189,39 @@ impl Metrics {
             drop(connections_open.get_or_create(&labels));
             drop(connections_refused.get_or_create(&labels));
         }
+        let store_write_ok = Gauge::<i64, AtomicI64>::default();
+        store_write_ok.set(1);
+        registry.register(
+            "usage_store_write_ok",
+            "1 while usage writes to the store succeed, 0 while they fail",
+            store_write_ok.clone(),
+        );
+        let store_write_failures = Counter::default();
+        registry.register(
+            "usage_store_write_failures",
+            "Usage batch writes to the store that failed",
+            store_write_failures.clone(),
+        );
+        let events_in_memory = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "usage_events_in_memory",
+            "Usage events held only in memory (lost by a kill -9 in memory durability)",
+            events_in_memory.clone(),
+        );
+        let oldest_unwritten_age = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "usage_oldest_unwritten_age_seconds",
+            "Age of the oldest usage event not yet in the store",
+            oldest_unwritten_age.clone(),
+        );
         Arc::new(Self {
             registry,
+            store_write_ok,
+            store_write_failures,
+            events_in_memory,
+            oldest_unwritten_age,
+            oldest_spooled_ms: AtomicI64::new(0),
+            oldest_in_memory_ms: AtomicI64::new(0),
             requests,
             request_duration,
             upstream_duration,
@@ -198,6 +243,9 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        self.oldest_unwritten_age
+            .set(self.oldest_unwritten_age_seconds());
+        self.events_in_memory.set(self.queue_depth.get());
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
@@ -219,6 +267,26 @@ impl Metrics {
     /// Current spool size in bytes (for health).
     pub fn spool_bytes_now(&self) -> i64 {
         self.spool_bytes.get()
+    }
+
+    /// Age of the oldest usage event not yet in the store, seconds (0 when none waits).
+    pub fn oldest_unwritten_age_seconds(&self) -> f64 {
+        let oldest = [&self.oldest_spooled_ms, &self.oldest_in_memory_ms]
+            .iter()
+            .map(|ms| ms.load(Ordering::Acquire))
+            .filter(|ms| *ms > 0)
+            .min();
+        let Some(oldest) = oldest else {
+            return 0.0;
+        };
+        let age_ms = tollgate_core::time::now_ms().saturating_sub(oldest).max(0);
+        // Milliseconds as f64: exact far beyond any real age.
+        age_ms as f64 / 1000.0
+    }
+
+    /// Whether the last usage write to the store succeeded.
+    pub fn store_write_ok_now(&self) -> bool {
+        self.store_write_ok.get() != 0
     }
 
     /// Events dropped so far.

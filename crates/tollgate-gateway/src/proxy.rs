@@ -35,6 +35,7 @@ use crate::error::{CLIENT_CLOSED_STATUS, GatewayError};
 use crate::keys::LookupError;
 use crate::server::{Peer, Shared};
 use crate::state::{Credential, RouteEntry};
+use crate::writer::Ack;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -134,6 +135,7 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
         shared: peer.shared.clone(),
         event: Some(event),
         started,
+        ack: None,
     };
 
     match forward(&peer, req, &mut call, &request_id).await {
@@ -157,6 +159,10 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
                 call.fold_into_summary(status);
             } else {
                 call.finish(status, Some(failure.event_text()), None);
+            }
+            // With `usage.durability = "spool"` the refusal waits for its event to be on disk.
+            if let Some(ack) = call.ack.take() {
+                ack.await;
             }
             let message = failure.public.then_some(&*failure.detail);
             refusal(failure.error, message, Some(request_id))
@@ -408,6 +414,7 @@ impl Upstream {
                 declared,
                 sent: 0,
                 stash: None,
+                held: None,
                 ended: false,
             })),
         };
@@ -421,6 +428,10 @@ pub(crate) struct Call {
     shared: Arc<Shared>,
     event: Option<UsageEvent>,
     started: Instant,
+    /// Pending while the recorded event is not yet durable (`usage.durability = "spool"`): the
+    /// response's end waits for it, so a client never sees a complete answer whose event a
+    /// crash could still lose.
+    ack: Option<Ack>,
 }
 
 impl Call {
@@ -455,7 +466,10 @@ impl Call {
         self.shared
             .metrics
             .observe_response(status, elapsed.as_secs_f64());
-        self.shared.sink.record(event);
+        let ack = self.shared.sink.record_acked(event);
+        if ack.is_pending() {
+            self.ack = Some(ack);
+        }
     }
 }
 
@@ -529,7 +543,10 @@ impl Body for GatewayBody {
             // An upstream body that is already over (HEAD, 204, 304) is reported as such, so
             // that hyper does not check a zero length against the `Content-Length` header.
             Inner::Proxied(proxied) => {
-                proxied.stash.is_none() && (proxied.ended || proxied.upstream.is_end_stream())
+                proxied.stash.is_none()
+                    && proxied.held.is_none()
+                    && proxied.call.ack.is_none()
+                    && (proxied.ended || proxied.upstream.is_end_stream())
             }
         }
     }
@@ -570,6 +587,8 @@ struct Proxied {
     sent: u64,
     /// Trailers held back while the tap's last bytes go first.
     stash: Option<Frame<Bytes>>,
+    /// The last frame, held back until the call's usage event is durable.
+    held: Option<Frame<Bytes>>,
     ended: bool,
 }
 
@@ -579,7 +598,33 @@ struct Proxied {
 struct IdleTimeout(u128);
 
 impl Proxied {
+    /// The next frame for the client. Once the call is complete, its last frame (or its end)
+    /// waits until the usage event is durable.
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        loop {
+            if let Some(ack) = self.call.ack.as_mut() {
+                if Pin::new(ack).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.call.ack = None;
+            }
+            if let Some(frame) = self.held.take() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            match self.poll_upstream(cx) {
+                Poll::Ready(Some(Ok(frame))) if self.call.ack.is_some() => {
+                    self.held = Some(frame);
+                }
+                Poll::Ready(None) if self.call.ack.is_some() => {}
+                other => return other,
+            }
+        }
+    }
+
+    fn poll_upstream(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if let Some(frame) = self.stash.take() {
             return Poll::Ready(Some(Ok(frame)));
         }

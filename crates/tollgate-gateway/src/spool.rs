@@ -33,6 +33,9 @@ pub struct Spool {
     metrics: Arc<Metrics>,
     /// Bytes in every spool file of `dir`, mirrored into the `spool_bytes` gauge.
     bytes: AtomicI64,
+    /// Creation time (epoch ms) of the oldest spool file, 0 when there is none; mirrored into
+    /// the metrics for `usage_oldest_unwritten_age_seconds`.
+    oldest_ms: AtomicI64,
     state: Mutex<AppendState>,
 }
 
@@ -92,6 +95,7 @@ impl Spool {
             max_file_bytes: max_file_bytes.max(1),
             metrics,
             bytes: AtomicI64::new(0),
+            oldest_ms: AtomicI64::new(0),
             state: Mutex::new(AppendState::default()),
         };
         spool.recount(&spool.lock())?;
@@ -110,7 +114,19 @@ impl Spool {
 
     /// Appends events, one line each, and hands them to the OS before returning. All or nothing
     /// per line: after a failed write the file is sealed, so a torn line can only be the last one.
+    /// Survives a crash of the process (the bytes are in the kernel), not a power cut.
     pub fn append(&self, events: &[UsageEvent]) -> io::Result<()> {
+        self.append_with(events, false)
+    }
+
+    /// Like [`Spool::append`], and also `fdatasync`s the file (and the folder, for a new file)
+    /// before returning, so the events survive a power cut too. One sync covers every event
+    /// passed: callers group concurrent events into one call (group commit).
+    pub fn append_synced(&self, events: &[UsageEvent]) -> io::Result<()> {
+        self.append_with(events, true)
+    }
+
+    fn append_with(&self, events: &[UsageEvent], sync: bool) -> io::Result<()> {
         if events.is_empty() {
             return Ok(());
         }
@@ -121,17 +137,30 @@ impl Spool {
             serde_json::to_writer(&mut state.buf, event).map_err(io::Error::other)?;
             state.buf.push(b'\n');
         }
+        let mut new_file = false;
         if state.current.is_none() {
             state.current = Some(self.create_file(&mut state.seq)?);
+            new_file = true;
         }
         let Some(current) = state.current.as_mut() else {
             return Err(io::Error::other("spool file vanished"));
         };
-        if let Err(e) = current
+        let written = current
             .file
             .write_all(&state.buf)
             .and_then(|()| current.file.flush())
-        {
+            .and_then(|()| {
+                if !sync {
+                    return Ok(());
+                }
+                current.file.sync_data()?;
+                if new_file {
+                    // The new file's name must survive a power cut too.
+                    File::open(&self.dir)?.sync_all()?;
+                }
+                Ok(())
+            });
+        if let Err(e) = written {
             state.current = None;
             // Part of the payload may have reached the file; count what is really there.
             if let Err(count) = self.recount(state) {
@@ -221,7 +250,16 @@ impl Spool {
             *seq += 1;
             let path = self.dir.join(format!("{PREFIX}{ms}-{seq}{SUFFIX}"));
             match OpenOptions::new().append(true).create_new(true).open(&path) {
-                Ok(file) => return Ok(CurrentFile { file, len: 0 }),
+                Ok(file) => {
+                    if self
+                        .oldest_ms
+                        .compare_exchange(0, ms, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        self.metrics.oldest_spooled_ms.store(ms, Ordering::Release);
+                    }
+                    return Ok(CurrentFile { file, len: 0 });
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(with_path(e, "cannot create spool file", &path)),
             }
@@ -254,9 +292,15 @@ impl Spool {
     /// Sets the byte count from the files on disk. Takes the guard so no append runs meanwhile.
     fn recount(&self, _guard: &AppendState) -> io::Result<()> {
         let mut total: u64 = 0;
+        let mut oldest = 0;
         for file in self.list_files()? {
             match fs::metadata(&file.path) {
-                Ok(meta) => total = total.saturating_add(meta.len()),
+                Ok(meta) => {
+                    total = total.saturating_add(meta.len());
+                    if oldest == 0 || file.created_ms < oldest {
+                        oldest = file.created_ms.max(1);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(with_path(e, "cannot measure spool file", &file.path)),
             }
@@ -264,6 +308,10 @@ impl Spool {
         let total = i64::try_from(total).unwrap_or(i64::MAX);
         self.bytes.store(total, Ordering::Release);
         self.metrics.spool_bytes.set(total);
+        self.oldest_ms.store(oldest, Ordering::Release);
+        self.metrics
+            .oldest_spooled_ms
+            .store(oldest, Ordering::Release);
         Ok(())
     }
 }

@@ -14,9 +14,12 @@
 //! `queue_depth` counts every event the writer holds in memory (in the queue or in the batch
 //! being built), so `queue_depth == 0 && spool_bytes == 0` means everything reached the store.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -39,6 +42,21 @@ const REPLAY_PAUSE: Duration = Duration::from_millis(200);
 /// safe even if the slow write did commit, because the store dedupes by `event_id`).
 const STORE_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Most events one durable append takes (one `fdatasync` for all of them).
+const MAX_GROUP_COMMIT: usize = 4096;
+
+/// When a recorded usage event is safe from a crash of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Events wait in memory (queue and batch) until their batch is stored: a kill -9 loses up
+    /// to `queue_capacity` events plus the batch being written (`usage_events_in_memory`).
+    #[default]
+    Memory,
+    /// Every event is appended to the spool and synced to disk before [`UsageSink::record_acked`]
+    /// resolves (concurrent events share one sync); the writer stores from the spool.
+    Spool,
+}
+
 /// Settings of the usage writer.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
@@ -50,6 +68,8 @@ pub struct WriterConfig {
     pub batch_interval: Duration,
     /// Folder of the disk spool.
     pub spool_dir: PathBuf,
+    /// When an event counts as kept.
+    pub durability: Durability,
 }
 
 /// State the sinks, the writer task and the handle share.
@@ -60,6 +80,10 @@ struct Shared {
     store_ok: AtomicBool,
     /// Set while events overflow into the spool, so the overflow is logged once, not per event.
     overflowing: AtomicBool,
+    /// Set while the spool is replayed or the store is down: `record` appends to the spool
+    /// instead of the queue, so no event waits in memory behind a replay (a kill -9 would lose
+    /// it).
+    diverting: AtomicBool,
 }
 
 impl Shared {
@@ -77,13 +101,94 @@ impl Shared {
 pub struct UsageSink {
     tx: mpsc::Sender<UsageEvent>,
     shared: Arc<Shared>,
+    /// The group-commit thread of `Durability::Spool`.
+    durable: Option<std::sync::mpsc::Sender<Durable>>,
+}
+
+/// An event on its way to a synced spool append, with whom to tell once it is on disk.
+struct Durable {
+    event: UsageEvent,
+    done: Option<oneshot::Sender<()>>,
+}
+
+/// Resolves once a recorded event is as safe as the writer's [`Durability`] makes it: at once in
+/// `Memory`, after the synced spool append in `Spool`.
+#[derive(Debug)]
+#[must_use = "the event is only durable once the ack resolves"]
+pub struct Ack(Option<oneshot::Receiver<()>>);
+
+impl Ack {
+    /// Whether there is anything to wait for.
+    pub fn is_pending(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl Future for Ack {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(rx) = self.0.as_mut() else {
+            return Poll::Ready(());
+        };
+        // An error means the committer is gone; it has already counted the event.
+        match Pin::new(rx).poll(cx) {
+            Poll::Ready(_) => {
+                self.0 = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl UsageSink {
-    /// Hands an event to the writer: into the queue, or into the spool when the queue is full or
-    /// closed. Never blocks, never waits on the store.
+    /// Hands an event to the writer without waiting for anything (see [`UsageSink::record_acked`]).
     pub fn record(&self, event: UsageEvent) {
+        if let Some(durable) = &self.durable {
+            self.send_durable(durable, event, None);
+        } else {
+            self.record_in_memory(event);
+        }
+    }
+
+    /// Hands an event to the writer; the answer resolves once the event is durable. In `Memory`
+    /// durability it is resolved already; in `Spool` it resolves after the group commit's
+    /// `fdatasync`. Never waits on the store.
+    pub fn record_acked(&self, event: UsageEvent) -> Ack {
+        let Some(durable) = &self.durable else {
+            self.record_in_memory(event);
+            return Ack(None);
+        };
+        let (done, ack) = oneshot::channel();
+        self.send_durable(durable, event, Some(done));
+        Ack(Some(ack))
+    }
+
+    fn send_durable(
+        &self,
+        durable: &std::sync::mpsc::Sender<Durable>,
+        event: UsageEvent,
+        done: Option<oneshot::Sender<()>>,
+    ) {
+        // In memory until the committer has appended it.
+        self.shared.metrics.queue_depth.inc();
+        if let Err(std::sync::mpsc::SendError(lost)) = durable.send(Durable { event, done }) {
+            // The committer thread is gone (it cannot be, while this sink lives): keep the
+            // event the other way.
+            self.shared.metrics.queue_depth.dec();
+            self.record_in_memory(lost.event);
+        }
+    }
+
+    /// Into the queue, or into the spool when the queue is full or closed or the writer is
+    /// diverting. Never blocks, never waits on the store.
+    fn record_in_memory(&self, event: UsageEvent) {
         let metrics = &self.shared.metrics;
+        if self.shared.diverting.load(Ordering::Acquire) {
+            self.spool_one(event);
+            return;
+        }
         // Counted before the send so the writer's decrement can never run first.
         metrics.queue_depth.inc();
         match self.tx.try_send(event) {
@@ -97,11 +202,15 @@ impl UsageSink {
                 if !self.shared.overflowing.swap(true, Ordering::AcqRel) {
                     tracing::warn!("usage queue full or closed: events go to the disk spool");
                 }
-                if let Err(e) = self.shared.spool.append(std::slice::from_ref(&event)) {
-                    metrics.events_dropped.inc();
-                    tracing::error!(error = %e, event_id = %event.event_id, "usage event lost: the spool cannot be written");
-                }
+                self.spool_one(event);
             }
+        }
+    }
+
+    fn spool_one(&self, event: UsageEvent) {
+        if let Err(e) = self.shared.spool.append(std::slice::from_ref(&event)) {
+            self.shared.metrics.events_dropped.inc();
+            tracing::error!(error = %e, event_id = %event.event_id, "usage event lost: the spool cannot be written");
         }
     }
 
@@ -147,9 +256,20 @@ impl UsageWriter {
             spool,
             store_ok: AtomicBool::new(true),
             overflowing: AtomicBool::new(false),
+            diverting: AtomicBool::new(false),
         });
+        shared.metrics.store_write_ok.set(1);
         // tokio's channel refuses a capacity of 0.
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let durable = match config.durability {
+            Durability::Memory => None,
+            Durability::Spool => Some(start_committer(shared.clone(), tx.clone())?),
+        };
+        let replay_pause = match config.durability {
+            // Events reach the store only through the spool: replay it at the batch pace.
+            Durability::Spool => config.batch_interval,
+            Durability::Memory => REPLAY_PAUSE,
+        };
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = WriterTask {
             store,
@@ -161,6 +281,8 @@ impl UsageWriter {
             stopping: false,
             store_down: false,
             backoff: FIRST_BACKOFF,
+            replay_pause,
+            spool_first: config.durability == Durability::Spool,
             // An earlier run's spool is replayed right away.
             next_recovery: Instant::now(),
         };
@@ -168,6 +290,7 @@ impl UsageWriter {
         let sink = UsageSink {
             tx,
             shared: shared.clone(),
+            durable,
         };
         Ok((
             Self {
@@ -182,6 +305,12 @@ impl UsageWriter {
     /// Current status.
     pub fn status(&self) -> WriterStatus {
         self.shared.status()
+    }
+
+    /// For tests: stops the writer the way a kill -9 would, dropping whatever it holds in memory
+    /// without writing it anywhere. Events already in the spool stay there for the next start.
+    pub fn kill(self) {
+        self.task.abort();
     }
 
     /// Stops taking events from the queue after writing everything in it (to the store, or to the
@@ -206,8 +335,64 @@ struct WriterTask {
     stopping: bool,
     store_down: bool,
     backoff: Duration,
+    /// Pause between two replays of a spool filled while the store was up.
+    replay_pause: Duration,
+    /// `Durability::Spool`: events reach the store through the spool only.
+    spool_first: bool,
     /// When to next ping the store (if down) or replay the spool (if it holds anything).
     next_recovery: Instant,
+}
+
+/// Starts the group-commit thread of `Durability::Spool`: it takes every event waiting, appends
+/// them in one synced write and then answers each. When the spool cannot be written, the events
+/// go to the in-memory queue instead (kept, though not durable), and are counted as dropped only
+/// when that is full too.
+fn start_committer(
+    shared: Arc<Shared>,
+    queue: mpsc::Sender<UsageEvent>,
+) -> std::io::Result<std::sync::mpsc::Sender<Durable>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Durable>();
+    std::thread::Builder::new()
+        .name("usage-spool-commit".into())
+        .spawn(move || {
+            let mut events = Vec::with_capacity(64);
+            let mut waiting = Vec::with_capacity(64);
+            // Ends when every sink is gone.
+            while let Ok(first) = rx.recv() {
+                let mut next = Some(first);
+                while let Some(item) = next {
+                    events.push(item.event);
+                    waiting.extend(item.done);
+                    next = if events.len() < MAX_GROUP_COMMIT {
+                        rx.try_recv().ok()
+                    } else {
+                        None
+                    };
+                }
+                let n = events.len();
+                if let Err(e) = shared.spool.append_synced(&events) {
+                    tracing::error!(error = %e, events = n, "usage spool append failed: events kept in memory only");
+                    for event in events.drain(..) {
+                        shared.metrics.queue_depth.inc();
+                        if queue.try_send(event).is_ok() {
+                            shared.metrics.events_queued.inc();
+                        } else {
+                            shared.metrics.queue_depth.dec();
+                            shared.metrics.events_dropped.inc();
+                        }
+                    }
+                }
+                events.clear();
+                shared
+                    .metrics
+                    .queue_depth
+                    .dec_by(i64::try_from(n).unwrap_or(i64::MAX));
+                for done in waiting.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+        })?;
+    Ok(tx)
 }
 
 /// Why a replay stopped early.
@@ -220,7 +405,9 @@ impl WriterTask {
     async fn run(mut self) {
         let mut batch: Vec<UsageEvent> = Vec::with_capacity(self.batch_size);
         while !self.stopping {
-            let recovery_due = self.store_down || self.shared.spool.bytes() > 0;
+            // In spool durability the committer thread fills the spool without waking this task:
+            // it looks at the spool every `replay_pause`.
+            let recovery_due = self.store_down || self.spool_first || self.shared.spool.bytes() > 0;
             // Wait for the first event of a batch, a recovery tick, or the stop signal.
             tokio::select! {
                 biased;
@@ -233,7 +420,13 @@ impl WriterTask {
                     continue;
                 }
                 event = self.rx.recv() => match event {
-                    Some(event) => batch.push(event),
+                    Some(event) => {
+                        self.shared
+                            .metrics
+                            .oldest_in_memory_ms
+                            .store(event.ts_ms.max(1), Ordering::Release);
+                        batch.push(event);
+                    }
                     // Cannot happen while the task holds a sink's sender, but ends cleanly if it does.
                     None => break,
                 },
@@ -295,7 +488,7 @@ impl WriterTask {
             match self.write_isolating(batch, false).await {
                 Ok(refused) => self.quarantine(batch, &refused),
                 Err(e) => {
-                    self.mark_down(&e, n);
+                    self.mark_down(&e, n, true);
                     // Events of the batch that did get in are stored once more at replay: harmless.
                     self.spool_batch(batch);
                 }
@@ -306,6 +499,10 @@ impl WriterTask {
             .metrics
             .queue_depth
             .dec_by(i64::try_from(n).unwrap_or(i64::MAX));
+        self.shared
+            .metrics
+            .oldest_in_memory_ms
+            .store(0, Ordering::Release);
         batch.clear();
     }
 
@@ -403,7 +600,15 @@ impl WriterTask {
         }
     }
 
-    fn mark_down(&mut self, error: &StoreError, events: usize) {
+    /// Notes a failed store ping or write (`write_failed`): new events go to the spool until the
+    /// store takes writes again, tried with a growing pause.
+    fn mark_down(&mut self, error: &StoreError, events: usize, write_failed: bool) {
+        let metrics = &self.shared.metrics;
+        if write_failed {
+            metrics.store_write_failures.inc();
+        }
+        metrics.store_write_ok.set(0);
+        self.shared.diverting.store(true, Ordering::Release);
         if !self.store_down {
             tracing::warn!(error = %error, events, "usage store write failed: spooling usage events until it is back");
             self.store_down = true;
@@ -424,7 +629,7 @@ impl WriterTask {
             };
             if let Err(e) = ping {
                 tracing::debug!(error = %e, "usage store still down");
-                self.mark_down(&e, 0);
+                self.mark_down(&e, 0, false);
                 return;
             }
         }
@@ -437,14 +642,19 @@ impl WriterTask {
                 }
                 self.store_down = false;
                 self.shared.store_ok.store(true, Ordering::Release);
+                self.shared.metrics.store_write_ok.set(1);
+                self.shared.diverting.store(false, Ordering::Release);
                 self.backoff = FIRST_BACKOFF;
-                self.next_recovery = Instant::now() + REPLAY_PAUSE;
+                self.next_recovery = Instant::now() + self.replay_pause;
             }
-            Err(ReplayError::Store(e)) => self.mark_down(&e, 0),
+            Err(ReplayError::Store(e)) => self.mark_down(&e, 0, true),
             Err(e @ ReplayError::Io(_)) => {
                 // The store is fine but a spool file cannot be read or deleted: retry later
                 // without marking the store down, so new batches still go to the store.
                 self.log_replay_error(&e);
+                if !self.store_down {
+                    self.shared.diverting.store(false, Ordering::Release);
+                }
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 self.next_recovery = Instant::now() + self.backoff;
             }
@@ -460,9 +670,30 @@ impl WriterTask {
         }
     }
 
+    /// Moves what the queue holds to the spool: while diverting, nothing may wait in memory.
+    fn divert_queue(&mut self) {
+        let mut moved = Vec::new();
+        while let Ok(event) = self.rx.try_recv() {
+            moved.push(event);
+        }
+        if moved.is_empty() {
+            return;
+        }
+        self.spool_batch(&moved);
+        self.shared
+            .metrics
+            .queue_depth
+            .dec_by(i64::try_from(moved.len()).unwrap_or(i64::MAX));
+    }
+
     /// Writes every sealed spool file to the store, oldest first; returns how many events it read.
+    /// Meanwhile `record` appends to the spool (diverting), and the events the queue held when
+    /// the replay began go to the spool too: a kill during the replay finds every event on disk.
+    /// The caller ends the diversion once the store is known to be up.
     async fn replay(&mut self) -> Result<u64, ReplayError> {
         self.shared.overflowing.store(false, Ordering::Release);
+        self.shared.diverting.store(true, Ordering::Release);
+        self.divert_queue();
         let files = self.shared.spool.seal_and_list().map_err(ReplayError::Io)?;
         let mut replayed = 0_u64;
         let mut accepted = false;
@@ -470,6 +701,8 @@ impl WriterTask {
         // store. A few later files tell which.
         let mut refused_files = Vec::new();
         for file in files {
+            // A `record` that read `diverting` just before it was set put its event in the queue.
+            self.divert_queue();
             match self.replay_file(&file, accepted).await {
                 Ok(outcome) => {
                     replayed += outcome.events;

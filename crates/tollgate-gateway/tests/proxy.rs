@@ -20,7 +20,7 @@ use tollgate_core::pricing::{ModelPrice, PriceTable};
 use tollgate_core::time::now_ms;
 use tollgate_core::{ApiKey, RouteKind, UsageEvent};
 use tollgate_gateway::metrics::Metrics;
-use tollgate_gateway::writer::{UsageWriter, WriterConfig};
+use tollgate_gateway::writer::{Durability, UsageWriter, WriterConfig};
 use tollgate_gateway::{Gateway, GatewayConfig};
 use tollgate_mock_upstream::{MockUpstream, RecordedRequest};
 use tollgate_store::{
@@ -227,6 +227,7 @@ impl Fixture {
             batch_size: 200,
             batch_interval: Duration::from_millis(20),
             spool_dir: dir.path().join("spool"),
+            durability: Durability::Memory,
         };
         let dyn_store: Arc<dyn Store> = store.clone();
         let (writer, sink) =

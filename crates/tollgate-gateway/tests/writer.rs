@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use tempfile::TempDir;
 use tollgate_core::Role;
 use tollgate_core::{KeyHash, UsageEvent};
 use tollgate_gateway::metrics::Metrics;
-use tollgate_gateway::writer::{UsageSink, UsageWriter, WriterConfig};
+use tollgate_gateway::writer::{Durability, UsageSink, UsageWriter, WriterConfig};
 use tollgate_store::{
     AccessToken, AccessTokenQueries, AggregateOrder, AnalyticsQueries, AuditEntry, AuditFilter,
     AuditQueries, Counter, CounterQueries, CounterReading, EventCursor, EventFilter, Grouping,
@@ -40,6 +40,8 @@ struct FlakyStore {
     fail_after_commit: AtomicBool,
     refuse: Mutex<HashSet<Uuid>>,
     batches: Mutex<Vec<Vec<Uuid>>>,
+    /// Pause before each write, ms: a slow store makes a replay take long.
+    delay_ms: AtomicU64,
 }
 
 impl FlakyStore {
@@ -145,6 +147,10 @@ impl RouteQueries for FlakyStore {
 #[async_trait]
 impl UsageQueries for FlakyStore {
     async fn write_usage(&self, events: &[UsageEvent]) -> StoreResult<u64> {
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         self.unavailable()?;
         {
             let refuse = self.refuse.lock().unwrap();
@@ -441,6 +447,7 @@ impl Fixture {
             fail_after_commit: AtomicBool::new(false),
             refuse: Mutex::new(HashSet::new()),
             batches: Mutex::new(Vec::new()),
+            delay_ms: AtomicU64::new(0),
         });
         Self {
             dir,
@@ -464,6 +471,7 @@ impl Fixture {
             batch_size,
             batch_interval,
             spool_dir: self.spool_dir(),
+            durability: Durability::Memory,
         }
     }
 
@@ -895,4 +903,182 @@ async fn an_event_the_store_refuses_is_set_aside_without_holding_up_the_others()
     writer.shutdown().await;
     fx.assert_stored_exactly(&[good, more].concat()).await;
     assert_eq!(fx.metrics.dropped_now(), 1);
+}
+
+/// Every event id written in the spool files of `dir`.
+fn ids_in_spool(dir: &Path) -> HashSet<Uuid> {
+    spool_files(dir)
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<UsageEvent>(l).ok())
+                .map(|e| e.event_id)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn write_spool_file(dir: &Path, name: &str, events: &[UsageEvent]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let text: String = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[tokio::test]
+async fn events_recorded_during_a_replay_are_on_disk_and_a_kill_mid_replay_loses_none() {
+    let fx = Fixture::new().await;
+    // An earlier run left 300 events; a slow store makes their replay take about 1.5 s.
+    let older: Vec<UsageEvent> = (0..300).map(event).collect();
+    write_spool_file(&fx.spool_dir(), "usage-1000-1.ndjson", &older);
+    fx.store.delay_ms.store(50, Ordering::SeqCst);
+    let (writer, sink) = fx.start(fx.config(10_000, 10, Duration::from_millis(20)));
+    wait_for("the replay to start", || async {
+        !fx.store.batch_sizes().is_empty()
+    })
+    .await;
+
+    // Recorded while the replay runs: straight to the spool, not into memory behind it.
+    let during = record(&sink, 100);
+    assert_eq!(
+        fx.metrics.queue_depth_now(),
+        0,
+        "no event waits in memory during a replay"
+    );
+    let on_disk = ids_in_spool(&fx.spool_dir());
+    assert!(
+        during.iter().all(|id| on_disk.contains(id)),
+        "every event recorded during the replay is in a spool file"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stored_before_kill = fx.store.count_usage().await.unwrap();
+    assert!(
+        stored_before_kill < 300,
+        "the kill comes mid-replay ({stored_before_kill} of 300 stored)"
+    );
+
+    // kill -9: whatever the writer held in memory is gone.
+    writer.kill();
+    drop(sink);
+    tokio::task::yield_now().await;
+
+    fx.store.delay_ms.store(0, Ordering::SeqCst);
+    let metrics = Metrics::new();
+    let (writer, _sink) = UsageWriter::start(
+        fx.store.clone(),
+        fx.config(10_000, 50, Duration::from_millis(20)),
+        metrics.clone(),
+    )
+    .unwrap();
+    wait_for("the replay after the kill", || async {
+        metrics.spool_bytes_now() == 0 && metrics.queue_depth_now() == 0
+    })
+    .await;
+    let all: Vec<Uuid> = older.iter().map(|e| e.event_id).chain(during).collect();
+    // Events of the file the kill interrupted are written again: the store keeps one of each.
+    fx.assert_stored_exactly(&all).await;
+    writer.shutdown().await;
+    fx.assert_nothing_lost();
+    assert_eq!(metrics.dropped_now(), 0);
+}
+
+#[tokio::test]
+async fn a_full_disk_degrades_the_writer_which_recovers_without_a_restart() {
+    let fx = Fixture::new().await;
+    let (writer, sink) = fx.start(fx.config(10_000, 50, Duration::from_millis(20)));
+    let first = record(&sink, 10);
+    wait_stored(&fx, 10).await;
+
+    // Room for a few batches only, then `database or disk is full`.
+    fx.store.inner.limit_writer_pages(Some(8)).await.unwrap();
+    let mut ids = first;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while fx.metrics.store_write_ok_now() {
+        assert!(Instant::now() < deadline, "the store never filled up");
+        ids.extend(record(&sink, 50));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    // Writes keep failing while the disk is full, and say so.
+    ids.extend(record(&sink, 50));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !writer.status().store_ok,
+        "the writer reports the store down"
+    );
+    assert!(fx.metrics.store_write_failures.get() >= 1);
+    assert!(
+        fx.metrics.spool_bytes_now() > 0,
+        "unstored events wait in the spool"
+    );
+    assert!(fx.metrics.oldest_unwritten_age_seconds() > 0.0);
+    let text = fx.metrics.render();
+    assert!(text.contains("tollgate_usage_store_write_ok 0"), "{text}");
+    assert!(
+        !text.contains("tollgate_usage_oldest_unwritten_age_seconds 0.0\n"),
+        "{text}"
+    );
+    assert_eq!(fx.metrics.dropped_now(), 0, "nothing is lost, only late");
+
+    // Space comes back: the same writer, without a restart, stores everything once.
+    fx.store.inner.limit_writer_pages(None).await.unwrap();
+    wait_for("the writer to recover", || async {
+        writer.status().store_ok
+            && fx.metrics.spool_bytes_now() == 0
+            && fx.metrics.queue_depth_now() == 0
+    })
+    .await;
+    let after = record(&sink, 20);
+    ids.extend(after);
+    wait_flushed(&fx).await;
+    wait_stored(&fx, i64::try_from(ids.len()).unwrap()).await;
+    fx.assert_stored_exactly(&ids).await;
+    assert!(fx.metrics.store_write_ok_now());
+    assert!(
+        fx.metrics
+            .render()
+            .contains("tollgate_usage_store_write_ok 1")
+    );
+    writer.shutdown().await;
+    fx.assert_nothing_lost();
+}
+
+#[tokio::test]
+async fn spool_durability_acks_after_a_synced_append_and_the_writer_stores_from_the_spool() {
+    let fx = Fixture::new().await;
+    let mut config = fx.config(10_000, 50, Duration::from_millis(20));
+    config.durability = Durability::Spool;
+    let (writer, sink) = fx.start(config);
+    let events: Vec<UsageEvent> = (0..40).map(event).collect();
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+    let acks: Vec<_> = events.into_iter().map(|e| sink.record_acked(e)).collect();
+    assert!(acks.iter().all(tollgate_gateway::writer::Ack::is_pending));
+    futures_util::future::join_all(acks).await;
+    // Acknowledged: on disk, whatever happens to the process now.
+    let on_disk = ids_in_spool(&fx.spool_dir());
+    let in_store: HashSet<Uuid> = fx
+        .store
+        .recent_usage(i64::MAX)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert!(
+        ids.iter()
+            .all(|id| on_disk.contains(id) || in_store.contains(id)),
+        "every acknowledged event is in the spool (or already stored)"
+    );
+    assert_eq!(
+        fx.metrics.events_queued.get(),
+        0,
+        "nothing went through memory"
+    );
+    wait_flushed(&fx).await;
+    fx.assert_stored_exactly(&ids).await;
+    writer.kill();
+    fx.assert_nothing_lost();
 }

@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use std::sync::{LazyLock, OnceLock};
 
 use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
-use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqliteRow};
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{Arguments as _, Row};
 use tollgate_core::time::hour_start;
 use tollgate_core::usage::HISTOGRAM_LEN;
@@ -418,6 +419,206 @@ fn rollup_from_row(row: &SqliteRow) -> StoreResult<HourlyRollup> {
     })
 }
 
+/// The usage batch's transaction, run as plain SQL on one connection of the writer pool.
+///
+/// Not sqlx's `Transaction`: when SQLite rolls a transaction back by itself (`database or disk
+/// is full`, some I/O errors), sqlx's `ROLLBACK` fails with "no transaction is active" and its
+/// count of open transactions stays at one, so every later `begin` on that connection failed
+/// (`begin_with at non-zero transaction depth`) until a restart. Here `ROLLBACK` tolerates a
+/// transaction that is already gone, and a connection dropped with its transaction open (the
+/// caller's future was cancelled) is closed instead of returned to the pool, so the next batch
+/// always starts on a connection without a transaction.
+struct WriteTransaction {
+    conn: Option<PoolConnection<Sqlite>>,
+}
+
+impl WriteTransaction {
+    async fn begin(pool: &SqlitePool) -> StoreResult<Self> {
+        let mut conn = pool.acquire().await.map_err(store_error)?;
+        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+            if !is_nested_begin(&e) {
+                return Err(store_error(e));
+            }
+            // A transaction left open by an earlier failure: end it and start ours.
+            rollback(&mut conn).await?;
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *conn)
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(Self { conn: Some(conn) })
+    }
+
+    /// The connection the transaction is open on.
+    fn conn(&mut self) -> StoreResult<&mut SqliteConnection> {
+        // `conn` is only taken by `finish` and `drop`, which consume the transaction.
+        self.conn
+            .as_deref_mut()
+            .ok_or_else(|| StoreError::Internal("usage transaction already finished".into()))
+    }
+
+    /// Commits when `result` is a success, rolls back otherwise; answers `result`.
+    async fn finish<T>(mut self, result: StoreResult<T>) -> StoreResult<T> {
+        let Some(mut conn) = self.conn.take() else {
+            return Err(StoreError::Internal(
+                "usage transaction finished twice".into(),
+            ));
+        };
+        match result {
+            Ok(value) => match sqlx::query("COMMIT").execute(&mut *conn).await {
+                Ok(_) => Ok(value),
+                Err(e) => {
+                    // A failed COMMIT (a full disk) may leave the transaction open.
+                    let _ = rollback(&mut conn).await;
+                    Err(store_error(e))
+                }
+            },
+            Err(e) => {
+                if let Err(rollback_error) = rollback(&mut conn).await {
+                    tracing::warn!(error = %rollback_error, "usage transaction rollback failed: connection closed");
+                    conn.close_on_drop();
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for WriteTransaction {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            // Cancelled with the transaction open: closing the connection rolls it back.
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// `ROLLBACK`, where a transaction SQLite already rolled back itself counts as success.
+async fn rollback(conn: &mut SqliteConnection) -> StoreResult<()> {
+    match sqlx::query("ROLLBACK").execute(&mut *conn).await {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(db)) if db.message().contains("no transaction is active") => {
+            Ok(())
+        }
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+fn is_nested_begin(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.message().contains("within a transaction"))
+}
+
+/// Stores a batch (ids unique) inside the transaction `conn` has open; answers how many events
+/// were new.
+async fn store_batch(conn: &mut SqliteConnection, batch: &[&UsageEvent]) -> StoreResult<u64> {
+    let mut owners: HashMap<&str, Option<(i64, i64)>> = HashMap::new();
+    for e in batch {
+        if let (None, Some(hash)) = (e.key_id, &e.key_hash)
+            && !owners.contains_key(hash.as_str())
+        {
+            let owner: Option<(i64, i64)> =
+                sqlx::query_as("SELECT id, team_id FROM api_keys WHERE key_hash = ?")
+                    .bind(hash.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(store_error)?;
+            owners.insert(hash.as_str(), owner);
+        }
+    }
+    let attributed: Vec<Attributed<'_>> = batch
+        .iter()
+        .map(|&event| {
+            let owner = match (event.key_id, &event.key_hash) {
+                (None, Some(hash)) => owners.get(hash.as_str()).copied().flatten(),
+                _ => None,
+            };
+            Attributed {
+                event,
+                key_id: event.key_id.or(owner.map(|o| o.0)),
+                team_id: event.team_id.or(owner.map(|o| o.1)),
+            }
+        })
+        .collect();
+
+    let chunks: Vec<&[Attributed<'_>]> = chunks_of(&attributed, MAX_EVENT_ROWS).collect();
+    let changes = execute_pipelined(&mut *conn, chunks.iter().map(|c| insert_statement(c))).await?;
+    // One flag per event of `attributed`: whether this batch stored it.
+    let mut stored = vec![false; attributed.len()];
+    let mut flags = stored.as_mut_slice();
+    for (chunk, added) in chunks.iter().zip(changes) {
+        let (these, rest) = flags.split_at_mut(chunk.len());
+        mark_stored(&mut *conn, chunk, added, these).await?;
+        flags = rest;
+    }
+
+    // Sorted maps: every writer touches rows in the same order.
+    let mut rollups: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
+    let mut last_used: BTreeMap<i64, i64> = BTreeMap::new();
+    for (a, _) in attributed
+        .iter()
+        .zip(&stored)
+        .filter(|(_, stored)| **stored)
+    {
+        let e = a.event;
+        let key = RollupKey {
+            start_ms: hour_start(e.ts_ms),
+            team_id: a.team_id.unwrap_or(0),
+            key_id: a.key_id.unwrap_or(0),
+            route_id: e.route_id.unwrap_or(0),
+            model: e.model.clone().unwrap_or_default(),
+            status_class: e.status_class(),
+        };
+        rollups.entry(key).or_default().add(e);
+        if let Some(key_id) = a.key_id {
+            let ts = last_used.entry(key_id).or_insert(e.ts_ms);
+            *ts = (*ts).max(e.ts_ms);
+        }
+    }
+
+    // Both grains in the one transaction: a reader never sees a batch in one and not the
+    // other.
+    let daily = daily_rollups(&rollups);
+    let hourly: Vec<(&RollupKey, &RollupSums)> = rollups.iter().collect();
+    let daily: Vec<(&RollupKey, &RollupSums)> = daily.iter().collect();
+    let last_used: Vec<(i64, i64)> = last_used.into_iter().collect();
+    let statements = chunks_of(&hourly, MAX_ROLLUP_ROWS)
+        .map(|rows| rollup_statement(&HOURLY_UPSERTS, rows))
+        .chain(
+            chunks_of(&daily, MAX_ROLLUP_ROWS).map(|rows| rollup_statement(&DAILY_UPSERTS, rows)),
+        )
+        .chain(chunks_of(&last_used, MAX_KEY_ROWS).map(last_used_statement));
+    execute_pipelined(&mut *conn, statements).await?;
+
+    let written = stored.iter().filter(|s| **s).count();
+    Ok(u64::try_from(written).unwrap_or(u64::MAX))
+}
+
+impl SqliteStore {
+    /// Test hook for a full disk: lets the writer connection's database grow by at most
+    /// `headroom` pages beyond its current size (`PRAGMA max_page_count`), or lifts the limit
+    /// with `None`. Writes past it fail with `database or disk is full`, as on a full disk.
+    /// Answers the page limit now in force.
+    #[doc(hidden)]
+    pub async fn limit_writer_pages(&self, headroom: Option<u32>) -> StoreResult<i64> {
+        let mut conn = self.writer.acquire().await.map_err(store_error)?;
+        let limit = match headroom {
+            Some(headroom) => {
+                let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(store_error)?;
+                pages.saturating_add(i64::from(headroom))
+            }
+            // SQLite caps the value at its own largest page count.
+            None => i64::from(u32::MAX - 1),
+        };
+        sqlx::query_scalar(&format!("PRAGMA max_page_count = {limit}"))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(store_error)
+    }
+}
+
 #[async_trait]
 impl UsageQueries for SqliteStore {
     async fn write_usage(&self, events: &[UsageEvent]) -> StoreResult<u64> {
@@ -428,98 +629,16 @@ impl UsageQueries for SqliteStore {
         let mut seen = HashSet::with_capacity(events.len());
         let batch: Vec<&UsageEvent> = events.iter().filter(|e| seen.insert(e.event_id)).collect();
 
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_error)?;
-
-        let mut owners: HashMap<&str, Option<(i64, i64)>> = HashMap::new();
-        for e in &batch {
-            if let (None, Some(hash)) = (e.key_id, &e.key_hash)
-                && !owners.contains_key(hash.as_str())
-            {
-                let owner: Option<(i64, i64)> =
-                    sqlx::query_as("SELECT id, team_id FROM api_keys WHERE key_hash = ?")
-                        .bind(hash.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(store_error)?;
-                owners.insert(hash.as_str(), owner);
-            }
-        }
-        let attributed: Vec<Attributed<'_>> = batch
-            .iter()
-            .map(|&event| {
-                let owner = match (event.key_id, &event.key_hash) {
-                    (None, Some(hash)) => owners.get(hash.as_str()).copied().flatten(),
-                    _ => None,
-                };
-                Attributed {
-                    event,
-                    key_id: event.key_id.or(owner.map(|o| o.0)),
-                    team_id: event.team_id.or(owner.map(|o| o.1)),
-                }
-            })
-            .collect();
-
-        let chunks: Vec<&[Attributed<'_>]> = chunks_of(&attributed, MAX_EVENT_ROWS).collect();
-        let changes =
-            execute_pipelined(&mut tx, chunks.iter().map(|c| insert_statement(c))).await?;
-        // One flag per event of `attributed`: whether this batch stored it.
-        let mut stored = vec![false; attributed.len()];
-        let mut flags = stored.as_mut_slice();
-        for (chunk, added) in chunks.iter().zip(changes) {
-            let (these, rest) = flags.split_at_mut(chunk.len());
-            mark_stored(&mut tx, chunk, added, these).await?;
-            flags = rest;
-        }
-
-        // Sorted maps: every writer touches rows in the same order.
-        let mut rollups: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
-        let mut last_used: BTreeMap<i64, i64> = BTreeMap::new();
-        for (a, _) in attributed
-            .iter()
-            .zip(&stored)
-            .filter(|(_, stored)| **stored)
-        {
-            let e = a.event;
-            let key = RollupKey {
-                start_ms: hour_start(e.ts_ms),
-                team_id: a.team_id.unwrap_or(0),
-                key_id: a.key_id.unwrap_or(0),
-                route_id: e.route_id.unwrap_or(0),
-                model: e.model.clone().unwrap_or_default(),
-                status_class: e.status_class(),
-            };
-            rollups.entry(key).or_default().add(e);
-            if let Some(key_id) = a.key_id {
-                let ts = last_used.entry(key_id).or_insert(e.ts_ms);
-                *ts = (*ts).max(e.ts_ms);
-            }
-        }
-
-        // Both grains in the one transaction: a reader never sees a batch in one and not the
-        // other.
-        let daily = daily_rollups(&rollups);
-        let hourly: Vec<(&RollupKey, &RollupSums)> = rollups.iter().collect();
-        let daily: Vec<(&RollupKey, &RollupSums)> = daily.iter().collect();
-        let last_used: Vec<(i64, i64)> = last_used.into_iter().collect();
-        let statements = chunks_of(&hourly, MAX_ROLLUP_ROWS)
-            .map(|rows| rollup_statement(&HOURLY_UPSERTS, rows))
-            .chain(
-                chunks_of(&daily, MAX_ROLLUP_ROWS)
-                    .map(|rows| rollup_statement(&DAILY_UPSERTS, rows)),
-            )
-            .chain(chunks_of(&last_used, MAX_KEY_ROWS).map(last_used_statement));
-        execute_pipelined(&mut tx, statements).await?;
-
-        tx.commit().await.map_err(store_error)?;
+        let mut tx = WriteTransaction::begin(&self.writer).await?;
+        let result = match tx.conn() {
+            Ok(conn) => store_batch(conn, &batch).await,
+            Err(e) => Err(e),
+        };
+        let written = tx.finish(result).await?;
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.request();
         }
-        let written = stored.iter().filter(|s| **s).count();
-        Ok(u64::try_from(written).unwrap_or(u64::MAX))
+        Ok(written)
     }
 
     async fn count_usage(&self) -> StoreResult<i64> {

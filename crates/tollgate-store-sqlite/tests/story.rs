@@ -170,3 +170,57 @@ async fn usage_write_rate() {
     println!("sqlite write_usage: {rate:.0} events/s (batches of 1000)");
     store.close().await;
 }
+
+// After `database or disk is full` SQLite may roll the whole transaction back itself. sqlx's own
+// transaction then failed its ROLLBACK ("no transaction is active"), kept its depth at one and
+// refused every later batch (`begin_with at non-zero transaction depth`) until a restart. A
+// trigger raising ROLLBACK makes SQLite end the transaction exactly that way.
+#[tokio::test]
+async fn a_transaction_sqlite_rolled_back_itself_does_not_wedge_later_usage_writes() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = url_of(&dir.path().join("tollgate.db"));
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE test_disk_full (full_now INTEGER NOT NULL)")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO test_disk_full VALUES (1)")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER test_disk_full BEFORE INSERT ON usage_events \
+         WHEN (SELECT full_now FROM test_disk_full) = 1 \
+         BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END",
+    )
+    .execute(&mut other)
+    .await
+    .unwrap();
+
+    let event = || UsageEvent::new(now_ms(), "POST", "/v1/chat/completions", 200);
+    for _ in 0..3 {
+        let refused = store.write_usage(&[event(), event()]).await;
+        assert!(refused.is_err(), "the full disk refuses the batch");
+    }
+    assert_eq!(store.count_usage().await.unwrap(), 0);
+
+    sqlx::query("UPDATE test_disk_full SET full_now = 0")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let later: Vec<UsageEvent> = (0..5).map(|_| event()).collect();
+    assert_eq!(
+        store.write_usage(&later).await.unwrap(),
+        5,
+        "the same store writes again without a restart"
+    );
+    assert_eq!(
+        store.write_usage(&later).await.unwrap(),
+        0,
+        "each event once"
+    );
+    assert_eq!(store.count_usage().await.unwrap(), 5);
+}

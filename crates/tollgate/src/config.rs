@@ -51,6 +51,8 @@ pub struct Config {
     pub console: ConsoleListenerSettings,
     /// Usage writer tuning.
     pub writer: WriterSettings,
+    /// When a usage event counts as kept.
+    pub usage: UsageSettings,
     /// Model → price per million tokens.
     pub prices: PriceTable,
     /// Peers (addresses or CIDR ranges) whose `X-Forwarded-For` is believed, on both listeners.
@@ -193,6 +195,28 @@ impl Default for WriterSettings {
     }
 }
 
+/// When a usage event counts as kept (`[usage]`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsageSettings {
+    /// `memory` (default): events wait in memory for their batch, and a kill -9 loses at most
+    /// `writer.queue_capacity` events plus the batch being written (`usage_events_in_memory`
+    /// counts them). `spool`: every event is synced to the disk spool before its call's
+    /// response ends, and a kill -9 loses none that a client saw complete.
+    pub durability: UsageDurability,
+}
+
+/// `usage.durability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UsageDurability {
+    /// In-memory queue; the crash window is the queue plus the batch in flight.
+    #[default]
+    Memory,
+    /// Spool-first: synced to disk before the response ends.
+    Spool,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -211,6 +235,7 @@ impl Default for Config {
             gateway: GatewaySettings::default(),
             console: ConsoleListenerSettings::default(),
             writer: WriterSettings::default(),
+            usage: UsageSettings::default(),
             prices: PriceTable::default(),
             trusted_proxies: Vec::new(),
             upstream_allowlist: Vec::new(),
@@ -430,6 +455,14 @@ impl Config {
     pub fn cleanup_interval(&self) -> Duration {
         tollgate_core::time::parse_duration(&self.retention.cleanup_interval)
             .unwrap_or(Duration::from_secs(86_400))
+    }
+
+    /// The writer's durability mode.
+    pub fn durability(&self) -> tollgate_gateway::writer::Durability {
+        match self.usage.durability {
+            UsageDurability::Memory => tollgate_gateway::writer::Durability::Memory,
+            UsageDurability::Spool => tollgate_gateway::writer::Durability::Spool,
+        }
     }
 
     /// The batch interval as a duration.

@@ -13,7 +13,7 @@ use tollgate_core::pricing::{ModelPrice, PriceTable};
 use tollgate_core::time::now_ms;
 use tollgate_core::{ApiKey, RouteKind, TokenUsage, UsageEvent, UsageSource};
 use tollgate_gateway::metrics::Metrics;
-use tollgate_gateway::writer::{UsageWriter, WriterConfig};
+use tollgate_gateway::writer::{Durability, UsageWriter, WriterConfig};
 use tollgate_store::{KeyRecord, NewKey, NewRoute, RouteRecord, Store};
 
 use crate::cli::DemoArgs;
@@ -262,6 +262,8 @@ pub async fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
             batch_size: config.writer.batch_size.max(1000),
             batch_interval: config.batch_interval(),
             spool_dir: config.spool_dir(),
+            // A bulk import: nothing answers a client, so nothing waits for a sync.
+            durability: Durability::Memory,
         },
         metrics.clone(),
     )

@@ -165,6 +165,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
             batch_size: config.writer.batch_size,
             batch_interval: config.batch_interval(),
             spool_dir: config.spool_dir(),
+            durability: config.durability(),
         },
         metrics.clone(),
     )

@@ -15,6 +15,7 @@ mod client_addr;
 mod config;
 mod console;
 mod counters;
+mod durability;
 mod gateway;
 mod gateway_paths;
 mod ingest_replay;

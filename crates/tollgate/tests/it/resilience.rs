@@ -11,7 +11,7 @@ use crate::both_backends;
 use crate::harness::{Backend, Server, TestDb, add_key, add_route, client, wait_events};
 
 /// Sends requests from `workers` loops until `until`; returns the request ids of every response.
-async fn load(
+pub(crate) async fn load(
     server: &Server,
     key: &str,
     workers: usize,
@@ -57,7 +57,7 @@ async fn load(
     Arc::try_unwrap(ids).expect("ids").into_inner()
 }
 
-async fn assert_each_once(store: &dyn tollgate_store::Store, ids: &[String]) {
+pub(crate) async fn assert_each_once(store: &dyn tollgate_store::Store, ids: &[String]) {
     let events = wait_events(store, ids.len()).await;
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for e in &events {
