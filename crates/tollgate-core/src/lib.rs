@@ -7,6 +7,7 @@ pub mod pricing;
 pub mod reading;
 pub mod role;
 pub mod route;
+pub mod spreadsheet;
 pub mod time;
 pub mod tokenize;
 pub mod usage;

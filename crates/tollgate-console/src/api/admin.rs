@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
+use tollgate_core::spreadsheet::text_cell;
 use tollgate_core::time::now_ms;
 use tollgate_store::{AuditEntry, AuditFilter};
 use utoipa::{IntoParams, ToSchema};
@@ -199,17 +200,21 @@ fn audit_csv(state: ConsoleState, filter: AuditFilter) -> Response {
                 Err(e) => return Some((Err(std::io::Error::other(e.to_string())), (-1, false))),
             };
             for r in rows {
-                let _ = out.write_record([
-                    r.id.to_string(),
-                    tollgate_core::time::format_ms(r.ts_ms),
-                    r.actor,
-                    r.action,
-                    r.entity_type,
-                    r.entity_id.unwrap_or_default(),
-                    r.summary,
-                    r.ip.unwrap_or_default(),
-                    r.team_id.map(|t| t.to_string()).unwrap_or_default(),
-                ]);
+                let _ = out.write_record(
+                    [
+                        r.id.to_string(),
+                        tollgate_core::time::format_ms(r.ts_ms),
+                        r.actor,
+                        r.action,
+                        r.entity_type,
+                        r.entity_id.unwrap_or_default(),
+                        r.summary,
+                        r.ip.unwrap_or_default(),
+                        r.team_id.map(|t| t.to_string()).unwrap_or_default(),
+                    ]
+                    .iter()
+                    .map(|cell| text_cell(cell).into_owned()),
+                );
             }
             let bytes = out.into_inner().unwrap_or_default();
             Some((Ok::<_, std::io::Error>(bytes), (next, false)))

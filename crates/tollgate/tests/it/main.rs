@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod console;
 mod counters;
+mod exports;
 mod gateway;
 mod matrix;
 mod middleware;
