@@ -15,6 +15,7 @@ mod config;
 mod console;
 mod counters;
 mod exports;
+mod files;
 mod gateway;
 mod matrix;
 mod middleware;
