@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
+use tollgate_core::crypto::SealedRow;
 use tollgate_core::time::{format_ms, now_ms, parse_duration};
 use tollgate_core::{ApiKey, RouteKind, route};
-use tollgate_store::{KeyRecord, NewKey, NewRoute, RouteRecord, Store, StoreError};
+use tollgate_store::{KeyRecord, NewKey, NewRoute, RouteRecord, RouteUpdate, Store, StoreError};
 
 use tollgate_console::audit::{self, Change};
 
@@ -171,7 +172,9 @@ async fn create_key(
             description: args.description.clone(),
             key_hash: key.hash(),
             prefix: key.display_prefix(),
-            sealed_key: config.master_key().map(|m| m.seal(key.expose().as_bytes())),
+            sealed_key: config
+                .master_key()
+                .map(|m| m.seal(key.expose().as_bytes(), SealedRow::ApiKey(&key.hash()))),
             created_by: Some(os_user()),
             expires_at_ms,
             route_ids,
@@ -350,7 +353,8 @@ async fn add_route(
         ),
         None => None,
     };
-    let sealed_credential = match &args.upstream_key_env {
+    // Sealed once the route has its id, which the credential is bound to.
+    let credential = match &args.upstream_key_env {
         Some(var) => {
             let secret = std::env::var(var)
                 .ok()
@@ -361,11 +365,11 @@ async fn add_route(
             let master = config.master_key().context(
                 "--upstream-key-env: upstream credentials are stored encrypted; set TOLLGATE_MASTER_KEY (32+ characters) first",
             )?;
-            Some(master.seal(secret.as_bytes()))
+            Some((master, secret))
         }
         None => None,
     };
-    let record = store
+    let mut record = store
         .create_route(NewRoute {
             team_id,
             name: args.name.clone(),
@@ -375,9 +379,21 @@ async fn add_route(
             strip_prefix: args.strip_prefix,
             connect_timeout_ms,
             timeout_ms,
-            sealed_credential,
+            sealed_credential: None,
         })
         .await?;
+    if let Some((master, secret)) = credential {
+        let sealed = master.seal(secret.as_bytes(), SealedRow::RouteCredential(record.id));
+        record = store
+            .update_route(
+                record.id,
+                RouteUpdate {
+                    sealed_credential: Some(Some(sealed)),
+                    ..RouteUpdate::default()
+                },
+            )
+            .await?;
+    }
     cli_audit(
         store,
         Change::new("route.create", "route", record.id)

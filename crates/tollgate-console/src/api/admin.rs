@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
+use tollgate_core::crypto::SealedRow;
 use tollgate_core::spreadsheet::text_cell;
 use tollgate_core::time::now_ms;
 use tollgate_store::{AuditEntry, AuditFilter};
@@ -309,7 +310,9 @@ pub async fn rotate_ingest_secret(
     caller.require_admin()?;
     let secret = random_secret();
     let stored = match &state.master_key {
-        Some(m) => StoredSecret::Sealed(hex::encode(m.seal(secret.as_bytes()))),
+        Some(m) => StoredSecret::Sealed(hex::encode(
+            m.seal(secret.as_bytes(), SealedRow::Setting(INGEST_SECRET_SETTING)),
+        )),
         None => StoredSecret::Plain(secret.clone()),
     };
     let text = serde_json::to_string(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -22,5 +22,6 @@ mod middleware;
 mod reports;
 mod resilience;
 mod schema;
+mod sealing;
 mod usage;
 mod web;
