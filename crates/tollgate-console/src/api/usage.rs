@@ -300,7 +300,7 @@ async fn reported_tokens(
     }
     let mut total = 0_i64;
     for counter in state.store.list_counters().await? {
-        let in_team = q.team_id.is_none_or(|team| counter.team_id == Some(team));
+        let in_team = q.team_id.is_none_or(|team| counter.team_id == team);
         if in_team && super::counters::may_read(caller, &counter) {
             let days = state
                 .store

@@ -22,6 +22,7 @@ mod middleware;
 mod reports;
 mod resilience;
 mod schema;
+mod scopes;
 mod sealing;
 mod usage;
 mod web;
