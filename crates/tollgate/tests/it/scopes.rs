@@ -170,3 +170,97 @@ async fn counters_are_team_scoped(backend: Backend) {
     );
 }
 both_backends!(counters_are_team_scoped);
+
+async fn members_join_only_by_accepting_an_invitation(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = Server::start(&db, &console_env()).await;
+    let root = Api::login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let red = new_team(&root, "red").await;
+    let blue = new_team(&root, "blue").await;
+    let owner = invite_user(&server, &root, red, "owner@example.com", "owner").await;
+    let outsider = invite_user(&server, &root, blue, "out@example.com", "member").await;
+    let outsider_id = outsider.ok(Method::GET, "/api/v1/auth/me", None, 200).await["user"]["id"]
+        .as_i64()
+        .expect("id");
+
+    // A team owner putting a registered non-member, and an id nobody has: the same answer, nobody
+    // added.
+    let admin = invite_user(&server, &owner, red, "admin@example.com", "admin").await;
+    let mut answers = Vec::new();
+    for user_id in [outsider_id, 987_654] {
+        for api in [&owner, &admin] {
+            let (status, body) = api
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/teams/{red}/members/{user_id}"),
+                    Some(json!({"role": "member"})),
+                )
+                .await;
+            answers.push((
+                status,
+                body["error"]["code"].clone(),
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace(&user_id.to_string(), "N"),
+            ));
+        }
+    }
+    assert!(
+        answers.iter().all(|a| a == &answers[0]) && answers[0].0 == StatusCode::NOT_FOUND,
+        "{answers:?}"
+    );
+    let members = owner
+        .ok(
+            Method::GET,
+            &format!("/api/v1/teams/{red}/members"),
+            None,
+            200,
+        )
+        .await;
+    assert!(
+        !members.to_string().contains("out@example.com"),
+        "added without consent: {members}"
+    );
+
+    // Inviting a registered address and an unknown one: the same answer.
+    let mut shapes = Vec::new();
+    for email in ["out@example.com", "nobody-here@example.com"] {
+        let (status, body) = owner
+            .call(
+                Method::POST,
+                &format!("/api/v1/teams/{red}/invitations"),
+                Some(json!({"email": email, "role": "member"})),
+            )
+            .await;
+        let mut keys: Vec<String> = body
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        shapes.push((
+            status,
+            keys,
+            body["role"].clone(),
+            body["accepted_at"].clone(),
+        ));
+    }
+    assert_eq!(shapes[0], shapes[1]);
+    assert_eq!(shapes[0].0, StatusCode::CREATED);
+
+    // Role changes of real members still work.
+    let member = invite_user(&server, &owner, red, "m@example.com", "member").await;
+    let member_id = member.ok(Method::GET, "/api/v1/auth/me", None, 200).await["user"]["id"]
+        .as_i64()
+        .expect("id");
+    let changed = owner
+        .ok(
+            Method::PUT,
+            &format!("/api/v1/teams/{red}/members/{member_id}"),
+            Some(json!({"role": "viewer"})),
+            200,
+        )
+        .await;
+    assert_eq!(changed["role"], "viewer");
+}
+both_backends!(members_join_only_by_accepting_an_invitation);
