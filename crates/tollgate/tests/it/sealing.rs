@@ -1,8 +1,8 @@
 //! Sealed values are bound to their row (issue 10, finding 9): a revealable key copy moved to
 //! another key's row does not open, and a copy sealed the old (v1) way still does.
 
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
 use chacha20poly1305::XChaCha20Poly1305;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sha2::Digest;
@@ -28,11 +28,17 @@ async fn sealed_key(db: &TestDb, id: i64) -> Vec<u8> {
     match db.backend {
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
-            sqlx::query_scalar(&sql).fetch_one(&pool).await.expect("select")
+            sqlx::query_scalar(&sql)
+                .fetch_one(&pool)
+                .await
+                .expect("select")
         }
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
-            sqlx::query_scalar(&sql).fetch_one(&pool).await.expect("select")
+            sqlx::query_scalar(&sql)
+                .fetch_one(&pool)
+                .await
+                .expect("select")
         }
     }
 }
@@ -42,11 +48,21 @@ async fn set_sealed_key(db: &TestDb, id: i64, sealed: &[u8]) {
     match db.backend {
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
-            sqlx::query(sql).bind(sealed).bind(id).execute(&pool).await.expect("update");
+            sqlx::query(sql)
+                .bind(sealed)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .expect("update");
         }
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
-            sqlx::query(sql).bind(sealed).bind(id).execute(&pool).await.expect("update");
+            sqlx::query(sql)
+                .bind(sealed)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .expect("update");
         }
     }
 }
@@ -56,7 +72,12 @@ async fn sealed_copies_are_bound_to_their_key(backend: Backend) {
     let server = Server::start(&db, &console_env()).await;
     let admin = Api::login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let team = admin
-        .ok(Method::POST, "/api/v1/teams", Some(json!({"name": "seal"})), 201)
+        .ok(
+            Method::POST,
+            "/api/v1/teams",
+            Some(json!({"name": "seal"})),
+            201,
+        )
         .await["id"]
         .as_i64()
         .expect("id");
