@@ -8,6 +8,7 @@ pub mod reading;
 pub mod role;
 pub mod route;
 pub mod route_policy;
+pub mod spreadsheet;
 pub mod time;
 pub mod tokenize;
 pub mod upstream;

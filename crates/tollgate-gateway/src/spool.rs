@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tollgate_core::UsageEvent;
+use tollgate_store::private;
 
 use crate::metrics::Metrics;
 
@@ -89,7 +90,7 @@ impl Spool {
         max_file_bytes: u64,
     ) -> io::Result<Self> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|e| with_path(e, "cannot create spool folder", &dir))?;
+        private::create_dir(&dir).map_err(|e| with_path(e, "cannot create spool folder", &dir))?;
         let spool = Self {
             dir,
             max_file_bytes: max_file_bytes.max(1),
@@ -218,11 +219,13 @@ impl Spool {
             serde_json::to_writer(&mut buf, event).map_err(io::Error::other)?;
             buf.push(b'\n');
         }
-        OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&path)
-            .and_then(|mut file| file.write_all(&buf))
+        let file = match private::new_file(&path, OpenOptions::new().append(true)) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                OpenOptions::new().append(true).open(&path)
+            }
+            other => other,
+        };
+        file.and_then(|mut file| file.write_all(&buf))
             .map_err(|e| with_path(e, "cannot write", &path))?;
         Ok(path)
     }
@@ -242,14 +245,14 @@ impl Spool {
 
     fn create_file(&self, seq: &mut u64) -> io::Result<CurrentFile> {
         // Someone may have removed the folder since start; the events still need a home.
-        fs::create_dir_all(&self.dir)
+        private::create_dir(&self.dir)
             .map_err(|e| with_path(e, "cannot create spool folder", &self.dir))?;
         let ms = tollgate_core::time::now_ms();
         // A name left by an earlier run with a clock that went backwards is skipped, never reused.
         for _ in 0..1000 {
             *seq += 1;
             let path = self.dir.join(format!("{PREFIX}{ms}-{seq}{SUFFIX}"));
-            match OpenOptions::new().append(true).create_new(true).open(&path) {
+            match private::new_file(&path, OpenOptions::new().append(true)) {
                 Ok(file) => {
                     if self
                         .oldest_ms

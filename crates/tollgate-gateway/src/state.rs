@@ -12,7 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::watch;
-use tollgate_core::crypto::MasterKey;
+use tollgate_core::crypto::{MasterKey, SealedRow};
 use tollgate_core::{RouteKind, RouteTable};
 use tollgate_store::{RouteRecord, StoreError};
 
@@ -151,7 +151,7 @@ fn open_credential(record: &RouteRecord, master_key: Option<&MasterKey>) -> Cred
         );
         return Credential::Unusable;
     };
-    let secret = match master_key.open_text(sealed) {
+    let secret = match master_key.open_text(sealed, SealedRow::RouteCredential(record.id)) {
         Ok(secret) => secret,
         Err(err) => {
             tracing::error!(route = %record.name, error = %err, "route credential cannot be opened; its calls are refused");

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tollgate_core::{ApiKey, RouteKind, UsageEvent};
 use tollgate_gateway::metrics::Metrics;
-use tollgate_gateway::writer::{UsageWriter, WriterConfig};
+use tollgate_gateway::writer::{Durability, UsageWriter, WriterConfig};
 use tollgate_gateway::{Gateway, GatewayConfig};
 use tollgate_mock_upstream::MockUpstream;
 use tollgate_store::{
@@ -114,6 +114,7 @@ impl Fixture {
                 batch_size: 500,
                 batch_interval: Duration::from_millis(20),
                 spool_dir: dir.path().join("spool"),
+                durability: Durability::Memory,
             },
             metrics.clone(),
         )

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tollgate_core::crypto::MasterKey;
+use tollgate_core::crypto::{MasterKey, SealedRow};
 use tollgate_core::pricing::{ModelPrice, PriceTable};
 use tollgate_core::time::now_ms;
 use tollgate_core::{ApiKey, RouteKind, UsageEvent};
@@ -24,7 +24,8 @@ use tollgate_gateway::writer::{Durability, UsageWriter, WriterConfig};
 use tollgate_gateway::{Gateway, GatewayConfig};
 use tollgate_mock_upstream::{MockUpstream, RecordedRequest};
 use tollgate_store::{
-    KeyQueries, NewKey, NewRoute, RouteQueries, RouteRecord, Store, TeamQueries, UsageQueries,
+    KeyQueries, NewKey, NewRoute, RouteQueries, RouteRecord, RouteUpdate, Store, TeamQueries,
+    UsageQueries,
 };
 use tollgate_store_sqlite::SqliteStore;
 
@@ -73,7 +74,7 @@ async fn add_route(
     timeout_ms: i64,
     credential: Option<&str>,
 ) -> RouteRecord {
-    store
+    let route = store
         .create_route(NewRoute {
             team_id,
             name: name.to_owned(),
@@ -83,10 +84,26 @@ async fn add_route(
             strip_prefix,
             connect_timeout_ms: 1_000,
             timeout_ms,
-            sealed_credential: credential.map(|c| master_key().seal(c.as_bytes())),
+            sealed_credential: None,
         })
         .await
-        .unwrap()
+        .unwrap();
+    match credential {
+        // Sealed for the route's id, which exists once the route does.
+        Some(c) => store
+            .update_route(
+                route.id,
+                RouteUpdate {
+                    sealed_credential: Some(Some(
+                        master_key().seal(c.as_bytes(), SealedRow::RouteCredential(route.id)),
+                    )),
+                    ..RouteUpdate::default()
+                },
+            )
+            .await
+            .unwrap(),
+        None => route,
+    }
 }
 
 async fn add_key(
@@ -173,7 +190,7 @@ impl Fixture {
         .await;
         let foreign = MasterKey::new(&"f".repeat(40))
             .unwrap()
-            .seal(b"sealed elsewhere");
+            .seal(b"sealed elsewhere", SealedRow::RouteCredential(0));
         store
             .create_route(NewRoute {
                 team_id: None,

@@ -359,16 +359,11 @@ impl AnalyticsQueries for FlakyStore {
 
 #[async_trait]
 impl CounterQueries for FlakyStore {
-    async fn ensure_counter(
-        &self,
-        name: &str,
-        team_id: Option<i64>,
-        quota: i64,
-    ) -> StoreResult<Counter> {
-        self.inner.ensure_counter(name, team_id, quota).await
+    async fn ensure_counter(&self, team_id: i64, name: &str, quota: i64) -> StoreResult<Counter> {
+        self.inner.ensure_counter(team_id, name, quota).await
     }
-    async fn counter_by_name(&self, name: &str) -> StoreResult<Option<Counter>> {
-        self.inner.counter_by_name(name).await
+    async fn counter_by_name(&self, team_id: i64, name: &str) -> StoreResult<Option<Counter>> {
+        self.inner.counter_by_name(team_id, name).await
     }
     async fn list_counters(&self) -> StoreResult<Vec<Counter>> {
         self.inner.list_counters().await

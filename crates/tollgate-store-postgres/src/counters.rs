@@ -130,21 +130,16 @@ async fn store_reading(
 
 #[async_trait]
 impl CounterQueries for PostgresStore {
-    async fn ensure_counter(
-        &self,
-        name: &str,
-        team_id: Option<i64>,
-        quota: i64,
-    ) -> StoreResult<Counter> {
+    async fn ensure_counter(&self, team_id: i64, name: &str, quota: i64) -> StoreResult<Counter> {
         if quota < 0 {
             return Err(StoreError::Internal(format!(
                 "counter `{name}`: a quota cannot be negative ({quota})"
             )));
         }
-        // DO NOTHING on an existing name: the first quota and team stay.
+        // DO NOTHING on an existing name in the team: the first quota stays.
         sqlx::query(
             "INSERT INTO token_counters (name, team_id, quota, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name) DO NOTHING",
+             ON CONFLICT (team_id, name) DO NOTHING",
         )
         .bind(name)
         .bind(team_id)
@@ -153,16 +148,17 @@ impl CounterQueries for PostgresStore {
         .execute(&self.pool)
         .await
         .map_err(|e| {
-            reworded(e, |err| match (err, team_id) {
-                (StoreError::NotFound(_), Some(team)) => Some(StoreError::NotFound(format!(
-                    "team {team} does not exist: cannot create counter `{name}`"
+            reworded(e, |err| match err {
+                StoreError::NotFound(_) => Some(StoreError::NotFound(format!(
+                    "team {team_id} does not exist: cannot create counter `{name}`"
                 ))),
                 _ => None,
             })
         })?;
         let row = sqlx::query(&format!(
-            "SELECT {COUNTER_COLUMNS} FROM token_counters WHERE name = $1"
+            "SELECT {COUNTER_COLUMNS} FROM token_counters WHERE team_id = $1 AND name = $2"
         ))
+        .bind(team_id)
         .bind(name)
         .fetch_one(&self.pool)
         .await
@@ -170,10 +166,11 @@ impl CounterQueries for PostgresStore {
         counter_from_row(&row)
     }
 
-    async fn counter_by_name(&self, name: &str) -> StoreResult<Option<Counter>> {
+    async fn counter_by_name(&self, team_id: i64, name: &str) -> StoreResult<Option<Counter>> {
         let row = sqlx::query(&format!(
-            "SELECT {COUNTER_COLUMNS} FROM token_counters WHERE name = $1"
+            "SELECT {COUNTER_COLUMNS} FROM token_counters WHERE team_id = $1 AND name = $2"
         ))
+        .bind(team_id)
         .bind(name)
         .fetch_optional(&self.pool)
         .await

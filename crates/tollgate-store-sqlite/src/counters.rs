@@ -129,21 +129,16 @@ async fn store_reading(
 
 #[async_trait]
 impl CounterQueries for SqliteStore {
-    async fn ensure_counter(
-        &self,
-        name: &str,
-        team_id: Option<i64>,
-        quota: i64,
-    ) -> StoreResult<Counter> {
+    async fn ensure_counter(&self, team_id: i64, name: &str, quota: i64) -> StoreResult<Counter> {
         if quota < 0 {
             return Err(StoreError::Internal(format!(
                 "counter `{name}`: a quota cannot be negative ({quota})"
             )));
         }
-        // DO NOTHING on an existing name: the first quota and team stay.
+        // DO NOTHING on an existing name in the team: the first quota stays.
         sqlx::query(
             "INSERT INTO token_counters (name, team_id, quota, created_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (name) DO NOTHING",
+             ON CONFLICT (team_id, name) DO NOTHING",
         )
         .bind(name)
         .bind(team_id)
@@ -152,16 +147,17 @@ impl CounterQueries for SqliteStore {
         .execute(&self.writer)
         .await
         .map_err(|e| {
-            reworded(e, |err| match (err, team_id) {
-                (StoreError::NotFound(_), Some(team)) => Some(StoreError::NotFound(format!(
-                    "team {team} does not exist: cannot create counter `{name}`"
+            reworded(e, |err| match err {
+                StoreError::NotFound(_) => Some(StoreError::NotFound(format!(
+                    "team {team_id} does not exist: cannot create counter `{name}`"
                 ))),
                 _ => None,
             })
         })?;
         let row = sqlx::query(&format!(
-            "SELECT {COUNTER_COLUMNS} FROM token_counters WHERE name = ?"
+            "SELECT {COUNTER_COLUMNS} FROM token_counters WHERE team_id = ? AND name = ?"
         ))
+        .bind(team_id)
         .bind(name)
         .fetch_one(&self.writer)
         .await
@@ -169,10 +165,11 @@ impl CounterQueries for SqliteStore {
         counter_from_row(&row)
     }
 
-    async fn counter_by_name(&self, name: &str) -> StoreResult<Option<Counter>> {
+    async fn counter_by_name(&self, team_id: i64, name: &str) -> StoreResult<Option<Counter>> {
         let row = sqlx::query(&format!(
-            "SELECT {COUNTER_COLUMNS} FROM token_counters WHERE name = ?"
+            "SELECT {COUNTER_COLUMNS} FROM token_counters WHERE team_id = ? AND name = ?"
         ))
+        .bind(team_id)
         .bind(name)
         .fetch_optional(&self.reader)
         .await

@@ -78,18 +78,24 @@ impl SqliteStore {
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory {
-            let parent = options
-                .get_filename()
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty());
+            // The database, and the -wal and -shm files SQLite gives the database's mode, are
+            // the service's alone: create the file (and any missing folder) private first.
+            let file = options.get_filename().to_path_buf();
+            let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
             if let Some(parent) = parent {
-                tokio::fs::create_dir_all(parent).await.map_err(|e| {
+                tollgate_store::private::create_dir(parent).map_err(|e| {
                     StoreError::Unavailable(format!(
                         "cannot create the folder {} for the SQLite database: {e}",
                         parent.display()
                     ))
                 })?;
             }
+            tollgate_store::private::create_file(&file).map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot create the SQLite database {}: {e}",
+                    file.display()
+                ))
+            })?;
         }
         let mut writer_options = options
             .clone()

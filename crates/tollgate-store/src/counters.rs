@@ -11,10 +11,10 @@ use crate::StoreResult;
 pub struct Counter {
     /// Id.
     pub id: i64,
-    /// Unique name.
+    /// Name, unique within its team.
     pub name: String,
-    /// Owning team; `None` for an instance-wide counter.
-    pub team_id: Option<i64>,
+    /// Owning team: only its members see the counter; it goes when the team goes.
+    pub team_id: i64,
     /// Token quota (default 1,000,000).
     pub quota: i64,
     /// Tokens used: the last reading, or the sum of increments since the last reset.
@@ -72,15 +72,11 @@ pub struct NewReading {
 /// Token counters.
 #[async_trait]
 pub trait CounterQueries {
-    /// The counter with this name, created with `quota` (and `team_id`) if missing.
-    async fn ensure_counter(
-        &self,
-        name: &str,
-        team_id: Option<i64>,
-        quota: i64,
-    ) -> StoreResult<Counter>;
-    /// The counter with this name.
-    async fn counter_by_name(&self, name: &str) -> StoreResult<Option<Counter>>;
+    /// Team `team_id`'s counter with this name, created with `quota` if missing; `NotFound` if
+    /// the team does not exist.
+    async fn ensure_counter(&self, team_id: i64, name: &str, quota: i64) -> StoreResult<Counter>;
+    /// Team `team_id`'s counter with this name.
+    async fn counter_by_name(&self, team_id: i64, name: &str) -> StoreResult<Option<Counter>>;
     /// Every counter, by name.
     async fn list_counters(&self) -> StoreResult<Vec<Counter>>;
     /// Sets a counter's quota; `NotFound` if no such counter.

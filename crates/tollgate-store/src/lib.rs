@@ -9,6 +9,7 @@ use tollgate_core::{KeyHash, RouteKind, UsageEvent};
 mod accounts;
 mod analytics;
 mod counters;
+pub mod private;
 pub mod rollup;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
+use tollgate_core::crypto::{MasterKey, SealedRow};
 use tollgate_core::route_policy::{
     self, CredentialPlan, CredentialRequest, CurrentUpstream, UpstreamChange,
 };
@@ -175,7 +176,9 @@ async fn create_key(
             description: args.description.clone(),
             key_hash: key.hash(),
             prefix: key.display_prefix(),
-            sealed_key: config.master_key().map(|m| m.seal(key.expose().as_bytes())),
+            sealed_key: config
+                .master_key()
+                .map(|m| m.seal(key.expose().as_bytes(), SealedRow::ApiKey(&key.hash()))),
             created_by: Some(os_user()),
             expires_at_ms,
             route_ids,
@@ -354,12 +357,13 @@ async fn add_route(
         ),
         None => None,
     };
-    let sealed_credential = args
+    // Read and checked before the route exists; sealed once it has the id it is bound to.
+    let credential = args
         .upstream_key_env
         .as_deref()
-        .map(|var| sealed_from_env(config, var))
+        .map(|var| credential_from_env(config, var))
         .transpose()?;
-    let record = store
+    let mut record = store
         .create_route(NewRoute {
             team_id,
             name: args.name.clone(),
@@ -369,9 +373,21 @@ async fn add_route(
             strip_prefix: args.strip_prefix,
             connect_timeout_ms,
             timeout_ms,
-            sealed_credential,
+            sealed_credential: None,
         })
         .await?;
+    if let Some((master, secret)) = credential {
+        let sealed = master.seal(secret.as_bytes(), SealedRow::RouteCredential(record.id));
+        record = store
+            .update_route(
+                record.id,
+                RouteUpdate {
+                    sealed_credential: Some(Some(sealed)),
+                    ..RouteUpdate::default()
+                },
+            )
+            .await?;
+    }
     cli_audit(
         store,
         Change::new("route.create", "route", record.id)
@@ -394,8 +410,8 @@ async fn add_route(
     }
 }
 
-/// Reads an upstream credential from the environment variable `var` and seals it.
-fn sealed_from_env(config: &Config, var: &str) -> anyhow::Result<Vec<u8>> {
+/// The upstream credential in environment variable `var`, with the master key that will seal it.
+fn credential_from_env(config: &Config, var: &str) -> anyhow::Result<(MasterKey, String)> {
     let secret = std::env::var(var)
         .ok()
         .filter(|v| !v.is_empty())
@@ -403,7 +419,13 @@ fn sealed_from_env(config: &Config, var: &str) -> anyhow::Result<Vec<u8>> {
     let master = config.master_key().context(
         "--upstream-key-env: upstream credentials are stored encrypted; set TOLLGATE_MASTER_KEY (32+ characters) first",
     )?;
-    Ok(master.seal(secret.as_bytes()))
+    Ok((master, secret))
+}
+
+/// The credential in environment variable `var`, sealed for route `route_id`.
+fn sealed_from_env(config: &Config, var: &str, route_id: i64) -> anyhow::Result<Vec<u8>> {
+    let (master, secret) = credential_from_env(config, var)?;
+    Ok(master.seal(secret.as_bytes(), SealedRow::RouteCredential(route_id)))
 }
 
 /// The route a command names: by id, by prefix (starting with `/`), or by name.
@@ -482,7 +504,7 @@ async fn update_route(
     .map_err(|e| anyhow::anyhow!("--upstream: {e}"))?;
     let sealed_credential = match plan.credential {
         CredentialPlan::Set => match &args.upstream_key_env {
-            Some(var) => Some(Some(sealed_from_env(config, var)?)),
+            Some(var) => Some(Some(sealed_from_env(config, var, current.id)?)),
             None => None,
         },
         CredentialPlan::Clear => Some(None),

@@ -85,6 +85,9 @@ pub struct SyncRecordArgs {
     /// Counter name.
     #[arg(long, default_value = "default")]
     pub counter: String,
+    /// The counter's team (by name); counters belong to a team.
+    #[arg(long, default_value = "default")]
+    pub team: String,
     /// Conversation id.
     #[arg(long)]
     pub conversation: Option<String>,
@@ -101,6 +104,9 @@ pub struct SyncQuickArgs {
     /// Counter name.
     #[arg(long, default_value = "default")]
     pub counter: String,
+    /// The counter's team (by name); counters belong to a team.
+    #[arg(long, default_value = "default")]
+    pub team: String,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -112,6 +118,9 @@ pub struct SyncStatusArgs {
     /// Counter name.
     #[arg(long, default_value = "default")]
     pub counter: String,
+    /// The counter's team (by name); counters belong to a team.
+    #[arg(long, default_value = "default")]
+    pub team: String,
     /// Print JSON: used, quota, percent, remaining, sessions.
     #[arg(long)]
     pub json: bool,
@@ -133,6 +142,9 @@ pub struct SyncEstimateArgs {
     /// Counter name.
     #[arg(long, default_value = "default")]
     pub counter: String,
+    /// The counter's team (by name); counters belong to a team.
+    #[arg(long, default_value = "default")]
+    pub team: String,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -146,6 +158,9 @@ pub struct SyncImportArgs {
     /// Counter name.
     #[arg(long, default_value = "default")]
     pub counter: String,
+    /// The counter's team (by name); counters belong to a team.
+    #[arg(long, default_value = "default")]
+    pub team: String,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

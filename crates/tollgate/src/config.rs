@@ -20,8 +20,9 @@ use tollgate_core::upstream::UpstreamAllowlist;
 pub struct Config {
     /// Folder for the SQLite file and the usage spool.
     pub data_dir: PathBuf,
-    /// `sqlite://…` or `postgres://…`; default `sqlite://<data_dir>/tollgate.db`.
-    pub database_url: Option<String>,
+    /// `sqlite://…` or `postgres://…`; default `sqlite://<data_dir>/tollgate.db`. Shown with its
+    /// password redacted.
+    pub database_url: Option<DatabaseUrl>,
     /// Gateway (data plane) listener.
     pub gateway_listen: SocketAddr,
     /// Console (control plane) listener.
@@ -245,7 +246,7 @@ impl Default for Config {
 
 fn redact<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
     match value {
-        Some(_) => s.serialize_some("[redacted]"),
+        Some(_) => s.serialize_some(REDACTED),
         None => s.serialize_none(),
     }
 }
@@ -305,7 +306,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(url) = &self.database_url
+        if let Some(url) = self.database_url.as_ref().map(DatabaseUrl::expose)
             && !["sqlite:", "postgres://", "postgresql://"]
                 .iter()
                 .any(|scheme| url.starts_with(scheme))
@@ -424,7 +425,7 @@ impl Config {
     /// The store URL in force.
     pub fn store_url(&self) -> String {
         match &self.database_url {
-            Some(url) => url.clone(),
+            Some(url) => url.expose().to_owned(),
             None => format!("sqlite://{}", self.data_dir.join("tollgate.db").display()),
         }
     }
@@ -471,26 +472,65 @@ impl Config {
     }
 }
 
-/// Replaces the password of a URL with `***`, for messages.
+/// What a secret is replaced with wherever configuration is shown.
+const REDACTED: &str = "[redacted]";
+
+/// Replaces the password of a URL (in its user info and in any `password`-like query parameter)
+/// with `[redacted]`, for messages and `tollgate config`.
+///
+/// Errs on the side of hiding: everything before the last `@` is user info, so a password holding
+/// a raw `/` or `@` is hidden too.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
+    let rest = match rest.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:{REDACTED}@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => rest.to_owned(),
     };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            format!("{scheme}://{masked}@{host}{tail}")
+    let rest = match rest.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some((name, _)) if name.to_ascii_lowercase().contains("pass") => {
+                        format!("{name}={REDACTED}")
+                    }
+                    _ => param.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
         }
-        None => url.to_owned(),
+        None => rest,
+    };
+    format!("{scheme}://{rest}")
+}
+
+/// A store URL. `Debug` and `Serialize` (what `tollgate config` prints) show it with its password
+/// redacted; [`DatabaseUrl::expose`] gives the real one to the store.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL with its password, for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&redact_url(&self.0))
     }
 }
 
@@ -535,7 +575,11 @@ mod tests {
     fn urls_lose_their_password() {
         assert_eq!(
             redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
+            "postgres://u:[redacted]@h:5432/db"
+        );
+        assert_eq!(
+            redact_url("postgres://u:se/cr@t@h/db?sslmode=require&password=x&sslpassword=y"),
+            "postgres://u:[redacted]@h/db?sslmode=require&password=[redacted]&sslpassword=[redacted]"
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
@@ -546,13 +590,18 @@ mod tests {
         let config = Config {
             master_key: Some(SecretString::from("m".repeat(40))),
             admin_password: Some(SecretString::from("hunter2hunter2")),
+            ingest_secret: Some(SecretString::from("iiiiiiiiiiiiiiiiiiii")),
+            database_url: Some(DatabaseUrl("postgres://u:dbpass@h/db".into())),
             ..Config::default()
         };
         let debug = format!("{config:?}");
         let toml = serde_json::to_string(&config).unwrap_or_default();
         for shown in [debug, toml] {
             assert!(
-                !shown.contains("mmmmmmmm") && !shown.contains("hunter2"),
+                !shown.contains("mmmmmmmm")
+                    && !shown.contains("hunter2")
+                    && !shown.contains("iiiiiiii")
+                    && !shown.contains("dbpass"),
                 "{shown}"
             );
         }

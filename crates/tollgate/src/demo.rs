@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use tollgate_core::crypto::SealedRow;
 use tollgate_core::pricing::{ModelPrice, PriceTable};
 use tollgate_core::time::now_ms;
 use tollgate_core::{ApiKey, RouteKind, TokenUsage, UsageEvent, UsageSource};
@@ -115,9 +116,12 @@ async fn ensure_fixtures(
                         description: "demo data".into(),
                         key_hash: secret.hash(),
                         prefix: secret.display_prefix(),
-                        sealed_key: config
-                            .master_key()
-                            .map(|m| m.seal(secret.expose().as_bytes())),
+                        sealed_key: config.master_key().map(|m| {
+                            m.seal(
+                                secret.expose().as_bytes(),
+                                SealedRow::ApiKey(&secret.hash()),
+                            )
+                        }),
                         created_by: Some(crate::admin::os_user()),
                         expires_at_ms: None,
                         route_ids: None,
@@ -250,7 +254,7 @@ pub async fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
     if !(1..=400).contains(&args.days) {
         bail!("--days must be 1 to 400");
     }
-    std::fs::create_dir_all(&config.data_dir)
+    tollgate_store::private::create_dir(&config.data_dir)
         .with_context(|| format!("data_dir {} cannot be created", config.data_dir.display()))?;
     let store = store::open(config).await?;
     let (keys, routes) = ensure_fixtures(config, store.as_ref()).await?;

@@ -154,7 +154,7 @@ async fn serve_console(
 pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
     init_logging(&config)?;
     let started = Instant::now();
-    std::fs::create_dir_all(&config.data_dir)
+    tollgate_store::private::create_dir(&config.data_dir)
         .with_context(|| format!("data_dir {} cannot be created", config.data_dir.display()))?;
     let store = store::open(&config).await?;
     let metrics = Metrics::new();

@@ -43,10 +43,15 @@ fn check_event(event: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn counter(store: &dyn Store, name: &str) -> anyhow::Result<Counter> {
-    Ok(match store.counter_by_name(name).await? {
+/// Team `team`'s counter `name`, created with the default quota on first use.
+async fn counter(store: &dyn Store, team: &str, name: &str) -> anyhow::Result<Counter> {
+    let team = store
+        .team_by_name(team)
+        .await?
+        .with_context(|| format!("--team: team `{team}` does not exist"))?;
+    Ok(match store.counter_by_name(team.id, name).await? {
         Some(c) => c,
-        None => store.ensure_counter(name, None, DEFAULT_QUOTA).await?,
+        None => store.ensure_counter(team.id, name, DEFAULT_QUOTA).await?,
     })
 }
 
@@ -69,7 +74,7 @@ fn new_reading(
 
 async fn audited(store: &dyn Store, c: &Counter, r: &CounterReading) {
     let change = Change::new("counter.record", "counter", &c.name)
-        .team(c.team_id)
+        .team(Some(c.team_id))
         .summary(format!(
             "{} reading {} (+{}) on `{}`",
             r.sync_type, r.reading, r.increment, c.name
@@ -241,14 +246,14 @@ fn read_sessions(path: &Path) -> anyhow::Result<Vec<(i64, String, i64)>> {
 /// `tollgate sync …`.
 pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
     // Everything is parsed and checked before the store opens: bad input changes nothing.
-    let name = match &command {
-        SyncCommand::Record(a) => &a.counter,
-        SyncCommand::Quick(a) => &a.counter,
-        SyncCommand::Status(a) => &a.counter,
-        SyncCommand::Estimate(a) => &a.counter,
-        SyncCommand::Import(a) => &a.counter,
-    }
-    .clone();
+    let (name, team) = match &command {
+        SyncCommand::Record(a) => (&a.counter, &a.team),
+        SyncCommand::Quick(a) => (&a.counter, &a.team),
+        SyncCommand::Status(a) => (&a.counter, &a.team),
+        SyncCommand::Estimate(a) => (&a.counter, &a.team),
+        SyncCommand::Import(a) => (&a.counter, &a.team),
+    };
+    let (name, team) = (name.clone(), team.clone());
     check_counter_name(&name).map_err(|e| anyhow::anyhow!("--counter: {e}"))?;
     enum Plan {
         Reading(i64, String, Option<String>, &'static str),
@@ -303,7 +308,7 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
     };
     let store = store::open(config).await?;
     let result = async {
-        let counter = counter(store.as_ref(), &name).await?;
+        let counter = counter(store.as_ref(), &team, &name).await?;
         match plan {
             Plan::Reading(value, event, conversation, kind) => {
                 let (c, r) = store.record_reading(counter.id, new_reading(value, &event, conversation, kind, now_ms())).await?;
@@ -327,7 +332,7 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
                     bar.inc(1);
                 }
                 bar.finish_and_clear();
-                let change = Change::new("counter.import", "counter", &counter.name).team(counter.team_id).summary(format!("{} sessions, {added} tokens imported", sessions.len()));
+                let change = Change::new("counter.import", "counter", &counter.name).team(Some(counter.team_id)).summary(format!("{} sessions, {added} tokens imported", sessions.len()));
                 audit::record_as(store.as_ref(), os_user(), None, None, change).await;
                 let c = last.unwrap_or(counter);
                 if json {

@@ -8,6 +8,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
+use tollgate_core::crypto::SealedRow;
+use tollgate_core::spreadsheet::text_cell;
 use tollgate_core::time::now_ms;
 use tollgate_store::{AuditEntry, AuditFilter};
 use utoipa::{IntoParams, ToSchema};
@@ -199,17 +201,21 @@ fn audit_csv(state: ConsoleState, filter: AuditFilter) -> Response {
                 Err(e) => return Some((Err(std::io::Error::other(e.to_string())), (-1, false))),
             };
             for r in rows {
-                let _ = out.write_record([
-                    r.id.to_string(),
-                    tollgate_core::time::format_ms(r.ts_ms),
-                    r.actor,
-                    r.action,
-                    r.entity_type,
-                    r.entity_id.unwrap_or_default(),
-                    r.summary,
-                    r.ip.unwrap_or_default(),
-                    r.team_id.map(|t| t.to_string()).unwrap_or_default(),
-                ]);
+                let _ = out.write_record(
+                    [
+                        r.id.to_string(),
+                        tollgate_core::time::format_ms(r.ts_ms),
+                        r.actor,
+                        r.action,
+                        r.entity_type,
+                        r.entity_id.unwrap_or_default(),
+                        r.summary,
+                        r.ip.unwrap_or_default(),
+                        r.team_id.map(|t| t.to_string()).unwrap_or_default(),
+                    ]
+                    .iter()
+                    .map(|cell| text_cell(cell).into_owned()),
+                );
             }
             let bytes = out.into_inner().unwrap_or_default();
             Some((Ok::<_, std::io::Error>(bytes), (next, false)))
@@ -304,7 +310,9 @@ pub async fn rotate_ingest_secret(
     caller.require_admin()?;
     let secret = random_secret();
     let stored = match &state.master_key {
-        Some(m) => StoredSecret::Sealed(hex::encode(m.seal(secret.as_bytes()))),
+        Some(m) => StoredSecret::Sealed(hex::encode(
+            m.seal(secret.as_bytes(), SealedRow::Setting(INGEST_SECRET_SETTING)),
+        )),
         None => StoredSecret::Plain(secret.clone()),
     };
     let text = serde_json::to_string(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -1,7 +1,9 @@
 //! Token counters (seed 003): readings of a tool's cumulative token figure against a quota. The
 //! seed's `POST /api/record_token_usage` and the v1 equivalents, with a parse endpoint for live
-//! feedback while typing. Instance-wide counters are open to every signed-in user; a team's
-//! counter to its members (viewers read).
+//! feedback while typing. Every counter belongs to a team: its members read it, members and up
+//! record readings (a reading below the last is a reset), team admins set its quota; to everyone
+//! else it does not exist. A request that names no team means the caller's only team, else the
+//! `default` team.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tollgate_core::Role;
 use tollgate_core::reading::{READING_EXAMPLES, parse_reading};
 use tollgate_core::time::now_ms;
-use tollgate_store::{Counter, CounterReading, NewReading, Store};
+use tollgate_store::{Counter, CounterReading, DEFAULT_TEAM, NewReading, Store};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ConsoleState;
@@ -34,8 +36,8 @@ pub const SYNC_TYPES: [&str; 5] = ["manual", "clipboard", "estimate", "import", 
 pub struct CounterStatus {
     /// Name.
     pub name: String,
-    /// Team, or null for instance-wide.
-    pub team_id: Option<i64>,
+    /// Owning team.
+    pub team_id: i64,
     /// Tokens used.
     pub used: i64,
     /// Quota.
@@ -190,36 +192,63 @@ pub fn check_reading_texts(
     Ok(())
 }
 
-/// Whether the caller may read (`write` false) or record to (`write` true) the counter of `team`.
-fn require_counter(caller: &Caller, team: Option<i64>, write: bool) -> ApiResult<()> {
-    match team {
-        None => Ok(()),
-        Some(t) => caller
-            .require(t, if write { Role::Member } else { Role::Viewer })
-            .map(|_| ()),
+/// Which team's counter a request is about.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CounterScope {
+    /// The counter's team (default: the caller's only team, else the `default` team).
+    pub team_id: Option<i64>,
+}
+
+/// The team a counter request is about: the one named, else the caller's only team, else the
+/// `default` team every instance keeps.
+async fn counter_team(store: &dyn Store, caller: &Caller, team_id: Option<i64>) -> ApiResult<i64> {
+    if let Some(team) = team_id {
+        return Ok(team);
     }
+    if let Some([only]) = caller.visible_teams().as_deref() {
+        return Ok(*only);
+    }
+    store
+        .team_by_name(DEFAULT_TEAM)
+        .await?
+        .map(|t| t.id)
+        .ok_or_else(|| ApiError::invalid("team_id", "name the counter's team with team_id"))
 }
 
-async fn counter_for_write(store: &dyn Store, caller: &Caller, name: &str) -> ApiResult<Counter> {
+/// The counter to record on, created with the default quota on first use: members and up of its
+/// team (viewers are refused with 403; to non-members the team does not exist).
+async fn counter_for_write(
+    store: &dyn Store,
+    caller: &Caller,
+    team_id: Option<i64>,
+    name: &str,
+) -> ApiResult<Counter> {
     check_counter_name(name)?;
-    let counter = match store.counter_by_name(name).await? {
+    let team = counter_team(store, caller, team_id).await?;
+    caller.require(team, Role::Member)?;
+    Ok(match store.counter_by_name(team, name).await? {
         Some(c) => c,
-        None => store.ensure_counter(name, None, DEFAULT_QUOTA).await?,
-    };
-    require_counter(caller, counter.team_id, true)?;
-    Ok(counter)
+        None => store.ensure_counter(team, name, DEFAULT_QUOTA).await?,
+    })
 }
 
-/// Whether the caller may read a counter: instance-wide ones everyone, a team's its members.
+/// Whether the caller may read a counter: members of its team (viewers included), and instance
+/// admins.
 pub fn may_read(caller: &Caller, counter: &Counter) -> bool {
-    counter
-        .team_id
-        .is_none_or(|team| caller.role_in(team).is_some())
+    caller.role_in(counter.team_id).is_some()
 }
 
-async fn visible_counter(store: &dyn Store, caller: &Caller, name: &str) -> ApiResult<Counter> {
+async fn visible_counter(
+    store: &dyn Store,
+    caller: &Caller,
+    team_id: Option<i64>,
+    name: &str,
+) -> ApiResult<Counter> {
     check_counter_name(name)?;
-    match store.counter_by_name(name).await? {
+    let team = counter_team(store, caller, team_id).await?;
+    match store.counter_by_name(team, name).await? {
         Some(c) if may_read(caller, &c) => Ok(c),
         _ => Err(ApiError::NotFound(format!(
             "counter `{name}` does not exist"
@@ -242,6 +271,8 @@ pub struct RecordTokenUsage {
     pub sync_type: Option<String>,
     /// Counter name (default `default`).
     pub counter: Option<String>,
+    /// The counter's team (default: the caller's only team, else the `default` team).
+    pub team_id: Option<i64>,
 }
 
 /// The seed's answer.
@@ -270,7 +301,7 @@ async fn record(
         .clone()
         .unwrap_or_else(|| default_type.to_owned());
     check_reading_texts(&req.event, req.conversation_id.as_deref(), &sync_type)?;
-    let counter = counter_for_write(state.store.as_ref(), caller, name).await?;
+    let counter = counter_for_write(state.store.as_ref(), caller, req.team_id, name).await?;
     let reading = NewReading {
         ts_ms: now_ms(),
         reading: tokens,
@@ -281,7 +312,7 @@ async fn record(
     };
     let (counter, reading) = state.store.record_reading(counter.id, reading).await?;
     let change = Change::new("counter.record", "counter", &counter.name)
-        .team(counter.team_id)
+        .team(Some(counter.team_id))
         .summary(format!(
             "reading {} (+{}) on `{}`",
             reading.reading, reading.increment, counter.name
@@ -292,7 +323,7 @@ async fn record(
 
 /// Seed 003: records a tool's cumulative token reading (a reading below the previous one is a reset).
 #[utoipa::path(post, path = "/api/record_token_usage", tag = "seed", request_body = RecordTokenUsage,
-    responses((status = 200, body = RecordedTokenUsage), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = RecordedTokenUsage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn record_token_usage(
     State(state): State<ConsoleState>,
     caller: Caller,
@@ -339,15 +370,16 @@ pub async fn list_counters(
 }
 
 /// One counter's status: used, quota, percent, remaining, sessions, last update.
-#[utoipa::path(get, path = "/api/v1/counters/{name}", tag = "counters", params(("name" = String, Path, description = "Counter name")),
+#[utoipa::path(get, path = "/api/v1/counters/{name}", tag = "counters", params(("name" = String, Path, description = "Counter name"), CounterScope),
     responses((status = 200, body = CounterStatus), (status = 404, body = ErrorBody)))]
 pub async fn counter_status(
     State(state): State<ConsoleState>,
     caller: Caller,
     ApiPath(name): ApiPath<String>,
+    ApiQuery(scope): ApiQuery<CounterScope>,
 ) -> ApiResult<Json<CounterStatus>> {
     Ok(Json(CounterStatus::from(
-        &visible_counter(state.store.as_ref(), &caller, &name).await?,
+        &visible_counter(state.store.as_ref(), &caller, scope.team_id, &name).await?,
     )))
 }
 
@@ -377,12 +409,13 @@ pub struct ReadingRecorded {
 
 /// Records a reading on a counter (created with the default quota on first use).
 #[utoipa::path(post, path = "/api/v1/counters/{name}/readings", tag = "counters", request_body = ReadingCreate,
-    params(("name" = String, Path, description = "Counter name")),
-    responses((status = 201, body = ReadingRecorded), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("name" = String, Path, description = "Counter name"), CounterScope),
+    responses((status = 201, body = ReadingRecorded), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_reading(
     State(state): State<ConsoleState>,
     caller: Caller,
     ApiPath(name): ApiPath<String>,
+    ApiQuery(scope): ApiQuery<CounterScope>,
     ApiJson(req): ApiJson<ReadingCreate>,
 ) -> ApiResult<(StatusCode, Json<ReadingRecorded>)> {
     let seed = RecordTokenUsage {
@@ -391,6 +424,7 @@ pub async fn create_reading(
         conversation_id: req.conversation_id,
         sync_type: req.sync_type,
         counter: None,
+        team_id: scope.team_id,
     };
     let (counter, reading) = record(&state, &caller, &name, seed, "manual").await?;
     Ok((
@@ -411,6 +445,8 @@ pub struct ReadingsQuery {
     pub before: Option<i64>,
     /// 1 to 500 (default 50).
     pub limit: Option<i64>,
+    /// The counter's team (default: the caller's only team, else the `default` team).
+    pub team_id: Option<i64>,
 }
 
 /// A counter's readings, newest first: its history as an event stream.
@@ -426,7 +462,7 @@ pub async fn list_readings(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "limit is 1 to 500"));
     }
-    let counter = visible_counter(state.store.as_ref(), &caller, &name).await?;
+    let counter = visible_counter(state.store.as_ref(), &caller, q.team_id, &name).await?;
     let readings = state
         .store
         .list_readings(counter.id, q.before, limit)
@@ -442,14 +478,15 @@ pub struct CounterQuota {
     pub quota: Figure,
 }
 
-/// Sets a counter's quota (instance admins for instance-wide counters, team owners and admins for theirs).
+/// Sets a counter's quota (its team's owners and admins, and instance admins).
 #[utoipa::path(put, path = "/api/v1/counters/{name}/quota", tag = "counters", request_body = CounterQuota,
-    params(("name" = String, Path, description = "Counter name")),
+    params(("name" = String, Path, description = "Counter name"), CounterScope),
     responses((status = 200, body = CounterStatus), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_quota(
     State(state): State<ConsoleState>,
     caller: Caller,
     ApiPath(name): ApiPath<String>,
+    ApiQuery(scope): ApiQuery<CounterScope>,
     ApiJson(req): ApiJson<CounterQuota>,
 ) -> ApiResult<Json<CounterStatus>> {
     let quota = req.quota.tokens("quota")?;
@@ -459,16 +496,11 @@ pub async fn set_quota(
             "the quota must be at least 1 token",
         ));
     }
-    let counter = visible_counter(state.store.as_ref(), &caller, &name).await?;
-    match counter.team_id {
-        None => caller.require_admin()?,
-        Some(t) => {
-            caller.require(t, Role::Admin)?;
-        }
-    }
+    let counter = visible_counter(state.store.as_ref(), &caller, scope.team_id, &name).await?;
+    caller.require(counter.team_id, Role::Admin)?;
     let updated = state.store.set_counter_quota(counter.id, quota).await?;
     let change = Change::new("setting.change", "counter", &counter.name)
-        .team(counter.team_id)
+        .team(Some(counter.team_id))
         .summary(format!("quota of `{}` set to {quota}", counter.name));
     audit::record(state.store.as_ref(), &caller, change).await;
     Ok(Json(CounterStatus::from(&updated)))

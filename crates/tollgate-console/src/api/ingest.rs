@@ -118,7 +118,10 @@ async fn load_stored(state: &ConsoleState) -> ApiResult<Option<SecretString>> {
             let bytes = hex::decode(hexed)
                 .map_err(|e| ApiError::Internal(format!("ingest secret hex: {e}")))?;
             let secret = master
-                .open_text(&bytes)
+                .open_text(
+                    &bytes,
+                    tollgate_core::crypto::SealedRow::Setting(INGEST_SECRET_SETTING),
+                )
                 .map_err(|e| ApiError::Internal(format!("ingest secret: {e}")))?;
             Ok(Some(SecretString::from(secret)))
         }

@@ -5,8 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use tollgate_core::crypto::SealedRow;
 use tollgate_core::time::now_ms;
-use tollgate_core::{ApiKey, Role};
+use tollgate_core::{ApiKey, KeyHash, Role};
 use tollgate_store::{KeyRecord, KeyUpdate, NewKey, Store};
 use utoipa::{IntoParams, ToSchema};
 
@@ -220,10 +221,12 @@ pub async fn create_key_for(
             description,
             key_hash: secret.hash(),
             prefix: secret.display_prefix(),
-            sealed_key: state
-                .master_key
-                .as_ref()
-                .map(|m| m.seal(secret.expose().as_bytes())),
+            sealed_key: state.master_key.as_ref().map(|m| {
+                m.seal(
+                    secret.expose().as_bytes(),
+                    SealedRow::ApiKey(&secret.hash()),
+                )
+            }),
             created_by: Some(creator_of(caller)),
             expires_at_ms,
             route_ids,
@@ -443,11 +446,17 @@ pub async fn reveal_key(
             message: format!("key {id} was created without a master key: no copy was kept"),
         });
     };
+    // Bound to this key's hash: a copy moved here from another row does not open, and what
+    // opens must be this key.
     let secret = master
-        .open_text(sealed)
-        .map_err(|_| ApiError::NotConfigured {
+        .open_text(sealed, SealedRow::ApiKey(&key.key_hash))
+        .ok()
+        .filter(|secret| KeyHash::of(secret) == key.key_hash)
+        .ok_or_else(|| ApiError::NotConfigured {
             code: "not_revealable",
-            message: format!("key {id} was sealed with another master key"),
+            message: format!(
+                "key {id}'s copy was sealed with another master key or for another key"
+            ),
         })?;
     let change = Change::new("key.reveal", "key", id)
         .team(Some(key.team_id))

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use tollgate_core::crypto::{MasterKey, SealedRow};
 use tollgate_core::route_policy::{
     self, CredentialPlan, CredentialRequest, CurrentUpstream, Plan, PolicyError, UpstreamChange,
 };
@@ -97,7 +98,8 @@ fn check_kind(kind: &str) -> ApiResult<RouteKind> {
         .map_err(|e: String| ApiError::invalid("kind", e))
 }
 
-fn seal(state: &ConsoleState, secret: &str) -> ApiResult<Vec<u8>> {
+/// The master key that will seal `secret`, once the credential is known to be storable.
+fn sealer<'a>(state: &'a ConsoleState, secret: &str) -> ApiResult<&'a MasterKey> {
     if secret.is_empty() || secret.len() > 4096 {
         return Err(ApiError::invalid(
             "upstream_key",
@@ -107,7 +109,6 @@ fn seal(state: &ConsoleState, secret: &str) -> ApiResult<Vec<u8>> {
     state
         .master_key
         .as_ref()
-        .map(|m| m.seal(secret.as_bytes()))
         .ok_or_else(|| ApiError::NotConfigured {
             code: "no_master_key",
             message: "storing an upstream credential needs a master key (TOLLGATE_MASTER_KEY)"
@@ -210,6 +211,11 @@ async fn check_prefix(
     }
 }
 
+/// `secret` sealed for route `id` (bound to it: it does not open in another route's row).
+fn seal(state: &ConsoleState, id: i64, secret: &str) -> ApiResult<Vec<u8>> {
+    Ok(sealer(state, secret)?.seal(secret.as_bytes(), SealedRow::RouteCredential(id)))
+}
+
 /// Who may change a route: admins of its team, or instance admins for shared routes.
 fn require_manage(caller: &Caller, team_id: Option<i64>) -> ApiResult<()> {
     match team_id {
@@ -275,11 +281,10 @@ pub async fn create_route(
         req.connect_timeout_ms.unwrap_or(5_000),
     )?;
     let timeout_ms = check_timeout("timeout_ms", req.timeout_ms.unwrap_or(300_000))?;
-    let sealed_credential = req
-        .upstream_key
-        .as_deref()
-        .map(|k| seal(&state, k))
-        .transpose()?;
+    // Checked before the route exists; sealed once it has the id the credential is bound to.
+    if let Some(k) = req.upstream_key.as_deref() {
+        sealer(&state, k)?;
+    }
     check_reachable(&state, &caller, &req.upstream_url).await?;
     check_prefix(&state, &caller, &req.prefix, req.team_id, None).await?;
     let mut route = state
@@ -293,16 +298,22 @@ pub async fn create_route(
             strip_prefix: req.strip_prefix,
             connect_timeout_ms,
             timeout_ms,
-            sealed_credential,
+            sealed_credential: None,
         })
         .await?;
-    if req.enabled == Some(false) {
+    let sealed_credential = req
+        .upstream_key
+        .as_deref()
+        .map(|k| seal(&state, route.id, k))
+        .transpose()?;
+    if req.enabled == Some(false) || sealed_credential.is_some() {
         route = state
             .store
             .update_route(
                 route.id,
                 RouteUpdate {
-                    enabled: Some(false),
+                    enabled: (req.enabled == Some(false)).then_some(false),
+                    sealed_credential: sealed_credential.map(Some),
                     ..RouteUpdate::default()
                 },
             )
@@ -364,7 +375,7 @@ pub async fn update_route(
     )
     .map_err(policy_error)?;
     let sealed_credential = match (plan.credential, &req.upstream_key) {
-        (CredentialPlan::Set, Some(Some(k))) => Some(Some(seal(&state, k)?)),
+        (CredentialPlan::Set, Some(Some(k))) => Some(Some(seal(&state, id, k)?)),
         (CredentialPlan::Clear, _) => Some(None),
         _ => None,
     };

@@ -186,8 +186,11 @@ pub struct RoleChange {
     pub role: String,
 }
 
-/// Adds an existing user to the team or changes their role. Admins manage members and viewers;
-/// only owners make or unmake admins and owners; a team always keeps one owner.
+/// Changes a member's role. Admins manage members and viewers; only owners make or unmake admins
+/// and owners; a team always keeps one owner. Nobody joins a team without consenting: team
+/// owners and admins add people by an invitation they accept, so to them a user who is not a
+/// member is "not a member" here, whether or not that user exists. Instance admins (who see every
+/// user anyway) may still add an existing user directly.
 #[utoipa::path(put, path = "/api/v1/teams/{id}/members/{user_id}", tag = "teams", request_body = RoleChange,
     params(("id" = i64, Path, description = "Team id"), ("user_id" = i64, Path, description = "User id")),
     responses((status = 200, body = MembershipView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -206,6 +209,11 @@ pub async fn set_member(
         .into_iter()
         .find(|m| m.user_id == user_id)
         .map(|m| m.role);
+    if current.is_none() && !caller.user.is_admin {
+        return Err(ApiError::NotFound(format!(
+            "user {user_id} is not a member of team {id}: people join a team by accepting an invitation"
+        )));
+    }
     if !my_role.may_assign(current, role) {
         return Err(ApiError::Forbidden(
             "only owners may make or change admins and owners".into(),

@@ -12,6 +12,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tollgate_core::Role;
+use tollgate_core::spreadsheet::text_cell;
 use tollgate_core::time::now_ms;
 use tollgate_core::usage::histogram_quantile;
 use tollgate_store::{
@@ -299,7 +300,7 @@ async fn reported_tokens(
     }
     let mut total = 0_i64;
     for counter in state.store.list_counters().await? {
-        let in_team = q.team_id.is_none_or(|team| counter.team_id == Some(team));
+        let in_team = q.team_id.is_none_or(|team| counter.team_id == team);
         if in_team && super::counters::may_read(caller, &counter) {
             let days = state
                 .store
@@ -923,7 +924,7 @@ impl RowEncoder {
                 }
                 let _ = w.write_record(map.values().map(|v| match v {
                     serde_json::Value::Null => String::new(),
-                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::String(s) => text_cell(s).into_owned(),
                     other => other.to_string(),
                 }));
                 out = w.into_inner().unwrap_or_default();

@@ -24,17 +24,18 @@ fn new_reading(ts_ms: i64, figure: i64) -> NewReading {
     }
 }
 
-/// A fresh instance-wide counter with the default quota.
+/// A fresh counter of a fresh team, with the default quota.
 async fn counter(store: &dyn Store) -> Counter {
+    let team = team(store).await;
     store
-        .ensure_counter(&unique("counter"), None, 1_000_000)
+        .ensure_counter(team.id, &unique("counter"), 1_000_000)
         .await
         .expect("ensure_counter")
 }
 
-async fn counter_now(store: &dyn Store, name: &str) -> Counter {
+async fn counter_now(store: &dyn Store, c: &Counter) -> Counter {
     store
-        .counter_by_name(name)
+        .counter_by_name(c.team_id, &c.name)
         .await
         .expect("counter_by_name")
         .expect("the counter exists")
@@ -63,18 +64,19 @@ async fn all_readings(store: &dyn Store, counter_id: i64) -> Vec<CounterReading>
         .expect("list_readings")
 }
 
-/// `ensure_counter` creates once with the given quota and team, then returns the same counter:
-/// a second call's quota and team are ignored. A missing team is refused, naming it.
+/// `ensure_counter` creates once with the given quota in the team, then returns the same counter:
+/// a second call's quota is ignored. The same name in another team is another counter. A missing
+/// team is refused, naming it.
 pub async fn counters_ensure_is_idempotent(store: &dyn Store) {
     let team = team(store).await;
     let name = unique("counter");
     let before = now_ms();
     let first = store
-        .ensure_counter(&name, Some(team.id), 750_000)
+        .ensure_counter(team.id, &name, 750_000)
         .await
         .expect("ensure_counter");
     assert_eq!(first.name, name);
-    assert_eq!(first.team_id, Some(team.id));
+    assert_eq!(first.team_id, team.id);
     assert_eq!(first.quota, 750_000);
     assert_eq!((first.used, first.readings), (0, 0));
     assert!(first.created_at_ms >= before && first.created_at_ms <= now_ms());
@@ -84,14 +86,25 @@ pub async fn counters_ensure_is_idempotent(store: &dyn Store) {
     );
 
     let again = store
-        .ensure_counter(&name, None, 5)
+        .ensure_counter(team.id, &name, 5)
         .await
         .expect("ensure_counter again");
     assert_eq!(again, first, "ensuring an existing counter changed it");
-    assert_eq!(counter_now(store, &name).await, first);
+    assert_eq!(counter_now(store, &first).await, first);
+    let elsewhere = super::team(store).await;
+    let namesake = store
+        .ensure_counter(elsewhere.id, &name, 5)
+        .await
+        .expect("the same name in another team");
+    assert_ne!(
+        namesake.id, first.id,
+        "another team's counter of the same name"
+    );
+    assert_eq!((namesake.team_id, namesake.quota), (elsewhere.id, 5));
+    assert_eq!(counter_now(store, &first).await, first);
     assert_eq!(
         store
-            .counter_by_name(&unique("absent"))
+            .counter_by_name(team.id, &unique("absent"))
             .await
             .expect("counter_by_name"),
         None
@@ -103,19 +116,19 @@ pub async fn counters_ensure_is_idempotent(store: &dyn Store) {
         assert!(listed.contains(c), "list_counters lacks `{}`", c.name);
     }
     assert!(
-        listed.windows(2).all(|w| w[0].name < w[1].name),
+        listed.windows(2).all(|w| w[0].name <= w[1].name),
         "counters not sorted by name: {listed:?}"
     );
 
     let orphan = unique("orphan");
     expect_not_found(
-        store.ensure_counter(&orphan, Some(MISSING), 1_000).await,
+        store.ensure_counter(MISSING, &orphan, 1_000).await,
         &MISSING.to_string(),
         "a counter of a missing team",
     );
     assert_eq!(
         store
-            .counter_by_name(&orphan)
+            .counter_by_name(MISSING, &orphan)
             .await
             .expect("counter_by_name"),
         None,
@@ -171,7 +184,7 @@ pub async fn counter_readings_increment_and_reset(store: &dyn Store) {
         (reset.reading, reset.increment, reset.reset),
         (20_000, 20_000, true)
     );
-    let now = counter_now(store, &c.name).await;
+    let now = counter_now(store, &c).await;
     assert_eq!((now.used, now.readings), (20_000, 4), "after a reset");
 
     let mut estimate = new_reading(t0 + 4_000, 999_999_999);
@@ -229,11 +242,11 @@ pub async fn counter_readings_increment_and_reset(store: &dyn Store) {
     let since_reset: i64 = readings[..=last_reset].iter().map(|r| r.increment).sum();
     assert_eq!(
         since_reset,
-        counter_now(store, &c.name).await.used,
+        counter_now(store, &c).await.used,
         "increments since the last reset do not add up to used"
     );
 
-    let before = counter_now(store, &c.name).await;
+    let before = counter_now(store, &c).await;
     let mut bogus = new_reading(t0, 40_000);
     bogus.sync_type = "telepathy".to_owned();
     match store.record_reading(c.id, bogus).await {
@@ -245,7 +258,7 @@ pub async fn counter_readings_increment_and_reset(store: &dyn Store) {
         Ok(stored) => panic!("an unknown sync type was recorded: {stored:?}"),
     }
     assert_eq!(
-        counter_now(store, &c.name).await,
+        counter_now(store, &c).await,
         before,
         "a refused reading changed the counter"
     );
@@ -316,7 +329,7 @@ pub async fn counter_readings_page_newest_first(store: &dyn Store) {
 pub async fn counter_quota_and_missing_counters(store: &dyn Store) {
     let c = counter(store).await;
     record(store, c.id, now_ms(), 1_234).await;
-    let before = counter_now(store, &c.name).await;
+    let before = counter_now(store, &c).await;
     let changed = store
         .set_counter_quota(c.id, 2_500_000)
         .await
@@ -330,7 +343,7 @@ pub async fn counter_quota_and_missing_counters(store: &dyn Store) {
         before,
         "set_counter_quota changed more than the quota"
     );
-    assert_eq!(counter_now(store, &c.name).await, changed);
+    assert_eq!(counter_now(store, &c).await, changed);
 
     let missing = &MISSING.to_string();
     expect_not_found(
@@ -452,7 +465,7 @@ pub async fn concurrent_additions_add_up(store: &dyn Store) {
         .flat_map(|w| (0..EACH).map(move |i| size(w, i)))
         .sum();
 
-    let now = counter_now(store, &c.name).await;
+    let now = counter_now(store, &c).await;
     assert_eq!(now.used, expected, "concurrent additions lost tokens");
     assert_eq!(now.readings, WORKERS * EACH);
     let returned: Vec<CounterReading> = [r0, r1, r2, r3, r4].into_iter().flatten().collect();

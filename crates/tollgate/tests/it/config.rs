@@ -94,8 +94,40 @@ async fn an_unreachable_store_is_named_with_its_password_redacted() {
     assert!(!ok);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("postgres://tg:***@127.0.0.1:1/tollgate"),
+        stderr.contains("postgres://tg:[redacted]@127.0.0.1:1/tollgate"),
         "{stderr}"
     );
     assert!(!stderr.contains("sup3rsecret"), "{stderr}");
+}
+
+#[tokio::test]
+async fn config_output_redacts_the_database_password_and_every_secret() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (ok, stdout, stderr) = run(
+        &db,
+        &[
+            (
+                "TOLLGATE_DATABASE_URL",
+                "postgres://tg:sup3rsecret@db.internal:5432/tollgate?sslmode=require&password=qu3rysecret",
+            ),
+            ("TOLLGATE_INGEST_SECRET", "ingest-s3cret-value-123"),
+        ],
+        &["config"],
+    );
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        v["database_url"],
+        "postgres://tg:[redacted]@db.internal:5432/tollgate?sslmode=require&password=[redacted]"
+    );
+    assert_eq!(v["ingest_secret"], "[redacted]");
+    assert_eq!(v["master_key"], "[redacted]");
+    for secret in [
+        "sup3rsecret",
+        "qu3rysecret",
+        "ingest-s3cret-value-123",
+        crate::harness::MASTER_KEY,
+    ] {
+        assert!(!stdout.contains(secret), "{secret} shown: {stdout}");
+    }
 }
