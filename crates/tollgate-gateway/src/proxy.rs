@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
+use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,8 +18,8 @@ use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use http::header::{
     ACCEPT_ENCODING, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, FORWARDED,
-    HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
-    USER_AGENT,
+    HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, RETRY_AFTER, TE, TRAILER, TRANSFER_ENCODING,
+    UPGRADE, USER_AGENT,
 };
 use http::uri::{PathAndQuery, Uri};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Version};
@@ -113,16 +114,23 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
     let started = Instant::now();
     let ts_ms = tollgate_core::time::now_ms();
     let mut event = UsageEvent::new(ts_ms, req.method().as_str(), req.uri().path(), 0);
-    event.client_ip = Some(if peer_is_trusted(&peer) {
+    // The client: the peer, or the address a trusted proxy forwarded for. Usage rows and the
+    // failed-look-up limiter both key on it, so clients behind a proxy are limited one by one.
+    let client_addr = if peer_is_trusted(&peer) {
         let forwarded = req
             .headers()
             .get_all(&X_FORWARDED_FOR)
             .iter()
             .filter_map(|v| v.to_str().ok());
         let trusted = &peer.shared.config.trusted_proxies;
-        trusted.client_ip(peer.addr, forwarded).to_string()
+        trusted.client_ip(peer.addr, forwarded)
     } else {
+        peer.addr
+    };
+    event.client_ip = Some(if client_addr == peer.addr {
         peer.ip.clone()
+    } else {
+        client_addr.to_string()
     });
     event.user_agent = req
         .headers()
@@ -136,6 +144,7 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
         event: Some(event),
         started,
         ack: None,
+        client_addr,
     };
 
     match forward(&peer, req, &mut call, &request_id).await {
@@ -147,14 +156,15 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
                 tracing::debug!(code = %failure.error, detail = %failure.detail, "gateway call refused");
             }
             let status = failure.error.status_code();
-            let folded =
-                matches!(
-                    failure.error,
-                    GatewayError::InvalidApiKey | GatewayError::RateLimited
-                ) && !peer
-                    .shared
-                    .refused_keys
-                    .admit(peer.addr, status, ts_ms, &peer.shared.sink);
+            let folded = matches!(
+                failure.error,
+                GatewayError::InvalidApiKey | GatewayError::RateLimited
+            ) && !peer.shared.refused_keys.admit(
+                call.client_addr,
+                status,
+                ts_ms,
+                &peer.shared.sink,
+            );
             if folded {
                 call.fold_into_summary(status);
             } else {
@@ -165,7 +175,17 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
                 ack.await;
             }
             let message = failure.public.then_some(&*failure.detail);
-            refusal(failure.error, message, Some(request_id))
+            let limited = failure.error == GatewayError::RateLimited;
+            let mut response = refusal(failure.error, message, Some(request_id));
+            if limited {
+                // The limiter gives one more look-up every 60 / quota seconds.
+                let per_minute = peer.shared.config.failed_key_lookups_per_minute.max(1);
+                let wait = 60_u32.div_ceil(per_minute);
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(wait));
+            }
+            response
         }
     }
 }
@@ -196,7 +216,7 @@ async fn forward(
     let hash = auth::key_hash(presented.text)?;
     let cached = shared
         .keys
-        .lookup(&*shared.store, &hash, peer.addr)
+        .lookup(&*shared.store, &hash, call.client_addr)
         .await
         .map_err(|err| match err {
             LookupError::RateLimited => Failure::new(
@@ -432,6 +452,8 @@ pub(crate) struct Call {
     /// response's end waits for it, so a client never sees a complete answer whose event a
     /// crash could still lose.
     ack: Option<Ack>,
+    /// The client's address (see `serve_call`).
+    client_addr: IpAddr,
 }
 
 impl Call {

@@ -309,3 +309,57 @@ async fn llm_bodies_past_the_peek_budget_are_forwarded_unread() {
     assert_eq!(fx.metric("tollgate_gateway_peeks_skipped_total"), 1);
     fx.stop().await;
 }
+
+/// Behind a trusted proxy the limiter counts each forwarded client, not the proxy: one client's
+/// forged keys do not lock out the others. The 429 says when to try again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_behind_a_trusted_proxy_are_limited_one_by_one() {
+    let mut fx = Fixture::start_with(|config| {
+        config.failed_key_lookups_per_minute = 5;
+        config.trusted_proxies =
+            tollgate_core::net::TrustedProxies::parse(&["127.0.0.1".to_owned()]).unwrap();
+    })
+    .await;
+    let proxy = client_from(IpAddr::from([127, 0, 0, 1]));
+    let call_for = |client: &'static str, key: String| {
+        let proxy = proxy.clone();
+        let addr = fx.addr;
+        async move {
+            proxy
+                .get(format!("http://{addr}/echo/x"))
+                .header("authorization", format!("Bearer {key}"))
+                .header("x-forwarded-for", client)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let answer = call_for("203.0.113.7", ApiKey::generate().expose().to_owned()).await;
+        statuses.push(answer.status().as_u16());
+        if answer.status() == 429 {
+            assert_eq!(
+                answer.headers().get("retry-after").unwrap(),
+                "12",
+                "60 s / 5 look-ups"
+            );
+        }
+    }
+    // The quota of 5 (give or take the cell the limiter checks before spending) runs out, then
+    // every further unknown key from this client is refused without a store read.
+    assert_eq!(&statuses[..5], [401; 5], "{statuses:?}");
+    assert_eq!(&statuses[6..], [429; 2], "{statuses:?}");
+    // Another client of the same proxy still has its own quota, and its valid key works.
+    let other = call_for("198.51.100.9", ApiKey::generate().expose().to_owned()).await;
+    assert_eq!(other.status(), 401);
+    let valid = call_for("198.51.100.9", fx.valid.expose().to_owned()).await;
+    assert_eq!(valid.status(), 200);
+    fx.stop().await;
+    let rows = fx.store.recent_usage(100).await.unwrap();
+    assert!(
+        rows.iter()
+            .any(|e| e.client_ip.as_deref() == Some("203.0.113.7")),
+        "rows name the forwarded client: {rows:?}"
+    );
+}

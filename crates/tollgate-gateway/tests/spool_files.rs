@@ -27,7 +27,7 @@ fn spool_folder_and_files_are_private() {
     for file in &files {
         assert_eq!(mode(&file.path), 0o600, "{}", file.path.display());
     }
-    let quarantine = spool.quarantine(&[event.clone()]).unwrap();
+    let quarantine = spool.quarantine(std::slice::from_ref(&event)).unwrap();
     assert_eq!(mode(&quarantine), 0o600);
     // A second quarantine appends to the same file.
     assert_eq!(spool.quarantine(&[event]).unwrap(), quarantine);

@@ -15,6 +15,7 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tollgate_core::pricing::PriceTable;
 use tollgate_core::{KeyHash, TokenUsage, UsageEvent, UsageSource};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -492,7 +493,7 @@ fn usage_log_event(log: UsageLog) -> ApiResult<UsageEvent> {
     Ok(event)
 }
 
-fn ingest_event(state: &ConsoleState, e: IngestEvent) -> ApiResult<UsageEvent> {
+fn ingest_event(prices: &PriceTable, e: IngestEvent) -> ApiResult<UsageEvent> {
     let status = check_status("status", e.status)?;
     let method = check_method("method", Some(e.method))?;
     let path = text("path", Some(e.path), 2048)?
@@ -547,7 +548,7 @@ fn ingest_event(state: &ConsoleState, e: IngestEvent) -> ApiResult<UsageEvent> {
             return Err(ApiError::invalid("cost_usd", "cost_usd must be 0 to 1e9"));
         }
         Some(c) => c,
-        None => state.prices.cost(event.model.as_deref(), &event.tokens),
+        None => prices.cost(event.model.as_deref(), &event.tokens),
     };
     event.error = text("error", e.error, 2000)?;
     event.source = match e.source.as_deref() {
@@ -562,6 +563,39 @@ fn ingest_event(state: &ConsoleState, e: IngestEvent) -> ApiResult<UsageEvent> {
     };
     event.event_id = event_id_for(id.as_deref(), &event);
     Ok(event)
+}
+
+/// The validated events of a `/api/usage-log` body: all of them, or the first error (nothing is
+/// recorded from a batch with a bad event). Public for the fuzz target.
+#[doc(hidden)]
+pub fn usage_logs_from_body(body: &[u8]) -> ApiResult<Vec<UsageEvent>> {
+    parse_batch::<UsageLog>(body)?
+        .into_iter()
+        .map(|(i, log)| usage_log_event(log).map_err(|e| at(i, e)))
+        .collect()
+}
+
+/// The validated events of a `/api/v1/usage/events` body, priced with `prices` where the
+/// reporter sent no cost. Public for the fuzz target.
+#[doc(hidden)]
+pub fn events_from_body(body: &[u8], prices: &PriceTable) -> ApiResult<Vec<UsageEvent>> {
+    parse_batch::<IngestEvent>(body)?
+        .into_iter()
+        .map(|(i, e)| ingest_event(prices, e).map_err(|err| at(i, err)))
+        .collect()
+}
+
+/// Hands the events to the usage sink. With `usage.durability = "spool"` the answer waits until
+/// they are on disk, as a gateway call's does.
+async fn record_all(state: &ConsoleState, events: Vec<UsageEvent>) {
+    let acks: Vec<_> = events
+        .into_iter()
+        .map(|event| state.sink.record_acked(event))
+        .collect();
+    // One group commit usually syncs the whole batch, so these resolve together.
+    for ack in acks {
+        ack.await;
+    }
 }
 
 /// One object or an array of them.
@@ -639,15 +673,9 @@ pub async fn usage_log(
 ) -> ApiResult<Json<Logged>> {
     authorize(&state, &headers, &body).await?;
     require_json(&headers)?;
-    let items = parse_batch::<UsageLog>(&body)?;
-    let events = items
-        .into_iter()
-        .map(|(i, log)| usage_log_event(log).map_err(|e| at(i, e)))
-        .collect::<ApiResult<Vec<_>>>()?;
+    let events = usage_logs_from_body(&body)?;
     let count = events.len();
-    for event in events {
-        state.sink.record(event);
-    }
+    record_all(&state, events).await;
     Ok(Json(Logged {
         status: "logged",
         count,
@@ -665,14 +693,8 @@ pub async fn usage_events(
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     authorize(&state, &headers, &body).await?;
     require_json(&headers)?;
-    let items = parse_batch::<IngestEvent>(&body)?;
-    let events = items
-        .into_iter()
-        .map(|(i, e)| ingest_event(&state, e).map_err(|err| at(i, err)))
-        .collect::<ApiResult<Vec<_>>>()?;
+    let events = events_from_body(&body, &state.prices)?;
     let accepted = events.len();
-    for event in events {
-        state.sink.record(event);
-    }
+    record_all(&state, events).await;
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted })))
 }
