@@ -252,18 +252,24 @@ impl KeyQueries for SqliteStore {
             description,
             expires_at_ms,
             mut route_ids,
+            sealed_key,
         } = update;
         if let Some(Some(ids)) = route_ids.as_mut() {
             check_routes(&mut tx, ids).await?;
         }
         // An empty update writes nothing, so it leaves the revision alone.
-        if name.is_some() || description.is_some() || expires_at_ms.is_some() || route_ids.is_some()
+        if name.is_some()
+            || description.is_some()
+            || expires_at_ms.is_some()
+            || route_ids.is_some()
+            || sealed_key.is_some()
         {
             sqlx::query(
                 "UPDATE api_keys SET name = COALESCE(?1, name), \
                  description = COALESCE(?2, description), \
                  expires_at = CASE WHEN ?3 THEN ?4 ELSE expires_at END, \
-                 all_routes = CASE WHEN ?5 THEN ?6 ELSE all_routes END \
+                 all_routes = CASE WHEN ?5 THEN ?6 ELSE all_routes END, \
+                 sealed_key = COALESCE(?8, sealed_key) \
                  WHERE id = ?7",
             )
             .bind(name.as_deref())
@@ -273,6 +279,7 @@ impl KeyQueries for SqliteStore {
             .bind(route_ids.is_some())
             .bind(matches!(route_ids, Some(None)))
             .bind(id)
+            .bind(sealed_key.as_deref())
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;

@@ -251,6 +251,8 @@ pub struct KeyUpdate {
     pub expires_at_ms: Option<Option<i64>>,
     /// New allowed routes: `Some(None)` for all of the team's, `Some(Some(ids))` for a list.
     pub route_ids: Option<Option<Vec<i64>>>,
+    /// A new sealed copy of the key (re-sealing in the current format).
+    pub sealed_key: Option<Vec<u8>>,
 }
 
 /// A change to a route; `None` fields stay as they are.

@@ -851,6 +851,7 @@ pub async fn keys_update_each_field(store: &dyn Store) {
         description: Some(String::new()),
         expires_at_ms: Some(Some(soon)),
         route_ids: Some(Some(vec![own.id])),
+        sealed_key: Some(vec![2, 7, 7]),
     })
     .await
     .expect("update every field");
@@ -861,6 +862,7 @@ pub async fn keys_update_each_field(store: &dyn Store) {
             description: String::new(),
             expires_at_ms: Some(soon),
             route_ids: Some(vec![own.id]),
+            sealed_key: Some(vec![2, 7, 7]),
             ..all
         }
     );

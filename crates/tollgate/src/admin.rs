@@ -22,6 +22,15 @@ use crate::{output, store};
 /// `tollgate migrate`.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let store = store::open(config).await?;
+    if let Some(master) = config.master_key() {
+        let done = crate::reseal::reseal_legacy(store.as_ref(), &master).await?;
+        if done != crate::reseal::Resealed::default() {
+            output::line(&format!(
+                "sealed again, bound to their rows: {} key copies, {} route credentials, {} settings",
+                done.keys, done.routes, done.settings
+            ));
+        }
+    }
     output::line(&format!("store {} is up to date", store.backend()));
     store.close().await;
     Ok(())

@@ -11,6 +11,7 @@ mod config;
 mod demo;
 mod estimate;
 mod output;
+mod reseal;
 mod retention;
 mod serve;
 mod store;

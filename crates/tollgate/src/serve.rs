@@ -157,6 +157,9 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
     tollgate_store::private::create_dir(&config.data_dir)
         .with_context(|| format!("data_dir {} cannot be created", config.data_dir.display()))?;
     let store = store::open(&config).await?;
+    if let Some(master) = config.master_key() {
+        crate::reseal::reseal_legacy(store.as_ref(), &master).await?;
+    }
     let metrics = Metrics::new();
     let (writer, sink) = UsageWriter::start(
         store.clone(),

@@ -355,6 +355,7 @@ pub async fn update_key(
             .transpose()?,
         expires_at_ms: req.expires_at,
         route_ids,
+        sealed_key: None,
     };
     let mut changed = Vec::new();
     for (field, set) in [

@@ -1,5 +1,6 @@
 //! Sealed values are bound to their row (issue 10, finding 9): a revealable key copy moved to
-//! another key's row does not open, and a copy sealed the old (v1) way still does.
+//! another key's row does not open, a copy sealed the old (v1) way still does, and the next start
+//! seals such a copy again in the row-bound format.
 
 use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
@@ -113,5 +114,20 @@ async fn sealed_copies_are_bound_to_their_key(backend: Backend) {
     set_sealed_key(&db, one, &seal_v1(&one_secret)).await;
     let revealed = admin.ok(Method::POST, &reveal(one), None, 200).await;
     assert_eq!(revealed["key"], one_secret.as_str());
+
+    // The next start seals it again, bound to its row: it still reveals, and a copy of it in
+    // another row no longer opens (a v1 value would have).
+    drop(admin);
+    let mut server = server;
+    assert!(server.stop().await, "the server stops cleanly");
+    let server = Server::start(&db, &console_env()).await;
+    let admin = Api::login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let resealed = sealed_key(&db, one).await;
+    assert_eq!(resealed[0], 2, "the old value was sealed again in v2");
+    let revealed = admin.ok(Method::POST, &reveal(one), None, 200).await;
+    assert_eq!(revealed["key"], one_secret.as_str());
+    set_sealed_key(&db, two, &resealed).await;
+    let (status, body) = admin.call(Method::POST, &reveal(two), None).await;
+    assert_eq!(body["error"]["code"], "not_revealable", "{status} {body}");
 }
 both_backends!(sealed_copies_are_bound_to_their_key);
