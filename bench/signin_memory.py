@@ -143,6 +143,7 @@ def main():
                     help="fail when RSS grows more than this after warm-up (default 64)")
     ap.add_argument("--json", help="also write the samples and summary to this file")
     args = ap.parse_args()
+    args.binary = os.path.abspath(args.binary)  # the server runs in a temporary folder
 
     proc = workdir = None
     if args.console:
