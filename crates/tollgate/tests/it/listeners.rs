@@ -64,21 +64,28 @@ async fn idle_and_slow_sockets_are_closed_after_the_header_read_timeout_on_both_
         for (i, closed) in closes.iter().enumerate() {
             let took = closed.unwrap_or_else(|| panic!("{addr}: socket {i} still open after 10 s"));
             assert!(
-                took >= Duration::from_millis(800) && took < Duration::from_secs(4),
+                // 1 s timeout; the upper bound leaves room for a loaded machine, far below 10 s.
+                took >= Duration::from_millis(800) && took < Duration::from_secs(6),
                 "{addr}: socket {i} closed after {took:?}"
             );
         }
     }
     // Every connection is gone again: only the one asking for /metrics is open on the console.
-    let text = server.metrics().await;
-    assert!(
-        text.contains(r#"tollgate_connections_open{listener="gateway"} 0"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"tollgate_connections_open{listener="console"} 1"#),
-        "{text}"
-    );
+    // The server counts a close a moment after the client sees it, so this waits a little.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = server.metrics().await;
+        let settled = text.contains(r#"tollgate_connections_open{listener="gateway"} 0"#)
+            && text.contains(r#"tollgate_connections_open{listener="console"} 1"#);
+        if settled {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "connections still counted open: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // A request that comes at once is still served.
     let ok = client()
         .get(server.console_url("/health"))
