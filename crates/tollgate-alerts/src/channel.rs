@@ -99,7 +99,8 @@ impl WebhookUrl {
         if text.contains('\\') {
             return Err(ChannelError::Url("must not contain a backslash".into()));
         }
-        let url = url::Url::parse(text).map_err(|e| ChannelError::Url(format!("not a URL: {e}")))?;
+        let url =
+            url::Url::parse(text).map_err(|e| ChannelError::Url(format!("not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ChannelError::Url(
                 "must start with http:// or https://".into(),
@@ -254,10 +255,7 @@ mod tests {
         assert!(err("not a url").starts_with("url: not a URL"));
         assert!(err("https://example.com\\@127.0.0.1/").contains("backslash"));
         assert!(err(&format!("https://example.com/{}", "a".repeat(3000))).contains("2048"));
-        assert_eq!(
-            WebhookUrl::parse("mailto:a@b").unwrap_err().field(),
-            "url"
-        );
+        assert_eq!(WebhookUrl::parse("mailto:a@b").unwrap_err().field(), "url");
     }
 
     #[test]
@@ -283,12 +281,27 @@ mod tests {
         assert_eq!(ok.name, "ops");
         let e = Channel::new(1, "", ChannelFormat::Slack, "https://e.com", new_secret());
         assert_eq!(e.unwrap_err().field(), "name");
-        let e = Channel::new(1, "a\nb", ChannelFormat::Slack, "https://e.com", new_secret());
+        let e = Channel::new(
+            1,
+            "a\nb",
+            ChannelFormat::Slack,
+            "https://e.com",
+            new_secret(),
+        );
         assert_eq!(e.unwrap_err().field(), "name");
-        let e = Channel::new(1, "ops", ChannelFormat::Slack, "gopher://e.com", new_secret());
+        let e = Channel::new(
+            1,
+            "ops",
+            ChannelFormat::Slack,
+            "gopher://e.com",
+            new_secret(),
+        );
         assert_eq!(e.unwrap_err().field(), "url");
         assert_eq!("Slack".parse::<ChannelFormat>(), Ok(ChannelFormat::Slack));
-        assert_eq!("teams".parse::<ChannelFormat>().unwrap_err().field(), "format");
+        assert_eq!(
+            "teams".parse::<ChannelFormat>().unwrap_err().field(),
+            "format"
+        );
     }
 
     #[test]

@@ -182,11 +182,11 @@ mod tests {
     #[tokio::test]
     async fn a_claim_is_granted_once_until_it_expires() {
         let ledger = MemoryLedger::new();
-        let ttl = Duration::from_millis(50);
+        let ttl = Duration::from_millis(300);
         assert!(ledger.claim("k", ttl).await.unwrap());
         assert!(!ledger.claim("k", ttl).await.unwrap());
         assert!(ledger.claim("other", ttl).await.unwrap());
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(ledger.claim("k", ttl).await.unwrap());
     }
 

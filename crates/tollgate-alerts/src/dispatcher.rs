@@ -241,7 +241,12 @@ impl Dispatcher {
             return DispatchOutcome::NoChannel;
         }
         let key = alert.dedup_key();
-        match self.inner.ledger.claim(&key, self.inner.config.claim_ttl).await {
+        match self
+            .inner
+            .ledger
+            .claim(&key, self.inner.config.claim_ttl)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => {
                 tracing::debug!(dedup_key = %key, "alert already claimed");
@@ -378,7 +383,10 @@ impl Dispatcher {
                 let timestamp = now_ms().div_euclid(1000);
                 request = request
                     .header(TIMESTAMP_HEADER, timestamp.to_string())
-                    .header(SIGNATURE_HEADER, sign(channel.secret_text(), timestamp, &body));
+                    .header(
+                        SIGNATURE_HEADER,
+                        sign(channel.secret_text(), timestamp, &body),
+                    );
                 body
             }
             ChannelFormat::Slack => alert.slack_body(instance, at_ms),
@@ -397,7 +405,8 @@ impl Dispatcher {
             }
             Err(e) => {
                 let timed_out = e.is_timeout();
-                let (error, next) = describe_send_error(e.without_url(), timed_out, &self.inner.config);
+                let (error, next) =
+                    describe_send_error(e.without_url(), timed_out, &self.inner.config);
                 Outcome {
                     http_status: None,
                     latency_ms: elapsed(),
@@ -450,10 +459,7 @@ fn describe_send_error(
 ) -> (String, Next) {
     let mut refused = false;
     let mut text = if timed_out {
-        format!(
-            "no answer within {} s",
-            config.timeout.as_secs_f64()
-        )
+        format!("no answer within {} s", config.timeout.as_secs_f64())
     } else {
         error.to_string()
     };
@@ -510,18 +516,33 @@ mod tests {
 
     #[test]
     fn statuses_are_sorted_into_done_retry_and_stop() {
-        assert!(matches!(classify(StatusCode::OK, Duration::ZERO).1, Next::Done));
-        assert!(matches!(classify(StatusCode::NO_CONTENT, Duration::ZERO).1, Next::Done));
+        assert!(matches!(
+            classify(StatusCode::OK, Duration::ZERO).1,
+            Next::Done
+        ));
+        assert!(matches!(
+            classify(StatusCode::NO_CONTENT, Duration::ZERO).1,
+            Next::Done
+        ));
         for retry in [500, 502, 503, 408, 429] {
             let status = StatusCode::from_u16(retry).unwrap();
-            assert!(matches!(classify(status, Duration::ZERO).1, Next::Retry { .. }), "{retry}");
+            assert!(
+                matches!(classify(status, Duration::ZERO).1, Next::Retry { .. }),
+                "{retry}"
+            );
         }
         for stop in [400, 401, 403, 404, 410, 301] {
             let status = StatusCode::from_u16(stop).unwrap();
-            assert!(matches!(classify(status, Duration::ZERO).1, Next::Stop), "{stop}");
+            assert!(
+                matches!(classify(status, Duration::ZERO).1, Next::Stop),
+                "{stop}"
+            );
         }
         let (error, next) = classify(StatusCode::TOO_MANY_REQUESTS, Duration::from_secs(7));
-        assert_eq!(error.as_deref(), Some("the receiver answered 429 Too Many Requests"));
+        assert_eq!(
+            error.as_deref(),
+            Some("the receiver answered 429 Too Many Requests")
+        );
         assert!(matches!(next, Next::Retry { at_least } if at_least == Duration::from_secs(7)));
     }
 }

@@ -202,7 +202,8 @@ impl Evaluator {
         let c = &self.config;
         let renotify = duration_ms(c.renotify).max(1);
         let period_start_ms = now_ms - now_ms.rem_euclid(renotify);
-        let lasted = |since: i64, grace: Duration| now_ms.saturating_sub(since) >= duration_ms(grace);
+        let lasted =
+            |since: i64, grace: Duration| now_ms.saturating_sub(since) >= duration_ms(grace);
         let mut alerts = Vec::new();
         for key in &observations.keys {
             let Some(expires_at_ms) = key.expires_at_ms else {
@@ -413,13 +414,39 @@ mod tests {
     #[test]
     fn keys_get_the_nearest_notice_once_per_expiry() {
         let keys = vec![
-            KeyExpiry { key_id: 1, name: "ci".into(), expires_at_ms: Some(NOW + 6 * DAY_MS) },
-            KeyExpiry { key_id: 2, name: "app".into(), expires_at_ms: Some(NOW + DAY_MS / 2) },
-            KeyExpiry { key_id: 3, name: "far".into(), expires_at_ms: Some(NOW + 30 * DAY_MS) },
-            KeyExpiry { key_id: 4, name: "gone".into(), expires_at_ms: Some(NOW - 1) },
-            KeyExpiry { key_id: 5, name: "never".into(), expires_at_ms: None },
+            KeyExpiry {
+                key_id: 1,
+                name: "ci".into(),
+                expires_at_ms: Some(NOW + 6 * DAY_MS),
+            },
+            KeyExpiry {
+                key_id: 2,
+                name: "app".into(),
+                expires_at_ms: Some(NOW + DAY_MS / 2),
+            },
+            KeyExpiry {
+                key_id: 3,
+                name: "far".into(),
+                expires_at_ms: Some(NOW + 30 * DAY_MS),
+            },
+            KeyExpiry {
+                key_id: 4,
+                name: "gone".into(),
+                expires_at_ms: Some(NOW - 1),
+            },
+            KeyExpiry {
+                key_id: 5,
+                name: "never".into(),
+                expires_at_ms: None,
+            },
         ];
-        let alerts = evaluator().evaluate(&Observations { keys, ..Default::default() }, NOW);
+        let alerts = evaluator().evaluate(
+            &Observations {
+                keys,
+                ..Default::default()
+            },
+            NOW,
+        );
         let keys: Vec<String> = alerts.iter().map(Alert::dedup_key).collect();
         assert_eq!(
             keys,
@@ -433,13 +460,37 @@ mod tests {
     #[test]
     fn route_errors_need_volume_and_a_rate_above_the_threshold() {
         let routes = vec![
-            RouteTraffic { route: "hot".into(), calls: 100, errors: 11 },
-            RouteTraffic { route: "edge".into(), calls: 100, errors: 10 },
-            RouteTraffic { route: "quiet".into(), calls: 3, errors: 3 },
+            RouteTraffic {
+                route: "hot".into(),
+                calls: 100,
+                errors: 11,
+            },
+            RouteTraffic {
+                route: "edge".into(),
+                calls: 100,
+                errors: 10,
+            },
+            RouteTraffic {
+                route: "quiet".into(),
+                calls: 3,
+                errors: 3,
+            },
         ];
-        let alerts = evaluator().evaluate(&Observations { routes, ..Default::default() }, NOW);
+        let alerts = evaluator().evaluate(
+            &Observations {
+                routes,
+                ..Default::default()
+            },
+            NOW,
+        );
         assert_eq!(alerts.len(), 1);
-        let Alert::RouteErrorRate { route, rate_pct, window_secs, period_start_ms, .. } = &alerts[0]
+        let Alert::RouteErrorRate {
+            route,
+            rate_pct,
+            window_secs,
+            period_start_ms,
+            ..
+        } = &alerts[0]
         else {
             panic!("{alerts:?}")
         };
@@ -449,12 +500,26 @@ mod tests {
         assert_eq!(*period_start_ms, NOW - NOW.rem_euclid(3_600_000));
         // The same condition later in the hour has the same key; the next hour, a new one.
         let again = evaluator().evaluate(
-            &Observations { routes: vec![RouteTraffic { route: "hot".into(), calls: 50, errors: 40 }], ..Default::default() },
+            &Observations {
+                routes: vec![RouteTraffic {
+                    route: "hot".into(),
+                    calls: 50,
+                    errors: 40,
+                }],
+                ..Default::default()
+            },
             *period_start_ms + 3_599_999,
         );
         assert_eq!(again[0].dedup_key(), alerts[0].dedup_key());
         let next = evaluator().evaluate(
-            &Observations { routes: vec![RouteTraffic { route: "hot".into(), calls: 50, errors: 40 }], ..Default::default() },
+            &Observations {
+                routes: vec![RouteTraffic {
+                    route: "hot".into(),
+                    calls: 50,
+                    errors: 40,
+                }],
+                ..Default::default()
+            },
             *period_start_ms + 3_600_000,
         );
         assert_ne!(next[0].dedup_key(), alerts[0].dedup_key());
@@ -464,25 +529,60 @@ mod tests {
     fn outages_alert_after_their_grace() {
         let observations = Observations {
             upstreams: vec![
-                UpstreamHealth { route: "down".into(), unreachable_since_ms: Some(NOW - 61_000), last_error: "connection refused".into() },
-                UpstreamHealth { route: "blip".into(), unreachable_since_ms: Some(NOW - 5_000), last_error: "reset".into() },
-                UpstreamHealth { route: "fine".into(), unreachable_since_ms: None, last_error: String::new() },
+                UpstreamHealth {
+                    route: "down".into(),
+                    unreachable_since_ms: Some(NOW - 61_000),
+                    last_error: "connection refused".into(),
+                },
+                UpstreamHealth {
+                    route: "blip".into(),
+                    unreachable_since_ms: Some(NOW - 5_000),
+                    last_error: "reset".into(),
+                },
+                UpstreamHealth {
+                    route: "fine".into(),
+                    unreachable_since_ms: None,
+                    last_error: String::new(),
+                },
             ],
             degraded: vec![
-                Degradation { component: Component::Redis, since_ms: NOW - 31_000, detail: "refused".into() },
-                Degradation { component: Component::Store, since_ms: NOW - 1_000, detail: "slow".into() },
+                Degradation {
+                    component: Component::Redis,
+                    since_ms: NOW - 31_000,
+                    detail: "refused".into(),
+                },
+                Degradation {
+                    component: Component::Store,
+                    since_ms: NOW - 1_000,
+                    detail: "slow".into(),
+                },
             ],
-            spool: Some(SpoolStats { pending_bytes: 4096, last_progress_ms: NOW - 301_000 }),
+            spool: Some(SpoolStats {
+                pending_bytes: 4096,
+                last_progress_ms: NOW - 301_000,
+            }),
             ..Default::default()
         };
         let kinds: Vec<String> = evaluator()
             .evaluate(&observations, NOW)
             .iter()
-            .map(|a| a.dedup_key().split(':').next().unwrap_or_default().to_owned())
+            .map(|a| {
+                a.dedup_key()
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
             .collect();
-        assert_eq!(kinds, ["upstream_unreachable", "degraded", "spool_not_draining"]);
+        assert_eq!(
+            kinds,
+            ["upstream_unreachable", "degraded", "spool_not_draining"]
+        );
         let empty_spool = Observations {
-            spool: Some(SpoolStats { pending_bytes: 0, last_progress_ms: 0 }),
+            spool: Some(SpoolStats {
+                pending_bytes: 0,
+                last_progress_ms: 0,
+            }),
             ..Default::default()
         };
         assert!(evaluator().evaluate(&empty_spool, NOW).is_empty());
@@ -491,34 +591,77 @@ mod tests {
     #[test]
     fn budget_crossings_report_the_highest_threshold_reached() {
         let at = [80, 100];
-        let crossing = |used| budget_crossing(9, "team ml", &at, used, 1000.0, BudgetUnit::Tokens, 0);
+        let crossing =
+            |used| budget_crossing(9, "team ml", &at, used, 1000.0, BudgetUnit::Tokens, 0);
         assert_eq!(crossing(799.0), None);
-        assert_eq!(crossing(800.0).map(|a| a.dedup_key()), Some("budget:9:0:80".into()));
-        assert_eq!(crossing(1500.0).map(|a| a.dedup_key()), Some("budget:9:0:100".into()));
-        assert_eq!(budget_crossing(9, "x", &at, 5.0, 0.0, BudgetUnit::Usd, 0), None);
-        assert_eq!(budget_crossing(9, "x", &at, f64::NAN, 1.0, BudgetUnit::Usd, 0), None);
+        assert_eq!(
+            crossing(800.0).map(|a| a.dedup_key()),
+            Some("budget:9:0:80".into())
+        );
+        assert_eq!(
+            crossing(1500.0).map(|a| a.dedup_key()),
+            Some("budget:9:0:100".into())
+        );
+        assert_eq!(
+            budget_crossing(9, "x", &at, 5.0, 0.0, BudgetUnit::Usd, 0),
+            None
+        );
+        assert_eq!(
+            budget_crossing(9, "x", &at, f64::NAN, 1.0, BudgetUnit::Usd, 0),
+            None
+        );
     }
 
     #[test]
     fn bad_thresholds_are_named() {
         let bad = |c: EvaluatorConfig| Evaluator::new(c).unwrap_err();
         let d = EvaluatorConfig::default;
-        assert!(bad(EvaluatorConfig { key_expiry_days: vec![0], ..d() }).starts_with("key_expiry_days"));
-        assert!(bad(EvaluatorConfig { error_rate_pct: 100.0, ..d() }).starts_with("error_rate_pct"));
-        assert!(bad(EvaluatorConfig { error_rate_pct: f64::NAN, ..d() }).starts_with("error_rate_pct"));
-        assert!(bad(EvaluatorConfig { error_min_calls: 0, ..d() }).starts_with("error_min_calls"));
-        assert!(bad(EvaluatorConfig { renotify: Duration::from_secs(1), ..d() }).starts_with("renotify"));
+        assert!(
+            bad(EvaluatorConfig {
+                key_expiry_days: vec![0],
+                ..d()
+            })
+            .starts_with("key_expiry_days")
+        );
+        assert!(
+            bad(EvaluatorConfig {
+                error_rate_pct: 100.0,
+                ..d()
+            })
+            .starts_with("error_rate_pct")
+        );
+        assert!(
+            bad(EvaluatorConfig {
+                error_rate_pct: f64::NAN,
+                ..d()
+            })
+            .starts_with("error_rate_pct")
+        );
+        assert!(
+            bad(EvaluatorConfig {
+                error_min_calls: 0,
+                ..d()
+            })
+            .starts_with("error_min_calls")
+        );
+        assert!(
+            bad(EvaluatorConfig {
+                renotify: Duration::from_secs(1),
+                ..d()
+            })
+            .starts_with("renotify")
+        );
     }
 
     #[tokio::test]
     async fn one_holder_has_the_lease_until_it_lapses() {
         let leases = MemoryLeases::new();
         let (a, b) = (leases.holder("a"), leases.holder("b"));
-        let ttl = Duration::from_millis(50);
+        let ttl = Duration::from_millis(400);
         assert!(a.hold("eval", ttl).await.unwrap());
         assert!(!b.hold("eval", ttl).await.unwrap());
         assert!(a.hold("eval", ttl).await.unwrap());
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(b.hold("eval", ttl).await.unwrap());
         assert!(!a.hold("eval", ttl).await.unwrap());
     }

@@ -172,7 +172,8 @@ mod tests {
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
-        let by_name = OutboundPolicy::new(UpstreamAllowlist::parse(&["localhost"]).unwrap(), vec![]);
+        let by_name =
+            OutboundPolicy::new(UpstreamAllowlist::parse(&["localhost"]).unwrap(), vec![]);
         assert_eq!(by_name.check(&url).await, Ok(()));
     }
 

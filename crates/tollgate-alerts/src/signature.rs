@@ -24,7 +24,9 @@ fn mac(secret: &str, timestamp: &str, body: &[u8]) -> HmacSha256 {
 
 /// The `X-Tollgate-Signature` value for `body` sent at `timestamp` (Unix seconds).
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let tag = mac(secret, &timestamp.to_string(), body).finalize().into_bytes();
+    let tag = mac(secret, &timestamp.to_string(), body)
+        .finalize()
+        .into_bytes();
     format!("sha256={}", hex::encode(tag))
 }
 

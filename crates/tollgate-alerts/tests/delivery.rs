@@ -1,5 +1,9 @@
 //! Deliveries to a real HTTP receiver on 127.0.0.1: signatures, formats, retries, once-only
 //! crossings, give-ups and the address policy.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions fail loudly too"
+)]
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,10 +19,9 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tollgate_alerts::{
     Alert, AlertLedger, AttemptStatus, BackendError, BudgetUnit, Channel, ChannelFormat,
-    DispatchOutcome, Dispatcher, DispatcherConfig, Evaluator, EvaluatorConfig, Jitter,
-    KeyExpiry, MemoryDeliveryLog, MemoryLeases, MemoryLedger, ObservationSource, Observations,
-    OutboundPolicy, RetryPolicy, SIGNATURE_HEADER, StaticChannels, TIMESTAMP_HEADER, new_secret,
-    verify,
+    DispatchOutcome, Dispatcher, DispatcherConfig, Evaluator, EvaluatorConfig, Jitter, KeyExpiry,
+    MemoryDeliveryLog, MemoryLeases, MemoryLedger, ObservationSource, Observations, OutboundPolicy,
+    RetryPolicy, SIGNATURE_HEADER, StaticChannels, TIMESTAMP_HEADER, new_secret, verify,
 };
 use tollgate_core::upstream::UpstreamAllowlist;
 
@@ -190,7 +193,12 @@ async fn a_generic_delivery_is_signed_and_verifies() {
     assert_eq!(body["instance"], "gw-test");
     assert_eq!(body["dedup_key"], "budget:3:1764547200000:80");
     assert_eq!(body["details"]["threshold_pct"], 80);
-    assert!(body["summary"].as_str().unwrap().contains("team ml reached 80 %"));
+    assert!(
+        body["summary"]
+            .as_str()
+            .unwrap()
+            .contains("team ml reached 80 %")
+    );
     assert!(body["at"].as_str().unwrap().ends_with('Z'));
 
     let attempts = s.log.attempts();
@@ -204,7 +212,12 @@ async fn a_slack_delivery_has_text_and_blocks_and_no_signature() {
     let receiver = Receiver::start(&[]).await;
     let s = setup(
         config(3),
-        vec![channel(2, ChannelFormat::Slack, &receiver.url, &new_secret())],
+        vec![channel(
+            2,
+            ChannelFormat::Slack,
+            &receiver.url,
+            &new_secret(),
+        )],
     );
     s.dispatcher.dispatch(crossing()).await;
     let got = receiver.received();
@@ -273,7 +286,12 @@ async fn a_client_error_other_than_408_or_429_is_not_retried() {
     let receiver = Receiver::start(&[404]).await;
     let s = setup(
         config(6),
-        vec![channel(1, ChannelFormat::Generic, &receiver.url, &new_secret())],
+        vec![channel(
+            1,
+            ChannelFormat::Generic,
+            &receiver.url,
+            &new_secret(),
+        )],
     );
     s.dispatcher.dispatch(crossing()).await;
     let attempts = s.log.attempts();
@@ -344,7 +362,12 @@ async fn a_crossing_is_delivered_once_even_from_two_dispatchers() {
 #[tokio::test]
 async fn two_dispatchers_racing_on_many_crossings_send_each_once() {
     let receiver = Receiver::start(&[]).await;
-    let channels = vec![channel(1, ChannelFormat::Generic, &receiver.url, &new_secret())];
+    let channels = vec![channel(
+        1,
+        ChannelFormat::Generic,
+        &receiver.url,
+        &new_secret(),
+    )];
     let shared = Arc::new(MemoryLedger::new());
     let make = || {
         Dispatcher::new(
@@ -413,7 +436,7 @@ async fn an_unreachable_receiver_is_retried_then_given_up() {
     assert!(attempts.iter().all(|a| a.http_status.is_none()));
     let error = attempts[2].error.clone().unwrap();
     assert!(!error.contains("sekrit"), "{error}");
-    assert!(!error.is_empty());
+    assert!(error.contains("connect"), "{error}");
     assert_eq!(outcome, DispatchOutcome::Sent(vec![attempts[2].clone()]));
 }
 
@@ -424,7 +447,12 @@ async fn loopback_is_refused_unless_the_operator_allows_it() {
     strict.outbound = OutboundPolicy::default();
     let s = setup(
         strict,
-        vec![channel(1, ChannelFormat::Generic, &receiver.url, &new_secret())],
+        vec![channel(
+            1,
+            ChannelFormat::Generic,
+            &receiver.url,
+            &new_secret(),
+        )],
     );
     s.dispatcher.dispatch(crossing()).await;
     let attempts = s.log.attempts();
@@ -435,7 +463,14 @@ async fn loopback_is_refused_unless_the_operator_allows_it() {
     assert!(receiver.received().is_empty());
 
     // A name that resolves to loopback is refused the same way.
-    let port = receiver.url.split(':').nth(2).unwrap().split('/').next().unwrap();
+    let port = receiver
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
     let by_name = format!("http://localhost:{port}/hook");
     let mut strict = config(1);
     strict.outbound = OutboundPolicy::default();
@@ -488,6 +523,7 @@ async fn secrets_never_appear_in_debug_output() {
 /// Counts evaluations, so the test sees which instance evaluated.
 struct CountingSource {
     calls: AtomicUsize,
+    expires_at_ms: i64,
 }
 
 #[async_trait]
@@ -498,7 +534,7 @@ impl ObservationSource for CountingSource {
             keys: vec![KeyExpiry {
                 key_id: 42,
                 name: "ci".into(),
-                expires_at_ms: Some(tollgate_core::time::now_ms() + 3_600_000),
+                expires_at_ms: Some(self.expires_at_ms),
             }],
             ..Observations::default()
         })
@@ -508,19 +544,27 @@ impl ObservationSource for CountingSource {
 #[tokio::test]
 async fn one_instance_evaluates_and_the_crossing_is_sent_once() {
     let receiver = Receiver::start(&[]).await;
-    let channels = vec![channel(1, ChannelFormat::Generic, &receiver.url, &new_secret())];
+    let channels = vec![channel(
+        1,
+        ChannelFormat::Generic,
+        &receiver.url,
+        &new_secret(),
+    )];
     let s = setup(config(2), channels);
     let (tx, rx) = mpsc::channel(16);
     let dispatching = s.dispatcher.spawn(rx);
 
     let leases = MemoryLeases::new();
+    let expires_at_ms = tollgate_core::time::now_ms() + 3_600_000;
     let evaluator = Arc::new(Evaluator::new(EvaluatorConfig::default()).unwrap());
     let sources = [
         Arc::new(CountingSource {
             calls: AtomicUsize::new(0),
+            expires_at_ms,
         }),
         Arc::new(CountingSource {
             calls: AtomicUsize::new(0),
+            expires_at_ms,
         }),
     ];
     let mut loops = Vec::new();
@@ -531,17 +575,17 @@ async fn one_instance_evaluates_and_the_crossing_is_sent_once() {
         let tx = tx.clone();
         loops.push(tokio::spawn(async move {
             evaluator
-                .run(source, lease, tx, Duration::from_millis(20))
+                .run(source, lease, tx, Duration::from_millis(100))
                 .await;
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
     let counts: Vec<usize> = sources
         .iter()
         .map(|s| s.calls.load(Ordering::SeqCst))
         .collect();
     assert!(
-        counts.iter().filter(|&&c| c > 0).count() == 1 && counts.iter().sum::<usize>() > 3,
+        counts.iter().filter(|&&c| c > 0).count() == 1 && counts.iter().sum::<usize>() >= 3,
         "exactly one instance evaluates, repeatedly: {counts:?}"
     );
     for l in &loops {
