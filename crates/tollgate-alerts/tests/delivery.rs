@@ -54,14 +54,19 @@ impl Receiver {
             State(script): State<Arc<Script>>,
             headers: HeaderMap,
             body: Bytes,
-        ) -> StatusCode {
+        ) -> (StatusCode, [(&'static str, &'static str); 1]) {
             script
                 .received
                 .lock()
                 .unwrap()
                 .push(Received { headers, body });
             let code = script.answers.lock().unwrap().pop_front().unwrap_or(200);
-            StatusCode::from_u16(code).unwrap()
+            // A 429 asks for one second; the dispatcher waits at least that long.
+            let retry_after = if code == 429 { "1" } else { "0" };
+            (
+                StatusCode::from_u16(code).unwrap(),
+                [("retry-after", retry_after)],
+            )
         }
         let app = axum::Router::new()
             .fallback(hook)
@@ -279,6 +284,30 @@ async fn a_500_is_retried_until_delivered_and_every_attempt_is_kept() {
         );
         assert_eq!(ok, Ok(()));
     }
+}
+
+#[tokio::test]
+async fn a_429_is_retried_no_sooner_than_retry_after() {
+    let receiver = Receiver::start(&[429]).await;
+    // The cap bounds how long a receiver may make us wait; 2 s leaves room for its 1 s.
+    let mut config = config(3);
+    config.retry.cap = Duration::from_secs(2);
+    let s = setup(
+        config,
+        vec![channel(
+            1,
+            ChannelFormat::Generic,
+            &receiver.url,
+            &new_secret(),
+        )],
+    );
+    s.dispatcher.dispatch(crossing()).await;
+    let attempts = s.log.attempts();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].http_status, Some(429));
+    assert_eq!(attempts[1].status, AttemptStatus::Delivered);
+    let waited = attempts[1].at_ms - attempts[0].at_ms;
+    assert!(waited >= 1_000, "retried after {waited} ms");
 }
 
 #[tokio::test]
