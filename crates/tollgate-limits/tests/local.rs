@@ -693,3 +693,41 @@ async fn replacing_limits_applies_at_once_and_rejects_invalid_sets() {
     f.limiter.admit(&f.call(0, 0)).await.expect("no limits");
     assert!(f.limiter.limits().is_empty());
 }
+
+#[tokio::test]
+async fn over_admission_is_at_most_what_the_calls_in_flight_use_beyond_their_estimates() {
+    let f = local(vec![limit(
+        1,
+        Scope::Key(KEY),
+        LimitKind::TokenBudget {
+            max: 100,
+            period: Period::Day,
+        },
+    )]);
+    let mut in_flight = Vec::new();
+    for _ in 0..10 {
+        in_flight.push(
+            f.limiter
+                .admit(&f.call(10, 0))
+                .await
+                .expect("within the budget"),
+        );
+    }
+    // The eleventh call would cross the budget: the tenth was the last admitted.
+    let r = f.limiter.admit(&f.call(10, 0)).await.expect_err("crosses");
+    assert_eq!(r.code, RefusalCode::BudgetExceeded);
+    // Each call in flight used 15 tokens against an estimate of 10.
+    for a in in_flight {
+        a.settle(15, 0).await.expect("settled");
+    }
+    let u = f.usage_of(1).await;
+    assert_eq!(
+        u.used, 150,
+        "overrun = 10 calls in flight × 5 tokens beyond their estimate"
+    );
+    assert_eq!(u.remaining, 0);
+    f.limiter
+        .admit(&f.call(0, 0))
+        .await
+        .expect_err("nothing more until the period ends");
+}
