@@ -385,3 +385,55 @@ async fn a_wrong_redis_url_is_a_clear_error() {
     assert!(err.to_string().starts_with("redis_namespace:"), "{err}");
     assert!(!format!("{:?}", ns.config(secret, FailMode::FailOpen)).contains("hunter2"));
 }
+
+/// A store that says the scope already used 950 tokens, and counts how often it was asked.
+struct StoreSaid950(std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl tollgate_limits::BudgetSeed for StoreSaid950 {
+    async fn used(
+        &self,
+        _: Scope,
+        _: i64,
+        _: bool,
+    ) -> Result<(i64, i64), tollgate_limits::SeedError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok((950, 0))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_is_seeded_from_the_store_once_for_all_instances() {
+    let ns = Namespace::new();
+    let seed = Arc::new(StoreSaid950(std::sync::atomic::AtomicUsize::new(0)));
+    let limits = vec![limit(
+        1,
+        LimitKind::TokenBudget {
+            max: 1_000,
+            period: Period::Month,
+        },
+    )];
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let counters =
+            RedisCounters::connect(ns.config(REDIS, FailMode::FailOpen), Arc::clone(&seed) as _)
+                .await
+                .expect("Redis");
+        instances.push(
+            Limiter::new(limits.clone(), Arc::new(counters), LimiterConfig::default())
+                .expect("valid"),
+        );
+    }
+    let a = instances[0].admit(&call(50)).await.expect("950 + 50");
+    instances[1]
+        .admit(&call(1))
+        .await
+        .expect_err("the second instance sees the seed and the reservation");
+    a.settle(50, 0).await.expect("settled");
+    assert_eq!(instances[1].usage().await.expect("usage")[0].used, 1_000);
+    assert_eq!(
+        seed.0.load(Ordering::SeqCst),
+        1,
+        "seeded once per period, not per instance"
+    );
+}
