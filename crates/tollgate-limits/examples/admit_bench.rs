@@ -67,24 +67,28 @@ async fn run(name: &str, counters: Arc<dyn Counters>, decisions: usize) -> Resul
         took.push(start.elapsed());
         admission.settle(420, 0).await.map_err(|e| e.to_string())?;
     }
+    let note = if limiter.degraded() {
+        " (DEGRADED: Redis unreachable)"
+    } else {
+        ""
+    };
+    print_quantiles(name, decisions, took, note);
+    Ok(())
+}
+
+fn print_quantiles(name: &str, decisions: usize, mut took: Vec<Duration>, note: &str) {
     took.sort_unstable();
     let at = |q: f64| {
         let i = ((took.len() as f64 - 1.0) * q).round() as usize;
         took.get(i).copied().unwrap_or(Duration::ZERO)
     };
     println!(
-        "{name:>6}: {decisions} decisions, p50 {:?}, p99 {:?}, p99.9 {:?}, max {:?}{}",
+        "{name:>6}: {decisions} decisions, p50 {:?}, p99 {:?}, p99.9 {:?}, max {:?}{note}",
         at(0.50),
         at(0.99),
         at(0.999),
         at(1.0),
-        if limiter.degraded() {
-            " (DEGRADED: Redis unreachable)"
-        } else {
-            ""
-        }
     );
-    Ok(())
 }
 
 #[tokio::main]
@@ -116,6 +120,17 @@ async fn main() -> Result<(), String> {
         .get_multiplexed_async_connection()
         .await
         .map_err(|e| e.to_string())?;
+    // The floor on this machine: a bare PING round trip, measured the same way.
+    let mut took = Vec::with_capacity(decisions);
+    for _ in 0..decisions {
+        let start = Instant::now();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        took.push(start.elapsed());
+    }
+    print_quantiles("ping", decisions, took, "");
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(&pattern)
         .query_async(&mut conn)
