@@ -3,6 +3,7 @@
 mod analytics;
 mod audit;
 mod counters;
+mod governance;
 mod invitations;
 mod keys;
 mod members;

@@ -10,6 +10,7 @@ mod analytics;
 mod audit;
 mod checkpoint;
 mod counters;
+mod governance;
 mod invitations;
 mod keys;
 mod members;

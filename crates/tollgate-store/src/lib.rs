@@ -9,6 +9,7 @@ use tollgate_core::{KeyHash, RouteKind, UsageEvent};
 mod accounts;
 mod analytics;
 mod counters;
+mod governance;
 pub mod private;
 pub mod rollup;
 #[cfg(feature = "testing")]
@@ -24,6 +25,10 @@ pub use analytics::{
     StoredEvent, UsageAggregate,
 };
 pub use counters::{Counter, CounterQueries, CounterReading, NewReading};
+pub use governance::{
+    AlertChannelRecord, AlertDelivery, AlertQueries, LimitOwner, LimitQueries, LimitRecord,
+    NewAlertChannel,
+};
 
 /// Name of the team every instance has from its first start.
 pub const DEFAULT_TEAM: &str = "default";
@@ -348,6 +353,8 @@ pub trait Store:
     + SettingQueries
     + AnalyticsQueries
     + CounterQueries
+    + LimitQueries
+    + AlertQueries
     + Send
     + Sync
     + 'static

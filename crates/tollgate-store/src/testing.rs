@@ -28,6 +28,7 @@ use crate::{
 pub mod accounts;
 pub mod analytics;
 pub mod counters;
+pub mod governance;
 
 pub use accounts::{
     access_tokens_create_list_revoke_touch, audit_filters_and_pages,
@@ -61,6 +62,7 @@ pub async fn run_all(store: &dyn Store) {
     audit_filters_and_pages(store).await;
     settings_overwrite(store).await;
     counters::counters_story(store).await;
+    governance::governance_story(store).await;
     usage_rollups_match_the_events(store).await;
     usage_dedupes_repeated_event_ids(store).await;
     usage_dedupes_reported_events_replayed_at_another_time(store).await;
