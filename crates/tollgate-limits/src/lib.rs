@@ -44,6 +44,6 @@ pub use engine::{
     Refusal, RefusalCode, Reported, Request, format_reset,
 };
 pub use model::{
-    Enforcement, FieldError, Limit, LimitKind, ModelAllowList, Period, Scope, Window,
+    Enforcement, FieldError, Limit, LimitKind, LimitSpec, ModelAllowList, Period, Scope, Window,
     default_alert_at, parse_usd, period_bounds, time_zone,
 };

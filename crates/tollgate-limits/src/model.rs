@@ -337,6 +337,63 @@ impl Limit {
     }
 }
 
+/// A limit as the store keeps it: everything but its id and scope, which the store has in columns.
+/// Stored as JSON; unknown fields are refused so a typo never silently drops a setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSpec {
+    /// What it counts and its ceiling.
+    pub kind: LimitKind,
+    /// Hard limits refuse; soft ones only report crossings.
+    #[serde(default)]
+    pub enforcement: Enforcement,
+    /// Percent thresholds at which a crossing is reported.
+    #[serde(default = "default_alert_at")]
+    pub alert_at: Vec<u16>,
+    /// Whether token-counter readings count towards this budget.
+    #[serde(default)]
+    pub include_reported: bool,
+    /// A marker for limits that another API owns, e.g. `quota` for the budgets behind
+    /// `/api/v1/quotas`; none for limits made through `/api/v1/limits`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl Limit {
+    /// The stored part of this limit, as JSON.
+    pub fn spec_json(&self, label: Option<&str>) -> String {
+        let spec = LimitSpec {
+            kind: self.kind,
+            enforcement: self.enforcement,
+            alert_at: self.alert_at.clone(),
+            include_reported: self.include_reported,
+            label: label.map(str::to_owned),
+        };
+        serde_json::to_string(&spec).unwrap_or_default()
+    }
+
+    /// A validated limit from its store row: id, scope, and the JSON written by [`Limit::spec_json`].
+    /// Also returns the spec's label.
+    pub fn from_record(
+        id: i64,
+        scope: Scope,
+        spec: &str,
+    ) -> Result<(Self, Option<String>), FieldError> {
+        let spec: LimitSpec = serde_json::from_str(spec)
+            .map_err(|e| FieldError::new("spec", format!("limit {id} is not readable: {e}")))?;
+        let limit = Self {
+            id,
+            scope,
+            kind: spec.kind,
+            enforcement: spec.enforcement,
+            alert_at: spec.alert_at,
+            include_reported: spec.include_reported,
+        }
+        .validated()?;
+        Ok((limit, spec.label))
+    }
+}
+
 /// Parses an amount of US dollars (`12.5`, `0.000001`) into micro-USD without float rounding.
 pub fn parse_usd(field: &str, text: &str) -> Result<i64, FieldError> {
     let t = text.trim().trim_start_matches('$');

@@ -233,3 +233,44 @@ fn model_allow_list_matches_globs_without_case() {
     );
     assert!(serde_json::from_str::<ModelAllowList>(r#"["[x"]"#).is_err());
 }
+
+#[test]
+fn a_stored_spec_round_trips_and_keeps_its_label() {
+    let limit = Limit {
+        id: 7,
+        scope: Scope::Team(3),
+        kind: LimitKind::TokenBudget {
+            max: 5_000,
+            period: Period::Month,
+        },
+        enforcement: Enforcement::Soft,
+        alert_at: vec![50, 100],
+        include_reported: true,
+    };
+    let json = limit.spec_json(Some("quota"));
+    assert!(
+        !json.contains("\"id\""),
+        "id and scope live in columns: {json}"
+    );
+    let (back, label) = Limit::from_record(7, Scope::Team(3), &json).expect("readable");
+    assert_eq!(back, limit);
+    assert_eq!(label.as_deref(), Some("quota"));
+    let (_, none) =
+        Limit::from_record(7, Scope::Team(3), &limit.spec_json(None)).expect("readable");
+    assert_eq!(none, None);
+}
+
+#[test]
+fn a_bad_stored_spec_names_the_limit() {
+    let err = Limit::from_record(9, Scope::Instance, r#"{"kind":{"type":"requests"}}"#)
+        .expect_err("missing fields");
+    assert_eq!(err.field, "spec");
+    assert!(err.to_string().contains("limit 9"), "{err}");
+    let zero = Limit::from_record(
+        9,
+        Scope::Instance,
+        r#"{"kind":{"type":"concurrency","max":0}}"#,
+    )
+    .expect_err("zero");
+    assert_eq!(zero.field, "kind.max");
+}
