@@ -1,0 +1,34 @@
+//! The two backends' migration lists stay parallel: the same numbers and names, in the same
+//! order, so that one schema version means the same tables on either database.
+
+use std::path::Path;
+
+fn migrations(backend: &str) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(backend)
+        .join("migrations");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".sql"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn both_backends_list_the_same_migrations_in_the_same_order() {
+    let sqlite = migrations("tollgate-store-sqlite");
+    let postgres = migrations("tollgate-store-postgres");
+    assert!(!sqlite.is_empty(), "no SQLite migrations found");
+    assert_eq!(sqlite, postgres);
+    // sqlx applies them by version: every name starts with its own number, numbered from 1 on.
+    for (i, name) in sqlite.iter().enumerate() {
+        let number = format!("{:04}_", i + 1);
+        assert!(
+            name.starts_with(&number),
+            "`{name}` should start with `{number}`"
+        );
+    }
+}
