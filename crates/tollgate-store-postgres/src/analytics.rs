@@ -5,8 +5,7 @@ use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::postgres::{PgArguments, PgRow, Postgres};
+use sqlx::postgres::{PgArguments, Postgres};
 use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_store::{
     AggregateOrder, AnalyticsQueries, EventCursor, EventFilter, Grouping, RollupFilter,
@@ -15,8 +14,10 @@ use tollgate_store::{
 
 use tollgate_store::rollup::{DAY_MS, Grain, RangePart as Part, contains_pattern, split_range};
 
-use crate::usage::{EVENT_COLUMNS, event_from_row};
+use crate::rows::{aggregate_from_row, stored_event_from_row};
+use crate::usage::EVENT_COLUMNS;
 use crate::{PostgresStore, store_error};
+use tollgate_store_sql::aggregate_order;
 
 /// The summed columns of the roll-ups, each under its own name (SUM of int8 is numeric: cast
 /// back).
@@ -56,10 +57,6 @@ static SUMS: LazyLock<String> = LazyLock::new(|| {
 ///   plan's estimated cost passes `jit_above_cost` (a long hourly series, say).
 const ROLLUP_SETTINGS: &str = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), \
      set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)";
-
-/// Histogram column names as the aggregate query returns them.
-static HIST_NAMES: LazyLock<Vec<String>> =
-    LazyLock::new(|| (0..HISTOGRAM_LEN).map(|i| format!("h{i:02}")).collect());
 
 /// The event columns, the id as text (sqlx's uuid support is not enabled in this workspace).
 static SELECT_EVENT: LazyLock<String> = LazyLock::new(|| {
@@ -172,44 +169,6 @@ fn aggregate_sql(grouping: Grouping, conds: &str, order: &str, limit: &str) -> S
         "SELECT {bucket} AS bucket, {label} AS label, {sums} FROM usage_hourly \
          WHERE {conds} GROUP BY {group} HAVING SUM(calls) > 0 ORDER BY {order} LIMIT {limit}"
     )
-}
-
-fn order_by(order: AggregateOrder) -> &'static str {
-    // Output names win over column names in ORDER BY: these are the sums.
-    match order {
-        AggregateOrder::Bucket => "bucket, label",
-        AggregateOrder::CallsDesc => "calls DESC, bucket, label",
-        AggregateOrder::TokensDesc => "total_tokens DESC, bucket, label",
-    }
-}
-
-fn aggregate_from_row(row: &PgRow) -> StoreResult<UsageAggregate> {
-    let mut latency_hist = [0; HISTOGRAM_LEN];
-    for (slot, column) in latency_hist.iter_mut().zip(HIST_NAMES.iter()) {
-        *slot = row.try_get(column.as_str()).map_err(store_error)?;
-    }
-    Ok(UsageAggregate {
-        bucket: row.try_get("bucket").map_err(store_error)?,
-        label: row.try_get("label").map_err(store_error)?,
-        calls: row.try_get("calls").map_err(store_error)?,
-        errors: row.try_get("errors").map_err(store_error)?,
-        latency_sum_us: row.try_get("latency_sum_us").map_err(store_error)?,
-        latency_hist,
-        prompt_tokens: row.try_get("prompt_tokens").map_err(store_error)?,
-        completion_tokens: row.try_get("completion_tokens").map_err(store_error)?,
-        total_tokens: row.try_get("total_tokens").map_err(store_error)?,
-        cached_tokens: row.try_get("cached_tokens").map_err(store_error)?,
-        reasoning_tokens: row.try_get("reasoning_tokens").map_err(store_error)?,
-        estimated_calls: row.try_get("estimated_calls").map_err(store_error)?,
-        cost_usd: row.try_get("cost_usd").map_err(store_error)?,
-    })
-}
-
-fn stored_event_from_row(row: &PgRow) -> StoreResult<StoredEvent> {
-    Ok(StoredEvent {
-        id: row.try_get("id").map_err(store_error)?,
-        event: event_from_row(row)?,
-    })
 }
 
 /// The WHERE conditions of `filter` over `usage_events`.
@@ -423,14 +382,14 @@ impl AnalyticsQueries for PostgresStore {
                  GROUP BY bucket, label HAVING SUM(calls) > 0 ORDER BY {} LIMIT {limit}",
                 SUMS.as_str(),
                 parts.join(" UNION ALL "),
-                order_by(order)
+                aggregate_order(order)
             )
         } else {
             let from = binds.push(Bind::Int(filter.from_ms));
             let to = binds.push(Bind::Int(filter.to_ms));
             let limit = binds.push(Bind::Int(limit));
             let conds = format!("hour >= {from} AND hour < {to}{dims}");
-            aggregate_sql(grouping, &conds, order_by(order), &limit)
+            aggregate_sql(grouping, &conds, aggregate_order(order), &limit)
         };
         // One read-only transaction, so that the settings below apply to this statement alone.
         let mut tx = self.pool.begin().await.map_err(store_error)?;

@@ -1,20 +1,20 @@
 //! PostgreSQL backend of the tollgate store: several instances share one database.
 
 mod analytics;
-mod audit;
-mod counters;
-mod governance;
-mod invitations;
-mod keys;
-mod members;
 mod partitions;
-mod routes;
-mod sessions;
-mod settings;
-mod teams;
-mod tokens;
 mod usage;
-mod users;
+
+tollgate_store_sql::shared_queries! {
+    store: PostgresStore,
+    database: sqlx::Postgres,
+    // The database's default collation follows the locale; SQLite and the API sort by bytes.
+    by_bytes: " COLLATE \"C\"",
+    // Keeps a referenced row (a key's route, an invitation's team) from being deleted meanwhile.
+    for_key_share: " FOR KEY SHARE",
+    // NO KEY: keys, routes and members may still be added to a team whose row is locked.
+    for_no_key_update: " FOR NO KEY UPDATE",
+    for_update: " FOR UPDATE",
+}
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
 use tollgate_store::{DEFAULT_TEAM, Store, StoreError, StoreResult, TeamQueries};
 
 /// How long a caller waits for a connection before the store counts as unavailable.
@@ -66,6 +67,31 @@ impl PostgresStore {
             pool,
             known_days: Arc::default(),
         })
+    }
+}
+
+impl PostgresStore {
+    /// The pool statements that write run on: the one pool.
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The pool statements that read run on: the one pool.
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A write transaction (READ COMMITTED); statements lock the rows they must keep.
+    async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(store_error)
+    }
+
+    /// A read-only transaction whose statements all see one snapshot.
+    async fn begin_snapshot(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(store_error)
     }
 }
 
@@ -150,14 +176,4 @@ fn store_error(err: sqlx::Error) -> StoreError {
         | sqlx::Error::WorkerCrashed) => StoreError::Unavailable(e.to_string()),
         other => StoreError::Internal(other.to_string()),
     }
-}
-
-/// Maps an sqlx error, letting `reword` replace the mapped error (the database's messages name
-/// tables and constraints; callers know which name or id was taken or missing).
-fn reworded(
-    err: sqlx::Error,
-    reword: impl FnOnce(&StoreError) -> Option<StoreError>,
-) -> StoreError {
-    let mapped = store_error(err);
-    reword(&mapped).unwrap_or(mapped)
 }

@@ -134,3 +134,30 @@ fn the_database_in_a_url_is_replaced() {
         "postgres://u@h/x?sslmode=disable"
     );
 }
+
+// The shared conflict mapping names the constraints PostgreSQL reports.
+#[tokio::test]
+async fn unique_violations_name_their_constraint() {
+    with_test_database(|url| async move {
+        let store = PostgresStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        for (sql, expected) in tollgate_store_sql::UNIQUE_VIOLATIONS {
+            let result = sqlx::query(sql).execute(&pool).await;
+            match expected {
+                None => assert!(result.is_ok(), "`{sql}` failed: {result:?}"),
+                Some(key) => {
+                    let err = result.expect_err(sql);
+                    assert_eq!(
+                        tollgate_store_sql::UniqueKey::violated_by(&err),
+                        Some(key),
+                        "{err}"
+                    );
+                }
+            }
+        }
+        pool.close().await;
+        store.close().await;
+    })
+    .await;
+}

@@ -5,16 +5,17 @@ use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
+use sqlx::sqlite::{Sqlite, SqliteArguments};
 use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_store::{
     AggregateOrder, AnalyticsQueries, EventCursor, EventFilter, Grouping, RollupFilter,
     StoreResult, StoredEvent, UsageAggregate,
 };
 
-use crate::usage::{EVENT_COLUMNS, event_from_row};
+use crate::rows::{aggregate_from_row, stored_event_from_row};
+use crate::usage::EVENT_COLUMNS;
 use tollgate_store::rollup::{DAY_MS, Grain, RangePart as Part, contains_pattern, split_range};
+use tollgate_store_sql::aggregate_order;
 
 use crate::{SqliteStore, store_error};
 
@@ -32,10 +33,6 @@ static SUMS: LazyLock<String> = LazyLock::new(|| {
     }
     sums
 });
-
-/// Histogram column names as the aggregate query returns them.
-static HIST_NAMES: LazyLock<Vec<String>> =
-    LazyLock::new(|| (0..HISTOGRAM_LEN).map(|i| format!("h{i:02}")).collect());
 
 /// A value bound to a placeholder, in the order the WHERE clause names them.
 enum Bind {
@@ -140,44 +137,6 @@ fn aggregate_sql(grouping: Grouping, conds: &str, order: &str, limit: &str) -> S
         "SELECT {bucket} AS bucket, {label} AS label, {sums} FROM usage_hourly \
          WHERE {conds} GROUP BY {group} HAVING SUM(calls) > 0 ORDER BY {order} LIMIT {limit}"
     )
-}
-
-fn order_by(order: AggregateOrder) -> &'static str {
-    // Output names win over column names in ORDER BY: these are the sums.
-    match order {
-        AggregateOrder::Bucket => "bucket, label",
-        AggregateOrder::CallsDesc => "calls DESC, bucket, label",
-        AggregateOrder::TokensDesc => "total_tokens DESC, bucket, label",
-    }
-}
-
-fn aggregate_from_row(row: &SqliteRow) -> StoreResult<UsageAggregate> {
-    let mut latency_hist = [0; HISTOGRAM_LEN];
-    for (slot, column) in latency_hist.iter_mut().zip(HIST_NAMES.iter()) {
-        *slot = row.try_get(column.as_str()).map_err(store_error)?;
-    }
-    Ok(UsageAggregate {
-        bucket: row.try_get("bucket").map_err(store_error)?,
-        label: row.try_get("label").map_err(store_error)?,
-        calls: row.try_get("calls").map_err(store_error)?,
-        errors: row.try_get("errors").map_err(store_error)?,
-        latency_sum_us: row.try_get("latency_sum_us").map_err(store_error)?,
-        latency_hist,
-        prompt_tokens: row.try_get("prompt_tokens").map_err(store_error)?,
-        completion_tokens: row.try_get("completion_tokens").map_err(store_error)?,
-        total_tokens: row.try_get("total_tokens").map_err(store_error)?,
-        cached_tokens: row.try_get("cached_tokens").map_err(store_error)?,
-        reasoning_tokens: row.try_get("reasoning_tokens").map_err(store_error)?,
-        estimated_calls: row.try_get("estimated_calls").map_err(store_error)?,
-        cost_usd: row.try_get("cost_usd").map_err(store_error)?,
-    })
-}
-
-fn stored_event_from_row(row: &SqliteRow) -> StoreResult<StoredEvent> {
-    Ok(StoredEvent {
-        id: row.try_get("id").map_err(store_error)?,
-        event: event_from_row(row)?,
-    })
 }
 
 /// The WHERE conditions of `filter` over `usage_events`, with their values in placeholder order.
@@ -364,14 +323,14 @@ impl AnalyticsQueries for SqliteStore {
                  HAVING SUM(calls) > 0 ORDER BY {} LIMIT {limit}",
                 SUMS.as_str(),
                 parts.join(" UNION ALL "),
-                order_by(order)
+                aggregate_order(order)
             )
         } else {
             let from = binds.push(Bind::Int(filter.from_ms));
             let to = binds.push(Bind::Int(filter.to_ms));
             let limit = binds.push(Bind::Int(limit));
             let conds = format!("hour >= {from} AND hour < {to}{dims}");
-            aggregate_sql(grouping, &conds, order_by(order), &limit)
+            aggregate_sql(grouping, &conds, aggregate_order(order), &limit)
         };
         let rows = bind_all(sqlx::query(&sql), binds.0)
             .fetch_all(&self.reader)

@@ -7,20 +7,19 @@
 //! usage batches.
 
 mod analytics;
-mod audit;
 mod checkpoint;
-mod counters;
-mod governance;
-mod invitations;
-mod keys;
-mod members;
-mod routes;
-mod sessions;
-mod settings;
-mod teams;
-mod tokens;
 mod usage;
-mod users;
+
+// The single writer with `BEGIN IMMEDIATE` excludes every other writer, also in other processes:
+// rows read in a write transaction need no lock of their own.
+tollgate_store_sql::shared_queries! {
+    store: SqliteStore,
+    database: sqlx::Sqlite,
+    by_bytes: "",
+    for_key_share: "",
+    for_no_key_update: "",
+    for_update: "",
+}
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -30,6 +29,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{Sqlite, Transaction};
 use tollgate_store::{DEFAULT_TEAM, Store, StoreError, StoreResult, TeamQueries};
 
 use crate::checkpoint::Checkpointer;
@@ -140,6 +140,32 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The pool of the single writer connection.
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// The pool of the read connections.
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// A write transaction on the writer, holding the file's write lock from its start: other
+    /// processes wait (up to the busy timeout) rather than fail when they try to upgrade later.
+    async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)
+    }
+
+    /// A read transaction: in WAL mode its statements all see the snapshot of its first read.
+    async fn begin_snapshot(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.reader.begin().await.map_err(store_error)
+    }
+}
+
 fn opening_error(url: &str, err: sqlx::Error) -> StoreError {
     match store_error(err) {
         StoreError::Unavailable(msg) => {
@@ -225,14 +251,4 @@ fn store_error(err: sqlx::Error) -> StoreError {
         }
         other => StoreError::Internal(other.to_string()),
     }
-}
-
-/// Maps an sqlx error, letting `reword` replace the mapped error (the database's messages name
-/// tables and constraints; callers know which name or id was taken or missing).
-fn reworded(
-    err: sqlx::Error,
-    reword: impl FnOnce(&StoreError) -> Option<StoreError>,
-) -> StoreError {
-    let mapped = store_error(err);
-    reword(&mapped).unwrap_or(mapped)
 }

@@ -5,19 +5,21 @@ use std::fmt::Write as _;
 use std::sync::{LazyLock, OnceLock};
 
 use async_trait::async_trait;
+use sqlx::Arguments as _;
 use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
-use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqlitePool, SqliteRow};
-use sqlx::{Arguments as _, Row};
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqlitePool};
+use tollgate_core::UsageEvent;
 use tollgate_core::time::hour_start;
 use tollgate_core::usage::HISTOGRAM_LEN;
-use tollgate_core::{KeyHash, TokenUsage, UsageEvent, UsageSource};
 use tollgate_store::{HourlyRollup, StoreError, StoreResult, UsageQueries};
 use uuid::Uuid;
 
 use tollgate_store::rollup::{RollupKey, RollupSums, daily_rollups};
 
+use crate::rows::{event_from_row, rollup_from_row};
 use crate::{SqliteStore, store_error};
+use tollgate_store_sql::HIST_COLUMNS;
 
 // The schema has one column per histogram bucket, h00 to h23.
 const _: () = assert!(
@@ -34,10 +36,6 @@ const EVENT_COLUMN_COUNT: usize = 25;
 const MAX_EVENT_ROWS: usize = 512;
 /// Most roll-up rows per multi-row upsert: 256 × 40 binds.
 const MAX_ROLLUP_ROWS: usize = 256;
-
-/// Histogram column names, `h00` to `h23`.
-static HIST_COLUMNS: LazyLock<Vec<String>> =
-    LazyLock::new(|| (0..HISTOGRAM_LEN).map(|i| format!("h{i:02}")).collect());
 
 /// The dimensions of a roll-up row after its time column (`hour` or `day`).
 const ROLLUP_DIMENSIONS: &str = "team_id, key_id, route_id, model, status_class";
@@ -344,79 +342,6 @@ struct Attributed<'a> {
     event: &'a UsageEvent,
     key_id: Option<i64>,
     team_id: Option<i64>,
-}
-
-pub(crate) fn event_from_row(row: &SqliteRow) -> StoreResult<UsageEvent> {
-    let id: String = row.try_get("event_id").map_err(store_error)?;
-    let event_id = Uuid::parse_str(&id)
-        .map_err(|e| StoreError::Internal(format!("usage event id `{id}` is malformed: {e}")))?;
-    let key_hash: Option<String> = row.try_get("key_hash").map_err(store_error)?;
-    let key_hash = key_hash
-        .map(KeyHash::try_from)
-        .transpose()
-        .map_err(|e| StoreError::Internal(format!("usage event {id}: {e}")))?;
-    let status: i64 = row.try_get("status").map_err(store_error)?;
-    let status = u16::try_from(status)
-        .map_err(|_| StoreError::Internal(format!("usage event {id} has status {status}")))?;
-    let source: String = row.try_get("source").map_err(store_error)?;
-    let source = UsageSource::parse(&source).ok_or_else(|| {
-        StoreError::Internal(format!("usage event {id} has unknown source `{source}`"))
-    })?;
-    Ok(UsageEvent {
-        event_id,
-        ts_ms: row.try_get("ts").map_err(store_error)?,
-        key_id: row.try_get("key_id").map_err(store_error)?,
-        key_hash,
-        team_id: row.try_get("team_id").map_err(store_error)?,
-        route_id: row.try_get("route_id").map_err(store_error)?,
-        route: row.try_get("route").map_err(store_error)?,
-        method: row.try_get("method").map_err(store_error)?,
-        path: row.try_get("path").map_err(store_error)?,
-        status,
-        latency_us: row.try_get("latency_us").map_err(store_error)?,
-        upstream_latency_us: row.try_get("upstream_latency_us").map_err(store_error)?,
-        client_ip: row.try_get("client_ip").map_err(store_error)?,
-        user_agent: row.try_get("user_agent").map_err(store_error)?,
-        model: row.try_get("model").map_err(store_error)?,
-        tokens: TokenUsage {
-            prompt: row.try_get("prompt_tokens").map_err(store_error)?,
-            completion: row.try_get("completion_tokens").map_err(store_error)?,
-            total: row.try_get("total_tokens").map_err(store_error)?,
-            cached: row.try_get("cached_tokens").map_err(store_error)?,
-            reasoning: row.try_get("reasoning_tokens").map_err(store_error)?,
-        },
-        estimated: row.try_get("estimated").map_err(store_error)?,
-        cost_usd: row.try_get("cost_usd").map_err(store_error)?,
-        error: row.try_get("error").map_err(store_error)?,
-        source,
-        request_id: row.try_get("request_id").map_err(store_error)?,
-    })
-}
-
-fn rollup_from_row(row: &SqliteRow) -> StoreResult<HourlyRollup> {
-    let mut latency_hist = [0; HISTOGRAM_LEN];
-    for (slot, column) in latency_hist.iter_mut().zip(HIST_COLUMNS.iter()) {
-        *slot = row.try_get(column.as_str()).map_err(store_error)?;
-    }
-    Ok(HourlyRollup {
-        hour_ms: row.try_get("hour").map_err(store_error)?,
-        team_id: row.try_get("team_id").map_err(store_error)?,
-        key_id: row.try_get("key_id").map_err(store_error)?,
-        route_id: row.try_get("route_id").map_err(store_error)?,
-        model: row.try_get("model").map_err(store_error)?,
-        status_class: row.try_get("status_class").map_err(store_error)?,
-        calls: row.try_get("calls").map_err(store_error)?,
-        errors: row.try_get("errors").map_err(store_error)?,
-        latency_sum_us: row.try_get("latency_sum_us").map_err(store_error)?,
-        latency_hist,
-        prompt_tokens: row.try_get("prompt_tokens").map_err(store_error)?,
-        completion_tokens: row.try_get("completion_tokens").map_err(store_error)?,
-        total_tokens: row.try_get("total_tokens").map_err(store_error)?,
-        cached_tokens: row.try_get("cached_tokens").map_err(store_error)?,
-        reasoning_tokens: row.try_get("reasoning_tokens").map_err(store_error)?,
-        estimated_calls: row.try_get("estimated_calls").map_err(store_error)?,
-        cost_usd: row.try_get("cost_usd").map_err(store_error)?,
-    })
 }
 
 /// The usage batch's transaction, run as plain SQL on one connection of the writer pool.

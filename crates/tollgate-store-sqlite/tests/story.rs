@@ -258,3 +258,29 @@ async fn control_plane_writes_reach_the_database_file() {
     );
     store.close().await;
 }
+
+// The shared conflict mapping names the constraint SQLite's messages point at.
+#[tokio::test]
+async fn unique_violations_name_their_constraint() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url_of(&dir.path().join("unique.db"));
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for (sql, expected) in tollgate_store_sql::UNIQUE_VIOLATIONS {
+        let result = sqlx::query(sql).execute(&pool).await;
+        match expected {
+            None => assert!(result.is_ok(), "`{sql}` failed: {result:?}"),
+            Some(key) => {
+                let err = result.expect_err(sql);
+                assert_eq!(
+                    tollgate_store_sql::UniqueKey::violated_by(&err),
+                    Some(key),
+                    "{err}"
+                );
+            }
+        }
+    }
+    pool.close().await;
+    store.close().await;
+}
