@@ -52,6 +52,7 @@ pub(super) async fn forward(
         return Err(GatewayError::HeaderTooLarge.into());
     }
     let (entry, key_source) = authenticate(shared, &parts.headers, call).await?;
+    // `authenticate` refused an entry without a key; this only borrows the key from the entry.
     let key = known_key(&entry)?;
     let (route, path) = route(shared, parts.uri.path(), key, call)?;
     let declared_body = body.size_hint().exact();
