@@ -1,0 +1,102 @@
+//! The usage event of one call and the guard that records it exactly once.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tollgate_core::UsageEvent;
+
+use super::micros;
+use crate::capture::CapturedUsage;
+use crate::error::CLIENT_CLOSED_STATUS;
+use crate::server::Shared;
+use crate::writer::Ack;
+
+/// The usage event of one call, recorded exactly once: by [`Call::finish`], or on drop as a
+/// client that hung up (499), or as 500 if the handler panicked.
+pub(crate) struct Call {
+    pub(super) shared: Arc<Shared>,
+    pub(super) event: Option<UsageEvent>,
+    pub(super) started: Instant,
+    /// Pending while the recorded event is not yet durable (`usage.durability = "spool"`): the
+    /// response's end waits for it, so a client never sees a complete answer whose event a
+    /// crash could still lose.
+    pub(super) ack: Option<Ack>,
+    /// The client's address (see `serve_call`).
+    pub(super) client_addr: IpAddr,
+}
+
+impl Call {
+    pub(super) fn event_mut(&mut self, change: impl FnOnce(&mut UsageEvent)) {
+        if let Some(event) = self.event.as_mut() {
+            change(event);
+        }
+    }
+
+    pub(super) fn finish(
+        &mut self,
+        status: u16,
+        error: Option<String>,
+        usage: Option<CapturedUsage>,
+    ) {
+        let Some(mut event) = self.event.take() else {
+            return;
+        };
+        let elapsed = self.started.elapsed();
+        event.status = status;
+        event.latency_us = micros(elapsed);
+        if let Some(usage) = usage {
+            if usage.model.is_some() {
+                event.model = usage.model;
+            }
+            event.tokens = usage.tokens;
+            event.estimated = usage.estimated;
+            event.cost_usd = self
+                .shared
+                .config
+                .prices
+                .cost(event.model.as_deref(), &event.tokens);
+        }
+        if error.is_some() {
+            event.error = error;
+        }
+        self.shared
+            .metrics
+            .observe_response(status, elapsed.as_secs_f64());
+        let ack = self.shared.sink.record_acked(event);
+        if ack.is_pending() {
+            self.ack = Some(ack);
+        }
+    }
+}
+
+impl Call {
+    /// Counts the call in the metrics but leaves its row to a summary (see `keys`).
+    pub(super) fn fold_into_summary(&mut self, status: u16) {
+        if self.event.take().is_some() {
+            self.shared
+                .metrics
+                .observe_response(status, self.started.elapsed().as_secs_f64());
+            self.shared.metrics.refused_key_events_folded.inc();
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if self.event.is_some() {
+            let (status, error) = if std::thread::panicking() {
+                (
+                    500,
+                    "internal_error: the gateway failed while handling the call",
+                )
+            } else {
+                (
+                    CLIENT_CLOSED_STATUS,
+                    "client_closed_request: the client hung up before the response head",
+                )
+            };
+            self.finish(status, Some(error.to_owned()), None);
+        }
+    }
+}

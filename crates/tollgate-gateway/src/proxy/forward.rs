@@ -1,0 +1,456 @@
+//! The stages of a forwarded call, in the order the crate doc gives: [`authenticate`],
+//! [`route`], [`admit`], [`inspect`], [`send`]. Each takes what the earlier ones established and
+//! either passes it on or refuses with a [`Failure`]; the first refusal ends the call.
+
+use std::error::Error as StdError;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
+use http::request::Parts;
+use http::uri::{PathAndQuery, Uri};
+use http::{HeaderMap, HeaderValue, Request, Response, Version};
+use http_body::Body;
+use hyper::body::Incoming;
+use tollgate_core::route::normalize_path;
+use tollgate_store::KeyRecord;
+
+use super::call::Call;
+use super::headers::{
+    header_bytes, is_event_stream, is_json, rewrite_request_headers, rewrite_response_headers,
+};
+use super::request_body::{Peeked, RequestBodyError, UpstreamBody, peek};
+use super::response_body::GatewayBody;
+use super::{Failure, error_chain, micros};
+use crate::auth;
+use crate::capture::{self, RequestInfo, ResponseTap};
+use crate::error::GatewayError;
+use crate::keys::{CachedKey, LookupError};
+use crate::server::{Peer, Shared};
+use crate::state::{Credential, RouteEntry, UpstreamBase};
+
+/// The upstream's response head, ready to be streamed back.
+pub(super) struct Upstream {
+    response: Response<Incoming>,
+    route: Arc<RouteEntry>,
+    request: Option<RequestInfo>,
+}
+
+/// Runs the stages for one call. The header size is checked first, before the key is read.
+pub(super) async fn forward(
+    peer: &Peer,
+    req: Request<Incoming>,
+    call: &mut Call,
+    request_id: &HeaderValue,
+) -> Result<Upstream, Failure> {
+    let shared = &*peer.shared;
+    let (mut parts, body) = req.into_parts();
+
+    if header_bytes(&parts.headers) > shared.config.max_header_bytes {
+        return Err(GatewayError::HeaderTooLarge.into());
+    }
+    let (entry, key_source) = authenticate(shared, &parts.headers, call).await?;
+    // `authenticate` refused an entry without a key; this only borrows the key from the entry.
+    let key = known_key(&entry)?;
+    let (route, path) = route(shared, parts.uri.path(), key, call)?;
+    let declared_body = body.size_hint().exact();
+    admit(
+        shared,
+        &Admission {
+            key,
+            route: &route,
+            client: call.client_addr,
+            declared_body,
+        },
+    )?;
+    let (upstream_body, request) = inspect(
+        shared,
+        &route,
+        &mut parts.headers,
+        body,
+        declared_body,
+        call,
+    )
+    .await?;
+    let outgoing = Outgoing {
+        parts,
+        body: upstream_body,
+        path: &path,
+        key_source,
+        request_id,
+    };
+    let response = send(peer, &route, outgoing, call).await?;
+    Ok(Upstream {
+        response,
+        route,
+        request,
+    })
+}
+
+/// Authenticate: the key's header and checksum (garbage is refused before any look-up), the key
+/// through the cache (with the per-client limit on failed look-ups), and whether the key may be
+/// used now. Returns the cache entry, known to hold a key, and the header the key came in.
+async fn authenticate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    call: &mut Call,
+) -> Result<(Arc<CachedKey>, auth::KeySource), Failure> {
+    let presented = auth::presented_key(headers)?;
+    let key_source = presented.source;
+    let hash = auth::key_hash(presented.text)?;
+    let entry = shared
+        .keys
+        .lookup(&*shared.store, &hash, call.client_addr)
+        .await
+        .map_err(|err| match err {
+            LookupError::RateLimited => Failure::new(
+                GatewayError::RateLimited,
+                "too many failed key look-ups from this address",
+            ),
+            LookupError::Store(err) => Failure::new(
+                GatewayError::StoreUnavailable,
+                format!("key look-up failed: {err}"),
+            ),
+        })?;
+    // An unknown key's hash is not recorded: it names nothing, and the usage writer would look
+    // it up in the store a second time to attribute it.
+    let key = known_key(&entry)?;
+    call.event_mut(|e| {
+        e.key_id = Some(key.id);
+        e.key_hash = Some(hash);
+        e.team_id = Some(key.team_id);
+    });
+    auth::check_usable(key, tollgate_core::time::now_ms())?;
+    Ok((entry, key_source))
+}
+
+/// The key a cache entry holds; an entry without one is a hash no key has.
+fn known_key(entry: &CachedKey) -> Result<&KeyRecord, Failure> {
+    entry
+        .record
+        .as_ref()
+        .ok_or_else(|| Failure::new(GatewayError::InvalidApiKey, "no key has this hash"))
+}
+
+/// Route: longest prefix on the normalised path, then the key's permission and whether the
+/// route can be forwarded at all. Returns the route and the normalised path, which is what is
+/// forwarded, so the upstream cannot read it as another route's.
+fn route(
+    shared: &Shared,
+    raw_path: &str,
+    key: &KeyRecord,
+    call: &mut Call,
+) -> Result<(Arc<RouteEntry>, String), Failure> {
+    let path = normalize_path(raw_path)
+        .map_err(|err| Failure::told(GatewayError::InvalidPath, err.to_string()))?;
+    if path != raw_path {
+        call.event_mut(|e| e.path.clone_from(&path));
+    }
+    let route = shared
+        .routes
+        .load()
+        .table
+        .find(&path)
+        .cloned()
+        .ok_or(GatewayError::NoRoute)?;
+    call.event_mut(|e| {
+        e.route_id = Some(route.record.id);
+        e.route = Some(route.record.name.clone());
+    });
+    if !key.may_call(&route.record) {
+        return Err(GatewayError::RouteNotAllowed.into());
+    }
+    upstream_base(&route)?;
+    if matches!(route.credential, Credential::Unusable) {
+        return Err(Failure::new(
+            GatewayError::RouteMisconfigured,
+            "upstream credential cannot be opened",
+        ));
+    }
+    Ok((route, path))
+}
+
+/// The route's parsed upstream URL; `None` at load means the URL did not parse.
+fn upstream_base(route: &RouteEntry) -> Result<&UpstreamBase, Failure> {
+    route
+        .upstream
+        .as_ref()
+        .ok_or_else(|| Failure::new(GatewayError::RouteMisconfigured, "upstream URL unusable"))
+}
+
+/// What [`admit`] decides on: an authenticated key calling a permitted route. The key, route
+/// and client are here so that a limit on any of them (per-key rate, team budget, per-client
+/// rate) is a change to `admit` alone.
+struct Admission<'a> {
+    #[expect(dead_code, reason = "no limit reads the key yet; per-key limits will")]
+    key: &'a KeyRecord,
+    #[expect(
+        dead_code,
+        reason = "no limit reads the route yet; per-route limits will"
+    )]
+    route: &'a RouteEntry,
+    /// The client's address (a trusted proxy's client, else the peer).
+    #[expect(
+        dead_code,
+        reason = "no limit reads the client yet; per-client limits will"
+    )]
+    client: IpAddr,
+    /// The request body's length, when the client declared it.
+    declared_body: Option<u64>,
+}
+
+/// Admit: the limits a call must be within before its body is read. Every limit decides here,
+/// in one place: today the body size; per-key rate and budget limits belong here too. `Ok`
+/// admits the call; a refusal says which limit and why.
+fn admit(shared: &Shared, call: &Admission<'_>) -> Result<(), Failure> {
+    if call
+        .declared_body
+        .is_some_and(|len| len > shared.config.max_body_bytes)
+    {
+        return Err(Failure::new(
+            GatewayError::PayloadTooLarge,
+            "declared Content-Length over the limit",
+        ));
+    }
+    Ok(())
+}
+
+/// Inspect: on LLM routes, a bounded peek at a JSON body for the model, the stream flag and the
+/// prompt (and the provider's rewrite, with its new `Content-Length`); bigger bodies, and every
+/// other body, stream through unread under the size limit. Returns the body to send upstream and
+/// what the peek learned.
+async fn inspect(
+    shared: &Shared,
+    route: &RouteEntry,
+    headers: &mut HeaderMap,
+    body: Incoming,
+    declared: Option<u64>,
+    call: &mut Call,
+) -> Result<(UpstreamBody, Option<RequestInfo>), Failure> {
+    let max_body = shared.config.max_body_bytes;
+    let kind = route.record.kind;
+    let peek_limit = shared.config.llm_peek_bytes;
+    if body.is_end_stream() {
+        return Ok((UpstreamBody::Empty, None));
+    }
+    if !(kind.is_llm() && is_json(headers) && declared.is_none_or(|len| len <= peek_limit as u64)) {
+        return Ok((UpstreamBody::stream(None, body, max_body), None));
+    }
+    // The whole peek has a deadline, and all peeks together a byte budget: past it the body is
+    // forwarded unread (the model then comes from the response) rather than refused.
+    let reserve = declared.map_or(peek_limit, |len| usize::try_from(len).unwrap_or(usize::MAX));
+    let permit = u32::try_from(reserve)
+        .ok()
+        .and_then(|n| shared.peek_budget.clone().try_acquire_many_owned(n).ok());
+    let peeked = match permit {
+        None => {
+            shared.metrics.peeks_skipped.inc();
+            Peeked::Partial(Bytes::new(), body)
+        }
+        Some(_permit) => {
+            let timeout = shared.config.body_read_timeout;
+            tokio::time::timeout(timeout, peek(body, declared, peek_limit, max_body))
+                .await
+                .map_err(|_| {
+                    Failure::new(
+                        GatewayError::RequestTimeout,
+                        format!("request body not read within {} s", timeout.as_secs()),
+                    )
+                })??
+        }
+    };
+    Ok(match peeked {
+        Peeked::Whole(bytes) => {
+            let (info, rewritten) = capture::inspect_request(kind, &bytes);
+            call.event_mut(|e| e.model.clone_from(&info.model));
+            let bytes = rewritten.unwrap_or(bytes);
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            (UpstreamBody::Full(Some(bytes)), Some(info))
+        }
+        Peeked::Partial(prefix, rest) => (UpstreamBody::stream(Some(prefix), rest, max_body), None),
+    })
+}
+
+/// The request as it leaves for the upstream, before its head is rewritten.
+struct Outgoing<'a> {
+    parts: Parts,
+    body: UpstreamBody,
+    /// The normalised path (see [`route`]).
+    path: &'a str,
+    key_source: auth::KeySource,
+    request_id: &'a HeaderValue,
+}
+
+/// Send: the request head rewritten for the upstream (headers, URI, HTTP/1.1), then the call,
+/// waiting at most the route's timeout for the response head.
+async fn send(
+    peer: &Peer,
+    route: &RouteEntry,
+    outgoing: Outgoing<'_>,
+    call: &mut Call,
+) -> Result<Response<Incoming>, Failure> {
+    let shared = &*peer.shared;
+    let Outgoing {
+        mut parts,
+        body,
+        path,
+        key_source,
+        request_id,
+    } = outgoing;
+    let base = upstream_base(route)?;
+    rewrite_request_headers(
+        &mut parts.headers,
+        peer,
+        key_source,
+        route,
+        base,
+        request_id,
+    );
+    parts.uri = upstream_uri(route, base, path, parts.uri.query())?;
+    parts.version = Version::HTTP_11;
+    let upstream_request = Request::from_parts(parts, body);
+
+    let sent = Instant::now();
+    let outcome = tokio::time::timeout(route.timeout, route.client.request(upstream_request)).await;
+    let response = match outcome {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => {
+            let failure = classify_upstream_error(&err);
+            if matches!(
+                failure.error,
+                GatewayError::UpstreamUnreachable | GatewayError::UpstreamTimeout
+            ) {
+                shared.metrics.upstream_errors.inc();
+            }
+            return Err(failure);
+        }
+        Err(_) => {
+            shared.metrics.upstream_errors.inc();
+            return Err(Failure::new(
+                GatewayError::UpstreamTimeout,
+                format!("no response head within {} ms", route.timeout.as_millis()),
+            ));
+        }
+    };
+    let elapsed = sent.elapsed();
+    call.event_mut(|e| e.upstream_latency_us = Some(micros(elapsed)));
+    shared
+        .metrics
+        .upstream_duration
+        .observe(elapsed.as_secs_f64());
+    Ok(response)
+}
+
+impl Upstream {
+    /// The response for the client: the upstream's head rewritten, its body streamed through
+    /// the usage tap on LLM routes. The call's event moves into the body.
+    pub(super) fn into_response(
+        self,
+        call: Call,
+        request_id: HeaderValue,
+    ) -> Response<GatewayBody> {
+        let Self {
+            response,
+            route,
+            request,
+        } = self;
+        let (mut parts, body) = response.into_parts();
+        rewrite_response_headers(&mut parts.headers, &route.credential, request_id);
+        parts.version = Version::HTTP_11;
+        let kind = route.record.kind;
+        let tap = kind.is_llm().then(|| {
+            let sse = is_event_stream(&parts.headers);
+            if sse {
+                // The tap may hide an injected usage-only event, so the length can change.
+                parts.headers.remove(CONTENT_LENGTH);
+            }
+            ResponseTap::new(kind, request.unwrap_or_default(), sse)
+        });
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let status = parts.status.as_u16();
+        let body = GatewayBody::proxied(body, &route, tap, call, status, declared);
+        Response::from_parts(parts, body)
+    }
+}
+
+fn classify_upstream_error(err: &hyper_util::client::legacy::Error) -> Failure {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(current) = source {
+        if let Some(body) = current.downcast_ref::<RequestBodyError>() {
+            return match body {
+                RequestBodyError::TooLarge => Failure::new(
+                    GatewayError::PayloadTooLarge,
+                    "streamed request body over the limit",
+                ),
+                RequestBodyError::Client(_) => Failure::new(
+                    GatewayError::ClientClosed,
+                    format!("request body failed: {}", error_chain(err)),
+                ),
+            };
+        }
+        if err.is_connect()
+            && current
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return Failure::new(
+                GatewayError::UpstreamTimeout,
+                format!("connect: {}", error_chain(err)),
+            );
+        }
+        source = current.source();
+    }
+    let stage = if err.is_connect() {
+        "connect"
+    } else {
+        "before the response head"
+    };
+    Failure::new(
+        GatewayError::UpstreamUnreachable,
+        format!("{stage}: {}", error_chain(err)),
+    )
+}
+
+/// `route.upstream_url` + the normalised path (without the prefix when stripping) + the query as
+/// the client sent it.
+fn upstream_uri(
+    route: &RouteEntry,
+    base: &crate::state::UpstreamBase,
+    path: &str,
+    query: Option<&str>,
+) -> Result<Uri, Failure> {
+    let prefix = route.record.prefix.as_str();
+    let rest = if route.record.strip_prefix && prefix != "/" {
+        path.get(prefix.len()..).unwrap_or_default()
+    } else {
+        path
+    };
+    let mut target =
+        String::with_capacity(base.path.len() + rest.len() + query.map_or(0, |q| q.len() + 1) + 1);
+    target.push_str(&base.path);
+    if rest.is_empty() {
+        if target.is_empty() {
+            target.push('/');
+        }
+    } else {
+        target.push_str(rest);
+    }
+    if let Some(query) = query {
+        target.push('?');
+        target.push_str(query);
+    }
+    let path_and_query = PathAndQuery::from_maybe_shared(Bytes::from(target))
+        .map_err(|_| Failure::new(GatewayError::InvalidPath, "upstream path does not parse"))?;
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(base.scheme.clone());
+    parts.authority = Some(base.authority.clone());
+    parts.path_and_query = Some(path_and_query);
+    Uri::from_parts(parts)
+        .map_err(|_| Failure::new(GatewayError::InvalidPath, "upstream URI does not parse"))
+}
