@@ -19,10 +19,10 @@ use crate::auth::{Caller, Via};
 
 const OPERATOR: &str = "cli:tester";
 
-async fn store() -> SqliteStore {
+async fn store() -> Box<dyn Store> {
     let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
     store.migrate().await.unwrap();
-    store
+    Box::new(store)
 }
 
 async fn user(store: &dyn Store, email: &str, is_admin: bool) -> User {
@@ -77,8 +77,8 @@ fn route(name: &str, prefix: &str) -> RouteDraft {
 #[tokio::test]
 async fn a_zero_timeout_is_refused_for_the_console_and_the_operator_alike() {
     let store = store().await;
-    let rules = Rules::new(&store);
-    let admin = user(&store, "admin@example.com", true).await;
+    let rules = Rules::new(store.as_ref());
+    let admin = user(store.as_ref(), "admin@example.com", true).await;
     let admin = caller(&admin, &[]);
     for actor in [Actor::Console(&admin), Actor::Operator(OPERATOR)] {
         for (draft, field) in [
@@ -113,7 +113,7 @@ async fn a_zero_timeout_is_refused_for_the_console_and_the_operator_alike() {
     }
     assert!(store.list_routes().await.unwrap().is_empty());
     assert_eq!(
-        audit_count(&store).await,
+        audit_count(store.as_ref()).await,
         0,
         "a refused change audits nothing"
     );
@@ -139,8 +139,8 @@ async fn a_zero_timeout_is_refused_for_the_console_and_the_operator_alike() {
 #[tokio::test]
 async fn routes_get_the_same_defaults_and_upstream_form_from_every_front_end() {
     let store = store().await;
-    let rules = Rules::new(&store);
-    let admin = user(&store, "admin@example.com", true).await;
+    let rules = Rules::new(store.as_ref());
+    let admin = user(store.as_ref(), "admin@example.com", true).await;
     let admin = caller(&admin, &[]);
     let a = routes::create(
         &rules,
@@ -194,9 +194,9 @@ async fn routes_get_the_same_defaults_and_upstream_form_from_every_front_end() {
 #[tokio::test]
 async fn team_admins_manage_only_their_team_routes() {
     let store = store().await;
-    let rules = Rules::new(&store);
+    let rules = Rules::new(store.as_ref());
     let team = store.create_team("alpha").await.unwrap();
-    let ada = user(&store, "ada@example.com", false).await;
+    let ada = user(store.as_ref(), "ada@example.com", false).await;
     let ada_admin = caller(&ada, &[(team.id, Role::Admin)]);
     let ada_member = caller(&ada, &[(team.id, Role::Member)]);
     // Shared routes are for instance admins.
@@ -221,7 +221,7 @@ async fn team_admins_manage_only_their_team_routes() {
 #[tokio::test]
 async fn keys_follow_the_same_rules_for_every_actor() {
     let store = store().await;
-    let rules = Rules::new(&store);
+    let rules = Rules::new(store.as_ref());
     let team = store.create_team("alpha").await.unwrap();
     let other = store.create_team("beta").await.unwrap();
     let foreign = routes::create(
@@ -234,7 +234,7 @@ async fn keys_follow_the_same_rules_for_every_actor() {
     )
     .await
     .unwrap();
-    let admin = user(&store, "admin@example.com", true).await;
+    let admin = user(store.as_ref(), "admin@example.com", true).await;
     let admin = caller(&admin, &[]);
     let bad: [(KeyDraft, &str); 5] = [
         (KeyDraft::default(), "name"),
@@ -272,7 +272,7 @@ async fn keys_follow_the_same_rules_for_every_actor() {
             "route_ids",
         ),
     ];
-    let audited = audit_count(&store).await;
+    let audited = audit_count(store.as_ref()).await;
     for (draft, field) in bad {
         for actor in [Actor::Console(&admin), Actor::Operator(OPERATOR)] {
             assert_eq!(
@@ -283,7 +283,7 @@ async fn keys_follow_the_same_rules_for_every_actor() {
         }
     }
     assert!(store.list_keys(None).await.unwrap().is_empty());
-    assert_eq!(audit_count(&store).await, audited);
+    assert_eq!(audit_count(store.as_ref()).await, audited);
 
     // No team named: the operator's key goes to the default team, as an admin's does.
     let named = KeyDraft {
@@ -301,12 +301,12 @@ async fn keys_follow_the_same_rules_for_every_actor() {
 #[tokio::test]
 async fn members_manage_their_own_keys_and_viewers_none() {
     let store = store().await;
-    let rules = Rules::new(&store);
+    let rules = Rules::new(store.as_ref());
     let team = store.create_team("alpha").await.unwrap();
     let (m1, m2, v) = (
-        user(&store, "m1@example.com", false).await,
-        user(&store, "m2@example.com", false).await,
-        user(&store, "v@example.com", false).await,
+        user(store.as_ref(), "m1@example.com", false).await,
+        user(store.as_ref(), "m2@example.com", false).await,
+        user(store.as_ref(), "v@example.com", false).await,
     );
     let m1 = caller(&m1, &[(team.id, Role::Member)]);
     let m2 = caller(&m2, &[(team.id, Role::Member)]);
@@ -344,10 +344,10 @@ async fn members_manage_their_own_keys_and_viewers_none() {
 #[tokio::test]
 async fn counters_check_readings_the_same_way_for_both_front_ends() {
     let store = store().await;
-    let rules = Rules::new(&store);
+    let rules = Rules::new(store.as_ref());
     let team = store.create_team("alpha").await.unwrap();
-    let m = user(&store, "m@example.com", false).await;
-    let v = user(&store, "v@example.com", false).await;
+    let m = user(store.as_ref(), "m@example.com", false).await;
+    let v = user(store.as_ref(), "v@example.com", false).await;
     let m = caller(&m, &[(team.id, Role::Member)]);
     let v = caller(&v, &[(team.id, Role::Viewer)]);
     let note = |conversation: Option<&str>| ReadingNote {
@@ -404,8 +404,8 @@ async fn counters_check_readings_the_same_way_for_both_front_ends() {
 #[tokio::test]
 async fn teams_members_and_tokens_keep_their_rules() {
     let store = store().await;
-    let rules = Rules::new(&store);
-    let root = user(&store, "root@example.com", true).await;
+    let rules = Rules::new(store.as_ref());
+    let root = user(store.as_ref(), "root@example.com", true).await;
     let root = caller(&root, &[]);
     let team = teams::create(&rules, &Actor::Console(&root), " alpha ")
         .await
@@ -427,8 +427,8 @@ async fn teams_members_and_tokens_keep_their_rules() {
         "name"
     );
 
-    let ada = user(&store, "ada@example.com", false).await;
-    let bob = user(&store, "bob@example.com", false).await;
+    let ada = user(store.as_ref(), "ada@example.com", false).await;
+    let bob = user(store.as_ref(), "bob@example.com", false).await;
     store
         .set_member(team.id, ada.id, Role::Admin)
         .await

@@ -300,6 +300,9 @@ async fn a_zero_timeout_is_refused_by_the_api_and_the_cli(backend: Backend) {
     let list = cli_json(&db, &["route", "list", "--json"]);
     let listed = list.as_array().expect("array");
     assert_eq!(listed.len(), 1, "refused commands add nothing: {list}");
-    assert_eq!(listed[0]["timeout_ms"], 300_000, "the update changed nothing");
+    assert_eq!(
+        listed[0]["timeout_ms"], 300_000,
+        "the update changed nothing"
+    );
 }
 both_backends!(a_zero_timeout_is_refused_by_the_api_and_the_cli);
