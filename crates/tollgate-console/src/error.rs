@@ -191,6 +191,21 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::rules::RuleError> for ApiError {
+    fn from(e: crate::rules::RuleError) -> Self {
+        use crate::rules::RuleError;
+        match e {
+            RuleError::Invalid { field, message } => Self::invalid(field, message),
+            RuleError::Forbidden(m) => Self::Forbidden(m),
+            RuleError::NotFound(m) => Self::NotFound(m),
+            RuleError::Conflict(m) => Self::Conflict(m),
+            RuleError::ConflictWith { code, message } => Self::ConflictWith { code, message },
+            RuleError::NotConfigured { code, message } => Self::NotConfigured { code, message },
+            RuleError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {

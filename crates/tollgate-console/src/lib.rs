@@ -11,6 +11,7 @@ mod docs;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod rules;
 pub mod ui;
 
 use std::sync::Arc;

@@ -5,13 +5,13 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
 use secrecy::ExposeSecret;
-use tollgate_console::api::session::create_token_for;
 use tollgate_console::audit::{self, Change};
 use tollgate_console::auth::{check_password_strength, hash_password, normalize_email};
 use tollgate_console::error::ApiError;
+use tollgate_console::rules::{Actor, Rules, tokens};
 use tollgate_store::{NewUser, Store};
 
-use crate::admin::os_user;
+use crate::admin::{cli_error as rule_error, os_user};
 use crate::cli::{AdminCommand, TokenCommand};
 use crate::config::Config;
 use crate::{output, store};
@@ -145,17 +145,16 @@ pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()>
                     .user_by_email(&email)
                     .await?
                     .with_context(|| format!("no user {email}"))?;
-                if user.disabled_at_ms.is_some() {
-                    bail!("user {email} is disabled");
-                }
-                let (token, secret) =
-                    create_token_for(store.as_ref(), &user, &args.name, args.expires.as_deref())
-                        .await
-                        .map_err(cli_error)?;
-                let change = Change::new("token.create", "token", token.id)
-                    .summary(format!("token `{}` created for {email}", token.name));
-                audit::record_as(store.as_ref(), os_user(), None, None, change).await;
-                Ok((token, secret))
+                let operator = os_user();
+                tokens::create(
+                    &Rules::new(store.as_ref()),
+                    &Actor::Operator(&operator),
+                    &user,
+                    &args.name,
+                    args.expires.as_deref(),
+                )
+                .await
+                .map_err(|e| rule_error(e, &[("name", "--name"), ("expires_in", "--expires")]))
             }
             .await;
             store.close().await;

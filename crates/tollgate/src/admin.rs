@@ -3,17 +3,14 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::Serialize;
-use tollgate_core::crypto::{MasterKey, SealedRow};
-use tollgate_core::route_policy::{
-    self, CredentialPlan, CredentialRequest, CurrentUpstream, UpstreamChange,
-};
+use tollgate_console::rules::keys::{self, Expiry, KeyDraft};
+use tollgate_console::rules::routes::{self, RouteChange, RouteDraft};
+use tollgate_console::rules::{Actor, RuleError, Rules};
+use tollgate_core::RouteKind;
 use tollgate_core::time::{format_ms, now_ms, parse_duration};
-use tollgate_core::{ApiKey, RouteKind, route};
-use tollgate_store::{KeyRecord, NewKey, NewRoute, RouteRecord, RouteUpdate, Store, StoreError};
-
-use tollgate_console::audit::{self, Change};
+use tollgate_store::{KeyRecord, RouteRecord, Store};
 
 use crate::cli::{KeyCommand, RouteCommand};
 use crate::config::Config;
@@ -61,9 +58,53 @@ pub async fn route(config: &Config, command: RouteCommand) -> anyhow::Result<()>
     result
 }
 
-/// Audits a change made from the command line.
-async fn cli_audit(store: &dyn Store, change: Change) {
-    audit::record_as(store, os_user(), None, None, change).await;
+/// A refused change as one line, naming the flag behind the refused field (`flags` maps the
+/// rule's field names to this command's flags).
+pub fn cli_error(e: RuleError, flags: &[(&str, &str)]) -> anyhow::Error {
+    match e {
+        RuleError::Invalid { field, message } => {
+            let flag = flags
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map_or(field, |(_, flag)| *flag);
+            let message = message
+                .strip_prefix(field)
+                .and_then(|m| m.strip_prefix(": "))
+                .unwrap_or(&message);
+            anyhow::anyhow!("{flag}: {message}")
+        }
+        RuleError::Store(e) => e.into(),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+/// The flags of `key create` behind the key rules' fields.
+const KEY_FLAGS: &[(&str, &str)] = &[
+    ("name", "--name"),
+    ("description", "--description"),
+    ("expires_in", "--expires"),
+    ("route_ids", "--routes"),
+    ("team_id", "--team"),
+];
+
+/// The flags of `route add` / `route update` behind the route rules' fields.
+const ROUTE_FLAGS: &[(&str, &str)] = &[
+    ("name", "--name"),
+    ("prefix", "--prefix"),
+    ("upstream_url", "--upstream"),
+    ("kind", "--kind"),
+    ("connect_timeout_ms", "--connect-timeout"),
+    ("timeout_ms", "--timeout"),
+    ("upstream_key", "--upstream-key-env"),
+];
+
+fn route_error(e: RuleError) -> anyhow::Error {
+    match e {
+        RuleError::NotConfigured { message, .. } => {
+            anyhow::anyhow!("--upstream-key-env: {message}")
+        }
+        other => cli_error(other, ROUTE_FLAGS),
+    }
 }
 
 /// The audit actor of CLI changes: `cli:<os-user>`.
@@ -132,27 +173,6 @@ async fn create_key(
     store: &dyn Store,
     args: crate::cli::KeyCreateArgs,
 ) -> anyhow::Result<()> {
-    let name = args.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        bail!("--name must be 1 to 100 characters");
-    }
-    if args.description.chars().count() > 1000 {
-        bail!("--description must be at most 1000 characters");
-    }
-    let now = now_ms();
-    let expires_at_ms = match &args.expires {
-        Some(text) => {
-            let d = parse_duration(text).map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
-            let ms = i64::try_from(d.as_millis())
-                .ok()
-                .and_then(|ms| now.checked_add(ms));
-            Some(
-                ms.filter(|ms| *ms < 253_402_300_799_000)
-                    .context("--expires is too far in the future")?,
-            )
-        }
-        None => None,
-    };
     let team = store
         .team_by_name(&args.team)
         .await?
@@ -165,44 +185,25 @@ async fn create_key(
                     .route_by_name(name)
                     .await?
                     .with_context(|| format!("--routes: no route named `{name}`"))?;
-                if route.team_id.is_some_and(|t| t != team.id) {
-                    bail!("--routes: route `{name}` belongs to another team");
-                }
                 ids.push(route.id);
-            }
-            if ids.is_empty() {
-                bail!("--routes needs at least one route name");
             }
             Some(ids)
         }
         None => None,
     };
-    let key = ApiKey::generate();
-    let record = store
-        .create_key(NewKey {
-            team_id: team.id,
-            name: name.to_owned(),
-            description: args.description.clone(),
-            key_hash: key.hash(),
-            prefix: key.display_prefix(),
-            sealed_key: config
-                .master_key()
-                .map(|m| m.seal(key.expose().as_bytes(), SealedRow::ApiKey(&key.hash()))),
-            created_by: Some(os_user()),
-            expires_at_ms,
-            route_ids,
-        })
-        .await?;
-    cli_audit(
-        store,
-        Change::new("key.create", "key", record.id)
-            .team(Some(record.team_id))
-            .summary(format!(
-                "key `{}` ({}) created in {}",
-                record.name, record.prefix, record.team_name
-            )),
-    )
-    .await;
+    let draft = KeyDraft {
+        team_id: Some(team.id),
+        name: args.name.clone(),
+        description: args.description.clone(),
+        expiry: args.expires.clone().map_or(Expiry::Never, Expiry::In),
+        route_ids,
+    };
+    let master = config.master_key();
+    let rules = Rules::new(store).with_master_key(master.as_ref());
+    let operator = os_user();
+    let (record, key) = keys::create(&rules, &Actor::Operator(&operator), draft)
+        .await
+        .map_err(|e| cli_error(e, KEY_FLAGS))?;
     if args.json {
         output::json(
             &serde_json::json!({"id": record.id, "key": key.expose(), "prefix": record.prefix}),
@@ -279,17 +280,11 @@ async fn list_keys(store: &dyn Store, team: Option<&str>, json: bool) -> anyhow:
 }
 
 async fn revoke_key(store: &dyn Store, id: i64, json: bool) -> anyhow::Result<()> {
-    let record = match store.revoke_key(id, now_ms()).await {
-        Err(StoreError::NotFound(_)) => bail!("no key with id {id}"),
-        other => other?,
+    let operator = os_user();
+    let record = match keys::revoke(&Rules::new(store), &Actor::Operator(&operator), id).await {
+        Err(RuleError::NotFound(_)) => anyhow::bail!("no key with id {id}"),
+        other => other.map_err(|e| cli_error(e, &[]))?,
     };
-    cli_audit(
-        store,
-        Change::new("key.revoke", "key", id)
-            .team(Some(record.team_id))
-            .summary(format!("key `{}` revoked", record.name)),
-    )
-    .await;
     if json {
         let names = route_names(store).await?;
         output::json(&key_view(&record, &names, now_ms()))
@@ -333,13 +328,19 @@ fn route_view(route: &RouteRecord, teams: &HashMap<i64, String>) -> RouteView {
     }
 }
 
+/// A duration flag in whole milliseconds, as the rules take it. Never rounded up: a duration
+/// under 1 ms is 0 ms, which the route rules refuse as the API does.
 fn duration_ms(flag: &str, text: &str) -> anyhow::Result<i64> {
     let d = parse_duration(text).map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
-    let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    if ms > 3_600_000 {
-        bail!("{flag}: at most 1h");
-    }
-    Ok(ms.max(1))
+    Ok(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The upstream credential in environment variable `var`.
+fn credential_from_env(var: &str) -> anyhow::Result<String> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .with_context(|| format!("--upstream-key-env: environment variable {var} is not set"))
 }
 
 async fn add_route(
@@ -347,13 +348,6 @@ async fn add_route(
     store: &dyn Store,
     args: crate::cli::RouteAddArgs,
 ) -> anyhow::Result<()> {
-    route::validate_name(&args.name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
-    route::validate_prefix(&args.prefix).map_err(|e| anyhow::anyhow!("--prefix: {e}"))?;
-    route::validate_upstream(&args.upstream).map_err(|e| anyhow::anyhow!("--upstream: {e}"))?;
-    let kind: RouteKind = args
-        .kind
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--kind: {e}"))?;
     let connect_timeout_ms = duration_ms("--connect-timeout", &args.connect_timeout)?;
     let timeout_ms = duration_ms("--timeout", &args.timeout)?;
     let team_id = match &args.team {
@@ -366,47 +360,29 @@ async fn add_route(
         ),
         None => None,
     };
-    // Read and checked before the route exists; sealed once it has the id it is bound to.
     let credential = args
         .upstream_key_env
         .as_deref()
-        .map(|var| credential_from_env(config, var))
+        .map(credential_from_env)
         .transpose()?;
-    let mut record = store
-        .create_route(NewRoute {
-            team_id,
-            name: args.name.clone(),
-            prefix: args.prefix.clone(),
-            upstream_url: args.upstream.trim_end_matches('/').to_owned(),
-            kind,
-            strip_prefix: args.strip_prefix,
-            connect_timeout_ms,
-            timeout_ms,
-            sealed_credential: None,
-        })
-        .await?;
-    if let Some((master, secret)) = credential {
-        let sealed = master.seal(secret.as_bytes(), SealedRow::RouteCredential(record.id));
-        record = store
-            .update_route(
-                record.id,
-                RouteUpdate {
-                    sealed_credential: Some(Some(sealed)),
-                    ..RouteUpdate::default()
-                },
-            )
-            .await?;
-    }
-    cli_audit(
-        store,
-        Change::new("route.create", "route", record.id)
-            .team(record.team_id)
-            .summary(format!(
-                "route `{}` {} → {}",
-                record.name, record.prefix, record.upstream_url
-            )),
-    )
-    .await;
+    let draft = RouteDraft {
+        team_id,
+        name: args.name.clone(),
+        prefix: args.prefix.clone(),
+        upstream_url: args.upstream.clone(),
+        kind: Some(args.kind.clone()),
+        strip_prefix: args.strip_prefix,
+        connect_timeout_ms: Some(connect_timeout_ms),
+        timeout_ms: Some(timeout_ms),
+        enabled: None,
+        credential,
+    };
+    let master = config.master_key();
+    let rules = Rules::new(store).with_master_key(master.as_ref());
+    let operator = os_user();
+    let record = routes::create(&rules, &Actor::Operator(&operator), draft)
+        .await
+        .map_err(route_error)?;
     let teams = team_names(store).await?;
     if args.json {
         output::json(&route_view(&record, &teams))
@@ -417,24 +393,6 @@ async fn add_route(
         ));
         Ok(())
     }
-}
-
-/// The upstream credential in environment variable `var`, with the master key that will seal it.
-fn credential_from_env(config: &Config, var: &str) -> anyhow::Result<(MasterKey, String)> {
-    let secret = std::env::var(var)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .with_context(|| format!("--upstream-key-env: environment variable {var} is not set"))?;
-    let master = config.master_key().context(
-        "--upstream-key-env: upstream credentials are stored encrypted; set TOLLGATE_MASTER_KEY (32+ characters) first",
-    )?;
-    Ok((master, secret))
-}
-
-/// The credential in environment variable `var`, sealed for route `route_id`.
-fn sealed_from_env(config: &Config, var: &str, route_id: i64) -> anyhow::Result<Vec<u8>> {
-    let (master, secret) = credential_from_env(config, var)?;
-    Ok(master.seal(secret.as_bytes(), SealedRow::RouteCredential(route_id)))
 }
 
 /// The route a command names: by id, by prefix (starting with `/`), or by name.
@@ -464,25 +422,6 @@ async fn update_route(
     args: crate::cli::RouteUpdateArgs,
 ) -> anyhow::Result<()> {
     let current = find_route(store, &args.route).await?;
-    if let Some(name) = &args.name {
-        route::validate_name(name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
-    }
-    if let Some(prefix) = &args.prefix {
-        route::validate_prefix(prefix).map_err(|e| anyhow::anyhow!("--prefix: {e}"))?;
-    }
-    let upstream = args
-        .upstream
-        .as_deref()
-        .map(|u| u.trim_end_matches('/').to_owned());
-    if let Some(url) = &upstream {
-        route::validate_upstream(url).map_err(|e| anyhow::anyhow!("--upstream: {e}"))?;
-    }
-    let kind = args
-        .kind
-        .as_deref()
-        .map(str::parse::<RouteKind>)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--kind: {e}"))?;
     let connect_timeout_ms = args
         .connect_timeout
         .as_deref()
@@ -494,61 +433,28 @@ async fn update_route(
         .map(|t| duration_ms("--timeout", t))
         .transpose()?;
     let credential = match (&args.upstream_key_env, args.clear_credential) {
-        (Some(_), _) => CredentialRequest::Set,
-        (None, true) => CredentialRequest::Remove,
-        (None, false) => CredentialRequest::Unchanged,
+        (Some(var), _) => Some(Some(credential_from_env(var)?)),
+        (None, true) => Some(None),
+        (None, false) => None,
     };
-    // The command line acts for the operator of the instance: an instance admin.
-    let plan = route_policy::plan_upstream_change(
-        Some(CurrentUpstream {
-            upstream_url: &current.upstream_url,
-            has_credential: current.sealed_credential.is_some(),
-        }),
-        UpstreamChange {
-            upstream_url: upstream.as_deref(),
-            credential,
-        },
-        true,
-    )
-    .map_err(|e| anyhow::anyhow!("--upstream: {e}"))?;
-    let sealed_credential = match plan.credential {
-        CredentialPlan::Set => match &args.upstream_key_env {
-            Some(var) => Some(Some(sealed_from_env(config, var, current.id)?)),
-            None => None,
-        },
-        CredentialPlan::Clear => Some(None),
-        CredentialPlan::Keep => None,
+    let change = RouteChange {
+        name: args.name,
+        prefix: args.prefix,
+        upstream_url: args.upstream,
+        kind: args.kind,
+        strip_prefix: args.strip_prefix,
+        connect_timeout_ms,
+        timeout_ms,
+        enabled: args.enabled,
+        credential,
     };
-    let record = store
-        .update_route(
-            current.id,
-            RouteUpdate {
-                name: args.name,
-                prefix: args.prefix,
-                upstream_url: upstream,
-                kind,
-                strip_prefix: args.strip_prefix,
-                connect_timeout_ms,
-                timeout_ms,
-                enabled: args.enabled,
-                sealed_credential,
-                team_id: None,
-            },
-        )
-        .await?;
-    let mut summary = format!("route `{}` changed", record.name);
-    if plan.credential_dropped_by_move {
-        summary.push_str(
-            "; its upstream credential was removed because the upstream moved to another host",
-        );
-    }
-    cli_audit(
-        store,
-        Change::new("route.update", "route", record.id)
-            .team(record.team_id)
-            .summary(summary),
-    )
-    .await;
+    let master = config.master_key();
+    let rules = Rules::new(store).with_master_key(master.as_ref());
+    let operator = os_user();
+    let updated = routes::update(&rules, &Actor::Operator(&operator), current.id, change)
+        .await
+        .map_err(route_error)?;
+    let record = updated.route;
     let teams = team_names(store).await?;
     if args.json {
         return output::json(&route_view(&record, &teams));
@@ -557,7 +463,7 @@ async fn update_route(
         "Updated route {} \"{}\": {} → {} ({}).",
         record.id, record.name, record.prefix, record.upstream_url, record.kind
     ));
-    if plan.credential_dropped_by_move {
+    if updated.credential_dropped_by_move {
         output::line(
             "Its upstream credential was removed: the route now points at another host. Set one with --upstream-key-env.",
         );
@@ -613,19 +519,14 @@ async fn list_routes(store: &dyn Store, json: bool) -> anyhow::Result<()> {
 }
 
 async fn remove_route(store: &dyn Store, name: &str) -> anyhow::Result<()> {
-    let route = store.route_by_name(name).await?;
-    match store.delete_route(name).await {
-        Err(StoreError::NotFound(_)) => bail!("no route named `{name}`"),
-        other => other?,
-    }
-    let (id, team) = route.map_or((name.to_owned(), None), |r| (r.id.to_string(), r.team_id));
-    cli_audit(
-        store,
-        Change::new("route.delete", "route", id)
-            .team(team)
-            .summary(format!("route `{name}` deleted")),
-    )
-    .await;
+    let route = store
+        .route_by_name(name)
+        .await?
+        .with_context(|| format!("no route named `{name}`"))?;
+    let operator = os_user();
+    routes::delete(&Rules::new(store), &Actor::Operator(&operator), route.id)
+        .await
+        .map_err(|e| cli_error(e, &[]))?;
     output::line(&format!("Removed route \"{name}\"."));
     Ok(())
 }

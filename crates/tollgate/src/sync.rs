@@ -7,16 +7,30 @@ use std::process::Command as Process;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
-use tollgate_console::api::counters::{CounterStatus, DEFAULT_QUOTA, check_counter_name};
-use tollgate_console::audit::{self, Change};
+use tollgate_console::api::counters::CounterStatus;
+use tollgate_console::rules::counters::{
+    self, DEFAULT_QUOTA, ImportedSession, MAX_TOKENS, ReadingNote,
+};
+use tollgate_console::rules::{Actor, RuleError, Rules};
 use tollgate_core::reading::{READING_EXAMPLES, parse_reading};
 use tollgate_core::time::{format_ms, now_ms};
-use tollgate_store::{Counter, CounterReading, NewReading, Store};
+use tollgate_store::{Counter, CounterReading, Store};
 
-use crate::admin::os_user;
+use crate::admin::{cli_error, os_user};
 use crate::cli::SyncCommand;
 use crate::config::Config;
 use crate::{estimate, output, store};
+
+/// The flags of `sync …` behind the counter rules' fields.
+const SYNC_FLAGS: &[(&str, &str)] = &[
+    ("counter", "--counter"),
+    ("event", "--event"),
+    ("conversation_id", "--conversation"),
+];
+
+fn sync_error(e: RuleError) -> anyhow::Error {
+    cli_error(e, SYNC_FLAGS)
+}
 
 fn reading_of(text: &str) -> anyhow::Result<i64> {
     let value = parse_reading(text).map_err(|e| {
@@ -27,59 +41,38 @@ fn reading_of(text: &str) -> anyhow::Result<i64> {
     })?;
     i64::try_from(value)
         .ok()
-        .filter(|v| *v <= tollgate_console::api::counters::MAX_TOKENS)
-        .with_context(|| {
-            format!(
-                "`{text}` is more than {} tokens",
-                tollgate_console::api::counters::MAX_TOKENS
-            )
-        })
+        .filter(|v| *v <= MAX_TOKENS)
+        .with_context(|| format!("`{text}` is more than {MAX_TOKENS} tokens"))
 }
 
 fn check_event(event: &str) -> anyhow::Result<()> {
-    if event.chars().count() > 500 {
-        bail!("the event description is longer than 500 characters");
-    }
-    Ok(())
+    counters::check_event(event).map_err(sync_error)
 }
 
-/// Team `team`'s counter `name`, created with the default quota on first use.
-async fn counter(store: &dyn Store, team: &str, name: &str) -> anyhow::Result<Counter> {
-    let team = store
+/// The id of team `team`.
+async fn team_id(store: &dyn Store, team: &str) -> anyhow::Result<i64> {
+    Ok(store
         .team_by_name(team)
         .await?
-        .with_context(|| format!("--team: team `{team}` does not exist"))?;
-    Ok(match store.counter_by_name(team.id, name).await? {
-        Some(c) => c,
-        None => store.ensure_counter(team.id, name, DEFAULT_QUOTA).await?,
-    })
+        .with_context(|| format!("--team: team `{team}` does not exist"))?
+        .id)
 }
 
-fn new_reading(
-    reading: i64,
-    event: &str,
-    conversation: Option<String>,
-    sync_type: &str,
-    ts_ms: i64,
-) -> NewReading {
-    NewReading {
-        ts_ms,
-        reading,
-        event: event.trim().to_owned(),
-        conversation_id: conversation,
+fn note(event: String, conversation_id: Option<String>, sync_type: &str) -> ReadingNote {
+    ReadingNote {
+        event,
+        conversation_id,
         sync_type: sync_type.to_owned(),
-        actor: Some(os_user()),
     }
 }
 
-async fn audited(store: &dyn Store, c: &Counter, r: &CounterReading) {
-    let change = Change::new("counter.record", "counter", &c.name)
-        .team(Some(c.team_id))
-        .summary(format!(
-            "{} reading {} (+{}) on `{}`",
-            r.sync_type, r.reading, r.increment, c.name
-        ));
-    audit::record_as(store, os_user(), None, None, change).await;
+/// The counter `sync status` shows, created with the default quota on first use as it always
+/// was (a read that writes; see the report of the rules layer).
+async fn status_counter(store: &dyn Store, team: i64, name: &str) -> anyhow::Result<Counter> {
+    Ok(match store.counter_by_name(team, name).await? {
+        Some(c) => c,
+        None => store.ensure_counter(team, name, DEFAULT_QUOTA).await?,
+    })
 }
 
 fn report(c: &Counter, r: &CounterReading, json: bool) -> anyhow::Result<()> {
@@ -191,7 +184,7 @@ fn read_sessions(path: &Path) -> anyhow::Result<Vec<(i64, String, i64)>> {
             let tokens = match &s.tokens {
                 serde_json::Value::Number(n) => n
                     .as_i64()
-                    .filter(|v| (0..=tollgate_console::api::counters::MAX_TOKENS).contains(v))
+                    .filter(|v| (0..=MAX_TOKENS).contains(v))
                     .with_context(|| {
                         format!("{}: tokens {n} is not a whole number ≥ 0", place(i))
                     })?,
@@ -254,7 +247,7 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
         SyncCommand::Import(a) => (&a.counter, &a.team),
     };
     let (name, team) = (name.clone(), team.clone());
-    check_counter_name(&name).map_err(|e| anyhow::anyhow!("--counter: {e}"))?;
+    counters::check_name(&name).map_err(sync_error)?;
     enum Plan {
         Reading(i64, String, Option<String>, &'static str),
         Add(i64, String, &'static str),
@@ -308,33 +301,25 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
     };
     let store = store::open(config).await?;
     let result = async {
-        let counter = counter(store.as_ref(), &team, &name).await?;
+        let team = team_id(store.as_ref(), &team).await?;
+        let rules = Rules::new(store.as_ref());
+        let operator = os_user();
+        let actor = Actor::Operator(&operator);
         match plan {
             Plan::Reading(value, event, conversation, kind) => {
-                let (c, r) = store.record_reading(counter.id, new_reading(value, &event, conversation, kind, now_ms())).await?;
-                audited(store.as_ref(), &c, &r).await;
+                let (c, r) = counters::record(&rules, &actor, Some(team), &name, value, note(event, conversation, kind)).await.map_err(sync_error)?;
                 report(&c, &r, json)
             }
             Plan::Add(tokens, event, kind) => {
-                let (c, r) = store.add_to_counter(counter.id, tokens, new_reading(0, &event, None, kind, now_ms())).await?;
-                audited(store.as_ref(), &c, &r).await;
+                let (c, r) = counters::add(&rules, &actor, Some(team), &name, tokens, note(event, None, kind)).await.map_err(sync_error)?;
                 report(&c, &r, json)
             }
             Plan::Import(sessions) => {
+                let sessions: Vec<ImportedSession> = sessions.into_iter().map(|(tokens, event, ts_ms)| ImportedSession { tokens, event, ts_ms }).collect();
                 let bar = ProgressBar::new(sessions.len() as u64);
                 bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} sessions").unwrap_or_else(|_| ProgressStyle::default_bar()));
-                let mut last = None;
-                let mut added = 0i64;
-                for (tokens, event, ts) in &sessions {
-                    let (c, r) = store.add_to_counter(counter.id, *tokens, new_reading(0, event, None, "import", *ts)).await?;
-                    added += r.increment;
-                    last = Some(c);
-                    bar.inc(1);
-                }
+                let (c, added) = counters::import(&rules, &actor, Some(team), &name, &sessions, || bar.inc(1)).await.map_err(sync_error)?;
                 bar.finish_and_clear();
-                let change = Change::new("counter.import", "counter", &counter.name).team(Some(counter.team_id)).summary(format!("{} sessions, {added} tokens imported", sessions.len()));
-                audit::record_as(store.as_ref(), os_user(), None, None, change).await;
-                let c = last.unwrap_or(counter);
                 if json {
                     output::json(&serde_json::json!({"imported": sessions.len(), "tokens": added, "counter": CounterStatus::from(&c)}))
                 } else {
@@ -343,6 +328,7 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
                 }
             }
             Plan::Status(json) => {
+                let counter = status_counter(store.as_ref(), team, &name).await?;
                 let status = CounterStatus::from(&counter);
                 if json {
                     return output::json(&status);

@@ -3,33 +3,24 @@
 //! feedback while typing. Every counter belongs to a team: its members read it, members and up
 //! record readings (a reading below the last is a reset), team admins set its quota; to everyone
 //! else it does not exist. A request that names no team means the caller's only team, else the
-//! `default` team.
+//! `default` team. Those rules live in `rules::counters`; these handlers parse and map.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tollgate_core::Role;
 use tollgate_core::reading::{READING_EXAMPLES, parse_reading};
-use tollgate_core::time::now_ms;
-use tollgate_store::{Counter, CounterReading, DEFAULT_TEAM, NewReading, Store};
+use tollgate_store::{Counter, CounterReading};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ConsoleState;
-use crate::audit::{self, Change};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::rules::Actor;
+use crate::rules::counters::{self, ReadingNote};
 
-/// The quota of a counter created by its first reading.
-pub const DEFAULT_QUOTA: i64 = 1_000_000;
-/// The largest figure accepted: a quadrillion tokens, far beyond any real use, and far enough
-/// below 2^63 that sums over many readings stay exact.
-pub const MAX_TOKENS: i64 = 1_000_000_000_000_000;
-/// The counter used when none is named.
-pub const DEFAULT_COUNTER: &str = "default";
-/// The kinds of reading.
-pub const SYNC_TYPES: [&str; 5] = ["manual", "clipboard", "estimate", "import", "api"];
+pub use crate::rules::counters::{DEFAULT_COUNTER, DEFAULT_QUOTA, MAX_TOKENS, SYNC_TYPES};
 
 /// A counter's status.
 #[derive(Debug, Serialize, ToSchema)]
@@ -124,72 +115,18 @@ pub enum Figure {
 
 impl Figure {
     /// The tokens, or a 422 naming `field` and the input.
-    pub fn tokens(&self, field: &str) -> ApiResult<i64> {
-        let value = self.raw_tokens(field)?;
-        if value > MAX_TOKENS {
-            return Err(ApiError::invalid(
-                field,
-                format!("{field} {value} is more than {MAX_TOKENS} tokens"),
-            ));
-        }
-        Ok(value)
-    }
-
-    fn raw_tokens(&self, field: &str) -> ApiResult<i64> {
-        match self {
-            Figure::Number(n) if *n >= 0 => Ok(*n),
-            Figure::Number(n) => Err(ApiError::invalid(field, format!("{field} {n} is negative"))),
+    pub fn tokens(&self, field: &'static str) -> ApiResult<i64> {
+        let value = match self {
+            Figure::Number(n) => *n,
             Figure::Text(t) => parse_reading(t)
                 .map_err(|e| ApiError::invalid(field, format!("{field}: {e}")))
                 .and_then(|v| {
                     i64::try_from(v)
                         .map_err(|_| ApiError::invalid(field, format!("{field} is too large")))
-                }),
-        }
+                })?,
+        };
+        Ok(counters::check_tokens(field, value)?)
     }
-}
-
-/// Checks a counter name: 1 to 64 letters, digits, `-`, `_` or `.`.
-pub fn check_counter_name(name: &str) -> ApiResult<()> {
-    // `parse` is a path of its own under /api/v1/counters.
-    if name != "parse" && super::views::is_plain_name(name) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "counter",
-            format!("counter name `{name}` must be 1 to 64 letters, digits, -, _ or ."),
-        ))
-    }
-}
-
-/// Checks the texts of a reading.
-pub fn check_reading_texts(
-    event: &str,
-    conversation_id: Option<&str>,
-    sync_type: &str,
-) -> ApiResult<()> {
-    if event.chars().count() > 500 {
-        return Err(ApiError::invalid(
-            "event",
-            "the event description is longer than 500 characters",
-        ));
-    }
-    if conversation_id.is_some_and(|c| c.is_empty() || c.len() > 200) {
-        return Err(ApiError::invalid(
-            "conversation_id",
-            "conversation_id must be 1 to 200 characters",
-        ));
-    }
-    if !SYNC_TYPES.contains(&sync_type) {
-        return Err(ApiError::invalid(
-            "sync_type",
-            format!(
-                "sync_type `{sync_type}` is not one of {}",
-                SYNC_TYPES.join(", ")
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Which team's counter a request is about.
@@ -201,59 +138,10 @@ pub struct CounterScope {
     pub team_id: Option<i64>,
 }
 
-/// The team a counter request is about: the one named, else the caller's only team, else the
-/// `default` team every instance keeps.
-async fn counter_team(store: &dyn Store, caller: &Caller, team_id: Option<i64>) -> ApiResult<i64> {
-    if let Some(team) = team_id {
-        return Ok(team);
-    }
-    if let Some([only]) = caller.visible_teams().as_deref() {
-        return Ok(*only);
-    }
-    store
-        .team_by_name(DEFAULT_TEAM)
-        .await?
-        .map(|t| t.id)
-        .ok_or_else(|| ApiError::invalid("team_id", "name the counter's team with team_id"))
-}
-
-/// The counter to record on, created with the default quota on first use: members and up of its
-/// team (viewers are refused with 403; to non-members the team does not exist).
-async fn counter_for_write(
-    store: &dyn Store,
-    caller: &Caller,
-    team_id: Option<i64>,
-    name: &str,
-) -> ApiResult<Counter> {
-    check_counter_name(name)?;
-    let team = counter_team(store, caller, team_id).await?;
-    caller.require(team, Role::Member)?;
-    Ok(match store.counter_by_name(team, name).await? {
-        Some(c) => c,
-        None => store.ensure_counter(team, name, DEFAULT_QUOTA).await?,
-    })
-}
-
 /// Whether the caller may read a counter: members of its team (viewers included), and instance
 /// admins.
 pub fn may_read(caller: &Caller, counter: &Counter) -> bool {
-    caller.role_in(counter.team_id).is_some()
-}
-
-async fn visible_counter(
-    store: &dyn Store,
-    caller: &Caller,
-    team_id: Option<i64>,
-    name: &str,
-) -> ApiResult<Counter> {
-    check_counter_name(name)?;
-    let team = counter_team(store, caller, team_id).await?;
-    match store.counter_by_name(team, name).await? {
-        Some(c) if may_read(caller, &c) => Ok(c),
-        _ => Err(ApiError::NotFound(format!(
-            "counter `{name}` does not exist"
-        ))),
-    }
+    counters::may_read(&Actor::Console(caller), counter)
 }
 
 /// The seed's request.
@@ -296,29 +184,13 @@ async fn record(
     default_type: &str,
 ) -> ApiResult<(Counter, CounterReading)> {
     let tokens = req.tokens.tokens("tokens")?;
-    let sync_type = req
-        .sync_type
-        .clone()
-        .unwrap_or_else(|| default_type.to_owned());
-    check_reading_texts(&req.event, req.conversation_id.as_deref(), &sync_type)?;
-    let counter = counter_for_write(state.store.as_ref(), caller, req.team_id, name).await?;
-    let reading = NewReading {
-        ts_ms: now_ms(),
-        reading: tokens,
-        event: req.event.trim().to_owned(),
+    let note = ReadingNote {
+        event: req.event,
         conversation_id: req.conversation_id,
-        sync_type,
-        actor: Some(caller.actor()),
+        sync_type: req.sync_type.unwrap_or_else(|| default_type.to_owned()),
     };
-    let (counter, reading) = state.store.record_reading(counter.id, reading).await?;
-    let change = Change::new("counter.record", "counter", &counter.name)
-        .team(Some(counter.team_id))
-        .summary(format!(
-            "reading {} (+{}) on `{}`",
-            reading.reading, reading.increment, counter.name
-        ));
-    audit::record(state.store.as_ref(), caller, change).await;
-    Ok((counter, reading))
+    let actor = Actor::Console(caller);
+    Ok(counters::record(&state.rules(), &actor, req.team_id, name, tokens, note).await?)
 }
 
 /// Seed 003: records a tool's cumulative token reading (a reading below the previous one is a reset).
@@ -378,9 +250,14 @@ pub async fn counter_status(
     ApiPath(name): ApiPath<String>,
     ApiQuery(scope): ApiQuery<CounterScope>,
 ) -> ApiResult<Json<CounterStatus>> {
-    Ok(Json(CounterStatus::from(
-        &visible_counter(state.store.as_ref(), &caller, scope.team_id, &name).await?,
-    )))
+    let counter = counters::visible(
+        &state.rules(),
+        &Actor::Console(&caller),
+        scope.team_id,
+        &name,
+    )
+    .await?;
+    Ok(Json(CounterStatus::from(&counter)))
 }
 
 /// A reading to record (v1).
@@ -462,7 +339,8 @@ pub async fn list_readings(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "limit is 1 to 500"));
     }
-    let counter = visible_counter(state.store.as_ref(), &caller, q.team_id, &name).await?;
+    let counter =
+        counters::visible(&state.rules(), &Actor::Console(&caller), q.team_id, &name).await?;
     let readings = state
         .store
         .list_readings(counter.id, q.before, limit)
@@ -490,19 +368,8 @@ pub async fn set_quota(
     ApiJson(req): ApiJson<CounterQuota>,
 ) -> ApiResult<Json<CounterStatus>> {
     let quota = req.quota.tokens("quota")?;
-    if quota < 1 {
-        return Err(ApiError::invalid(
-            "quota",
-            "the quota must be at least 1 token",
-        ));
-    }
-    let counter = visible_counter(state.store.as_ref(), &caller, scope.team_id, &name).await?;
-    caller.require(counter.team_id, Role::Admin)?;
-    let updated = state.store.set_counter_quota(counter.id, quota).await?;
-    let change = Change::new("setting.change", "counter", &counter.name)
-        .team(Some(counter.team_id))
-        .summary(format!("quota of `{}` set to {quota}", counter.name));
-    audit::record(state.store.as_ref(), &caller, change).await;
+    let actor = Actor::Console(&caller);
+    let updated = counters::set_quota(&state.rules(), &actor, scope.team_id, &name, quota).await?;
     Ok(Json(CounterStatus::from(&updated)))
 }
 

@@ -1,22 +1,23 @@
 //! API keys over the API: create (the secret returned once), list (masked), get, update, revoke,
-//! delete, reveal. Changes reach the gateway through the store revision within a second.
+//! delete, reveal. Each handler parses, calls `rules::keys` and maps the answer. Changes reach
+//! the gateway through the store revision within a second.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tollgate_core::crypto::SealedRow;
 use tollgate_core::time::now_ms;
-use tollgate_core::{ApiKey, KeyHash, Role};
-use tollgate_store::{KeyRecord, KeyUpdate, NewKey, Store};
+use tollgate_core::{ApiKey, Role};
+use tollgate_store::KeyRecord;
 use utoipa::{IntoParams, ToSchema};
 
-use super::views::{KeyView, MAX_TIME_MS, expiry_from};
+use super::views::KeyView;
 use crate::ConsoleState;
-use crate::audit::{self, Change};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::rules::Actor;
+use crate::rules::keys::{self, Expiry, KeyChange, KeyDraft};
 
 /// Filters of the key list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -83,118 +84,8 @@ pub struct KeyRevealed {
     pub key: String,
 }
 
-fn check_name(name: &str) -> ApiResult<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::invalid(
-            "name",
-            "the name must be 1 to 100 characters",
-        ));
-    }
-    Ok(name.to_owned())
-}
-
-fn check_description(text: &str) -> ApiResult<String> {
-    if text.chars().count() > 1000 {
-        return Err(ApiError::invalid(
-            "description",
-            "the description must be at most 1000 characters",
-        ));
-    }
-    Ok(text.to_owned())
-}
-
-/// Checks that every route exists and that the team may call it.
-async fn check_routes(store: &dyn Store, team_id: i64, ids: &[i64]) -> ApiResult<Vec<i64>> {
-    if ids.len() > 1000 {
-        return Err(ApiError::invalid("route_ids", "at most 1000 routes"));
-    }
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let route = store.route_by_id(*id).await?;
-        match route {
-            Some(r) if r.team_id.is_none_or(|t| t == team_id) => out.push(*id),
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    "route_ids",
-                    format!("route {id} belongs to another team"),
-                ));
-            }
-            None => {
-                return Err(ApiError::invalid(
-                    "route_ids",
-                    format!("route {id} does not exist"),
-                ));
-            }
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
-}
-
-/// Who created a key, for "members manage their own keys".
-fn creator_of(caller: &Caller) -> String {
-    format!("user:{}", caller.user.email)
-}
-
-/// The key if the caller may see it (viewer or more in its team); otherwise 404.
-async fn visible_key(state: &ConsoleState, caller: &Caller, id: i64) -> ApiResult<KeyRecord> {
-    let key = state.store.key_by_id(id).await?;
-    match key {
-        Some(k) if caller.role_in(k.team_id).is_some() => Ok(k),
-        _ => Err(ApiError::NotFound(format!("key {id} does not exist"))),
-    }
-}
-
-/// The key if the caller may change it: admin or owner of its team, or the member who made it.
-async fn managed_key(state: &ConsoleState, caller: &Caller, id: i64) -> ApiResult<KeyRecord> {
-    let key = visible_key(state, caller, id).await?;
-    let role = caller.role_in(key.team_id).unwrap_or(Role::Viewer);
-    let own =
-        role == Role::Member && key.created_by.as_deref() == Some(creator_of(caller).as_str());
-    if role.manages_team() || own {
-        Ok(key)
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "key {id}: only its team's owners and admins, or the member who created it, may change it"
-        )))
-    }
-}
-
-/// The team a new key goes to.
-async fn target_team(
-    state: &ConsoleState,
-    caller: &Caller,
-    team_id: Option<i64>,
-) -> ApiResult<i64> {
-    if let Some(id) = team_id {
-        return Ok(id);
-    }
-    if !caller.user.is_admin && caller.roles.len() == 1 {
-        return caller
-            .roles
-            .keys()
-            .next()
-            .copied()
-            .ok_or_else(|| ApiError::invalid("team_id", "give team_id"));
-    }
-    if caller.user.is_admin {
-        let team = state
-            .store
-            .team_by_name(tollgate_store::DEFAULT_TEAM)
-            .await?;
-        return team
-            .map(|t| t.id)
-            .ok_or_else(|| ApiError::invalid("team_id", "give team_id"));
-    }
-    Err(ApiError::invalid(
-        "team_id",
-        "you belong to several teams (or none): give team_id",
-    ))
-}
-
-/// Creates a key for the caller in `team_id` (checked: member or more) and audits it.
+/// Creates a key for the caller in `team_id` (checked: member or more) and audits it; shared
+/// with the seed-compatible path.
 pub async fn create_key_for(
     state: &ConsoleState,
     caller: &Caller,
@@ -204,42 +95,14 @@ pub async fn create_key_for(
     expires_at_ms: Option<i64>,
     route_ids: Option<Vec<i64>>,
 ) -> ApiResult<(KeyRecord, ApiKey)> {
-    let name = check_name(name)?;
-    let description = check_description(description)?;
-    let team_id = target_team(state, caller, team_id).await?;
-    caller.require(team_id, Role::Member)?;
-    let route_ids = match route_ids {
-        Some(ids) => Some(check_routes(state.store.as_ref(), team_id, &ids).await?),
-        None => None,
+    let draft = KeyDraft {
+        team_id,
+        name: name.to_owned(),
+        description: description.to_owned(),
+        expiry: expires_at_ms.map_or(Expiry::Never, Expiry::At),
+        route_ids,
     };
-    let secret = ApiKey::generate();
-    let key = state
-        .store
-        .create_key(NewKey {
-            team_id,
-            name,
-            description,
-            key_hash: secret.hash(),
-            prefix: secret.display_prefix(),
-            sealed_key: state.master_key.as_ref().map(|m| {
-                m.seal(
-                    secret.expose().as_bytes(),
-                    SealedRow::ApiKey(&secret.hash()),
-                )
-            }),
-            created_by: Some(creator_of(caller)),
-            expires_at_ms,
-            route_ids,
-        })
-        .await?;
-    let change = Change::new("key.create", "key", key.id)
-        .team(Some(team_id))
-        .summary(format!(
-            "key `{}` ({}) created in {}",
-            key.name, key.prefix, key.team_name
-        ));
-    audit::record(state.store.as_ref(), caller, change).await;
-    Ok((key, secret))
+    Ok(keys::create(&state.rules(), &Actor::Console(caller), draft).await?)
 }
 
 /// Lists the keys the caller can see, newest first, masked.
@@ -271,38 +134,30 @@ pub async fn create_key(
     caller: Caller,
     ApiJson(req): ApiJson<KeyCreate>,
 ) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
-    let now = now_ms();
-    let expires_at = match (req.expires_in.as_deref(), req.expires_at) {
+    let expiry = match (req.expires_in, req.expires_at) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
                 "expires_at",
                 "give expires_in or expires_at, not both",
             ));
         }
-        (text @ Some(_), None) => expiry_from("expires_in", text, now)?,
-        (None, Some(at)) if at <= now || at >= MAX_TIME_MS => {
-            return Err(ApiError::invalid(
-                "expires_at",
-                "expires_at must be in the future (epoch ms)",
-            ));
-        }
-        (None, at) => at,
+        (Some(text), None) => Expiry::In(text),
+        (None, Some(at)) => Expiry::At(at),
+        (None, None) => Expiry::Never,
     };
-    let (key, secret) = create_key_for(
-        &state,
-        &caller,
-        req.team_id,
-        &req.name,
-        &req.description,
-        expires_at,
-        req.route_ids,
-    )
-    .await?;
+    let draft = KeyDraft {
+        team_id: req.team_id,
+        name: req.name,
+        description: req.description,
+        expiry,
+        route_ids: req.route_ids,
+    };
+    let (key, secret) = keys::create(&state.rules(), &Actor::Console(&caller), draft).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyCreated {
             key: secret.expose().to_owned(),
-            view: KeyView::of(&key, now),
+            view: KeyView::of(&key, now_ms()),
         }),
     ))
 }
@@ -315,10 +170,8 @@ pub async fn get_key(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<KeyView>> {
-    Ok(Json(KeyView::of(
-        &visible_key(&state, &caller, id).await?,
-        now_ms(),
-    )))
+    let key = keys::visible(state.store.as_ref(), &Actor::Console(&caller), id).await?;
+    Ok(Json(KeyView::of(&key, now_ms())))
 }
 
 /// Changes a key's name, description, expiry or allowed routes.
@@ -330,58 +183,14 @@ pub async fn update_key(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<KeyPatch>,
 ) -> ApiResult<Json<KeyView>> {
-    let key = managed_key(&state, &caller, id).await?;
-    let now = now_ms();
-    if let Some(Some(at)) = req.expires_at
-        && !(0..MAX_TIME_MS).contains(&at)
-    {
-        return Err(ApiError::invalid(
-            "expires_at",
-            "expires_at must be an epoch ms time before 9999",
-        ));
-    }
-    let route_ids = match req.route_ids {
-        Some(Some(ids)) => Some(Some(
-            check_routes(state.store.as_ref(), key.team_id, &ids).await?,
-        )),
-        other => other,
+    let change = KeyChange {
+        name: req.name,
+        description: req.description,
+        expires_at: req.expires_at,
+        route_ids: req.route_ids,
     };
-    let update = KeyUpdate {
-        name: req.name.as_deref().map(check_name).transpose()?,
-        description: req
-            .description
-            .as_deref()
-            .map(check_description)
-            .transpose()?,
-        expires_at_ms: req.expires_at,
-        route_ids,
-        sealed_key: None,
-    };
-    let mut changed = Vec::new();
-    for (field, set) in [
-        ("name", update.name.is_some()),
-        ("description", update.description.is_some()),
-        ("expiry", update.expires_at_ms.is_some()),
-        ("routes", update.route_ids.is_some()),
-    ] {
-        if set {
-            changed.push(field);
-        }
-    }
-    let updated = state.store.update_key(id, update).await?;
-    let change = Change::new("key.update", "key", id)
-        .team(Some(key.team_id))
-        .summary(format!(
-            "key `{}` changed: {}",
-            updated.name,
-            if changed.is_empty() {
-                "nothing".into()
-            } else {
-                changed.join(", ")
-            }
-        ));
-    audit::record(state.store.as_ref(), &caller, change).await;
-    Ok(Json(KeyView::of(&updated, now)))
+    let updated = keys::update(&state.rules(), &Actor::Console(&caller), id, change).await?;
+    Ok(Json(KeyView::of(&updated, now_ms())))
 }
 
 /// Revokes a key: the gateway refuses it within a second.
@@ -392,14 +201,8 @@ pub async fn revoke_key(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<KeyView>> {
-    let key = managed_key(&state, &caller, id).await?;
-    let now = now_ms();
-    let revoked = state.store.revoke_key(id, now).await?;
-    let change = Change::new("key.revoke", "key", id)
-        .team(Some(key.team_id))
-        .summary(format!("key `{}` revoked", key.name));
-    audit::record(state.store.as_ref(), &caller, change).await;
-    Ok(Json(KeyView::of(&revoked, now)))
+    let revoked = keys::revoke(&state.rules(), &Actor::Console(&caller), id).await?;
+    Ok(Json(KeyView::of(&revoked, now_ms())))
 }
 
 /// Deletes a key (its usage stays).
@@ -416,13 +219,7 @@ pub async fn delete_key(
 
 /// Deletes a key the caller manages, audited; shared with the seed-compatible path.
 pub async fn delete_key_as(state: &ConsoleState, caller: &Caller, id: i64) -> ApiResult<()> {
-    let key = managed_key(state, caller, id).await?;
-    state.store.delete_key(id).await?;
-    let change = Change::new("key.delete", "key", id)
-        .team(Some(key.team_id))
-        .summary(format!("key `{}` deleted", key.name));
-    audit::record(state.store.as_ref(), caller, change).await;
-    Ok(())
+    Ok(keys::delete(&state.rules(), &Actor::Console(caller), id).await?)
 }
 
 /// Shows a key's secret again: owners and admins only, with a master key configured; audited.
@@ -433,35 +230,6 @@ pub async fn reveal_key(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<KeyRevealed>> {
-    let key = visible_key(&state, &caller, id).await?;
-    caller.require(key.team_id, Role::Admin)?;
-    let Some(master) = &state.master_key else {
-        return Err(ApiError::NotConfigured {
-            code: "no_master_key",
-            message: "keys can only be revealed when a master key is configured".into(),
-        });
-    };
-    let Some(sealed) = &key.sealed_key else {
-        return Err(ApiError::NotConfigured {
-            code: "not_revealable",
-            message: format!("key {id} was created without a master key: no copy was kept"),
-        });
-    };
-    // Bound to this key's hash: a copy moved here from another row does not open, and what
-    // opens must be this key.
-    let secret = master
-        .open_text(sealed, SealedRow::ApiKey(&key.key_hash))
-        .ok()
-        .filter(|secret| KeyHash::of(secret) == key.key_hash)
-        .ok_or_else(|| ApiError::NotConfigured {
-            code: "not_revealable",
-            message: format!(
-                "key {id}'s copy was sealed with another master key or for another key"
-            ),
-        })?;
-    let change = Change::new("key.reveal", "key", id)
-        .team(Some(key.team_id))
-        .summary(format!("key `{}` revealed", key.name));
-    audit::record(state.store.as_ref(), &caller, change).await;
-    Ok(Json(KeyRevealed { id, key: secret }))
+    let key = keys::reveal(&state.rules(), &Actor::Console(&caller), id).await?;
+    Ok(Json(KeyRevealed { id, key }))
 }

@@ -1,17 +1,16 @@
-//! Signing in and out, the signed-in user, password changes, personal access tokens and
-//! invitation acceptance.
+//! Signing in and out, the signed-in user, password changes, personal access tokens (their rules
+//! in `rules::tokens`) and invitation acceptance.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tollgate_core::ApiKey;
 use tollgate_core::time::now_ms;
-use tollgate_store::{AccessToken, NewAccessToken, NewUser, SessionRecord, Store, User};
+use tollgate_store::{AccessToken, NewUser, SessionRecord, Store, User};
 use utoipa::ToSchema;
 
-use super::views::{MembershipView, UserView, expiry_from};
+use super::views::{MembershipView, UserView};
 use crate::ConsoleState;
 use crate::audit::{self, Change};
 use crate::auth::{
@@ -20,6 +19,7 @@ use crate::auth::{
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
+use crate::rules::{Actor, tokens};
 
 /// Sign-in request.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -311,34 +311,6 @@ pub struct TokenCreated {
     pub view: TokenView,
 }
 
-/// Creates a personal access token for `user` and audits it; used by the API and the CLI.
-pub async fn create_token_for(
-    store: &dyn Store,
-    user: &User,
-    name: &str,
-    expires_in: Option<&str>,
-) -> ApiResult<(AccessToken, ApiKey)> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::invalid(
-            "name",
-            "the name must be 1 to 100 characters",
-        ));
-    }
-    let expires_at_ms = expiry_from("expires_in", expires_in, now_ms())?;
-    let secret = ApiKey::generate_pat();
-    let token = store
-        .create_access_token(NewAccessToken {
-            user_id: user.id,
-            name: name.to_owned(),
-            token_hash: secret.hash().as_str().to_owned(),
-            prefix: secret.display_prefix(),
-            expires_at_ms,
-        })
-        .await?;
-    Ok((token, secret))
-}
-
 /// Lists the caller's personal access tokens.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
     responses((status = 200, body = [TokenView]), (status = 401, body = ErrorBody)))]
@@ -365,16 +337,14 @@ pub async fn create_token(
     caller: Caller,
     ApiJson(req): ApiJson<TokenCreate>,
 ) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
-    let (token, secret) = create_token_for(
-        state.store.as_ref(),
+    let (token, secret) = tokens::create(
+        &state.rules(),
+        &Actor::Console(&caller),
         &caller.user,
         &req.name,
         req.expires_in.as_deref(),
     )
     .await?;
-    let change = Change::new("token.create", "token", token.id)
-        .summary(format!("token `{}` created", token.name));
-    audit::record(state.store.as_ref(), &caller, change).await;
     Ok((
         StatusCode::CREATED,
         Json(TokenCreated {
@@ -393,13 +363,7 @@ pub async fn revoke_token(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    let token = state
-        .store
-        .revoke_access_token(caller.user.id, id, now_ms())
-        .await?;
-    let change =
-        Change::new("token.revoke", "token", id).summary(format!("token `{}` revoked", token.name));
-    audit::record(state.store.as_ref(), &caller, change).await;
+    tokens::revoke(&state.rules(), &Actor::Console(&caller), &caller.user, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

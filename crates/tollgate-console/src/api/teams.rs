@@ -1,4 +1,5 @@
-//! Teams, their members and roles, invitations, and (for instance admins) users.
+//! Teams, their members and roles, invitations, and (for instance admins) users. Team, member
+//! and invitation changes go through `rules::teams` and `rules::members`.
 
 use axum::Json;
 use axum::extract::State;
@@ -6,15 +7,16 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tollgate_core::Role;
 use tollgate_core::time::now_ms;
-use tollgate_store::NewInvitation;
 use utoipa::ToSchema;
 
-use super::views::{MembershipView, TeamView, UserView, expiry_from};
+use super::views::{MembershipView, TeamView, UserView};
 use crate::ConsoleState;
 use crate::audit::{self, Change};
-use crate::auth::{Caller, normalize_email, random_secret, secret_hash};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
+use crate::rules::Actor;
+use crate::rules::{members, teams};
 
 /// A team name.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -22,22 +24,6 @@ use crate::extract::{ApiJson, ApiPath};
 pub struct TeamName {
     /// 1 to 64 letters, digits, `-`, `_` or `.`.
     pub name: String,
-}
-
-fn check_team_name(name: &str) -> ApiResult<String> {
-    if super::views::is_plain_name(name) {
-        Ok(name.to_owned())
-    } else {
-        Err(ApiError::invalid(
-            "name",
-            format!("team name `{name}` must be 1 to 64 letters, digits, -, _ or ."),
-        ))
-    }
-}
-
-fn parse_role(text: &str) -> ApiResult<Role> {
-    text.parse()
-        .map_err(|e: String| ApiError::invalid("role", e))
 }
 
 /// Teams the caller belongs to (all, for instance admins).
@@ -63,21 +49,7 @@ pub async fn create_team(
     caller: Caller,
     ApiJson(req): ApiJson<TeamName>,
 ) -> ApiResult<(StatusCode, Json<TeamView>)> {
-    caller.require_admin()?;
-    let name = check_team_name(req.name.trim())?;
-    let team = state.store.create_team(&name).await?;
-    state
-        .store
-        .set_member(team.id, caller.user.id, Role::Owner)
-        .await?;
-    audit::record(
-        state.store.as_ref(),
-        &caller,
-        Change::new("team.create", "team", team.id)
-            .team(Some(team.id))
-            .summary(format!("team `{name}` created")),
-    )
-    .await;
+    let team = teams::create(&state.rules(), &Actor::Console(&caller), &req.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(TeamView::of(&team, Some(Role::Owner))),
@@ -92,12 +64,7 @@ pub async fn get_team(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<TeamView>> {
-    let role = caller.require(id, Role::Viewer)?;
-    let team = state
-        .store
-        .team_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("team {id} does not exist")))?;
+    let (team, role) = teams::visible(&state.rules(), &Actor::Console(&caller), id).await?;
     Ok(Json(TeamView::of(&team, Some(role))))
 }
 
@@ -110,27 +77,8 @@ pub async fn rename_team(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<TeamName>,
 ) -> ApiResult<Json<TeamView>> {
-    let role = caller.require(id, Role::Admin)?;
-    let name = check_team_name(req.name.trim())?;
-    let old = state
-        .store
-        .team_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("team {id} does not exist")))?;
-    if old.name == tollgate_store::DEFAULT_TEAM && name != old.name {
-        return Err(ApiError::Conflict(
-            "the default team cannot be renamed".into(),
-        ));
-    }
-    let team = state.store.rename_team(id, &name).await?;
-    audit::record(
-        state.store.as_ref(),
-        &caller,
-        Change::new("team.update", "team", id)
-            .team(Some(id))
-            .summary(format!("team `{}` renamed to `{name}`", old.name)),
-    )
-    .await;
+    let (team, role) =
+        teams::rename(&state.rules(), &Actor::Console(&caller), id, &req.name).await?;
     Ok(Json(TeamView::of(&team, Some(role))))
 }
 
@@ -142,19 +90,7 @@ pub async fn delete_team(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    caller.require(id, Role::Owner)?;
-    let team = state
-        .store
-        .team_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("team {id} does not exist")))?;
-    state.store.delete_team(id).await?;
-    audit::record(
-        state.store.as_ref(),
-        &caller,
-        Change::new("team.delete", "team", id).summary(format!("team `{}` deleted", team.name)),
-    )
-    .await;
+    teams::delete(&state.rules(), &Actor::Console(&caller), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -200,43 +136,14 @@ pub async fn set_member(
     ApiPath((id, user_id)): ApiPath<(i64, i64)>,
     ApiJson(req): ApiJson<RoleChange>,
 ) -> ApiResult<Json<MembershipView>> {
-    let my_role = caller.require(id, Role::Admin)?;
-    let role = parse_role(&req.role)?;
-    let current = state
-        .store
-        .list_members(id)
-        .await?
-        .into_iter()
-        .find(|m| m.user_id == user_id)
-        .map(|m| m.role);
-    if current.is_none() && !caller.user.is_admin {
-        return Err(ApiError::NotFound(format!(
-            "user {user_id} is not a member of team {id}: people join a team by accepting an invitation"
-        )));
-    }
-    if !my_role.may_assign(current, role) {
-        return Err(ApiError::Forbidden(
-            "only owners may make or change admins and owners".into(),
-        ));
-    }
-    let user = state
-        .store
-        .user_by_id(user_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("user {user_id} does not exist")))?;
-    let m = state.store.set_member(id, user_id, role).await?;
-    let summary = match current {
-        Some(old) => format!("{}: {old} → {role} in {}", user.email, m.team_name),
-        None => format!("{} added to {} as {role}", user.email, m.team_name),
-    };
-    audit::record(
-        state.store.as_ref(),
-        &caller,
-        Change::new("member.role_change", "member", user_id)
-            .team(Some(id))
-            .summary(summary),
+    let m = members::set_role(
+        &state.rules(),
+        &Actor::Console(&caller),
+        id,
+        user_id,
+        &req.role,
     )
-    .await;
+    .await?;
     Ok(Json(MembershipView::from(&m)))
 }
 
@@ -249,33 +156,7 @@ pub async fn remove_member(
     caller: Caller,
     ApiPath((id, user_id)): ApiPath<(i64, i64)>,
 ) -> ApiResult<StatusCode> {
-    let my_role = caller.require(id, Role::Admin)?;
-    let member = state
-        .store
-        .list_members(id)
-        .await?
-        .into_iter()
-        .find(|m| m.user_id == user_id)
-        .ok_or_else(|| {
-            ApiError::NotFound(format!("user {user_id} is not a member of team {id}"))
-        })?;
-    if !my_role.may_assign(Some(member.role), Role::Viewer) {
-        return Err(ApiError::Forbidden(
-            "only owners may remove admins and owners".into(),
-        ));
-    }
-    state.store.remove_member(id, user_id).await?;
-    audit::record(
-        state.store.as_ref(),
-        &caller,
-        Change::new("member.remove", "member", user_id)
-            .team(Some(id))
-            .summary(format!(
-                "{} removed from {}",
-                member.email, member.team_name
-            )),
-    )
-    .await;
+    members::remove(&state.rules(), &Actor::Console(&caller), id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -348,64 +229,15 @@ pub async fn create_invitation(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<InvitationCreate>,
 ) -> ApiResult<(StatusCode, Json<InvitationCreated>)> {
-    let my_role = caller.require(id, Role::Admin)?;
-    let email = normalize_email(&req.email)?;
-    let role = req
-        .role
-        .as_deref()
-        .map(parse_role)
-        .transpose()?
-        .unwrap_or(Role::Member);
-    if !my_role.may_assign(None, role) {
-        return Err(ApiError::Forbidden(
-            "only owners may invite admins and owners".into(),
-        ));
-    }
-    let now = now_ms();
-    let expires_at_ms = expiry_from(
-        "expires_in",
-        Some(req.expires_in.as_deref().unwrap_or("7d")),
-        now,
-    )?
-    .unwrap_or(now);
-    if expires_at_ms - now > 30 * 86_400_000 {
-        return Err(ApiError::invalid(
-            "expires_in",
-            "an invitation lasts at most 30d",
-        ));
-    }
-    if let Some(user) = state.store.user_by_email(&email).await?
-        && state
-            .store
-            .list_members(id)
-            .await?
-            .iter()
-            .any(|m| m.user_id == user.id)
-    {
-        return Err(ApiError::Conflict(format!(
-            "{email} is already a member of team {id}"
-        )));
-    }
-    let token = random_secret();
-    let inv = state
-        .store
-        .create_invitation(NewInvitation {
-            token_hash: secret_hash(&token),
-            email: email.clone(),
-            team_id: id,
-            role,
-            invited_by: Some(caller.user.id),
-            expires_at_ms,
-        })
-        .await?;
-    audit::record(
-        state.store.as_ref(),
-        &caller,
-        Change::new("invitation.create", "invitation", inv.id)
-            .team(Some(id))
-            .summary(format!("{email} invited to {} as {role}", inv.team_name)),
+    let (inv, token) = members::invite(
+        &state.rules(),
+        &Actor::Console(&caller),
+        id,
+        &req.email,
+        req.role.as_deref(),
+        req.expires_in.as_deref(),
     )
-    .await;
+    .await?;
     let link = format!("/invite/{token}");
     Ok((
         StatusCode::CREATED,
@@ -446,27 +278,7 @@ pub async fn delete_invitation(
     caller: Caller,
     ApiPath((id, invitation_id)): ApiPath<(i64, i64)>,
 ) -> ApiResult<StatusCode> {
-    caller.require(id, Role::Admin)?;
-    let exists = state
-        .store
-        .list_invitations(Some(id))
-        .await?
-        .into_iter()
-        .any(|i| i.id == invitation_id);
-    if !exists {
-        return Err(ApiError::NotFound(format!(
-            "invitation {invitation_id} does not exist in team {id}"
-        )));
-    }
-    state.store.delete_invitation(invitation_id).await?;
-    audit::record(
-        state.store.as_ref(),
-        &caller,
-        Change::new("invitation.delete", "invitation", invitation_id)
-            .team(Some(id))
-            .summary("invitation withdrawn"),
-    )
-    .await;
+    members::withdraw(&state.rules(), &Actor::Console(&caller), id, invitation_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -255,3 +255,54 @@ async fn route_lifecycle(backend: Backend) {
     assert_eq!(list.as_array().expect("array").len(), 0);
 }
 both_backends!(route_lifecycle);
+
+/// One rule for both front ends: a route timeout under 1 ms is refused by the API (as 0 ms) and
+/// by the command line (which used to round it up to 1 ms), and neither adds a route.
+async fn a_zero_timeout_is_refused_by_the_api_and_the_cli(backend: Backend) {
+    use crate::console::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, console_env};
+    use reqwest::Method;
+    use serde_json::json;
+
+    let db = TestDb::new(backend).await;
+    for flag in ["--timeout", "--connect-timeout"] {
+        let out = cli(
+            &db,
+            &[
+                "route",
+                "add",
+                "--name",
+                "t",
+                "--prefix",
+                "/t",
+                "--upstream",
+                "http://127.0.0.1:9",
+                flag,
+                "500us",
+            ],
+        );
+        assert!(!out.status.success(), "{flag} 500us must be refused");
+        assert!(stderr(&out).contains(flag), "{}", stderr(&out));
+    }
+    add_route(&db, "svc", "/svc", "http://127.0.0.1:9", &[]);
+    let out = cli(&db, &["route", "update", "svc", "--timeout", "1ns"]);
+    assert!(!out.status.success(), "an update to 0 ms must be refused");
+    assert!(stderr(&out).contains("--timeout"), "{}", stderr(&out));
+
+    let server = crate::harness::Server::start(&db, &console_env()).await;
+    let root = Api::login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    for field in ["timeout_ms", "connect_timeout_ms"] {
+        let mut body = json!({"name": "t", "prefix": "/t", "upstream_url": "http://127.0.0.1:9"});
+        body[field] = json!(0);
+        let (status, answer) = root.call(Method::POST, "/api/v1/routes", Some(body)).await;
+        assert_eq!(status.as_u16(), 422, "{answer}");
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+    let list = cli_json(&db, &["route", "list", "--json"]);
+    let listed = list.as_array().expect("array");
+    assert_eq!(listed.len(), 1, "refused commands add nothing: {list}");
+    assert_eq!(
+        listed[0]["timeout_ms"], 300_000,
+        "the update changed nothing"
+    );
+}
+both_backends!(a_zero_timeout_is_refused_by_the_api_and_the_cli);
