@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: the web console's build and unit tests, format, lints, every
-# Rust test on SQLite and PostgreSQL, then the console end to end in Chromium.
+# The whole test suite, as CI runs it: the web console's build and unit tests, format, lints, the
+# dependency policy (cargo-deny), every Rust test on SQLite and PostgreSQL, then the console end
+# to end in Chromium. scripts/check.sh is the quick subset for while you work.
 # Installs or starts whatever a fresh machine lacks, and fails loudly when something cannot be had.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +62,17 @@ cargo fmt --all -- --check
 
 say "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "dependencies: licences, banned and duplicate crates, sources (cargo-deny, deny.toml)"
+if ! cargo deny --version >/dev/null 2>&1; then
+  cargo install --locked cargo-deny || die "cannot install cargo-deny"
+fi
+# cargo-deny reads every platform's manifests; fetch them (from crates.io) first. The check itself
+# runs offline: only Cargo.lock, the manifests and deny.toml are read. Security advisories need
+# the RustSec database from the network, so they are not checked here; run
+# `cargo deny check advisories` where it can be fetched.
+cargo fetch --locked >/dev/null || die "cargo fetch failed"
+cargo deny --offline check --hide-inclusion-graph licenses bans sources
 
 say "tests"
 cargo nextest run --workspace --locked --no-fail-fast

@@ -771,6 +771,10 @@ mod tests {
         );
     }
 
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the test holds the pool's only slot from a second task"
+    )]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_pool_refuses_with_429_instead_of_queueing() {
         let pool = HashPool::new(1, Duration::from_millis(1));

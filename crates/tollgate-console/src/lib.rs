@@ -114,6 +114,10 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
 
 /// The console's router. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
 /// that client addresses reach the audit log and the sign-in throttle.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "an exception: the sign-in throttle's shrink loop has no stop signal and ends only with the runtime"
+)]
 pub fn router(state: ConsoleState) -> Router {
     let (api, openapi) = api::router().split_for_parts();
     let document = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));

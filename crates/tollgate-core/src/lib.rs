@@ -1,6 +1,7 @@
 //! Domain types and pure logic of tollgate. No I/O, no HTTP framework, no SQL.
 
 pub mod crypto;
+pub mod ingest;
 pub mod key;
 pub mod net;
 pub mod pricing;

@@ -81,6 +81,10 @@ impl ListenerSettings {
 /// Serves `listener` until `shutdown` resolves: `service(peer)` makes the service of each
 /// connection. Then stops accepting, lets in-flight calls finish for up to `drain_timeout`,
 /// and returns.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "each connection task holds a watcher of the graceful drain this function awaits before it returns"
+)]
 pub async fn serve<F, S, B>(
     listener: TcpListener,
     settings: ListenerSettings,

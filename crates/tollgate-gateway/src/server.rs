@@ -176,6 +176,10 @@ impl Gateway {
 
     /// Starts polling the store's revision: on a change the routes are reloaded and the key cache
     /// emptied; while the store is down the old state stays. Stops when shutdown begins.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the refresher stops on the gateway's shutdown signal; the caller keeps the handle"
+    )]
     pub fn spawn_refresher(&self) -> tokio::task::JoinHandle<()> {
         let stop = self.shared.shutdown.subscribe();
         tokio::spawn(state::refresh_loop(

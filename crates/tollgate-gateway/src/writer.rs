@@ -242,6 +242,10 @@ pub struct UsageWriter {
 
 impl UsageWriter {
     /// Starts the writer task; replays whatever the spool holds from an earlier run.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "UsageWriter::shutdown stops the task and awaits it"
+    )]
     pub fn start(
         store: Arc<dyn Store>,
         config: WriterConfig,
@@ -347,6 +351,10 @@ struct WriterTask {
 /// them in one synced write and then answers each. When the spool cannot be written, the events
 /// go to the in-memory queue instead (kept, though not durable), and are counted as dropped only
 /// when that is full too.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the commit thread ends when every sink, which owns its sender, is gone"
+)]
 fn start_committer(
     shared: Arc<Shared>,
     queue: mpsc::Sender<UsageEvent>,

@@ -7,6 +7,10 @@
     clippy::panic,
     reason = "test helpers outside #[test] functions fail loudly too"
 )]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests start servers and workers on their own runtime, which ends with the test"
+)]
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

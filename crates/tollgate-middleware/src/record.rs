@@ -5,18 +5,15 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
-
 // The ingest API refuses a whole batch when one field is out of its bounds, so every record is
-// clamped to them before it is queued (see `IngestEvent` in tollgate-console).
-const MAX_PATH: usize = 2048;
-const MAX_ROUTE: usize = 2048;
-const MAX_USER_AGENT: usize = 1000;
-const MAX_MODEL: usize = 200;
-const MAX_ERROR: usize = 2000;
-const MAX_TOKENS: u64 = 1_000_000_000_000;
-const MAX_LATENCY_MS: f64 = 86_400_000.0;
-const MIN_TS_MS: i64 = 946_684_800_000;
+// clamped to the bounds the server itself checks before it is queued.
+use tollgate_core::ingest::{
+    IngestEvent, MAX_COST_USD, MAX_ERROR_CHARS, MAX_LATENCY_MS, MAX_METHOD_LEN, MAX_MODEL_CHARS,
+    MAX_PATH_CHARS, MAX_ROUTE_CHARS, MAX_TOKENS, MAX_TOTAL_TOKENS, MAX_USER_AGENT_CHARS, MIN_TS_MS,
+    STATUS_RANGE,
+};
+use tollgate_core::time::now_ms;
+use uuid::Uuid;
 
 /// LLM usage of one call, set by the host service as a response extension
 /// (`res.extensions_mut().insert(LlmUsage { .. })`) or through the request's [`UsageSlot`].
@@ -107,18 +104,18 @@ pub struct RouteName(pub String);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-/// One usage event as the tollgate ingest API (`POST /api/v1/usage/events`) accepts it.
+/// One usage event as the host service and the layer build it; it goes on the wire as the ingest
+/// API's (`POST /api/v1/usage/events`) [`IngestEvent`], which it serialises as.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(into = "IngestEvent")]
 pub struct UsageRecord {
     /// Unique id (UUID v7): a retried event is stored once.
     pub id: Uuid,
     /// When the call started, epoch milliseconds.
     pub ts: i64,
     /// SHA-256 hex of the key used.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub key_hash: Option<String>,
     /// Route name (or the service label).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
     /// HTTP method.
     pub method: String,
@@ -129,23 +126,18 @@ pub struct UsageRecord {
     /// Time from the request entering the layer to the end of the response body, ms.
     pub latency_ms: f64,
     /// Time from the request entering the layer to the response head, ms.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_latency_ms: Option<f64>,
     /// Client address.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
     /// Client user agent.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
     /// LLM model.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Prompt tokens.
     pub prompt_tokens: u64,
     /// Completion tokens.
     pub completion_tokens: u64,
     /// Total tokens (the server uses prompt + completion when absent).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub total_tokens: Option<u64>,
     /// Cached prompt tokens.
     pub cached_tokens: u64,
@@ -154,12 +146,38 @@ pub struct UsageRecord {
     /// Whether the token counts were estimated.
     pub estimated: bool,
     /// Cost in US dollars (the server prices it when absent).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
     /// Why the call failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     source: &'static str,
+}
+
+impl From<UsageRecord> for IngestEvent {
+    fn from(r: UsageRecord) -> Self {
+        Self {
+            id: Some(r.id.to_string()),
+            ts: r.ts,
+            key_hash: r.key_hash,
+            route: r.route,
+            method: r.method,
+            path: r.path,
+            status: r.status,
+            latency_ms: r.latency_ms,
+            upstream_latency_ms: r.upstream_latency_ms,
+            client_ip: r.client_ip,
+            user_agent: r.user_agent,
+            model: r.model,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            total_tokens: r.total_tokens,
+            cached_tokens: r.cached_tokens,
+            reasoning_tokens: r.reasoning_tokens,
+            estimated: r.estimated,
+            cost_usd: r.cost_usd,
+            error: r.error,
+            source: Some(r.source.to_owned()),
+        }
+    }
 }
 
 impl UsageRecord {
@@ -210,7 +228,7 @@ impl UsageRecord {
             .method
             .chars()
             .filter(char::is_ascii_alphabetic)
-            .take(16)
+            .take(MAX_METHOD_LEN)
             .collect();
         self.method = if method.is_empty() {
             "OTHER".to_owned()
@@ -223,11 +241,11 @@ impl UsageRecord {
         if self.path.is_empty() {
             self.path.push('/');
         }
-        truncate(&mut self.path, MAX_PATH);
-        self.route = clean(self.route.take(), MAX_ROUTE);
-        self.user_agent = clean(self.user_agent.take(), MAX_USER_AGENT);
-        self.model = clean(self.model.take(), MAX_MODEL);
-        self.error = clean(self.error.take(), MAX_ERROR);
+        truncate(&mut self.path, MAX_PATH_CHARS);
+        self.route = clean(self.route.take(), MAX_ROUTE_CHARS);
+        self.user_agent = clean(self.user_agent.take(), MAX_USER_AGENT_CHARS);
+        self.model = clean(self.model.take(), MAX_MODEL_CHARS);
+        self.error = clean(self.error.take(), MAX_ERROR_CHARS);
         self.client_ip = self
             .client_ip
             .take()
@@ -237,9 +255,9 @@ impl UsageRecord {
             .take()
             .and_then(|h| ApiKeyHash::from_hex(&h))
             .map(|h| h.0);
-        if !(100..=599).contains(&self.status) {
-            self.status = 599.min(self.status.max(100));
-        }
+        self.status = self
+            .status
+            .clamp(*STATUS_RANGE.start(), *STATUS_RANGE.end());
         self.ts = self.ts.max(MIN_TS_MS);
         self.latency_ms = clamp_ms(self.latency_ms);
         self.upstream_latency_ms = self.upstream_latency_ms.map(clamp_ms);
@@ -251,10 +269,10 @@ impl UsageRecord {
         ] {
             *tokens = (*tokens).min(MAX_TOKENS);
         }
-        self.total_tokens = self.total_tokens.map(|t| t.min(2 * MAX_TOKENS));
+        self.total_tokens = self.total_tokens.map(|t| t.min(MAX_TOTAL_TOKENS));
         self.cost_usd = self
             .cost_usd
-            .filter(|c| c.is_finite() && (0.0..1e9).contains(c));
+            .filter(|c| c.is_finite() && (0.0..MAX_COST_USD).contains(c));
     }
 }
 
@@ -278,14 +296,6 @@ fn truncate(text: &mut String, max: usize) {
     if let Some((i, _)) = text.char_indices().nth(max) {
         text.truncate(i);
     }
-}
-
-/// Now, epoch milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -314,6 +324,40 @@ mod tests {
         assert_eq!(r.latency_ms, 0.0);
         assert_eq!(r.cost_usd, None);
         assert_eq!(r.model, None);
+    }
+
+    #[test]
+    fn a_record_goes_on_the_wire_as_the_shared_ingest_event() {
+        let r = UsageRecord::new("GET", "/a", 200);
+        let json = serde_json::to_value(&r).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "ts",
+                "method",
+                "path",
+                "status",
+                "latency_ms",
+                "prompt_tokens",
+                "completion_tokens",
+                "cached_tokens",
+                "reasoning_tokens",
+                "estimated",
+                "source"
+            ]
+        );
+        assert_eq!(json["id"], r.id.to_string());
+        assert_eq!(json["source"], "middleware");
+        // What the server parses is what the layer meant.
+        let parsed: IngestEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(parsed, IngestEvent::from(r));
     }
 
     #[test]

@@ -14,18 +14,20 @@ use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use tollgate_core::ingest::IngestEvent;
+
 use crate::layer::UsageLayer;
 use crate::record::UsageRecord;
 
 /// Path of the ingest API under the server's base URL.
-pub const INGEST_PATH: &str = "/api/v1/usage/events";
+pub const INGEST_PATH: &str = tollgate_core::ingest::EVENTS_PATH;
 /// Header carrying `sha256=<hex HMAC-SHA256 of "{timestamp}.{body}">`.
-pub const SIGNATURE_HEADER: &str = "x-tollgate-signature";
+pub const SIGNATURE_HEADER: &str = tollgate_core::ingest::SIGNATURE_HEADER;
 /// Header carrying the unix time (seconds) of the signature; the server refuses it when it is more
 /// than five minutes off, so a captured request cannot be replayed later.
-pub const TIMESTAMP_HEADER: &str = "x-tollgate-timestamp";
+pub const TIMESTAMP_HEADER: &str = tollgate_core::ingest::TIMESTAMP_HEADER;
 /// Most events the ingest API takes in one request.
-pub const MAX_BATCH_SIZE: usize = 10_000;
+pub const MAX_BATCH_SIZE: usize = tollgate_core::ingest::MAX_BATCH;
 
 /// How the reporter proves itself to the ingest API.
 #[derive(Clone, Default)]
@@ -255,6 +257,10 @@ impl ReporterBuilder {
     }
 
     /// Starts the background task (on the current tokio runtime) and returns its handle.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the shipping task ends on UsageReporter::shutdown or when every handle is dropped"
+    )]
     pub fn build(self) -> Result<UsageReporter, BuildError> {
         let url_text = format!("{}{INGEST_PATH}", self.base_url.trim_end_matches('/'));
         let url = reqwest::Url::parse(&url_text).map_err(|e| BuildError::InvalidUrl {
@@ -327,7 +333,7 @@ impl ReporterBuilder {
 }
 
 struct Inner {
-    events: mpsc::Sender<UsageRecord>,
+    events: mpsc::Sender<IngestEvent>,
     control: mpsc::Sender<Control>,
     counters: Arc<Counters>,
     capacity: usize,
@@ -367,7 +373,7 @@ impl UsageReporter {
     pub fn record(&self, mut record: UsageRecord) -> bool {
         record.sanitize();
         let c = &self.inner.counters;
-        match self.inner.events.try_send(record) {
+        match self.inner.events.try_send(IngestEvent::from(record)) {
             Ok(()) => {
                 c.recorded.fetch_add(1, Ordering::Relaxed);
                 true
@@ -461,7 +467,7 @@ struct Shipper {
 }
 
 impl Shipper {
-    async fn send(&self, batch: &[UsageRecord]) -> Result<(), SendFailure> {
+    async fn send(&self, batch: &[IngestEvent]) -> Result<(), SendFailure> {
         let body = serde_json::to_vec(batch)
             .map_err(|e| SendFailure::Refused(format!("serialising the batch: {e}")))?;
         let mut req = self
@@ -481,9 +487,7 @@ impl Shipper {
             }
             IngestAuth::Signature(secret) => {
                 // Signed per attempt: a retry after a backoff carries a fresh timestamp.
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
+                let now = u64::try_from(tollgate_core::time::now_ms() / 1000).unwrap_or(0);
                 let signature = sign(secret.expose_secret().as_bytes(), now, &body)
                     .map_err(SendFailure::Refused)?;
                 req = req
@@ -540,10 +544,10 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 struct Task {
-    events: mpsc::Receiver<UsageRecord>,
+    events: mpsc::Receiver<IngestEvent>,
     control: mpsc::Receiver<Control>,
     shipper: Shipper,
-    backlog: VecDeque<UsageRecord>,
+    backlog: VecDeque<IngestEvent>,
     batch_size: usize,
     max_backlog: usize,
     flush_interval: Duration,
@@ -634,7 +638,7 @@ impl Task {
         }
     }
 
-    fn push(&mut self, event: UsageRecord) {
+    fn push(&mut self, event: IngestEvent) {
         if self.backlog.len() >= self.max_backlog && self.backlog.pop_front().is_some() {
             self.counters
                 .dropped_backlog_full

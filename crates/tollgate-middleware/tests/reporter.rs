@@ -6,6 +6,10 @@
     clippy::unwrap_used,
     reason = "test helpers fail loudly"
 )]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests start servers and workers on their own runtime, which ends with the test"
+)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -79,10 +83,7 @@ async fn ingest_handler(
     if let Some(ts) = timestamp {
         state.timestamps.lock().unwrap().push(ts);
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = u64::try_from(tollgate_core::time::now_ms() / 1000).unwrap();
     let signature_ok = headers
         .get("x-tollgate-signature")
         .and_then(|v| v.to_str().ok())

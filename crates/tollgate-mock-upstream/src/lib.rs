@@ -188,6 +188,10 @@ impl MockUpstream {
 
     /// Starts on `addr` with the given recording mode. The server runs on the current Tokio
     /// runtime.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the accept loop is aborted when the MockUpstream is dropped"
+    )]
     pub async fn start_with(addr: SocketAddr, recording: Recording) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;

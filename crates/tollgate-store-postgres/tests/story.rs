@@ -6,6 +6,10 @@
     clippy::panic,
     reason = "the database helpers fail the test loudly, like the tests themselves"
 )]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests start servers and workers on their own runtime, which ends with the test"
+)]
 
 mod common;
 

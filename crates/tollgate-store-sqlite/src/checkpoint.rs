@@ -35,6 +35,10 @@ pub(crate) struct Checkpointer {
 impl Checkpointer {
     /// Starts the task; it opens its connection at the first checkpoint, so that a CLI command
     /// shorter than [`EVERY`] never opens it.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "Checkpointer::stop, called when the store closes, ends and awaits the task"
+    )]
     pub(crate) fn start(options: SqliteConnectOptions) -> Self {
         let wanted = Arc::new(Notify::new());
         let stop = Arc::new(Notify::new());

@@ -48,6 +48,10 @@ pub async fn clean_once(store: &dyn Store, retention: &Retention) {
 }
 
 /// Runs [`clean_once`] at start and then every `interval`, until `stop` turns true.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the clean-up loop stops on serve's stop signal; serve keeps the handle"
+)]
 pub fn spawn(
     store: Arc<dyn Store>,
     retention: Retention,

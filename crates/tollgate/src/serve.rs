@@ -151,6 +151,10 @@ async fn serve_console(
 }
 
 /// Runs until SIGTERM or Ctrl-C, then shuts down without losing a usage event.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "serve owns shutdown: it signals and awaits both listeners' tasks in order"
+)]
 pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
     init_logging(&config)?;
     let started = Instant::now();
@@ -292,6 +296,7 @@ mod tests {
 
     use super::*;
 
+    #[expect(clippy::disallowed_methods, reason = "the test awaits the served task")]
     #[tokio::test]
     async fn console_handlers_see_the_peer_address() -> anyhow::Result<()> {
         let app = axum::Router::new().route(

@@ -15,6 +15,11 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tollgate_core::ingest::{
+    MAX_CLIENT_IP_CHARS, MAX_COST_USD, MAX_ERROR_CHARS, MAX_ID_LEN, MAX_LATENCY_MS, MAX_METHOD_LEN,
+    MAX_MODEL_CHARS, MAX_PATH_CHARS, MAX_ROUTE_CHARS, MAX_TOKENS, MAX_TOTAL_TOKENS,
+    MAX_USER_AGENT_CHARS, MIN_TS_MS, STATUS_RANGE,
+};
 use tollgate_core::pricing::PriceTable;
 use tollgate_core::{KeyHash, TokenUsage, UsageEvent, UsageSource};
 use utoipa::ToSchema;
@@ -26,14 +31,9 @@ use crate::auth::constant_time_eq;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiBytes;
 
-/// Header carrying `sha256=<hex HMAC-SHA256 of "{timestamp}.{raw body}">`.
-pub const SIGNATURE_HEADER: &str = "x-tollgate-signature";
-/// Header carrying the unix time (seconds) the signature was made at; it is part of what is signed.
-pub const TIMESTAMP_HEADER: &str = "x-tollgate-timestamp";
-/// Largest difference between a signature's timestamp and this server's clock.
-pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
-/// Most events in one request.
-pub const MAX_BATCH: usize = 10_000;
+pub use tollgate_core::ingest::{
+    IngestEvent, MAX_BATCH, SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECS, TIMESTAMP_HEADER,
+};
 /// Name of the setting holding a secret rotated from the console.
 pub const INGEST_SECRET_SETTING: &str = "ingest_secret";
 
@@ -296,60 +296,6 @@ pub struct UsageLog {
     pub error_message: Option<String>,
 }
 
-/// A full usage event from another proxy or the middleware.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IngestEvent {
-    /// Reporter's id: a repeated id is counted once. Without one, the id is derived from the
-    /// content, so an identical event is counted once.
-    pub id: Option<String>,
-    /// When the call started, epoch ms.
-    pub ts: i64,
-    /// SHA-256 hex of the key used.
-    pub key_hash: Option<String>,
-    /// Route name or path.
-    pub route: Option<String>,
-    /// HTTP method.
-    pub method: String,
-    /// Request path.
-    pub path: String,
-    /// Status.
-    pub status: u16,
-    /// Total latency, ms.
-    pub latency_ms: f64,
-    /// Upstream latency, ms.
-    pub upstream_latency_ms: Option<f64>,
-    /// Client address.
-    pub client_ip: Option<String>,
-    /// User agent.
-    pub user_agent: Option<String>,
-    /// LLM model.
-    pub model: Option<String>,
-    /// Prompt tokens.
-    #[serde(default)]
-    pub prompt_tokens: u64,
-    /// Completion tokens.
-    #[serde(default)]
-    pub completion_tokens: u64,
-    /// Total tokens (default prompt + completion).
-    pub total_tokens: Option<u64>,
-    /// Cached prompt tokens.
-    #[serde(default)]
-    pub cached_tokens: u64,
-    /// Reasoning tokens.
-    #[serde(default)]
-    pub reasoning_tokens: u64,
-    /// Whether the tokens were estimated.
-    #[serde(default)]
-    pub estimated: bool,
-    /// Cost, USD (default: from the price table).
-    pub cost_usd: Option<f64>,
-    /// Error message.
-    pub error: Option<String>,
-    /// `ingest` (default) or `middleware`.
-    pub source: Option<String>,
-}
-
 /// The seed's answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Logged {
@@ -379,7 +325,7 @@ fn text(field: &str, value: Option<String>, max: usize) -> ApiResult<Option<Stri
 
 fn check_ts(field: &str, ts: i64) -> ApiResult<i64> {
     // 2000-01-01 to 9999: seconds instead of milliseconds are a common mistake worth naming.
-    if (946_684_800_000..MAX_TIME_MS).contains(&ts) {
+    if (MIN_TS_MS..MAX_TIME_MS).contains(&ts) {
         Ok(ts)
     } else {
         Err(ApiError::invalid(
@@ -390,7 +336,7 @@ fn check_ts(field: &str, ts: i64) -> ApiResult<i64> {
 }
 
 fn check_latency(field: &str, ms: f64) -> ApiResult<i64> {
-    if ms.is_finite() && (0.0..=86_400_000.0).contains(&ms) {
+    if ms.is_finite() && (0.0..=MAX_LATENCY_MS).contains(&ms) {
         #[expect(
             clippy::cast_possible_truncation,
             reason = "bounded to a day in µs just above"
@@ -399,13 +345,13 @@ fn check_latency(field: &str, ms: f64) -> ApiResult<i64> {
     } else {
         Err(ApiError::invalid(
             field,
-            format!("{field} must be 0 to 86400000 ms"),
+            format!("{field} must be 0 to {MAX_LATENCY_MS} ms"),
         ))
     }
 }
 
 fn check_status(field: &str, status: u16) -> ApiResult<u16> {
-    if (100..=599).contains(&status) {
+    if STATUS_RANGE.contains(&status) {
         Ok(status)
     } else {
         Err(ApiError::invalid(
@@ -427,7 +373,10 @@ fn check_ip(field: &str, ip: Option<String>) -> ApiResult<Option<String>> {
 
 fn check_method(field: &str, method: Option<String>) -> ApiResult<String> {
     let method = method.unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
-    if method.is_empty() || method.len() > 16 || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+    if method.is_empty()
+        || method.len() > MAX_METHOD_LEN
+        || !method.bytes().all(|b| b.is_ascii_alphabetic())
+    {
         return Err(ApiError::invalid(
             field,
             format!("{field} `{method}` is not an HTTP method"),
@@ -447,9 +396,9 @@ fn check_hash(field: &str, hash: String) -> ApiResult<KeyHash> {
 
 fn check_id(field: &str, id: Option<String>) -> ApiResult<Option<String>> {
     match id {
-        Some(id) if id.is_empty() || id.len() > 200 => Err(ApiError::invalid(
+        Some(id) if id.is_empty() || id.len() > MAX_ID_LEN => Err(ApiError::invalid(
             field,
-            format!("{field} must be 1 to 200 characters"),
+            format!("{field} must be 1 to {MAX_ID_LEN} characters"),
         )),
         other => Ok(other),
     }
@@ -476,7 +425,7 @@ fn usage_log_event(log: UsageLog) -> ApiResult<UsageEvent> {
     );
     let id = check_id("id", log.id)?;
     event.key_hash = Some(check_hash("token_hash", log.token_hash)?);
-    let route = text("route", Some(log.route), 2048)?
+    let route = text("route", Some(log.route), MAX_ROUTE_CHARS)?
         .ok_or_else(|| ApiError::invalid("route", "route must not be empty"))?;
     event.path = route.split('?').next().unwrap_or_default().to_owned();
     event.route = Some(route);
@@ -485,9 +434,12 @@ fn usage_log_event(log: UsageLog) -> ApiResult<UsageEvent> {
         .map(|ms| check_latency("response_time_ms", ms))
         .transpose()?
         .unwrap_or(0);
-    event.client_ip = check_ip("ip_address", text("ip_address", log.ip_address, 64)?)?;
-    event.user_agent = text("user_agent", log.user_agent, 1000)?;
-    event.error = text("error_message", log.error_message, 2000)?;
+    event.client_ip = check_ip(
+        "ip_address",
+        text("ip_address", log.ip_address, MAX_CLIENT_IP_CHARS)?,
+    )?;
+    event.user_agent = text("user_agent", log.user_agent, MAX_USER_AGENT_CHARS)?;
+    event.error = text("error_message", log.error_message, MAX_ERROR_CHARS)?;
     event.source = UsageSource::Ingest;
     event.event_id = event_id_for(id.as_deref(), &event);
     Ok(event)
@@ -496,28 +448,30 @@ fn usage_log_event(log: UsageLog) -> ApiResult<UsageEvent> {
 fn ingest_event(prices: &PriceTable, e: IngestEvent) -> ApiResult<UsageEvent> {
     let status = check_status("status", e.status)?;
     let method = check_method("method", Some(e.method))?;
-    let path = text("path", Some(e.path), 2048)?
+    let path = text("path", Some(e.path), MAX_PATH_CHARS)?
         .ok_or_else(|| ApiError::invalid("path", "path must not be empty"))?;
     let mut event = UsageEvent::new(check_ts("ts", e.ts)?, method, path, status);
     let id = check_id("id", e.id)?;
     event.key_hash = e.key_hash.map(|h| check_hash("key_hash", h)).transpose()?;
-    event.route = text("route", e.route, 2048)?;
+    event.route = text("route", e.route, MAX_ROUTE_CHARS)?;
     event.latency_us = check_latency("latency_ms", e.latency_ms)?;
     event.upstream_latency_us = e
         .upstream_latency_ms
         .map(|ms| check_latency("upstream_latency_ms", ms))
         .transpose()?;
-    event.client_ip = check_ip("client_ip", text("client_ip", e.client_ip, 64)?)?;
-    event.user_agent = text("user_agent", e.user_agent, 1000)?;
-    event.model = text("model", e.model, 200)?;
-    let limit = 1_000_000_000_000u64;
+    event.client_ip = check_ip(
+        "client_ip",
+        text("client_ip", e.client_ip, MAX_CLIENT_IP_CHARS)?,
+    )?;
+    event.user_agent = text("user_agent", e.user_agent, MAX_USER_AGENT_CHARS)?;
+    event.model = text("model", e.model, MAX_MODEL_CHARS)?;
     for (field, v) in [
         ("prompt_tokens", e.prompt_tokens),
         ("completion_tokens", e.completion_tokens),
         ("cached_tokens", e.cached_tokens),
         ("reasoning_tokens", e.reasoning_tokens),
     ] {
-        if v > limit {
+        if v > MAX_TOKENS {
             return Err(ApiError::invalid(
                 field,
                 format!("{field} is implausibly large"),
@@ -527,7 +481,7 @@ fn ingest_event(prices: &PriceTable, e: IngestEvent) -> ApiResult<UsageEvent> {
     let total = e
         .total_tokens
         .unwrap_or(e.prompt_tokens + e.completion_tokens);
-    if total > 2 * limit {
+    if total > MAX_TOTAL_TOKENS {
         return Err(ApiError::invalid(
             "total_tokens",
             "total_tokens is implausibly large",
@@ -544,13 +498,13 @@ fn ingest_event(prices: &PriceTable, e: IngestEvent) -> ApiResult<UsageEvent> {
     };
     event.estimated = e.estimated;
     event.cost_usd = match e.cost_usd {
-        Some(c) if !c.is_finite() || !(0.0..1e9).contains(&c) => {
+        Some(c) if !c.is_finite() || !(0.0..MAX_COST_USD).contains(&c) => {
             return Err(ApiError::invalid("cost_usd", "cost_usd must be 0 to 1e9"));
         }
         Some(c) => c,
         None => prices.cost(event.model.as_deref(), &event.tokens),
     };
-    event.error = text("error", e.error, 2000)?;
+    event.error = text("error", e.error, MAX_ERROR_CHARS)?;
     event.source = match e.source.as_deref() {
         None | Some("ingest") => UsageSource::Ingest,
         Some("middleware") => UsageSource::Middleware,

@@ -6,6 +6,10 @@
     clippy::panic,
     reason = "the scenarios run inside generated #[test]s and helpers; they fail loudly too"
 )]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests start servers and workers on their own runtime, which ends with the test"
+)]
 
 mod harness;
 
