@@ -16,8 +16,7 @@ const READING_COLUMNS: &str =
     "id, counter_id, ts, reading, increment, reset, event, conversation_id, sync_type, actor";
 /// The sync types the schema accepts.
 const SYNC_TYPES: [&str; 5] = ["manual", "clipboard", "estimate", "import", "api"];
-/// One day, ms.
-const DAY_MS: i64 = 86_400_000;
+use tollgate_core::time::DAY_MS;
 
 fn counter_from_row(row: &SqliteRow) -> StoreResult<Counter> {
     Ok(Counter {

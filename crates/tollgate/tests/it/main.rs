@@ -12,6 +12,7 @@ mod harness;
 mod analytics;
 mod cli;
 mod client_addr;
+mod compat;
 mod config;
 mod console;
 mod counters;
