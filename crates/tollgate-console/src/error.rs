@@ -1,11 +1,12 @@
 //! The console API's one error type and its status mapping. Internal details go to the log; the
-//! client gets `{"error":{"code","message","field"?}}`.
+//! client gets `{"error":{"code","message","field"?}}`, or on the seed-compatible paths the seeds'
+//! shape around it, [`SeedRefusal`].
 
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tollgate_store::StoreError;
 use utoipa::ToSchema;
 
@@ -99,7 +100,7 @@ pub struct ErrorBody {
 }
 
 /// What went wrong.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable code, e.g. `invalid_field`, `forbidden`.
     pub code: String,
@@ -108,6 +109,30 @@ pub struct ErrorDetail {
     /// The offending field, when one is to blame.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+}
+
+/// A refusal on a seed-compatible path: the seeds' `{"code":<HTTP status>,"msg":"<status text>"}`
+/// (seed 002's auth middleware answers `{"code":401,"msg":"Unauthorized"}`), so that a client
+/// written for the seeds that checks `code` understands it, with tollgate's usual error beside it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeedRefusal {
+    /// The HTTP status (a seed's `code` is 0 on success).
+    pub code: u16,
+    /// The status text, as the seeds' Go servers write it (`Unauthorized`, `Not Found`, …).
+    pub msg: String,
+    /// tollgate's error, as on every other path.
+    pub error: ErrorDetail,
+}
+
+impl SeedRefusal {
+    /// The refusal for `status` carrying `error`.
+    pub fn new(status: StatusCode, error: ErrorDetail) -> Self {
+        Self {
+            code: status.as_u16(),
+            msg: status.canonical_reason().unwrap_or("Error").to_owned(),
+            error,
+        }
+    }
 }
 
 impl ApiError {

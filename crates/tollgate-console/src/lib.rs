@@ -2,7 +2,8 @@
 //! seed-compatible paths, the OpenAPI document and its docs page, health and metrics.
 //!
 //! Every route is authenticated by [`auth::authenticate`] unless listed in [`auth::PUBLIC_PATHS`].
-//! Layers, outermost first: catch-panic → security headers → body limit → authentication → handler.
+//! Layers, outermost first: catch-panic → security headers → body limit → seed-shaped refusals
+//! (seed-compatible paths only) → authentication → handler.
 
 pub mod api;
 pub mod audit;
@@ -142,6 +143,8 @@ pub fn router(state: ConsoleState) -> Router {
         state.clone(),
         auth::authenticate,
     ))
+    // Outside authentication, so that its 401s take the seeds' shape on their paths.
+    .route_layer(axum::middleware::from_fn(api::compat::refusals))
     .fallback(ui::fallback)
     .with_state(state)
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

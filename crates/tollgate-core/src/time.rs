@@ -2,6 +2,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// One hour in milliseconds: the roll-ups' resolution.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// One day in milliseconds (UTC days have no leap seconds in epoch time).
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
 /// Milliseconds since the Unix epoch, now.
 #[expect(
     clippy::disallowed_methods,
@@ -16,7 +22,26 @@ pub fn now_ms() -> i64 {
 
 /// The start of the hour that contains `ms`.
 pub fn hour_start(ms: i64) -> i64 {
-    ms - ms.rem_euclid(3_600_000)
+    ms - ms.rem_euclid(HOUR_MS)
+}
+
+/// The start of the UTC day that contains `ms`.
+pub fn day_start(ms: i64) -> i64 {
+    ms - ms.rem_euclid(DAY_MS)
+}
+
+/// The start of the UTC calendar month that contains `ms`.
+pub fn month_start(ms: i64) -> i64 {
+    // Civil-from-days (Howard Hinnant's algorithm) to find the day of the month.
+    let days = ms.div_euclid(DAY_MS);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day_of_month = doy - (153 * mp + 2) / 5; // 0-based
+    (days - day_of_month) * DAY_MS
 }
 
 /// Parses a human duration such as `30d`, `12h`, `90m` or `1w`; zero and negative are refused.
@@ -46,6 +71,23 @@ mod tests {
     fn hour_start_truncates() {
         assert_eq!(hour_start(3_600_000 * 5 + 1234), 3_600_000 * 5);
         assert_eq!(hour_start(3_600_000 * 5), 3_600_000 * 5);
+    }
+
+    #[test]
+    fn day_start_truncates_before_the_epoch_too() {
+        assert_eq!(day_start(DAY_MS + 5), DAY_MS);
+        assert_eq!(day_start(DAY_MS), DAY_MS);
+        assert_eq!(day_start(-5), -DAY_MS);
+    }
+
+    #[test]
+    fn month_start_is_the_first_of_the_month_utc() {
+        // 2026-11-23T17:56:00Z → 2026-11-01T00:00:00Z
+        assert_eq!(month_start(1_795_456_560_000), 1_793_491_200_000);
+        // 2024-02-29T12:00:00Z → 2024-02-01
+        assert_eq!(month_start(1_709_208_000_000), 1_706_745_600_000);
+        // exactly on the first
+        assert_eq!(month_start(1_706_745_600_000), 1_706_745_600_000);
     }
 
     #[test]

@@ -29,8 +29,7 @@ use tollgate_store::{AnalyticsQueries, EventCursor, EventFilter, Store, UsageQue
 use tollgate_store_postgres::PostgresStore;
 use uuid::Uuid;
 
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
+use tollgate_core::time::{DAY_MS, HOUR_MS};
 /// 2001-06-01: far older than the days that get partitions of their own.
 const FAR_PAST: i64 = 991_353_600_000;
 

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use tollgate_core::usage::{HISTOGRAM_LEN, latency_bucket};
 use tollgate_core::{TokenUsage, UsageEvent};
 
-/// One UTC day, ms.
-pub const DAY_MS: i64 = 86_400_000;
+/// One day, ms (re-exported so the backends keep one import).
+pub use tollgate_core::time::DAY_MS;
 
 /// The dimensions of one roll-up row.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -36,8 +36,7 @@ pub use accounts::{
     sessions_create_revoke_purge, settings_overwrite, users_create_find_update,
 };
 
-/// One hour, ms.
-const HOUR_MS: i64 = 3_600_000;
+use tollgate_core::time::HOUR_MS;
 
 /// Runs every behaviour below, in order, on a store connected to an empty database.
 pub async fn run_all(store: &dyn Store) {

@@ -21,7 +21,7 @@ use crate::cli::DemoArgs;
 use crate::config::Config;
 use crate::{output, store};
 
-const DAY_MS: i64 = 86_400_000;
+use tollgate_core::time::DAY_MS;
 const TEAMS: [&str; 3] = ["acme", "globex", "initech"];
 const ROUTES: [(&str, &str, RouteKind, &[&str]); 4] = [
     (

@@ -11,7 +11,7 @@ use tollgate_store::Store;
 
 use crate::config::Retention;
 
-const DAY_MS: i64 = 86_400_000;
+use tollgate_core::time::DAY_MS;
 /// Rows per delete transaction.
 const BATCH: i64 = 5_000;
 

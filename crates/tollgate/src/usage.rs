@@ -15,7 +15,7 @@ use crate::cli::{UsageCommand, UsageFilterArgs};
 use crate::config::Config;
 use crate::{output, store};
 
-const HOUR_MS: i64 = 3_600_000;
+use tollgate_core::time::HOUR_MS;
 
 /// A resolved time range.
 struct Range {

@@ -1,5 +1,6 @@
-//! Usage ingest for edge gateways, other proxies and the in-process middleware: the seed's
-//! `POST /api/usage-log` and `POST /api/v1/usage/events`. Authenticated by the ingest secret (an
+//! Usage ingest for edge gateways, other proxies and the in-process middleware:
+//! `POST /api/v1/usage/events` here, and the rules the seed's `POST /api/usage-log`
+//! ([`super::compat::usage`]) shares. Authenticated by the ingest secret (an
 //! HMAC of `"{X-Tollgate-Timestamp}.{body}"`, the timestamp within five minutes of now, or the
 //! secret as a bearer token); open only when explicitly configured. Events go through the same
 //! writer as the gateway's, so a repeated event id is stored once; an event without an id gets
@@ -130,7 +131,11 @@ async fn load_stored(state: &ConsoleState) -> ApiResult<Option<SecretString>> {
 }
 
 /// Checks the request's ingest credentials against the secret in force.
-async fn authorize(state: &ConsoleState, headers: &HeaderMap, body: &[u8]) -> ApiResult<()> {
+pub(crate) async fn authorize(
+    state: &ConsoleState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<()> {
     let (secret, _) = state.ingest_secret.current(state).await?;
     let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     let bearer = headers
@@ -541,7 +546,7 @@ pub fn events_from_body(body: &[u8], prices: &PriceTable) -> ApiResult<Vec<Usage
 
 /// Hands the events to the usage sink. With `usage.durability = "spool"` the answer waits until
 /// they are on disk, as a gateway call's does.
-async fn record_all(state: &ConsoleState, events: Vec<UsageEvent>) {
+pub(crate) async fn record_all(state: &ConsoleState, events: Vec<UsageEvent>) {
     let acks: Vec<_> = events
         .into_iter()
         .map(|event| state.sink.record_acked(event))
@@ -605,7 +610,8 @@ fn parse_batch<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<Vec<(Op
     }
 }
 
-fn require_json(headers: &HeaderMap) -> ApiResult<()> {
+/// Refuses a body that is not declared as JSON.
+pub(crate) fn require_json(headers: &HeaderMap) -> ApiResult<()> {
     let ok = crate::extract::is_json(headers);
     if ok {
         Ok(())
@@ -614,26 +620,6 @@ fn require_json(headers: &HeaderMap) -> ApiResult<()> {
             "send the body as JSON with Content-Type: application/json".into(),
         ))
     }
-}
-
-/// Records an edge gateway's report of a call (the seed's shape; also a JSON array of them).
-#[utoipa::path(post, path = "/api/usage-log", tag = "ingest", request_body = UsageLog,
-    responses((status = 200, body = Logged), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
-    security((), ("ingest_signature" = []), ("ingest_token" = [])))]
-pub async fn usage_log(
-    State(state): State<ConsoleState>,
-    headers: HeaderMap,
-    ApiBytes(body): ApiBytes,
-) -> ApiResult<Json<Logged>> {
-    authorize(&state, &headers, &body).await?;
-    require_json(&headers)?;
-    let events = usage_logs_from_body(&body)?;
-    let count = events.len();
-    record_all(&state, events).await;
-    Ok(Json(Logged {
-        status: "logged",
-        count,
-    }))
 }
 
 /// Records a batch of full usage events (another proxy, the in-process middleware).

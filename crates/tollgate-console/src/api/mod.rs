@@ -1,16 +1,21 @@
 //! The console's REST API: every handler with its OpenAPI description, collected in [`router`] so
 //! that the document at `/api/openapi.json` is generated from the same table that serves requests.
+//! One file per tag of the document (`session` holds `auth` and `tokens`, `teams` holds `teams`
+//! and `users`, `quotas` is part of `usage`); the seed-compatible paths are in [`compat`].
 
-pub mod admin;
+pub mod audit;
+pub mod compat;
 pub mod counters;
 pub mod ingest;
 pub mod keys;
+pub mod quotas;
 pub mod routes;
-pub mod seed_usage;
 pub mod session;
+pub mod settings;
 pub mod teams;
 pub mod usage;
 pub mod views;
+pub mod vocabulary;
 
 use serde::{Deserialize, Deserializer};
 use utoipa::openapi::security::{
@@ -21,6 +26,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::ConsoleState;
+use tollgate_core::{Role, RouteKind};
+use vocabulary::{AuditFormat, Bucket, ExportDataset, ExportFormat, Grouping, SortOrder};
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`) in PATCH bodies.
 pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
@@ -67,6 +74,8 @@ impl Modify for Security {
 #[openapi(
     info(title = "tollgate console API", description = "Control plane of tollgate: accounts, teams, keys, routes, audit, usage ingest."),
     modifiers(&Security),
+    // The vocabulary, published whether or not an operation names it yet.
+    components(schemas(Role, RouteKind, Grouping, SortOrder, Bucket, ExportFormat, ExportDataset, AuditFormat)),
     security(("session" = []), ("token" = [])),
     tags(
         (name = "auth", description = "Signing in, sessions, invitations"),
@@ -125,32 +134,20 @@ pub fn router() -> OpenApiRouter<ConsoleState> {
         .routes(routes!(usage::logs))
         .routes(routes!(usage::log_entry))
         .routes(routes!(usage::export))
-        .routes(routes!(seed_usage::list_quotas))
-        .routes(routes!(seed_usage::set_instance_quota))
-        .routes(routes!(seed_usage::set_team_quota))
-        .routes(routes!(seed_usage::usage_stats))
-        .routes(routes!(seed_usage::key_usage))
-        .routes(routes!(seed_usage::route_usage))
-        .routes(routes!(seed_usage::overview))
-        .routes(routes!(seed_usage::console_stats))
-        .routes(routes!(seed_usage::usage_trend))
-        .routes(routes!(seed_usage::console_logs))
-        .routes(routes!(seed_usage::console_export))
-        .routes(routes!(counters::record_token_usage))
+        .routes(routes!(quotas::list_quotas))
+        .routes(routes!(quotas::set_instance_quota))
+        .routes(routes!(quotas::set_team_quota))
         .routes(routes!(counters::list_counters))
         .routes(routes!(counters::counter_status))
         .routes(routes!(counters::create_reading, counters::list_readings))
         .routes(routes!(counters::set_quota))
         .routes(routes!(counters::parse))
-        .routes(routes!(admin::list_audit))
-        .routes(routes!(admin::dashboard_audit_logs))
-        .routes(routes!(admin::get_settings))
-        .routes(routes!(admin::rotate_ingest_secret))
-        .routes(routes!(admin::seed_list_keys, admin::seed_create_key))
-        .routes(routes!(admin::seed_delete_key))
-        .routes(routes!(ingest::usage_log))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(settings::get_settings))
+        .routes(routes!(settings::rotate_ingest_secret))
         .routes(routes!(ingest::usage_events))
         .routes(routes!(crate::health::health))
         .routes(routes!(crate::health::health_detailed))
         .routes(routes!(crate::health::metrics))
+        .merge(compat::router())
 }

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tollgate_core::Role;
 use tollgate_core::spreadsheet::text_cell;
-use tollgate_core::time::now_ms;
+use tollgate_core::time::{DAY_MS, HOUR_MS, now_ms};
 use tollgate_core::usage::histogram_quantile;
 use tollgate_store::{
     AggregateOrder, EventCursor, EventFilter, Grouping, RollupFilter, Store, StoredEvent,
@@ -22,13 +22,13 @@ use tollgate_store::{
 use utoipa::{IntoParams, ToSchema};
 
 use super::views::MAX_TIME_MS;
+pub use super::vocabulary::ExportFormat;
+use super::vocabulary::{Bucket, ExportDataset, Grouping as By, SortOrder};
 use crate::ConsoleState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
 
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
 /// Longest range any usage query covers.
 const MAX_RANGE_MS: i64 = 400 * DAY_MS;
 
@@ -319,8 +319,8 @@ async fn reported_tokens(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SeriesQuery {
-    /// `hour` (ranges up to 7 days) or `day` (default for longer ranges).
-    pub bucket: Option<String>,
+    /// `hour` (ranges up to 7 days) or `day` (default for ranges over 2 days).
+    pub bucket: Option<Bucket>,
     /// Start, epoch ms (default: `to` minus `range`).
     pub from: Option<i64>,
     /// End (exclusive), epoch ms (default: now).
@@ -378,23 +378,16 @@ pub async fn series(
 ) -> ApiResult<Json<Vec<SeriesPoint>>> {
     let scope = usage_filter!(q).scope(&caller)?;
     let span = scope.to_ms - scope.from_ms;
-    let bucket = match q.bucket.as_deref() {
-        Some("hour") if span > 7 * DAY_MS => {
+    let bucket = match q.bucket {
+        Some(Bucket::Hour) if span > 7 * DAY_MS => {
             return Err(ApiError::invalid(
                 "bucket",
                 "hourly series cover at most 7 days",
             ));
         }
-        Some("hour") => Grouping::Hour,
-        Some("day") => Grouping::Day,
+        Some(bucket) => Grouping::from(bucket),
         None if span <= 2 * DAY_MS => Grouping::Hour,
         None => Grouping::Day,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "bucket",
-                format!("bucket `{other}` is not hour or day"),
-            ));
-        }
     };
     Ok(Json(series_points(&state, &scope, bucket).await?))
 }
@@ -405,9 +398,9 @@ pub async fn series(
 #[into_params(parameter_in = Query)]
 pub struct TopQuery {
     /// `key` (default), `route`, `model`, `team` or `status_class`.
-    pub by: Option<String>,
+    pub by: Option<By>,
     /// `calls` (default) or `tokens`.
-    pub order: Option<String>,
+    pub order: Option<SortOrder>,
     /// 1 to 100 (default 10).
     pub limit: Option<i64>,
     /// Start, epoch ms (default: `to` minus `range`).
@@ -498,29 +491,21 @@ pub async fn top_items(
         .collect())
 }
 
+/// The roll-up grouping of a `by` word (default `key`), for callers that hold it as text.
 pub fn grouping_of(by: Option<&str>) -> ApiResult<Grouping> {
-    match by.unwrap_or("key") {
-        "key" => Ok(Grouping::Key),
-        "route" => Ok(Grouping::Route),
-        "model" => Ok(Grouping::Model),
-        "team" => Ok(Grouping::Team),
-        "status_class" => Ok(Grouping::StatusClass),
-        other => Err(ApiError::invalid(
-            "by",
-            format!("by `{other}` is not key, route, model, team or status_class"),
-        )),
-    }
+    by.unwrap_or("key")
+        .parse::<By>()
+        .map(Grouping::from)
+        .map_err(|e| ApiError::invalid("by", e))
 }
 
+/// The order of an `order` word (default `calls`), for callers that hold it as text.
 pub fn order_of(order: Option<&str>) -> ApiResult<AggregateOrder> {
-    match order.unwrap_or("calls") {
-        "calls" => Ok(AggregateOrder::CallsDesc),
-        "tokens" => Ok(AggregateOrder::TokensDesc),
-        other => Err(ApiError::invalid(
-            "order",
-            format!("order `{other}` is not calls or tokens"),
-        )),
-    }
+    order
+        .unwrap_or("calls")
+        .parse::<SortOrder>()
+        .map(AggregateOrder::from)
+        .map_err(|e| ApiError::invalid("order", e))
 }
 
 /// Top keys, routes, models, teams or status classes by calls or tokens, with cached and reasoning tokens.
@@ -536,13 +521,13 @@ pub async fn top(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid("limit", "limit is 1 to 100"));
     }
-    let by = grouping_of(q.by.as_deref())?;
+    let by = Grouping::from(q.by.unwrap_or(By::Key));
     Ok(Json(
         top_items(
             state.store.as_ref(),
             &scope.rollups,
             by,
-            order_of(q.order.as_deref())?,
+            AggregateOrder::from(q.order.unwrap_or(SortOrder::Calls)),
             limit,
         )
         .await?,
@@ -820,9 +805,9 @@ pub async fn log_entry(
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `events` (default), `series` or `top`.
-    pub dataset: Option<String>,
+    pub dataset: Option<ExportDataset>,
     /// `csv` (default), `json` or `ndjson`.
-    pub format: Option<String>,
+    pub format: Option<ExportFormat>,
     /// Start, epoch ms (events: default 7 days ago).
     pub from: Option<i64>,
     /// End, epoch ms.
@@ -838,34 +823,17 @@ pub struct ExportQuery {
     /// Status or class (events).
     pub status: Option<String>,
     /// For `top`: key, route, model, team, status_class.
-    pub by: Option<String>,
-    /// For `series`: hour or day.
-    pub bucket: Option<String>,
-}
-
-/// The three export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFormat {
-    /// RFC 4180 CSV with a header row.
-    Csv,
-    /// One JSON array.
-    Json,
-    /// One JSON object per line.
-    Ndjson,
+    pub by: Option<By>,
+    /// For `series`: hour or day (default day).
+    pub bucket: Option<Bucket>,
 }
 
 impl ExportFormat {
-    /// Parses `csv`, `json` or `ndjson`.
+    /// Parses `csv` (the default), `json` or `ndjson`, for callers that hold the word as text.
     pub fn parse(text: Option<&str>) -> ApiResult<Self> {
-        match text.unwrap_or("csv") {
-            "csv" => Ok(Self::Csv),
-            "json" => Ok(Self::Json),
-            "ndjson" => Ok(Self::Ndjson),
-            other => Err(ApiError::invalid(
-                "format",
-                format!("format `{other}` is not csv, json or ndjson"),
-            )),
-        }
+        text.unwrap_or("csv")
+            .parse()
+            .map_err(|e| ApiError::invalid("format", e))
     }
 
     fn content_type(self) -> &'static str {
@@ -1005,9 +973,9 @@ pub async fn export(
     caller: Caller,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
-    let format = ExportFormat::parse(q.format.as_deref())?;
-    match q.dataset.as_deref().unwrap_or("events") {
-        "events" => {
+    let format = q.format.unwrap_or(ExportFormat::Csv);
+    match q.dataset.unwrap_or(ExportDataset::Events) {
+        ExportDataset::Events => {
             let logq = LogQuery {
                 from: Some(q.from.unwrap_or_else(|| now_ms() - 7 * DAY_MS)),
                 to: q.to,
@@ -1027,7 +995,7 @@ pub async fn export(
                 stream_events(state, filter, format),
             ))
         }
-        dataset @ ("series" | "top") => {
+        dataset @ (ExportDataset::Series | ExportDataset::Top) => {
             let uq = UsageQuery {
                 from: q.from,
                 to: q.to,
@@ -1049,17 +1017,8 @@ pub async fn export(
             let scope = uq.scope(&caller)?;
             let mut enc = RowEncoder::new(format);
             let mut out = Vec::new();
-            if dataset == "series" {
-                let bucket = match q.bucket.as_deref() {
-                    None | Some("day") => Grouping::Day,
-                    Some("hour") => Grouping::Hour,
-                    Some(other) => {
-                        return Err(ApiError::invalid(
-                            "bucket",
-                            format!("bucket `{other}` is not hour or day"),
-                        ));
-                    }
-                };
+            if dataset == ExportDataset::Series {
+                let bucket = Grouping::from(q.bucket.unwrap_or(Bucket::Day));
                 for p in series_points(&state, &scope, bucket).await? {
                     out.extend(enc.row(&p));
                 }
@@ -1067,7 +1026,7 @@ pub async fn export(
                 for item in top_items(
                     state.store.as_ref(),
                     &scope.rollups,
-                    grouping_of(q.by.as_deref())?,
+                    Grouping::from(q.by.unwrap_or(By::Key)),
                     AggregateOrder::CallsDesc,
                     1000,
                 )
@@ -1077,12 +1036,8 @@ pub async fn export(
                 }
             }
             out.extend(enc.finish());
-            Ok(attachment(format, dataset, Body::from(out)))
+            Ok(attachment(format, dataset.as_str(), Body::from(out)))
         }
-        other => Err(ApiError::invalid(
-            "dataset",
-            format!("dataset `{other}` is not events, series or top"),
-        )),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use tollgate_core::time::parse_duration;
+use tollgate_core::{Role, RouteKind};
 use tollgate_store::{KeyRecord, Membership, RouteRecord, Team, User};
 use utoipa::ToSchema;
 
@@ -87,8 +88,8 @@ pub struct MembershipView {
     pub email: String,
     /// User display name.
     pub display_name: String,
-    /// `owner`, `admin`, `member` or `viewer`.
-    pub role: String,
+    /// The role in the team.
+    pub role: Role,
     /// Joined, epoch ms.
     pub joined_at: i64,
 }
@@ -101,7 +102,7 @@ impl From<&Membership> for MembershipView {
             user_id: m.user_id,
             email: m.email.clone(),
             display_name: m.display_name.clone(),
-            role: m.role.to_string(),
+            role: m.role,
             joined_at: m.joined_at_ms,
         }
     }
@@ -117,17 +118,17 @@ pub struct TeamView {
     /// Created, epoch ms.
     pub created_at: i64,
     /// The caller's role in it (instance admins: `owner`).
-    pub role: Option<String>,
+    pub role: Option<Role>,
 }
 
 impl TeamView {
     /// The view of `team` for a caller with `role`.
-    pub fn of(team: &Team, role: Option<tollgate_core::Role>) -> Self {
+    pub fn of(team: &Team, role: Option<Role>) -> Self {
         Self {
             id: team.id,
             name: team.name.clone(),
             created_at: team.created_at_ms,
-            role: role.map(|r| r.to_string()),
+            role,
         }
     }
 }
@@ -216,8 +217,8 @@ pub struct RouteView {
     pub prefix: String,
     /// Upstream base URL.
     pub upstream_url: String,
-    /// `http`, `openai` or `anthropic`.
-    pub kind: String,
+    /// What the gateway understands of the route's traffic.
+    pub kind: RouteKind,
     /// Whether the prefix is removed before forwarding.
     pub strip_prefix: bool,
     /// Connect timeout, ms.
@@ -242,7 +243,7 @@ impl From<&RouteRecord> for RouteView {
             name: r.name.clone(),
             prefix: r.prefix.clone(),
             upstream_url: r.upstream_url.clone(),
-            kind: r.kind.as_str().to_owned(),
+            kind: r.kind,
             strip_prefix: r.strip_prefix,
             connect_timeout_ms: r.connect_timeout_ms,
             timeout_ms: r.timeout_ms,

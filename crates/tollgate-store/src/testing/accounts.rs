@@ -13,8 +13,7 @@ use crate::{
     NewUser, SessionRecord, Store, StoreError, User,
 };
 
-/// One day, ms.
-const DAY_MS: i64 = 24 * HOUR_MS;
+use tollgate_core::time::DAY_MS;
 /// Ids no step creates.
 const MISSING: i64 = 987_654_321;
 const MISSING_TOO: i64 = 987_654_322;

@@ -14,8 +14,7 @@ use crate::{
     StoredEvent, UsageAggregate,
 };
 
-/// One UTC day, ms.
-const DAY_MS: i64 = 24 * HOUR_MS;
+use tollgate_core::time::DAY_MS;
 /// 1986-01-01T00:00Z: a range no other step writes to.
 const AGGREGATE_BASE: i64 = 504_921_600_000;
 /// 1986-01-11T00:00Z: the several days of the whole-day aggregates, between those of the

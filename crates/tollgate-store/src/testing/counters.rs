@@ -7,8 +7,7 @@ use uuid::Uuid;
 use super::{HOUR_MS, expect_not_found, team, unique};
 use crate::{Counter, CounterReading, NewReading, Store};
 
-/// One day, ms.
-const DAY_MS: i64 = 24 * HOUR_MS;
+use tollgate_core::time::DAY_MS;
 /// An id no step creates.
 const MISSING: i64 = 987_654_321;
 

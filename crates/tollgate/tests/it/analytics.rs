@@ -14,7 +14,7 @@ use crate::both_backends;
 use crate::console::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, console_env, invite_user};
 use crate::harness::{Backend, Server, TestDb};
 
-const HOUR_MS: i64 = 3_600_000;
+use tollgate_core::time::HOUR_MS;
 
 /// One generated call.
 #[derive(Debug, Clone)]

@@ -16,6 +16,7 @@ mod harness;
 mod analytics;
 mod cli;
 mod client_addr;
+mod compat;
 mod config;
 mod console;
 mod counters;
