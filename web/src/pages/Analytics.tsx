@@ -4,10 +4,24 @@
 // maps their (small) answers to charts. The filters live in the URL so that every view is linkable.
 import { useEffect, useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import { Link, useSearchParams } from 'react-router';
-import { keepPreviousData, useQuery, useQueryClient, type UseQueryResult } from '@tanstack/react-query';
+import { useQuery, useQueryClient, type UseQueryResult } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { client, downloadUrl, unwrap, type Schemas } from '../api/client';
+import {
+  REFERENCE_STALE_MS,
+  useKeys,
+  useQuotas,
+  useRoutes,
+  useTeams,
+  useUsageSeries,
+  useUsageSummary,
+  useUsageTop,
+  type SeriesQuery,
+  type TopQuery,
+  type UsageQuery,
+} from '../api/queries';
 import type { operations } from '../api/schema';
+import { EXPORT_FORMATS, isSortOrder, type Bucket, type ExportFormat, type Grouping, type SortOrder } from '../api/vocabulary';
 import { usePermissions } from '../auth';
 import { defineMessages } from '../i18n';
 import { BarList, Distribution, Gauge, TrendChart } from '../components/charts';
@@ -397,8 +411,7 @@ export const PRESET_MS: Record<Preset, number> = {
 };
 export const DEFAULT_PRESET: Preset = '7d';
 
-export type Bucket = 'hour' | 'day';
-export type Order = 'calls' | 'tokens';
+export type Order = SortOrder;
 export type StatusClass = 2 | 3 | 4 | 5;
 
 /** What the page shows, as read from the URL. */
@@ -416,9 +429,6 @@ export interface AnalyticsFilters {
   order: Order;
 }
 
-export type UsageQuery = NonNullable<operations['summary']['parameters']['query']>;
-export type SeriesQuery = NonNullable<operations['series']['parameters']['query']>;
-export type TopQuery = NonNullable<operations['top']['parameters']['query']>;
 export type ExportQuery = NonNullable<operations['export']['parameters']['query']>;
 
 /** An instant in the URL: ISO 8601 (what the page writes) or epoch ms. */
@@ -426,6 +436,11 @@ export function parseInstant(text: string | null): number | undefined {
   if (!text) return undefined;
   const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
   return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** The order in the URL, or `calls` (the API's default). */
+function sortOrderOf(text: string | null): SortOrder {
+  return isSortOrder(text) ? text : 'calls';
 }
 
 /** Reads the filters from the URL's search params; anything unknown falls back to the default. */
@@ -449,7 +464,7 @@ export function parseFilters(params: URLSearchParams): AnalyticsFilters {
     route_id: positiveInt(params.get('route_id')),
     model: model ? model.slice(0, 200) : undefined,
     status_class: [2, 3, 4, 5].includes(status) ? (status as StatusClass) : undefined,
-    order: params.get('order') === 'tokens' ? 'tokens' : 'calls',
+    order: sortOrderOf(params.get('order')),
   };
 }
 
@@ -620,7 +635,6 @@ export function foldOthers(items: { label: string; value: number }[], n: number,
 }
 
 export type ExportDataset = 'events' | 'series' | 'top_key' | 'top_route' | 'top_model' | 'top_team';
-export type ExportFormat = 'csv' | 'json' | 'ndjson';
 
 /** The export URL of a dataset with the current filters (the export takes `from`/`to`, not `range`). */
 export function exportHref(f: AnalyticsFilters, dataset: ExportDataset, format: ExportFormat, now: number): string {
@@ -696,15 +710,6 @@ function DeltaHint({
   );
 }
 
-function useUsage<R>(key: string, query: object | null, fetcher: () => Promise<R>, enabled = true) {
-  return useQuery({
-    queryKey: ['usage', key, query],
-    queryFn: fetcher,
-    enabled: enabled && query !== null,
-    placeholderData: keepPreviousData,
-  });
-}
-
 export default function Analytics() {
   const { t, i18n } = useTranslation([ns, 'common']);
   const lang = i18n.language;
@@ -740,28 +745,16 @@ export default function Analytics() {
     !filters.team_id && !filters.key_id && !filters.route_id && !filters.model && !filters.status_class;
 
   // Reference lists for the filters (small, cached for a while).
-  const teams = useQuery({
-    queryKey: ['teams'],
-    queryFn: () => unwrap(client.GET('/api/v1/teams')),
-    staleTime: 60_000,
-  });
-  const routes = useQuery({
-    queryKey: ['routes'],
-    queryFn: () => unwrap(client.GET('/api/v1/routes')),
-    staleTime: 60_000,
-  });
-  const keys = useQuery({
-    queryKey: ['keys', { team_id: filters.team_id }],
-    queryFn: () => unwrap(client.GET('/api/v1/keys', { params: { query: filters.team_id ? { team_id: filters.team_id } : {} } })),
-    staleTime: 60_000,
-  });
+  const teams = useTeams({ staleTime: REFERENCE_STALE_MS });
+  const routes = useRoutes({ staleTime: REFERENCE_STALE_MS });
+  const keys = useKeys({ team_id: filters.team_id }, { staleTime: REFERENCE_STALE_MS });
 
   // Analytics: every query runs at once.
   const uq = ok ? usageQuery(filters) : null;
   const sq = ok ? seriesQuery(filters) : null;
   const dq = ok ? last24hQuery(filters) : null;
   const pq = ok ? previousQuery(filters, now) : null;
-  const top = (by: string, order: Order, limit: number, base: UsageQuery | null = uq): TopQuery | null =>
+  const top = (by: Grouping, order: Order, limit: number, base: UsageQuery | null = uq): TopQuery | null =>
     base ? { ...base, by, order, limit } : null;
   const keyQ = top('key', filters.order, 10);
   const routeQ = top('route', filters.order, 100);
@@ -776,18 +769,17 @@ export default function Analytics() {
       : top('model', 'tokens', 100, { ...windowQuery(filters), ...(filters.team_id ? { team_id: filters.team_id } : {}) })
     : null;
 
-  const summary = useUsage('summary', uq, () => unwrap(client.GET('/api/v1/usage/summary', { params: { query: uq ?? {} } })));
-  const previous = useUsage('summary', pq, () => unwrap(client.GET('/api/v1/usage/summary', { params: { query: pq ?? {} } })));
-  const series = useUsage('series', sq, () => unwrap(client.GET('/api/v1/usage/series', { params: { query: sq ?? {} } })));
-  const day = useUsage('series', dq, () => unwrap(client.GET('/api/v1/usage/series', { params: { query: dq ?? {} } })));
-  const fetchTop = (q: TopQuery | null) => () => unwrap(client.GET('/api/v1/usage/top', { params: { query: q ?? {} } }));
-  const topKeys = useUsage('top', keyQ, fetchTop(keyQ));
-  const topRoutes = useUsage('top', routeQ, fetchTop(routeQ));
-  const models = useUsage('top', modelQ, fetchTop(modelQ));
-  const topTeams = useUsage('top', teamQ, fetchTop(teamQ));
-  const statuses = useUsage('top', statusQ, fetchTop(statusQ));
-  const modelOptions = useUsage('top', modelOptionsQ, fetchTop(modelOptionsQ));
-  const quotas = useQuery({ queryKey: ['quotas'], queryFn: () => unwrap(client.GET('/api/v1/quotas')) });
+  const summary = useUsageSummary(uq);
+  const previous = useUsageSummary(pq);
+  const series = useUsageSeries(sq);
+  const day = useUsageSeries(dq);
+  const topKeys = useUsageTop(keyQ);
+  const topRoutes = useUsageTop(routeQ);
+  const models = useUsageTop(modelQ);
+  const topTeams = useUsageTop(teamQ);
+  const statuses = useUsageTop(statusQ);
+  const modelOptions = useUsageTop(modelOptionsQ);
+  const quotas = useQuotas();
   const days = ok && can.isAdmin && noDimensions ? reportedDays(filters, now) : null;
   const trend = useQuery({
     queryKey: ['usage', 'trend', days],
@@ -1593,7 +1585,6 @@ function QuotaDetail({ q, name, isAdmin, t }: { q: Schemas['QuotaView']; name: s
 }
 
 const DATASETS: ExportDataset[] = ['events', 'series', 'top_key', 'top_route', 'top_model', 'top_team'];
-const FORMATS: ExportFormat[] = ['csv', 'json', 'ndjson'];
 
 function ExportMenu({ filters, disabled, t }: { filters: AnalyticsFilters; disabled: boolean; t: T }): ReactNode {
   const [open, setOpen] = useState(false);
@@ -1657,7 +1648,7 @@ function ExportMenu({ filters, disabled, t }: { filters: AnalyticsFilters; disab
             <Segmented
               label={t('format')}
               value={format}
-              options={FORMATS.map((f) => ({ value: f, label: f.toUpperCase() }))}
+              options={EXPORT_FORMATS.map((f) => ({ value: f, label: f.toUpperCase() }))}
               onChange={setFormat}
             />
           </div>

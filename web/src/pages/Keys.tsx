@@ -3,9 +3,10 @@
 // keys they created; viewers only read. The server checks all of it again.
 import { useEffect, useId, useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { useSearchParams } from 'react-router';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { ApiError, client, unwrap, type Schemas } from '../api/client';
+import { useKeys, useRoutes, useTeams } from '../api/queries';
 import { useAuth, usePermissions, type Permissions } from '../auth';
 import { defineMessages } from '../i18n';
 import {
@@ -367,9 +368,9 @@ export default function KeysPage() {
       { replace: true },
     );
 
-  const keys = useQuery({ queryKey: ['keys'], queryFn: () => unwrap(client.GET('/api/v1/keys')) });
-  const routes = useQuery({ queryKey: ['routes'], queryFn: () => unwrap(client.GET('/api/v1/routes')) });
-  const teams = useQuery({ queryKey: ['teams'], queryFn: () => unwrap(client.GET('/api/v1/teams')) });
+  const keys = useKeys();
+  const routes = useRoutes();
+  const teams = useTeams();
 
   // Teams the user may create keys in (instance admins: every team).
   const keyTeams: TeamOption[] = useMemo(() => {

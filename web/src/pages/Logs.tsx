@@ -6,6 +6,7 @@ import { useSearchParams } from 'react-router';
 import { keepPreviousData, useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { client, downloadUrl, unwrap, type Schemas } from '../api/client';
+import { REFERENCE_STALE_MS, useKeys, useRoutes, useTeams } from '../api/queries';
 import type { operations } from '../api/schema';
 import i18n, { defineMessages } from '../i18n';
 import {
@@ -483,13 +484,9 @@ export default function LogsPage() {
     staleTime: 30_000,
   });
 
-  const keys = useQuery({ queryKey: ['keys'], queryFn: () => unwrap(client.GET('/api/v1/keys')), staleTime: 60_000 });
-  const teams = useQuery({ queryKey: ['teams'], queryFn: () => unwrap(client.GET('/api/v1/teams')), staleTime: 60_000 });
-  const routes = useQuery({
-    queryKey: ['routes'],
-    queryFn: () => unwrap(client.GET('/api/v1/routes')),
-    staleTime: 60_000,
-  });
+  const keys = useKeys(undefined, { staleTime: REFERENCE_STALE_MS });
+  const teams = useTeams({ staleTime: REFERENCE_STALE_MS });
+  const routes = useRoutes({ staleTime: REFERENCE_STALE_MS });
   const models = useQuery({
     queryKey: ['logs-models'],
     queryFn: () =>

@@ -2,10 +2,12 @@
 // routes; instance admins also manage the shared ones. The upstream credential is write-only:
 // the list only says whether one is stored.
 import { useId, useMemo, useState, type FormEvent } from 'react';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { ApiError, client, unwrap, type Schemas } from '../api/client';
+import { REFERENCE_STALE_MS, useRoutes, useSettings, useTeams } from '../api/queries';
 import { usePermissions, type Permissions } from '../auth';
+import { ROUTE_KINDS } from '../api/vocabulary';
 import { defineMessages } from '../i18n';
 import {
   ConfirmAction,
@@ -249,7 +251,6 @@ const ns = defineMessages(
 );
 
 type RouteView = Schemas['RouteView'];
-export const KINDS = ['http', 'openai', 'anthropic'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Pure helpers
@@ -351,14 +352,9 @@ function fieldOf(error: unknown): string | null {
 export default function RoutesPage() {
   const { t } = useTranslation([ns, 'common']);
   const can = usePermissions();
-  const routes = useQuery({ queryKey: ['routes'], queryFn: () => unwrap(client.GET('/api/v1/routes')) });
-  const teams = useQuery({ queryKey: ['teams'], queryFn: () => unwrap(client.GET('/api/v1/teams')) });
-  const settings = useQuery({
-    queryKey: ['settings'],
-    queryFn: () => unwrap(client.GET('/api/v1/settings')),
-    enabled: can.isAdmin,
-    staleTime: 60_000,
-  });
+  const routes = useRoutes();
+  const teams = useTeams();
+  const settings = useSettings({ enabled: can.isAdmin, staleTime: REFERENCE_STALE_MS });
   const ids = useId();
   const [text, setText] = useState('');
   const [owner, setOwner] = useState('');
@@ -679,7 +675,7 @@ function RouteDialog({
         </Field>
         <Field label={t('kind')} error={errorAt('kind')}>
           <select value={form.kind} aria-invalid={invalid('kind')} onChange={(e) => set('kind', e.target.value)}>
-            {KINDS.map((k) => (
+            {ROUTE_KINDS.map((k) => (
               <option key={k} value={k}>
                 {t(`kind_${k}`)}
               </option>

@@ -23,7 +23,8 @@ import { MemoryRouter, Route, Routes } from 'react-router';
 import type { ReactNode } from 'react';
 import { AuthProvider, useAuth, type Role } from '../auth';
 import { ToastProvider } from '../components/ui';
-import TeamsPage, { invitableRoles, invitationUrl, isRole, mayAssign, memberActions, ROLES } from './Teams';
+import TeamsPage, { invitableRoles, invitationUrl, mayAssign, memberActions } from './Teams';
+import { isRole, ROLES } from '../api/vocabulary';
 
 describe('mayAssign mirrors the server (Role::may_assign)', () => {
   // The server's own cases (crates/tollgate-core/src/role.rs).

@@ -6,7 +6,9 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { client, unwrap, ApiError, type Schemas } from '../api/client';
-import { useAuth, usePermissions, type Role } from '../auth';
+import { teamMembersQuery, useTeams, useUsers } from '../api/queries';
+import { useAuth, usePermissions } from '../auth';
+import { isRole, ROLE_RANK, ROLES, type Role } from '../api/vocabulary';
 import { basename } from '../App';
 import { defineMessages } from '../i18n';
 import { date, dateTime, integer, relative } from '../format';
@@ -276,14 +278,6 @@ const ns = defineMessages(
 // ---------------------------------------------------------------------------------------------
 // Role rules (pure, mirrored from the server)
 
-/** Every role, most powerful first (the order of the role selects). */
-export const ROLES: readonly Role[] = ['owner', 'admin', 'member', 'viewer'];
-const RANK: Record<Role, number> = { viewer: 0, member: 1, admin: 2, owner: 3 };
-
-export function isRole(text: string | null | undefined): text is Role {
-  return text === 'owner' || text === 'admin' || text === 'member' || text === 'viewer';
-}
-
 /**
  * Whether a caller with role `caller` may give `target` to someone whose role is `current`
  * (`null`: not a member yet). Owners may do anything; admins only deal in members and viewers;
@@ -292,7 +286,7 @@ export function isRole(text: string | null | undefined): text is Role {
 export function mayAssign(caller: Role | null, current: Role | null, target: Role): boolean {
   if (caller === 'owner') return true;
   if (caller === 'admin') {
-    return RANK[target] <= RANK.member && (current === null || RANK[current] <= RANK.member);
+    return ROLE_RANK[target] <= ROLE_RANK.member && (current === null || ROLE_RANK[current] <= ROLE_RANK.member);
   }
   return false;
 }
@@ -595,13 +589,6 @@ function DeleteTeamDialog({
 // ---------------------------------------------------------------------------------------------
 // The list
 
-function membersQuery(id: number) {
-  return {
-    queryKey: ['team-members', id],
-    queryFn: () => unwrap(client.GET('/api/v1/teams/{id}/members', { params: { path: { id } } })),
-  };
-}
-
 function TeamList() {
   const { t } = useTranslation([ns, 'common']);
   const can = usePermissions();
@@ -612,8 +599,8 @@ function TeamList() {
   const [creating, setCreating] = useState(false);
   const [renaming, setRenaming] = useState<Schemas['TeamView'] | null>(null);
   const [deleting, setDeleting] = useState<Schemas['TeamView'] | null>(null);
-  const teams = useQuery({ queryKey: ['teams'], queryFn: () => unwrap(client.GET('/api/v1/teams')) });
-  const counts = useQueries({ queries: (teams.data ?? []).map((x) => membersQuery(x.id)) });
+  const teams = useTeams();
+  const counts = useQueries({ queries: (teams.data ?? []).map((x) => teamMembersQuery(x.id)) });
   const ownRole = (id: number) => session?.memberships.find((m) => m.team_id === id)?.role ?? null;
 
   return (
@@ -819,7 +806,7 @@ function Members({ teamId, callerRole }: { teamId: number; callerRole: Role | nu
   const { refresh } = useAuth();
   const toast = useToast();
   const queries = useQueryClient();
-  const members = useQuery(membersQuery(teamId));
+  const members = useQuery(teamMembersQuery(teamId));
   const [removing, setRemoving] = useState<Member | null>(null);
   const [selfChange, setSelfChange] = useState<{ member: Member; role: Role } | null>(null);
   const [adding, setAdding] = useState(false);
@@ -828,7 +815,7 @@ function Members({ teamId, callerRole }: { teamId: number; callerRole: Role | nu
     () =>
       [...(members.data ?? [])].sort(
         (a, b) =>
-          (isRole(b.role) ? RANK[b.role] : -1) - (isRole(a.role) ? RANK[a.role] : -1) || a.email.localeCompare(b.email),
+          (isRole(b.role) ? ROLE_RANK[b.role] : -1) - (isRole(a.role) ? ROLE_RANK[a.role] : -1) || a.email.localeCompare(b.email),
       ),
     [members.data],
   );
@@ -1057,7 +1044,7 @@ function AddMemberForm({
 }) {
   const { t } = useTranslation([ns, 'common']);
   const toast = useToast();
-  const users = useQuery({ queryKey: ['users'], queryFn: () => unwrap(client.GET('/api/v1/users')) });
+  const users = useUsers();
   const [userId, setUserId] = useState<number | ''>('');
   const [role, setRole] = useState<Role>('member');
   const add = useMutation({
