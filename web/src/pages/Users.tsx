@@ -11,7 +11,7 @@ import { usePermissions } from '../auth';
 import { defineMessages } from '../i18n';
 import { date, dateTime, integer, relative } from '../format';
 import { ConfirmDialog, Dialog, ErrorAlert, NameForm, QueryState, StatCard, useToast } from '../components/ui';
-import { InviteDialog } from './Teams';
+import { InviteDialog } from './Teams/InviteDialog';
 import { isRole, type Role } from '../api/vocabulary';
 
 const ns = defineMessages(
