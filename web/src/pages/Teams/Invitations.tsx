@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { client, unwrap, type Schemas } from '../../api/client';
-import { type Role } from '../../api/vocabulary';
+import type { Role } from '../../api/vocabulary';
 import { date, dateTime, relative } from '../../format';
 import { ConfirmDialog, QueryState, useToast } from '../../components/ui';
 import { InviteDialog } from './InviteDialog';

@@ -3,7 +3,7 @@ import { useState, type FormEvent } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { client, unwrap, ApiError, type Schemas } from '../../api/client';
-import { type Role } from '../../api/vocabulary';
+import type { Role } from '../../api/vocabulary';
 import { dateTime } from '../../format';
 import { CopyButton, Dialog, ErrorAlert, Field, FormButtons, TeamOptions } from '../../components/ui';
 import { ns } from './messages';

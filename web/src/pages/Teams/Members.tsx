@@ -7,7 +7,16 @@ import { teamMembersQuery, useUsers } from '../../api/queries';
 import { useAuth, usePermissions } from '../../auth';
 import { isRole, ROLE_RANK, ROLES, type Role } from '../../api/vocabulary';
 import { date, dateTime } from '../../format';
-import { ConfirmDialog, Dialog, Empty, ErrorAlert, Field, FormButtons, QueryState, useToast } from '../../components/ui';
+import {
+  ConfirmDialog,
+  Dialog,
+  Empty,
+  ErrorAlert,
+  Field,
+  FormButtons,
+  QueryState,
+  useToast,
+} from '../../components/ui';
 import { RoleBadge } from './RoleBadge';
 import { ns } from './messages';
 import { memberActions } from './roles';

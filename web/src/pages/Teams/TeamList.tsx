@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { useQueries } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
-import { type Schemas } from '../../api/client';
+import type { Schemas } from '../../api/client';
 import { teamMembersQuery, useTeams } from '../../api/queries';
 import { useAuth, usePermissions } from '../../auth';
 import { isRole } from '../../api/vocabulary';
