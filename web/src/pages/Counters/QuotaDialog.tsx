@@ -35,12 +35,15 @@ export function QuotaDialog({ open, counter, onClose }: { open: boolean; counter
   });
 
   // Start from the current quota each time the dialog opens.
+  const [wasOpen, setWasOpen] = useState(false);
+  if (open !== wasOpen) {
+    setWasOpen(open);
+    if (open) setText(String(counter.quota));
+  }
+  const resetMutation = mutation.reset;
   useEffect(() => {
-    if (open) {
-      setText(String(counter.quota));
-      mutation.reset();
-    }
-  }, [open]);
+    if (open) resetMutation();
+  }, [open, resetMutation]);
   const apiError = mutation.error instanceof ApiError ? mutation.error : null;
   const quotaError = apiError?.field === 'quota' ? parseMessage(apiError) : null;
 

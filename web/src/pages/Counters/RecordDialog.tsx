@@ -68,6 +68,7 @@ export function RecordDialog({
   });
 
   // Reset the form each time the dialog opens.
+  const resetMutation = mutation.reset;
   useEffect(() => {
     if (open) {
       setName('');
@@ -77,9 +78,9 @@ export function RecordDialog({
       setSyncType('manual');
       setPasteNote(null);
       setNameTouched(false);
-      mutation.reset();
+      resetMutation();
     }
-  }, [open]);
+  }, [open, resetMutation]);
 
   const apiError = mutation.error instanceof ApiError ? mutation.error : null;
   const fieldError = (field: string) => (apiError?.field === field ? parseMessage(apiError) : null);
