@@ -2,7 +2,7 @@
 import { downloadUrl } from '../../api/client';
 import type { SeriesQuery, UsageQuery } from '../../api/queries';
 import type { operations } from '../../api/schema';
-import { isSortOrder, type Bucket, type ExportFormat, type SortOrder } from '../../api/vocabulary';
+import { isSortOrder, type Bucket, type ExportFormat, type Grouping, type SortOrder } from '../../api/vocabulary';
 import { positiveInt } from '../../params';
 
 export const HOUR_MS = 3_600_000;
@@ -171,7 +171,8 @@ export function previousQuery(f: AnalyticsFilters, now: number): UsageQuery | nu
   return { from: end - span, to: end, ...dimensionQuery(f) };
 }
 
-export type ExportDataset = 'events' | 'series' | 'top_key' | 'top_route' | 'top_model' | 'top_team';
+/** What an export holds: raw events, the series, or a top-N by one of the server's groupings. */
+export type ExportDataset = 'events' | 'series' | `top_${Exclude<Grouping, 'status_class'>}`;
 
 /** The export URL of a dataset with the current filters (the export takes `from`/`to`, not `range`). */
 export function exportHref(f: AnalyticsFilters, dataset: ExportDataset, format: ExportFormat, now: number): string {
