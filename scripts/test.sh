@@ -56,6 +56,7 @@ dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || dpkg -s fonts-noto-cjk >/dev/null 
 npm --prefix web ci --no-audit --no-fund --loglevel=error || die "npm ci failed in web/"
 npm --prefix web run build || die "the web console does not build"
 npm --prefix web test || die "web console unit tests failed"
+npm --prefix web run lint || die "the web console has lint findings (npm --prefix web run lint)"
 
 say "format"
 cargo fmt --all -- --check

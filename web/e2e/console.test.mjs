@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { AxeBuilder } from '@axe-core/playwright';
-import { ADMIN, apiSession, eventually, launchBrowser, newPage, screenshot, signIn, startServer } from './harness.mjs';
+import { apiSession, eventually, launchBrowser, newPage, screenshot, signIn, startServer } from './harness.mjs';
 
 let server;
 let browser;

@@ -3,11 +3,10 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { client, onUnauthorized, setCsrfToken, unwrap, type Schemas } from './api/client';
+import { isRole, ROLE_RANK, type Role } from './api/vocabulary';
 
-export type Role = 'owner' | 'admin' | 'member' | 'viewer';
+export type { Role };
 export type Session = Schemas['SessionView'];
-
-const rank: Record<Role, number> = { viewer: 0, member: 1, admin: 2, owner: 3 };
 
 export interface Auth {
   /** `undefined` while the first check runs, `null` when signed out. */
@@ -94,13 +93,13 @@ export function permissionsOf(session: Session): Permissions {
   const roles = new Map<number, Role>();
   const names = new Map<number, string>();
   for (const m of session.memberships) {
-    roles.set(m.team_id, m.role as Role);
+    if (isRole(m.role)) roles.set(m.team_id, m.role);
     names.set(m.team_id, m.team_name);
   }
   const roleIn = (teamId: number): Role | null => (isAdmin ? 'owner' : (roles.get(teamId) ?? null));
   const atLeast = (teamId: number, role: Role) => {
     const r = roleIn(teamId);
-    return r !== null && rank[r] >= rank[role];
+    return r !== null && ROLE_RANK[r] >= ROLE_RANK[role];
   };
   const teams = [...names.entries()].map(([id, name]) => ({ id, name }));
   const managedTeams = teams.filter((t) => atLeast(t.id, 'admin'));

@@ -3,6 +3,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
+import { isRole } from '../api/vocabulary';
 import { ApiError, client, unwrap, type Schemas } from '../api/client';
 import { useAuth } from '../auth';
 import { defineMessages } from '../i18n';
@@ -197,7 +198,7 @@ function AcceptForm({
   const existing = invitation.existing_account;
   const mismatch = !existing && confirm !== '' && confirm !== password;
   const fieldError = (field: string) => (error instanceof ApiError && error.field === field ? error.message : null);
-  const roleName = ['owner', 'admin', 'member', 'viewer'].includes(invitation.role)
+  const roleName = isRole(invitation.role)
     ? t(`common:role_${invitation.role}`)
     : invitation.role;
   // Mid-sentence in English: "as member", not "as Member".

@@ -363,12 +363,16 @@ function DisplayNameDialog({
       onClose();
     },
   });
+  // Start from the current name each time the dialog opens.
+  const [wasOpen, setWasOpen] = useState(false);
+  if (open !== wasOpen) {
+    setWasOpen(open);
+    if (open) setName(current);
+  }
+  const resetMutation = mutation.reset;
   useEffect(() => {
-    if (open) {
-      setName(current);
-      mutation.reset();
-    }
-  }, [open]);
+    if (open) resetMutation();
+  }, [open, resetMutation]);
   const apiError = mutation.error instanceof ApiError ? mutation.error : null;
   const nameError = apiError?.field === 'display_name' ? apiError.message : null;
   return (

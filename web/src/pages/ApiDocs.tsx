@@ -282,7 +282,7 @@ export function schemaRefs(schema: JsonSchema | undefined): string[] {
   const walk = (s: JsonSchema | undefined) => {
     if (!s) return;
     if (s.$ref) out.add(refName(s.$ref));
-    s.items && walk(s.items);
+    if (s.items) walk(s.items);
     (s.oneOf ?? []).forEach(walk);
     (s.anyOf ?? []).forEach(walk);
     (s.allOf ?? []).forEach(walk);

@@ -1,10 +1,13 @@
 // The overview: what exists (keys, routes, teams), what needs attention (keys about to expire),
 // what changed lately (audit), and a strip of the last 24 hours of traffic with links onwards.
-import type { ReactNode } from 'react';
+// Every figure is derived here from the `/api/v1` lists the other pages read too (and share the
+// cache of), with the same rules as the seed's `/api/dashboard/overview`.
+import { useMemo, type ReactNode } from 'react';
 import { Link } from 'react-router';
 import { useQuery, type UseQueryResult } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { client, unwrap, type Schemas } from '../api/client';
+import { useKeys, useRoutes, useTeams, useUsageSummary } from '../api/queries';
 import { usePermissions } from '../auth';
 import { defineMessages } from '../i18n';
 import { BarList, TrendChart } from '../components/charts';
@@ -148,6 +151,8 @@ const ns = defineMessages(
 
 const DAY_MS = 86_400_000;
 const EXPIRING_SHOWN = 8;
+/** Audit entries in "recent activity". */
+const ACTIVITY_SHOWN = 10;
 
 /** `user:ann@example.com` → `ann@example.com`; other actors (system, tokens) as they are. */
 export function actorName(actor: string): string {
@@ -161,18 +166,81 @@ export function expiryTone(expiresAt: number | null | undefined, now: number): '
   return expiresAt - now <= 7 * DAY_MS ? 'warning' : 'info';
 }
 
+/** What the overview shows: the same figures as the seed's `/api/dashboard/overview`. */
+export interface Overview {
+  total_keys: number;
+  /** Not revoked and not expired. */
+  active_keys: number;
+  total_routes: number;
+  total_teams: number;
+  /** Active keys expiring within 30 days. */
+  expiring_soon: number;
+  /** Keys created on each of the last 7 UTC days, oldest first. */
+  key_creation_trend: { ts: number; count: number }[];
+  /** The 5 teams with the most keys (teams without keys left out). */
+  team_key_distribution: { team_id: number; team: string; keys: number }[];
+  /** Active keys expiring within 30 days, soonest first. */
+  expiring_keys: Schemas['KeyView'][];
+  /** The latest audit entries the caller may read. */
+  recent_activity: Schemas['AuditView'][];
+}
+
+/** Derives the overview from the lists the caller can see (the API already scoped them). */
+export function overviewOf(
+  keys: Schemas['KeyView'][],
+  routes: Schemas['RouteView'][],
+  teams: Schemas['TeamView'][],
+  activity: Schemas['AuditView'][],
+  now: number,
+): Overview {
+  const active = keys.filter((k) => k.revoked_at == null && (k.expires_at == null || k.expires_at > now));
+  const expiring = active
+    .filter((k) => k.expires_at != null && k.expires_at <= now + 30 * DAY_MS)
+    .sort((a, b) => (a.expires_at ?? 0) - (b.expires_at ?? 0));
+  const today = now - (now % DAY_MS);
+  const trend = [6, 5, 4, 3, 2, 1, 0].map((d) => {
+    const ts = today - d * DAY_MS;
+    return { ts, count: keys.filter((k) => k.created_at >= ts && k.created_at < ts + DAY_MS).length };
+  });
+  const dist = teams
+    .map((t) => ({ team_id: t.id, team: t.name, keys: keys.filter((k) => k.team_id === t.id).length }))
+    .filter((t) => t.keys > 0)
+    .sort((a, b) => b.keys - a.keys || (a.team < b.team ? -1 : a.team > b.team ? 1 : 0))
+    .slice(0, 5);
+  return {
+    total_keys: keys.length,
+    active_keys: active.length,
+    total_routes: routes.length,
+    total_teams: teams.length,
+    expiring_soon: expiring.length,
+    key_creation_trend: trend,
+    team_key_distribution: dist,
+    expiring_keys: expiring,
+    recent_activity: activity,
+  };
+}
+
 export default function Dashboard() {
   const { t, i18n } = useTranslation(ns);
   const can = usePermissions();
-  const overview = useQuery({
-    queryKey: ['dashboard', 'overview'],
-    queryFn: () => unwrap(client.GET('/api/dashboard/overview')),
+  const keys = useKeys();
+  const routes = useRoutes();
+  const teams = useTeams();
+  const audit = useQuery({
+    queryKey: ['audit', 'recent', ACTIVITY_SHOWN],
+    queryFn: () => unwrap(client.GET('/api/v1/audit', { params: { query: { per_page: ACTIVITY_SHOWN } } })),
   });
-  const usage = useQuery({
-    queryKey: ['usage', 'summary', { range: '24h' }],
-    queryFn: () => unwrap(client.GET('/api/v1/usage/summary', { params: { query: { range: '24h' } } })),
-  });
+  const usage = useUsageSummary({ range: '24h' });
   const lang = i18n.language;
+  const parts = [keys, routes, teams, audit];
+  const failed = parts.find((q) => q.isError);
+  const overview = useMemo(
+    () =>
+      keys.data && routes.data && teams.data && audit.data
+        ? overviewOf(keys.data, routes.data, teams.data, audit.data.items, Date.now())
+        : null,
+    [keys.data, routes.data, teams.data, audit.data],
+  );
 
   return (
     <div className="stack insights dashboard">
@@ -180,12 +248,15 @@ export default function Dashboard() {
 
       <UsageStrip query={usage} />
 
-      {overview.isPending ? (
+      {failed ? (
+        <ErrorState
+          error={failed.error}
+          onRetry={() => parts.filter((q) => q.isError).forEach((q) => void q.refetch())}
+        />
+      ) : overview === null ? (
         <Loading />
-      ) : overview.isError ? (
-        <ErrorState error={overview.error} onRetry={() => void overview.refetch()} />
       ) : (
-        <OverviewBody data={overview.data} canCreateKeys={can.keyTeams.length > 0} lang={lang} />
+        <OverviewBody data={overview} canCreateKeys={can.keyTeams.length > 0} lang={lang} />
       )}
     </div>
   );
@@ -243,7 +314,7 @@ function UsageStrip({ query }: { query: UseQueryResult<Schemas['SummaryView']> }
   );
 }
 
-function OverviewBody({ data, canCreateKeys, lang }: { data: Schemas['Overview']; canCreateKeys: boolean; lang: string }) {
+function OverviewBody({ data, canCreateKeys, lang }: { data: Overview; canCreateKeys: boolean; lang: string }) {
   const { t } = useTranslation(ns);
   const now = Date.now();
   const dayLabel = (ts: number) => new Intl.DateTimeFormat(lang, { month: 'short', day: 'numeric', timeZone: 'UTC' }).format(ts);

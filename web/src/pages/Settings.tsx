@@ -2,9 +2,10 @@
 // where to change them), ingest secret rotation (shown once), and token quotas with their use.
 import { useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { ApiError, client, unwrap, type Schemas } from '../api/client';
+import { useQuotas, useSettings, useTeams } from '../api/queries';
 import { defineMessages } from '../i18n';
 import { compact, dateTime, integer, percent } from '../format';
 import {
@@ -232,10 +233,7 @@ export function parseTokens(text: string): number | null {
 
 export default function SettingsPage() {
   const { t } = useTranslation([ns, 'common']);
-  const settings = useQuery({
-    queryKey: ['settings'],
-    queryFn: () => unwrap(client.GET('/api/v1/settings')),
-  });
+  const settings = useSettings();
   return (
     <>
       <div className="page-header">
@@ -378,8 +376,8 @@ function IngestCard({ settings }: { settings: Schemas['SettingsView'] }) {
 
 function Quotas() {
   const { t } = useTranslation([ns, 'common']);
-  const quotas = useQuery({ queryKey: ['quotas'], queryFn: () => unwrap(client.GET('/api/v1/quotas')) });
-  const teams = useQuery({ queryKey: ['teams'], queryFn: () => unwrap(client.GET('/api/v1/teams')) });
+  const quotas = useQuotas();
+  const teams = useTeams();
   const [editing, setEditing] = useState<{ quota: Quota; scope: string } | null>(null);
   const teamName = (id: number | null | undefined) =>
     teams.data?.find((x) => x.id === id)?.name ?? t('team_unknown', { id });

@@ -315,15 +315,16 @@ function CreateTokenDialog({ open, onClose }: { open: boolean; onClose: () => vo
     },
   });
 
+  const resetMutation = mutation.reset;
   useEffect(() => {
     if (open) {
       setName('');
       setExpiry('90d');
       setCustom('');
       setCreated(null);
-      mutation.reset();
+      resetMutation();
     }
-  }, [open]);
+  }, [open, resetMutation]);
 
   const apiError = mutation.error instanceof ApiError ? mutation.error : null;
   const nameError = apiError?.field === 'name' ? apiError.message : null;

@@ -3,14 +3,16 @@
 // someone to a team with a copyable link.
 import { useMemo, useState } from 'react';
 import { Link } from 'react-router';
-import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueries, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { client, unwrap, type Schemas } from '../api/client';
-import { usePermissions, type Role } from '../auth';
+import { teamMembersQuery, useTeams, useUsers } from '../api/queries';
+import { usePermissions } from '../auth';
 import { defineMessages } from '../i18n';
 import { date, dateTime, integer, relative } from '../format';
 import { ConfirmDialog, Dialog, ErrorAlert, NameForm, QueryState, StatCard, useToast } from '../components/ui';
-import { InviteDialog, isRole } from './Teams';
+import { InviteDialog } from './Teams/InviteDialog';
+import { isRole, type Role } from '../api/vocabulary';
 
 const ns = defineMessages(
   'users',
@@ -219,14 +221,9 @@ export default function UsersPage() {
   const [renaming, setRenaming] = useState<User | null>(null);
   const [pending, setPending] = useState<Pending | null>(null);
 
-  const users = useQuery({ queryKey: ['users'], queryFn: () => unwrap(client.GET('/api/v1/users')) });
-  const teams = useQuery({ queryKey: ['teams'], queryFn: () => unwrap(client.GET('/api/v1/teams')) });
-  const memberLists = useQueries({
-    queries: (teams.data ?? []).map((team) => ({
-      queryKey: ['team-members', team.id],
-      queryFn: () => unwrap(client.GET('/api/v1/teams/{id}/members', { params: { path: { id: team.id } } })),
-    })),
-  });
+  const users = useUsers();
+  const teams = useTeams();
+  const memberLists = useQueries({ queries: (teams.data ?? []).map((team) => teamMembersQuery(team.id)) });
   const membershipsByUser = useMemo(() => {
     const map = new Map<number, Schemas['MembershipView'][]>();
     for (const q of memberLists) {

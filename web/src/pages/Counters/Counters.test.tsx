@@ -10,7 +10,8 @@ const fetchMock = vi.hoisted(() => {
   return mock;
 });
 
-import { isCounterName, previewReading, ReadingField } from './Counters';
+import { ReadingField } from './ReadingField';
+import { isCounterName, previewReading } from './model';
 
 describe('previewReading', () => {
   it('adds the difference when the reading is above what was used', () => {

@@ -1,18 +1,16 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
+import { LogTable, rowTone, visibleSlice } from './LogTable';
 import {
   AUTO_LOAD_LIMIT,
   DEFAULT_RANGE,
-  LogTable,
   PAGE_SIZE,
   apiQuery,
   badRange,
   filtersFromParams,
   filtersToParams,
-  rowTone,
-  visibleSlice,
   type LogEntry,
-} from './Logs';
+} from './filters';
 
 afterEach(cleanup);
 

@@ -1,29 +1,24 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cleanup, fireEvent, render, screen } from '@testing-library/react';
-import type { Schemas } from '../api/client';
+import type { Schemas } from '../../api/client';
+import { FilterBar } from './FilterBar';
+import { bucketLabel, delta, foldOthers, reportedDays, reportedInWindow, seriesToChart } from './chartData';
 import {
   DAY_MS,
   HOUR_MS,
-  FilterBar,
-  bucketLabel,
   bucketOf,
-  delta,
   exportHref,
   filtersToParams,
-  foldOthers,
   last24hQuery,
   parseFilters,
   pickBucket,
   previousQuery,
   rangeError,
-  reportedDays,
-  reportedInWindow,
   seriesQuery,
-  seriesToChart,
   usageQuery,
   windowOf,
   type AnalyticsFilters,
-} from './Analytics';
+} from './filters';
 
 const parse = (qs: string) => parseFilters(new URLSearchParams(qs));
 const NOW = Date.UTC(2026, 10, 23, 17, 56, 0); // 2026-11-23T17:56:00Z

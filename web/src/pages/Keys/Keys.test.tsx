@@ -3,14 +3,14 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { MemoryRouter } from 'react-router';
 import type { ReactNode } from 'react';
-import { client, type Schemas } from '../api/client';
-import { permissionsOf, type Session } from '../auth';
-import { ToastProvider } from '../components/ui';
+import { client, type Schemas } from '../../api/client';
+import { permissionsOf, type Session } from '../../auth';
+import { ToastProvider } from '../../components/ui';
 
 // The page reads the session through useAuth / usePermissions; the tests choose it.
 let session: Session;
-vi.mock('../auth', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../auth')>();
+vi.mock('../../auth', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../auth')>();
   return {
     ...real,
     useAuth: () => ({ session, signIn: vi.fn(), signOut: vi.fn(), refresh: vi.fn() }),
@@ -18,8 +18,10 @@ vi.mock('../auth', async (importOriginal) => {
   };
 });
 
-import { localDay } from '../localTime';
-import KeysPage, { CreateKeyDialog, expiryTimestamp, filterKeys, mayChangeKey, mayRevealKey } from './Keys';
+import { localDay } from '../../localTime';
+import KeysPage from '.';
+import { CreateKeyDialog } from './CreateKeyDialog';
+import { expiryTimestamp, filterKeys, mayChangeKey, mayRevealKey } from './model';
 
 const DAY = 86_400_000;
 const NOW = new Date(2026, 10, 23, 15, 30).getTime();

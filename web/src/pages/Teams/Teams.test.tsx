@@ -21,9 +21,11 @@ import { cleanup, fireEvent, render, screen, within } from '@testing-library/rea
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { MemoryRouter, Route, Routes } from 'react-router';
 import type { ReactNode } from 'react';
-import { AuthProvider, useAuth, type Role } from '../auth';
-import { ToastProvider } from '../components/ui';
-import TeamsPage, { invitableRoles, invitationUrl, isRole, mayAssign, memberActions, ROLES } from './Teams';
+import { AuthProvider, useAuth, type Role } from '../../auth';
+import { ToastProvider } from '../../components/ui';
+import TeamsPage from '.';
+import { invitableRoles, invitationUrl, mayAssign, memberActions } from './roles';
+import { isRole, ROLES } from '../../api/vocabulary';
 
 describe('mayAssign mirrors the server (Role::may_assign)', () => {
   // The server's own cases (crates/tollgate-core/src/role.rs).

@@ -1,0 +1,48 @@
+// The server's vocabulary (roles, route kinds, usage groupings, orders, buckets, export formats),
+// read from the OpenAPI document: `schema.ts` is generated with `--enum-values`, so the value
+// lists below are the server's own and a new value reaches the console with `npm run gen:api`.
+import {
+  bucketValues,
+  exportFormatValues,
+  groupingValues,
+  roleValues,
+  routeKindValues,
+  sortOrderValues,
+  type components,
+} from './schema';
+
+type S = components['schemas'];
+export type Role = S['Role'];
+export type RouteKind = S['RouteKind'];
+export type Grouping = S['Grouping'];
+export type SortOrder = S['SortOrder'];
+export type Bucket = S['Bucket'];
+export type ExportFormat = S['ExportFormat'];
+
+export const ROUTE_KINDS: readonly RouteKind[] = routeKindValues;
+export const GROUPINGS: readonly Grouping[] = groupingValues;
+export const SORT_ORDERS: readonly SortOrder[] = sortOrderValues;
+export const BUCKETS: readonly Bucket[] = bucketValues;
+export const EXPORT_FORMATS: readonly ExportFormat[] = exportFormatValues;
+
+/**
+ * How powerful each role is (the server's `Role` order). A `Record` over the schema's type, so a
+ * role added on the server fails to compile here until it is given its place.
+ */
+export const ROLE_RANK: Readonly<Record<Role, number>> = { viewer: 0, member: 1, admin: 2, owner: 3 };
+
+/** Every role, most powerful first (the order of the role selects). */
+export const ROLES: readonly Role[] = [...roleValues].sort((a, b) => ROLE_RANK[b] - ROLE_RANK[a]);
+
+function member<V extends string>(values: readonly V[]) {
+  return (text: string | null | undefined): text is V => text != null && (values as readonly string[]).includes(text);
+}
+
+/** Whether a string from the server is one of the roles. */
+export const isRole = member(roleValues);
+/** Whether a string is one of the route kinds. */
+export const isRouteKind = member(routeKindValues);
+/** Whether a string is one of the usage orders. */
+export const isSortOrder = member(sortOrderValues);
+/** Whether a string is one of the export formats. */
+export const isExportFormat = member(exportFormatValues);
