@@ -16,7 +16,7 @@ use tollgate_core::time::now_ms;
 use crate::alert::{Alert, BudgetUnit, Component};
 use crate::delivery::BackendError;
 
-const DAY_MS: i64 = 86_400_000;
+use tollgate_core::time::DAY_MS;
 /// The lease name the evaluation loop holds.
 const EVALUATOR_LEASE: &str = "alerts-evaluator";
 

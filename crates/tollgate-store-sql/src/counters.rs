@@ -32,7 +32,7 @@ macro_rules! __counters {
         /// The sync types the schema accepts.
         const SYNC_TYPES: [&str; 5] = ["manual", "clipboard", "estimate", "import", "api"];
         /// One day, ms.
-        const DAY_MS: i64 = 86_400_000;
+        use tollgate_core::time::DAY_MS;
 
         fn counter_from_row(row: &DbRow) -> StoreResult<Counter> {
             Ok(Counter {

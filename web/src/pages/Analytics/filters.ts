@@ -190,7 +190,7 @@ export function exportHref(f: AnalyticsFilters, dataset: ExportDataset, format: 
     q.bucket = pickBucket(to - from);
   } else {
     q.dataset = 'top';
-    q.by = dataset.slice(4);
+    q.by = dataset.slice(4) as Grouping;
   }
   return downloadUrl('/api/v1/usage/export', q as Record<string, string | number | undefined>);
 }
