@@ -194,7 +194,12 @@ impl Dispatcher {
         })
     }
 
-    /// Runs [`Self::run`] on a task.
+    /// Runs [`Self::run`] on a task; it ends when every sender of `alerts` is dropped, and the
+    /// caller owns the handle to await or abort it at shutdown.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the caller owns the returned handle; the task ends when the queue closes"
+    )]
     pub fn spawn(&self, alerts: mpsc::Receiver<Alert>) -> JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move { this.run(alerts).await })
