@@ -11,6 +11,7 @@
 
 pub mod capture;
 pub mod error;
+pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod spool;
