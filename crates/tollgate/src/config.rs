@@ -339,7 +339,7 @@ impl Config {
             .filter(|k| {
                 !k.as_str().starts_with("test_")
                     && k.as_str() != "config"
-                    && k.as_str() != "redis_url"
+                    && !k.as_str().eq_ignore_ascii_case("redis_url")
             })
             .split("__");
         let redis_env = Env::raw()
