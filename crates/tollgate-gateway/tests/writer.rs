@@ -20,13 +20,14 @@ use tollgate_core::{KeyHash, UsageEvent};
 use tollgate_gateway::metrics::Metrics;
 use tollgate_gateway::writer::{Durability, UsageSink, UsageWriter, WriterConfig};
 use tollgate_store::{
-    AccessToken, AccessTokenQueries, AggregateOrder, AnalyticsQueries, AuditEntry, AuditFilter,
-    AuditQueries, Counter, CounterQueries, CounterReading, EventCursor, EventFilter, Grouping,
-    HourlyRollup, Invitation, InvitationQueries, KeyQueries, KeyRecord, KeyUpdate, MemberQueries,
-    Membership, NewAccessToken, NewAuditEntry, NewInvitation, NewKey, NewReading, NewRoute,
-    NewUser, RollupFilter, RouteQueries, RouteRecord, RouteUpdate, SessionQueries, SessionRecord,
-    SettingQueries, Store, StoreError, StoreResult, StoredEvent, Team, TeamQueries, UsageAggregate,
-    UsageQueries, User, UserQueries,
+    AccessToken, AccessTokenQueries, AggregateOrder, AlertChannelRecord, AlertDelivery,
+    AlertQueries, AnalyticsQueries, AuditEntry, AuditFilter, AuditQueries, Counter, CounterQueries,
+    CounterReading, EventCursor, EventFilter, Grouping, HourlyRollup, Invitation,
+    InvitationQueries, KeyQueries, KeyRecord, KeyUpdate, LimitOwner, LimitQueries, LimitRecord,
+    MemberQueries, Membership, NewAccessToken, NewAlertChannel, NewAuditEntry, NewInvitation,
+    NewKey, NewReading, NewRoute, NewUser, RollupFilter, RouteQueries, RouteRecord, RouteUpdate,
+    SessionQueries, SessionRecord, SettingQueries, Store, StoreError, StoreResult, StoredEvent,
+    Team, TeamQueries, UsageAggregate, UsageQueries, User, UserQueries,
 };
 use tollgate_store_sqlite::SqliteStore;
 use uuid::Uuid;
@@ -401,6 +402,77 @@ impl CounterQueries for FlakyStore {
         to_ms: i64,
     ) -> StoreResult<Vec<(i64, i64, i64)>> {
         self.inner.counter_daily(counter_id, from_ms, to_ms).await
+    }
+}
+
+#[async_trait]
+impl LimitQueries for FlakyStore {
+    async fn create_limit(
+        &self,
+        owner: LimitOwner,
+        spec: &str,
+        created_by: &str,
+    ) -> StoreResult<LimitRecord> {
+        self.inner.create_limit(owner, spec, created_by).await
+    }
+    async fn update_limit(&self, id: i64, spec: &str) -> StoreResult<LimitRecord> {
+        self.inner.update_limit(id, spec).await
+    }
+    async fn delete_limit(&self, id: i64) -> StoreResult<()> {
+        self.inner.delete_limit(id).await
+    }
+    async fn get_limit(&self, id: i64) -> StoreResult<Option<LimitRecord>> {
+        self.inner.get_limit(id).await
+    }
+    async fn list_limits(&self) -> StoreResult<Vec<LimitRecord>> {
+        self.inner.list_limits().await
+    }
+    async fn set_key_models(&self, key_id: i64, patterns: Option<&str>) -> StoreResult<()> {
+        self.inner.set_key_models(key_id, patterns).await
+    }
+    async fn key_models(&self) -> StoreResult<Vec<(i64, String)>> {
+        self.inner.key_models().await
+    }
+}
+
+#[async_trait]
+impl AlertQueries for FlakyStore {
+    async fn create_alert_channel(
+        &self,
+        channel: NewAlertChannel,
+    ) -> StoreResult<AlertChannelRecord> {
+        self.inner.create_alert_channel(channel).await
+    }
+    async fn list_alert_channels(&self) -> StoreResult<Vec<AlertChannelRecord>> {
+        self.inner.list_alert_channels().await
+    }
+    async fn get_alert_channel(&self, id: i64) -> StoreResult<Option<AlertChannelRecord>> {
+        self.inner.get_alert_channel(id).await
+    }
+    async fn delete_alert_channel(&self, id: i64) -> StoreResult<()> {
+        self.inner.delete_alert_channel(id).await
+    }
+    async fn record_alert_delivery(&self, delivery: &AlertDelivery) -> StoreResult<i64> {
+        self.inner.record_alert_delivery(delivery).await
+    }
+    async fn list_alert_deliveries(
+        &self,
+        channel_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AlertDelivery>> {
+        self.inner.list_alert_deliveries(channel_id, limit).await
+    }
+    async fn claim_alert(&self, dedup_key: &str, now_ms: i64, ttl_ms: i64) -> StoreResult<bool> {
+        self.inner.claim_alert(dedup_key, now_ms, ttl_ms).await
+    }
+    async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<bool> {
+        self.inner.hold_lease(name, holder, now_ms, ttl_ms).await
     }
 }
 
