@@ -291,11 +291,11 @@ async fn refresh_once(shared: &Shared, store_down: &mut bool) {
     }
     // Keys first: a revocation must take effect even if the routes cannot be reloaded yet.
     shared.keys.invalidate_all();
-    if let Some(limits) = &shared.config.limits {
-        if let Err(err) = limits.reload(&*shared.store).await {
-            tracing::warn!(error = %err, "store changed but the limits could not be reloaded; retrying");
-            return;
-        }
+    if let Some(limits) = &shared.config.limits
+        && let Err(err) = limits.reload(&*shared.store).await
+    {
+        tracing::warn!(error = %err, "store changed but the limits could not be reloaded; retrying");
+        return;
     }
     match load_routes(shared).await {
         Ok(state) => {
