@@ -504,7 +504,7 @@ impl CuttableProxy {
     }
 }
 
-async fn redis_cut_mid_run(fail_mode: &str) -> (StatusCode, Value, String) {
+async fn redis_cut_mid_run(fail_mode: &str) -> (StatusCode, Value, String, Value) {
     let mock = MockUpstream::start().await.expect("mock");
     let db = TestDb::new(Backend::Sqlite).await;
     add_route(
@@ -539,21 +539,38 @@ async fn redis_cut_mid_run(fail_mode: &str) -> (StatusCode, Value, String) {
     let status = resp.status();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     let metrics = server.metrics().await;
+    let health: Value = client()
+        .get(server.console_url("/health/detailed"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("health json");
     drop(server);
     mock.shutdown().await;
-    (status, body, metrics)
+    (status, body, metrics, health)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_unreachable_fail_open_admits_and_reports_degraded() {
-    let (status, body, metrics) = redis_cut_mid_run("fail_open").await;
+    let (status, body, metrics, health) = redis_cut_mid_run("fail_open").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(metrics.contains("tollgate_limits_degraded 1"), "{metrics}");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(
+        health["components"]["limits"]["status"], "degraded",
+        "{health}"
+    );
+    assert_eq!(
+        health["components"]["limits"]["backend"], "redis",
+        "{health}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_unreachable_fail_closed_refuses_with_503() {
-    let (status, body, metrics) = redis_cut_mid_run("fail_closed").await;
+    let (status, body, metrics, _) = redis_cut_mid_run("fail_closed").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"]["code"], "limits_unavailable", "{body}");
     assert!(
