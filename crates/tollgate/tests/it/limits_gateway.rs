@@ -609,3 +609,89 @@ async fn a_wrong_redis_url_or_zone_stops_the_start_naming_the_key() {
         assert!(stderr.contains(named), "{extra:?}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_settle_and_a_client_hang_up_releases_its_slot() {
+    let mock = MockUpstream::start().await.expect("mock");
+    let db = TestDb::new(Backend::Sqlite).await;
+    add_route(
+        &db,
+        "oai",
+        "/oai",
+        &mock.url(),
+        &["--strip-prefix", "--kind", "openai"],
+    );
+    let (key_id, key) = add_key(&db, "stream", &[]);
+    let store = db.open().await;
+    put_limit(
+        &*store,
+        LimitOwner::Key(key_id),
+        LimitKind::Concurrency { max: 1 },
+    )
+    .await;
+    put_limit(
+        &*store,
+        LimitOwner::Key(key_id),
+        LimitKind::TokenBudget {
+            max: 1000,
+            period: Period::Day,
+        },
+    )
+    .await;
+    let server = Server::start(&db, &[]).await;
+    let http = client();
+    let stream = |chunks: &'static str, delay: &'static str| {
+        http.post(server.url("/oai/v1/chat/completions"))
+            .bearer_auth(&key)
+            .header("x-mock-prompt-tokens", "300")
+            .header("x-mock-completion-tokens", "100")
+            .header("x-mock-chunks", chunks)
+            .header("x-mock-chunk-delay-ms", delay)
+            .json(&json!({
+                "model": "gpt-4o",
+                "max_tokens": 1,
+                "stream": true,
+                "messages": [{"role": "user", "content": "hi"}],
+            }))
+            .send()
+    };
+
+    // A whole stream settles to the usage its last event reports (400 tokens).
+    let resp = stream("3", "0").await.expect("stream");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(header(&resp, "x-ratelimit-limit-tokens"), Some("1000"));
+    resp.bytes().await.expect("stream body");
+
+    // A client that hangs up mid-stream: the slot comes back at once.
+    let mut resp = stream("50", "200").await.expect("stream");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.chunk().await.expect("first chunk").is_some());
+    drop(resp);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let resp = loop {
+        let resp = chat(&http, &server, &key, "gpt-4o", &[]).await;
+        if resp.status() == StatusCode::OK {
+            break resp;
+        }
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            Instant::now() < deadline,
+            "the hung-up stream still holds the concurrency slot"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The settled stream's 400 tokens count against the budget.
+    let remaining: u64 = header(&resp, "x-ratelimit-remaining-tokens")
+        .and_then(|v| v.parse().ok())
+        .expect("remaining tokens");
+    assert!(remaining <= 600, "remaining {remaining}");
+    resp.bytes().await.expect("body");
+    server.wait_flushed().await;
+    let events = crate::harness::wait_events(&*store, 3).await;
+    assert!(
+        events.iter().any(|e| e.status == 499),
+        "the hang-up is recorded as 499"
+    );
+    drop(server);
+    mock.shutdown().await;
+}
