@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod demo;
 mod estimate;
+mod limits;
 mod output;
 mod reseal;
 mod retention;
