@@ -83,6 +83,10 @@ impl Call {
 /// Replaces the admission's reservations with the call's exact tokens and cost, off the
 /// request path. Without a runtime (never on the request path) the admission is dropped, which
 /// releases its leases and leaves its reservations to expire.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "one settlement bounded by the counters' round-trip timeout: the task ends by itself"
+)]
 fn settle(admission: tollgate_limits::Admission, event: &UsageEvent) {
     let tokens = u64::try_from(event.tokens.total.max(0)).unwrap_or(0);
     let cost_micro = usd_to_micro(event.cost_usd);
