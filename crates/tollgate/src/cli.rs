@@ -521,7 +521,7 @@ pub struct RouteRemoveArgs {
 #[derive(Debug, Subcommand)]
 pub enum LimitCommand {
     /// Set limits on the instance, a team, a key or a route: one limit per kind given.
-    Set(LimitSetArgs),
+    Set(Box<LimitSetArgs>),
     /// List limits with their current use and reset time.
     List(LimitListArgs),
     /// Remove a limit by id.
