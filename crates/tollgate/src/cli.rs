@@ -546,22 +546,22 @@ pub struct LimitSetArgs {
     #[arg(long, value_name = "NAME")]
     pub route: Option<String>,
     /// Requests per second.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub rps: Option<u64>,
     /// Requests per minute.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub rpm: Option<u64>,
     /// Requests per hour.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub rph: Option<u64>,
     /// Tokens (prompt + completion) per minute.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub tpm: Option<u64>,
     /// Calls in flight at once.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub concurrency: Option<u64>,
     /// A token budget per --period.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub tokens: Option<u64>,
     /// A cost budget in US dollars per --period (e.g. 12.50).
     #[arg(long, value_name = "USD")]
