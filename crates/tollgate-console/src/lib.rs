@@ -79,6 +79,9 @@ pub struct ConsoleState {
     pub throttle: auth::SharedThrottle,
     /// The ingest secret in force.
     pub ingest_secret: Arc<api::ingest::IngestSecret>,
+    /// The gateway's limit engine, when this process runs one: limit changes reach it at once
+    /// (other instances through the store revision), and the Limits page reads its use.
+    pub limiter: Option<Arc<tollgate_limits::Limiter>>,
 }
 
 impl ConsoleState {
@@ -105,6 +108,7 @@ impl ConsoleState {
             settings: Arc::new(settings),
             throttle: Arc::new(auth::Throttle::default()),
             ingest_secret: Arc::new(api::ingest::IngestSecret::default()),
+            limiter: None,
         }
     }
 }

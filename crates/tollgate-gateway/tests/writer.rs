@@ -321,6 +321,9 @@ impl SettingQueries for FlakyStore {
     async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
         self.inner.set_setting(name, value).await
     }
+    async fn delete_setting(&self, name: &str) -> StoreResult<()> {
+        self.inner.delete_setting(name).await
+    }
 }
 
 #[async_trait]

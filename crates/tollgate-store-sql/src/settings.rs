@@ -36,6 +36,15 @@ macro_rules! __settings {
                 .map_err(store_error)?;
                 Ok(())
             }
+
+            async fn delete_setting(&self, name: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM settings WHERE name = $1")
+                    .bind(name)
+                    .execute(self.writer())
+                    .await
+                    .map_err(store_error)?;
+                Ok(())
+            }
         }
     };
 }

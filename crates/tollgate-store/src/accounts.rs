@@ -348,4 +348,6 @@ pub trait SettingQueries {
     async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
     /// Sets (or replaces) a setting.
     async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()>;
+    /// Deletes a setting; nothing happens when it is not set.
+    async fn delete_setting(&self, name: &str) -> StoreResult<()>;
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use serde::Serialize;
-use tollgate_console::rules::keys::{self, Expiry, KeyDraft};
+use tollgate_console::rules::keys::{self, Expiry, KeyChange, KeyDraft};
 use tollgate_console::rules::routes::{self, RouteChange, RouteDraft};
 use tollgate_console::rules::{Actor, RuleError, Rules};
 use tollgate_core::RouteKind;
@@ -40,6 +40,7 @@ pub async fn key(config: &Config, command: KeyCommand) -> anyhow::Result<()> {
         KeyCommand::Create(args) => create_key(config, store.as_ref(), args).await,
         KeyCommand::List(args) => list_keys(store.as_ref(), args.team.as_deref(), args.json).await,
         KeyCommand::Revoke(args) => revoke_key(store.as_ref(), args.id, args.json).await,
+        KeyCommand::Update(args) => update_key(config, store.as_ref(), args).await,
     };
     store.close().await;
     result
@@ -85,7 +86,48 @@ const KEY_FLAGS: &[(&str, &str)] = &[
     ("expires_in", "--expires"),
     ("route_ids", "--routes"),
     ("team_id", "--team"),
+    ("models", "--models"),
 ];
+
+/// A `--models` value as patterns; an empty value is no allow-list.
+fn split_models(text: &str) -> Vec<String> {
+    text.split(',').map(|p| p.trim().to_owned()).collect()
+}
+
+async fn update_key(
+    config: &Config,
+    store: &dyn Store,
+    args: crate::cli::KeyUpdateArgs,
+) -> anyhow::Result<()> {
+    let models = args.models.as_deref().map(|m| {
+        if m.trim().is_empty() {
+            None
+        } else {
+            Some(split_models(m))
+        }
+    });
+    let change = KeyChange {
+        name: args.name.clone(),
+        description: args.description.clone(),
+        models,
+        ..KeyChange::default()
+    };
+    let master = config.master_key();
+    let rules = Rules::new(store).with_master_key(master.as_ref());
+    let operator = os_user();
+    let record = match keys::update(&rules, &Actor::Operator(&operator), args.id, change).await {
+        Err(RuleError::NotFound(_)) => anyhow::bail!("no key with id {}", args.id),
+        other => other.map_err(|e| cli_error(e, KEY_FLAGS))?,
+    };
+    if args.json {
+        let names = route_names(store).await?;
+        let view = with_models(store, vec![key_view(&record, &names, now_ms())]).await?;
+        output::json(&view.first())
+    } else {
+        output::line(&format!("Updated key {} \"{}\".", record.id, record.name));
+        Ok(())
+    }
+}
 
 /// The flags of `route add` / `route update` behind the route rules' fields.
 const ROUTE_FLAGS: &[(&str, &str)] = &[
@@ -130,6 +172,7 @@ struct KeyView {
     revoked_at: Option<String>,
     last_used_at: Option<String>,
     routes: Option<Vec<String>>,
+    models: Option<Vec<String>>,
 }
 
 fn key_status(key: &KeyRecord, now: i64) -> &'static str {
@@ -165,7 +208,18 @@ fn key_view(key: &KeyRecord, route_names: &HashMap<i64, String>, now: i64) -> Ke
                 })
                 .collect()
         }),
+        models: None,
     }
+}
+
+async fn with_models(store: &dyn Store, mut views: Vec<KeyView>) -> anyhow::Result<Vec<KeyView>> {
+    let models = tollgate_console::rules::limits::key_models(store)
+        .await
+        .map_err(|e| cli_error(e, &[]))?;
+    for v in &mut views {
+        v.models = models.get(&v.id).cloned();
+    }
+    Ok(views)
 }
 
 async fn create_key(
@@ -197,6 +251,11 @@ async fn create_key(
         description: args.description.clone(),
         expiry: args.expires.clone().map_or(Expiry::Never, Expiry::In),
         route_ids,
+        models: args
+            .models
+            .as_deref()
+            .filter(|m| !m.trim().is_empty())
+            .map(split_models),
     };
     let master = config.master_key();
     let rules = Rules::new(store).with_master_key(master.as_ref());
@@ -243,6 +302,7 @@ async fn list_keys(store: &dyn Store, team: Option<&str>, json: bool) -> anyhow:
     let names = route_names(store).await?;
     let now = now_ms();
     let views: Vec<KeyView> = keys.iter().map(|k| key_view(k, &names, now)).collect();
+    let views = with_models(store, views).await?;
     if json {
         return output::json(&views);
     }
@@ -259,6 +319,7 @@ async fn list_keys(store: &dyn Store, team: Option<&str>, json: bool) -> anyhow:
                 v.expires_at.unwrap_or_else(|| "never".into()),
                 v.last_used_at.unwrap_or_else(|| "never used".into()),
                 v.routes.map_or_else(|| "all".into(), |r| r.join(",")),
+                v.models.map_or_else(|| "all".into(), |m| m.join(",")),
             ]
         })
         .collect();
@@ -273,6 +334,7 @@ async fn list_keys(store: &dyn Store, team: Option<&str>, json: bool) -> anyhow:
             "EXPIRES",
             "LAST USED",
             "ROUTES",
+            "MODELS",
         ],
         rows,
     );

@@ -36,6 +36,9 @@ pub enum Command {
     /// Manage routes.
     #[command(subcommand)]
     Route(RouteCommand),
+    /// Manage rate limits, concurrency limits and budgets.
+    #[command(subcommand)]
+    Limit(LimitCommand),
     /// Print the effective configuration (secrets redacted).
     Config,
     /// Manage console accounts.
@@ -338,6 +341,28 @@ pub enum KeyCommand {
     List(KeyListArgs),
     /// Revoke a key: the gateway refuses it within a second.
     Revoke(KeyRevokeArgs),
+    /// Change a key's name, description or model allow-list.
+    Update(KeyUpdateArgs),
+}
+
+/// Flags of `key update`.
+#[derive(Debug, Args)]
+pub struct KeyUpdateArgs {
+    /// Id of the key (see `tollgate key list`).
+    pub id: i64,
+    /// New name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// New description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Models the key may call on LLM routes, as comma-separated glob patterns
+    /// (`gpt-4o*,claude-*`); an empty value ('') allows every model again.
+    #[arg(long, value_name = "PATTERN,…")]
+    pub models: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `key create`.
@@ -358,6 +383,10 @@ pub struct KeyCreateArgs {
     /// Route names the key may call, comma-separated (default: all of its team's and shared routes).
     #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
     pub routes: Option<Vec<String>>,
+    /// Models the key may call on LLM routes, as comma-separated glob patterns
+    /// (`gpt-4o*,claude-*`; default: every model).
+    #[arg(long, value_name = "PATTERN,…")]
+    pub models: Option<String>,
     /// Print JSON: {"id","key","prefix"}.
     #[arg(long)]
     pub json: bool,
@@ -486,4 +515,88 @@ pub struct RouteListArgs {
 pub struct RouteRemoveArgs {
     /// Name of the route.
     pub name: String,
+}
+
+/// `tollgate limit …`
+#[derive(Debug, Subcommand)]
+pub enum LimitCommand {
+    /// Set limits on the instance, a team, a key or a route: one limit per kind given.
+    Set(Box<LimitSetArgs>),
+    /// List limits with their current use and reset time.
+    List(LimitListArgs),
+    /// Remove a limit by id.
+    Remove(LimitRemoveArgs),
+}
+
+/// Flags of `limit set`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("scope").required(true).multiple(false)
+    .args(["instance", "team", "key", "route"])))]
+pub struct LimitSetArgs {
+    /// On every call through the instance.
+    #[arg(long)]
+    pub instance: bool,
+    /// On the keys of this team (id).
+    #[arg(long, value_name = "ID")]
+    pub team: Option<i64>,
+    /// On this key (id).
+    #[arg(long, value_name = "ID")]
+    pub key: Option<i64>,
+    /// On this route (name).
+    #[arg(long, value_name = "NAME")]
+    pub route: Option<String>,
+    /// Requests per second.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub rps: Option<u64>,
+    /// Requests per minute.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub rpm: Option<u64>,
+    /// Requests per hour.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub rph: Option<u64>,
+    /// Tokens (prompt + completion) per minute.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub tpm: Option<u64>,
+    /// Calls in flight at once.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub concurrency: Option<u64>,
+    /// A token budget per --period.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub tokens: Option<u64>,
+    /// A cost budget in US dollars per --period (e.g. 12.50).
+    #[arg(long, value_name = "USD")]
+    pub cost_usd: Option<String>,
+    /// The budgets' period: day, week, month or total.
+    #[arg(long, value_name = "PERIOD")]
+    pub period: Option<String>,
+    /// Only alert, never refuse.
+    #[arg(long)]
+    pub soft: bool,
+    /// Alert thresholds in percent, comma-separated (default 80,100).
+    #[arg(long, value_name = "PCT,…", value_delimiter = ',')]
+    pub alert_at: Option<Vec<u16>>,
+    /// Token-counter readings count towards the budgets.
+    #[arg(long)]
+    pub include_reported: bool,
+    /// Print JSON: {"id"} (or {"ids"} when several limits were set).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `limit list`.
+#[derive(Debug, Args)]
+pub struct LimitListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `limit remove`.
+#[derive(Debug, Args)]
+pub struct LimitRemoveArgs {
+    /// Id of the limit (see `tollgate limit list`).
+    pub id: i64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }

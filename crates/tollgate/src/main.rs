@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod demo;
 mod estimate;
+mod limit;
 mod limits;
 mod output;
 mod reseal;
@@ -56,6 +57,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Command::Migrate => admin::migrate(&config).await,
             Command::Key(cmd) => admin::key(&config, cmd).await,
             Command::Route(cmd) => admin::route(&config, cmd).await,
+            Command::Limit(cmd) => limit::run(&config, cmd).await,
             Command::Config => output::print_config(&config),
             Command::Admin(cmd) => accounts::admin(&config, cmd).await,
             Command::Token(cmd) => accounts::token(&config, cmd).await,

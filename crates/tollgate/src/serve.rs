@@ -205,7 +205,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         gateway_listener.local_addr()?,
         console_listener.local_addr()?,
     ];
-    let console_state = ConsoleState::new(
+    let mut console_state = ConsoleState::new(
         store.clone(),
         metrics.clone(),
         gateway.clone(),
@@ -222,9 +222,8 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
             own_listeners,
         },
     );
-    // The console shows the limiter the gateway enforces with (its `limiter` field comes with
-    // the console's limits API; with `let mut console_state`):
-    // console_state.limiter = Some(limits.limiter().clone());
+    // The console shows, changes and feeds readings to the limiter the gateway enforces with.
+    console_state.limiter = Some(limits.limiter().clone());
     let console = tollgate_console::router(console_state);
     let (gateway_addr, console_addr) = (
         gateway_listener.local_addr()?,

@@ -31,5 +31,18 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         .migrate()
         .await
         .with_context(|| format!("store {shown}: migrations failed"))?;
+    // Quotas of earlier versions were settings; they are budgets of the limit model now.
+    let moved = tollgate_console::rules::limits::migrate_quota_settings(
+        store.as_ref(),
+        "system:quota-migration",
+    )
+    .await
+    .with_context(|| format!("store {shown}: moving quota settings into budgets failed"))?;
+    if moved.budgets > 0 {
+        tracing::info!(
+            budgets = moved.budgets,
+            "quota settings moved into token budgets"
+        );
+    }
     Ok(store)
 }

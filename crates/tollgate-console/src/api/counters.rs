@@ -190,7 +190,28 @@ async fn record(
         sync_type: req.sync_type.unwrap_or_else(|| default_type.to_owned()),
     };
     let actor = Actor::Console(caller);
-    Ok(counters::record(&state.rules(), &actor, req.team_id, name, tokens, note).await?)
+    let (counter, reading) =
+        counters::record(&state.rules(), &actor, req.team_id, name, tokens, note).await?;
+    report_to_limiter(state, &counter, &reading).await;
+    Ok((counter, reading))
+}
+
+/// Counts a reading on the budgets that include readings; a reading is already stored, so a
+/// limiter that cannot count it only logs.
+async fn report_to_limiter(state: &ConsoleState, counter: &Counter, reading: &CounterReading) {
+    let Some(limiter) = &state.limiter else {
+        return;
+    };
+    let reported = tollgate_limits::Reported {
+        team_id: Some(counter.team_id),
+        key_id: None,
+        route_id: None,
+        tokens: u64::try_from(reading.increment).unwrap_or(0),
+        cost_micro: 0,
+    };
+    if let Err(e) = limiter.record_reported(&reported).await {
+        tracing::warn!(error = %e, counter = counter.id, "a reading could not be counted on budgets");
+    }
 }
 
 /// Seed 003: records a tool's cumulative token reading (a reading below the previous one is a reset).

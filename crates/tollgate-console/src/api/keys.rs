@@ -2,6 +2,8 @@
 //! delete, reveal. Each handler parses, calls `rules::keys` and maps the answer. Changes reach
 //! the gateway through the store revision within a second.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -45,6 +47,8 @@ pub struct KeyCreate {
     pub expires_at: Option<i64>,
     /// Allowed route ids; omit for all of the team's and shared routes.
     pub route_ids: Option<Vec<i64>>,
+    /// Models the key may call on LLM routes, as glob patterns (`gpt-4o*`); omit or null for every model.
+    pub models: Option<Vec<String>>,
 }
 
 /// The created key: `key` is shown this once.
@@ -73,6 +77,10 @@ pub struct KeyPatch {
     #[serde(default, deserialize_with = "super::double_option")]
     #[schema(value_type = Option<Vec<i64>>)]
     pub route_ids: Option<Option<Vec<i64>>>,
+    /// New model allow-list (glob patterns); `null` for every model.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub models: Option<Option<Vec<String>>>,
 }
 
 /// A revealed key.
@@ -101,8 +109,14 @@ pub async fn create_key_for(
         description: description.to_owned(),
         expiry: expires_at_ms.map_or(Expiry::Never, Expiry::At),
         route_ids,
+        models: None,
     };
     Ok(keys::create(&state.rules(), &Actor::Console(caller), draft).await?)
+}
+
+/// Every key's model allow-list, by key id.
+async fn key_models(state: &ConsoleState) -> ApiResult<HashMap<i64, Vec<String>>> {
+    Ok(crate::rules::limits::key_models(state.store.as_ref()).await?)
 }
 
 /// Lists the keys the caller can see, newest first, masked.
@@ -118,10 +132,11 @@ pub async fn list_keys(
     }
     let now = now_ms();
     let keys = state.store.list_keys(q.team_id).await?;
+    let models = key_models(&state).await?;
     Ok(Json(
         keys.iter()
             .filter(|k| caller.role_in(k.team_id).is_some())
-            .map(|k| KeyView::of(k, now))
+            .map(|k| KeyView::of(k, now).with_models(&models))
             .collect(),
     ))
 }
@@ -151,13 +166,14 @@ pub async fn create_key(
         description: req.description,
         expiry,
         route_ids: req.route_ids,
+        models: req.models,
     };
     let (key, secret) = keys::create(&state.rules(), &Actor::Console(&caller), draft).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyCreated {
             key: secret.expose().to_owned(),
-            view: KeyView::of(&key, now_ms()),
+            view: KeyView::of(&key, now_ms()).with_models(&key_models(&state).await?),
         }),
     ))
 }
@@ -171,7 +187,9 @@ pub async fn get_key(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<KeyView>> {
     let key = keys::visible(state.store.as_ref(), &Actor::Console(&caller), id).await?;
-    Ok(Json(KeyView::of(&key, now_ms())))
+    Ok(Json(
+        KeyView::of(&key, now_ms()).with_models(&key_models(&state).await?),
+    ))
 }
 
 /// Changes a key's name, description, expiry or allowed routes.
@@ -188,9 +206,12 @@ pub async fn update_key(
         description: req.description,
         expires_at: req.expires_at,
         route_ids: req.route_ids,
+        models: req.models,
     };
     let updated = keys::update(&state.rules(), &Actor::Console(&caller), id, change).await?;
-    Ok(Json(KeyView::of(&updated, now_ms())))
+    Ok(Json(
+        KeyView::of(&updated, now_ms()).with_models(&key_models(&state).await?),
+    ))
 }
 
 /// Revokes a key: the gateway refuses it within a second.
@@ -202,7 +223,9 @@ pub async fn revoke_key(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<KeyView>> {
     let revoked = keys::revoke(&state.rules(), &Actor::Console(&caller), id).await?;
-    Ok(Json(KeyView::of(&revoked, now_ms())))
+    Ok(Json(
+        KeyView::of(&revoked, now_ms()).with_models(&key_models(&state).await?),
+    ))
 }
 
 /// Deletes a key (its usage stays).

@@ -8,6 +8,7 @@ pub mod compat;
 pub mod counters;
 pub mod ingest;
 pub mod keys;
+pub mod limits;
 pub mod quotas;
 pub mod routes;
 pub mod session;
@@ -84,6 +85,7 @@ impl Modify for Security {
         (name = "users", description = "Users (instance admins)"),
         (name = "keys", description = "API keys"),
         (name = "routes", description = "Routes"),
+        (name = "limits", description = "Rate limits, concurrency limits and budgets"),
         (name = "usage", description = "Usage analytics, call logs, exports"),
         (name = "counters", description = "Token counters reported by other tools"),
         (name = "audit", description = "Audit log"),
@@ -134,6 +136,8 @@ pub fn router() -> OpenApiRouter<ConsoleState> {
         .routes(routes!(usage::logs))
         .routes(routes!(usage::log_entry))
         .routes(routes!(usage::export))
+        .routes(routes!(limits::list_limits, limits::create_limit))
+        .routes(routes!(limits::update_limit, limits::delete_limit))
         .routes(routes!(quotas::list_quotas))
         .routes(routes!(quotas::set_instance_quota))
         .routes(routes!(quotas::set_team_quota))

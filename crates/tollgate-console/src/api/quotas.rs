@@ -1,4 +1,5 @@
-//! Token quotas, instance-wide and per team, with their use in the current period. The seed's
+//! Token quotas, instance-wide and per team, with their use in the current period. A quota is a
+//! hard token budget (labelled `quota`) of the limit model, so the gateway enforces it. The seed's
 //! `/api/console/stats` shows the same figures in its own shape.
 
 use axum::Json;
@@ -10,10 +11,12 @@ use tollgate_store::{AggregateOrder, Grouping, RollupFilter};
 use utoipa::ToSchema;
 
 use crate::ConsoleState;
-use crate::audit::{self, Change};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
+use crate::rules::Actor;
+use crate::rules::limits;
+use tollgate_limits::{LimitKind, Period};
 
 /// A token quota as set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -50,7 +53,8 @@ pub struct QuotaView {
     pub period: QuotaPeriod,
     /// Start of the period, epoch ms.
     pub period_start: i64,
-    /// Tokens used in the period (gateway, ingest and, instance-wide, reported counters).
+    /// Tokens used in the period by gateway and ingested calls (token-counter readings only when
+    /// the budget counts them).
     pub used_tokens: i64,
     /// `quota − used` (never below 0); null without a quota.
     pub remaining_tokens: Option<i64>,
@@ -60,27 +64,35 @@ pub struct QuotaView {
     pub calls: i64,
 }
 
-fn setting_name(team: Option<i64>) -> String {
-    team.map_or_else(
-        || "quota.instance".to_owned(),
-        |t| format!("quota.team.{t}"),
+async fn quota_setting(state: &ConsoleState, team: Option<i64>) -> ApiResult<(QuotaSetting, bool)> {
+    let entry = limits::quota_limit(state.store.as_ref(), team).await?;
+    Ok(
+        match entry.map(|e| (e.limit.kind, e.limit.include_reported)) {
+            Some((LimitKind::TokenBudget { max, period }, include_reported)) => (
+                QuotaSetting {
+                    tokens: i64::try_from(max).ok(),
+                    period: if period == Period::Total {
+                        QuotaPeriod::Total
+                    } else {
+                        QuotaPeriod::Month
+                    },
+                },
+                include_reported,
+            ),
+            _ => (
+                QuotaSetting {
+                    tokens: None,
+                    period: QuotaPeriod::Month,
+                },
+                false,
+            ),
+        },
     )
-}
-
-async fn quota_setting(state: &ConsoleState, team: Option<i64>) -> ApiResult<QuotaSetting> {
-    match state.store.setting(&setting_name(team)).await? {
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| ApiError::Internal(format!("quota setting: {e}"))),
-        None => Ok(QuotaSetting {
-            tokens: None,
-            period: QuotaPeriod::Month,
-        }),
-    }
 }
 
 /// The quota view of the instance (`team` = None) or of one team.
 pub async fn quota_view(state: &ConsoleState, team: Option<i64>) -> ApiResult<QuotaView> {
-    let setting = quota_setting(state, team).await?;
+    let (setting, include_reported) = quota_setting(state, team).await?;
     let now = now_ms();
     let start = match setting.period {
         QuotaPeriod::Month => month_start(now),
@@ -97,7 +109,8 @@ pub async fn quota_view(state: &ConsoleState, team: Option<i64>) -> ApiResult<Qu
         .aggregate_usage(&filter, Grouping::Total, AggregateOrder::Bucket, 1)
         .await?;
     let (mut used, calls) = totals.first().map_or((0, 0), |t| (t.total_tokens, t.calls));
-    if team.is_none() {
+    // Token-counter readings are not gateway traffic: they count only when the budget says so.
+    if team.is_none() && include_reported {
         used += state
             .store
             .counter_daily(None, start, now + 1)
@@ -161,12 +174,11 @@ pub async fn list_quotas(
 }
 
 fn check_quota(q: &QuotaSetting) -> ApiResult<()> {
-    if q.tokens
-        .is_some_and(|t| !(1..=1_000_000_000_000_000).contains(&t))
-    {
+    let most = i64::try_from(tollgate_limits::model::MAX_AMOUNT).unwrap_or(i64::MAX);
+    if q.tokens.is_some_and(|t| !(1..=most).contains(&t)) {
         return Err(ApiError::invalid(
             "tokens",
-            "tokens must be 1 to 10^18, or null to remove the quota",
+            format!("tokens must be 1 to {most}, or null to remove the quota"),
         ));
     }
     Ok(())
@@ -180,16 +192,17 @@ async fn save_quota(
 ) -> ApiResult<QuotaView> {
     caller.require_admin()?;
     check_quota(&q)?;
-    let text = serde_json::to_string(&q).map_err(|e| ApiError::Internal(e.to_string()))?;
-    state.store.set_setting(&setting_name(team), &text).await?;
-    let what = q.tokens.map_or_else(
-        || "removed".to_owned(),
-        |t| format!("{t} tokens per {:?}", q.period).to_lowercase(),
-    );
-    let change = Change::new("setting.change", "setting", setting_name(team))
-        .team(team)
-        .summary(format!("token quota {what}"));
-    audit::record(state.store.as_ref(), caller, change).await;
+    let quota = q.tokens.and_then(|t| u64::try_from(t).ok()).map(|t| {
+        let period = match q.period {
+            QuotaPeriod::Month => Period::Month,
+            QuotaPeriod::Total => Period::Total,
+        };
+        (t, period)
+    });
+    limits::set_quota(&state.rules(), &Actor::Console(caller), team, quota).await?;
+    if let Some(limiter) = &state.limiter {
+        limits::reload(state.store.as_ref(), limiter).await?;
+    }
     quota_view(state, team).await
 }
 

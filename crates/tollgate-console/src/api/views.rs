@@ -135,6 +135,8 @@ pub struct KeyView {
     pub route_ids: Option<Vec<i64>>,
     /// Whether a copy is kept that owners and admins may reveal.
     pub revealable: bool,
+    /// Models the key may call on LLM routes (glob patterns); null for every model.
+    pub models: Option<Vec<String>>,
 }
 
 /// `active`, `expired` or `revoked`.
@@ -149,6 +151,12 @@ pub fn key_status(key: &KeyRecord, now: i64) -> &'static str {
 }
 
 impl KeyView {
+    /// The same view with the key's model allow-list.
+    pub fn with_models(mut self, models: &std::collections::HashMap<i64, Vec<String>>) -> Self {
+        self.models = models.get(&self.id).cloned();
+        self
+    }
+
     /// The view of `key` at time `now`.
     pub fn of(key: &KeyRecord, now: i64) -> Self {
         Self {
@@ -169,6 +177,7 @@ impl KeyView {
                 .map_or_else(|| "never used".to_owned(), tollgate_core::time::format_ms),
             route_ids: key.route_ids.clone(),
             revealable: key.sealed_key.is_some(),
+            models: None,
         }
     }
 }

@@ -6,6 +6,7 @@ use tollgate_core::time::now_ms;
 use tollgate_core::{ApiKey, KeyHash, Role};
 use tollgate_store::{DEFAULT_TEAM, KeyRecord, KeyUpdate, NewKey, Store};
 
+use super::limits::check_models;
 use super::{Actor, MAX_TIME_MS, RuleError, RuleResult, Rules, check_label, expiry_from};
 use crate::audit::Change;
 
@@ -37,6 +38,8 @@ pub struct KeyDraft {
     pub expiry: Expiry,
     /// Allowed route ids; `None` for all of the team's and the shared routes.
     pub route_ids: Option<Vec<i64>>,
+    /// Models the key may call on LLM routes (glob patterns); `None` for every model.
+    pub models: Option<Vec<String>>,
 }
 
 /// A change to a key; `None` fields stay as they are.
@@ -50,6 +53,8 @@ pub struct KeyChange {
     pub expires_at: Option<Option<i64>>,
     /// New allowed route ids; `Some(None)` for all of the team's.
     pub route_ids: Option<Option<Vec<i64>>>,
+    /// New model allow-list (glob patterns); `Some(None)` for every model.
+    pub models: Option<Option<Vec<String>>>,
 }
 
 fn check_description(text: &str) -> RuleResult<String> {
@@ -164,6 +169,7 @@ pub async fn create(
     let name = check_label("name", &draft.name)?;
     let description = check_description(&draft.description)?;
     let expires_at_ms = expiry_at(&draft.expiry, now_ms())?;
+    let models = check_models(draft.models.as_deref())?;
     let team_id = target_team(store, actor, draft.team_id).await?;
     actor.require(team_id, Role::Member)?;
     let route_ids = match draft.route_ids {
@@ -189,11 +195,20 @@ pub async fn create(
             route_ids,
         })
         .await?;
+    if let Some(models) = &models {
+        store.set_key_models(key.id, Some(models.as_str())).await?;
+    }
     let change = Change::new("key.create", "key", key.id)
         .team(Some(team_id))
         .summary(format!(
-            "key `{}` ({}) created in {}",
-            key.name, key.prefix, key.team_name
+            "key `{}` ({}) created in {}{}",
+            key.name,
+            key.prefix,
+            key.team_name,
+            models
+                .as_deref()
+                .map(|m| format!(", models {m}"))
+                .unwrap_or_default()
         ));
     actor.audit(store, change).await;
     Ok((key, secret))
@@ -220,6 +235,11 @@ pub async fn update(
         Some(Some(ids)) => Some(Some(check_routes(store, key.team_id, &ids).await?)),
         other => other,
     };
+    let models = change
+        .models
+        .as_ref()
+        .map(|m| check_models(m.as_deref()))
+        .transpose()?;
     let update = KeyUpdate {
         name: change
             .name
@@ -240,11 +260,15 @@ pub async fn update(
         ("description", update.description.is_some()),
         ("expiry", update.expires_at_ms.is_some()),
         ("routes", update.route_ids.is_some()),
+        ("models", models.is_some()),
     ]
     .into_iter()
     .filter_map(|(field, set)| set.then_some(field))
     .collect();
     let updated = store.update_key(id, update).await?;
+    if let Some(models) = &models {
+        store.set_key_models(id, models.as_deref()).await?;
+    }
     let entry = Change::new("key.update", "key", id)
         .team(Some(key.team_id))
         .summary(format!(

@@ -6,6 +6,7 @@
 
 pub mod counters;
 pub mod keys;
+pub mod limits;
 pub mod members;
 pub mod routes;
 pub mod teams;

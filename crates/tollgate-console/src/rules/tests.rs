@@ -10,6 +10,7 @@ use tollgate_store_sqlite::SqliteStore;
 
 use super::counters::{self, ReadingNote};
 use super::keys::{self, Expiry, KeyDraft};
+use super::limits;
 use super::members;
 use super::routes::{self, RouteChange, RouteDraft};
 use super::teams;
@@ -492,4 +493,148 @@ async fn teams_members_and_tokens_keep_their_rules() {
     tokens::revoke(&rules, &Actor::Console(&ada_c), &ada, token.id)
         .await
         .unwrap();
+}
+
+fn rpm(scope: tollgate_limits::Scope, max: u64) -> limits::LimitDraft {
+    limits::LimitDraft {
+        scope,
+        kind: tollgate_limits::LimitKind::Requests {
+            per: tollgate_limits::Window::Minute,
+            max,
+        },
+        enforcement: None,
+        alert_at: None,
+        include_reported: None,
+    }
+}
+
+/// Who may set limits, the cap of a key by its team, and that a refused limit writes nothing.
+#[tokio::test]
+async fn limits_follow_roles_and_a_key_never_exceeds_its_team() {
+    use tollgate_limits::Scope;
+    let store = store().await;
+    let rules = Rules::new(store.as_ref());
+    let team = store.create_team("alpha").await.unwrap();
+    let other = store.create_team("beta").await.unwrap();
+    let (key, _) = keys::create(
+        &rules,
+        &Actor::Operator(OPERATOR),
+        KeyDraft {
+            team_id: Some(team.id),
+            name: "k".into(),
+            ..KeyDraft::default()
+        },
+    )
+    .await
+    .unwrap();
+    let admin = user(store.as_ref(), "admin@example.com", false).await;
+    let admin = caller(&admin, &[(team.id, Role::Admin)]);
+    let viewer = user(store.as_ref(), "viewer@example.com", false).await;
+    let viewer = caller(&viewer, &[(team.id, Role::Viewer)]);
+    let audits = audit_count(store.as_ref()).await;
+
+    let refused = [
+        (Actor::Console(&viewer), rpm(Scope::Team(team.id), 5)),
+        (Actor::Console(&admin), rpm(Scope::Instance, 5)),
+        (Actor::Console(&admin), rpm(Scope::Team(other.id), 5)),
+        (Actor::Console(&admin), rpm(Scope::Team(team.id), 0)),
+    ];
+    for (actor, draft) in refused {
+        assert!(
+            limits::create(&rules, &actor, draft.clone(), None)
+                .await
+                .is_err(),
+            "{actor:?} {draft:?}"
+        );
+    }
+    assert!(store.list_limits().await.unwrap().is_empty());
+    assert_eq!(audit_count(store.as_ref()).await, audits);
+
+    limits::create(
+        &rules,
+        &Actor::Console(&admin),
+        rpm(Scope::Team(team.id), 100),
+        None,
+    )
+    .await
+    .unwrap();
+    for actor in [Actor::Console(&admin), Actor::Operator(OPERATOR)] {
+        match limits::create(&rules, &actor, rpm(Scope::Key(key.id), 101), None).await {
+            Err(RuleError::Forbidden(m)) => assert!(m.starts_with("kind.max:"), "{m}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    let key_limit = limits::create(
+        &rules,
+        &Actor::Console(&admin),
+        rpm(Scope::Key(key.id), 100),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.list_limits().await.unwrap().len(), 2);
+    assert_eq!(audit_count(store.as_ref()).await, audits + 2);
+    let seen = limits::list(
+        &rules,
+        &Actor::Console(&viewer),
+        limits::LimitFilter::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(matches!(
+        limits::delete(&rules, &Actor::Console(&viewer), key_limit.limit.id).await,
+        Err(RuleError::Forbidden(_))
+    ));
+}
+
+/// The old quota settings become labelled hard budgets once, and the settings are removed.
+#[tokio::test]
+async fn quota_settings_migrate_once() {
+    let store = store().await;
+    let team = store.create_team("alpha").await.unwrap();
+    store
+        .set_setting("quota.instance", r#"{"tokens":1000,"period":"month"}"#)
+        .await
+        .unwrap();
+    store
+        .set_setting(
+            &limits::team_quota_setting(team.id),
+            r#"{"tokens":null,"period":"month"}"#,
+        )
+        .await
+        .unwrap();
+    let done = limits::migrate_quota_settings(store.as_ref(), OPERATOR)
+        .await
+        .unwrap();
+    assert_eq!(
+        done,
+        limits::QuotasMigrated {
+            budgets: 1,
+            empty: 1
+        }
+    );
+    let again = limits::migrate_quota_settings(store.as_ref(), OPERATOR)
+        .await
+        .unwrap();
+    assert_eq!(again, limits::QuotasMigrated::default());
+    let quota = limits::quota_limit(store.as_ref(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(quota.limit.is_hard());
+    assert_eq!(quota.limit.kind.max(), 1000);
+    assert_eq!(store.setting("quota.instance").await.unwrap(), None);
+    assert_eq!(store.list_limits().await.unwrap().len(), 1);
+}
+
+/// Model allow-lists: patterns are checked and stored comma-separated.
+#[test]
+fn model_patterns_are_checked() {
+    let ok = limits::check_models(Some(&["gpt-4o*".to_owned(), " claude-* ".to_owned()]));
+    assert_eq!(ok.unwrap().as_deref(), Some("gpt-4o*,claude-*"));
+    assert_eq!(limits::check_models(None).unwrap(), None);
+    for bad in [vec![], vec![String::new()], vec!["gpt-[4".to_owned()]] {
+        assert_eq!(field_of(limits::check_models(Some(&bad))), "models");
+    }
 }

@@ -1279,7 +1279,7 @@ pub async fn audit_filters_and_pages(store: &dyn Store) {
     );
 }
 
-/// Settings: missing until set, then replaced by the next value.
+/// Settings: missing until set, then replaced by the next value, gone once deleted.
 pub async fn settings_overwrite(store: &dyn Store) {
     let name = unique("setting");
     let other = unique("setting");
@@ -1304,6 +1304,17 @@ pub async fn settings_overwrite(store: &dyn Store) {
         store.setting(&name).await.expect("setting").as_deref(),
         Some(r#"{"quota":250,"note":"ünïcode"}"#)
     );
+    assert_eq!(
+        store.setting(&other).await.expect("setting").as_deref(),
+        Some("\"unchanged\"")
+    );
+    // Deleting removes only that setting; deleting a missing one is not an error.
+    store.delete_setting(&name).await.expect("delete_setting");
+    assert_eq!(store.setting(&name).await.expect("setting"), None);
+    store
+        .delete_setting(&name)
+        .await
+        .expect("delete_setting again");
     assert_eq!(
         store.setting(&other).await.expect("setting").as_deref(),
         Some("\"unchanged\"")

@@ -26,6 +26,7 @@ mod files;
 mod gateway;
 mod gateway_paths;
 mod ingest_replay;
+mod limits_api;
 mod limits_gateway;
 mod listeners;
 mod matrix;

@@ -29,7 +29,8 @@ const CALLERS: [&str; 9] = [
 /// Placeholders: `{team}` the callers' team, `{viewer}` the viewer's user id, `{n}` a fresh number,
 /// `{fresh_team}` a new team where the callers hold their roles, `{fresh_member}` a new member of
 /// `{team}`, `{fresh_inv}` / `{inv_token}` a new invitation's id / secret, `{key}` and `{route}` new
-/// ones in `{team}` made by the instance admin, `{own_token}` a token of the caller's own.
+/// ones in `{team}` made by the instance admin, `{limit}` a new limit on `{team}` made by the
+/// instance admin, `{own_token}` a token of the caller's own.
 type Row = (
     &'static str,
     &'static str,
@@ -315,6 +316,34 @@ const ROWS: &[Row] = &[
     ),
     (
         "GET",
+        "/api/v1/limits",
+        "/api/v1/limits",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "POST",
+        "/api/v1/limits",
+        "/api/v1/limits",
+        r#"{"scope":{"type":"team","id":{team}},"kind":{"type":"requests","per":"minute","max":100}}"#,
+        [A, 403, 403, 201, 201, 404, 201, 201, A],
+    ),
+    (
+        "PUT",
+        "/api/v1/limits/{id}",
+        "/api/v1/limits/{limit}",
+        r#"{"kind":{"type":"requests","per":"minute","max":50}}"#,
+        [A, 403, 403, 200, 200, 404, 200, 200, A],
+    ),
+    (
+        "DELETE",
+        "/api/v1/limits/{id}",
+        "/api/v1/limits/{limit}",
+        "",
+        [A, 403, 403, 204, 204, 404, 204, 204, A],
+    ),
+    (
+        "GET",
         "/api/v1/quotas",
         "/api/v1/quotas",
         "",
@@ -592,6 +621,14 @@ impl World {
                 .ok(Method::POST, "/api/v1/routes", Some(body), 201)
                 .await;
             out = out.replace("{route}", &route["id"].to_string());
+        }
+        if out.contains("{limit}") {
+            let body = json!({"scope": {"type": "team", "id": self.team}, "kind": {"type": "requests", "per": "hour", "max": 1000 + n}});
+            let limit = self
+                .root
+                .ok(Method::POST, "/api/v1/limits", Some(body), 201)
+                .await;
+            out = out.replace("{limit}", &limit["id"].to_string());
         }
         if out.contains("{fresh_team}") {
             let team = self
