@@ -79,6 +79,8 @@ pub struct ConsoleState {
     pub throttle: auth::SharedThrottle,
     /// The ingest secret in force.
     pub ingest_secret: Arc<api::ingest::IngestSecret>,
+    /// The alert dispatcher, for "send a test"; `None` where the server delivers no alerts.
+    pub alerts: Option<tollgate_alerts::Dispatcher>,
 }
 
 impl ConsoleState {
@@ -105,6 +107,7 @@ impl ConsoleState {
             settings: Arc::new(settings),
             throttle: Arc::new(auth::Throttle::default()),
             ingest_secret: Arc::new(api::ingest::IngestSecret::default()),
+            alerts: None,
         }
     }
 }

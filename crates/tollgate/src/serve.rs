@@ -203,7 +203,16 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         gateway_listener.local_addr()?,
         console_listener.local_addr()?,
     ];
-    let console = tollgate_console::router(ConsoleState::new(
+    // Alerts: the dispatcher and the evaluation loop over the store.
+    let limiter = None; // LEAD: `Some(limits.limiter().clone())`: the gateway's Arc<Limiter>, for budget crossings
+    let alerts = crate::alerts::start(
+        &config,
+        store.clone(),
+        metrics.clone(),
+        limiter,
+        own_listeners.clone(),
+    )?;
+    let mut console_state = ConsoleState::new(
         store.clone(),
         metrics.clone(),
         gateway.clone(),
@@ -219,7 +228,9 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
             upstream_allowlist: config.upstream_allowlist(),
             own_listeners,
         },
-    ));
+    );
+    console_state.alerts = Some(alerts.dispatcher.clone());
+    let console = tollgate_console::router(console_state);
     let (gateway_addr, console_addr) = (
         gateway_listener.local_addr()?,
         console_listener.local_addr()?,
@@ -276,6 +287,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         Ok(Ok(())) => {}
     }
     refresher.abort();
+    alerts.stop();
     let _ = cleaner.await;
     tracing::info!("flushing usage events");
     writer.shutdown().await;
