@@ -195,6 +195,10 @@ impl Dispatcher {
     }
 
     /// Runs [`Self::run`] on a task.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the caller owns the task's end: it gets the handle, and the task ends when the queue's senders are dropped"
+    )]
     pub fn spawn(&self, alerts: mpsc::Receiver<Alert>) -> JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move { this.run(alerts).await })

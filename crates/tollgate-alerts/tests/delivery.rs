@@ -4,6 +4,10 @@
     clippy::unwrap_used,
     reason = "test helpers outside #[test] functions fail loudly too"
 )]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "the receiver and the evaluation loops run on the test's runtime, which ends with the test"
+)]
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};

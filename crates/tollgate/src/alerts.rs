@@ -131,6 +131,10 @@ pub fn crossing_alert(crossing: &Crossing, kind: Option<&LimitKind>) -> Alert {
 }
 
 /// Forwards every budget crossing of `limiter` to the dispatcher's queue until either closes.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the caller owns the task's end: `Alerts::stop` aborts it at shutdown"
+)]
 pub fn forward_crossings(limiter: Arc<Limiter>, alerts: mpsc::Sender<Alert>) -> JoinHandle<()> {
     let mut crossings = limiter.subscribe();
     tokio::spawn(async move {
@@ -300,6 +304,10 @@ pub fn dispatcher_config(
 }
 
 /// Starts the dispatcher and the evaluation loop; with `limiter`, budget crossings are reported.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the tasks' handles are kept in `Alerts`, whose `stop` ends them at shutdown"
+)]
 pub fn start(
     config: &Config,
     store: Arc<dyn Store>,
@@ -363,6 +371,10 @@ mod tests {
     type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
     /// A webhook receiver on loopback keeping each body with its signature.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the receiver serves until the test's runtime ends"
+    )]
     async fn receiver() -> (std::net::SocketAddr, Received) {
         let received: Received = Arc::default();
         let app =
