@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use tollgate_alerts::ChannelFormat;
 use tollgate_core::time::format_ms;
 use tollgate_store::{AlertChannelRecord, AlertDelivery};
 use utoipa::{IntoParams, ToSchema};
@@ -20,6 +21,47 @@ use crate::rules::alerts::{self, ChannelDraft};
 /// Most deliveries one listing returns.
 const MAX_DELIVERIES: u32 = 1000;
 
+/// How a channel's deliveries are shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertChannelFormat {
+    /// Signed JSON.
+    Generic,
+    /// A Slack-compatible incoming webhook.
+    Slack,
+}
+
+impl AlertChannelFormat {
+    fn of(stored: &str) -> Self {
+        match stored.parse::<ChannelFormat>() {
+            Ok(ChannelFormat::Slack) => Self::Slack,
+            _ => Self::Generic,
+        }
+    }
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertDeliveryStatus {
+    /// The receiver answered 2xx.
+    Delivered,
+    /// It failed; another attempt follows.
+    Failed,
+    /// It failed and no attempt follows.
+    GaveUp,
+}
+
+impl AlertDeliveryStatus {
+    fn of(stored: &str) -> Self {
+        match stored {
+            "delivered" => Self::Delivered,
+            "failed" => Self::Failed,
+            _ => Self::GaveUp,
+        }
+    }
+}
+
 /// An alert channel as listed: the URL by its origin only.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChannelView {
@@ -28,7 +70,7 @@ pub struct ChannelView {
     /// Unique name.
     pub name: String,
     /// `generic` (signed JSON) or `slack` (Slack-compatible incoming webhook).
-    pub format: String,
+    pub format: AlertChannelFormat,
     /// Scheme, host and port of the webhook, e.g. `https://hooks.slack.com/…`.
     pub url: String,
     /// Who made it (`user:<email>`, `cli:<os user>`).
@@ -42,7 +84,7 @@ impl From<&AlertChannelRecord> for ChannelView {
         Self {
             id: r.id,
             name: r.name.clone(),
-            format: r.format.clone(),
+            format: AlertChannelFormat::of(&r.format),
             url: alerts::origin(&r.url),
             created_by: r.created_by.clone(),
             created_at: format_ms(r.created_at_ms),
@@ -101,7 +143,7 @@ pub struct DeliveryView {
     /// When the attempt started, RFC 3339.
     pub at: String,
     /// `delivered`, `failed` (another attempt follows) or `gave_up`.
-    pub status: String,
+    pub status: AlertDeliveryStatus,
     /// The receiver's HTTP status, when it answered.
     pub http_status: Option<i32>,
     /// Time to the answer or the failure, ms.
@@ -125,7 +167,7 @@ impl DeliveryView {
             summary: d.summary.clone(),
             attempt: d.attempt,
             at: format_ms(d.at_ms),
-            status: d.status.clone(),
+            status: AlertDeliveryStatus::of(&d.status),
             http_status: d.http_status,
             latency_ms: d.latency_ms,
             error: d.error.clone(),
