@@ -13,7 +13,7 @@ Then `tollgate estimate` on a 20 MB text (MB/s, tokens/s), and Python `tiktoken`
 when it can be imported and its vocabulary loaded (it downloads vocabularies on first use, which
 this machine cannot do: then the comparison is reported as not possible).
 
-Targets (issue 4): dashboard p95 ≤ 50 ms on both backends; writer ≥ 100k events/s on SQLite and
+Targets: dashboard p95 ≤ 50 ms on both backends; writer ≥ 100k events/s on SQLite and
 ≥ 50k/s on PostgreSQL. Everything runs on 127.0.0.1 and stops by itself.
 """
 

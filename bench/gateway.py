@@ -41,7 +41,7 @@ RESULTS = BENCH / "results"
 WRK_LUA = BENCH / "wrk-report.lua"
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 
-# Targets of issue 2.
+# Targets.
 TARGET_THROUGHPUT_RATIO = 1.0
 TARGET_P99_ADDED_MS = 1.0
 TARGET_RSS_IDLE_MB = 20.0
@@ -604,7 +604,7 @@ def main() -> int:
     if not args.nginx_only:
         json_targets["c. tollgate"] = (gw_port, "/up/ok")
         sse_targets["c. tollgate"] = (gw_port, "/sse-up/sse")
-    # For information only: is the mock's fixed body faster than nginx's? (Issue 2 prefers nginx
+    # For information only: is the mock's fixed body faster than nginx's? (nginx is preferred
     # as the upstream unless it is.) Not part of any ratio.
     json_info = {"info: mock /static direct": (mock_port, "/static")} if use_mock else {}
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Failed sign-ins for N minutes against tollgate's console, printing the server's RSS over time.
 
-Issue 10, finding 5: every sign-in runs Argon2id (19 MiB); before the bounded hash pool, RSS grew
+Every sign-in runs Argon2id (19 MiB); before the bounded hash pool, RSS grew
 by ~19 MiB per concurrent attempt and never came back. This script keeps `--concurrency` clients
 failing sign-ins (half to an existing account, half to unknown e-mails, so both the real and the
 dummy hash are checked), each attempt from its own `X-Forwarded-For` address so the per-address

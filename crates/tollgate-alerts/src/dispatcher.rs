@@ -194,10 +194,11 @@ impl Dispatcher {
         })
     }
 
-    /// Runs [`Self::run`] on a task.
+    /// Runs [`Self::run`] on a task; it ends when every sender of `alerts` is dropped, and the
+    /// caller owns the handle to await or abort it at shutdown.
     #[expect(
         clippy::disallowed_methods,
-        reason = "the caller owns the task's end: it gets the handle, and the task ends when the queue's senders are dropped"
+        reason = "the caller owns the returned handle; the task ends when the queue closes"
     )]
     pub fn spawn(&self, alerts: mpsc::Receiver<Alert>) -> JoinHandle<()> {
         let this = self.clone();

@@ -6,7 +6,7 @@
 )]
 #![expect(
     clippy::disallowed_methods,
-    reason = "the receiver and the evaluation loops run on the test's runtime, which ends with the test"
+    reason = "tests start servers and workers on their own runtime, which ends with the test"
 )]
 
 use std::collections::VecDeque;

@@ -111,9 +111,35 @@ pub async fn health_detailed(State(state): State<ConsoleState>) -> Response {
             "routes": state.gateway.route_count(),
         }),
     };
+    let limits = match state.gateway.limits() {
+        Some(limits) => {
+            let degraded = limits.limiter().degraded();
+            Component {
+                status: if degraded {
+                    Overall::Degraded
+                } else {
+                    Overall::Ok
+                },
+                detail: degraded.then(|| {
+                    "Redis does not answer: limits count in this process alone (fail_open) \
+                     or refuse limited calls (fail_closed) until it is back"
+                        .to_owned()
+                }),
+                figures: serde_json::json!({
+                    "backend": limits.backend(),
+                    "degradations": limits.limiter().degradations(),
+                }),
+            }
+        }
+        None => Component {
+            status: Overall::Ok,
+            detail: None,
+            figures: serde_json::json!({"backend": "none"}),
+        },
+    };
     let overall = if store.status == Overall::Down {
         Overall::Down
-    } else if [&writer, &spool, &cache]
+    } else if [&writer, &spool, &cache, &limits]
         .iter()
         .any(|c| c.status != Overall::Ok)
     {
@@ -125,7 +151,7 @@ pub async fn health_detailed(State(state): State<ConsoleState>) -> Response {
         "status": overall,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.started.elapsed().as_secs(),
-        "components": {"store": store, "key_cache": cache, "usage_writer": writer, "spool": spool},
+        "components": {"store": store, "key_cache": cache, "usage_writer": writer, "spool": spool, "limits": limits},
     });
     let code = if overall == Overall::Down {
         StatusCode::SERVICE_UNAVAILABLE

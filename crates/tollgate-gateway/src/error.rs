@@ -40,6 +40,21 @@ pub enum GatewayError {
     /// The client's address failed too many key look-ups lately; keys not cached are refused.
     #[error("rate_limited")]
     RateLimited,
+    /// The key's model allow-list does not cover the model the call asks for.
+    #[error("model_not_allowed")]
+    ModelNotAllowed,
+    /// A request or token rate limit on the instance, team, key or route is reached.
+    #[error("rate_limited")]
+    LimitRateLimited,
+    /// A token or cost budget is spent.
+    #[error("budget_exceeded")]
+    BudgetExceeded,
+    /// Too many calls are in flight for a concurrency limit.
+    #[error("concurrency_limited")]
+    ConcurrencyLimited,
+    /// The shared limit counters cannot be reached and limits fail closed.
+    #[error("limits_unavailable")]
+    LimitsUnavailable,
     /// The request body did not arrive within the body-read deadline.
     #[error("request_timeout")]
     RequestTimeout,
@@ -116,6 +131,16 @@ refusals! {
         "The request headers are larger than the gateway accepts.";
     RateLimited => "rate_limited", "rate_limit_error",
         "Too many calls with unknown API keys from this address. Retry later.";
+    ModelNotAllowed => "model_not_allowed", "permission_error",
+        "This API key may not call this model.";
+    LimitRateLimited => "rate_limited", "rate_limit_error",
+        "A rate limit for this API key, its team, the route or the instance is reached. Retry later.";
+    BudgetExceeded => "budget_exceeded", "rate_limit_error",
+        "A token or cost budget for this API key, its team, the route or the instance is spent.";
+    ConcurrencyLimited => "concurrency_limited", "rate_limit_error",
+        "Too many calls are in flight. Retry when one has finished.";
+    LimitsUnavailable => "limits_unavailable", "api_error",
+        "The gateway cannot check its limits right now. Retry shortly.";
     RequestTimeout => "request_timeout", "invalid_request_error",
         "The request body did not arrive in time.";
     StoreUnavailable => "store_unavailable", "api_error",
@@ -139,14 +164,17 @@ impl GatewayError {
             | Self::InvalidApiKey
             | Self::ExpiredApiKey
             | Self::RevokedApiKey => StatusCode::UNAUTHORIZED,
-            Self::RouteNotAllowed => StatusCode::FORBIDDEN,
+            Self::RouteNotAllowed | Self::ModelNotAllowed => StatusCode::FORBIDDEN,
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::InvalidPath => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited
+            | Self::LimitRateLimited
+            | Self::BudgetExceeded
+            | Self::ConcurrencyLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable | Self::LimitsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::RouteMisconfigured | Self::UpstreamUnreachable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::ClientClosed => {
@@ -164,6 +192,36 @@ impl GatewayError {
         }
     }
 
+    /// The `type` of the error in Anthropic's error shape.
+    pub fn anthropic_kind(self) -> &'static str {
+        match self.status().as_u16() {
+            400 | 408 | 431 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            503 => "overloaded_error",
+            _ => "api_error",
+        }
+    }
+
+    /// The body in Anthropic's error shape (`{"type":"error","error":{"type":…,"message":…}}`),
+    /// for refusals on `anthropic` routes; the tollgate code rides along as `error.code`.
+    pub fn anthropic_body(self, message: Option<&str>) -> Bytes {
+        Bytes::from(
+            serde_json::json!({
+                "type": "error",
+                "error": {
+                    "type": self.anthropic_kind(),
+                    "message": message.unwrap_or(self.message()),
+                    "code": self.to_string(),
+                },
+            })
+            .to_string(),
+        )
+    }
+
     /// The body as bytes, without copying.
     pub fn body_bytes(self) -> Bytes {
         Bytes::from_static(self.body().as_bytes())
@@ -174,8 +232,13 @@ impl GatewayError {
 mod tests {
     use super::*;
 
-    const ALL: [GatewayError; 17] = [
+    const ALL: [GatewayError; 22] = [
         GatewayError::RateLimited,
+        GatewayError::ModelNotAllowed,
+        GatewayError::LimitRateLimited,
+        GatewayError::BudgetExceeded,
+        GatewayError::ConcurrencyLimited,
+        GatewayError::LimitsUnavailable,
         GatewayError::RequestTimeout,
         GatewayError::MissingApiKey,
         GatewayError::InvalidApiKey,
@@ -226,5 +289,30 @@ mod tests {
         assert_eq!(GatewayError::UpstreamUnreachable.status_code(), 502);
         assert_eq!(GatewayError::UpstreamTimeout.status_code(), 504);
         assert_eq!(GatewayError::ClientClosed.status_code(), 499);
+        assert_eq!(GatewayError::ModelNotAllowed.status_code(), 403);
+        assert_eq!(GatewayError::LimitRateLimited.status_code(), 429);
+        assert_eq!(GatewayError::BudgetExceeded.status_code(), 429);
+        assert_eq!(GatewayError::ConcurrencyLimited.status_code(), 429);
+        assert_eq!(GatewayError::LimitsUnavailable.status_code(), 503);
+    }
+
+    #[test]
+    fn anthropic_bodies_have_the_anthropic_shape() {
+        for err in ALL {
+            let value: serde_json::Value =
+                serde_json::from_slice(&err.anthropic_body(None)).unwrap();
+            assert_eq!(value["type"], "error", "{err:?}");
+            assert_eq!(value["error"]["code"], err.to_string(), "{err:?}");
+            assert!(
+                value["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty())
+            );
+        }
+        let limited: serde_json::Value =
+            serde_json::from_slice(&GatewayError::BudgetExceeded.anthropic_body(Some("spent")))
+                .unwrap();
+        assert_eq!(limited["error"]["type"], "rate_limit_error");
+        assert_eq!(limited["error"]["message"], "spent");
     }
 }

@@ -2,15 +2,17 @@
 //!
 //! A gateway call passes, in this order: catch-panic → request id → header size → key extraction
 //! and checksum (no store look-up for garbage) → key look-up through the cache → route match
-//! (longest prefix) → route permission → limits (today the body size; rate and budget limits come
-//! later) → request inspection for LLM routes → proxy with streaming both ways → usage capture →
-//! [`writer::UsageSink::record`], which never waits on the store.
+//! (longest prefix) → route permission → body size → request inspection for LLM routes → the key's
+//! model allow-list and the rate, concurrency and budget limits of the instance, team, key and
+//! route ([`limits`]) → proxy with streaming both ways → usage capture, which also settles the
+//! call's limits → [`writer::UsageSink::record`], which never waits on the store.
 //!
 //! The steps are one hand-written hyper service (the `proxy` module) rather than a stack of tower layers:
 //! each layer would box a future per call, and the gateway's budget is under a millisecond.
 
 pub mod capture;
 pub mod error;
+pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod spool;

@@ -24,6 +24,24 @@ pub struct ListenerLabels {
     pub listener: &'static str,
 }
 
+/// Labels of a call refused by a limit.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// `rate_limited`, `budget_exceeded`, `concurrency_limited`, `limits_unavailable` or
+    /// `model_not_allowed`.
+    pub code: &'static str,
+    /// The kind of scope of the limit that refused: `instance`, `team`, `key`, `route`, or
+    /// `none` (limits unavailable, model allow-lists).
+    pub scope: &'static str,
+}
+
+/// Labels of a limit admission's timing.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CountersLabels {
+    /// Where the counters live: `local` or `redis`.
+    pub backend: &'static str,
+}
+
 /// Every metric tollgate exports. Cheap to update from the request path (atomics only).
 #[derive(Debug)]
 pub struct Metrics {
@@ -72,6 +90,12 @@ pub struct Metrics {
     oldest_unwritten_age: Gauge<f64, AtomicU64>,
     /// Creation time (epoch ms) of the oldest spool file; 0 when the spool is empty.
     pub oldest_spooled_ms: AtomicI64,
+    /// Calls refused by a limit or a key's model allow-list.
+    pub limit_refusals: Family<RefusalLabels, Counter>,
+    /// Time of one admission decision against the counters (with Redis: one round trip).
+    pub limit_admit_duration: Family<CountersLabels, Histogram>,
+    /// 1 while the limit counters run on their fallback (Redis unreachable), else 0.
+    pub limits_degraded: Gauge<i64, AtomicI64>,
     /// Time (epoch ms) of the oldest event the writer holds in memory; 0 when none.
     pub oldest_in_memory_ms: AtomicI64,
 }
@@ -82,6 +106,13 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
         60.0,
     ]
     .into_iter()
+}
+
+fn admit_histogram() -> Histogram {
+    Histogram::new([
+        0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01,
+        0.025, 0.1, 0.25,
+    ])
 }
 
 impl Metrics {
@@ -214,8 +245,30 @@ impl Metrics {
             "Age of the oldest usage event not yet in the store",
             oldest_unwritten_age.clone(),
         );
+        let limit_refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "limit_refusals",
+            "Gateway calls refused by a limit, by code and scope kind",
+            limit_refusals.clone(),
+        );
+        let limit_admit_duration =
+            Family::<CountersLabels, Histogram>::new_with_constructor(admit_histogram);
+        registry.register(
+            "limit_admit_duration_seconds",
+            "Time of one limit admission decision (with Redis, its round trip)",
+            limit_admit_duration.clone(),
+        );
+        let limits_degraded = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "limits_degraded",
+            "1 while limit counters run on their fallback because Redis is unreachable",
+            limits_degraded.clone(),
+        );
         Arc::new(Self {
             registry,
+            limit_refusals,
+            limit_admit_duration,
+            limits_degraded,
             store_write_ok,
             store_write_failures,
             events_in_memory,

@@ -22,6 +22,7 @@ use tollgate_core::pricing::PriceTable;
 use tollgate_store::{Store, StoreError};
 
 use crate::keys::{KeyCache, RefusedKeyEvents};
+use crate::limits::GatewayLimits;
 use crate::listener::{self, ListenerSettings};
 use crate::metrics::Metrics;
 use crate::proxy;
@@ -58,6 +59,8 @@ pub struct GatewayConfig {
     /// Peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed and extended; every
     /// other client's are replaced.
     pub trusted_proxies: TrustedProxies,
+    /// The limits and model allow-lists to enforce; `None` enforces none.
+    pub limits: Option<Arc<GatewayLimits>>,
 }
 
 impl Default for GatewayConfig {
@@ -75,6 +78,7 @@ impl Default for GatewayConfig {
             peek_budget_bytes: 256 * 1024 * 1024,
             failed_key_lookups_per_minute: 60,
             trusted_proxies: TrustedProxies::default(),
+            limits: None,
         }
     }
 }
@@ -167,6 +171,9 @@ impl Gateway {
         // The revision is read before the routes so that a change in between is seen again.
         let revision = shared.store.revision().await?;
         let routes = state::load_routes(&shared).await?;
+        if let Some(limits) = &shared.config.limits {
+            limits.reload(&*shared.store).await?;
+        }
         shared.routes.store(Arc::new(routes));
         shared
             .revision
@@ -240,6 +247,21 @@ impl Gateway {
     /// Approximate number of keys in the cache.
     pub fn key_cache_entries(&self) -> u64 {
         self.shared.keys.entry_count()
+    }
+
+    /// The limits the gateway enforces, if any.
+    pub fn limits(&self) -> Option<&Arc<GatewayLimits>> {
+        self.shared.config.limits.as_ref()
+    }
+
+    /// Whether limit counters run on their fallback because Redis is unreachable (`false`
+    /// without limits).
+    pub fn limits_degraded(&self) -> bool {
+        self.shared
+            .config
+            .limits
+            .as_ref()
+            .is_some_and(|l| l.limiter().degraded())
     }
 
     /// Number of enabled routes.

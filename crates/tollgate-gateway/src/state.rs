@@ -221,7 +221,8 @@ pub(crate) async fn load_routes(shared: &Shared) -> Result<RouteState, StoreErro
     ))
 }
 
-/// Polls the store's revision; on a change, empties the key cache and reloads the routes. Keeps
+/// Polls the store's revision; on a change, empties the key cache and reloads the limits and the
+/// routes. Keeps
 /// the old state while the store is down. Ends when shutdown begins or the gateway is gone.
 pub(crate) async fn refresh_loop(
     shared: Weak<Shared>,
@@ -243,6 +244,12 @@ pub(crate) async fn refresh_loop(
             match shared.upgrade() {
                 Some(shared) => {
                     refresh_once(&shared, &mut store_down).await;
+                    if let Some(limits) = &shared.config.limits {
+                        shared
+                            .metrics
+                            .limits_degraded
+                            .set(i64::from(limits.limiter().degraded()));
+                    }
                     shared
                         .refused_keys
                         .flush_ended(tollgate_core::time::now_ms(), &shared.sink);
@@ -284,6 +291,12 @@ async fn refresh_once(shared: &Shared, store_down: &mut bool) {
     }
     // Keys first: a revocation must take effect even if the routes cannot be reloaded yet.
     shared.keys.invalidate_all();
+    if let Some(limits) = &shared.config.limits
+        && let Err(err) = limits.reload(&*shared.store).await
+    {
+        tracing::warn!(error = %err, "store changed but the limits could not be reloaded; retrying");
+        return;
+    }
     match load_routes(shared).await {
         Ok(state) => {
             tracing::info!(

@@ -6,6 +6,10 @@
     clippy::unwrap_used,
     reason = "test helpers outside #[test] functions fail loudly too"
 )]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests start servers and workers on their own runtime, which ends with the test"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

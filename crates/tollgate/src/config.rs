@@ -63,6 +63,46 @@ pub struct Config {
     /// Loopback, private and link-local upstream hosts (names, `*.domain`, addresses or CIDR
     /// ranges) that team admins may route to; instance admins may route anywhere.
     pub upstream_allowlist: Vec<String>,
+    /// Where limit counters live and how budgets are counted (`[limits]`).
+    pub limits: LimitsSettings,
+}
+
+/// `[limits]`: where the counters of rate limits and budgets live, and how calls are estimated.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSettings {
+    /// `redis://host:port[/db]` (also `TOLLGATE_REDIS_URL`): every counter lives in Redis and is
+    /// shared by every instance using it. Without it counters live in the process and budgets are
+    /// rebuilt from the store at start.
+    #[serde(serialize_with = "redact")]
+    pub redis_url: Option<SecretString>,
+    /// When Redis cannot be reached: `fail_open` (count in the process meanwhile; health
+    /// degraded) or `fail_closed` (refuse limited calls with 503 `limits_unavailable`).
+    pub fail_mode: tollgate_limits::FailMode,
+    /// IANA time zone in which daily, weekly and monthly budgets start (default `UTC`).
+    pub time_zone: String,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    pub namespace: String,
+    /// Completion tokens reserved for a call that names no `max_tokens`.
+    pub default_estimate_tokens: u64,
+    /// How long an unsettled reservation lasts (a crashed call's never leaks), seconds.
+    pub reservation_ttl_secs: u64,
+    /// Longest Redis round trip before Redis counts as unreachable, ms.
+    pub redis_timeout_ms: u64,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            fail_mode: tollgate_limits::FailMode::FailOpen,
+            time_zone: "UTC".into(),
+            namespace: "tollgate".into(),
+            default_estimate_tokens: 1024,
+            reservation_ttl_secs: 600,
+            redis_timeout_ms: 250,
+        }
+    }
 }
 
 /// Log output format.
@@ -301,6 +341,7 @@ impl Default for Config {
             prices: PriceTable::default(),
             trusted_proxies: Vec::new(),
             upstream_allowlist: Vec::new(),
+            limits: LimitsSettings::default(),
         }
     }
 }
@@ -354,11 +395,20 @@ impl Config {
             None => {}
         }
         let env = Env::prefixed("TOLLGATE_")
-            // Variables read by tests and tools, not configuration.
-            .filter(|k| !k.as_str().starts_with("test_") && k.as_str() != "config")
+            // Variables read by tests and tools, not configuration; `TOLLGATE_REDIS_URL` is
+            // `limits.redis_url`, below.
+            .filter(|k| {
+                !k.as_str().starts_with("test_")
+                    && k.as_str() != "config"
+                    && !k.as_str().eq_ignore_ascii_case("redis_url")
+            })
             .split("__");
+        let redis_env = Env::raw()
+            .only(&["TOLLGATE_REDIS_URL"])
+            .map(|_| "limits.redis_url".into());
         let config: Config = figment
             .merge(env)
+            .merge(redis_env)
             .merge(Serialized::defaults(flags))
             .extract()
             .map_err(|e| ConfigError(one_line(&e.to_string())))?;
@@ -427,6 +477,7 @@ impl Config {
             ));
         }
         self.validate_listeners()?;
+        self.validate_limits()?;
         self.prices.validate().map_err(ConfigError)?;
         TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;
@@ -479,6 +530,51 @@ impl Config {
         if g.failed_key_lookups_per_minute == 0 {
             return Err(ConfigError(
                 "gateway.failed_key_lookups_per_minute must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        tollgate_limits::time_zone("limits.time_zone", &l.time_zone)
+            .map_err(|e| ConfigError(format!("limits.time_zone: {}", e.message)))?;
+        if let Some(url) = &l.redis_url {
+            let url = url.expose_secret();
+            if !["redis://", "rediss://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+            {
+                return Err(ConfigError(format!(
+                    "limits.redis_url (TOLLGATE_REDIS_URL) `{}` must start with redis:// or rediss://",
+                    redact_url(url)
+                )));
+            }
+        }
+        let ns = &l.namespace;
+        if ns.is_empty()
+            || ns.len() > 64
+            || !ns
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        {
+            return Err(ConfigError(
+                "limits.namespace must be 1 to 64 letters, digits, `-`, `_`, `.` or `:`".into(),
+            ));
+        }
+        if !(1..=10_000_000).contains(&l.default_estimate_tokens) {
+            return Err(ConfigError(
+                "limits.default_estimate_tokens must be 1 to 10000000".into(),
+            ));
+        }
+        if !(1..=86_400).contains(&l.reservation_ttl_secs) {
+            return Err(ConfigError(
+                "limits.reservation_ttl_secs must be 1 to 86400 seconds".into(),
+            ));
+        }
+        if !(1..=10_000).contains(&l.redis_timeout_ms) {
+            return Err(ConfigError(
+                "limits.redis_timeout_ms must be 1 to 10000".into(),
             ));
         }
         Ok(())
@@ -634,6 +730,38 @@ mod tests {
     }
 
     #[test]
+    fn limit_settings_are_checked() {
+        let err_of = |config: &Config| {
+            config
+                .validate()
+                .map(|()| String::new())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        let mut config = Config::default();
+        config.limits.time_zone = "Mars/Olympus".into();
+        assert!(err_of(&config).contains("limits.time_zone"));
+        let mut config = Config::default();
+        config.limits.time_zone = "Europe/Paris".into();
+        assert_eq!(err_of(&config), "");
+        let mut config = Config::default();
+        config.limits.redis_url = Some(SecretString::from("http://u:pw@127.0.0.1:6379"));
+        let err = err_of(&config);
+        assert!(
+            err.contains("limits.redis_url") && !err.contains("pw@"),
+            "{err}"
+        );
+        let mut config = Config::default();
+        config.limits.namespace = "a b".into();
+        assert!(err_of(&config).contains("limits.namespace"));
+        let mut config = Config::default();
+        config.limits.default_estimate_tokens = 0;
+        assert!(err_of(&config).contains("limits.default_estimate_tokens"));
+        let mut config = Config::default();
+        config.limits.reservation_ttl_secs = 0;
+        assert!(err_of(&config).contains("limits.reservation_ttl_secs"));
+    }
+
+    #[test]
     fn urls_lose_their_password() {
         assert_eq!(
             redact_url("postgres://u:secret@h:5432/db"),
@@ -654,6 +782,10 @@ mod tests {
             admin_password: Some(SecretString::from("hunter2hunter2")),
             ingest_secret: Some(SecretString::from("iiiiiiiiiiiiiiiiiiii")),
             database_url: Some(DatabaseUrl("postgres://u:dbpass@h/db".into())),
+            limits: LimitsSettings {
+                redis_url: Some(SecretString::from("redis://:redispass@h:6379")),
+                ..LimitsSettings::default()
+            },
             ..Config::default()
         };
         let debug = format!("{config:?}");
@@ -663,7 +795,8 @@ mod tests {
                 !shown.contains("mmmmmmmm")
                     && !shown.contains("hunter2")
                     && !shown.contains("iiiiiiii")
-                    && !shown.contains("dbpass"),
+                    && !shown.contains("dbpass")
+                    && !shown.contains("redispass"),
                 "{shown}"
             );
         }

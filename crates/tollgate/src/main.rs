@@ -12,6 +12,7 @@ mod cli;
 mod config;
 mod demo;
 mod estimate;
+mod limits;
 mod output;
 mod reseal;
 mod retention;

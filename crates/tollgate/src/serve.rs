@@ -177,6 +177,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         metrics.clone(),
     )
     .with_context(|| format!("spool {} cannot be opened", config.spool_dir().display()))?;
+    let limits = crate::limits::build(&config, store.clone()).await?;
     let (gateway_listener_settings, console_listener_settings) = listener_settings(&config);
     let gateway_config = GatewayConfig {
         max_body_bytes: config.gateway.max_body_bytes,
@@ -191,6 +192,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         peek_budget_bytes: config.gateway.peek_budget_bytes,
         failed_key_lookups_per_minute: config.gateway.failed_key_lookups_per_minute,
         trusted_proxies: config.trusted_proxies(),
+        limits: Some(limits.clone()),
     };
     let sink_for_console = sink.clone();
     let gateway = Gateway::new(store.clone(), sink, metrics.clone(), gateway_config).await?;
@@ -203,13 +205,12 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         gateway_listener.local_addr()?,
         console_listener.local_addr()?,
     ];
-    // Alerts: the dispatcher and the evaluation loop over the store.
-    let limiter = None; // LEAD: `Some(limits.limiter().clone())`: the gateway's Arc<Limiter>, for budget crossings
+    // Alerts: the dispatcher, the evaluation loop, and the limiter's budget crossings.
     let alerts = crate::alerts::start(
         &config,
         store.clone(),
         metrics.clone(),
-        limiter,
+        Some(limits.limiter().clone()),
         own_listeners.clone(),
     )?;
     let mut console_state = ConsoleState::new(
@@ -230,6 +231,9 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         },
     );
     console_state.alerts = Some(alerts.dispatcher.clone());
+    // The console shows the limiter the gateway enforces with (its `limiter` field comes with
+    // the console's limits API):
+    // console_state.limiter = Some(limits.limiter().clone());
     let console = tollgate_console::router(console_state);
     let (gateway_addr, console_addr) = (
         gateway_listener.local_addr()?,

@@ -2,42 +2,12 @@
 //! parsing helpers. Times are epoch milliseconds.
 
 use serde::Serialize;
-use tollgate_core::time::parse_duration;
 use tollgate_core::{Role, RouteKind};
 use tollgate_store::{KeyRecord, Membership, RouteRecord, Team, User};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ApiResult};
 
-/// Latest time accepted anywhere: 9999-12-31.
-pub const MAX_TIME_MS: i64 = 253_402_300_799_000;
-
-/// Whether `name` is 1 to 64 letters, digits, `-`, `_` or `.` (team and counter names).
-pub fn is_plain_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-/// An expiry `now + text` (`30d`, `12h`, …); `None` when no text.
-pub fn expiry_from(field: &str, text: Option<&str>, now: i64) -> ApiResult<Option<i64>> {
-    let Some(text) = text else { return Ok(None) };
-    let d = parse_duration(text).map_err(|e| ApiError::invalid(field, format!("{field}: {e}")))?;
-    if d.is_zero() {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} must be longer than zero"),
-        ));
-    }
-    let at = i64::try_from(d.as_millis())
-        .ok()
-        .and_then(|ms| now.checked_add(ms))
-        .filter(|t| *t < MAX_TIME_MS);
-    at.map(Some)
-        .ok_or_else(|| ApiError::invalid(field, format!("{field} is too far in the future")))
-}
+pub use crate::rules::MAX_TIME_MS;
 
 /// A user.
 #[derive(Debug, Serialize, ToSchema)]

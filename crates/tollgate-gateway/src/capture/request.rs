@@ -20,6 +20,9 @@ pub struct RequestInfo {
     pub injected_include_usage: bool,
     /// The prompt's text (messages, system, prompt, input), kept only for the estimation fallback.
     pub prompt_text: String,
+    /// The most completion tokens the call asks for (`max_tokens`, `max_completion_tokens` or
+    /// `max_output_tokens`), for the admission estimate.
+    pub max_tokens: Option<u64>,
 }
 
 // The prompt can be a megabyte of user text: logs get its size, not its content.
@@ -30,6 +33,7 @@ impl fmt::Debug for RequestInfo {
             .field("stream", &self.stream)
             .field("injected_include_usage", &self.injected_include_usage)
             .field("prompt_text_bytes", &self.prompt_text.len())
+            .field("max_tokens", &self.max_tokens)
             .finish()
     }
 }
@@ -49,6 +53,9 @@ pub fn inspect_request(kind: RouteKind, body: &[u8]) -> (RequestInfo, Option<Byt
         .and_then(Value::as_str)
         .map(str::to_owned);
     info.stream = fields.get("stream").and_then(Value::as_bool) == Some(true);
+    info.max_tokens = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
+        .iter()
+        .find_map(|name| fields.get(*name).and_then(Value::as_u64));
     let mut prompt = CappedText::default();
     for name in provider.prompt_fields() {
         if let Some(value) = fields.get(*name) {

@@ -28,6 +28,7 @@ fn request(model: &str, injected: bool, prompt: &str) -> RequestInfo {
         stream: true,
         injected_include_usage: injected,
         prompt_text: prompt.to_owned(),
+        max_tokens: None,
     }
 }
 
@@ -657,4 +658,23 @@ fn an_endless_line_stops_being_read_but_still_passes() {
     assert_eq!(sent, 40 * piece.len());
     let usage = tap.finish();
     assert!(usage.tokens.is_empty() && !usage.estimated);
+}
+
+#[test]
+fn the_completion_ceiling_is_read_from_any_of_its_names() {
+    let (info, _) = inspect_request(
+        RouteKind::Openai,
+        br#"{"model":"gpt-4o","max_tokens":64,"messages":[]}"#,
+    );
+    assert_eq!(info.max_tokens, Some(64));
+    let (info, _) = inspect_request(
+        RouteKind::Openai,
+        br#"{"model":"o3","max_completion_tokens":9,"messages":[]}"#,
+    );
+    assert_eq!(info.max_tokens, Some(9));
+    let (info, _) = inspect_request(
+        RouteKind::Anthropic,
+        br#"{"model":"claude-3","max_tokens":"many","messages":[]}"#,
+    );
+    assert_eq!(info.max_tokens, None);
 }

@@ -24,6 +24,13 @@ pub(crate) struct Call {
     pub(super) ack: Option<Ack>,
     /// The client's address (see `serve_call`).
     pub(super) client_addr: IpAddr,
+    /// The call's place in the limits, settled with its exact use when the event is recorded
+    /// (also for a client that hung up or a failed upstream).
+    pub(super) admission: Option<tollgate_limits::Admission>,
+    /// The `x-ratelimit-*` headers of the admission, for the response.
+    pub(super) rate_headers: Vec<(&'static str, String)>,
+    /// The call goes through an `anthropic` route: refusals use Anthropic's error shape.
+    pub(super) anthropic: bool,
 }
 
 impl Call {
@@ -60,6 +67,9 @@ impl Call {
         if error.is_some() {
             event.error = error;
         }
+        if let Some(admission) = self.admission.take() {
+            settle(admission, &event);
+        }
         self.shared
             .metrics
             .observe_response(status, elapsed.as_secs_f64());
@@ -67,6 +77,35 @@ impl Call {
         if ack.is_pending() {
             self.ack = Some(ack);
         }
+    }
+}
+
+/// Replaces the admission's reservations with the call's exact tokens and cost, off the
+/// request path. Without a runtime (never on the request path) the admission is dropped, which
+/// releases its leases and leaves its reservations to expire.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "one settlement bounded by the counters' round-trip timeout: the task ends by itself"
+)]
+fn settle(admission: tollgate_limits::Admission, event: &UsageEvent) {
+    let tokens = u64::try_from(event.tokens.total.max(0)).unwrap_or(0);
+    let cost_micro = usd_to_micro(event.cost_usd);
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            if let Err(err) = admission.settle(tokens, cost_micro).await {
+                tracing::warn!(error = %err, "a call's use could not be settled on its limits");
+            }
+        });
+    }
+}
+
+/// US dollars as micro-USD, rounded; negative or non-finite amounts count as 0.
+pub(super) fn usd_to_micro(usd: f64) -> i64 {
+    if usd.is_finite() && usd > 0.0 {
+        // `as` saturates: an absurd cost caps at i64::MAX.
+        (usd * 1_000_000.0).round() as i64
+    } else {
+        0
     }
 }
 

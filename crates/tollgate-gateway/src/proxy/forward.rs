@@ -1,5 +1,5 @@
 //! The stages of a forwarded call, in the order the crate doc gives: [`authenticate`],
-//! [`route`], [`admit`], [`inspect`], [`send`]. Each takes what the earlier ones established and
+//! [`route`], [`admit`], [`inspect`], [`limit`], [`send`]. Each takes what the earlier ones established and
 //! either passes it on or refuses with a [`Failure`]; the first refusal ends the call.
 
 use std::error::Error as StdError;
@@ -14,10 +14,14 @@ use http::uri::{PathAndQuery, Uri};
 use http::{HeaderMap, HeaderValue, Request, Response, Version};
 use http_body::Body;
 use hyper::body::Incoming;
+use tollgate_core::RouteKind;
+use tollgate_core::TokenUsage;
 use tollgate_core::route::normalize_path;
+use tollgate_core::tokenize::count_tokens;
+use tollgate_limits::RefusalCode;
 use tollgate_store::KeyRecord;
 
-use super::call::Call;
+use super::call::{Call, usd_to_micro};
 use super::headers::{
     header_bytes, is_event_stream, is_json, rewrite_request_headers, rewrite_response_headers,
 };
@@ -28,6 +32,7 @@ use crate::auth;
 use crate::capture::{self, RequestInfo, ResponseTap};
 use crate::error::GatewayError;
 use crate::keys::{CachedKey, LookupError};
+use crate::metrics::{CountersLabels, RefusalLabels};
 use crate::server::{Peer, Shared};
 use crate::state::{Credential, RouteEntry, UpstreamBase};
 
@@ -74,6 +79,8 @@ pub(super) async fn forward(
         call,
     )
     .await?;
+    let has_body = !matches!(upstream_body, UpstreamBody::Empty);
+    limit(shared, key, &route, request.as_ref(), has_body, call).await?;
     let outgoing = Outgoing {
         parts,
         body: upstream_body,
@@ -159,6 +166,7 @@ fn route(
         e.route_id = Some(route.record.id);
         e.route = Some(route.record.name.clone());
     });
+    call.anthropic = route.record.kind == RouteKind::Anthropic;
     if !key.may_call(&route.record) {
         return Err(GatewayError::RouteNotAllowed.into());
     }
@@ -273,6 +281,127 @@ async fn inspect(
     })
 }
 
+/// Limit: on LLM routes the key's model allow-list, then the limits of the instance, the key's
+/// team, the key and the route (see `tollgate_limits`). The prompt is counted only when a token
+/// limit or budget applies to the call; with no limit at all nothing is looked at. An admitted
+/// call keeps its admission in the event guard, which settles it with the exact use when the
+/// call ends, however it ends.
+async fn limit(
+    shared: &Shared,
+    key: &KeyRecord,
+    route: &RouteEntry,
+    request: Option<&RequestInfo>,
+    has_body: bool,
+    call: &mut Call,
+) -> Result<(), Failure> {
+    let Some(limits) = shared.config.limits.as_deref() else {
+        return Ok(());
+    };
+    let kind = route.record.kind;
+    let model = request.and_then(|r| r.model.as_deref());
+    if kind.is_llm() && has_body && limits.model_allowed(key.id, model) == Some(false) {
+        shared
+            .metrics
+            .limit_refusals
+            .get_or_create(&RefusalLabels {
+                code: "model_not_allowed",
+                scope: "key",
+            })
+            .inc();
+        let detail = match model {
+            Some(model) => format!("This API key may not call the model `{model}`."),
+            None => "This API key may call only some models, and the request names none the gateway could read.".to_owned(),
+        };
+        return Err(Failure::told(GatewayError::ModelNotAllowed, detail));
+    }
+    if !limits.any() {
+        return Ok(());
+    }
+    let route_id = route.record.id;
+    let (estimate_tokens, estimate_cost_micro) =
+        if kind.is_llm() && limits.needs_estimate(key.team_id, key.id, route_id) {
+            estimate(shared, limits, model, request)
+        } else {
+            (0, 0)
+        };
+    let req = tollgate_limits::Request {
+        team_id: Some(key.team_id),
+        key_id: Some(key.id),
+        route_id: Some(route_id),
+        estimate_tokens,
+        estimate_cost_micro,
+        now_ms: tollgate_core::time::now_ms(),
+    };
+    let limiter = limits.limiter();
+    let started = Instant::now();
+    let outcome = limiter.admit(&req).await;
+    shared
+        .metrics
+        .limit_admit_duration
+        .get_or_create(&CountersLabels {
+            backend: limits.backend(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    shared
+        .metrics
+        .limits_degraded
+        .set(i64::from(limiter.degraded()));
+    match outcome {
+        Ok(admission) => {
+            if kind.is_llm() {
+                call.rate_headers = admission.headers().pairs();
+            }
+            call.admission = Some(admission);
+            Ok(())
+        }
+        Err(refusal) => {
+            let error = match refusal.code {
+                RefusalCode::RateLimited => GatewayError::LimitRateLimited,
+                RefusalCode::BudgetExceeded => GatewayError::BudgetExceeded,
+                RefusalCode::ConcurrencyLimited => GatewayError::ConcurrencyLimited,
+                RefusalCode::LimitsUnavailable => GatewayError::LimitsUnavailable,
+            };
+            shared
+                .metrics
+                .limit_refusals
+                .get_or_create(&RefusalLabels {
+                    code: refusal.code.as_str(),
+                    scope: refusal.scope.map_or("none", |s| s.kind_name()),
+                })
+                .inc();
+            let mut failure = Failure::told(error, format!("{refusal}."));
+            failure.retry_after = refusal.retry_after_secs();
+            Err(failure)
+        }
+    }
+}
+
+/// What a call is expected to use: its prompt counted with the model's vocabulary plus its
+/// `max_tokens` (or the configured default), and that usage priced.
+fn estimate(
+    shared: &Shared,
+    limits: &crate::limits::GatewayLimits,
+    model: Option<&str>,
+    request: Option<&RequestInfo>,
+) -> (u64, i64) {
+    let prompt = request.map_or(0, |r| {
+        u64::try_from(count_tokens(model, &r.prompt_text)).unwrap_or(u64::MAX)
+    });
+    let completion = request
+        .and_then(|r| r.max_tokens)
+        .unwrap_or_else(|| limits.default_estimate_tokens());
+    let tokens = prompt.saturating_add(completion);
+    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let usage = TokenUsage {
+        prompt: as_i64(prompt),
+        completion: as_i64(completion),
+        total: as_i64(tokens),
+        ..TokenUsage::default()
+    };
+    let cost = shared.config.prices.cost(model, &usage);
+    (tokens, usd_to_micro(cost))
+}
+
 /// The request as it leaves for the upstream, before its head is rewritten.
 struct Outgoing<'a> {
     parts: Parts,
@@ -358,6 +487,7 @@ impl Upstream {
         } = self;
         let (mut parts, body) = response.into_parts();
         rewrite_response_headers(&mut parts.headers, &route.credential, request_id);
+        super::add_rate_headers(&mut parts.headers, &call.rate_headers);
         parts.version = Version::HTTP_11;
         let kind = route.record.kind;
         let tap = kind.is_llm().then(|| {

@@ -49,6 +49,8 @@ struct Failure {
     /// Told to the client instead of the code's fixed message, when the detail is the client's
     /// own mistake and naming it helps (never an internal detail).
     public: bool,
+    /// `Retry-After` in seconds, for refusals by a limit.
+    retry_after: Option<u64>,
 }
 
 impl Failure {
@@ -57,6 +59,7 @@ impl Failure {
             error,
             detail: detail.into(),
             public: false,
+            retry_after: None,
         }
     }
 
@@ -79,6 +82,7 @@ impl From<GatewayError> for Failure {
             error,
             detail: Cow::Borrowed("refused"),
             public: false,
+            retry_after: None,
         }
     }
 }
@@ -90,7 +94,7 @@ pub(crate) async fn handle(peer: Arc<Peer>, req: Request<Incoming>) -> Response<
         Err(_) => {
             // The Call guard recorded the event as 500 while unwinding.
             tracing::error!("gateway call handler panicked");
-            refusal(GatewayError::Internal, None, None)
+            refusal(GatewayError::Internal, None, None, false)
         }
     }
 }
@@ -130,6 +134,9 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
         started,
         ack: None,
         client_addr,
+        admission: None,
+        rate_headers: Vec::new(),
+        anthropic: false,
     };
 
     match forward(&peer, req, &mut call, &request_id).await {
@@ -161,7 +168,13 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
             }
             let message = failure.public.then_some(&*failure.detail);
             let limited = failure.error == GatewayError::RateLimited;
-            let mut response = refusal(failure.error, message, Some(request_id));
+            let mut response = refusal(failure.error, message, Some(request_id), call.anthropic);
+            add_rate_headers(response.headers_mut(), &call.rate_headers);
+            if let Some(wait) = failure.retry_after {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(wait));
+            }
             if limited {
                 // The limiter gives one more look-up every 60 / quota seconds.
                 let per_minute = peer.shared.config.failed_key_lookups_per_minute.max(1);
@@ -190,13 +203,25 @@ fn error_chain(err: &(dyn StdError + 'static)) -> String {
     text
 }
 
-/// The JSON refusal; `message` replaces the code's fixed message when the client is told the detail.
+/// Adds the `x-ratelimit-*` headers of a call's admission.
+fn add_rate_headers(headers: &mut http::HeaderMap, pairs: &[(&'static str, String)]) {
+    for (name, value) in pairs {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(*name, value);
+        }
+    }
+}
+
+/// The JSON refusal; `message` replaces the code's fixed message when the client is told the
+/// detail. On `anthropic` routes the body has Anthropic's error shape.
 fn refusal(
     error: GatewayError,
     message: Option<&str>,
     request_id: Option<HeaderValue>,
+    anthropic: bool,
 ) -> Response<GatewayBody> {
     let body = match message {
+        _ if anthropic => error.anthropic_body(message),
         Some(message) => Bytes::from(
             serde_json::json!({"error": {
                 "code": error.to_string(),

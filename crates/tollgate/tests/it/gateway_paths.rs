@@ -1,4 +1,4 @@
-//! The gateway's path and header rules through the real binary (issue 10, findings 1 and 4):
+//! The gateway's path and header rules through the real binary:
 //! encoded separators cannot leave a route or reach a more specific one, client forwarding
 //! headers are only believed from trusted proxies, and an echoing upstream never hands the
 //! injected credential back.

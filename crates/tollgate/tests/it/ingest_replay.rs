@@ -1,4 +1,4 @@
-//! Ingest replay (issue 10, finding 10) through the real binary: a signature covers its timestamp
+//! Ingest replay through the real binary: a signature covers its timestamp
 //! and expires after five minutes, and events without an id get one from their content, so a
 //! replayed batch counts once.
 

@@ -27,6 +27,7 @@ mod files;
 mod gateway;
 mod gateway_paths;
 mod ingest_replay;
+mod limits_gateway;
 mod listeners;
 mod matrix;
 mod middleware;

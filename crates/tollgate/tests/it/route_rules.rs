@@ -1,4 +1,4 @@
-//! Route rules through the real binary with real principals (issue 10, findings 7 and 8): a route's
+//! Route rules through the real binary with real principals: a route's
 //! upstream credential never follows it to another host, team admins can neither set credentials
 //! nor move routes nor reach internal hosts, and a team cannot squat another team's prefix.
 

@@ -1,5 +1,4 @@
-//! Counters belong to a team, and nobody joins a team without consenting, through the real binary
-//! (issue 10, finding 9).
+//! Counters belong to a team, and nobody joins a team without consenting, through the real binary.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Sealed values are bound to their row (issue 10, finding 9): a revealable key copy moved to
+//! Sealed values are bound to their row: a revealable key copy moved to
 //! another key's row does not open, a copy sealed the old (v1) way still does, and the next start
 //! seals such a copy again in the row-bound format.
 

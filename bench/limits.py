@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Limits benchmark: what enforcing limits costs the gateway, embedded and with Redis.
+
+One run starts tollgate-mock-upstream and, one after the other, three `tollgate serve` processes
+on fresh SQLite stores, each with an `openai` route to the mock and one key:
+  1. no limits;
+  2. embedded (in-process counters): the key has a generous rate limit (10^9 requests a minute)
+     and a token budget (10^12 tokens a month), so every call is admitted, estimated (its prompt
+     counted with the BPE vocabulary), reserved and settled;
+  3. the same limits with every counter in Redis (`TOLLGATE_REDIS_URL`, default
+     redis://127.0.0.1:6379, a namespace of its own).
+Each is measured with oha, closed loop (POST /v1/chat/completions, a small JSON body); the
+admission p99 comes from tollgate's `tollgate_limit_admit_duration_seconds` histogram (the
+upper bound of the bucket holding the 99th percentile). It prints a table and writes a JSON
+summary to bench/results/.
+
+Targets of the limits issue: throughput cost ≤ 5 % embedded and ≤ 15 % with Redis; admission
+p99 ≤ 100 µs embedded and ≤ 1 ms with Redis.
+
+Servers run on one CPU and the load generator on the other (taskset). The limits are written
+straight into the store (the table the limits API writes), so the script needs no console login.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gateway as g  # noqa: E402 - the shared helpers: processes, ports, metrics, machine info
+
+TARGET_COST_EMBEDDED = 0.05
+TARGET_COST_REDIS = 0.15
+TARGET_P99_EMBEDDED_US = 100.0
+TARGET_P99_REDIS_US = 1000.0
+
+BODY = json.dumps({
+    "model": "gpt-4o-mini",
+    "max_tokens": 16,
+    "messages": [{"role": "user", "content": "Say hello to the benchmark in one short sentence."}],
+})
+
+
+def add_limits(db: Path, key_id: int) -> None:
+    """A generous rate limit and a token budget on the key, as the limits API stores them."""
+    now = int(time.time() * 1000)
+    specs = [
+        {"kind": {"type": "requests", "per": "minute", "max": 1_000_000_000}},
+        {"kind": {"type": "token_budget", "max": 1_000_000_000_000, "period": "month"}},
+    ]
+    with sqlite3.connect(db) as conn:
+        for spec in specs:
+            conn.execute(
+                "INSERT INTO limits (key_id, spec, created_by, created_at, updated_at) VALUES (?, ?, 'bench', ?, ?)",
+                (key_id, json.dumps(spec), now, now),
+            )
+
+
+def oha_closed(args, port: int, key: str) -> dict:
+    argv = ["oha", "--no-tui", "--output-format", "json", "-z", f"{args.duration:g}s", "-c", str(args.connections),
+            "-m", "POST", "-T", "application/json", "-d", BODY, "-H", f"Authorization: Bearer {key}",
+            f"http://127.0.0.1:{port}/oai/v1/chat/completions"]
+    doc = json.loads(g.run(g.pinned(args.load_cpu, argv), timeout=args.duration + 30))
+    codes = {str(k): v for k, v in doc.get("statusCodeDistribution", {}).items()}
+    bad = {k: v for k, v in codes.items() if not k.startswith("2")}
+    if bad or not codes:
+        raise g.BenchError(f"oha: status codes {codes}, errors {doc.get('errorDistribution')}")
+    pct = doc["latencyPercentiles"]
+    return {
+        "requests": sum(codes.values()),
+        "rps": doc["summary"]["requestsPerSec"],
+        "p50_ms": pct["p50"] * 1000,
+        "p99_ms": pct["p99"] * 1000,
+    }
+
+
+def admit_p99_us(values: dict[str, float], backend: str) -> float | None:
+    """Upper bound (µs) of the histogram bucket holding the 99th percentile of admissions."""
+    prefix = "tollgate_limit_admit_duration_seconds_bucket{"
+    buckets = []
+    for name, count in values.items():
+        if name.startswith(prefix) and f'backend="{backend}"' in name:
+            le = name.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), count))
+    if not buckets:
+        return None
+    buckets.sort()
+    total = buckets[-1][1]
+    if total == 0:
+        return None
+    for le, count in buckets:
+        if count >= 0.99 * total:
+            return le * 1e6
+    return None
+
+
+def scenario(args, name: str, tollgate_bin: Path, run_dir: Path, ports: list[int], mock_port: int,
+             limits: bool, redis_url: str | None) -> dict:
+    gw_port, console_port = ports
+    sdir = run_dir / name
+    sdir.mkdir()
+    env = g.tollgate_env(sdir, gw_port, console_port)
+    if redis_url:
+        env["TOLLGATE_REDIS_URL"] = redis_url
+        env["TOLLGATE_LIMITS__NAMESPACE"] = f"bench-{uuid.uuid4().hex[:12]}"
+    cli = [str(tollgate_bin)]
+    g.run(cli + ["route", "add", "--name", "oai", "--prefix", "/oai", "--kind", "openai", "--upstream",
+                 f"http://127.0.0.1:{mock_port}", "--strip-prefix"], timeout=60, env=env, cwd=sdir)
+    created = json.loads(g.run(cli + ["key", "create", "--name", "bench", "--json"], timeout=60, env=env, cwd=sdir))
+    if limits:
+        add_limits(sdir / "tollgate-data" / "tollgate.db", int(created["id"]))
+    log = sdir / "tollgate.log"
+    proc = g.PROCS.start(name, g.pinned(args.server_cpu, cli + ["serve"]), log=log, env=env, cwd=sdir)
+    g.wait_for_port(gw_port, proc, name, log)
+    g.wait_for_port(console_port, proc, name, log)
+    try:
+        if args.warmup > 0:
+            warm = dict(vars(args))
+            warm["duration"] = args.warmup
+            oha_closed(argparse.Namespace(**warm), gw_port, created["key"])
+        result = oha_closed(args, gw_port, created["key"])
+        values = g.metrics(console_port)
+        backend = "redis" if redis_url else "local"
+        result["admit_p99_us"] = admit_p99_us(values, backend) if limits else None
+        result["admissions"] = values.get(f'tollgate_limit_admit_duration_seconds_count{{backend="{backend}"}}')
+        result["degraded"] = values.get("tollgate_limits_degraded")
+    finally:
+        g.PROCS.stop(proc)
+    g.log(f"  {name:<10} {result['rps']:>9.0f} req/s  p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms"
+          f"  admission p99 ≤ {result['admit_p99_us'] or 0:.0f} µs")
+    return result
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=10, help="seconds per measured run (default 10)")
+    p.add_argument("--warmup", type=float, default=2, help="seconds of unrecorded warm-up per scenario (default 2)")
+    p.add_argument("--connections", type=int, default=32, help="oha connections (default 32)")
+    p.add_argument("--server-cpu", default="0", help="CPU list for the servers (default 0)")
+    p.add_argument("--load-cpu", default="1", help="CPU list for the load generator (default 1)")
+    p.add_argument("--ports", default="18100-18119", help="range to pick free ports from")
+    p.add_argument("--redis-url", default=os.environ.get("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379"))
+    p.add_argument("--no-redis", action="store_true", help="skip the Redis scenario")
+    p.add_argument("--bin-dir", help="take tollgate and the mock from this directory and build nothing "
+                                     "(default: build and use target/release)")
+    args = p.parse_args()
+
+    for tool in ("oha", "taskset"):
+        if shutil.which(tool) is None:
+            raise g.BenchError(f"`{tool}` is not installed")
+    bin_dir = Path(args.bin_dir) if args.bin_dir else g.TARGET / "release"
+    tollgate_bin, mock_bin = bin_dir / "tollgate", bin_dir / "tollgate-mock-upstream"
+    if not args.bin_dir:
+        g.log("building release binaries: cargo build --release -p tollgate -p tollgate-mock-upstream")
+        import subprocess
+        subprocess.run(["cargo", "build", "--release", "-p", "tollgate", "-p", "tollgate-mock-upstream"],
+                       cwd=g.ROOT, check=True)
+    for binary in (tollgate_bin, mock_bin):
+        if not binary.is_file():
+            raise g.BenchError(f"{binary} does not exist")
+
+    first, _, last = args.ports.partition("-")
+    mock_port, gw_port, console_port = g.pick_ports(int(first), int(last or first), 3)
+    run_dir = Path(tempfile.mkdtemp(prefix="tollgate-bench-limits-"))
+    atexit.register(shutil.rmtree, run_dir, True)
+    summary: dict = {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": g.machine_info(),
+        "config": {"duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
+                   "server_cpu": args.server_cpu, "load_cpu": args.load_cpu, "body": BODY},
+        "scenarios": {},
+    }
+    mock_log = run_dir / "mock.log"
+    mock = g.PROCS.start("mock", g.pinned(args.server_cpu, [str(mock_bin), "--listen", f"127.0.0.1:{mock_port}"]),
+                         log=mock_log)
+    g.wait_for_port(mock_port, mock, "tollgate-mock-upstream", mock_log)
+    ports = [gw_port, console_port]
+    s = summary["scenarios"]
+    s["none"] = scenario(args, "none", tollgate_bin, run_dir, ports, mock_port, False, None)
+    s["embedded"] = scenario(args, "embedded", tollgate_bin, run_dir, ports, mock_port, True, None)
+    if not args.no_redis:
+        s["redis"] = scenario(args, "redis", tollgate_bin, run_dir, ports, mock_port, True, args.redis_url)
+
+    base = s["none"]["rps"]
+    checks = {}
+    for name, cost_target, p99_target in (("embedded", TARGET_COST_EMBEDDED, TARGET_P99_EMBEDDED_US),
+                                          ("redis", TARGET_COST_REDIS, TARGET_P99_REDIS_US)):
+        if name not in s:
+            continue
+        cost = 1 - s[name]["rps"] / base
+        p99 = s[name]["admit_p99_us"]
+        checks[name] = {
+            "throughput_cost": round(cost, 4), "cost_target": cost_target, "cost_ok": cost <= cost_target,
+            "admit_p99_us": p99, "p99_target_us": p99_target, "p99_ok": p99 is not None and p99 <= p99_target,
+        }
+        print(f"{name:<10} throughput cost {cost * 100:5.1f} % (target ≤ {cost_target * 100:.0f} %)  "
+              f"admission p99 ≤ {p99 or 0:.0f} µs (target ≤ {p99_target:.0f} µs)")
+    summary["checks"] = checks
+    g.RESULTS.mkdir(exist_ok=True)
+    out = g.RESULTS / f"limits-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(summary, indent=2))
+    g.log(f"summary written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except g.BenchError as e:
+        print(f"benchmark failed: {e}", file=sys.stderr)
+        sys.exit(2)
