@@ -509,3 +509,117 @@ async fn two_servers_announce_an_expiring_key_once() {
     assert_eq!((before, keys.len()), (3, 3), "{keys:?}");
     drop((a, b));
 }
+
+/// A key's token budget crossed through the gateway of two servers sharing PostgreSQL and
+/// Redis: each server's limiter sees the crossings its own calls settle (and the later one sees
+/// 80 % again with 100 %), yet each threshold reaches the receiver once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_budget_crossing_through_two_gateways_is_delivered_once() {
+    let mock = tollgate_mock_upstream::MockUpstream::start()
+        .await
+        .expect("mock");
+    let db = TestDb::new(Backend::Postgres).await;
+    crate::harness::add_route(
+        &db,
+        "oai",
+        "/oai",
+        &mock.url(),
+        &["--strip-prefix", "--kind", "openai"],
+    );
+    let (key_id, key) = add_key(&db, "metered", &[]);
+    let store = db.open().await;
+    let limit = tollgate_limits::Limit {
+        id: 1,
+        scope: tollgate_limits::Scope::Instance,
+        kind: tollgate_limits::LimitKind::TokenBudget {
+            max: 100,
+            period: tollgate_limits::Period::Month,
+        },
+        enforcement: tollgate_limits::Enforcement::Hard,
+        alert_at: vec![80, 100],
+        include_reported: false,
+    };
+    let limit_id = store
+        .create_limit(
+            tollgate_store::LimitOwner::Key(key_id),
+            &limit.spec_json(None),
+            "test",
+        )
+        .await
+        .expect("limit")
+        .id;
+    let (addr, received) = receiver(&[]).await;
+    let namespace = format!("it-alerts-{}", uuid::Uuid::new_v4().simple());
+    let mut servers = Vec::new();
+    for data in ["a", "b"] {
+        let dir = db.dir.path().join(data).display().to_string();
+        let mut env = quick_alerts();
+        env.extend([
+            ("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379"),
+            ("TOLLGATE_LIMITS__NAMESPACE", namespace.as_str()),
+            ("TOLLGATE_DATA_DIR", dir.as_str()),
+        ]);
+        servers.push(Server::start(&db, &env).await);
+    }
+    let root = Api::login(&servers[0], ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    root.ok(
+        Method::POST,
+        "/api/v1/alerts/channels",
+        Some(json!({"name": "ops", "url": format!("http://{addr}/hook"), "format": "generic"})),
+        201,
+    )
+    .await;
+
+    // 40 tokens a call, alternating servers: 40, 80 (crosses 80 %), 120 (crosses 100 %), then
+    // refused.
+    let http = crate::harness::client();
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        let resp = http
+            .post(servers[n % 2].url("/oai/v1/chat/completions"))
+            .bearer_auth(&key)
+            .header("x-mock-prompt-tokens", "30")
+            .header("x-mock-completion-tokens", "10")
+            .json(&json!({"model": "gpt-4o", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .expect("call");
+        statuses.push(resp.status().as_u16());
+        resp.bytes().await.expect("body");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received.hits().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "two budget alerts not seen: {:?}",
+            received.bodies()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let bodies = received.bodies();
+    let mut thresholds: Vec<i64> = bodies
+        .iter()
+        .map(|b| {
+            assert_eq!(b["kind"], "budget_crossing", "{b}");
+            assert_eq!(b["details"]["limit_id"], limit_id, "{b}");
+            assert_eq!(b["details"]["scope"], format!("key {key_id}"), "{b}");
+            b["details"]["threshold_pct"].as_i64().expect("threshold")
+        })
+        .collect();
+    thresholds.sort_unstable();
+    assert_eq!(thresholds, [80, 100], "each threshold once: {bodies:?}");
+    let listed = root
+        .ok(Method::GET, "/api/v1/alerts/deliveries", None, 200)
+        .await;
+    let budget: Vec<&Value> = listed["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .filter(|d| d["kind"] == "budget_crossing")
+        .collect();
+    assert_eq!(budget.len(), 2, "{listed}");
+    assert!(budget.iter().all(|d| d["status"] == "delivered"));
+}
