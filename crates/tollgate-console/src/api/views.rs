@@ -6,7 +6,6 @@ use tollgate_core::{Role, RouteKind};
 use tollgate_store::{KeyRecord, Membership, RouteRecord, Team, User};
 use utoipa::ToSchema;
 
-
 pub use crate::rules::MAX_TIME_MS;
 
 /// A user.
