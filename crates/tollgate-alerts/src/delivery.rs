@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::alert::AlertKind;
 use crate::channel::Channel;
 
 /// An error from a storage implementation (the store, Redis); the dispatcher logs it and goes on.
@@ -44,6 +45,10 @@ pub struct Attempt {
     pub channel_id: i64,
     /// The alert's [`crate::Alert::dedup_key`].
     pub dedup_key: String,
+    /// The alert's kind.
+    pub kind: AlertKind,
+    /// The alert's [`crate::Alert::summary`], so a log of attempts reads on its own.
+    pub summary: String,
     /// 1 for the first attempt.
     pub attempt_no: u32,
     /// When the attempt started.
@@ -197,6 +202,8 @@ mod tests {
             log.record(Attempt {
                 channel_id: 1,
                 dedup_key: "k".into(),
+                kind: AlertKind::Test,
+                summary: String::new(),
                 attempt_no: n,
                 at_ms: 0,
                 status: AttemptStatus::Failed,

@@ -292,7 +292,7 @@ impl Dispatcher {
             Next::Done => AttemptStatus::Delivered,
             Next::Retry { .. } | Next::Stop => AttemptStatus::GaveUp,
         };
-        self.record(channel, &alert.dedup_key(), 1, at_ms, status, outcome)
+        self.record(channel, &alert, 1, at_ms, status, outcome)
             .await
     }
 
@@ -300,7 +300,6 @@ impl Dispatcher {
     async fn deliver(&self, channel: &Channel, alert: &Alert, at_ms: i64) -> Attempt {
         let policy = self.inner.config.retry;
         let max_attempts = policy.max_attempts.max(1);
-        let key = alert.dedup_key();
         let mut attempt_no = 1;
         loop {
             let started_ms = now_ms();
@@ -314,7 +313,7 @@ impl Dispatcher {
                 Next::Retry { .. } | Next::Stop => (AttemptStatus::GaveUp, None),
             };
             let recorded = self
-                .record(channel, &key, attempt_no, started_ms, status, outcome)
+                .record(channel, alert, attempt_no, started_ms, status, outcome)
                 .await;
             let Some(wait) = wait else { return recorded };
             tokio::time::sleep(wait).await;
@@ -325,15 +324,19 @@ impl Dispatcher {
     async fn record(
         &self,
         channel: &Channel,
-        key: &str,
+        alert: &Alert,
         attempt_no: u32,
         at_ms: i64,
         status: AttemptStatus,
         outcome: Outcome,
     ) -> Attempt {
+        let key = alert.dedup_key();
+        let key = key.as_str();
         let attempt = Attempt {
             channel_id: channel.id,
             dedup_key: key.to_owned(),
+            kind: alert.kind(),
+            summary: alert.summary(),
             attempt_no,
             at_ms,
             status,

@@ -82,6 +82,8 @@ pub struct ConsoleState {
     /// The gateway's limit engine, when this process runs one: limit changes reach it at once
     /// (other instances through the store revision), and the Limits page reads its use.
     pub limiter: Option<Arc<tollgate_limits::Limiter>>,
+    /// The alert dispatcher, for "send a test"; `None` where the server delivers no alerts.
+    pub alerts: Option<tollgate_alerts::Dispatcher>,
 }
 
 impl ConsoleState {
@@ -109,6 +111,7 @@ impl ConsoleState {
             throttle: Arc::new(auth::Throttle::default()),
             ingest_secret: Arc::new(api::ingest::IngestSecret::default()),
             limiter: None,
+            alerts: None,
         }
     }
 }

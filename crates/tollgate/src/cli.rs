@@ -57,8 +57,74 @@ pub enum Command {
     /// Token-count sync: record what an AI tool reports against a quota.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Alert channels: where budget crossings, expiring keys and outages are announced.
+    #[command(subcommand)]
+    Alert(AlertCommand),
     /// Print the console API's OpenAPI document (the web console's types are generated from it).
     Openapi,
+}
+
+/// `tollgate alert …`
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Manage alert channels.
+    #[command(subcommand)]
+    Channel(AlertChannelCommand),
+    /// Send a test alert to a channel now and show the attempt.
+    Test(AlertTestArgs),
+}
+
+/// `tollgate alert channel …`
+#[derive(Debug, Subcommand)]
+pub enum AlertChannelCommand {
+    /// Add a webhook channel and print its signing secret once (needs a master key).
+    Add(AlertChannelAddArgs),
+    /// List the channels (webhook URLs by origin only).
+    List(AlertChannelListArgs),
+    /// Remove a channel and its delivery records.
+    Remove(AlertChannelRemoveArgs),
+}
+
+/// Flags of `alert channel add`.
+#[derive(Debug, Args)]
+pub struct AlertChannelAddArgs {
+    /// Unique name.
+    #[arg(long)]
+    pub name: String,
+    /// Webhook URL (http or https).
+    #[arg(long)]
+    pub webhook: String,
+    /// generic (signed JSON) or slack (Slack-compatible incoming webhook).
+    #[arg(long, default_value = "generic")]
+    pub format: String,
+    /// Print JSON: {"id","secret"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `alert channel list`.
+#[derive(Debug, Args)]
+pub struct AlertChannelListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `alert channel remove`.
+#[derive(Debug, Args)]
+pub struct AlertChannelRemoveArgs {
+    /// Channel id.
+    pub id: i64,
+}
+
+/// Flags of `alert test`.
+#[derive(Debug, Args)]
+pub struct AlertTestArgs {
+    /// Channel id.
+    pub id: i64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tollgate sync …`

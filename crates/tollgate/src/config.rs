@@ -46,6 +46,8 @@ pub struct Config {
     pub log_level: String,
     /// Raw usage retention.
     pub retention: Retention,
+    /// Alert evaluation and delivery (`[alerts]`).
+    pub alerts: AlertSettings,
     /// Gateway limits and timings.
     pub gateway: GatewaySettings,
     /// Console listener timings and connection cap.
@@ -136,6 +138,64 @@ impl Default for Retention {
             max_rows: 0,
             rollup_days: 400,
         }
+    }
+}
+
+/// `[alerts]`: how often the alert rules run and how failed webhook deliveries are retried.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// Seconds between evaluations of the alert rules (expiring keys, degraded store or Redis,
+    /// the spool); one instance evaluates at a time.
+    pub evaluate_interval_secs: u64,
+    /// Days before a key's expiry at which it is announced (each once).
+    pub key_expiry_days: Vec<u32>,
+    /// Wait before the first retry of a failed delivery, ms; it doubles after each failure.
+    pub retry_base_ms: u64,
+    /// Longest wait between retries, seconds.
+    pub retry_cap_secs: u64,
+    /// Attempts per delivery, the first included.
+    pub max_attempts: u32,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            evaluate_interval_secs: 60,
+            key_expiry_days: vec![7, 1],
+            retry_base_ms: 1_000,
+            retry_cap_secs: 300,
+            max_attempts: 6,
+        }
+    }
+}
+
+impl AlertSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=86_400).contains(&self.evaluate_interval_secs) {
+            return Err(ConfigError(
+                "alerts.evaluate_interval_secs must be 1 to 86400".into(),
+            ));
+        }
+        if self.key_expiry_days.iter().any(|d| !(1..=365).contains(d)) {
+            return Err(ConfigError(
+                "alerts.key_expiry_days must each be 1 to 365".into(),
+            ));
+        }
+        if !(1..=3_600_000).contains(&self.retry_base_ms) {
+            return Err(ConfigError(
+                "alerts.retry_base_ms must be 1 to 3600000".into(),
+            ));
+        }
+        if !(1..=86_400).contains(&self.retry_cap_secs) {
+            return Err(ConfigError(
+                "alerts.retry_cap_secs must be 1 to 86400".into(),
+            ));
+        }
+        if !(1..=20).contains(&self.max_attempts) {
+            return Err(ConfigError("alerts.max_attempts must be 1 to 20".into()));
+        }
+        Ok(())
     }
 }
 
@@ -273,6 +333,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             retention: Retention::default(),
+            alerts: AlertSettings::default(),
             gateway: GatewaySettings::default(),
             console: ConsoleListenerSettings::default(),
             writer: WriterSettings::default(),
@@ -385,6 +446,7 @@ impl Config {
         if self.retention.days == 0 {
             return Err(ConfigError("retention.days must be at least 1".into()));
         }
+        self.alerts.validate()?;
         let interval = tollgate_core::time::parse_duration(&self.retention.cleanup_interval)
             .map_err(|e| ConfigError(format!("retention.cleanup_interval: {e}")))?;
         if interval < Duration::from_secs(1) {

@@ -6,6 +6,8 @@ use clap::Parser;
 
 mod accounts;
 mod admin;
+mod alert_cmd;
+mod alerts;
 mod cli;
 mod config;
 mod demo;
@@ -65,6 +67,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Command::Usage(cmd) => usage::run(&config, cmd).await,
             Command::Demo(args) => demo::run(&config, &args).await,
             Command::Sync(cmd) => sync::run(&config, cmd).await,
+            Command::Alert(cmd) => alert_cmd::run(&config, cmd).await,
             Command::Openapi => output::print_openapi(),
         }
     })

@@ -205,6 +205,14 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         gateway_listener.local_addr()?,
         console_listener.local_addr()?,
     ];
+    // Alerts: the dispatcher, the evaluation loop, and the limiter's budget crossings.
+    let alerts = crate::alerts::start(
+        &config,
+        store.clone(),
+        metrics.clone(),
+        Some(limits.limiter().clone()),
+        own_listeners.clone(),
+    )?;
     let mut console_state = ConsoleState::new(
         store.clone(),
         metrics.clone(),
@@ -224,6 +232,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
     );
     // The console shows, changes and feeds readings to the limiter the gateway enforces with.
     console_state.limiter = Some(limits.limiter().clone());
+    console_state.alerts = Some(alerts.dispatcher.clone());
     let console = tollgate_console::router(console_state);
     let (gateway_addr, console_addr) = (
         gateway_listener.local_addr()?,
@@ -281,6 +290,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         Ok(Ok(())) => {}
     }
     refresher.abort();
+    alerts.stop();
     let _ = cleaner.await;
     tracing::info!("flushing usage events");
     writer.shutdown().await;

@@ -3,6 +3,7 @@
 //! One file per tag of the document (`session` holds `auth` and `tokens`, `teams` holds `teams`
 //! and `users`, `quotas` is part of `usage`); the seed-compatible paths are in [`compat`].
 
+pub mod alerts;
 pub mod audit;
 pub mod compat;
 pub mod counters;
@@ -90,6 +91,7 @@ impl Modify for Security {
         (name = "counters", description = "Token counters reported by other tools"),
         (name = "audit", description = "Audit log"),
         (name = "settings", description = "Instance settings"),
+        (name = "alerts", description = "Alert channels and deliveries (instance admins)"),
         (name = "ingest", description = "Usage ingest"),
         (name = "seed", description = "Seed-compatible paths"),
         (name = "health", description = "Health and metrics"),
@@ -149,6 +151,10 @@ pub fn router() -> OpenApiRouter<ConsoleState> {
         .routes(routes!(audit::list_audit))
         .routes(routes!(settings::get_settings))
         .routes(routes!(settings::rotate_ingest_secret))
+        .routes(routes!(alerts::list_channels, alerts::create_channel))
+        .routes(routes!(alerts::delete_channel))
+        .routes(routes!(alerts::test_channel))
+        .routes(routes!(alerts::list_deliveries))
         .routes(routes!(ingest::usage_events))
         .routes(routes!(crate::health::health))
         .routes(routes!(crate::health::health_detailed))

@@ -4,6 +4,7 @@
 //! front ends cannot drift apart. Nothing here knows about HTTP: errors are [`RuleError`]s, which
 //! the console maps to statuses (`error.rs`) and the binary to one line naming the flag.
 
+pub mod alerts;
 pub mod counters;
 pub mod keys;
 pub mod limits;

@@ -13,6 +13,7 @@
 
 mod harness;
 
+mod alerts;
 mod analytics;
 mod cli;
 mod client_addr;

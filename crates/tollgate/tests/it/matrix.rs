@@ -30,7 +30,7 @@ const CALLERS: [&str; 9] = [
 /// `{fresh_team}` a new team where the callers hold their roles, `{fresh_member}` a new member of
 /// `{team}`, `{fresh_inv}` / `{inv_token}` a new invitation's id / secret, `{key}` and `{route}` new
 /// ones in `{team}` made by the instance admin, `{limit}` a new limit on `{team}` made by the
-/// instance admin, `{own_token}` a token of the caller's own.
+/// instance admin, `{channel}` a new alert channel, `{own_token}` a token of the caller's own.
 type Row = (
     &'static str,
     &'static str,
@@ -498,6 +498,41 @@ const ROWS: &[Row] = &[
     ),
     (
         "GET",
+        "/api/v1/alerts/channels",
+        "/api/v1/alerts/channels",
+        "",
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "POST",
+        "/api/v1/alerts/channels",
+        "/api/v1/alerts/channels",
+        r#"{"name":"c{n}","url":"https://hooks.example.com/services/{n}","format":"slack"}"#,
+        [A, 403, 403, 403, 403, 403, 201, 403, A],
+    ),
+    (
+        "DELETE",
+        "/api/v1/alerts/channels/{id}",
+        "/api/v1/alerts/channels/{channel}",
+        "",
+        [A, 403, 403, 403, 403, 403, 204, 403, A],
+    ),
+    (
+        "POST",
+        "/api/v1/alerts/channels/{id}/test",
+        "/api/v1/alerts/channels/{channel}/test",
+        "",
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "GET",
+        "/api/v1/alerts/deliveries",
+        "/api/v1/alerts/deliveries",
+        "",
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "GET",
         "/api/console/keys",
         "/api/console/keys",
         "",
@@ -630,6 +665,15 @@ impl World {
                 .await;
             out = out.replace("{limit}", &limit["id"].to_string());
         }
+        if out.contains("{channel}") {
+            // On loopback's discard port, which the matrix server allows: a test sends nowhere.
+            let body = json!({"name": format!("fixture{n}"), "url": "http://127.0.0.1:9/hook"});
+            let channel = self
+                .root
+                .ok(Method::POST, "/api/v1/alerts/channels", Some(body), 201)
+                .await;
+            out = out.replace("{channel}", &channel["channel"]["id"].to_string());
+        }
         if out.contains("{fresh_team}") {
             let team = self
                 .root
@@ -683,7 +727,10 @@ impl World {
 
 async fn setup(backend: Backend) -> (TestDb, World) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&db, &console_env()).await;
+    let mut env = console_env();
+    // Alert channels of the fixtures point at loopback.
+    env.push(("TOLLGATE_UPSTREAM_ALLOWLIST", r#"["127.0.0.1"]"#));
+    let server = Server::start(&db, &env).await;
     let root = Api::login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let team = root
         .ok(
