@@ -46,3 +46,34 @@ export const isRouteKind = member(routeKindValues);
 export const isSortOrder = member(sortOrderValues);
 /** Whether a string is one of the export formats. */
 export const isExportFormat = member(exportFormatValues);
+
+// Limits and alerts. Their enums are inline in the OpenAPI document (tagged unions), so the value
+// lists are written here as `Record`s over the schema's types: a value added on the server fails
+// to compile until it is listed.
+export type Scope = S['Scope'];
+export type ScopeType = Scope['type'];
+export type LimitKind = S['LimitKind'];
+export type LimitKindType = LimitKind['type'];
+export type RatePer = Extract<LimitKind, { type: 'requests' }>['per'];
+export type Period = Extract<LimitKind, { type: 'token_budget' }>['period'];
+export type Enforcement = S['LimitView']['enforcement'];
+export type ChannelFormat = S['AlertChannelView']['format'];
+export type DeliveryStatus = S['DeliveryView']['status'];
+
+function keysOf<V extends string>(record: Readonly<Record<V, true>>): readonly V[] {
+  return Object.keys(record) as V[];
+}
+
+export const SCOPE_TYPES = keysOf<ScopeType>({ instance: true, team: true, key: true, route: true });
+export const LIMIT_KIND_TYPES = keysOf<LimitKindType>({
+  requests: true,
+  tokens_per_minute: true,
+  concurrency: true,
+  token_budget: true,
+  cost_budget: true,
+});
+export const RATE_PERS = keysOf<RatePer>({ second: true, minute: true, hour: true });
+export const PERIODS = keysOf<Period>({ day: true, week: true, month: true, total: true });
+export const ENFORCEMENTS = keysOf<Enforcement>({ hard: true, soft: true });
+export const CHANNEL_FORMATS = keysOf<ChannelFormat>({ generic: true, slack: true });
+export const DELIVERY_STATUSES = keysOf<DeliveryStatus>({ delivered: true, failed: true, gave_up: true });
