@@ -2,10 +2,11 @@ import { afterEach, expect, test, vi } from 'vitest';
 import { cleanup, render, screen, within } from '@testing-library/react';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { MemoryRouter } from 'react-router';
-import { client, type Schemas } from '../api/client';
+import { client } from '../api/client';
+import type { LimitView } from '../api/vocabulary';
 import { LimitBadges } from './LimitBadges';
 
-function limitOf(id: number, extra: Partial<Schemas['LimitView']>): Schemas['LimitView'] {
+function limitOf(id: number, extra: Partial<LimitView>): LimitView {
   return {
     id,
     scope: { type: 'team', id: 1 },

@@ -2,8 +2,8 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
-import { client, unwrap, type ApiError, type Schemas } from '../../api/client';
-import { CHANNEL_FORMATS } from '../../api/vocabulary';
+import { client, unwrap, type ApiError } from '../../api/client';
+import { CHANNEL_FORMATS, type ChannelCreate } from '../../api/vocabulary';
 import { Dialog, ErrorAlert, Field, FormButtons, SecretValue, focusFirstInvalid, useToast } from '../../components/ui';
 import { ns } from './messages';
 import { channelBody, type ChannelErrors, type ChannelForm, fieldOf, validateChannel } from './model';
@@ -15,7 +15,7 @@ export function AddChannelDialog({ onClose }: { onClose: () => void }) {
   const [form, setForm] = useState<ChannelForm>({ name: '', url: '', format: 'generic' });
   const [local, setLocal] = useState<ChannelErrors>({});
   const create = useMutation({
-    mutationFn: (body: Schemas['CreateAlertChannel']) => unwrap(client.POST('/api/v1/alerts/channels', { body })),
+    mutationFn: (body: ChannelCreate) => unwrap(client.POST('/api/v1/alerts/channels', { body })),
     onSuccess: (created) => {
       void queries.invalidateQueries({ queryKey: ['alert-channels'] });
       toast(t('added', { name: created.channel.name }));

@@ -3,9 +3,11 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { MemoryRouter } from 'react-router';
 import type { ReactNode } from 'react';
-import { ApiError, client, type Schemas } from '../../api/client';
+import { ApiError, client } from '../../api/client';
+import { epochMs, type ChannelView, type DeliveryView } from '../../api/vocabulary';
 import { permissionsOf, type Session } from '../../auth';
 import { ToastProvider } from '../../components/ui';
+import { dateTime } from '../../format';
 
 let session: Session;
 vi.mock('../../auth', async (importOriginal) => {
@@ -38,7 +40,7 @@ function sessionOf(isAdmin: boolean, memberships: [number, string, string][]): S
   } as Session;
 }
 
-const channel: Schemas['AlertChannelView'] = {
+const channel: ChannelView = {
   id: 3,
   name: 'ops',
   format: 'generic',
@@ -47,7 +49,7 @@ const channel: Schemas['AlertChannelView'] = {
   created_at: NOW,
 };
 
-function deliveryOf(id: number, extra: Partial<Schemas['DeliveryView']> = {}): Schemas['DeliveryView'] {
+function deliveryOf(id: number, extra: Partial<DeliveryView> = {}): DeliveryView {
   return {
     id,
     channel_id: 3,
@@ -101,7 +103,16 @@ describe('the channel form and the delivery list', () => {
     });
   });
 
+  test('times arrive as epoch ms or RFC 3339 text; both are read', () => {
+    expect(epochMs(NOW)).toBe(NOW);
+    expect(epochMs(new Date(NOW).toISOString())).toBe(NOW);
+    expect(epochMs('2026-12-06T11:00:00+00:00')).toBe(Date.UTC(2026, 11, 6, 11));
+    expect(epochMs('yesterday')).toBeNull();
+    expect(epochMs(null)).toBeNull();
+  });
+
   test('a webhook path (its credential) is not shown in full', () => {
+    expect(maskUrl('https://hooks.slack.com/…')).toBe('https://hooks.slack.com/…');
     expect(maskUrl('https://hooks.slack.com/services/T000/B000/XXXX')).toBe('https://hooks.slack.com/services/…');
     expect(maskUrl('http://127.0.0.1:9000/hook')).toBe('http://127.0.0.1:9000/hook');
     expect(maskUrl('http://127.0.0.1:9000/hook?token=abc')).toBe('http://127.0.0.1:9000/hook/…');
@@ -119,15 +130,16 @@ describe('the channel form and the delivery list', () => {
 });
 
 describe('the alerts page', () => {
-  let channels: Schemas['AlertChannelView'][];
-  let deliveries: Schemas['DeliveryView'][];
+  let channels: ChannelView[];
+  let deliveries: DeliveryView[];
   let get: ReturnType<typeof vi.spyOn>;
   beforeEach(() => {
     channels = [channel];
     deliveries = [
       deliveryOf(1),
       deliveryOf(2, { status: 'failed', http_status: 500, latency_ms: 1200, error: 'upstream answered 500', attempt: 2 }),
-      deliveryOf(3, { status: 'gave_up', http_status: null, error: 'connection refused', attempt: 6 }),
+      // a server that sends RFC 3339 text is read the same
+      deliveryOf(3, { status: 'gave_up', http_status: null, error: 'connection refused', attempt: 6, at: new Date(NOW - 3000).toISOString() as never }),
     ];
     get = vi.spyOn(client, 'GET').mockImplementation(((path: string) => {
       if (path === '/api/v1/alerts/channels') return ok({ channels });
@@ -150,6 +162,7 @@ describe('the alerts page', () => {
     expect(within(rows[1]).getByText('1.2 s')).toBeTruthy();
     expect(within(rows[1]).getByText('upstream answered 500')).toBeTruthy();
     expect(within(rows[2]).getByText('connection refused')).toBeTruthy();
+    expect(within(rows[2]).getByRole('time').textContent).toBe(dateTime(NOW - 3000));
     expect(screen.getByText('Refreshes every 5 seconds')).toBeTruthy();
     expect(screen.getByText('https://hooks.example.com/services/…')).toBeTruthy();
     expect(screen.queryByText(/XXXXSECRET/)).toBeNull();

@@ -5,6 +5,7 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { client, unwrap } from '../../api/client';
 import { useAlertChannels, useDeliveries } from '../../api/queries';
+import { epochMs } from '../../api/vocabulary';
 import { usePermissions } from '../../auth';
 import { ConfirmAction, ErrorAlert, PageHeader, QueryState, StatusBadge, useToast } from '../../components/ui';
 import { date, dateTime, millis, relative } from '../../format';
@@ -99,7 +100,9 @@ export default function AlertsPage() {
                       <td className="alerts-url">
                         <code>{maskUrl(c.url)}</code>
                       </td>
-                      <td title={`${dateTime(c.created_at)}${c.created_by ? ` · ${c.created_by}` : ''}`}>{date(c.created_at)}</td>
+                      <td title={`${dateTime(epochMs(c.created_at))}${c.created_by ? ` · ${c.created_by}` : ''}`}>
+                        {date(epochMs(c.created_at))}
+                      </td>
                       {manage && (
                         <td>
                           <div className="actions">
@@ -175,8 +178,8 @@ export default function AlertsPage() {
                   {d.deliveries.map((x) => (
                     <tr key={x.id}>
                       <td>
-                        <time dateTime={new Date(x.at).toISOString()} title={relative(x.at)}>
-                          {dateTime(x.at)}
+                        <time dateTime={String(x.at)} title={relative(epochMs(x.at))}>
+                          {dateTime(epochMs(x.at))}
                         </time>
                       </td>
                       <td>{x.channel_name}</td>

@@ -1,10 +1,9 @@
 // Alerts: the channel form's checks, who may manage channels, a delivery's tone. Pure, tested.
-import { ApiError, type Schemas } from '../../api/client';
-import type { ChannelFormat, DeliveryStatus } from '../../api/vocabulary';
+import { ApiError } from '../../api/client';
+import type { ChannelCreate, ChannelFormat, ChannelView, DeliveryStatus, DeliveryView } from '../../api/vocabulary';
 import type { Permissions } from '../../auth';
 
-export type ChannelView = Schemas['AlertChannelView'];
-export type DeliveryView = Schemas['DeliveryView'];
+export type { ChannelView, DeliveryView };
 
 export interface ChannelForm {
   name: string;
@@ -30,7 +29,7 @@ export function validateChannel(f: ChannelForm): ChannelErrors {
   return errors;
 }
 
-export function channelBody(f: ChannelForm): Schemas['CreateAlertChannel'] {
+export function channelBody(f: ChannelForm): ChannelCreate {
   return { name: f.name.trim(), url: f.url.trim(), format: f.format };
 }
 
@@ -48,6 +47,7 @@ export function deliveryTone(status: DeliveryStatus): 'success' | 'warning' | 'd
  * scheme, host and the path's first segment are shown.
  */
 export function maskUrl(url: string): string {
+  if (url.includes('…')) return url;
   try {
     const u = new URL(url);
     const first = u.pathname.split('/').filter(Boolean)[0];

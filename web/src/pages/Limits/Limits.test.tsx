@@ -4,6 +4,7 @@ import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { MemoryRouter } from 'react-router';
 import type { ReactNode } from 'react';
 import { ApiError, client, type Schemas } from '../../api/client';
+import type { LimitView } from '../../api/vocabulary';
 import { permissionsOf, type Session } from '../../auth';
 import { ToastProvider } from '../../components/ui';
 
@@ -53,7 +54,7 @@ function sessionOf(isAdmin: boolean, memberships: [number, string, string][]): S
   } as Session;
 }
 
-function limitOf(id: number, extra: Partial<Schemas['LimitView']> = {}): Schemas['LimitView'] {
+function limitOf(id: number, extra: Partial<LimitView> = {}): LimitView {
   return {
     id,
     scope: { type: 'key', id: 5 },
@@ -234,7 +235,7 @@ describe('gauges, order and permissions', () => {
 });
 
 describe('the limits page', () => {
-  let limits: Schemas['LimitView'][];
+  let limits: LimitView[];
   beforeEach(() => {
     limits = [
       limitOf(1),

@@ -6,7 +6,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { client, unwrap } from '../../api/client';
 import { REFERENCE_STALE_MS, useKeys, useLimits, useRoutes, useTeams } from '../../api/queries';
-import { SCOPE_TYPES, type Scope, type ScopeType } from '../../api/vocabulary';
+import { epochMs, SCOPE_TYPES, type Scope, type ScopeType } from '../../api/vocabulary';
 import { usePermissions } from '../../auth';
 import { useDescribeKind } from '../../components/LimitBadges';
 import { ConfirmAction, Empty, ErrorState, Loading, PageHeader, useToast } from '../../components/ui';
@@ -194,9 +194,9 @@ export default function LimitsPage() {
                     </td>
                     <td className="num">{u ? figure(l, u.remaining) : '—'}</td>
                     <td>
-                      {u?.reset_at ? (
-                        <time dateTime={new Date(u.reset_at).toISOString()} title={relative(u.reset_at)}>
-                          {dateTime(u.reset_at)}
+                      {u && epochMs(u.reset_at) !== null ? (
+                        <time dateTime={new Date(epochMs(u.reset_at) ?? 0).toISOString()} title={relative(epochMs(u.reset_at))}>
+                          {dateTime(epochMs(u.reset_at))}
                         </time>
                       ) : (
                         <span className="muted">{u ? t('never_resets') : '—'}</span>

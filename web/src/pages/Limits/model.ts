@@ -1,11 +1,22 @@
 // Limits: the form and its checks, the request bodies, who may change what, the gauge's tone and
 // the words for a limit's kind. Pure, tested.
-import { ApiError, type Schemas } from '../../api/client';
-import type { Enforcement, LimitKind, LimitKindType, Period, RatePer, Scope, ScopeType } from '../../api/vocabulary';
+import { ApiError } from '../../api/client';
+import type {
+  Enforcement,
+  LimitCreate,
+  LimitKind,
+  LimitKindType,
+  LimitUpdate,
+  LimitUsage,
+  LimitView,
+  Period,
+  RatePer,
+  Scope,
+  ScopeType,
+} from '../../api/vocabulary';
 import type { Permissions } from '../../auth';
 
-export type LimitView = Schemas['LimitView'];
-export type LimitUsage = Schemas['LimitUsage'];
+export type { LimitUsage, LimitView };
 
 /** The thresholds a limit alerts at when none are given (the server's default). */
 export const DEFAULT_ALERT_AT = [80, 100];
@@ -123,7 +134,7 @@ function includeReported(f: LimitForm): boolean {
   return isBudget(f.kindType) && f.includeReported;
 }
 
-export function createBody(f: LimitForm): Schemas['CreateLimit'] {
+export function createBody(f: LimitForm): LimitCreate {
   return {
     scope: scopeOf(f),
     kind: kindOf(f),
@@ -133,7 +144,7 @@ export function createBody(f: LimitForm): Schemas['CreateLimit'] {
   };
 }
 
-export function updateBody(f: LimitForm): Schemas['UpdateLimit'] {
+export function updateBody(f: LimitForm): LimitUpdate {
   return {
     kind: kindOf(f),
     enforcement: f.enforcement,
