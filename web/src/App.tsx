@@ -14,6 +14,8 @@ const Logs = lazy(() => import('./pages/Logs'));
 const Keys = lazy(() => import('./pages/Keys'));
 const RoutesPage = lazy(() => import('./pages/Routes'));
 const Teams = lazy(() => import('./pages/Teams'));
+const Limits = lazy(() => import('./pages/Limits'));
+const Alerts = lazy(() => import('./pages/Alerts'));
 const Users = lazy(() => import('./pages/Users'));
 const Audit = lazy(() => import('./pages/Audit'));
 const Health = lazy(() => import('./pages/Health'));
@@ -75,6 +77,8 @@ export default function App() {
             <Route path="routes" element={<RoutesPage />} />
             <Route path="teams" element={<Teams />} />
             <Route path="teams/:id" element={<Teams />} />
+            <Route path="limits" element={<Limits />} />
+            <Route path="alerts" element={<Alerts />} />
             <Route
               path="users"
               element={

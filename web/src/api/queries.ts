@@ -110,3 +110,36 @@ export function useReportedByDay(days: number | null) {
     enabled: days !== null,
   });
 }
+
+export type LimitsQuery = NonNullable<operations['list_limits']['parameters']['query']>;
+export type DeliveriesQuery = NonNullable<operations['list_deliveries']['parameters']['query']>;
+
+/**
+ * The limits the caller can see with their current use (`/api/v1/limits`), optionally of one
+ * scope. Every limit query shares the `limits` key prefix, so one invalidation refreshes all.
+ */
+export function useLimits(query?: LimitsQuery, options: SharedQueryOptions & { refetchInterval?: number } = {}) {
+  return useQuery({
+    queryKey: query === undefined ? ['limits'] : ['limits', query],
+    queryFn: () => unwrap(client.GET('/api/v1/limits', { params: { query: query ?? {} } })),
+    ...options,
+  });
+}
+
+/** The alert channels (`/api/v1/alerts/channels`). */
+export function useAlertChannels(options: SharedQueryOptions = {}) {
+  return useQuery({
+    queryKey: ['alert-channels'],
+    queryFn: () => unwrap(client.GET('/api/v1/alerts/channels')),
+    ...options,
+  });
+}
+
+/** Recent delivery attempts, newest first (`/api/v1/alerts/deliveries`). */
+export function useDeliveries(query?: DeliveriesQuery, options: SharedQueryOptions & { refetchInterval?: number } = {}) {
+  return useQuery({
+    queryKey: ['alert-deliveries', query ?? {}],
+    queryFn: () => unwrap(client.GET('/api/v1/alerts/deliveries', { params: { query: query ?? {} } })),
+    ...options,
+  });
+}

@@ -9,6 +9,7 @@ import {
   routeKindValues,
   sortOrderValues,
   type components,
+  type paths,
 } from './schema';
 
 type S = components['schemas'];
@@ -46,3 +47,57 @@ export const isRouteKind = member(routeKindValues);
 export const isSortOrder = member(sortOrderValues);
 /** Whether a string is one of the export formats. */
 export const isExportFormat = member(exportFormatValues);
+
+// Limits and alerts. Their types are read from the paths, not from schema names, so the console
+// keeps compiling whatever the server calls its view types. Their enums are inline in the document
+// (tagged unions), so the value lists are written here as `Record`s over the schema's types: a
+// value added on the server fails to compile until it is listed.
+type Json<R> = R extends { content: { 'application/json': infer B } } ? B : never;
+export type LimitView = Json<paths['/api/v1/limits']['get']['responses'][200]>['limits'][number];
+export type LimitUsage = NonNullable<LimitView['usage']>;
+export type LimitCreate = NonNullable<paths['/api/v1/limits']['post']['requestBody']>['content']['application/json'];
+export type LimitUpdate = NonNullable<paths['/api/v1/limits/{id}']['put']['requestBody']>['content']['application/json'];
+export type ChannelView = Json<paths['/api/v1/alerts/channels']['get']['responses'][200]>['channels'][number];
+export type ChannelCreate = NonNullable<
+  paths['/api/v1/alerts/channels']['post']['requestBody']
+>['content']['application/json'];
+export type DeliveryView = Json<paths['/api/v1/alerts/deliveries']['get']['responses'][200]>['deliveries'][number];
+
+export type Scope = LimitView['scope'];
+export type ScopeType = Scope['type'];
+export type LimitKind = LimitView['kind'];
+export type LimitKindType = LimitKind['type'];
+export type RatePer = Extract<LimitKind, { type: 'requests' }>['per'];
+export type Period = Extract<LimitKind, { type: 'token_budget' }>['period'];
+export type Enforcement = LimitView['enforcement'];
+export type ChannelFormat = ChannelView['format'];
+export type DeliveryStatus = DeliveryView['status'];
+
+function keysOf<V extends string>(record: Readonly<Record<V, true>>): readonly V[] {
+  return Object.keys(record) as V[];
+}
+
+export const SCOPE_TYPES = keysOf<ScopeType>({ instance: true, team: true, key: true, route: true });
+export const LIMIT_KIND_TYPES = keysOf<LimitKindType>({
+  requests: true,
+  tokens_per_minute: true,
+  concurrency: true,
+  token_budget: true,
+  cost_budget: true,
+});
+export const RATE_PERS = keysOf<RatePer>({ second: true, minute: true, hour: true });
+export const PERIODS = keysOf<Period>({ day: true, week: true, month: true, total: true });
+export const ENFORCEMENTS = keysOf<Enforcement>({ hard: true, soft: true });
+export const CHANNEL_FORMATS = keysOf<ChannelFormat>({ generic: true, slack: true });
+export const DELIVERY_STATUSES = keysOf<DeliveryStatus>({ delivered: true, failed: true, gave_up: true });
+
+/**
+ * A time from the server as epoch ms: the console's views send epoch ms, some send RFC 3339
+ * text; both are read, anything else is null.
+ */
+export function epochMs(value: number | string | null | undefined): number | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : ms;
+}

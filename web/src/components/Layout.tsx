@@ -35,6 +35,8 @@ export default function Layout() {
         { to: '/keys', key: 'nav_keys', show: true },
         { to: '/routes', key: 'nav_routes', show: true },
         { to: '/teams', key: 'nav_teams', show: true },
+        { to: '/limits', key: 'nav_limits', show: true },
+        { to: '/alerts', key: 'nav_alerts', show: can.managesAny },
         { to: '/users', key: 'nav_users', show: can.isAdmin },
         { to: '/audit', key: 'nav_audit', show: can.managesAny },
       ],

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tollgate_alerts::ChannelFormat;
-use tollgate_core::time::format_ms;
 use tollgate_store::{AlertChannelRecord, AlertDelivery};
 use utoipa::{IntoParams, ToSchema};
 
@@ -75,8 +74,8 @@ pub struct ChannelView {
     pub url: String,
     /// Who made it (`user:<email>`, `cli:<os user>`).
     pub created_by: String,
-    /// When, RFC 3339.
-    pub created_at: String,
+    /// When, epoch ms.
+    pub created_at: i64,
 }
 
 impl From<&AlertChannelRecord> for ChannelView {
@@ -87,7 +86,7 @@ impl From<&AlertChannelRecord> for ChannelView {
             format: AlertChannelFormat::of(&r.format),
             url: alerts::origin(&r.url),
             created_by: r.created_by.clone(),
-            created_at: format_ms(r.created_at_ms),
+            created_at: r.created_at_ms,
         }
     }
 }
@@ -140,8 +139,8 @@ pub struct DeliveryView {
     pub summary: String,
     /// 1 for the first attempt.
     pub attempt: i32,
-    /// When the attempt started, RFC 3339.
-    pub at: String,
+    /// When the attempt started, epoch ms.
+    pub at: i64,
     /// `delivered`, `failed` (another attempt follows) or `gave_up`.
     pub status: AlertDeliveryStatus,
     /// The receiver's HTTP status, when it answered.
@@ -166,7 +165,7 @@ impl DeliveryView {
             kind: d.kind.clone(),
             summary: d.summary.clone(),
             attempt: d.attempt,
-            at: format_ms(d.at_ms),
+            at: d.at_ms,
             status: AlertDeliveryStatus::of(&d.status),
             http_status: d.http_status,
             latency_ms: d.latency_ms,

@@ -13,9 +13,9 @@ import {
   focusFirstInvalid,
   useToast,
 } from '../../components/ui';
-import { ExpiryPicker, RoutePicker } from './KeyFormParts';
+import { ExpiryPicker, ModelsField, RoutePicker } from './KeyFormParts';
 import { ns } from './messages';
-import { type ExpiryChoice, expiryTimestamp, fieldOf, routesFor, type RouteView, type TeamOption } from './model';
+import { type ExpiryChoice, expiryTimestamp, fieldOf, parseModels, routesFor, type RouteView, type TeamOption } from './model';
 
 export function CreateKeyDialog({
   teams,
@@ -38,6 +38,7 @@ export function CreateKeyDialog({
   const [day, setDay] = useState('');
   const [restricted, setRestricted] = useState(false);
   const [selected, setSelected] = useState<number[]>([]);
+  const [models, setModels] = useState('');
   const [local, setLocal] = useState<Record<string, string>>({});
   useEffect(() => {
     if (teamId === undefined && teams[0]) setTeamId(teams[0].id);
@@ -62,6 +63,8 @@ export function CreateKeyDialog({
     if (expires === undefined) problems.expiry = t('expiry_future');
     const ids = selected.filter((id) => routesFor(routes, teamId).some((r) => r.id === id));
     if (restricted && ids.length === 0) problems.routes = t('routes_pick');
+    const patterns = parseModels(models);
+    if (patterns === undefined) problems.models = t('models_bad');
     setLocal(problems);
     if (Object.keys(problems).length > 0) {
       focusFirstInvalid(e.currentTarget as HTMLFormElement);
@@ -73,6 +76,7 @@ export function CreateKeyDialog({
       ...(teamId !== undefined ? { team_id: teamId } : {}),
       ...(typeof expires === 'number' ? { expires_at: expires } : {}),
       ...(restricted ? { route_ids: ids } : {}),
+      ...(patterns ? { models: patterns } : {}),
     });
   }
 
@@ -137,6 +141,7 @@ export function CreateKeyDialog({
             onSelected={setSelected}
             error={errorAt('routes')}
           />
+          <ModelsField value={models} onChange={setModels} error={errorAt('models')} />
         </form>
       )}
     </Dialog>

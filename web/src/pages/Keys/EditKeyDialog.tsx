@@ -6,9 +6,18 @@ import { ApiError, client, unwrap, type Schemas } from '../../api/client';
 import { Dialog, ErrorAlert, Field, FormButtons, focusFirstInvalid, useToast } from '../../components/ui';
 import { dateTime } from '../../format';
 import { localDay } from '../../localTime';
-import { ExpiryPicker, RoutePicker } from './KeyFormParts';
+import { ExpiryPicker, ModelsField, RoutePicker } from './KeyFormParts';
 import { ns } from './messages';
-import { type ExpiryChoice, expiryTimestamp, fieldOf, type KeyView, routesFor, type RouteView } from './model';
+import {
+  type ExpiryChoice,
+  expiryTimestamp,
+  fieldOf,
+  type KeyView,
+  modelsText,
+  parseModels,
+  routesFor,
+  type RouteView,
+} from './model';
 
 export function EditKeyDialog({ keyView, routes, onClose }: { keyView: KeyView; routes: RouteView[]; onClose: () => void }) {
   const { t } = useTranslation([ns, 'common']);
@@ -21,6 +30,7 @@ export function EditKeyDialog({ keyView, routes, onClose }: { keyView: KeyView; 
   const [day, setDay] = useState(initialDay);
   const [restricted, setRestricted] = useState(keyView.route_ids !== null && keyView.route_ids !== undefined);
   const [selected, setSelected] = useState<number[]>(keyView.route_ids ?? []);
+  const [models, setModels] = useState(modelsText(keyView.models));
   const [local, setLocal] = useState<Record<string, string>>({});
 
   const save = useMutation({
@@ -55,6 +65,9 @@ export function EditKeyDialog({ keyView, routes, onClose }: { keyView: KeyView; 
     const before = keyView.route_ids ? [...keyView.route_ids].sort((a, b) => a - b) : null;
     const after = restricted ? ids : null;
     if (JSON.stringify(before) !== JSON.stringify(after)) body.route_ids = after;
+    const patterns = parseModels(models);
+    if (patterns === undefined) problems.models = t('models_bad');
+    else if (JSON.stringify(patterns) !== JSON.stringify(keyView.models ?? null)) body.models = patterns;
     setLocal(problems);
     if (Object.keys(problems).length > 0) {
       focusFirstInvalid(e.currentTarget as HTMLFormElement);
@@ -115,6 +128,7 @@ export function EditKeyDialog({ keyView, routes, onClose }: { keyView: KeyView; 
           onSelected={setSelected}
           error={errorAt('routes')}
         />
+        <ModelsField value={models} onChange={setModels} error={errorAt('models')} />
       </form>
     </Dialog>
   );

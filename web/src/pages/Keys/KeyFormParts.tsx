@@ -115,3 +115,17 @@ export function RoutePicker({
     </fieldset>
   );
 }
+
+export function ModelsField({ value, onChange, error }: { value: string; onChange: (v: string) => void; error?: string | null }) {
+  const { t } = useTranslation(ns);
+  return (
+    <Field label={t('models')} help={t('models_help')} error={error}>
+      <input
+        value={value}
+        placeholder="gpt-4o*, claude-*"
+        aria-invalid={!!error || undefined}
+        onChange={(e) => onChange(e.target.value)}
+      />
+    </Field>
+  );
+}

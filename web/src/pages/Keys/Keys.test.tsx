@@ -21,7 +21,8 @@ vi.mock('../../auth', async (importOriginal) => {
 import { localDay } from '../../localTime';
 import KeysPage from '.';
 import { CreateKeyDialog } from './CreateKeyDialog';
-import { expiryTimestamp, filterKeys, mayChangeKey, mayRevealKey } from './model';
+import { EditKeyDialog } from './EditKeyDialog';
+import { expiryTimestamp, filterKeys, mayChangeKey, mayRevealKey, modelsText, parseModels } from './model';
 
 const DAY = 86_400_000;
 const NOW = new Date(2026, 10, 23, 15, 30).getTime();
@@ -250,5 +251,82 @@ describe('creating a key', () => {
     const input = within(dialog).getByLabelText('Name');
     expect(input.getAttribute('aria-invalid')).toBe('true');
     expect(input.getAttribute('aria-describedby')).toContain(message.id);
+  });
+});
+
+describe('allowed models', () => {
+  test('the text becomes a list of patterns; empty is any model; spaces or too many are refused', () => {
+    expect(parseModels(' gpt-4o*, claude-*,gpt-4o* ')).toEqual(['gpt-4o*', 'claude-*']);
+    expect(parseModels('  ,  ')).toBeNull();
+    expect(parseModels('gpt 4o')).toBeUndefined();
+    expect(parseModels('x'.repeat(201))).toBeUndefined();
+    expect(parseModels(Array.from({ length: 51 }, (_, i) => `m${i}`).join(','))).toBeUndefined();
+    expect(modelsText(['a*', 'b'])).toBe('a*, b');
+    expect(modelsText(null)).toBe('');
+  });
+
+  test('creating sends the patterns; bad ones are refused at the field', async () => {
+    session = sessionOf('me@example.com', false, [[1, 'acme', 'member']]);
+    const post = vi.spyOn(client, 'POST').mockImplementation((() =>
+      ok({ ...keyOf(9, 'n8n'), key: 'ntk_x', models: ['gpt-4o*'] }, 201)) as never);
+    render(wrap(<CreateKeyDialog teams={[{ id: 1, name: 'acme' }]} routes={routes} onClose={() => {}} />));
+    const dialog = screen.getByRole('dialog', { name: 'Create API key' });
+    fireEvent.change(within(dialog).getByLabelText('Name'), { target: { value: 'n8n' } });
+    fireEvent.change(within(dialog).getByLabelText('Allowed models'), { target: { value: 'gpt 4o' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Create' }));
+    expect(await within(dialog).findByText(/Patterns without spaces/)).toBeTruthy();
+    expect(post).not.toHaveBeenCalled();
+    fireEvent.change(within(dialog).getByLabelText('Allowed models'), { target: { value: 'gpt-4o*, claude-*' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Create' }));
+    await waitFor(() =>
+      expect(post).toHaveBeenCalledWith('/api/v1/keys', {
+        body: { name: 'n8n', description: '', team_id: 1, models: ['gpt-4o*', 'claude-*'] },
+      }),
+    );
+  });
+
+  test('editing sends models only when they changed; clearing them allows any model', async () => {
+    session = sessionOf('me@example.com', false, [[1, 'acme', 'admin']]);
+    const patch = vi.spyOn(client, 'PATCH').mockImplementation((() => ok(keyOf(1, 'k'))) as never);
+    render(wrap(<EditKeyDialog keyView={keyOf(1, 'k', { models: ['gpt-4o*'] })} routes={routes} onClose={() => {}} />));
+    const dialog = screen.getByRole('dialog', { name: 'Edit k' });
+    const input = within(dialog).getByLabelText('Allowed models') as HTMLInputElement;
+    expect(input.value).toBe('gpt-4o*');
+    fireEvent.change(input, { target: { value: '' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save' }));
+    await waitFor(() =>
+      expect(patch).toHaveBeenCalledWith('/api/v1/keys/{id}', { params: { path: { id: 1 } }, body: { models: null } }),
+    );
+  });
+
+  test('the list shows a key\'s allowed models and its limits', async () => {
+    session = sessionOf('me@example.com', false, [[1, 'acme', 'viewer']]);
+    vi.spyOn(client, 'GET').mockImplementation(((path: string) => {
+      if (path === '/api/v1/keys') return ok([keyOf(1, 'k', { models: ['gpt-4o*', 'claude-*'] })]);
+      if (path === '/api/v1/routes') return ok(routes);
+      if (path === '/api/v1/teams') return ok([{ id: 1, name: 'acme', created_at: 0, role: null }]);
+      if (path === '/api/v1/limits')
+        return ok({
+          limits: [
+            {
+              id: 4,
+              scope: { type: 'key', id: 1 },
+              scope_name: 'k',
+              kind: { type: 'requests', per: 'minute', max: 2 },
+              enforcement: 'hard',
+              alert_at: [80, 100],
+              include_reported: false,
+              created_by: null,
+              created_at: 0,
+              usage: { used: 2, reserved: 0, max: 2, remaining: 0, percent: 100, reset_at: null, period_start: null },
+            },
+          ],
+        });
+      throw new Error(`unexpected GET ${path}`);
+    }) as never);
+    render(wrap(<KeysPage />));
+    expect(await screen.findByText('Models: gpt-4o*, claude-*')).toBeTruthy();
+    const badge = await screen.findByRole('link', { name: '2 requests / minute · 100%' });
+    expect(badge.className).toContain('danger');
   });
 });

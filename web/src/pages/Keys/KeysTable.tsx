@@ -1,5 +1,6 @@
 // The masked key list, with expiry, allowed routes and the actions the caller may take.
 import { useTranslation } from 'react-i18next';
+import { LimitBadges } from '../../components/LimitBadges';
 import type { Permissions } from '../../auth';
 import { date, dateTime, relative } from '../../format';
 import { ns } from './messages';
@@ -24,7 +25,7 @@ export function KeysTable({
   onDelete: (k: KeyView) => void;
   onReveal: (k: KeyView) => void;
 }) {
-  const { t } = useTranslation(ns);
+  const { t } = useTranslation([ns, 'limits']);
   const anyActions = keys.some((k) => mayChangeKey(can, email, k));
   return (
     <div className="table-wrap">
@@ -40,6 +41,7 @@ export function KeysTable({
             </th>
             <th scope="col">{t('col_last_used')}</th>
             <th scope="col">{t('col_routes')}</th>
+            <th scope="col">{t('limits:badges_label')}</th>
             {anyActions && (
               <th scope="col" className="num">
                 <span className="sr-only">{t('col_actions')}</span>
@@ -92,6 +94,14 @@ export function KeysTable({
                 </td>
                 <td>
                   <RouteList ids={k.route_ids} names={routeNames} />
+                  {k.models && k.models.length > 0 && (
+                    <div className="keys-sub muted" title={k.models.join(', ')}>
+                      {t('models_line', { models: k.models.join(', ') })}
+                    </div>
+                  )}
+                </td>
+                <td>
+                  <LimitBadges scope={{ type: 'key', id: k.id }} />
                 </td>
                 {anyActions && (
                   <td>

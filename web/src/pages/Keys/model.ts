@@ -66,6 +66,22 @@ export function statusTone(status: string): string {
   return status === 'active' ? 'success' : status === 'expired' ? 'warning' : 'danger';
 }
 
+/**
+ * The allowed-models text ("gpt-4o*, claude-*") as the API's list: `null` for any model (empty
+ * text), `undefined` when a pattern is not acceptable (spaces, over 200 characters, over 50).
+ */
+export function parseModels(text: string): string[] | null | undefined {
+  const patterns = [...new Set(text.split(/[,，\n]/).map((p) => p.trim()).filter(Boolean))];
+  if (patterns.length === 0) return null;
+  if (patterns.length > 50 || patterns.some((p) => p.length > 200 || /\s/.test(p))) return undefined;
+  return patterns;
+}
+
+/** A key's allowed models as the form's text. */
+export function modelsText(models: readonly string[] | null | undefined): string {
+  return (models ?? []).join(', ');
+}
+
 /** Field errors of an API error, keyed by our form's field names. */
 export function fieldOf(error: unknown): string | null {
   if (!(error instanceof ApiError) || !error.field) return null;

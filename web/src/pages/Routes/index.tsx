@@ -5,6 +5,7 @@ import { useId, useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { REFERENCE_STALE_MS, useRoutes, useSettings, useTeams } from '../../api/queries';
 import { usePermissions } from '../../auth';
+import { LimitBadges } from '../../components/LimitBadges';
 import { Empty, ErrorState, Loading, PageHeader } from '../../components/ui';
 import { dateTime, millis } from '../../format';
 import { DeleteRouteDialog } from './DeleteRouteDialog';
@@ -13,7 +14,7 @@ import { ns } from './messages';
 import { mayManageRoute, type RouteView } from './model';
 
 export default function RoutesPage() {
-  const { t } = useTranslation([ns, 'common']);
+  const { t } = useTranslation([ns, 'common', 'limits']);
   const can = usePermissions();
   const routes = useRoutes();
   const teams = useTeams();
@@ -115,6 +116,7 @@ export default function RoutesPage() {
                   {t('col_timeouts')}
                 </th>
                 <th scope="col">{t('col_credential')}</th>
+                <th scope="col">{t('limits:badges_label')}</th>
                 {anyActions && (
                   <th scope="col">
                     <span className="sr-only">{t('col_actions')}</span>
@@ -157,6 +159,9 @@ export default function RoutesPage() {
                     ) : (
                       <span className="muted">{t('not_configured')}</span>
                     )}
+                  </td>
+                  <td>
+                    <LimitBadges scope={{ type: 'route', id: r.id }} />
                   </td>
                   {anyActions && (
                     <td>

@@ -6,6 +6,7 @@ import { useTranslation } from 'react-i18next';
 import { client, unwrap, ApiError } from '../../api/client';
 import { useAuth, usePermissions } from '../../auth';
 import { isRole } from '../../api/vocabulary';
+import { LimitBadges } from '../../components/LimitBadges';
 import { Empty, ErrorState, Loading, useToast } from '../../components/ui';
 import { Invitations } from './Invitations';
 import { Members } from './Members';
@@ -14,7 +15,7 @@ import { DeleteTeamDialog, TeamNameDialog, useTeamMutations } from './TeamDialog
 import { ns } from './messages';
 
 export function TeamDetail({ id }: { id: number }) {
-  const { t } = useTranslation([ns, 'common']);
+  const { t } = useTranslation([ns, 'common', 'limits']);
   const can = usePermissions();
   const { session } = useAuth();
   const toast = useToast();
@@ -65,6 +66,10 @@ export function TeamDetail({ id }: { id: number }) {
           </button>
         )}
       </div>
+      <section className="team-limits" aria-labelledby="team-limits">
+        <h2 id="team-limits">{t('limits:badges_label')}</h2>
+        <LimitBadges scope={{ type: 'team', id }} />
+      </section>
       <div className="stack">
         <Members teamId={id} callerRole={role} />
         {manages && <Invitations teamId={id} teamName={data.name} callerRole={role} />}
