@@ -91,7 +91,7 @@ describe('limits and alerts', () => {
     await dialog.getByRole('button', { name: 'Copy' }).click();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
     await dialog.getByRole('button', { name: 'Done' }).click();
-    await page.getByRole('cell', { name: channelName }).waitFor();
+    await page.getByRole('cell', { name: channelName, exact: true }).waitFor();
     assert.equal(await page.getByText(secret).count(), 0, 'the secret is gone once the dialog closes');
     assert.deepEqual(page.errors, []);
     await page.context().close();
