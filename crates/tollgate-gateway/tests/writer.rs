@@ -721,6 +721,10 @@ async fn a_partial_batch_is_written_after_the_interval() {
         waited < Duration::from_secs(5),
         "written only after {waited:?}"
     );
+    wait_for("the first batch noted", || async {
+        !fx.store.batch_sizes().is_empty()
+    })
+    .await;
     assert_eq!(fx.store.batch_sizes(), vec![3], "one transaction");
 
     // The interval counts from the first event of each batch.
@@ -728,6 +732,11 @@ async fn a_partial_batch_is_written_after_the_interval() {
     let more = record(&sink, 2);
     wait_stored(&fx, 5).await;
     assert!(again.elapsed() >= interval);
+    // The store notes a batch just after its commit: rows can be counted a moment before.
+    wait_for("the second batch noted", || async {
+        fx.store.batch_sizes().len() == 2
+    })
+    .await;
     assert_eq!(fx.store.batch_sizes(), vec![3, 2]);
 
     writer.shutdown().await;
