@@ -1,0 +1,394 @@
+//! Totals, series and top-N over the hourly roll-ups.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use tollgate_core::time::{DAY_MS, HOUR_MS};
+use tollgate_core::usage::histogram_quantile;
+use tollgate_store::{AggregateOrder, Grouping, RollupFilter, Store, UsageAggregate};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{Scope, UsageQuery};
+use crate::ConsoleState;
+use crate::api::vocabulary::{Bucket, Grouping as By, SortOrder};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::ApiQuery;
+
+/// Totals of a set of calls.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct UsageSummary {
+    /// Calls.
+    pub calls: i64,
+    /// Calls with status ≥ 400.
+    pub errors: i64,
+    /// Share of calls below 400, 0 to 1 (1 when there were no calls).
+    pub success_rate: f64,
+    /// Mean latency, ms.
+    pub avg_latency_ms: f64,
+    /// Median latency, ms (from the roll-ups' histogram: within a bucket's resolution).
+    pub p50_latency_ms: Option<f64>,
+    /// 95th percentile latency, ms.
+    pub p95_latency_ms: Option<f64>,
+    /// 99th percentile latency, ms.
+    pub p99_latency_ms: Option<f64>,
+    /// Prompt tokens.
+    pub prompt_tokens: i64,
+    /// Completion tokens.
+    pub completion_tokens: i64,
+    /// Total tokens.
+    pub total_tokens: i64,
+    /// Cached prompt tokens.
+    pub cached_tokens: i64,
+    /// Reasoning tokens.
+    pub reasoning_tokens: i64,
+    /// Calls whose tokens were estimated.
+    pub estimated_calls: i64,
+    /// Cost, US dollars.
+    pub cost_usd: f64,
+}
+
+impl From<&UsageAggregate> for UsageSummary {
+    #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+    fn from(a: &UsageAggregate) -> Self {
+        Self {
+            calls: a.calls,
+            errors: a.errors,
+            success_rate: if a.calls == 0 {
+                1.0
+            } else {
+                (a.calls - a.errors) as f64 / a.calls as f64
+            },
+            avg_latency_ms: if a.calls == 0 {
+                0.0
+            } else {
+                a.latency_sum_us as f64 / a.calls as f64 / 1000.0
+            },
+            p50_latency_ms: histogram_quantile(&a.latency_hist, 0.50),
+            p95_latency_ms: histogram_quantile(&a.latency_hist, 0.95),
+            p99_latency_ms: histogram_quantile(&a.latency_hist, 0.99),
+            prompt_tokens: a.prompt_tokens,
+            completion_tokens: a.completion_tokens,
+            total_tokens: a.total_tokens,
+            cached_tokens: a.cached_tokens,
+            reasoning_tokens: a.reasoning_tokens,
+            estimated_calls: a.estimated_calls,
+            cost_usd: a.cost_usd,
+        }
+    }
+}
+
+/// One point of a series.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeriesPoint {
+    /// Start of the hour or day, epoch ms (UTC).
+    pub ts: i64,
+    /// The totals of that bucket.
+    #[serde(flatten)]
+    pub summary: UsageSummary,
+}
+
+/// One group of a top-N or breakdown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TopItem {
+    /// Key, route or team id (null for models, and 0 for "none").
+    pub id: Option<i64>,
+    /// Key, route or team name, or the model.
+    pub name: String,
+    /// The group's totals.
+    #[serde(flatten)]
+    pub summary: UsageSummary,
+}
+
+/// `GET /api/v1/usage/summary` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SummaryView {
+    /// Start, epoch ms.
+    pub from: i64,
+    /// End, epoch ms.
+    pub to: i64,
+    /// Totals.
+    #[serde(flatten)]
+    pub summary: UsageSummary,
+    /// Tokens reported by the token counters the caller can see, in the range: shown beside the
+    /// gateway's usage, never added to the totals. Counters belong to a team (or to everyone),
+    /// not to a key, route or model, so this is 0 when one of those filters is set.
+    pub reported_tokens: i64,
+}
+
+/// The totals of the roll-ups matching `filter` (zeros when nothing matches).
+pub async fn totals(store: &dyn Store, filter: &RollupFilter) -> ApiResult<UsageSummary> {
+    let rows = store
+        .aggregate_usage(filter, Grouping::Total, AggregateOrder::Bucket, 1)
+        .await?;
+    Ok(UsageSummary::from(
+        rows.first().unwrap_or(&UsageAggregate::default()),
+    ))
+}
+
+/// Totals, success rate, latency percentiles, tokens and cost for a range and filters.
+#[utoipa::path(get, path = "/api/v1/usage/summary", tag = "usage", params(UsageQuery),
+    responses((status = 200, body = SummaryView), (status = 422, body = ErrorBody)))]
+pub async fn summary(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<UsageQuery>,
+) -> ApiResult<Json<SummaryView>> {
+    let scope = q.scope(&caller)?;
+    let summary = totals(state.store.as_ref(), &scope.rollups).await?;
+    let reported_tokens = reported_tokens(&state, &caller, &q, &scope).await?;
+    Ok(Json(SummaryView {
+        from: scope.from_ms,
+        to: scope.to_ms,
+        summary,
+        reported_tokens,
+    }))
+}
+
+/// Sum of the increments of the counters the caller can see (of the query's team, when given).
+async fn reported_tokens(
+    state: &ConsoleState,
+    caller: &Caller,
+    q: &UsageQuery,
+    scope: &Scope,
+) -> ApiResult<i64> {
+    if q.key_id.is_some() || q.route_id.is_some() || q.model.is_some() || q.status_class.is_some() {
+        return Ok(0);
+    }
+    let mut total = 0_i64;
+    for counter in state.store.list_counters().await? {
+        let in_team = q.team_id.is_none_or(|team| counter.team_id == team);
+        if in_team && crate::api::counters::may_read(caller, &counter) {
+            let days = state
+                .store
+                .counter_daily(Some(counter.id), scope.from_ms, scope.to_ms)
+                .await?;
+            total = days
+                .iter()
+                .fold(total, |sum, (_, tokens, _)| sum.saturating_add(*tokens));
+        }
+    }
+    Ok(total)
+}
+
+/// Series query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SeriesQuery {
+    /// `hour` (ranges up to 7 days) or `day` (default for ranges over 2 days).
+    pub bucket: Option<Bucket>,
+    /// Start, epoch ms (default: `to` minus `range`).
+    pub from: Option<i64>,
+    /// End (exclusive), epoch ms (default: now).
+    pub to: Option<i64>,
+    /// Length when `from` is not given, e.g. `24h`, `7d`, `30d`; at most `400d`.
+    pub range: Option<String>,
+    /// Only this team.
+    pub team_id: Option<i64>,
+    /// Only this key.
+    pub key_id: Option<i64>,
+    /// Only this route.
+    pub route_id: Option<i64>,
+    /// Only this model.
+    pub model: Option<String>,
+    /// Only this status class: 2, 3, 4 or 5.
+    pub status_class: Option<i16>,
+}
+
+/// Builds a complete series (empty buckets included) for the scope.
+pub async fn series_points(
+    state: &ConsoleState,
+    scope: &Scope,
+    bucket: Grouping,
+) -> ApiResult<Vec<SeriesPoint>> {
+    let step = if bucket == Grouping::Hour {
+        HOUR_MS
+    } else {
+        DAY_MS
+    };
+    let rows = state
+        .store
+        .aggregate_usage(&scope.rollups, bucket, AggregateOrder::Bucket, 10_000)
+        .await?;
+    let by_ts: HashMap<i64, &UsageAggregate> = rows.iter().map(|r| (r.bucket, r)).collect();
+    let empty = UsageAggregate::default();
+    let mut points = Vec::new();
+    let mut ts = scope.from_ms - scope.from_ms.rem_euclid(step);
+    while ts < scope.to_ms {
+        points.push(SeriesPoint {
+            ts,
+            summary: UsageSummary::from(*by_ts.get(&ts).unwrap_or(&&empty)),
+        });
+        ts += step;
+    }
+    Ok(points)
+}
+
+/// Calls, errors, latency, tokens and cost per hour (ranges up to 7 days) or per day.
+#[utoipa::path(get, path = "/api/v1/usage/series", tag = "usage", params(SeriesQuery),
+    responses((status = 200, body = [SeriesPoint]), (status = 422, body = ErrorBody)))]
+pub async fn series(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<SeriesQuery>,
+) -> ApiResult<Json<Vec<SeriesPoint>>> {
+    let scope = usage_filter!(q).scope(&caller)?;
+    let span = scope.to_ms - scope.from_ms;
+    let bucket = match q.bucket {
+        Some(Bucket::Hour) if span > 7 * DAY_MS => {
+            return Err(ApiError::invalid(
+                "bucket",
+                "hourly series cover at most 7 days",
+            ));
+        }
+        Some(bucket) => Grouping::from(bucket),
+        None if span <= 2 * DAY_MS => Grouping::Hour,
+        None => Grouping::Day,
+    };
+    Ok(Json(series_points(&state, &scope, bucket).await?))
+}
+
+/// Top-N query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TopQuery {
+    /// `key` (default), `route`, `model`, `team` or `status_class`.
+    pub by: Option<By>,
+    /// `calls` (default) or `tokens`.
+    pub order: Option<SortOrder>,
+    /// 1 to 100 (default 10).
+    pub limit: Option<i64>,
+    /// Start, epoch ms (default: `to` minus `range`).
+    pub from: Option<i64>,
+    /// End (exclusive), epoch ms (default: now).
+    pub to: Option<i64>,
+    /// Length when `from` is not given, e.g. `24h`, `7d`, `30d`; at most `400d`.
+    pub range: Option<String>,
+    /// Only this team.
+    pub team_id: Option<i64>,
+    /// Only this key.
+    pub key_id: Option<i64>,
+    /// Only this route.
+    pub route_id: Option<i64>,
+    /// Only this model.
+    pub model: Option<String>,
+    /// Only this status class: 2, 3, 4 or 5.
+    pub status_class: Option<i16>,
+}
+
+/// Top groups with their names resolved.
+pub async fn top_items(
+    store: &dyn Store,
+    filter: &RollupFilter,
+    by: Grouping,
+    order: AggregateOrder,
+    limit: i64,
+) -> ApiResult<Vec<TopItem>> {
+    let rows = store.aggregate_usage(filter, by, order, limit).await?;
+    let names: HashMap<i64, String> = match by {
+        Grouping::Key => store
+            .list_keys(None)
+            .await?
+            .into_iter()
+            .map(|k| (k.id, k.name))
+            .collect(),
+        Grouping::Route => store
+            .list_routes()
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect(),
+        Grouping::Team => store
+            .list_teams()
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.name))
+            .collect(),
+        _ => HashMap::new(),
+    };
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let (id, name) = match by {
+                Grouping::Model => (
+                    None,
+                    if r.label.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        r.label.clone()
+                    },
+                ),
+                Grouping::StatusClass => (
+                    Some(r.bucket),
+                    if r.bucket == 0 {
+                        "other".into()
+                    } else {
+                        format!("{}xx", r.bucket)
+                    },
+                ),
+                _ => (
+                    Some(r.bucket),
+                    names.get(&r.bucket).cloned().unwrap_or_else(|| {
+                        if r.bucket == 0 {
+                            "(none)".into()
+                        } else {
+                            format!("#{}", r.bucket)
+                        }
+                    }),
+                ),
+            };
+            TopItem {
+                id,
+                name,
+                summary: UsageSummary::from(r),
+            }
+        })
+        .collect())
+}
+
+/// The roll-up grouping of a `by` word (default `key`), for callers that hold it as text.
+pub fn grouping_of(by: Option<&str>) -> ApiResult<Grouping> {
+    by.unwrap_or("key")
+        .parse::<By>()
+        .map(Grouping::from)
+        .map_err(|e| ApiError::invalid("by", e))
+}
+
+/// The order of an `order` word (default `calls`), for callers that hold it as text.
+pub fn order_of(order: Option<&str>) -> ApiResult<AggregateOrder> {
+    order
+        .unwrap_or("calls")
+        .parse::<SortOrder>()
+        .map(AggregateOrder::from)
+        .map_err(|e| ApiError::invalid("order", e))
+}
+
+/// Top keys, routes, models, teams or status classes by calls or tokens, with cached and reasoning tokens.
+#[utoipa::path(get, path = "/api/v1/usage/top", tag = "usage", params(TopQuery),
+    responses((status = 200, body = [TopItem]), (status = 422, body = ErrorBody)))]
+pub async fn top(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<TopQuery>,
+) -> ApiResult<Json<Vec<TopItem>>> {
+    let scope = usage_filter!(q).scope(&caller)?;
+    let limit = q.limit.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit is 1 to 100"));
+    }
+    let by = Grouping::from(q.by.unwrap_or(By::Key));
+    Ok(Json(
+        top_items(
+            state.store.as_ref(),
+            &scope.rollups,
+            by,
+            AggregateOrder::from(q.order.unwrap_or(SortOrder::Calls)),
+            limit,
+        )
+        .await?,
+    ))
+}
