@@ -15,6 +15,7 @@ pub mod error;
 pub mod limits;
 pub mod listener;
 pub mod metrics;
+pub mod outcomes;
 pub mod spool;
 pub mod writer;
 

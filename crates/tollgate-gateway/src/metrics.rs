@@ -98,6 +98,8 @@ pub struct Metrics {
     pub limits_degraded: Gauge<i64, AtomicI64>,
     /// Time (epoch ms) of the oldest event the writer holds in memory; 0 when none.
     pub oldest_in_memory_ms: AtomicI64,
+    /// Each route's recent calls and failures, for the alert rules (not exported).
+    pub routes: crate::outcomes::RouteOutcomes,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -266,6 +268,7 @@ impl Metrics {
         );
         Arc::new(Self {
             registry,
+            routes: crate::outcomes::RouteOutcomes::default(),
             limit_refusals,
             limit_admit_duration,
             limits_degraded,

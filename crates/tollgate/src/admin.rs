@@ -432,7 +432,7 @@ async fn add_route(
         name: args.name.clone(),
         prefix: args.prefix.clone(),
         upstream_url: args.upstream.clone(),
-        kind: Some(args.kind.clone()),
+        kind: Some(routes::parse_kind(&args.kind).map_err(route_error)?),
         strip_prefix: args.strip_prefix,
         connect_timeout_ms: Some(connect_timeout_ms),
         timeout_ms: Some(timeout_ms),
@@ -503,7 +503,12 @@ async fn update_route(
         name: args.name,
         prefix: args.prefix,
         upstream_url: args.upstream,
-        kind: args.kind,
+        kind: args
+            .kind
+            .as_deref()
+            .map(routes::parse_kind)
+            .transpose()
+            .map_err(route_error)?,
         strip_prefix: args.strip_prefix,
         connect_timeout_ms,
         timeout_ms,

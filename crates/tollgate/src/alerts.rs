@@ -5,8 +5,9 @@
 //! Every instance dispatches what it sees; the store's claim lets one delivery through per
 //! crossing, so two instances that both see a budget cross 80 % send one alert. The rules
 //! (expiring keys, a degraded store or Redis, a spool that does not drain) run on the one
-//! instance that holds the evaluator lease. Route error rates and unreachable upstreams are not
-//! observed yet: the gateway keeps no per-route window of outcomes that the rules could read.
+//! instance that holds the evaluator lease; it judges route error rates and unreachable upstreams
+//! by the calls it carried itself (the gateway's per-route window of outcomes), which a load
+//! balancer in front of the instances makes a fair sample.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -17,7 +18,8 @@ use tokio::task::JoinHandle;
 use tollgate_alerts::{
     Alert, AlertLedger, Attempt, BackendError, BudgetUnit, Channel, ChannelDirectory, Component,
     Degradation, DeliveryLog, Dispatcher, DispatcherConfig, Evaluator, EvaluatorConfig, Jitter,
-    KeyExpiry, Lease, ObservationSource, Observations, OutboundPolicy, RetryPolicy, SpoolStats,
+    KeyExpiry, Lease, ObservationSource, Observations, OutboundPolicy, RetryPolicy, RouteTraffic,
+    SpoolStats, UpstreamHealth,
 };
 use tollgate_console::rules::alerts::{delivery_record, open_channel};
 use tollgate_core::crypto::MasterKey;
@@ -178,6 +180,8 @@ struct Observer {
     limiter: Option<Arc<Limiter>>,
     metrics: Arc<Metrics>,
     since: Mutex<Since>,
+    /// Minutes of route outcomes the error-rate rule looks at.
+    error_window_minutes: usize,
 }
 
 #[async_trait]
@@ -236,10 +240,25 @@ impl ObservationSource for Observer {
                     .into(),
             });
         }
+        let outcomes = self.metrics.routes.snapshot(now, self.error_window_minutes);
         Ok(Observations {
             keys: keys.unwrap_or_default(),
-            routes: Vec::new(),
-            upstreams: Vec::new(),
+            routes: outcomes
+                .iter()
+                .map(|o| RouteTraffic {
+                    route: o.route.clone(),
+                    calls: o.calls,
+                    errors: o.errors,
+                })
+                .collect(),
+            upstreams: outcomes
+                .into_iter()
+                .map(|o| UpstreamHealth {
+                    route: o.route,
+                    unreachable_since_ms: o.unreachable_since_ms,
+                    last_error: o.last_error,
+                })
+                .collect(),
             degraded,
             spool: Some(SpoolStats {
                 pending_bytes: u64::try_from(spool_bytes).unwrap_or(0),
@@ -325,6 +344,10 @@ pub fn start(
         .map_err(anyhow::Error::msg)?;
     let evaluator = Evaluator::new(EvaluatorConfig {
         key_expiry_days: config.alerts.key_expiry_days.clone(),
+        error_rate_pct: config.alerts.route_error_rate_pct,
+        error_min_calls: config.alerts.route_error_min_calls,
+        error_window: Duration::from_secs(u64::from(config.alerts.route_error_window_minutes) * 60),
+        upstream_grace: Duration::from_secs(config.alerts.upstream_unreachable_secs),
         ..EvaluatorConfig::default()
     })
     .map_err(|e| anyhow::anyhow!("alerts.{e}"))?;
@@ -335,6 +358,8 @@ pub fn start(
         limiter: limiter.clone(),
         metrics,
         since: Mutex::new(Since::default()),
+        error_window_minutes: usize::try_from(config.alerts.route_error_window_minutes)
+            .unwrap_or(5),
     });
     let every = Duration::from_secs(config.alerts.evaluate_interval_secs);
     let evaluations = sender.clone();

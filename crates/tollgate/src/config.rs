@@ -145,11 +145,22 @@ impl Default for Retention {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertSettings {
-    /// Seconds between evaluations of the alert rules (expiring keys, degraded store or Redis,
-    /// the spool); one instance evaluates at a time.
+    /// Seconds between evaluations of the alert rules (expiring keys, route error rates,
+    /// unreachable upstreams, degraded store or Redis, the spool); one instance evaluates at a
+    /// time, judging routes by the calls it carried itself.
     pub evaluate_interval_secs: u64,
     /// Days before a key's expiry at which it is announced (each once).
     pub key_expiry_days: Vec<u32>,
+    /// A route alerts when more than this percentage of its calls answer 5xx (the upstream's, or
+    /// the gateway's 502/504) over `route_error_window_minutes`...
+    pub route_error_rate_pct: f64,
+    /// ...and it had at least this many calls in the window.
+    pub route_error_min_calls: u64,
+    /// The window route errors are counted over, minutes (1 to 15).
+    pub route_error_window_minutes: u32,
+    /// A route's upstream alerts once every call to it has failed to connect or timed out for
+    /// this long, seconds.
+    pub upstream_unreachable_secs: u64,
     /// Wait before the first retry of a failed delivery, ms; it doubles after each failure.
     pub retry_base_ms: u64,
     /// Longest wait between retries, seconds.
@@ -163,6 +174,10 @@ impl Default for AlertSettings {
         Self {
             evaluate_interval_secs: 60,
             key_expiry_days: vec![7, 1],
+            route_error_rate_pct: 10.0,
+            route_error_min_calls: 20,
+            route_error_window_minutes: 5,
+            upstream_unreachable_secs: 60,
             retry_base_ms: 1_000,
             retry_cap_secs: 300,
             max_attempts: 6,
@@ -180,6 +195,29 @@ impl AlertSettings {
         if self.key_expiry_days.iter().any(|d| !(1..=365).contains(d)) {
             return Err(ConfigError(
                 "alerts.key_expiry_days must each be 1 to 365".into(),
+            ));
+        }
+        if !(self.route_error_rate_pct.is_finite()
+            && (0.0..100.0).contains(&self.route_error_rate_pct))
+        {
+            return Err(ConfigError(
+                "alerts.route_error_rate_pct must be at least 0 and below 100".into(),
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.route_error_min_calls) {
+            return Err(ConfigError(
+                "alerts.route_error_min_calls must be 1 to 1000000".into(),
+            ));
+        }
+        let most = u32::try_from(tollgate_gateway::outcomes::WINDOW_MINUTES).unwrap_or(15);
+        if !(1..=most).contains(&self.route_error_window_minutes) {
+            return Err(ConfigError(format!(
+                "alerts.route_error_window_minutes must be 1 to {most}"
+            )));
+        }
+        if !(1..=86_400).contains(&self.upstream_unreachable_secs) {
+            return Err(ConfigError(
+                "alerts.upstream_unreachable_secs must be 1 to 86400".into(),
             ));
         }
         if !(1..=3_600_000).contains(&self.retry_base_ms) {

@@ -97,20 +97,6 @@ export function useUsageTop(query: TopQuery | null, options: SharedQueryOptions 
   });
 }
 
-/**
- * Tokens reported by the token counters on each of the last `days` UTC days (7 to 90; null: not
- * now). The one figure still read from a seed path: `/api/v1/usage/series` has no per-day
- * reported tokens (only `/api/v1/usage/summary` has their total), so the daily chart's "reported"
- * line comes from `/api/console/usage-trend` until the series carries it.
- */
-export function useReportedByDay(days: number | null) {
-  return useQuery({
-    queryKey: ['usage', 'trend', days],
-    queryFn: () => unwrap(client.GET('/api/console/usage-trend', { params: { query: { days: days ?? 7 } } })),
-    enabled: days !== null,
-  });
-}
-
 export type LimitsQuery = NonNullable<operations['list_limits']['parameters']['query']>;
 export type DeliveriesQuery = NonNullable<operations['list_deliveries']['parameters']['query']>;
 

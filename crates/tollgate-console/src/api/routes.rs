@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use tollgate_core::RouteKind;
 use utoipa::ToSchema;
 
 use super::views::RouteView;
@@ -30,8 +31,8 @@ pub struct RouteCreate {
     /// Upstream base URL. Team admins may not use loopback, private or link-local hosts unless
     /// the instance's `upstream_allowlist` lists them (422).
     pub upstream_url: String,
-    /// `http` (default), `openai` or `anthropic`.
-    pub kind: Option<String>,
+    /// What the gateway understands of the traffic (default `http`).
+    pub kind: Option<RouteKind>,
     /// Remove the prefix before forwarding.
     #[serde(default)]
     pub strip_prefix: bool,
@@ -58,7 +59,7 @@ pub struct RoutePatch {
     /// removes the stored credential unless `upstream_key` sets a new one.
     pub upstream_url: Option<String>,
     /// New kind.
-    pub kind: Option<String>,
+    pub kind: Option<RouteKind>,
     /// Strip the prefix.
     pub strip_prefix: Option<bool>,
     /// Connect timeout, ms.

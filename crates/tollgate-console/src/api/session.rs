@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use tollgate_core::Role;
 use tollgate_core::time::now_ms;
 use tollgate_store::{AccessToken, NewUser, SessionRecord, Store, User};
 use utoipa::ToSchema;
@@ -375,7 +376,7 @@ pub struct InvitationPreview {
     /// Team name.
     pub team: String,
     /// Role on joining.
-    pub role: String,
+    pub role: Role,
     /// Expiry, epoch ms.
     pub expires_at: i64,
     /// Whether the address already has an account (then its password is asked for).
@@ -417,7 +418,7 @@ pub async fn show_invitation(
     Ok(Json(InvitationPreview {
         email: inv.email,
         team: inv.team_name,
-        role: inv.role.to_string(),
+        role: inv.role,
         expires_at: inv.expires_at_ms,
         existing_account,
     }))

@@ -118,8 +118,8 @@ pub async fn list_members(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleChange {
-    /// `owner`, `admin`, `member` or `viewer`.
-    pub role: String,
+    /// The role to give.
+    pub role: Role,
 }
 
 /// Changes a member's role. Admins manage members and viewers; only owners make or unmake admins
@@ -141,7 +141,7 @@ pub async fn set_member(
         &Actor::Console(&caller),
         id,
         user_id,
-        &req.role,
+        req.role,
     )
     .await?;
     Ok(Json(MembershipView::from(&m)))
@@ -167,7 +167,7 @@ pub struct InvitationCreate {
     /// Address to invite.
     pub email: String,
     /// Role on joining (default `member`).
-    pub role: Option<String>,
+    pub role: Option<Role>,
     /// How long the link works (default `7d`, at most `30d`).
     pub expires_in: Option<String>,
 }
@@ -183,8 +183,8 @@ pub struct InvitationView {
     pub team_id: i64,
     /// Team name.
     pub team: String,
-    /// Role.
-    pub role: String,
+    /// Role on joining.
+    pub role: Role,
     /// Created, epoch ms.
     pub created_at: i64,
     /// Expires, epoch ms.
@@ -200,7 +200,7 @@ impl From<&tollgate_store::Invitation> for InvitationView {
             email: i.email.clone(),
             team_id: i.team_id,
             team: i.team_name.clone(),
-            role: i.role.to_string(),
+            role: i.role,
             created_at: i.created_at_ms,
             expires_at: i.expires_at_ms,
             accepted_at: i.accepted_at_ms,
@@ -234,7 +234,7 @@ pub async fn create_invitation(
         &Actor::Console(&caller),
         id,
         &req.email,
-        req.role.as_deref(),
+        req.role,
         req.expires_in.as_deref(),
     )
     .await?;

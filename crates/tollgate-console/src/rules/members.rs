@@ -17,12 +17,6 @@ pub const DEFAULT_INVITATION_TTL: &str = "7d";
 /// Longest life of an invitation, ms (30 days).
 pub const MAX_INVITATION_TTL_MS: i64 = 30 * 86_400_000;
 
-/// A role as text: `owner`, `admin`, `member` or `viewer`.
-pub fn parse_role(text: &str) -> RuleResult<Role> {
-    text.parse()
-        .map_err(|e: String| RuleError::invalid("role", e))
-}
-
 /// Gives `user_id` the role named `role` in team `team_id`. Admins manage members and viewers; only
 /// owners make or unmake admins and owners; to team owners and admins a user who is not a member
 /// is "not a member", whether or not that user exists. Audited.
@@ -31,11 +25,10 @@ pub async fn set_role(
     actor: &Actor<'_>,
     team_id: i64,
     user_id: i64,
-    role: &str,
+    role: Role,
 ) -> RuleResult<Membership> {
     let store = rules.store;
     let my_role = actor.require(team_id, Role::Admin)?;
-    let role = parse_role(role)?;
     let current = store
         .list_members(team_id)
         .await?
@@ -110,13 +103,13 @@ pub async fn invite(
     actor: &Actor<'_>,
     team_id: i64,
     email: &str,
-    role: Option<&str>,
+    role: Option<Role>,
     expires_in: Option<&str>,
 ) -> RuleResult<(Invitation, String)> {
     let store = rules.store;
     let my_role = actor.require(team_id, Role::Admin)?;
     let email = normalize_email(email).map_err(|e| RuleError::invalid("email", e.to_string()))?;
-    let role = role.map(parse_role).transpose()?.unwrap_or(Role::Member);
+    let role = role.unwrap_or(Role::Member);
     if !my_role.may_assign(None, role) {
         return Err(RuleError::Forbidden(
             "only owners may invite admins and owners".into(),

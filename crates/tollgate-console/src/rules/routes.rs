@@ -37,8 +37,8 @@ pub struct RouteDraft {
     pub prefix: String,
     /// Upstream base URL; a trailing `/` is dropped.
     pub upstream_url: String,
-    /// `http` (default), `openai` or `anthropic`.
-    pub kind: Option<String>,
+    /// What the gateway understands of the traffic (default `http`).
+    pub kind: Option<RouteKind>,
     /// Remove the prefix before forwarding.
     pub strip_prefix: bool,
     /// Connect timeout, ms (default 5000).
@@ -61,7 +61,7 @@ pub struct RouteChange {
     /// New upstream URL; a trailing `/` is dropped.
     pub upstream_url: Option<String>,
     /// New kind.
-    pub kind: Option<String>,
+    pub kind: Option<RouteKind>,
     /// Strip the prefix.
     pub strip_prefix: Option<bool>,
     /// Connect timeout, ms.
@@ -95,7 +95,8 @@ pub fn check_timeout(field: &'static str, ms: i64) -> RuleResult<i64> {
     }
 }
 
-fn check_kind(kind: &str) -> RuleResult<RouteKind> {
+/// A route kind given as text (the CLI's `--kind`).
+pub fn parse_kind(kind: &str) -> RuleResult<RouteKind> {
     kind.parse()
         .map_err(|e: String| RuleError::invalid("kind", e))
 }
@@ -253,12 +254,7 @@ pub async fn create(
         actor.is_instance_admin(),
     )
     .map_err(policy_error)?;
-    let kind = draft
-        .kind
-        .as_deref()
-        .map(check_kind)
-        .transpose()?
-        .unwrap_or_default();
+    let kind = draft.kind.unwrap_or_default();
     let connect_timeout_ms = check_timeout(
         "connect_timeout_ms",
         draft
@@ -334,7 +330,7 @@ pub async fn update(
         .as_deref()
         .map(check_upstream)
         .transpose()?;
-    let kind = change.kind.as_deref().map(check_kind).transpose()?;
+    let kind = change.kind;
     let connect_timeout_ms = change
         .connect_timeout_ms
         .map(|v| check_timeout("connect_timeout_ms", v))

@@ -440,12 +440,25 @@ async fn teams_members_and_tokens_keep_their_rules() {
         .unwrap();
     let ada_c = caller(&ada, &[(team.id, Role::Admin)]);
     assert!(matches!(
-        members::set_role(&rules, &Actor::Console(&ada_c), team.id, bob.id, "admin").await,
+        members::set_role(
+            &rules,
+            &Actor::Console(&ada_c),
+            team.id,
+            bob.id,
+            Role::Admin
+        )
+        .await,
         Err(RuleError::Forbidden(_))
     ));
-    members::set_role(&rules, &Actor::Console(&ada_c), team.id, bob.id, "viewer")
-        .await
-        .unwrap();
+    members::set_role(
+        &rules,
+        &Actor::Console(&ada_c),
+        team.id,
+        bob.id,
+        Role::Viewer,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         field_of(
             members::invite(

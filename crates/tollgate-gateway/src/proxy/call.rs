@@ -73,6 +73,7 @@ impl Call {
         self.shared
             .metrics
             .observe_response(status, elapsed.as_secs_f64());
+        self.shared.metrics.routes.observe(&event);
         let ack = self.shared.sink.record_acked(event);
         if ack.is_pending() {
             self.ack = Some(ack);

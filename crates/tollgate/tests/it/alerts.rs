@@ -623,3 +623,124 @@ async fn a_budget_crossing_through_two_gateways_is_delivered_once() {
     assert_eq!(budget.len(), 2, "{listed}");
     assert!(budget.iter().all(|d| d["status"] == "delivered"));
 }
+
+/// The gateway's own calls feed the route rules: a route answering 5xx to most calls raises
+/// `route_error_rate`, an upstream nobody answers raises `upstream_unreachable`, each once; a
+/// route with too few calls and a healthy one raise nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_routes_and_unreachable_upstreams_are_announced() {
+    let mock = tollgate_mock_upstream::MockUpstream::start()
+        .await
+        .expect("mock");
+    let db = TestDb::new(Backend::Sqlite).await;
+    crate::harness::add_route(&db, "flaky", "/flaky", &mock.url(), &["--strip-prefix"]);
+    crate::harness::add_route(&db, "healthy", "/healthy", &mock.url(), &["--strip-prefix"]);
+    // A port nothing listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    crate::harness::add_route(
+        &db,
+        "dead",
+        "/dead",
+        &format!("http://{dead}"),
+        &["--strip-prefix"],
+    );
+    let (_, key) = add_key(&db, "caller", &[]);
+    let (addr, received) = receiver(&[]).await;
+    let mut env = quick_alerts();
+    env.extend([
+        ("TOLLGATE_ALERTS__ROUTE_ERROR_MIN_CALLS", "5"),
+        ("TOLLGATE_ALERTS__ROUTE_ERROR_WINDOW_MINUTES", "1"),
+        ("TOLLGATE_ALERTS__UPSTREAM_UNREACHABLE_SECS", "1"),
+    ]);
+    let server = Server::start(&db, &env).await;
+    let root = Api::login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    root.ok(
+        Method::POST,
+        "/api/v1/alerts/channels",
+        Some(json!({"name": "ops", "url": format!("http://{addr}/hook")})),
+        201,
+    )
+    .await;
+
+    let http = crate::harness::client();
+    let call = |path: &'static str, status: Option<&'static str>| {
+        let mut req = http.get(server.url(path)).bearer_auth(&key);
+        if let Some(status) = status {
+            req = req.header("x-mock-status", status);
+        }
+        async move {
+            let resp = req.send().await.expect("call");
+            let code = resp.status().as_u16();
+            resp.bytes().await.expect("body");
+            code
+        }
+    };
+    // flaky: 6 of 8 calls fail (75 %); healthy: 8 good calls; dead: 2 calls (too few for a
+    // rate, but every one failed to connect).
+    for n in 0..8 {
+        let failing = n < 6;
+        assert_eq!(
+            call("/flaky/json", failing.then_some("503")).await,
+            if failing { 503 } else { 200 }
+        );
+        assert_eq!(call("/healthy/json", None).await, 200);
+    }
+    assert_eq!(call("/dead/json", None).await, 502);
+    assert_eq!(call("/dead/json", None).await, 502);
+
+    let deliveries = wait_for(&root, "route alerts", |d| {
+        d.iter().any(|x| x["kind"] == "route_error_rate")
+            && d.iter().any(|x| x["kind"] == "upstream_unreachable")
+    })
+    .await;
+    // A few more evaluations: nothing is sent twice.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let bodies = received.bodies();
+    let kinds: Vec<(&str, &str)> = bodies
+        .iter()
+        .map(|b| {
+            (
+                b["kind"].as_str().expect("kind"),
+                b["details"]["route"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == ("route_error_rate", "flaky"))
+            .count(),
+        1,
+        "{bodies:?}"
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == ("upstream_unreachable", "dead"))
+            .count(),
+        1,
+        "{bodies:?}"
+    );
+    assert!(
+        kinds.iter().all(|(_, route)| *route != "healthy"),
+        "a healthy route raises nothing: {bodies:?}"
+    );
+    assert!(
+        !kinds.contains(&("route_error_rate", "dead")),
+        "two calls are too few for a rate: {bodies:?}"
+    );
+    let rate = bodies
+        .iter()
+        .find(|b| b["kind"] == "route_error_rate")
+        .expect("rate alert");
+    assert_eq!(rate["details"]["calls"], 8, "{rate}");
+    assert_eq!(rate["details"]["errors"], 6, "{rate}");
+    let unreachable = deliveries
+        .iter()
+        .find(|d| d["kind"] == "upstream_unreachable")
+        .expect("listed");
+    assert_eq!(unreachable["status"], "delivered", "{unreachable}");
+}

@@ -327,6 +327,57 @@ async fn the_api_records_in_the_seed_shape(backend: Backend) {
         )
         .await;
     assert_eq!(by_model["reported_tokens"], 0, "{by_model}");
+    // Day points of the series carry them per day; hourly points do not (readings are daily).
+    let days = admin
+        .ok(
+            Method::GET,
+            "/api/v1/usage/series?range=7d&bucket=day",
+            None,
+            200,
+        )
+        .await;
+    let days = days.as_array().expect("points");
+    let last = days.last().expect("today");
+    assert_eq!(last["reported_tokens"], 1_550_000, "{last}");
+    assert_eq!(last["total_tokens"], 0, "{last}");
+    let earlier: i64 = days[..days.len() - 1]
+        .iter()
+        .map(|p| {
+            p["reported_tokens"]
+                .as_i64()
+                .expect("a number on every day point")
+        })
+        .sum();
+    assert_eq!(earlier, 0, "nothing was reported before today");
+    let hours = admin
+        .ok(
+            Method::GET,
+            "/api/v1/usage/series?range=24h&bucket=hour",
+            None,
+            200,
+        )
+        .await;
+    assert!(
+        hours
+            .as_array()
+            .expect("points")
+            .iter()
+            .all(|p| p.get("reported_tokens").is_none()),
+        "{hours}"
+    );
+    let days_by_model = admin
+        .ok(
+            Method::GET,
+            "/api/v1/usage/series?range=7d&bucket=day&model=gpt-4o",
+            None,
+            200,
+        )
+        .await;
+    let today_by_model = days_by_model
+        .as_array()
+        .and_then(|d| d.last())
+        .expect("today");
+    assert_eq!(today_by_model["reported_tokens"], 0, "{today_by_model}");
     // Readings are audited.
     let audit = admin
         .ok(

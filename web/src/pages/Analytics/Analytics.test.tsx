@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import type { Schemas } from '../../api/client';
 import { FilterBar } from './FilterBar';
-import { bucketLabel, delta, foldOthers, reportedDays, reportedInWindow, seriesToChart } from './chartData';
+import { bucketLabel, delta, foldOthers, seriesToChart } from './chartData';
 import {
   DAY_MS,
   HOUR_MS,
@@ -189,21 +189,6 @@ describe('exports', () => {
   });
 });
 
-describe('reported counter tokens', () => {
-  it('asks for 7 to 90 days covering the window', () => {
-    expect(reportedDays({ range: '24h', order: 'calls' }, NOW)).toBe(7);
-    expect(reportedDays({ range: '30d', order: 'calls' }, NOW)).toBe(31);
-    expect(reportedDays({ range: '90d', order: 'calls' }, NOW)).toBe(90);
-    const old = { range: 'custom' as const, from: NOW - 300 * DAY_MS, to: NOW - 200 * DAY_MS, order: 'calls' as const };
-    expect(reportedDays(old, NOW)).toBeNull();
-  });
-  it('sums the UTC days overlapping the window', () => {
-    const d0 = Date.UTC(2026, 10, 20);
-    const days = [0, 1, 2, 3].map((i) => ({ date: d0 + i * DAY_MS, calls: 0, tokens: 0, reported_tokens: 10 ** i }));
-    expect(reportedInWindow(days, d0 + DAY_MS + 5, d0 + 3 * DAY_MS)).toBe(10 + 100);
-  });
-});
-
 describe('series → chart data', () => {
   const t0 = Date.UTC(2026, 10, 23, 0);
   it('maps calls and tokens, with latency gaps where a bucket had no calls', () => {
@@ -220,13 +205,13 @@ describe('series → chart data', () => {
   });
 
   it('labels days by their UTC date and adds reported tokens on daily charts only', () => {
-    const points = [point(t0, 1), point(t0 + DAY_MS, 1)];
-    const trend = [{ date: t0 + DAY_MS, calls: 1, tokens: 15, reported_tokens: 500 }];
-    const c = seriesToChart(points, 'day', 'en', trend);
+    const points = [point(t0, 1, { reported_tokens: 0 }), point(t0 + DAY_MS, 1, { reported_tokens: 500 })];
+    const c = seriesToChart(points, 'day', 'en');
     expect(c.labels).toEqual(['Nov 23', 'Nov 24']);
     expect(c.reported).toEqual([0, 500]);
-    expect(seriesToChart(points, 'hour', 'en', trend).reported).toBeNull();
-    expect(seriesToChart(points, 'day', 'en', [{ ...trend[0], reported_tokens: 0 }]).reported).toBeNull();
+    expect(seriesToChart(points, 'hour', 'en').reported).toBeNull();
+    expect(seriesToChart([point(t0, 1, { reported_tokens: 0 })], 'day', 'en').reported).toBeNull();
+    expect(seriesToChart([point(t0, 1)], 'day', 'en').reported).toBeNull();
   });
 
   it('labels hours with the date only when the series spans more than a day', () => {

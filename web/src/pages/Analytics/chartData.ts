@@ -1,27 +1,12 @@
 // From API answers to what the charts draw: buckets, labels, deltas, reported tokens. Pure, tested.
 import type { Schemas } from '../../api/client';
 import type { Bucket } from '../../api/vocabulary';
-import { type AnalyticsFilters, DAY_MS, windowOf } from './filters';
+import { DAY_MS } from './filters';
 
 /** Relative change, or null when there is nothing to compare with. */
 export function delta(current: number, previous: number | undefined | null): number | null {
   if (previous === undefined || previous === null || previous === 0) return null;
   return (current - previous) / previous;
-}
-
-/** Days to ask [`useReportedByDay`] for so that it covers the window (7 to 90), or null. */
-export function reportedDays(f: AnalyticsFilters, now: number): number | null {
-  const { from, to } = windowOf(f, now);
-  const today = now - (now % DAY_MS);
-  if (to <= today - 89 * DAY_MS) return null; // entirely older than the trend can reach
-  const firstDay = from - (from % DAY_MS);
-  const days = Math.ceil((today + DAY_MS - firstDay) / DAY_MS);
-  return Math.min(90, Math.max(7, days));
-}
-
-/** Reported counter tokens of the UTC days that overlap the window. */
-export function reportedInWindow(days: Schemas['TrendDay'][], from: number, to: number): number {
-  return days.filter((d) => d.date + DAY_MS > from && d.date < to).reduce((sum, d) => sum + d.reported_tokens, 0);
 }
 
 /** A bucket's label: the hour in the browser's time zone, or the UTC day. */
@@ -48,19 +33,13 @@ export interface ChartData {
   hasCalls: boolean;
 }
 
-/** Maps a series (and optionally the counters' daily figures) to the charts' arrays. */
-export function seriesToChart(
-  points: Schemas['SeriesPoint'][],
-  bucket: Bucket,
-  lang: string,
-  reportedByDay?: Schemas['TrendDay'][],
-): ChartData {
+/** Maps a series to the charts' arrays; day points carry the counters' reported tokens. */
+export function seriesToChart(points: Schemas['SeriesPoint'][], bucket: Bucket, lang: string): ChartData {
   const multiDay = points.length > 0 && points[points.length - 1].ts - points[0].ts > DAY_MS;
-  let reported: number[] | null = null;
-  if (bucket === 'day' && reportedByDay?.some((d) => d.reported_tokens > 0)) {
-    const byDay = new Map(reportedByDay.map((d) => [d.date, d.reported_tokens]));
-    reported = points.map((p) => byDay.get(p.ts) ?? 0);
-  }
+  const reported =
+    bucket === 'day' && points.some((p) => (p.reported_tokens ?? 0) > 0)
+      ? points.map((p) => p.reported_tokens ?? 0)
+      : null;
   return {
     labels: points.map((p) => bucketLabel(p.ts, bucket, lang, multiDay)),
     calls: points.map((p) => p.calls),

@@ -9,7 +9,6 @@ import { useTranslation } from 'react-i18next';
 import {
   REFERENCE_STALE_MS,
   useKeys,
-  useReportedByDay,
   useQuotas,
   useRoutes,
   useTeams,
@@ -31,7 +30,7 @@ import { ModelsTable } from './ModelsTable';
 import { QuotaCard } from './QuotaCard';
 import { SummaryCards } from './SummaryCards';
 import { TopCard } from './TopCard';
-import { foldOthers, reportedDays, reportedInWindow, seriesToChart } from './chartData';
+import { foldOthers, seriesToChart } from './chartData';
 import {
   type AnalyticsFilters,
   bucketOf,
@@ -43,7 +42,6 @@ import {
   rangeError,
   seriesQuery,
   usageQuery,
-  windowOf,
   windowQuery,
 } from './filters';
 import { ns } from './messages';
@@ -119,16 +117,9 @@ export default function Analytics() {
   const statuses = useUsageTop(statusQ);
   const modelOptions = useUsageTop(modelOptionsQ);
   const quotas = useQuotas();
-  const days = ok && can.isAdmin && noDimensions ? reportedDays(filters, now) : null;
-  const trend = useReportedByDay(days);
-
-  const win = windowOf(filters, now);
-  const reportedTotal = trend.data && days !== null ? reportedInWindow(trend.data.data, win.from, win.to) : 0;
+  const reportedTotal = summary.data?.reported_tokens ?? 0;
   const bucket = bucketOf(filters);
-  const rangeChart = useMemo(
-    () => (series.data ? seriesToChart(series.data, bucket, lang, days !== null ? trend.data?.data : undefined) : null),
-    [series.data, bucket, lang, days, trend.data],
-  );
+  const rangeChart = useMemo(() => (series.data ? seriesToChart(series.data, bucket, lang) : null), [series.data, bucket, lang]);
   const dayChart = useMemo(() => (day.data ? seriesToChart(day.data, 'hour', lang) : null), [day.data, lang]);
 
   const teamName = (id: number) => teams.data?.find((x) => x.id === id)?.name ?? t('team_n', { id });

@@ -3,7 +3,7 @@ import { useState, type FormEvent } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { ApiError, client, unwrap } from '../../api/client';
-import { ROUTE_KINDS } from '../../api/vocabulary';
+import { ROUTE_KINDS, isRouteKind } from '../../api/vocabulary';
 import { Dialog, ErrorAlert, Field, FormButtons, TeamOptions, focusFirstInvalid, useToast } from '../../components/ui';
 import { ns } from './messages';
 import { fieldOf, formOf, type RouteForm, routePatch, type RouteView, validateRoute } from './model';
@@ -138,7 +138,7 @@ export function RouteDialog({
           />
         </Field>
         <Field label={t('kind')} error={errorAt('kind')}>
-          <select value={form.kind} aria-invalid={invalid('kind')} onChange={(e) => set('kind', e.target.value)}>
+          <select value={form.kind} aria-invalid={invalid('kind')} onChange={(e) => isRouteKind(e.target.value) && set('kind', e.target.value)}>
             {ROUTE_KINDS.map((k) => (
               <option key={k} value={k}>
                 {t(`kind_${k}`)}

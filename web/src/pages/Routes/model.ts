@@ -1,6 +1,7 @@
 // The route form: from a route, its checks (the server's), the patch it sends; who may manage. Pure.
 import { ApiError, type Schemas } from '../../api/client';
 import type { Permissions } from '../../auth';
+import type { RouteKind } from '../../api/vocabulary';
 
 export type RouteView = Schemas['RouteView'];
 
@@ -13,7 +14,7 @@ export interface RouteForm {
   name: string;
   prefix: string;
   upstream_url: string;
-  kind: string;
+  kind: RouteKind;
   strip_prefix: boolean;
   enabled: boolean;
   connect_timeout_ms: string;

@@ -1,6 +1,6 @@
 //! Totals, series and top-N over the hourly roll-ups.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::extract::State;
@@ -88,6 +88,11 @@ pub struct SeriesPoint {
     /// The totals of that bucket.
     #[serde(flatten)]
     pub summary: UsageSummary,
+    /// Day points of `/api/v1/usage/series` only: tokens reported by the token counters the caller
+    /// can see on that UTC day, shown beside the gateway's usage, never added to it (0 when a
+    /// key, route, model or status filter is set). Absent on hourly points: readings are daily.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported_tokens: Option<i64>,
 }
 
 /// One group of a top-N or breakdown.
@@ -138,7 +143,10 @@ pub async fn summary(
 ) -> ApiResult<Json<SummaryView>> {
     let scope = q.scope(&caller)?;
     let summary = totals(state.store.as_ref(), &scope.rollups).await?;
-    let reported_tokens = reported_tokens(&state, &caller, &q, &scope).await?;
+    let reported_tokens = reported_by_day(&state, &caller, &q, &scope)
+        .await?
+        .values()
+        .fold(0_i64, |sum, t| sum.saturating_add(*t));
     Ok(Json(SummaryView {
         from: scope.from_ms,
         to: scope.to_ms,
@@ -147,17 +155,19 @@ pub async fn summary(
     }))
 }
 
-/// Sum of the increments of the counters the caller can see (of the query's team, when given).
-async fn reported_tokens(
+/// Tokens reported by the counters the caller can see (of the query's team, when given), per UTC
+/// day start (epoch ms) in the scope. Empty when a key, route, model or status filter is set:
+/// counters belong to a team, not to one of those.
+async fn reported_by_day(
     state: &ConsoleState,
     caller: &Caller,
     q: &UsageQuery,
     scope: &Scope,
-) -> ApiResult<i64> {
+) -> ApiResult<BTreeMap<i64, i64>> {
+    let mut by_day = BTreeMap::new();
     if q.key_id.is_some() || q.route_id.is_some() || q.model.is_some() || q.status_class.is_some() {
-        return Ok(0);
+        return Ok(by_day);
     }
-    let mut total = 0_i64;
     for counter in state.store.list_counters().await? {
         let in_team = q.team_id.is_none_or(|team| counter.team_id == team);
         if in_team && crate::api::counters::may_read(caller, &counter) {
@@ -165,12 +175,13 @@ async fn reported_tokens(
                 .store
                 .counter_daily(Some(counter.id), scope.from_ms, scope.to_ms)
                 .await?;
-            total = days
-                .iter()
-                .fold(total, |sum, (_, tokens, _)| sum.saturating_add(*tokens));
+            for (day, tokens, _) in days {
+                let sum: &mut i64 = by_day.entry(day).or_default();
+                *sum = sum.saturating_add(tokens);
+            }
         }
     }
-    Ok(total)
+    Ok(by_day)
 }
 
 /// Series query.
@@ -221,13 +232,15 @@ pub async fn series_points(
         points.push(SeriesPoint {
             ts,
             summary: UsageSummary::from(*by_ts.get(&ts).unwrap_or(&&empty)),
+            reported_tokens: None,
         });
         ts += step;
     }
     Ok(points)
 }
 
-/// Calls, errors, latency, tokens and cost per hour (ranges up to 7 days) or per day.
+/// Calls, errors, latency, tokens and cost per hour (ranges up to 7 days) or per day; day points
+/// also carry the tokens the token counters reported that day.
 #[utoipa::path(get, path = "/api/v1/usage/series", tag = "usage", params(SeriesQuery),
     responses((status = 200, body = [SeriesPoint]), (status = 422, body = ErrorBody)))]
 pub async fn series(
@@ -248,7 +261,14 @@ pub async fn series(
         None if span <= 2 * DAY_MS => Grouping::Hour,
         None => Grouping::Day,
     };
-    Ok(Json(series_points(&state, &scope, bucket).await?))
+    let mut points = series_points(&state, &scope, bucket).await?;
+    if bucket == Grouping::Day {
+        let reported = reported_by_day(&state, &caller, &usage_filter!(q), &scope).await?;
+        for p in &mut points {
+            p.reported_tokens = Some(reported.get(&p.ts).copied().unwrap_or(0));
+        }
+    }
+    Ok(Json(points))
 }
 
 /// Top-N query.
