@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compact, integer, millis, percent, relative, usd } from './format';
+import { compact, integer, millis, percent, relative, span, usd } from './format';
 
 describe('numbers for people', () => {
   it('compacts in each language', () => {
@@ -28,5 +28,14 @@ describe('numbers for people', () => {
     expect(relative(now - 3 * 60_000, now, 'en')).toBe('3 minutes ago');
     expect(relative(now + 2 * 86_400_000, now, 'en')).toBe('in 2 days');
     expect(relative(now - 86_400_000, now, 'zh-CN')).toBe('昨天');
+  });
+});
+
+describe('span', () => {
+  it('names a length of time in its largest whole unit', () => {
+    expect(span(30, 'en')).toBe('30 seconds');
+    expect(span(300, 'en')).toBe('5 minutes');
+    expect(span(3600, 'en')).toBe('1 hour');
+    expect(span(90, 'en')).toBe('90 seconds');
   });
 });

@@ -30,6 +30,17 @@ export function millis(ms: number | null | undefined, lang = locale()): string {
   return `${new Intl.NumberFormat(lang, { maximumFractionDigits: 2 }).format(ms / 1000)} s`;
 }
 
+/** A length of time in seconds, in its largest whole unit: "30 seconds", "5 minutes", "1 hour". */
+export function span(seconds: number, lang = locale()): string {
+  const [unit, size] =
+    seconds >= 3600 && seconds % 3600 === 0
+      ? (['hour', 3600] as const)
+      : seconds >= 60 && seconds % 60 === 0
+        ? (['minute', 60] as const)
+        : (['second', 1] as const);
+  return new Intl.NumberFormat(lang, { style: 'unit', unit, unitDisplay: 'long' }).format(seconds / size);
+}
+
 /** A cost in US dollars. */
 export function usd(amount: number | null | undefined, lang = locale()): string {
   if (amount === null || amount === undefined || Number.isNaN(amount)) return '—';

@@ -84,6 +84,8 @@ pub struct ConsoleState {
     pub limiter: Option<Arc<tollgate_limits::Limiter>>,
     /// The alert dispatcher, for "send a test"; `None` where the server delivers no alerts.
     pub alerts: Option<tollgate_alerts::Dispatcher>,
+    /// The alert rules the server evaluates, shown on the Alerts page.
+    pub alert_rules: Option<Arc<api::alerts::AlertRules>>,
 }
 
 impl ConsoleState {
@@ -112,6 +114,7 @@ impl ConsoleState {
             ingest_secret: Arc::new(api::ingest::IngestSecret::default()),
             limiter: None,
             alerts: None,
+            alert_rules: None,
         }
     }
 }

@@ -21,6 +21,7 @@ use tollgate_alerts::{
     KeyExpiry, Lease, ObservationSource, Observations, OutboundPolicy, RetryPolicy, RouteTraffic,
     SpoolStats, UpstreamHealth,
 };
+use tollgate_console::api::alerts::AlertRules;
 use tollgate_console::rules::alerts::{delivery_record, open_channel};
 use tollgate_core::crypto::MasterKey;
 use tollgate_core::time::now_ms;
@@ -272,6 +273,8 @@ impl ObservationSource for Observer {
 pub struct Alerts {
     /// Delivers alerts; the console's "send a test" uses it too.
     pub dispatcher: Dispatcher,
+    /// The rules the evaluator runs, for the console.
+    pub rules: Arc<AlertRules>,
     sender: mpsc::Sender<Alert>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -322,6 +325,21 @@ pub fn dispatcher_config(
     dispatch
 }
 
+/// The rules an evaluator runs, as the console shows them.
+fn rules_of(evaluate_interval_secs: u64, c: &EvaluatorConfig) -> AlertRules {
+    AlertRules {
+        evaluate_interval_secs,
+        key_expiry_days: c.key_expiry_days.clone(),
+        route_error_rate_pct: c.error_rate_pct,
+        route_error_min_calls: c.error_min_calls,
+        route_error_window_secs: c.error_window.as_secs(),
+        upstream_unreachable_secs: c.upstream_grace.as_secs(),
+        degraded_secs: c.degraded_grace.as_secs(),
+        spool_stall_secs: c.spool_stall.as_secs(),
+        renotify_secs: c.renotify.as_secs(),
+    }
+}
+
 /// Starts the dispatcher and the evaluation loop; with `limiter`, budget crossings are reported.
 #[expect(
     clippy::disallowed_methods,
@@ -351,6 +369,10 @@ pub fn start(
         ..EvaluatorConfig::default()
     })
     .map_err(|e| anyhow::anyhow!("alerts.{e}"))?;
+    let rules = Arc::new(rules_of(
+        config.alerts.evaluate_interval_secs,
+        evaluator.config(),
+    ));
     let (sender, queue) = mpsc::channel(QUEUE);
     let mut tasks = vec![dispatcher.spawn(queue)];
     let observer = Arc::new(Observer {
@@ -368,6 +390,7 @@ pub fn start(
     }));
     let mut alerts = Alerts {
         dispatcher,
+        rules,
         sender,
         tasks,
     };
@@ -497,6 +520,7 @@ mod tests {
             let limiter = budget_limiter();
             let mut alerts = Alerts {
                 dispatcher: dispatcher.clone(),
+                rules: Arc::new(rules_of(60, &EvaluatorConfig::default())),
                 sender,
                 tasks: vec![dispatcher.spawn(queue)],
             };

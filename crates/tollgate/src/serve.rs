@@ -233,6 +233,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
     // The console shows, changes and feeds readings to the limiter the gateway enforces with.
     console_state.limiter = Some(limits.limiter().clone());
     console_state.alerts = Some(alerts.dispatcher.clone());
+    console_state.alert_rules = Some(alerts.rules.clone());
     let console = tollgate_console::router(console_state);
     let (gateway_addr, console_addr) = (
         gateway_listener.local_addr()?,

@@ -129,3 +129,12 @@ export function useDeliveries(query?: DeliveriesQuery, options: SharedQueryOptio
     ...options,
   });
 }
+
+/** The alert rules the server evaluates (`/api/v1/alerts/rules`, instance admins). */
+export function useAlertRules(options: SharedQueryOptions = {}) {
+  return useQuery({
+    queryKey: ['alert-rules'],
+    queryFn: () => unwrap(client.GET('/api/v1/alerts/rules')),
+    ...options,
+  });
+}

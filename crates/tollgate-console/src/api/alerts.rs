@@ -311,3 +311,43 @@ pub async fn list_deliveries(
             .collect(),
     }))
 }
+
+/// The alert rules this server evaluates, as configured in `[alerts]` (read-only here). Budget
+/// thresholds belong to each limit (`alert_at`) and are shown with the limits.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AlertRules {
+    /// Seconds between evaluations; one instance evaluates at a time.
+    pub evaluate_interval_secs: u64,
+    /// Days before a key's expiry at which it is announced (each once).
+    pub key_expiry_days: Vec<u32>,
+    /// A route alerts above this share of 5xx answers, percent...
+    pub route_error_rate_pct: f64,
+    /// ...with at least this many calls...
+    pub route_error_min_calls: u64,
+    /// ...over this window, seconds.
+    pub route_error_window_secs: u64,
+    /// An upstream alerts after refusing every connection this long, seconds.
+    pub upstream_unreachable_secs: u64,
+    /// The store or Redis alerts after running degraded this long, seconds.
+    pub degraded_secs: u64,
+    /// The spool alerts after holding events without shrinking this long, seconds.
+    pub spool_stall_secs: u64,
+    /// An ongoing condition is announced again after this long, seconds.
+    pub renotify_secs: u64,
+}
+
+/// The alert rules in effect (instance admins). 404 where this server delivers no alerts.
+#[utoipa::path(get, path = "/api/v1/alerts/rules", tag = "alerts",
+    responses((status = 200, body = AlertRules), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn rules(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+) -> ApiResult<Json<AlertRules>> {
+    caller.require_admin()?;
+    state
+        .alert_rules
+        .as_deref()
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound("this server evaluates no alert rules".into()))
+}

@@ -155,6 +155,7 @@ pub fn router() -> OpenApiRouter<ConsoleState> {
         .routes(routes!(alerts::delete_channel))
         .routes(routes!(alerts::test_channel))
         .routes(routes!(alerts::list_deliveries))
+        .routes(routes!(alerts::rules))
         .routes(routes!(ingest::usage_events))
         .routes(routes!(crate::health::health))
         .routes(routes!(crate::health::health_detailed))

@@ -657,6 +657,15 @@ async fn failing_routes_and_unreachable_upstreams_are_announced() {
     ]);
     let server = Server::start(&db, &env).await;
     let root = Api::login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    // The console shows the rules in effect, as configured.
+    let rules = root
+        .ok(Method::GET, "/api/v1/alerts/rules", None, 200)
+        .await;
+    assert_eq!(rules["route_error_min_calls"], 5, "{rules}");
+    assert_eq!(rules["route_error_window_secs"], 60, "{rules}");
+    assert_eq!(rules["upstream_unreachable_secs"], 1, "{rules}");
+    assert_eq!(rules["route_error_rate_pct"], 10.0, "{rules}");
+    assert_eq!(rules["key_expiry_days"], json!([7, 1]), "{rules}");
     root.ok(
         Method::POST,
         "/api/v1/alerts/channels",

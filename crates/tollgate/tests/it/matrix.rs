@@ -533,6 +533,13 @@ const ROWS: &[Row] = &[
     ),
     (
         "GET",
+        "/api/v1/alerts/rules",
+        "/api/v1/alerts/rules",
+        "",
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "GET",
         "/api/console/keys",
         "/api/console/keys",
         "",

@@ -144,6 +144,18 @@ describe('the alerts page', () => {
     get = vi.spyOn(client, 'GET').mockImplementation(((path: string) => {
       if (path === '/api/v1/alerts/channels') return ok({ channels });
       if (path === '/api/v1/alerts/deliveries') return ok({ deliveries });
+      if (path === '/api/v1/alerts/rules')
+        return ok({
+          evaluate_interval_secs: 60,
+          key_expiry_days: [7, 1],
+          route_error_rate_pct: 10,
+          route_error_min_calls: 20,
+          route_error_window_secs: 300,
+          upstream_unreachable_secs: 60,
+          degraded_secs: 30,
+          spool_stall_secs: 300,
+          renotify_secs: 3600,
+        });
       throw new Error(`unexpected GET ${path}`);
     }) as never);
   });
@@ -167,6 +179,7 @@ describe('the alerts page', () => {
     expect(screen.getByText('https://hooks.example.com/services/…')).toBeTruthy();
     expect(screen.queryByText(/XXXXSECRET/)).toBeNull();
     expect(screen.queryByRole('button', { name: 'Add channel' })).toBeNull();
+    expect(get.mock.calls.some((call: unknown[]) => call[0] === '/api/v1/alerts/rules')).toBe(false);
     expect(screen.queryByRole('button', { name: /^(Send a test|Remove) / })).toBeNull();
     // the filter asks the server for one channel's deliveries
     fireEvent.change(screen.getByLabelText('Channel'), { target: { value: '3' } });
@@ -236,5 +249,16 @@ describe('the alerts page', () => {
     expect(await screen.findByText('No channels yet.')).toBeTruthy();
     expect(screen.getByText('Add a webhook to be told when a budget runs out.')).toBeTruthy();
     expect(await screen.findByText('No deliveries yet.')).toBeTruthy();
+  });
+
+  test('an instance admin sees the rules in effect, in words', async () => {
+    session = sessionOf(true, []);
+    render(wrap(<AlertsPage />));
+    expect(
+      await screen.findByText('A route alerts when more than 10 % of its calls answer 5xx over 5 minutes (at least 20 calls).'),
+    ).toBeTruthy();
+    expect(screen.getByText('Keys are announced 7, 1 days before they expire.')).toBeTruthy();
+    expect(screen.getByText('An upstream alerts after refusing every connection for 1 minute.')).toBeTruthy();
+    expect(screen.getByText('Rules run every 1 minute on one instance; an ongoing condition is announced again after 1 hour.')).toBeTruthy();
   });
 });

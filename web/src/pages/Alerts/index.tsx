@@ -4,11 +4,11 @@ import { useState } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { client, unwrap } from '../../api/client';
-import { useAlertChannels, useDeliveries } from '../../api/queries';
+import { useAlertChannels, useAlertRules, useDeliveries } from '../../api/queries';
 import { epochMs } from '../../api/vocabulary';
 import { usePermissions } from '../../auth';
 import { ConfirmAction, ErrorAlert, PageHeader, QueryState, StatusBadge, useToast } from '../../components/ui';
-import { date, dateTime, millis, relative } from '../../format';
+import { date, dateTime, millis, relative, span } from '../../format';
 import { AddChannelDialog } from './AddChannelDialog';
 import { ns } from './messages';
 import { type ChannelView, deliveryTone, maskUrl, mayManageChannels } from './model';
@@ -27,6 +27,7 @@ export default function AlertsPage() {
   const deliveries = useDeliveries(channelId ? { channel_id: Number(channelId), limit: 100 } : { limit: 100 }, {
     refetchInterval: REFRESH_MS,
   });
+  const rules = useAlertRules({ enabled: manage });
   const [adding, setAdding] = useState(false);
   const [deleting, setDeleting] = useState<ChannelView | null>(null);
 
@@ -134,6 +135,36 @@ export default function AlertsPage() {
           )}
         </QueryState>
       </section>
+
+      {manage && (
+        <section className="alerts-section" aria-labelledby="alerts-rules">
+          <div className="alerts-section-head">
+            <h2 id="alerts-rules">{t('rules')}</h2>
+          </div>
+          <QueryState query={rules}>
+            {(r) => (
+              <>
+                <ul className="alerts-rules">
+                  <li>{t('rule_keys', { days: r.key_expiry_days.join(', ') })}</li>
+                  <li>
+                    {t('rule_routes', {
+                      pct: r.route_error_rate_pct,
+                      window: span(r.route_error_window_secs),
+                      calls: r.route_error_min_calls,
+                    })}
+                  </li>
+                  <li>{t('rule_upstream', { grace: span(r.upstream_unreachable_secs) })}</li>
+                  <li>{t('rule_degraded', { grace: span(r.degraded_secs), stall: span(r.spool_stall_secs) })}</li>
+                  <li>
+                    {t('rule_timing', { interval: span(r.evaluate_interval_secs), renotify: span(r.renotify_secs) })}
+                  </li>
+                </ul>
+                <p className="muted">{t('rules_hint')}</p>
+              </>
+            )}
+          </QueryState>
+        </section>
+      )}
 
       <section className="alerts-section" aria-labelledby="alerts-deliveries">
         <div className="alerts-section-head">
