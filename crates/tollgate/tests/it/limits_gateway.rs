@@ -695,3 +695,95 @@ async fn streams_settle_and_a_client_hang_up_releases_its_slot() {
     drop(server);
     mock.shutdown().await;
 }
+
+/// A cost budget priced from the configured price table: 40 tokens at $0.01 each cost $0.40 a
+/// call, so against $1.00 the third call (which crosses) is the last admitted; the spend
+/// survives a restart; the limits API shows it (in micro-USD, like the ceiling).
+async fn a_cost_budget_refuses_once_spent_from_the_price_table(backend: Backend) {
+    let mock = MockUpstream::start().await.expect("mock");
+    let db = TestDb::new(backend).await;
+    add_route(
+        &db,
+        "oai",
+        "/oai",
+        &mock.url(),
+        &["--strip-prefix", "--kind", "openai"],
+    );
+    let (key_id, key) = add_key(&db, "priced", &[]);
+    let store = db.open().await;
+    let limit_id = put_limit(
+        &*store,
+        LimitOwner::Key(key_id),
+        LimitKind::CostBudget {
+            max_micro_usd: 1_000_000,
+            period: Period::Month,
+        },
+    )
+    .await;
+    let mut env = console_env();
+    // $10,000 per million tokens, in and out: one cent a token.
+    env.extend([
+        ("TOLLGATE_PRICES__GPT-4O__INPUT", "10000"),
+        ("TOLLGATE_PRICES__GPT-4O__OUTPUT", "10000"),
+    ]);
+    let mut server = Server::start(&db, &env).await;
+    let http = client();
+    let usage = [
+        ("x-mock-prompt-tokens", "30"),
+        ("x-mock-completion-tokens", "10"),
+    ];
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let resp = chat(&http, &server, &key, "gpt-4o", &usage).await;
+        statuses.push(resp.status().as_u16());
+        resp.bytes().await.expect("body");
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200],
+        "$0.40, $0.80, then $1.20: the crossing call passes"
+    );
+    let body = refused(
+        chat(&http, &server, &key, "gpt-4o", &usage).await,
+        429,
+        "budget_exceeded",
+        true,
+    )
+    .await;
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    // The limits API reports the spend in dollars.
+    let admin = Api::login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let limits = admin
+        .ok(
+            Method::GET,
+            &format!("/api/v1/limits?scope=key&id={key_id}"),
+            None,
+            200,
+        )
+        .await;
+    let listed = limits
+        .as_array()
+        .or_else(|| limits["limits"].as_array())
+        .and_then(|l| l.iter().find(|x| x["id"] == limit_id).cloned())
+        .unwrap_or_else(|| panic!("limit {limit_id} not listed: {limits}"));
+    assert_eq!(listed["kind"]["type"], "cost_budget", "{listed}");
+    assert_eq!(
+        listed["usage"]["used"], 1_200_000,
+        "$1.20 spent, in micro-USD like the ceiling: {listed}"
+    );
+    assert_eq!(listed["usage"]["remaining"], 0, "{listed}");
+
+    // The spend is rebuilt from the store at start.
+    assert!(server.stop().await, "clean stop");
+    let server = Server::start(&db, &env).await;
+    refused(
+        chat(&http, &server, &key, "gpt-4o", &usage).await,
+        429,
+        "budget_exceeded",
+        true,
+    )
+    .await;
+    drop(server);
+    mock.shutdown().await;
+}
+both_backends!(a_cost_budget_refuses_once_spent_from_the_price_table);
