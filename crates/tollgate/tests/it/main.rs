@@ -26,6 +26,7 @@ mod exports;
 mod files;
 mod gateway;
 mod gateway_paths;
+mod ingest_attribution;
 mod ingest_replay;
 mod limits_api;
 mod limits_gateway;
