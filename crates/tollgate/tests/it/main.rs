@@ -22,6 +22,7 @@ mod config;
 mod console;
 mod counters;
 mod durability;
+mod edge;
 mod exports;
 mod files;
 mod gateway;
