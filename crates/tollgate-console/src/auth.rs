@@ -22,7 +22,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
-use tollgate_core::key::PAT_PREFIX;
+use tollgate_core::key::{EDGE_TOKEN_PREFIX, PAT_PREFIX};
 use tollgate_core::net::{TrustedProxies, canonical};
 use tollgate_core::time::now_ms;
 use tollgate_core::{ApiKey, Role};
@@ -54,6 +54,42 @@ pub const PUBLIC_PATHS: &[&str] = &[
     "/api/usage-log",
     "/api/v1/usage/events",
 ];
+
+/// The only paths an edge access token (`tge_…`) may read.
+pub const EDGE_READ_PATHS: &[&str] = &["/api/v1/edge/snapshot", "/api/v1/edge/changes"];
+
+/// Who reads the edge data: an edge token, or an instance admin (to look at what edges see).
+#[derive(Debug, Clone)]
+pub enum EdgeReader {
+    /// An edge access token.
+    Token {
+        /// Its id.
+        id: i64,
+    },
+    /// A signed-in instance admin.
+    Admin,
+}
+
+impl FromRequestParts<ConsoleState> for EdgeReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &ConsoleState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(reader) = parts.extensions.get::<EdgeReader>() {
+            return Ok(reader.clone());
+        }
+        let caller = parts.extensions.get::<Caller>().ok_or_else(|| {
+            ApiError::unauthenticated(
+                "not_signed_in",
+                "send an edge access token (tge_…) as Authorization: Bearer",
+            )
+        })?;
+        caller.require_admin()?;
+        Ok(EdgeReader::Admin)
+    }
+}
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,6 +297,20 @@ pub async fn authenticate(
     if public {
         return Ok(next.run(req).await);
     }
+    if let Some(token) = bearer_token(req.headers()).filter(|t| t.starts_with(EDGE_TOKEN_PREFIX)) {
+        let reader = resolve_edge(&state, token).await?;
+        let path = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        if !path.is_some_and(|p| EDGE_READ_PATHS.contains(&p)) {
+            return Err(ApiError::Forbidden(
+                "an edge token reads only /api/v1/edge/snapshot and /api/v1/edge/changes".into(),
+            ));
+        }
+        req.extensions_mut().insert(reader);
+        return Ok(next.run(req).await);
+    }
     let ip = Origin::of(
         req.headers(),
         req.extensions(),
@@ -270,6 +320,47 @@ pub async fn authenticate(
     let caller = resolve(&state, req.headers(), req.method(), ip).await?;
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
+}
+
+/// The bearer token of a request, if any.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// Checks an edge access token: well formed, known, not revoked, not expired.
+async fn resolve_edge(state: &ConsoleState, token: &str) -> ApiResult<EdgeReader> {
+    let parsed = ApiKey::parse_edge_token(token)
+        .map_err(|_| ApiError::unauthenticated("invalid_token", "the edge token is malformed"))?;
+    let record = state
+        .store
+        .edge_token_by_hash(parsed.hash().as_str())
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("invalid_token", "the edge token is not known"))?;
+    let now = now_ms();
+    if record.revoked_at_ms.is_some() {
+        return Err(ApiError::unauthenticated(
+            "revoked_token",
+            "the edge token was revoked",
+        ));
+    }
+    if record.expires_at_ms.is_some_and(|t| t <= now) {
+        return Err(ApiError::unauthenticated(
+            "expired_token",
+            "the edge token has expired",
+        ));
+    }
+    // Last use is informational: its failure must not refuse the read.
+    if let Err(e) = state.store.touch_edge_token(record.id, now).await {
+        tracing::warn!(error = %e, token_id = record.id, "cannot record edge token use");
+    }
+    Ok(EdgeReader::Token { id: record.id })
 }
 
 async fn resolve(

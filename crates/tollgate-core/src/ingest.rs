@@ -49,10 +49,13 @@ pub const MIN_TS_MS: i64 = 946_684_800_000;
 pub const MAX_COST_USD: f64 = 1e9;
 /// Statuses accepted.
 pub const STATUS_RANGE: RangeInclusive<u16> = 100..=599;
+/// How far in the future an event's time may be, ms: a reporter's clock a little ahead is
+/// forgiven, a report days ahead (which would move a key's last use into the future) is not.
+pub const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 
-/// A full usage event from another proxy or the middleware.
+/// A full usage event from another proxy or the middleware. Fields the server does not know are
+/// ignored (and named in its answer), so a newer reporter still reaches an older server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct IngestEvent {
     /// Reporter's id: a repeated id is counted once. Without one, the id is derived from the
     /// content, so an identical event is counted once.
@@ -63,15 +66,21 @@ pub struct IngestEvent {
     /// SHA-256 hex of the key used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_hash: Option<String>,
-    /// Route name or path.
+    /// Id of the key used, for reporters that know it rather than the hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<i64>,
+    /// Route name, else a path whose longest matching route prefix is the route (without
+    /// either, the route is matched on `path`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
     /// HTTP method.
     pub method: String,
     /// Request path.
     pub path: String,
-    /// Status.
-    pub status: u16,
+    /// Status answered; without it the call's status is stored as unknown (0), which counts
+    /// neither as a success nor as an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
     /// Total latency, ms.
     pub latency_ms: f64,
     /// Upstream latency, ms.
@@ -125,10 +134,11 @@ mod tests {
             id: Some("0190a3c4-0000-7000-8000-000000000001".into()),
             ts: MIN_TS_MS,
             key_hash: None,
+            key_id: None,
             route: None,
             method: "GET".into(),
             path: "/x".into(),
-            status: 200,
+            status: Some(200),
             latency_ms: 1.5,
             upstream_latency_ms: None,
             client_ip: None,
@@ -154,11 +164,12 @@ mod tests {
     }
 
     #[test]
-    fn unknown_fields_are_refused_by_name() {
-        let err = serde_json::from_str::<IngestEvent>(
-            r#"{"ts":1,"method":"GET","path":"/","status":200,"latency_ms":0,"tokens":5}"#,
+    fn unknown_fields_and_a_missing_status_are_forgiven() {
+        let event = serde_json::from_str::<IngestEvent>(
+            r#"{"ts":1,"method":"GET","path":"/","latency_ms":0,"tokens":5}"#,
         )
-        .expect_err("an unknown field");
-        assert!(err.to_string().contains("tokens"), "{err}");
+        .expect("an unknown field is ignored");
+        assert_eq!(event.status, None);
+        assert_eq!(event.prompt_tokens, 0);
     }
 }

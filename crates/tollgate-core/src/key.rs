@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 pub const KEY_PREFIX: &str = "ntk_";
 /// The prefix of personal access tokens.
 pub const PAT_PREFIX: &str = "tgp_";
+/// The prefix of edge access tokens, which read only the edge key snapshot and change feed.
+pub const EDGE_TOKEN_PREFIX: &str = "tge_";
 const RANDOM_LEN: usize = 30;
 const CHECKSUM_LEN: usize = 6;
 /// Total length of a key, prefix included.
@@ -44,6 +46,11 @@ impl ApiKey {
         Self::generate_with_prefix(PAT_PREFIX)
     }
 
+    /// Generates a fresh random edge access token (`tge_…`).
+    pub fn generate_edge_token() -> Self {
+        Self::generate_with_prefix(EDGE_TOKEN_PREFIX)
+    }
+
     fn generate_with_prefix(prefix: &str) -> Self {
         let mut rng = rand::rng();
         let random: String = (0..RANDOM_LEN)
@@ -61,6 +68,11 @@ impl ApiKey {
     /// Checks the format and checksum of a presented personal access token.
     pub fn parse_pat(text: &str) -> Result<Self, KeyError> {
         Self::parse_with_prefix(text, PAT_PREFIX)
+    }
+
+    /// Checks the format and checksum of a presented edge access token.
+    pub fn parse_edge_token(text: &str) -> Result<Self, KeyError> {
+        Self::parse_with_prefix(text, EDGE_TOKEN_PREFIX)
     }
 
     fn parse_with_prefix(text: &str, prefix: &str) -> Result<Self, KeyError> {

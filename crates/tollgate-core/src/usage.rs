@@ -197,6 +197,10 @@ impl UsageEvent {
     }
 }
 
+/// The status of a reported call whose reporter did not say: status class 0, neither a success
+/// nor an error.
+pub const UNKNOWN_STATUS: u16 = 0;
+
 /// 2, 3, 4 or 5 for the status class; 0 for anything else.
 pub fn status_class(status: u16) -> i16 {
     match status {

@@ -22,12 +22,13 @@ use tollgate_gateway::writer::{Durability, UsageSink, UsageWriter, WriterConfig}
 use tollgate_store::{
     AccessToken, AccessTokenQueries, AggregateOrder, AlertChannelRecord, AlertDelivery,
     AlertQueries, AnalyticsQueries, AuditEntry, AuditFilter, AuditQueries, Counter, CounterQueries,
-    CounterReading, EventCursor, EventFilter, Grouping, HourlyRollup, Invitation,
-    InvitationQueries, KeyQueries, KeyRecord, KeyUpdate, LimitOwner, LimitQueries, LimitRecord,
-    MemberQueries, Membership, NewAccessToken, NewAlertChannel, NewAuditEntry, NewInvitation,
-    NewKey, NewReading, NewRoute, NewUser, RollupFilter, RouteQueries, RouteRecord, RouteUpdate,
-    SessionQueries, SessionRecord, SettingQueries, Store, StoreError, StoreResult, StoredEvent,
-    Team, TeamQueries, UsageAggregate, UsageQueries, User, UserQueries,
+    CounterReading, EdgeChange, EdgeKey, EdgeQueries, EdgeToken, EventCursor, EventFilter,
+    Grouping, HourlyRollup, Invitation, InvitationQueries, KeyQueries, KeyRecord, KeyUpdate,
+    LimitOwner, LimitQueries, LimitRecord, MemberQueries, Membership, NewAccessToken,
+    NewAlertChannel, NewAuditEntry, NewEdgeToken, NewInvitation, NewKey, NewReading, NewRoute,
+    NewUser, RollupFilter, RouteQueries, RouteRecord, RouteUpdate, SessionQueries, SessionRecord,
+    SettingQueries, Store, StoreError, StoreResult, StoredEvent, Team, TeamQueries, UsageAggregate,
+    UsageQueries, User, UserQueries,
 };
 use tollgate_store_sqlite::SqliteStore;
 use uuid::Uuid;
@@ -476,6 +477,34 @@ impl AlertQueries for FlakyStore {
         ttl_ms: i64,
     ) -> StoreResult<bool> {
         self.inner.hold_lease(name, holder, now_ms, ttl_ms).await
+    }
+}
+
+#[async_trait]
+impl EdgeQueries for FlakyStore {
+    async fn create_edge_token(&self, token: NewEdgeToken) -> StoreResult<EdgeToken> {
+        self.inner.create_edge_token(token).await
+    }
+    async fn edge_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<EdgeToken>> {
+        self.inner.edge_token_by_hash(token_hash).await
+    }
+    async fn list_edge_tokens(&self) -> StoreResult<Vec<EdgeToken>> {
+        self.inner.list_edge_tokens().await
+    }
+    async fn revoke_edge_token(&self, id: i64, at_ms: i64) -> StoreResult<EdgeToken> {
+        self.inner.revoke_edge_token(id, at_ms).await
+    }
+    async fn touch_edge_token(&self, id: i64, at_ms: i64) -> StoreResult<()> {
+        self.inner.touch_edge_token(id, at_ms).await
+    }
+    async fn edge_keys_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<EdgeKey>> {
+        self.inner.edge_keys_after(after_id, limit).await
+    }
+    async fn edge_keys_by_id(&self, ids: &[i64]) -> StoreResult<Vec<EdgeKey>> {
+        self.inner.edge_keys_by_id(ids).await
+    }
+    async fn edge_changes_since(&self, revision: i64, limit: i64) -> StoreResult<Vec<EdgeChange>> {
+        self.inner.edge_changes_since(revision, limit).await
     }
 }
 

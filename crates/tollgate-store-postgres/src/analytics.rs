@@ -19,9 +19,25 @@ use crate::usage::EVENT_COLUMNS;
 use crate::{PostgresStore, store_error};
 use tollgate_store_sql::aggregate_order;
 
-/// The summed columns of the roll-ups, each under its own name (SUM of int8 is numeric: cast
-/// back).
+/// The summed columns of roll-up rows, each under its own name, and the calls of unknown status
+/// (class 0, reported without one), which success rates leave out.
 static SUMS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}, SUM(CASE WHEN status_class = 0 THEN calls ELSE 0 END)::int8 AS unknown_calls",
+        SUMMED.as_str()
+    )
+});
+
+/// The same sums over rows that are themselves sums (by parts, by hour).
+static RESUMS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}, SUM(unknown_calls)::int8 AS unknown_calls",
+        SUMMED.as_str()
+    )
+});
+
+/// The counter columns summed (SUM of int8 is numeric: cast back).
+static SUMMED: LazyLock<String> = LazyLock::new(|| {
     let mut sums = String::new();
     for c in [
         "calls",
@@ -150,8 +166,9 @@ fn aggregate_sql(grouping: Grouping, conds: &str, order: &str, limit: &str) -> S
             );
         }
         Grouping::Day => {
+            let resums = RESUMS.as_str();
             return format!(
-                "SELECT hour - hour % {DAY_MS} AS bucket, ''::text AS label, {sums} \
+                "SELECT hour - hour % {DAY_MS} AS bucket, ''::text AS label, {resums} \
                  FROM (SELECT hour, {sums} FROM usage_hourly WHERE {conds} GROUP BY hour) \
                  AS hourly GROUP BY hour - hour % {DAY_MS} HAVING SUM(calls) > 0 \
                  ORDER BY {order} LIMIT {limit}"
@@ -380,7 +397,7 @@ impl AnalyticsQueries for PostgresStore {
             format!(
                 "SELECT bucket, label COLLATE \"C\" AS label, {} FROM ({}) AS parts \
                  GROUP BY bucket, label HAVING SUM(calls) > 0 ORDER BY {} LIMIT {limit}",
-                SUMS.as_str(),
+                RESUMS.as_str(),
                 parts.join(" UNION ALL "),
                 aggregate_order(order)
             )

@@ -12,6 +12,7 @@
 
 mod audit;
 mod counters;
+mod edge;
 mod governance;
 mod invitations;
 mod keys;
@@ -73,6 +74,9 @@ macro_rules! shared_queries {
         }
         mod counters {
             $crate::__counters!($store, $db, $by_bytes, $for_update);
+        }
+        mod edge {
+            $crate::__edge!($store, $db);
         }
         mod governance {
             $crate::__governance!($store, $db);

@@ -112,6 +112,7 @@ macro_rules! __rows {
                 label: row.try_get("label").map_err(store_error)?,
                 calls: row.try_get("calls").map_err(store_error)?,
                 errors: row.try_get("errors").map_err(store_error)?,
+                unknown_calls: row.try_get("unknown_calls").map_err(store_error)?,
                 latency_sum_us: row.try_get("latency_sum_us").map_err(store_error)?,
                 latency_hist,
                 prompt_tokens: row.try_get("prompt_tokens").map_err(store_error)?,

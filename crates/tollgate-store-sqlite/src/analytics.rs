@@ -19,8 +19,21 @@ use tollgate_store_sql::aggregate_order;
 
 use crate::{SqliteStore, store_error};
 
-/// The summed columns of the roll-ups, each under its own name.
+/// The summed columns of roll-up rows, each under its own name, and the calls of unknown status
+/// (class 0, reported without one), which success rates leave out.
 static SUMS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}, SUM(CASE WHEN status_class = 0 THEN calls ELSE 0 END) AS unknown_calls",
+        SUMMED.as_str()
+    )
+});
+
+/// The same sums over rows that are themselves sums (by parts, by hour).
+static RESUMS: LazyLock<String> =
+    LazyLock::new(|| format!("{}, SUM(unknown_calls) AS unknown_calls", SUMMED.as_str()));
+
+/// The counter columns summed.
+static SUMMED: LazyLock<String> = LazyLock::new(|| {
     let mut sums = String::from(
         "SUM(calls) AS calls, SUM(errors) AS errors, SUM(latency_sum_us) AS latency_sum_us, \
          SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, \
@@ -119,8 +132,9 @@ fn aggregate_sql(grouping: Grouping, conds: &str, order: &str, limit: &str) -> S
             );
         }
         Grouping::Day => {
+            let resums = RESUMS.as_str();
             return format!(
-                "SELECT hour - hour % {DAY_MS} AS bucket, '' AS label, {sums} \
+                "SELECT hour - hour % {DAY_MS} AS bucket, '' AS label, {resums} \
                  FROM (SELECT hour, {sums} FROM usage_hourly WHERE {conds} GROUP BY hour) \
                  AS hourly GROUP BY hour - hour % {DAY_MS} HAVING SUM(calls) > 0 \
                  ORDER BY {order} LIMIT {limit}"
@@ -321,7 +335,7 @@ impl AnalyticsQueries for SqliteStore {
             format!(
                 "SELECT bucket, label, {} FROM ({}) AS parts GROUP BY bucket, label \
                  HAVING SUM(calls) > 0 ORDER BY {} LIMIT {limit}",
-                SUMS.as_str(),
+                RESUMS.as_str(),
                 parts.join(" UNION ALL "),
                 aggregate_order(order)
             )

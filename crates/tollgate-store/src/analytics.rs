@@ -61,6 +61,9 @@ pub struct UsageAggregate {
     pub calls: i64,
     /// Calls with status ≥ 400.
     pub errors: i64,
+    /// Calls of unknown status (status class 0: reported without one), neither successes nor
+    /// errors.
+    pub unknown_calls: i64,
     /// Sum of latencies, µs.
     pub latency_sum_us: i64,
     /// Latency histogram over `tollgate_core::usage::LATENCY_BUCKETS_MS`.
@@ -79,6 +82,21 @@ pub struct UsageAggregate {
     pub estimated_calls: i64,
     /// Cost, US dollars.
     pub cost_usd: f64,
+}
+
+impl UsageAggregate {
+    /// Share of the calls of known status that succeeded (below 400), 0 to 1; 1 when there were
+    /// none. Calls of unknown status count neither way.
+    pub fn success_rate(&self) -> f64 {
+        let known = self.calls - self.unknown_calls;
+        if known <= 0 {
+            1.0
+        } else {
+            #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+            let rate = (known - self.errors) as f64 / known as f64;
+            rate
+        }
+    }
 }
 
 /// How aggregated groups are ordered.

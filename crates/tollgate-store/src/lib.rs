@@ -9,6 +9,7 @@ use tollgate_core::{KeyHash, RouteKind, UsageEvent};
 mod accounts;
 mod analytics;
 mod counters;
+mod edge;
 mod governance;
 pub mod private;
 pub mod rollup;
@@ -25,6 +26,7 @@ pub use analytics::{
     StoredEvent, UsageAggregate,
 };
 pub use counters::{Counter, CounterQueries, CounterReading, NewReading};
+pub use edge::{EdgeChange, EdgeEntity, EdgeKey, EdgeQueries, EdgeToken, NewEdgeToken};
 pub use governance::{
     AlertChannelRecord, AlertDelivery, AlertQueries, LimitOwner, LimitQueries, LimitRecord,
     NewAlertChannel,
@@ -355,6 +357,7 @@ pub trait Store:
     + CounterQueries
     + LimitQueries
     + AlertQueries
+    + EdgeQueries
     + Send
     + Sync
     + 'static

@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 use tollgate_console::audit::{self, Change};
 use tollgate_console::auth::{check_password_strength, hash_password, normalize_email};
 use tollgate_console::error::ApiError;
-use tollgate_console::rules::{Actor, Rules, tokens};
+use tollgate_console::rules::{Actor, Rules, edge, tokens};
 use tollgate_store::{NewUser, Store};
 
 use crate::admin::{cli_error as rule_error, os_user};
@@ -171,6 +171,51 @@ pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()>
                 ));
                 Ok(())
             }
+        }
+        TokenCommand::CreateEdge(args) => {
+            if let Some(text) = &args.expires {
+                tollgate_core::time::parse_duration(text)
+                    .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
+            }
+            let store = store::open(config).await?;
+            let operator = os_user();
+            let result = edge::create(
+                &Rules::new(store.as_ref()),
+                &Actor::Operator(&operator),
+                &args.name,
+                args.expires.as_deref(),
+            )
+            .await
+            .map_err(|e| rule_error(e, &[("name", "--name"), ("expires_in", "--expires")]));
+            store.close().await;
+            let (token, secret) = result?;
+            if args.json {
+                output::json(
+                    &serde_json::json!({"id": token.id, "token": secret.expose(), "prefix": token.prefix}),
+                )
+            } else {
+                output::line(secret.expose());
+                output::line(&format!(
+                    "edge token {} `{}`: reads only the edge snapshot and change feed; shown once, keep it safe",
+                    token.id, token.name
+                ));
+                Ok(())
+            }
+        }
+        TokenCommand::RevokeEdge(args) => {
+            let store = store::open(config).await?;
+            let operator = os_user();
+            let result = edge::revoke(
+                &Rules::new(store.as_ref()),
+                &Actor::Operator(&operator),
+                args.id,
+            )
+            .await
+            .map_err(|e| rule_error(e, &[("id", "--id")]));
+            store.close().await;
+            let token = result?;
+            output::line(&format!("edge token {} `{}` revoked", token.id, token.name));
+            Ok(())
         }
     }
 }

@@ -364,6 +364,33 @@ pub struct AdminCreateArgs {
 pub enum TokenCommand {
     /// Create a personal access token (tgp_…) for a user and print it once.
     Create(TokenCreateArgs),
+    /// Create an edge access token (tge_…), which reads only the edge key snapshot and change
+    /// feed, and print it once.
+    CreateEdge(EdgeTokenCreateArgs),
+    /// Revoke an edge access token: it stops working at once.
+    RevokeEdge(EdgeTokenRevokeArgs),
+}
+
+/// Flags of `token create-edge`.
+#[derive(Debug, Args)]
+pub struct EdgeTokenCreateArgs {
+    /// Name of the token (say, the edge it is for).
+    #[arg(long)]
+    pub name: String,
+    /// Lifetime, e.g. 90d (default: never expires).
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+    /// Print JSON: {"id","token","prefix"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `token revoke-edge`.
+#[derive(Debug, Args)]
+pub struct EdgeTokenRevokeArgs {
+    /// The edge token's id.
+    #[arg(long)]
+    pub id: i64,
 }
 
 /// Flags of `token create`.

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod audit;
 pub mod compat;
 pub mod counters;
+pub mod edge;
 pub mod ingest;
 pub mod keys;
 pub mod limits;
@@ -66,6 +67,15 @@ impl Modify for Security {
             ))),
         );
         components.add_security_scheme(
+            "edge_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("tge_…")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "ingest_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
@@ -93,6 +103,7 @@ impl Modify for Security {
         (name = "settings", description = "Instance settings"),
         (name = "alerts", description = "Alert channels and deliveries (instance admins)"),
         (name = "ingest", description = "Usage ingest"),
+        (name = "edge", description = "Edge key sync: snapshot, change feed, edge tokens"),
         (name = "seed", description = "Seed-compatible paths"),
         (name = "health", description = "Health and metrics"),
     )
@@ -157,6 +168,10 @@ pub fn router() -> OpenApiRouter<ConsoleState> {
         .routes(routes!(alerts::list_deliveries))
         .routes(routes!(alerts::rules))
         .routes(routes!(ingest::usage_events))
+        .routes(routes!(edge::edge_snapshot))
+        .routes(routes!(edge::edge_changes))
+        .routes(routes!(edge::list_edge_tokens, edge::create_edge_token))
+        .routes(routes!(edge::revoke_edge_token))
         .routes(routes!(crate::health::health))
         .routes(routes!(crate::health::health_detailed))
         .routes(routes!(crate::health::metrics))

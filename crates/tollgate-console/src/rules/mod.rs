@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod counters;
+pub mod edge;
 pub mod keys;
 pub mod limits;
 pub mod members;

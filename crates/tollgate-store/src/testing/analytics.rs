@@ -177,6 +177,7 @@ fn expected_aggregates(
             });
         g.calls += 1;
         g.errors += i64::from(e.status >= 400);
+        g.unknown_calls += i64::from(class_of(e.status) == 0);
         g.latency_sum_us += e.latency_us;
         g.latency_hist[latency_bucket(e.latency_us)] += 1;
         g.prompt_tokens += e.tokens.prompt;

@@ -30,7 +30,8 @@ const CALLERS: [&str; 9] = [
 /// `{fresh_team}` a new team where the callers hold their roles, `{fresh_member}` a new member of
 /// `{team}`, `{fresh_inv}` / `{inv_token}` a new invitation's id / secret, `{key}` and `{route}` new
 /// ones in `{team}` made by the instance admin, `{limit}` a new limit on `{team}` made by the
-/// instance admin, `{channel}` a new alert channel, `{own_token}` a token of the caller's own.
+/// instance admin, `{channel}` a new alert channel, `{own_token}` a token of the caller's own,
+/// `{edge_token}` a new edge token made by the instance admin.
 type Row = (
     &'static str,
     &'static str,
@@ -573,6 +574,41 @@ const ROWS: &[Row] = &[
         r#"[{"ts":1700000000000,"method":"GET","path":"/x","status":200,"latency_ms":1}]"#,
         [401; 9],
     ),
+    (
+        "GET",
+        "/api/v1/edge/snapshot",
+        "/api/v1/edge/snapshot",
+        "",
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "GET",
+        "/api/v1/edge/changes",
+        "/api/v1/edge/changes?since=0",
+        "",
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "GET",
+        "/api/v1/edge/tokens",
+        "/api/v1/edge/tokens",
+        "",
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "POST",
+        "/api/v1/edge/tokens",
+        "/api/v1/edge/tokens",
+        r#"{"name":"edge{n}"}"#,
+        [A, 403, 403, 403, 403, 403, 201, 403, A],
+    ),
+    (
+        "DELETE",
+        "/api/v1/edge/tokens/{id}",
+        "/api/v1/edge/tokens/{edge_token}",
+        "",
+        [A, 403, 403, 403, 403, 403, 204, 403, A],
+    ),
     ("GET", "/health", "/health", "", [200; 9]),
     ("GET", "/health/detailed", "/health/detailed", "", [200; 9]),
     ("GET", "/metrics", "/metrics", "", [200; 9]),
@@ -680,6 +716,18 @@ impl World {
                 .ok(Method::POST, "/api/v1/alerts/channels", Some(body), 201)
                 .await;
             out = out.replace("{channel}", &channel["channel"]["id"].to_string());
+        }
+        if out.contains("{edge_token}") {
+            let token = self
+                .root
+                .ok(
+                    Method::POST,
+                    "/api/v1/edge/tokens",
+                    Some(json!({"name": format!("fixture{n}")})),
+                    201,
+                )
+                .await;
+            out = out.replace("{edge_token}", &token["id"].to_string());
         }
         if out.contains("{fresh_team}") {
             let team = self

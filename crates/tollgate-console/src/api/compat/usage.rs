@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::ConsoleState;
 use crate::api::ingest::{
-    Logged, UsageLog, authorize, record_all, require_json, usage_logs_from_body,
+    Logged, UsageLog, accept, authorize, require_json, time_window, usage_logs_from_body,
 };
 use crate::api::usage::{
     SeriesPoint, TopItem, UsageQuery, UsageSummary, series_points, top_items, totals,
@@ -21,7 +21,9 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiBytes, ApiPath};
 
-/// Records an edge gateway's report of a call (the seed's shape; also a JSON array of them).
+/// Records an edge gateway's report of a call (the seed's shape; also a JSON array of them),
+/// attributed to the route it names. In a batch each bad report is refused on its own and named
+/// by index; unknown fields are ignored and named.
 #[utoipa::path(post, path = "/api/usage-log", tag = "ingest", request_body = UsageLog,
     responses((status = 200, body = Logged), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security((), ("ingest_signature" = []), ("ingest_token" = [])))]
@@ -32,12 +34,14 @@ pub async fn usage_log(
 ) -> ApiResult<Json<Logged>> {
     authorize(&state, &headers, &body).await?;
     require_json(&headers)?;
-    let events = usage_logs_from_body(&body)?;
-    let count = events.len();
-    record_all(&state, events).await;
+    let parsed = usage_logs_from_body(&body, time_window(&state))?;
+    let answer = accept(&state, parsed).await?;
     Ok(Json(Logged {
         status: "logged",
-        count,
+        count: answer.accepted,
+        accepted: answer.accepted,
+        rejected: answer.rejected,
+        ignored_fields: answer.ignored_fields,
     }))
 }
 

@@ -24,7 +24,8 @@ pub struct UsageSummary {
     pub calls: i64,
     /// Calls with status ≥ 400.
     pub errors: i64,
-    /// Share of calls below 400, 0 to 1 (1 when there were no calls).
+    /// Share of calls below 400 among those of known status, 0 to 1 (1 when there were none);
+    /// reported calls without a status count neither as successes nor as errors.
     pub success_rate: f64,
     /// Mean latency, ms.
     pub avg_latency_ms: f64,
@@ -56,11 +57,7 @@ impl From<&UsageAggregate> for UsageSummary {
         Self {
             calls: a.calls,
             errors: a.errors,
-            success_rate: if a.calls == 0 {
-                1.0
-            } else {
-                (a.calls - a.errors) as f64 / a.calls as f64
-            },
+            success_rate: a.success_rate(),
             avg_latency_ms: if a.calls == 0 {
                 0.0
             } else {
