@@ -81,3 +81,7 @@ cargo nextest run --workspace --locked --no-fail-fast
 say "console end to end (Chromium)"
 cargo build --locked -p tollgate -p tollgate-mock-upstream
 npm --prefix web run e2e
+
+say "edge worker in workerd (Miniflare), against the real binary"
+npm --prefix edge/cloudflare-worker ci --no-audit --no-fund --loglevel=error || die "npm ci failed in edge/cloudflare-worker/"
+npm --prefix edge/cloudflare-worker test || die "the edge worker's tests failed"
