@@ -24,6 +24,7 @@ mod counters;
 mod durability;
 mod exports;
 mod files;
+mod first_call;
 mod gateway;
 mod gateway_paths;
 mod ingest_replay;
