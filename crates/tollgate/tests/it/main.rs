@@ -23,6 +23,7 @@ mod console;
 mod counters;
 mod durability;
 mod exports;
+mod fd_limit;
 mod files;
 mod first_call;
 mod gateway;
