@@ -43,7 +43,13 @@ impl Vocabulary {
         }
     }
 
-    /// Counts the tokens of `text` (special tokens treated as text). The vocabulary loads on first use.
+    /// Every vocabulary.
+    pub const ALL: [Self; 2] = [Self::O200kBase, Self::Cl100kBase];
+
+    /// Counts the tokens of `text` (special tokens treated as text). The vocabulary loads on
+    /// first use, which takes hundreds of milliseconds: the gateway loads the ones its routes
+    /// need in the background ([`Vocabulary::load`]) and uses [`Vocabulary::count_if_loaded`]
+    /// where it must not wait.
     pub fn count(self, text: &str) -> usize {
         match self.bpe() {
             Some(bpe) => bpe.encode_ordinary(text).len(),
@@ -53,17 +59,43 @@ impl Vocabulary {
         }
     }
 
-    fn bpe(self) -> Option<&'static CoreBPE> {
+    /// Counts the tokens of `text` if the vocabulary is loaded already; `None` otherwise (never
+    /// waits for a load, even one in progress on another thread).
+    pub fn count_if_loaded(self, text: &str) -> Option<usize> {
+        let loaded = self.cell().get()?;
+        Some(match loaded {
+            Some(bpe) => bpe.encode_ordinary(text).len(),
+            None => text.chars().count().div_ceil(4),
+        })
+    }
+
+    /// Whether the vocabulary is loaded (a later count does not wait).
+    pub fn is_loaded(self) -> bool {
+        self.cell().get().is_some()
+    }
+
+    /// Loads the vocabulary now if it is not loaded yet (blocking: hundreds of milliseconds);
+    /// returns whether it loaded.
+    pub fn load(self) -> bool {
+        self.bpe().is_some()
+    }
+
+    fn cell(self) -> &'static OnceLock<Option<CoreBPE>> {
         static O200K: OnceLock<Option<CoreBPE>> = OnceLock::new();
         static CL100K: OnceLock<Option<CoreBPE>> = OnceLock::new();
         match self {
-            Self::O200kBase => O200K
-                .get_or_init(|| tiktoken_rs::o200k_base().ok())
-                .as_ref(),
-            Self::Cl100kBase => CL100K
-                .get_or_init(|| tiktoken_rs::cl100k_base().ok())
-                .as_ref(),
+            Self::O200kBase => &O200K,
+            Self::Cl100kBase => &CL100K,
         }
+    }
+
+    fn bpe(self) -> Option<&'static CoreBPE> {
+        self.cell()
+            .get_or_init(|| match self {
+                Self::O200kBase => tiktoken_rs::o200k_base().ok(),
+                Self::Cl100kBase => tiktoken_rs::cl100k_base().ok(),
+            })
+            .as_ref()
     }
 }
 
@@ -99,5 +131,15 @@ mod tests {
         assert_eq!(Vocabulary::O200kBase.count("hello world"), 2);
         assert_eq!(Vocabulary::Cl100kBase.count(""), 0);
         assert!(Vocabulary::O200kBase.count("你好，世界") >= 2);
+    }
+
+    #[test]
+    fn a_loaded_vocabulary_counts_without_waiting() {
+        assert!(Vocabulary::Cl100kBase.load());
+        assert!(Vocabulary::Cl100kBase.is_loaded());
+        assert_eq!(
+            Vocabulary::Cl100kBase.count_if_loaded("hello world"),
+            Some(Vocabulary::Cl100kBase.count("hello world"))
+        );
     }
 }

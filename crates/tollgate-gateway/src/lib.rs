@@ -24,6 +24,7 @@ mod keys;
 mod proxy;
 mod server;
 mod state;
+mod vocab;
 
 pub use error::GatewayError;
 pub use server::{Gateway, GatewayConfig};

@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use tollgate_core::tokenize::Vocabulary;
 
 /// Labels of a gateway response.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,6 +41,13 @@ pub struct RefusalLabels {
 pub struct CountersLabels {
     /// Where the counters live: `local` or `redis`.
     pub backend: &'static str,
+}
+
+/// Labels of a tokenizer vocabulary.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VocabularyLabels {
+    /// `o200k_base` or `cl100k_base`.
+    pub vocabulary: &'static str,
 }
 
 /// Every metric tollgate exports. Cheap to update from the request path (atomics only).
@@ -96,6 +104,8 @@ pub struct Metrics {
     pub limit_admit_duration: Family<CountersLabels, Histogram>,
     /// 1 while the limit counters run on their fallback (Redis unreachable), else 0.
     pub limits_degraded: Gauge<i64, AtomicI64>,
+    /// 1 once a tokenizer vocabulary is loaded (read when rendered).
+    vocabulary_loaded: Family<VocabularyLabels, Gauge<i64, AtomicI64>>,
     /// Time (epoch ms) of the oldest event the writer holds in memory; 0 when none.
     pub oldest_in_memory_ms: AtomicI64,
     /// Each route's recent calls and failures, for the alert rules (not exported).
@@ -266,9 +276,16 @@ impl Metrics {
             "1 while limit counters run on their fallback because Redis is unreachable",
             limits_degraded.clone(),
         );
+        let vocabulary_loaded = Family::<VocabularyLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "tokenizer_vocabulary_loaded",
+            "1 once the tokenizer vocabulary is loaded: token estimates with it no longer wait or fall back to the text's length",
+            vocabulary_loaded.clone(),
+        );
         Arc::new(Self {
             registry,
             routes: crate::outcomes::RouteOutcomes::default(),
+            vocabulary_loaded,
             limit_refusals,
             limit_admit_duration,
             limits_degraded,
@@ -302,6 +319,13 @@ impl Metrics {
         self.oldest_unwritten_age
             .set(self.oldest_unwritten_age_seconds());
         self.events_in_memory.set(self.queue_depth.get());
+        for vocabulary in Vocabulary::ALL {
+            self.vocabulary_loaded
+                .get_or_create(&VocabularyLabels {
+                    vocabulary: vocabulary.name(),
+                })
+                .set(i64::from(vocabulary.is_loaded()));
+        }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

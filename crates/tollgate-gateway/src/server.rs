@@ -83,6 +83,9 @@ impl Default for GatewayConfig {
     }
 }
 
+/// Longest wait at shutdown for usage still being counted (a count takes milliseconds; a
+/// vocabulary load, under a second).
+const DEFERRED_WAIT: Duration = Duration::from_secs(10);
 /// Most keys the cache holds.
 const KEY_CACHE_CAPACITY: u64 = 100_000;
 /// Most unknown keys remembered; a separate cache, so unknown keys never evict known ones.
@@ -105,6 +108,8 @@ pub(crate) struct Shared {
     pub(crate) upstreams: Upstreams,
     /// The store revision the routes and keys reflect.
     pub(crate) revision: AtomicI64,
+    /// Usage events still being counted off the request path.
+    pub(crate) deferred: Arc<proxy::Deferred>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -166,6 +171,7 @@ impl Gateway {
             peek_budget,
             upstreams,
             revision: AtomicI64::new(0),
+            deferred: Arc::default(),
             shutdown,
         });
         // The revision is read before the routes so that a change in between is seen again.
@@ -174,6 +180,7 @@ impl Gateway {
         if let Some(limits) = &shared.config.limits {
             limits.reload(&*shared.store).await?;
         }
+        crate::vocab::preload(routes.vocabularies.iter().copied());
         shared.routes.store(Arc::new(routes));
         shared
             .revision
@@ -237,6 +244,13 @@ impl Gateway {
         )
         .await;
         self.shared.shutdown.send_replace(true);
+        // Events whose usage is still being counted go to the writer before it is flushed.
+        if tokio::time::timeout(DEFERRED_WAIT, self.shared.deferred.wait_idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!("usage of some calls still being counted at shutdown");
+        }
         // The minute in progress gets its summary rows before the usage writer is flushed.
         self.shared
             .refused_keys

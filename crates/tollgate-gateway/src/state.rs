@@ -13,6 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::watch;
 use tollgate_core::crypto::{MasterKey, SealedRow};
+use tollgate_core::tokenize::Vocabulary;
 use tollgate_core::{RouteKind, RouteTable};
 use tollgate_store::{RouteRecord, StoreError};
 
@@ -81,6 +82,8 @@ impl UpstreamBase {
 #[derive(Debug, Default)]
 pub(crate) struct RouteState {
     pub(crate) table: RouteTable<Arc<RouteEntry>>,
+    /// The tokenizer vocabularies the enabled routes' calls are likely counted with.
+    pub(crate) vocabularies: Vec<Vocabulary>,
 }
 
 /// Upstream clients, one per connect timeout (the connector owns the timeout), shared by every
@@ -181,9 +184,17 @@ impl RouteState {
         master_key: Option<&MasterKey>,
         upstreams: &Upstreams,
     ) -> Self {
+        let mut vocabularies = Vec::new();
         let entries = routes
             .into_iter()
             .filter(|r| r.enabled)
+            .inspect(|r| {
+                if let Some(vocabulary) = crate::vocab::for_kind(r.kind)
+                    && !vocabularies.contains(&vocabulary)
+                {
+                    vocabularies.push(vocabulary);
+                }
+            })
             .map(|record| {
                 let upstream = UpstreamBase::parse(&record.upstream_url);
                 if upstream.is_none() {
@@ -207,6 +218,7 @@ impl RouteState {
             .collect();
         Self {
             table: RouteTable::new(entries),
+            vocabularies,
         }
     }
 }
@@ -304,6 +316,7 @@ async fn refresh_once(shared: &Shared, store_down: &mut bool) {
                 routes = state.table.len(),
                 "store changed; routes reloaded"
             );
+            crate::vocab::preload(state.vocabularies.iter().copied());
             shared.routes.store(Arc::new(state));
             shared
                 .revision

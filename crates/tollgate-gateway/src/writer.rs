@@ -165,6 +165,26 @@ impl UsageSink {
         Ack(Some(ack))
     }
 
+    /// For an event recorded later, elsewhere: the sender to hand to
+    /// [`UsageSink::record_then_ack`] with it, and the [`Ack`] that resolves once it is durable
+    /// (resolved already in `Memory` durability).
+    pub(crate) fn deferred_ack(&self) -> (Option<oneshot::Sender<()>>, Ack) {
+        if self.durable.is_none() {
+            return (None, Ack(None));
+        }
+        let (done, ack) = oneshot::channel();
+        (Some(done), Ack(Some(ack)))
+    }
+
+    /// Hands an event to the writer and resolves `done` (from [`UsageSink::deferred_ack`]) once
+    /// it is durable. Never waits.
+    pub(crate) fn record_then_ack(&self, event: UsageEvent, done: Option<oneshot::Sender<()>>) {
+        match &self.durable {
+            Some(durable) => self.send_durable(durable, event, done),
+            None => self.record_in_memory(event),
+        }
+    }
+
     fn send_durable(
         &self,
         durable: &std::sync::mpsc::Sender<Durable>,

@@ -91,6 +91,19 @@ fn listener_settings(config: &Config) -> (ListenerSettings, ListenerSettings) {
     };
     let limit = tollgate_gateway::listener::raise_fd_limit();
     if let Some(limit) = limit {
+        let needed = FD_RESERVE
+            .saturating_add(u64::try_from(gateway.max_connections).unwrap_or(u64::MAX) * 2)
+            .saturating_add(u64::try_from(console.max_connections).unwrap_or(u64::MAX));
+        if limit < needed {
+            tracing::warn!(
+                open_file_limit = limit,
+                needed,
+                "the open-file limit, raised as far as the hard limit allows, is below what the \
+                 connection caps need (two per gateway connection, one per console connection, \
+                 {FD_RESERVE} for the rest): the caps are lowered to fit; raise the hard limit \
+                 (`ulimit -Hn`, systemd `LimitNOFILE=`) to serve more"
+            );
+        }
         // Room for the store, the spool, logs and upstream pools beyond the client connections.
         let usable = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
         let console_cap = (usable / 4).max(1);

@@ -31,7 +31,7 @@ mod text;
 use tollgate_core::RouteKind;
 
 pub use request::{RequestInfo, inspect_request};
-pub use tap::{CapturedUsage, ResponseTap};
+pub use tap::{CapturedUsage, Counting, ResponseTap, Settled};
 
 use provider::Provider;
 

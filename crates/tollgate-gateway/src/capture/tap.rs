@@ -176,8 +176,19 @@ impl ResponseTap {
         }
     }
 
-    /// The usage, once the body has ended (or was cut short).
-    pub fn finish(mut self) -> CapturedUsage {
+    /// The usage, once the body has ended (or was cut short), counted now if it must be
+    /// estimated (see [`ResponseTap::settle`] to count later).
+    pub fn finish(self) -> CapturedUsage {
+        match self.settle() {
+            Settled::Ready(usage) => usage,
+            Settled::Count(counting) => counting.count(),
+        }
+    }
+
+    /// The usage, once the body has ended (or was cut short): ready when the upstream reported
+    /// it (or nothing is to be counted), else the text still to be counted with the tokenizer,
+    /// which the caller does off the response's path.
+    pub fn settle(mut self) -> Settled {
         self.flush();
         let Self {
             provider,
@@ -189,19 +200,91 @@ impl ResponseTap {
         } = self;
         let model = seen.model.or(request.model);
         let Some(provider) = provider else {
-            return CapturedUsage {
+            return Settled::Ready(CapturedUsage {
                 model,
                 ..CapturedUsage::default()
-            };
+            });
         };
+        let reported = provider.tokens(&seen.counts);
+        match reported {
+            // A stream cut before its closing usage (Anthropic's `message_delta`) only reported
+            // its opening figures: the streamed text may show more.
+            Some(tokens) if sse && !seen.counts.complete => Settled::Count(Counting {
+                model,
+                reported: Some(tokens),
+                prompt: String::new(),
+                completion: seen.text.text,
+            }),
+            Some(tokens) => Settled::Ready(CapturedUsage {
+                model,
+                tokens,
+                estimated: false,
+            }),
+            None if seen.failed || seen.unreadable || error_status => {
+                Settled::Ready(CapturedUsage {
+                    model,
+                    ..CapturedUsage::default()
+                })
+            }
+            None if model.is_some() || !seen.text.text.is_empty() => Settled::Count(Counting {
+                model,
+                reported: None,
+                prompt: request.prompt_text,
+                completion: seen.text.text,
+            }),
+            None => Settled::Ready(CapturedUsage {
+                model,
+                ..CapturedUsage::default()
+            }),
+        }
+    }
+}
+
+/// A response's usage once its body has ended.
+#[derive(Debug)]
+pub enum Settled {
+    /// Known without counting.
+    Ready(CapturedUsage),
+    /// To be counted with the tokenizer (which may have to load its vocabulary first).
+    Count(Counting),
+}
+
+/// The text of a call whose usage the tokenizer must estimate.
+pub struct Counting {
+    model: Option<String>,
+    /// Counts the upstream reported before the stream was cut, if any.
+    reported: Option<TokenUsage>,
+    prompt: String,
+    completion: String,
+}
+
+impl fmt::Debug for Counting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The prompt and the answer are the caller's data: only their sizes are shown.
+        f.debug_struct("Counting")
+            .field("model", &self.model)
+            .field("reported", &self.reported)
+            .field("prompt_bytes", &self.prompt.len())
+            .field("completion_bytes", &self.completion.len())
+            .finish()
+    }
+}
+
+impl Counting {
+    /// Counts the text with the model's vocabulary (loading it if needed: call this off the
+    /// request path).
+    pub fn count(self) -> CapturedUsage {
+        let Self {
+            model,
+            reported,
+            prompt,
+            completion,
+        } = self;
         let count =
             |text: &str| i64::try_from(count_tokens(model.as_deref(), text)).unwrap_or(i64::MAX);
-        let reported = provider.tokens(&seen.counts);
         let (tokens, estimated) = match reported {
-            // A stream cut before its closing usage (Anthropic's `message_delta`) only reported
-            // its opening figures.
-            Some(mut tokens) if sse && !seen.counts.complete => {
-                let counted = count(&seen.text.text);
+            Some(mut tokens) => {
+                let counted = count(&completion);
                 let estimated = counted > tokens.completion;
                 if estimated {
                     tokens.completion = counted;
@@ -209,13 +292,9 @@ impl ResponseTap {
                 }
                 (tokens, estimated)
             }
-            Some(tokens) => (tokens, false),
-            None if seen.failed || seen.unreadable || error_status => {
-                (TokenUsage::default(), false)
-            }
-            None if model.is_some() || !seen.text.text.is_empty() => {
-                let prompt = count(&request.prompt_text);
-                let completion = count(&seen.text.text);
+            None => {
+                let prompt = count(&prompt);
+                let completion = count(&completion);
                 let total = prompt.saturating_add(completion);
                 (
                     TokenUsage {
@@ -227,7 +306,6 @@ impl ResponseTap {
                     true,
                 )
             }
-            None => (TokenUsage::default(), false),
         };
         CapturedUsage {
             model,

@@ -2,12 +2,14 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use tokio::sync::Notify;
 use tollgate_core::UsageEvent;
 
 use super::micros;
-use crate::capture::CapturedUsage;
+use crate::capture::{CapturedUsage, ResponseTap, Settled};
 use crate::error::CLIENT_CLOSED_STATUS;
 use crate::server::Shared;
 use crate::writer::Ack;
@@ -46,37 +48,127 @@ impl Call {
         error: Option<String>,
         usage: Option<CapturedUsage>,
     ) {
-        let Some(mut event) = self.event.take() else {
+        let Some(mut event) = self.close(status, error) else {
             return;
         };
-        let elapsed = self.started.elapsed();
-        event.status = status;
-        event.latency_us = micros(elapsed);
         if let Some(usage) = usage {
-            if usage.model.is_some() {
-                event.model = usage.model;
-            }
-            event.tokens = usage.tokens;
-            event.estimated = usage.estimated;
-            event.cost_usd = self
-                .shared
-                .config
-                .prices
-                .cost(event.model.as_deref(), &event.tokens);
-        }
-        if error.is_some() {
-            event.error = error;
+            apply_usage(&self.shared, &mut event, usage);
         }
         if let Some(admission) = self.admission.take() {
             settle(admission, &event);
+        }
+        let ack = self.shared.sink.record_acked(event);
+        if ack.is_pending() {
+            self.ack = Some(ack);
+        }
+    }
+
+    /// Like [`Call::finish`] with the usage a response tap settled on. Usage that must be
+    /// estimated is counted on the blocking pool, after the response's last bytes are handed
+    /// over, so that neither the count nor a vocabulary still loading delays them; the event
+    /// (and the settlement of the call's limits) follows the count. Where the event must be
+    /// durable before the response ends, the response's end waits for it as usual.
+    pub(super) fn finish_tap(
+        &mut self,
+        status: u16,
+        error: Option<String>,
+        tap: Option<ResponseTap>,
+    ) {
+        let counting = match tap.map(ResponseTap::settle) {
+            None => return self.finish(status, error, None),
+            Some(Settled::Ready(usage)) => return self.finish(status, error, Some(usage)),
+            Some(Settled::Count(counting)) => counting,
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Never on the request path (a call dropped outside the runtime): count here.
+            return self.finish(status, error, Some(counting.count()));
+        };
+        let Some(event) = self.close(status, error) else {
+            return;
+        };
+        let (done, ack) = self.shared.sink.deferred_ack();
+        if ack.is_pending() {
+            self.ack = Some(ack);
+        }
+        let shared = self.shared.clone();
+        let admission = self.admission.take();
+        let pending = shared.deferred.start();
+        runtime.spawn_blocking(move || {
+            let _pending = pending;
+            let mut event = event;
+            apply_usage(&shared, &mut event, counting.count());
+            if let Some(admission) = admission {
+                settle(admission, &event);
+            }
+            shared.sink.record_then_ack(event, done);
+        });
+    }
+
+    /// Takes the event, with the call's status, latency and error, and counts the response.
+    fn close(&mut self, status: u16, error: Option<String>) -> Option<UsageEvent> {
+        let mut event = self.event.take()?;
+        let elapsed = self.started.elapsed();
+        event.status = status;
+        event.latency_us = micros(elapsed);
+        if error.is_some() {
+            event.error = error;
         }
         self.shared
             .metrics
             .observe_response(status, elapsed.as_secs_f64());
         self.shared.metrics.routes.observe(&event);
-        let ack = self.shared.sink.record_acked(event);
-        if ack.is_pending() {
-            self.ack = Some(ack);
+        Some(event)
+    }
+}
+
+/// The captured model, tokens and their price into the event.
+fn apply_usage(shared: &Shared, event: &mut UsageEvent, usage: CapturedUsage) {
+    if usage.model.is_some() {
+        event.model = usage.model;
+    }
+    event.tokens = usage.tokens;
+    event.estimated = usage.estimated;
+    event.cost_usd = shared
+        .config
+        .prices
+        .cost(event.model.as_deref(), &event.tokens);
+}
+
+/// Usage events being completed off the request path (their usage counted on the blocking
+/// pool): the gateway's shutdown waits for them before the usage writer is flushed.
+#[derive(Debug, Default)]
+pub(crate) struct Deferred {
+    running: AtomicUsize,
+    idle: Notify,
+}
+
+/// One deferred event in progress; done when dropped.
+pub(crate) struct DeferredGuard(Arc<Deferred>);
+
+impl Deferred {
+    fn start(self: &Arc<Self>) -> DeferredGuard {
+        self.running.fetch_add(1, Ordering::AcqRel);
+        DeferredGuard(self.clone())
+    }
+
+    /// Waits until no deferred event is in progress.
+    pub(crate) async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.running.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for DeferredGuard {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
         }
     }
 }

@@ -17,7 +17,6 @@ use hyper::body::Incoming;
 use tollgate_core::RouteKind;
 use tollgate_core::TokenUsage;
 use tollgate_core::route::normalize_path;
-use tollgate_core::tokenize::count_tokens;
 use tollgate_limits::RefusalCode;
 use tollgate_store::KeyRecord;
 
@@ -384,8 +383,9 @@ fn estimate(
     model: Option<&str>,
     request: Option<&RequestInfo>,
 ) -> (u64, i64) {
+    // Never waits for a vocabulary still loading: see `vocab::admission_tokens`.
     let prompt = request.map_or(0, |r| {
-        u64::try_from(count_tokens(model, &r.prompt_text)).unwrap_or(u64::MAX)
+        u64::try_from(crate::vocab::admission_tokens(model, &r.prompt_text)).unwrap_or(u64::MAX)
     });
     let completion = request
         .and_then(|r| r.max_tokens)

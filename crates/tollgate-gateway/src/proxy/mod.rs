@@ -27,6 +27,7 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use tollgate_core::UsageEvent;
 
+pub(crate) use call::Deferred;
 pub(crate) use request_body::UpstreamBody;
 
 use crate::error::GatewayError;

@@ -271,8 +271,7 @@ impl Proxied {
 
     fn complete(&mut self, error: Option<String>) {
         self.ended = true;
-        let usage = self.tap.take().map(ResponseTap::finish);
-        self.call.finish(self.status, error, usage);
+        self.call.finish_tap(self.status, error, self.tap.take());
     }
 }
 
@@ -289,11 +288,10 @@ impl Drop for Proxied {
             self.complete(None);
         } else {
             self.ended = true;
-            let usage = self.tap.take().map(ResponseTap::finish);
-            self.call.finish(
+            self.call.finish_tap(
                 CLIENT_CLOSED_STATUS,
                 Some("client_closed_request: the client hung up during the response".to_owned()),
-                usage,
+                self.tap.take(),
             );
         }
     }
