@@ -51,11 +51,16 @@ fn same_folder(a: &Path, b: &Path) -> bool {
 }
 
 fn lock(path: &Path) -> anyhow::Result<File> {
+    // `serve` may create its store: the folder and the file private, as the store's own files.
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        tollgate_store::private::create_dir(folder)
+            .with_context(|| format!("folder {} cannot be created", folder.display()))?;
+    }
+    tollgate_store::private::create_file(path)
+        .with_context(|| format!("lock file {} cannot be created", path.display()))?;
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
-        .truncate(false)
         .open(path)
         .with_context(|| format!("lock file {} cannot be opened", path.display()))?;
     match file.try_lock() {
