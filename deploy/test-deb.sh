@@ -4,7 +4,8 @@
 # configuration, calls it (console /health, the gateway, the CLI on the packaged store), and
 # purges the package, checking that nothing is left. Needs root (dpkg); installs cargo-deb when
 # missing. TOLLGATE_DEB_PROFILE picks the cargo profile (default: dist, what ships; `release`
-# is quicker for trying the script itself).
+# or `dev` are quicker for trying the script itself); TOLLGATE_DEB_NO_BUILD=1 packages the
+# binary that profile already built instead of building it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,7 @@ fail() { say "FAILED: $*"; exit 1; }
 if dpkg -s tollgate >/dev/null 2>&1; then
     fail "a tollgate package is installed already; this test would remove it"
 fi
-for tool in dpkg systemd-analyze curl runuser; do
+for tool in dpkg systemd-analyze curl runuser setpriv; do
     command -v "$tool" >/dev/null || fail "$tool is missing"
 done
 if ! command -v cargo-deb >/dev/null; then
@@ -46,7 +47,11 @@ trap cleanup EXIT
 
 say "building the package (profile $PROFILE)"
 started=$(date +%s)
-cargo deb -p tollgate --profile "$PROFILE" --output target/debian/
+build_flag=()
+if [ "${TOLLGATE_DEB_NO_BUILD:-}" = 1 ]; then
+    build_flag=(--no-build)
+fi
+cargo deb -p tollgate --profile "$PROFILE" "${build_flag[@]}" --output target/debian/
 say "package built in $(( $(date +%s) - started )) s"
 deb=$(ls -t target/debian/tollgate_*.deb | head -n 1)
 say "$deb: $(du -h "$deb" | cut -f1)"
@@ -75,7 +80,10 @@ ready="$STATE/ready.json"
 rm -f "$ready"
 # The packaged configuration; only the ports are moved to free ones, so the test never collides
 # with a service on 8080 or 8317.
-runuser -u tollgate -- env -i PATH=/usr/bin:/bin \
+# setpriv (not runuser) execs tollgate itself, so the SIGTERM below reaches it directly, as
+# systemd's would.
+setpriv --reuid=tollgate --regid=tollgate --init-groups --reset-env \
+    env -i PATH=/usr/bin:/bin \
     TOLLGATE_GATEWAY_LISTEN=127.0.0.1:0 TOLLGATE_CONSOLE_LISTEN=127.0.0.1:0 \
     TOLLGATE_MASTER_KEY=deb-test-master-key-0123456789abcdef \
     /usr/bin/tollgate --config "$CONFIG" serve --ready-file "$ready" \
@@ -115,6 +123,7 @@ dpkg --purge tollgate
 [ ! -e /usr/bin/tollgate ] || fail "/usr/bin/tollgate is left"
 [ ! -e "$unit" ] || fail "$unit is left"
 [ ! -e /etc/tollgate ] || fail "/etc/tollgate is left"
+[ ! -e /etc/systemd/system/multi-user.target.wants/tollgate.service ] || fail "the unit is still enabled"
 [ ! -e "$STATE" ] || fail "$STATE is left"
 ! getent passwd tollgate >/dev/null || fail "the tollgate user is left"
 say "ok"
