@@ -118,6 +118,8 @@ def bench_backend(args, bin_path, backend, results):
     server = None
     try:
         log(f"{backend}: writing {args.events} demo events over {args.days} days")
+        # Only `serve` and `migrate` create a store; `demo` writes into an existing one.
+        run([bin_path, "migrate"], env, tmp, 600)
         t0 = time.monotonic()
         out = run([bin_path, "demo", "--events", str(args.events), "--days", str(args.days)], env, tmp, 3600)
         secs = time.monotonic() - t0

@@ -254,6 +254,7 @@ def scenario(args, name: str) -> dict:
     notes = ""
     try:
         wait_port(mock_port, mock, "mock upstream")
+        gw.cli("migrate")  # only `serve` and `migrate` create a store
         gw.cli("route", "add", "--name", "echo", "--prefix", "/echo", "--upstream", f"http://127.0.0.1:{mock_port}")
         key = json.loads(gw.cli("key", "create", "--name", "faults", "--json"))["key"]
         gw.start()

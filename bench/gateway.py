@@ -575,6 +575,8 @@ def main() -> int:
     if not args.nginx_only:
         env = tollgate_env(run_dir, gw_port, console_port)
         cli = [str(tollgate_bin)]
+        # Only `serve` and `migrate` create a store; the route and key commands need it made.
+        run(cli + ["migrate"], timeout=60, env=env, cwd=run_dir)
         run(cli + ["route", "add", "--name", "up", "--prefix", "/up", "--upstream", f"http://127.0.0.1:{up_port}",
                    "--strip-prefix"], timeout=60, env=env, cwd=run_dir)
         run(cli + ["route", "add", "--name", "sse", "--prefix", "/sse-up", "--upstream", f"http://127.0.0.1:{mock_port}",

@@ -114,6 +114,7 @@ def scenario(args, name: str, tollgate_bin: Path, run_dir: Path, ports: list[int
         env["TOLLGATE_REDIS_URL"] = redis_url
         env["TOLLGATE_LIMITS__NAMESPACE"] = f"bench-{uuid.uuid4().hex[:12]}"
     cli = [str(tollgate_bin)]
+    g.run(cli + ["migrate"], timeout=60, env=env, cwd=sdir)  # only serve and migrate create a store
     g.run(cli + ["route", "add", "--name", "oai", "--prefix", "/oai", "--kind", "openai", "--upstream",
                  f"http://127.0.0.1:{mock_port}", "--strip-prefix"], timeout=60, env=env, cwd=sdir)
     created = json.loads(g.run(cli + ["key", "create", "--name", "bench", "--json"], timeout=60, env=env, cwd=sdir))

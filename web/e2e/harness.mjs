@@ -62,6 +62,7 @@ export async function startServer({ events = 5000, days = 7 } = {}) {
   const upstream = await eventually(() => /listening on (\S+)/.exec(mockOut)?.[1], 10_000, 'the mock upstream');
 
   const cli = (...args) => execFileSync(BIN, ['--data-dir', data, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  cli('migrate'); // only `serve` and `migrate` create a store
   cli('demo', '--events', String(events), '--days', String(days));
   cli('route', 'add', '--name', 'mock', '--prefix', '/mock', '--upstream', `http://${upstream}`, '--kind', 'openai', '--strip-prefix');
 

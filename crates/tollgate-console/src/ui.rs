@@ -3,7 +3,7 @@
 //! paths. Hashed assets are cached for a year; everything else is revalidated by its ETag.
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use rust_embed::RustEmbed;
 
 use crate::error::ApiError;
@@ -14,6 +14,15 @@ struct Assets;
 
 /// Paths that belong to the API, never to the app: an unknown one is a JSON 404.
 const API_PREFIXES: &[&str] = &["/api/", "/health", "/metrics"];
+
+/// The page addresses of the original dashboards (seeds 000 and 001), with the console page each
+/// one is now: bookmarks and links into the old dashboards land on the same page here.
+pub const SEED_PAGES: &[(&str, &str)] = &[
+    ("dashboard", ""),
+    ("system-health", "system"),
+    ("audit-logs", "audit"),
+    ("usage-analytics", "analytics"),
+];
 
 /// Whether this binary carries the built console (rather than the page that says how to build it).
 pub const BUILT: bool = matches!(env!("TOLLGATE_UI_BUILT").as_bytes(), b"1");
@@ -30,11 +39,22 @@ pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response 
     if method != Method::GET && method != Method::HEAD {
         return ApiError::NotFound("no such console path".into()).into_response();
     }
-    let relative = path
+    let under_console = path
         .strip_prefix("/console")
-        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-        .unwrap_or(path)
-        .trim_start_matches('/');
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'));
+    let relative = under_console.unwrap_or(path).trim_start_matches('/');
+    if let Some((_, page)) = SEED_PAGES
+        .iter()
+        .find(|(old, _)| relative.trim_end_matches('/') == *old)
+    {
+        let base = if under_console.is_some() {
+            "/console/"
+        } else {
+            "/"
+        };
+        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        return Redirect::permanent(&format!("{base}{page}{query}")).into_response();
+    }
     match Assets::get(relative).filter(|_| !relative.is_empty()) {
         Some(file) => serve(relative, &file, &headers),
         // Not a file: a path of the app (or a missing hashed asset, which must not be the page).

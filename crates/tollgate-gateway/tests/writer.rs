@@ -391,6 +391,16 @@ impl CounterQueries for FlakyStore {
     ) -> StoreResult<(Counter, CounterReading)> {
         self.inner.add_to_counter(counter_id, tokens, reading).await
     }
+    async fn revise_reading(
+        &self,
+        counter_id: i64,
+        reading_id: i64,
+        figure: Option<i64>,
+    ) -> StoreResult<(Counter, Option<CounterReading>)> {
+        self.inner
+            .revise_reading(counter_id, reading_id, figure)
+            .await
+    }
     async fn list_readings(
         &self,
         counter_id: i64,

@@ -275,6 +275,106 @@ macro_rules! __counters {
                 Ok(stored)
             }
 
+            async fn revise_reading(
+                &self,
+                counter_id: i64,
+                reading_id: i64,
+                figure: Option<i64>,
+            ) -> StoreResult<(Counter, Option<CounterReading>)> {
+                let mut tx = self.begin_write().await?;
+                let counter = counter_for_update(&mut tx, counter_id).await?;
+                if figure.is_some_and(|f| f < 0) {
+                    return Err(StoreError::Internal(format!(
+                        "counter `{}`: a reading cannot be negative",
+                        counter.name
+                    )));
+                }
+                let rows = sqlx::query(&format!(
+                    "SELECT {READING_COLUMNS} FROM token_counter_readings \
+                     WHERE counter_id = $1 AND id >= $2 ORDER BY id"
+                ))
+                .bind(counter_id)
+                .bind(reading_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_error)?;
+                let mut later = rows.iter().map(reading_from_row).collect::<StoreResult<Vec<_>>>()?;
+                if later.first().is_none_or(|r| r.id != reading_id) {
+                    return Err(StoreError::NotFound(format!(
+                        "reading {reading_id} of counter `{}` does not exist",
+                        counter.name
+                    )));
+                }
+                let before: Option<i64> = sqlx::query_scalar(
+                    "SELECT reading FROM token_counter_readings \
+                     WHERE counter_id = $1 AND id < $2 ORDER BY id DESC LIMIT 1",
+                )
+                .bind(counter_id)
+                .bind(reading_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+                match figure {
+                    Some(f) => later[0].reading = f,
+                    None => {
+                        sqlx::query("DELETE FROM token_counter_readings WHERE id = $1")
+                            .bind(reading_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(store_error)?;
+                        later.remove(0);
+                    }
+                }
+                let mut previous = before.unwrap_or(0);
+                for (i, r) in later.iter_mut().enumerate() {
+                    let added = matches!(r.sync_type.as_str(), "estimate" | "import");
+                    let (reading, increment, reset) = if added && !(i == 0 && figure.is_some()) {
+                        let reading = previous.checked_add(r.increment).ok_or_else(|| {
+                            StoreError::Conflict(format!(
+                                "counter `{}`: the readings would overflow",
+                                counter.name
+                            ))
+                        })?;
+                        (reading, r.increment, false)
+                    } else if r.reading >= previous {
+                        (r.reading, r.reading - previous, false)
+                    } else {
+                        (r.reading, r.reading, true)
+                    };
+                    if (reading, increment, reset) != (r.reading, r.increment, r.reset)
+                        || (i == 0 && figure.is_some())
+                    {
+                        sqlx::query(
+                            "UPDATE token_counter_readings SET reading = $1, increment = $2, reset = $3 \
+                             WHERE id = $4",
+                        )
+                        .bind(reading)
+                        .bind(increment)
+                        .bind(reset)
+                        .bind(r.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                    }
+                    (r.reading, r.increment, r.reset) = (reading, increment, reset);
+                    previous = reading;
+                }
+                let row = sqlx::query(&format!(
+                    "UPDATE token_counters SET used = $1, readings = readings - $2 \
+                     WHERE id = $3 RETURNING {COUNTER_COLUMNS}"
+                ))
+                .bind(previous)
+                .bind(i64::from(figure.is_none()))
+                .bind(counter_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
+                let updated = counter_from_row(&row)?;
+                tx.commit().await.map_err(store_error)?;
+                let corrected = if figure.is_some() { later.into_iter().next() } else { None };
+                Ok((updated, corrected))
+            }
+
             async fn list_readings(
                 &self,
                 counter_id: i64,

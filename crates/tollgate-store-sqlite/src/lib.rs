@@ -67,6 +67,17 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// The database file a `sqlite:` URL names, or `None` for an in-memory database. Lets a
+    /// caller check that a store exists before [`SqliteStore::connect`] would create it.
+    pub fn database_file(url: &str) -> StoreResult<Option<std::path::PathBuf>> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Internal(format!("invalid SQLite URL `{url}`: {e}")))?;
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Ok(None);
+        }
+        Ok(Some(options.get_filename().to_path_buf()))
+    }
+
     /// Opens (creating the file and its folder when missing) the database at `url`, e.g.
     /// `sqlite://tollgate-data/tollgate.db`. Does not apply migrations: see [`Store::migrate`].
     pub async fn connect(url: &str) -> StoreResult<Self> {

@@ -98,6 +98,19 @@ pub trait CounterQueries {
         tokens: i64,
         reading: NewReading,
     ) -> StoreResult<(Counter, CounterReading)>;
+    /// Corrects reading `reading_id` of counter `counter_id` to `figure` (`Some`), or deletes it
+    /// (`None`), and recomputes every later reading of the counter in the order they were
+    /// recorded: a cumulative reading's increment is again its figure minus the one before it (a
+    /// reset when below), an added one (`estimate`, `import`) keeps its increment and moves its
+    /// figure; `used` becomes the last figure. Atomic, and serialised with the other writes of
+    /// the counter. Returns the counter and the corrected reading (`None` when deleted);
+    /// `NotFound` if no such counter, or no such reading of it.
+    async fn revise_reading(
+        &self,
+        counter_id: i64,
+        reading_id: i64,
+        figure: Option<i64>,
+    ) -> StoreResult<(Counter, Option<CounterReading>)>;
     /// A counter's readings, newest first, at most `limit`, before row id `before_id` when given.
     async fn list_readings(
         &self,

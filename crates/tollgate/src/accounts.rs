@@ -165,7 +165,7 @@ pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()>
                 )
             } else {
                 output::line(secret.expose());
-                output::line(&format!(
+                output::note(&format!(
                     "token {} `{}` for {email}: shown once, keep it safe",
                     token.id, token.name
                 ));

@@ -18,7 +18,7 @@ use crate::{output, store};
 
 /// `tollgate migrate`.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let store = store::open(config).await?;
+    let store = store::open_or_create(config).await?;
     if let Some(master) = config.master_key() {
         let done = crate::reseal::reseal_legacy(store.as_ref(), &master).await?;
         if done != crate::reseal::Resealed::default() {
@@ -38,7 +38,7 @@ pub async fn key(config: &Config, command: KeyCommand) -> anyhow::Result<()> {
     let store = store::open(config).await?;
     let result = match command {
         KeyCommand::Create(args) => create_key(config, store.as_ref(), args).await,
-        KeyCommand::List(args) => list_keys(store.as_ref(), args.team.as_deref(), args.json).await,
+        KeyCommand::List(args) => list_keys(store.as_ref(), &args).await,
         KeyCommand::Revoke(args) => revoke_key(store.as_ref(), args.id, args.json).await,
         KeyCommand::Update(args) => update_key(config, store.as_ref(), args).await,
     };
@@ -149,11 +149,20 @@ fn route_error(e: RuleError) -> anyhow::Error {
     }
 }
 
-/// The audit actor of CLI changes: `cli:<os-user>`.
+/// The audit actor of CLI changes: `cli:<os-user>`, the name the user database gives the
+/// process's user (so a cron job or a container without `$USER` is still named), `$USER` only
+/// where the user database has no entry.
 pub fn os_user() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+    let user = whoami::fallible::username()
+        .ok()
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("USER").ok().filter(|name| !name.is_empty()))
+        .or_else(|| {
+            std::env::var("USERNAME")
+                .ok()
+                .filter(|name| !name.is_empty())
+        })
+        .unwrap_or_else(|| "unknown".into());
     format!("cli:{user}")
 }
 
@@ -268,12 +277,14 @@ async fn create_key(
             &serde_json::json!({"id": record.id, "key": key.expose(), "prefix": record.prefix}),
         )
     } else {
-        output::line(&format!(
+        // The key alone on standard output (`KEY=$(tollgate key create …)`), the words beside it
+        // on standard error.
+        output::note(&format!(
             "Created key {} \"{}\" in team {}.",
             record.id, record.name, record.team_name
         ));
         output::line(key.expose());
-        output::line("Store it now: it is shown only once.");
+        output::note("Store it now: it is shown only once.");
         Ok(())
     }
 }
@@ -287,8 +298,11 @@ async fn route_names(store: &dyn Store) -> anyhow::Result<HashMap<i64, String>> 
         .collect())
 }
 
-async fn list_keys(store: &dyn Store, team: Option<&str>, json: bool) -> anyhow::Result<()> {
-    let team_id = match team {
+async fn list_keys(store: &dyn Store, args: &crate::cli::KeyListArgs) -> anyhow::Result<()> {
+    let by_use = keys::UseFilter::new(args.unused, args.idle_days)
+        .map_err(|e| cli_error(e, &[("idle_days", "--idle-days")]))?;
+    let json = args.json;
+    let team_id = match args.team.as_deref() {
         Some(name) => Some(
             store
                 .team_by_name(name)
@@ -301,7 +315,11 @@ async fn list_keys(store: &dyn Store, team: Option<&str>, json: bool) -> anyhow:
     let keys = store.list_keys(team_id).await?;
     let names = route_names(store).await?;
     let now = now_ms();
-    let views: Vec<KeyView> = keys.iter().map(|k| key_view(k, &names, now)).collect();
+    let views: Vec<KeyView> = keys
+        .iter()
+        .filter(|k| by_use.keeps(k, now))
+        .map(|k| key_view(k, &names, now))
+        .collect();
     let views = with_models(store, views).await?;
     if json {
         return output::json(&views);
@@ -432,7 +450,7 @@ async fn add_route(
         name: args.name.clone(),
         prefix: args.prefix.clone(),
         upstream_url: args.upstream.clone(),
-        kind: Some(routes::parse_kind(&args.kind).map_err(route_error)?),
+        kind: Some(routes::parse_kind(args.kind.as_str()).map_err(route_error)?),
         strip_prefix: args.strip_prefix,
         connect_timeout_ms: Some(connect_timeout_ms),
         timeout_ms: Some(timeout_ms),
@@ -505,8 +523,7 @@ async fn update_route(
         upstream_url: args.upstream,
         kind: args
             .kind
-            .as_deref()
-            .map(routes::parse_kind)
+            .map(|k| routes::parse_kind(k.as_str()))
             .transpose()
             .map_err(route_error)?,
         strip_prefix: args.strip_prefix,

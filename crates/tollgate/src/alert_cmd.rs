@@ -44,7 +44,7 @@ pub async fn run(config: &Config, command: AlertCommand) -> anyhow::Result<()> {
             let draft = ChannelDraft {
                 name: args.name,
                 url: args.webhook,
-                format: Some(args.format),
+                format: Some(args.format.as_str().to_owned()),
             };
             add(config, store.as_ref(), draft, args.json).await
         }
@@ -81,12 +81,11 @@ async fn add(
     if json {
         output::json(&json!({"id": record.id, "secret": secret.expose_secret()}))
     } else {
-        output::line(&format!(
-            "alert channel {} created (id {}). Its signing secret, shown once:\n{}",
-            record.name,
-            record.id,
-            secret.expose_secret()
+        output::note(&format!(
+            "alert channel {} created (id {}). Its signing secret, shown once:",
+            record.name, record.id,
         ));
+        output::line(secret.expose_secret());
         Ok(())
     }
 }

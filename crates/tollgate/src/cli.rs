@@ -3,7 +3,121 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A flag's fixed set of words as a clap `ValueEnum` (so `--help` and completions list them),
+/// with the word each stands for.
+macro_rules! words {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+        pub enum $name {
+            $($(#[$vm])* #[value(name = $word)] $variant),+
+        }
+        impl $name {
+            /// The word, as the API and the store spell it.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $word),+ }
+            }
+        }
+    };
+}
+
+words!(
+    /// What a route forwards.
+    RouteKindArg {
+        /// Any HTTP API: forwarded as is.
+        Http = "http",
+        /// OpenAI-compatible: model and token usage recorded.
+        Openai = "openai",
+        /// Anthropic Messages: model and token usage recorded.
+        Anthropic = "anthropic",
+    }
+);
+
+words!(
+    /// An alert channel's payload.
+    ChannelFormatArg {
+        /// Signed JSON.
+        Generic = "generic",
+        /// A Slack-compatible incoming webhook.
+        Slack = "slack",
+    }
+);
+
+words!(
+    /// What `usage top` groups by.
+    TopByArg {
+        /// API keys.
+        Key = "key",
+        /// Routes.
+        Route = "route",
+        /// Models.
+        Model = "model",
+        /// Teams.
+        Team = "team",
+        /// Status classes (2xx, 4xx, 5xx).
+        StatusClass = "status_class",
+    }
+);
+
+words!(
+    /// What `usage top` orders by.
+    TopOrderArg {
+        /// Calls.
+        Calls = "calls",
+        /// Tokens.
+        Tokens = "tokens",
+    }
+);
+
+words!(
+    /// An export's format.
+    ExportFormatArg {
+        /// Comma-separated values with a header row.
+        Csv = "csv",
+        /// One JSON array.
+        Json = "json",
+        /// One JSON object per line.
+        Ndjson = "ndjson",
+    }
+);
+
+words!(
+    /// A budget's period.
+    PeriodArg {
+        /// A calendar day.
+        Day = "day",
+        /// A calendar week (from Monday).
+        Week = "week",
+        /// A calendar month.
+        Month = "month",
+        /// For ever.
+        Total = "total",
+    }
+);
+
+words!(
+    /// A BPE vocabulary.
+    VocabularyArg {
+        /// GPT-4o, GPT-4.1, GPT-5, o-series.
+        O200kBase = "o200k_base",
+        /// GPT-4, GPT-3.5, embeddings; the approximation for other vendors.
+        Cl100kBase = "cl100k_base",
+    }
+);
+
+words!(
+    /// A shell to complete in.
+    ShellArg {
+        /// Bash.
+        Bash = "bash",
+        /// Zsh.
+        Zsh = "zsh",
+        /// Fish.
+        Fish = "fish",
+    }
+);
 
 /// tollgate: a self-hosted API-key gateway and token-usage console.
 #[derive(Debug, Parser)]
@@ -62,6 +176,18 @@ pub enum Command {
     Alert(AlertCommand),
     /// Print the console API's OpenAPI document (the web console's types are generated from it).
     Openapi,
+    /// Print a shell completion script: `tollgate completions bash > /etc/bash_completion.d/tollgate`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `tollgate man | man -l -`.
+    Man,
+}
+
+/// Flags of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: ShellArg,
 }
 
 /// `tollgate alert …`
@@ -94,9 +220,9 @@ pub struct AlertChannelAddArgs {
     /// Webhook URL (http or https).
     #[arg(long)]
     pub webhook: String,
-    /// generic (signed JSON) or slack (Slack-compatible incoming webhook).
-    #[arg(long, default_value = "generic")]
-    pub format: String,
+    /// The payload's shape.
+    #[arg(long, value_enum, default_value_t = ChannelFormatArg::Generic)]
+    pub format: ChannelFormatArg,
     /// Print JSON: {"id","secret"}.
     #[arg(long)]
     pub json: bool,
@@ -140,6 +266,46 @@ pub enum SyncCommand {
     Estimate(SyncEstimateArgs),
     /// Import sessions {tokens, event, timestamp} from a JSON array or a CSV file.
     Import(SyncImportArgs),
+    /// Correct a wrong reading, by id (the console's history shows it, `sync record --json`
+    /// prints it): the readings after it are recomputed.
+    Correct(SyncCorrectArgs),
+    /// Delete a wrong reading: the readings after it are recomputed.
+    Delete(SyncDeleteArgs),
+}
+
+/// Flags of `sync correct`.
+#[derive(Debug, Args)]
+pub struct SyncCorrectArgs {
+    /// The reading's id.
+    pub id: i64,
+    /// The figure it should have been: 150000, 150K, 15万…
+    #[arg(allow_hyphen_values = true)]
+    pub reading: String,
+    /// Counter name.
+    #[arg(long, default_value = "default")]
+    pub counter: String,
+    /// The counter's team (by name).
+    #[arg(long, default_value = "default")]
+    pub team: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `sync delete`.
+#[derive(Debug, Args)]
+pub struct SyncDeleteArgs {
+    /// The reading's id.
+    pub id: i64,
+    /// Counter name.
+    #[arg(long, default_value = "default")]
+    pub counter: String,
+    /// The counter's team (by name).
+    #[arg(long, default_value = "default")]
+    pub team: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `sync record`.
@@ -280,12 +446,12 @@ pub struct UsageStatsArgs {
 /// Flags of `usage top`.
 #[derive(Debug, Args)]
 pub struct UsageTopArgs {
-    /// key, route, model, team or status_class.
-    #[arg(long, default_value = "key")]
-    pub by: String,
-    /// calls or tokens.
-    #[arg(long, default_value = "calls")]
-    pub order: String,
+    /// What to group by.
+    #[arg(long, value_enum, default_value_t = TopByArg::Key)]
+    pub by: TopByArg,
+    /// What to order by.
+    #[arg(long, value_enum, default_value_t = TopOrderArg::Calls)]
+    pub order: TopOrderArg,
     /// How many, 1 to 1000.
     #[arg(long, default_value_t = 10)]
     pub limit: i64,
@@ -300,9 +466,9 @@ pub struct UsageTopArgs {
 /// Flags of `usage export`.
 #[derive(Debug, Args)]
 pub struct UsageExportArgs {
-    /// csv, json or ndjson.
-    #[arg(long, default_value = "csv")]
-    pub format: String,
+    /// The file's format.
+    #[arg(long, value_enum, default_value_t = ExportFormatArg::Csv)]
+    pub format: ExportFormatArg,
     /// Write to this file instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -331,9 +497,9 @@ pub struct EstimateArgs {
     /// Model whose vocabulary to use (default: o200k_base, today's OpenAI default).
     #[arg(long)]
     pub model: Option<String>,
-    /// Vocabulary by name, overriding --model: o200k_base or cl100k_base.
-    #[arg(long)]
-    pub vocabulary: Option<String>,
+    /// Vocabulary by name, overriding --model.
+    #[arg(long, value_enum)]
+    pub vocabulary: Option<VocabularyArg>,
     /// Print JSON: {"tokens","vocabulary","model","characters","bytes"}.
     #[arg(long)]
     pub json: bool,
@@ -491,6 +657,12 @@ pub struct KeyListArgs {
     /// Only this team's keys.
     #[arg(long)]
     pub team: Option<String>,
+    /// Only keys that have never been used.
+    #[arg(long, conflicts_with = "idle_days")]
+    pub unused: bool,
+    /// Only keys not used in the last N days (never-used keys included), 1 to 3650.
+    #[arg(long, value_name = "N")]
+    pub idle_days: Option<u32>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -540,9 +712,9 @@ pub struct RouteUpdateArgs {
     /// New path prefix.
     #[arg(long)]
     pub prefix: Option<String>,
-    /// http, openai or anthropic.
-    #[arg(long)]
-    pub kind: Option<String>,
+    /// What the route forwards.
+    #[arg(long, value_enum)]
+    pub kind: Option<RouteKindArg>,
     /// Remove the prefix before forwarding (true or false).
     #[arg(long, value_name = "BOOL")]
     pub strip_prefix: Option<bool>,
@@ -572,9 +744,9 @@ pub struct RouteAddArgs {
     /// Upstream base URL, e.g. https://api.openai.com.
     #[arg(long)]
     pub upstream: String,
-    /// http, openai or anthropic.
-    #[arg(long, default_value = "http")]
-    pub kind: String,
+    /// What the route forwards.
+    #[arg(long, value_enum, default_value_t = RouteKindArg::Http)]
+    pub kind: RouteKindArg,
     /// Remove the prefix before forwarding.
     #[arg(long)]
     pub strip_prefix: bool,
@@ -659,9 +831,9 @@ pub struct LimitSetArgs {
     /// A cost budget in US dollars per --period (e.g. 12.50).
     #[arg(long, value_name = "USD")]
     pub cost_usd: Option<String>,
-    /// The budgets' period: day, week, month or total.
-    #[arg(long, value_name = "PERIOD")]
-    pub period: Option<String>,
+    /// The budgets' period.
+    #[arg(long, value_enum, value_name = "PERIOD")]
+    pub period: Option<PeriodArg>,
     /// Only alert, never refuse.
     #[arg(long)]
     pub soft: bool,

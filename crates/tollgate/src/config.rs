@@ -433,11 +433,14 @@ impl Config {
             None => {}
         }
         let env = Env::prefixed("TOLLGATE_")
-            // Variables read by tests and tools, not configuration; `TOLLGATE_REDIS_URL` is
-            // `limits.redis_url`, below.
+            // Variables read by tests and tools, not configuration: `TOLLGATE_CONSOLE` is where
+            // the web console's dev server (`npm run dev`) sends its API calls, and
+            // `TOLLGATE_REDIS_URL` is `limits.redis_url`, below. `TOLLGATE_CONSOLE__…` still sets
+            // the `[console]` section.
             .filter(|k| {
-                !k.as_str().starts_with("test_")
-                    && k.as_str() != "config"
+                !k.as_str().to_ascii_lowercase().starts_with("test_")
+                    && !k.as_str().eq_ignore_ascii_case("config")
+                    && !k.as_str().eq_ignore_ascii_case("console")
                     && !k.as_str().eq_ignore_ascii_case("redis_url")
             })
             .split("__");
@@ -445,6 +448,7 @@ impl Config {
             .only(&["TOLLGATE_REDIS_URL"])
             .map(|_| "limits.redis_url".into());
         let config: Config = figment
+            .merge(platform_layer()?)
             .merge(env)
             .merge(redis_env)
             .merge(Serialized::defaults(flags))
@@ -461,7 +465,8 @@ impl Config {
                 .any(|scheme| url.starts_with(scheme))
         {
             return Err(ConfigError(format!(
-                "database_url `{}` must start with sqlite:// or postgres://",
+                "database_url (TOLLGATE_DATABASE_URL, or DATABASE_URL) `{}` must start with \
+                 sqlite:// or postgres://",
                 redact_url(url)
             )));
         }
@@ -728,6 +733,36 @@ impl Serialize for DatabaseUrl {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&redact_url(&self.0))
     }
+}
+
+/// What hosting platforms (Railway, Heroku, Render, Fly, Cloud Run…) inject, read below the
+/// `TOLLGATE_*` variables and above the file: `DATABASE_URL` is the store, and `PORT` the one port
+/// the platform exposes, given to the console listener on every interface (the console serves
+/// the web UI, the REST API and `/health` that the platform's health check calls). The gateway
+/// stays on `gateway_listen`; to expose it instead, set `TOLLGATE_GATEWAY_LISTEN=0.0.0.0:$PORT`.
+fn platform_layer() -> Result<Figment, ConfigError> {
+    let mut layer = Figment::new();
+    if let Some(url) = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    {
+        layer = layer.merge(Serialized::default("database_url", url));
+    }
+    if let Some(port) = std::env::var("PORT").ok().filter(|p| !p.trim().is_empty()) {
+        let port: u16 = port
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| {
+                ConfigError(format!("PORT `{port}` is not a port number (1 to 65535)"))
+            })?;
+        layer = layer.merge(Serialized::default(
+            "console_listen",
+            SocketAddr::from(([0, 0, 0, 0], port)).to_string(),
+        ));
+    }
+    Ok(layer)
 }
 
 fn one_line(text: &str) -> String {

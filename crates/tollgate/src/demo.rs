@@ -254,9 +254,9 @@ pub async fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
     if !(1..=400).contains(&args.days) {
         bail!("--days must be 1 to 400");
     }
+    let store = store::open(config).await?;
     tollgate_store::private::create_dir(&config.data_dir)
         .with_context(|| format!("data_dir {} cannot be created", config.data_dir.display()))?;
-    let store = store::open(config).await?;
     let (keys, routes) = ensure_fixtures(config, store.as_ref()).await?;
     let metrics = Metrics::new();
     let (writer, sink) = UsageWriter::start(

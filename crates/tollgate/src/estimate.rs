@@ -60,7 +60,7 @@ pub fn vocabulary(model: Option<&str>, name: Option<&str>) -> anyhow::Result<Voc
 
 /// `tollgate estimate`.
 pub fn run(args: &EstimateArgs) -> anyhow::Result<()> {
-    let vocab = vocabulary(args.model.as_deref(), args.vocabulary.as_deref())?;
+    let vocab = vocabulary(args.model.as_deref(), args.vocabulary.map(|v| v.as_str()))?;
     let text = read_text(args.file.as_deref())?;
     let estimate = Estimate {
         tokens: vocab.count(&text),

@@ -96,14 +96,15 @@ fn kinds(args: &LimitSetArgs) -> anyhow::Result<Vec<LimitKind>> {
         out.push(LimitKind::Concurrency { max });
     }
     let budget = args.tokens.is_some() || args.cost_usd.is_some();
-    let period: Option<Period> = match (&args.period, budget) {
-        (Some(p), true) => Some(p.parse().map_err(|e: tollgate_limits::FieldError| {
-            anyhow::anyhow!("--period: {}", e.message)
-        })?),
-        (None, true) => anyhow::bail!("--period: give day, week, month or total with a budget"),
-        (Some(_), false) => anyhow::bail!("--period: applies to --tokens and --cost-usd only"),
-        (None, false) => None,
-    };
+    let period: Option<Period> =
+        match (&args.period, budget) {
+            (Some(p), true) => Some(p.as_str().parse().map_err(
+                |e: tollgate_limits::FieldError| anyhow::anyhow!("--period: {}", e.message),
+            )?),
+            (None, true) => anyhow::bail!("--period: give day, week, month or total with a budget"),
+            (Some(_), false) => anyhow::bail!("--period: applies to --tokens and --cost-usd only"),
+            (None, false) => None,
+        };
     if let (Some(max), Some(period)) = (args.tokens, period) {
         out.push(LimitKind::TokenBudget { max, period });
     }

@@ -12,6 +12,7 @@ mod cli;
 mod config;
 mod demo;
 mod estimate;
+mod instance_lock;
 mod limit;
 mod limits;
 mod output;
@@ -27,6 +28,17 @@ use config::{Config, FlagOverrides};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Commands that print what the binary itself knows need no configuration: they work even
+    // where the environment holds a broken setting.
+    let standalone = match &cli.command {
+        Command::Openapi => Some(output::print_openapi()),
+        Command::Completions(args) => Some(output::print_completions(args.shell)),
+        Command::Man => Some(output::print_man()),
+        _ => None,
+    };
+    if let Some(result) = standalone {
+        return finish(result);
+    }
     let serve_flags = match &cli.command {
         Command::Serve(args) => (args.gateway_listen, args.console_listen),
         _ => (None, None),
@@ -40,8 +52,15 @@ fn main() -> ExitCode {
     let result = Config::load(cli.config.as_deref(), flags)
         .map_err(anyhow::Error::from)
         .and_then(|config| run(cli.command, config));
+    finish(result)
+}
+
+/// The exit code of a command's result; a reader of standard output that went away early
+/// (`| head`) is not a failure and prints nothing.
+fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if output::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             output::error_line(&error);
             ExitCode::FAILURE
@@ -68,7 +87,10 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Command::Demo(args) => demo::run(&config, &args).await,
             Command::Sync(cmd) => sync::run(&config, cmd).await,
             Command::Alert(cmd) => alert_cmd::run(&config, cmd).await,
+            // Answered before the configuration is read; here for completeness only.
             Command::Openapi => output::print_openapi(),
+            Command::Completions(args) => output::print_completions(args.shell),
+            Command::Man => output::print_man(),
         }
     })
 }

@@ -173,7 +173,8 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
     let started = Instant::now();
     tollgate_store::private::create_dir(&config.data_dir)
         .with_context(|| format!("data_dir {} cannot be created", config.data_dir.display()))?;
-    let store = store::open(&config).await?;
+    let _instance_lock = crate::instance_lock::acquire(&config)?;
+    let store = store::open_or_create(&config).await?;
     if let Some(master) = config.master_key() {
         crate::reseal::reseal_legacy(store.as_ref(), &master).await?;
     }

@@ -79,6 +79,7 @@ fn report(c: &Counter, r: &CounterReading, json: bool) -> anyhow::Result<()> {
     if json {
         return output::json(&serde_json::json!({
             "success": true,
+            "reading_id": r.id,
             "total_used": c.used,
             "increment": r.increment,
             "reset": r.reset,
@@ -245,6 +246,8 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
         SyncCommand::Status(a) => (&a.counter, &a.team),
         SyncCommand::Estimate(a) => (&a.counter, &a.team),
         SyncCommand::Import(a) => (&a.counter, &a.team),
+        SyncCommand::Correct(a) => (&a.counter, &a.team),
+        SyncCommand::Delete(a) => (&a.counter, &a.team),
     };
     let (name, team) = (name.clone(), team.clone());
     counters::check_name(&name).map_err(sync_error)?;
@@ -253,6 +256,7 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
         Add(i64, String, &'static str),
         Import(Vec<(i64, String, i64)>),
         Status(bool),
+        Revise(i64, Option<i64>),
     }
     let (plan, json) = match &command {
         SyncCommand::Record(a) => {
@@ -298,6 +302,8 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
             (Plan::Add(total, event, "estimate"), a.json)
         }
         SyncCommand::Import(a) => (Plan::Import(read_sessions(&a.file)?), a.json),
+        SyncCommand::Correct(a) => (Plan::Revise(a.id, Some(reading_of(&a.reading)?)), a.json),
+        SyncCommand::Delete(a) => (Plan::Revise(a.id, None), a.json),
     };
     let store = store::open(config).await?;
     let result = async {
@@ -326,6 +332,20 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
                     output::line(&format!("{} sessions imported (+{added} tokens): {} of {} used", sessions.len(), c.used, c.quota));
                     Ok(())
                 }
+            }
+            Plan::Revise(id, figure) => {
+                let (c, r) = counters::revise(&rules, &actor, Some(team), &name, id, figure).await.map_err(sync_error)?;
+                if json {
+                    return output::json(&serde_json::json!({
+                        "counter": CounterStatus::from(&c),
+                        "reading": r.as_ref().map(tollgate_console::api::counters::ReadingView::from),
+                    }));
+                }
+                match r {
+                    Some(r) => output::line(&format!("reading {id} is now {} (+{}): {} of {} used", r.reading, r.increment, c.used, c.quota)),
+                    None => output::line(&format!("reading {id} deleted: {} of {} used", c.used, c.quota)),
+                }
+                Ok(())
             }
             Plan::Status(json) => {
                 let counter = status_counter(store.as_ref(), team, &name).await?;

@@ -5,7 +5,8 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 use tollgate_console::api::usage::{
-    ExportFormat, LogEntry, RowEncoder, grouping_of, order_of, top_items, totals,
+    ExportFormat, LogEntry, RowEncoder, export_row, grouping_of, key_names, order_of, top_items,
+    totals,
 };
 use tollgate_console::error::ApiError;
 use tollgate_core::time::{format_ms, now_ms, parse_duration};
@@ -161,8 +162,8 @@ async fn top(store: &dyn Store, a: &crate::cli::UsageTopArgs, r: &Range) -> anyh
     let items = top_items(
         store,
         &filter,
-        grouping(&a.by)?,
-        ordering(&a.order)?,
+        grouping(a.by.as_str())?,
+        ordering(a.order.as_str())?,
         a.limit,
     )
     .await
@@ -222,13 +223,16 @@ async fn export(
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
+    let names = key_names(store)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the key names: {e}"))?;
     let mut encoder = RowEncoder::new(format);
     let mut cursor: Option<EventCursor> = None;
     let mut rows = 0u64;
     loop {
         let page = store.search_usage(&filter, cursor, 5_000).await?;
         for e in &page {
-            out.write_all(&encoder.row(&LogEntry::from(e)))
+            out.write_all(&encoder.row(&export_row(&LogEntry::from(e), &names)))
                 .context("cannot write the export")?;
         }
         rows += page.len() as u64;
@@ -247,7 +251,7 @@ async fn export(
     out.flush().context("cannot write the export")?;
     drop(out);
     if a.output.is_some() {
-        output::line(&format!("{rows} events exported"));
+        output::note(&format!("{rows} events exported"));
     }
     Ok(())
 }

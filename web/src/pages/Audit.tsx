@@ -162,7 +162,7 @@ export const ACTION_GROUPS: { group: string; actions: string[] }[] = [
   { group: 'key', actions: ['key.create', 'key.update', 'key.revoke', 'key.reveal', 'key.delete'] },
   { group: 'route', actions: ['route.create', 'route.update', 'route.delete'] },
   { group: 'token', actions: ['token.create', 'token.revoke'] },
-  { group: 'counter', actions: ['counter.record', 'counter.import'] },
+  { group: 'counter', actions: ['counter.record', 'counter.import', 'counter.correct', 'counter.delete_reading'] },
   { group: 'setting', actions: ['setting.change'] },
 ];
 export const ENTITY_TYPES = ['user', 'team', 'member', 'invitation', 'key', 'route', 'token', 'counter', 'setting'];

@@ -10,9 +10,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tollgate_core::reading::{READING_EXAMPLES, parse_reading};
+use tollgate_core::time::now_ms;
+use tollgate_core::tokenize::Vocabulary;
 use tollgate_store::{Counter, CounterReading};
 use utoipa::{IntoParams, ToSchema};
 
+use super::views::MAX_TIME_MS;
 use crate::ConsoleState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -155,7 +158,9 @@ pub struct RecordTokenUsage {
     pub event: String,
     /// Conversation.
     pub conversation_id: Option<String>,
-    /// `manual` (default), `clipboard`, `estimate`, `import` or `api`.
+    /// `api` (the default here: a program posted the reading), `manual`, `clipboard`,
+    /// `estimate` or `import`. (`POST /api/v1/counters/{name}/readings`, where people record
+    /// readings from the console, defaults to `manual`.)
     pub sync_type: Option<String>,
     /// Counter name (default `default`).
     pub counter: Option<String>,
@@ -226,6 +231,7 @@ pub async fn record_token_usage(
         .counter
         .clone()
         .unwrap_or_else(|| DEFAULT_COUNTER.to_owned());
+    // Posted by a program (the seed's scripts), so `api` unless it says otherwise.
     let (counter, reading) = record(&state, &caller, &name, req, "api").await?;
     let message = if reading.reset {
         format!(
@@ -292,7 +298,8 @@ pub struct ReadingCreate {
     pub event: String,
     /// Conversation.
     pub conversation_id: Option<String>,
-    /// `manual` (default), `clipboard`, `estimate`, `import` or `api`.
+    /// `manual` (the default here: a person recorded it), `clipboard`, `estimate`, `import` or
+    /// `api`. (The seed's `POST /api/record_token_usage` defaults to `api`.)
     pub sync_type: Option<String>,
 }
 
@@ -324,6 +331,7 @@ pub async fn create_reading(
         counter: None,
         team_id: scope.team_id,
     };
+    // The console's record dialog: a person typed it.
     let (counter, reading) = record(&state, &caller, &name, seed, "manual").await?;
     Ok((
         StatusCode::CREATED,
@@ -427,4 +435,267 @@ pub async fn parse(caller: Caller, ApiJson(req): ApiJson<ParseRequest>) -> ApiRe
         tokens,
         examples: READING_EXAMPLES.to_vec(),
     }))
+}
+
+/// The most text one estimate counts, bytes: far beyond a conversation, small enough that
+/// counting it cannot hold a worker for long.
+pub const MAX_ESTIMATE_BYTES: usize = 1024 * 1024;
+
+/// Counts `text` with `vocab` off the async workers (BPE is CPU work).
+pub async fn count_text(vocab: Vocabulary, text: String) -> ApiResult<usize> {
+    tokio::task::spawn_blocking(move || vocab.count(&text))
+        .await
+        .map_err(|e| ApiError::Internal(format!("token counting failed: {e}")))
+}
+
+/// Two texts to count and add to a counter as an estimate.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CounterEstimate {
+    /// The user's text.
+    pub user: String,
+    /// The assistant's text.
+    pub assistant: String,
+    /// Model whose vocabulary counts the texts (default: `o200k_base`, today's OpenAI default).
+    pub model: Option<String>,
+    /// What happened (default: the counts).
+    pub event: Option<String>,
+}
+
+/// Counts a user and an assistant text with a BPE vocabulary and adds the sum to a counter as an
+/// `estimate` reading (as `tollgate sync estimate` does).
+#[utoipa::path(post, path = "/api/v1/counters/{name}/estimate", tag = "counters", request_body = CounterEstimate,
+    params(("name" = String, Path, description = "Counter name"), CounterScope),
+    responses((status = 201, body = ReadingRecorded), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn estimate_reading(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(scope): ApiQuery<CounterScope>,
+    ApiJson(req): ApiJson<CounterEstimate>,
+) -> ApiResult<(StatusCode, Json<ReadingRecorded>)> {
+    for (field, text) in [("user", &req.user), ("assistant", &req.assistant)] {
+        if text.len() > MAX_ESTIMATE_BYTES {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field}: the text is longer than {MAX_ESTIMATE_BYTES} bytes"),
+            ));
+        }
+    }
+    if req.model.as_ref().is_some_and(|m| m.len() > 200) {
+        return Err(ApiError::invalid(
+            "model",
+            "model is longer than 200 characters",
+        ));
+    }
+    let vocab = Vocabulary::for_model(req.model.as_deref().unwrap_or(""));
+    let user = count_text(vocab, req.user).await?;
+    let assistant = count_text(vocab, req.assistant).await?;
+    let tokens = i64::try_from(user + assistant)
+        .map_err(|_| ApiError::invalid("user", "too many tokens"))?;
+    let event = req.event.unwrap_or_else(|| {
+        format!(
+            "estimate: {user} user + {assistant} assistant tokens ({})",
+            vocab.name()
+        )
+    });
+    let note = ReadingNote {
+        event,
+        conversation_id: None,
+        sync_type: "estimate".into(),
+    };
+    let actor = Actor::Console(&caller);
+    let (counter, reading) =
+        counters::add(&state.rules(), &actor, scope.team_id, &name, tokens, note).await?;
+    report_to_limiter(&state, &counter, &reading).await;
+    Ok((
+        StatusCode::CREATED,
+        Json(ReadingRecorded {
+            counter: CounterStatus::from(&counter),
+            reading: ReadingView::from(&reading),
+        }),
+    ))
+}
+
+/// Most sessions one import adds.
+pub const MAX_IMPORT_SESSIONS: usize = 10_000;
+
+/// One session to import.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionImport {
+    /// Tokens the session used: a number or text such as `5K`.
+    pub tokens: Figure,
+    /// What happened.
+    #[serde(default)]
+    pub event: String,
+    /// When: epoch ms, or an RFC 3339 time such as `2026-05-01T10:00:00Z` (default: now).
+    pub timestamp: Option<Moment>,
+}
+
+/// A time as sent: epoch milliseconds or RFC 3339 text.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Moment {
+    /// Epoch milliseconds.
+    Millis(i64),
+    /// RFC 3339 text.
+    Text(String),
+}
+
+/// Sessions to import, as `tollgate sync import` reads them from a file.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CounterImport {
+    /// The sessions, 1 to 10000; added in time order.
+    pub sessions: Vec<SessionImport>,
+}
+
+/// What an import added.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CounterImported {
+    /// Sessions added.
+    pub imported: usize,
+    /// Tokens added.
+    pub tokens: i64,
+    /// The counter now.
+    pub counter: CounterStatus,
+}
+
+fn session_time(i: usize, moment: Option<&Moment>, now: i64) -> ApiResult<i64> {
+    const AFTER_2000: i64 = 946_684_800_000;
+    let bad =
+        |text: String| ApiError::invalid("sessions", format!("sessions[{i}].timestamp: {text}"));
+    match moment {
+        None => Ok(now),
+        Some(Moment::Millis(ms)) if (AFTER_2000..MAX_TIME_MS).contains(ms) => Ok(*ms),
+        Some(Moment::Millis(ms)) => Err(bad(format!("{ms} is not epoch milliseconds after 2000"))),
+        Some(Moment::Text(text)) => text
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .map(|t| t.as_millisecond())
+            .filter(|ms| (AFTER_2000..MAX_TIME_MS).contains(ms))
+            .ok_or_else(|| bad(format!("`{text}` is neither epoch ms nor an RFC 3339 time"))),
+    }
+}
+
+/// Adds sessions `{tokens, event, timestamp}` to a counter in time order, each an `import`
+/// reading (as `tollgate sync import` does); checked in full first, so a bad session adds none.
+#[utoipa::path(post, path = "/api/v1/counters/{name}/import", tag = "counters", request_body = CounterImport,
+    params(("name" = String, Path, description = "Counter name"), CounterScope),
+    responses((status = 201, body = CounterImported), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn import_sessions(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(scope): ApiQuery<CounterScope>,
+    ApiJson(req): ApiJson<CounterImport>,
+) -> ApiResult<(StatusCode, Json<CounterImported>)> {
+    if req.sessions.is_empty() || req.sessions.len() > MAX_IMPORT_SESSIONS {
+        return Err(ApiError::invalid(
+            "sessions",
+            format!("sessions: give 1 to {MAX_IMPORT_SESSIONS} sessions"),
+        ));
+    }
+    let now = now_ms();
+    let mut sessions = Vec::with_capacity(req.sessions.len());
+    for (i, s) in req.sessions.into_iter().enumerate() {
+        let tokens = s
+            .tokens
+            .tokens("tokens")
+            .map_err(|e| ApiError::invalid("sessions", format!("sessions[{i}].{e}")))?;
+        let ts_ms = session_time(i, s.timestamp.as_ref(), now)?;
+        sessions.push(counters::ImportedSession {
+            tokens,
+            event: s.event,
+            ts_ms,
+        });
+    }
+    sessions.sort_by_key(|s| s.ts_ms);
+    let actor = Actor::Console(&caller);
+    let (counter, added) = counters::import(
+        &state.rules(),
+        &actor,
+        scope.team_id,
+        &name,
+        &sessions,
+        || {},
+    )
+    .await?;
+    if let Some(limiter) = &state.limiter {
+        let reported = tollgate_limits::Reported {
+            team_id: Some(counter.team_id),
+            key_id: None,
+            route_id: None,
+            tokens: u64::try_from(added).unwrap_or(0),
+            cost_micro: 0,
+        };
+        if let Err(e) = limiter.record_reported(&reported).await {
+            tracing::warn!(error = %e, counter = counter.id, "an import could not be counted on budgets");
+        }
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(CounterImported {
+            imported: sessions.len(),
+            tokens: added,
+            counter: CounterStatus::from(&counter),
+        }),
+    ))
+}
+
+/// The right figure for a reading.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadingCorrection {
+    /// The cumulative figure it should have been: a number or text such as `150K`.
+    pub reading: Figure,
+}
+
+/// Corrects a wrong reading: it gets the right figure, every later reading's increment is
+/// recomputed, and `used` follows. The team's admins, or the member who recorded it. Audited.
+#[utoipa::path(patch, path = "/api/v1/counters/{name}/readings/{id}", tag = "counters", request_body = ReadingCorrection,
+    params(("name" = String, Path, description = "Counter name"), ("id" = i64, Path, description = "Reading id"), CounterScope),
+    responses((status = 200, body = ReadingRecorded), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn correct_reading(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    ApiPath((name, id)): ApiPath<(String, i64)>,
+    ApiQuery(scope): ApiQuery<CounterScope>,
+    ApiJson(req): ApiJson<ReadingCorrection>,
+) -> ApiResult<Json<ReadingRecorded>> {
+    let figure = req.reading.tokens("reading")?;
+    let actor = Actor::Console(&caller);
+    let (counter, reading) = counters::revise(
+        &state.rules(),
+        &actor,
+        scope.team_id,
+        &name,
+        id,
+        Some(figure),
+    )
+    .await?;
+    let reading = reading
+        .ok_or_else(|| ApiError::Internal(format!("reading {id} vanished while corrected")))?;
+    Ok(Json(ReadingRecorded {
+        counter: CounterStatus::from(&counter),
+        reading: ReadingView::from(&reading),
+    }))
+}
+
+/// Deletes a wrong reading; the readings after it are recomputed and `used` follows. The team's
+/// admins, or the member who recorded it. Audited.
+#[utoipa::path(delete, path = "/api/v1/counters/{name}/readings/{id}", tag = "counters",
+    params(("name" = String, Path, description = "Counter name"), ("id" = i64, Path, description = "Reading id"), CounterScope),
+    responses((status = 200, body = CounterStatus), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_reading(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    ApiPath((name, id)): ApiPath<(String, i64)>,
+    ApiQuery(scope): ApiQuery<CounterScope>,
+) -> ApiResult<Json<CounterStatus>> {
+    let actor = Actor::Console(&caller);
+    let (counter, _) =
+        counters::revise(&state.rules(), &actor, scope.team_id, &name, id, None).await?;
+    Ok(Json(CounterStatus::from(&counter)))
 }

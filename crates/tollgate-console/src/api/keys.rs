@@ -28,6 +28,11 @@ use crate::rules::keys::{self, Expiry, KeyChange, KeyDraft};
 pub struct KeyListQuery {
     /// Only this team's keys.
     pub team_id: Option<i64>,
+    /// `true`: only keys that have never been used (clean-up candidates).
+    #[serde(default)]
+    pub unused: bool,
+    /// Only keys not used in the last N days, 1 to 3650; never-used keys count as idle.
+    pub idle_days: Option<u32>,
 }
 
 /// A new key.
@@ -130,12 +135,13 @@ pub async fn list_keys(
     if let Some(team) = q.team_id {
         caller.require(team, Role::Viewer)?;
     }
+    let by_use = keys::UseFilter::new(q.unused, q.idle_days)?;
     let now = now_ms();
     let keys = state.store.list_keys(q.team_id).await?;
     let models = key_models(&state).await?;
     Ok(Json(
         keys.iter()
-            .filter(|k| caller.role_in(k.team_id).is_some())
+            .filter(|k| caller.role_in(k.team_id).is_some() && by_use.keeps(k, now))
             .map(|k| KeyView::of(k, now).with_models(&models))
             .collect(),
     ))

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod compat;
 pub mod counters;
 pub mod edge;
+pub mod estimate;
 pub mod ingest;
 pub mod keys;
 pub mod limits;
@@ -159,6 +160,10 @@ pub fn router() -> OpenApiRouter<ConsoleState> {
         .routes(routes!(counters::create_reading, counters::list_readings))
         .routes(routes!(counters::set_quota))
         .routes(routes!(counters::parse))
+        .routes(routes!(counters::estimate_reading))
+        .routes(routes!(counters::correct_reading, counters::delete_reading))
+        .routes(routes!(counters::import_sessions))
+        .routes(routes!(estimate::estimate))
         .routes(routes!(audit::list_audit))
         .routes(routes!(settings::get_settings))
         .routes(routes!(settings::rotate_ingest_secret))

@@ -299,3 +299,57 @@ pub async fn set_quota(
     actor.audit(rules.store, change).await;
     Ok(updated)
 }
+
+/// Corrects (`Some(figure)`) or deletes (`None`) reading `reading_id` of counter `name`, and
+/// recomputes the readings after it (see [`tollgate_store::CounterQueries::revise_reading`]).
+/// The team's admins and owners may revise any reading; a member only a reading they recorded;
+/// viewers none. Audited with the figure before and after.
+pub async fn revise(
+    rules: &Rules<'_>,
+    actor: &Actor<'_>,
+    team_id: Option<i64>,
+    name: &str,
+    reading_id: i64,
+    figure: Option<i64>,
+) -> RuleResult<(Counter, Option<CounterReading>)> {
+    if let Some(f) = figure {
+        check_tokens("reading", f)?;
+    }
+    let counter = visible(rules, actor, team_id, name).await?;
+    let role = actor.require(counter.team_id, Role::Member)?;
+    let missing = || {
+        RuleError::NotFound(format!(
+            "reading {reading_id} of counter `{name}` does not exist"
+        ))
+    };
+    let old = rules
+        .store
+        .list_readings(counter.id, reading_id.checked_add(1), 1)
+        .await?
+        .into_iter()
+        .next()
+        .filter(|r| r.id == reading_id)
+        .ok_or_else(missing)?;
+    if role < Role::Admin && old.actor.as_deref() != Some(actor.audit_name().as_str()) {
+        return Err(RuleError::Forbidden(format!(
+            "reading {reading_id} was recorded by someone else: only the team's admins may \
+             change it"
+        )));
+    }
+    let (c, r) = rules
+        .store
+        .revise_reading(counter.id, reading_id, figure)
+        .await?;
+    let change = match &r {
+        Some(new) => Change::new("counter.correct", "counter", &c.name).summary(format!(
+            "reading {reading_id} on `{}` corrected from {} to {} (now {} used)",
+            c.name, old.reading, new.reading, c.used
+        )),
+        None => Change::new("counter.delete_reading", "counter", &c.name).summary(format!(
+            "reading {reading_id} ({}, +{}) on `{}` deleted (now {} used)",
+            old.reading, old.increment, c.name, c.used
+        )),
+    };
+    actor.audit(rules.store, change.team(Some(c.team_id))).await;
+    Ok((c, r))
+}

@@ -343,3 +343,55 @@ pub async fn reveal(rules: &Rules<'_>, actor: &Actor<'_>, id: i64) -> RuleResult
     actor.audit(store, change).await;
     Ok(secret)
 }
+
+/// Most days `idle_days` may name (ten years).
+pub const MAX_IDLE_DAYS: u32 = 3650;
+
+/// Which keys a list keeps by their use: every key, those never used, or those unused for some
+/// days (never-used ones included). Shared by `GET /api/v1/keys` and `tollgate key list`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UseFilter {
+    /// Every key.
+    #[default]
+    Any,
+    /// Keys that have never been used.
+    NeverUsed,
+    /// Keys not used in the last so many days (never-used keys included).
+    IdleFor {
+        /// Days, 1 to [`MAX_IDLE_DAYS`].
+        days: u32,
+    },
+}
+
+impl UseFilter {
+    /// From the list's `unused` and `idle_days` filters (fields named as the API names them).
+    pub fn new(unused: bool, idle_days: Option<u32>) -> RuleResult<Self> {
+        match (unused, idle_days) {
+            (true, Some(_)) => Err(RuleError::Invalid {
+                field: "idle_days",
+                message: "idle_days: give unused or idle_days, not both".into(),
+            }),
+            (true, None) => Ok(Self::NeverUsed),
+            (false, Some(days)) if (1..=MAX_IDLE_DAYS).contains(&days) => {
+                Ok(Self::IdleFor { days })
+            }
+            (false, Some(days)) => Err(RuleError::Invalid {
+                field: "idle_days",
+                message: format!("idle_days: must be 1 to {MAX_IDLE_DAYS} (got {days})"),
+            }),
+            (false, None) => Ok(Self::Any),
+        }
+    }
+
+    /// Whether `key` passes, at `now_ms`.
+    pub fn keeps(self, key: &KeyRecord, now_ms: i64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::NeverUsed => key.last_used_at_ms.is_none(),
+            Self::IdleFor { days } => {
+                let since = now_ms - i64::from(days) * tollgate_core::time::DAY_MS;
+                key.last_used_at_ms.is_none_or(|used| used < since)
+            }
+        }
+    }
+}

@@ -501,4 +501,105 @@ pub async fn counters_story(store: &dyn Store) {
     counter_quota_and_missing_counters(store).await;
     counter_daily_sums_by_utc_day(store).await;
     concurrent_additions_add_up(store).await;
+    readings_are_corrected_and_deleted(store).await;
+}
+
+/// The (figure, increment, reset) of every reading, oldest first.
+async fn chain(store: &dyn Store, counter_id: i64) -> Vec<(i64, i64, bool)> {
+    let mut readings = all_readings(store, counter_id).await;
+    readings.reverse();
+    readings
+        .iter()
+        .map(|r| (r.reading, r.increment, r.reset))
+        .collect()
+}
+
+/// A wrong reading corrected: it and every later one recomputed (cumulative readings against the
+/// one before, added ones keeping their increment), `used` the last figure, increments adding
+/// up to it. A deleted reading: the same without it, one reading fewer. A reading of another
+/// counter, or none, is not found and changes nothing.
+pub async fn readings_are_corrected_and_deleted(store: &dyn Store) {
+    let c = counter(store).await;
+    let t = now_ms();
+    let first = record(store, c.id, t, 100_000).await;
+    let typo = record(store, c.id, t + 1, 1_500_000).await; // 150,000 mistyped
+    let third = record(store, c.id, t + 2, 160_000).await; // looked like a reset
+    // An estimate adds its tokens to whatever was used before it.
+    store
+        .add_to_counter(
+            c.id,
+            5_000,
+            NewReading {
+                sync_type: "estimate".to_owned(),
+                ..new_reading(t + 3, 0)
+            },
+        )
+        .await
+        .expect("add_to_counter");
+    assert_eq!(
+        chain(store, c.id).await,
+        [
+            (100_000, 100_000, false),
+            (1_500_000, 1_400_000, false),
+            (160_000, 160_000, true),
+            (165_000, 5_000, false)
+        ]
+    );
+    let (revised, corrected) = store
+        .revise_reading(c.id, typo.id, Some(150_000))
+        .await
+        .expect("revise_reading");
+    let corrected = corrected.expect("the corrected reading");
+    assert_eq!(
+        (corrected.id, corrected.reading, corrected.increment),
+        (typo.id, 150_000, 50_000)
+    );
+    let now = chain(store, c.id).await;
+    assert_eq!(
+        now,
+        [
+            (100_000, 100_000, false),
+            (150_000, 50_000, false),
+            (160_000, 10_000, false),
+            (165_000, 5_000, false)
+        ]
+    );
+    assert_eq!(revised.used, 165_000);
+    assert_eq!(revised.used, now.iter().map(|r| r.1).sum::<i64>());
+    assert_eq!(revised.readings, 4);
+
+    let (revised, gone) = store
+        .revise_reading(c.id, third.id, None)
+        .await
+        .expect("delete");
+    assert!(gone.is_none());
+    assert_eq!(
+        chain(store, c.id).await,
+        [
+            (100_000, 100_000, false),
+            (150_000, 50_000, false),
+            (155_000, 5_000, false)
+        ]
+    );
+    assert_eq!((revised.used, revised.readings), (155_000, 3));
+    assert_eq!(counter_now(store, &c).await.used, 155_000);
+
+    // Another counter's reading, a missing one: not found, nothing changed.
+    let other = counter(store).await;
+    expect_not_found(
+        store.revise_reading(other.id, first.id, Some(1)).await,
+        &format!("reading {}", first.id),
+        "revise a reading of another counter",
+    );
+    expect_not_found(
+        store.revise_reading(c.id, MISSING, None).await,
+        &format!("reading {MISSING}"),
+        "delete a missing reading",
+    );
+    expect_not_found(
+        store.revise_reading(MISSING, first.id, None).await,
+        &format!("counter {MISSING}"),
+        "revise a reading of a missing counter",
+    );
+    assert_eq!(chain(store, c.id).await.len(), 3);
 }

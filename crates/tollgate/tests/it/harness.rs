@@ -54,7 +54,12 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         match backend {
             Backend::Sqlite => {
+                // Only `serve` and `migrate` create a store: the tests' CLI calls find it made,
+                // as PostgreSQL's database is made below.
                 let url = format!("sqlite://{}", dir.path().join("tollgate.db").display());
+                let store = SqliteStore::connect(&url).await.expect("create sqlite");
+                store.migrate().await.expect("migrate");
+                store.close().await;
                 Self {
                     backend,
                     url,

@@ -31,7 +31,8 @@ const CALLERS: [&str; 9] = [
 /// `{team}`, `{fresh_inv}` / `{inv_token}` a new invitation's id / secret, `{key}` and `{route}` new
 /// ones in `{team}` made by the instance admin, `{limit}` a new limit on `{team}` made by the
 /// instance admin, `{channel}` a new alert channel, `{own_token}` a token of the caller's own,
-/// `{edge_token}` a new edge token made by the instance admin.
+/// `{edge_token}` a new edge token made by the instance admin, `{reading}` a new reading on
+/// `{team}`'s `default` counter recorded by the instance admin.
 type Row = (
     &'static str,
     &'static str,
@@ -470,6 +471,41 @@ const ROWS: &[Row] = &[
         [A, 200, 200, 200, 200, 200, 200, 200, A],
     ),
     (
+        "PATCH",
+        "/api/v1/counters/{name}/readings/{id}",
+        "/api/v1/counters/default/readings/{reading}?team_id={team}",
+        r#"{"reading":"150K"}"#,
+        [A, 403, 403, 200, 200, 404, 200, 200, A],
+    ),
+    (
+        "DELETE",
+        "/api/v1/counters/{name}/readings/{id}",
+        "/api/v1/counters/default/readings/{reading}?team_id={team}",
+        "",
+        [A, 403, 403, 200, 200, 404, 200, 200, A],
+    ),
+    (
+        "POST",
+        "/api/v1/counters/{name}/estimate",
+        "/api/v1/counters/default/estimate?team_id={team}",
+        r#"{"user":"how many tokens is this?","assistant":"a handful"}"#,
+        [A, 403, 201, 201, 201, 404, 201, 201, A],
+    ),
+    (
+        "POST",
+        "/api/v1/counters/{name}/import",
+        "/api/v1/counters/default/import?team_id={team}",
+        r#"{"sessions":[{"tokens":"5K","event":"matrix"},{"tokens":800}]}"#,
+        [A, 403, 201, 201, 201, 404, 201, 201, A],
+    ),
+    (
+        "POST",
+        "/api/v1/estimate",
+        "/api/v1/estimate",
+        r#"{"text":"count me","model":"gpt-4o"}"#,
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
         "GET",
         "/api/v1/audit",
         "/api/v1/audit",
@@ -691,6 +727,12 @@ impl World {
                 )
                 .await;
             out = out.replace("{key}", &key["id"].to_string());
+        }
+        if out.contains("{reading}") {
+            let path = format!("/api/v1/counters/default/readings?team_id={}", self.team);
+            let body = json!({"reading": 1000 + n, "event": format!("fixture{n}")});
+            let recorded = self.root.ok(Method::POST, &path, Some(body), 201).await;
+            out = out.replace("{reading}", &recorded["reading"]["id"].to_string());
         }
         if out.contains("{route}") {
             let body = json!({"team_id": self.team, "name": format!("fixture{n}"), "prefix": format!("/fixture{n}"), "upstream_url": "http://127.0.0.1:9"});

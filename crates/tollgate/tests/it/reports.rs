@@ -122,9 +122,7 @@ async fn demo_data_feeds_the_usage_commands(backend: Backend) {
         &["usage", "stats", "--since", "forever"][..],
         &["usage", "stats", "--since", "500d"],
         &["usage", "stats", "--since", "1d", "--until", "2d"],
-        &["usage", "top", "--by", "colour"],
         &["usage", "top", "--limit", "0"],
-        &["usage", "export", "--format", "xml"],
         &["demo", "--events", "0"],
     ] {
         let out = cli(&db, bad);
@@ -133,6 +131,22 @@ async fn demo_data_feeds_the_usage_commands(backend: Backend) {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.starts_with("error: ") && err.lines().count() == 1,
+            "{bad:?}: {err}"
+        );
+    }
+    // A word outside a flag's fixed set is a usage error of the parser, which lists the words.
+    for (bad, flag) in [
+        (&["usage", "top", "--by", "colour"][..], "--by"),
+        (&["usage", "export", "--format", "xml"], "--format"),
+    ] {
+        let out = cli(&db, bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(out.stdout.is_empty(), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("error: invalid value")
+                && err.contains(flag)
+                && err.contains("possible values"),
             "{bad:?}: {err}"
         );
     }

@@ -59,11 +59,59 @@ pub struct SeedStats {
     /// 24 hourly points: calls and mean response time.
     pub hourly_trend: Vec<SeedHour>,
     /// Top 10 keys by calls.
-    pub top_tokens: Vec<TopItem>,
+    pub top_tokens: Vec<SeedItem>,
     /// Top 10 routes by calls.
-    pub top_routes: Vec<TopItem>,
+    pub top_routes: Vec<SeedItem>,
     /// Every route's share of calls.
-    pub route_distribution: Vec<TopItem>,
+    pub route_distribution: Vec<SeedItem>,
+}
+
+/// One key or route in seed 000's lists, in the same units as the top level: the success rate is
+/// a percent (0 to 100) and the response time a mean in ms, as everywhere in this answer. (The
+/// `/api/v1/usage` answers give `success_rate` as a share, 0 to 1.)
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeedItem {
+    /// Key or route id (0 for calls without one).
+    pub id: Option<i64>,
+    /// Key or route name.
+    pub name: String,
+    /// Calls.
+    pub calls: i64,
+    /// Calls with status ≥ 400.
+    pub errors: i64,
+    /// Percent of calls below 400, 0 to 100 (100 when there were no calls).
+    pub success_rate: f64,
+    /// Mean response time, ms.
+    pub avg_response_time: f64,
+    /// Total tokens.
+    pub total_tokens: i64,
+    /// Cost, US dollars.
+    pub cost_usd: f64,
+}
+
+/// A share (0 to 1) as a percent with two decimals, as the seed shows it.
+fn percent(share: f64) -> f64 {
+    (share * 10_000.0).round() / 100.0
+}
+
+impl From<TopItem> for SeedItem {
+    fn from(item: TopItem) -> Self {
+        let s = &item.summary;
+        Self {
+            id: item.id,
+            success_rate: percent(s.success_rate),
+            calls: s.calls,
+            errors: s.errors,
+            avg_response_time: s.avg_latency_ms,
+            total_tokens: s.total_tokens,
+            cost_usd: s.cost_usd,
+            name: item.name,
+        }
+    }
+}
+
+fn seed_items(items: Vec<TopItem>) -> Vec<SeedItem> {
+    items.into_iter().map(SeedItem::from).collect()
 }
 
 /// One hour of seed 000's trend.
@@ -95,7 +143,7 @@ pub async fn usage_stats(
     let summary = totals(state.store.as_ref(), &scope.rollups).await?;
     Ok(Json(SeedStats {
         total_calls: summary.calls,
-        success_rate: (summary.success_rate * 10_000.0).round() / 100.0,
+        success_rate: percent(summary.success_rate),
         avg_response_time: summary.avg_latency_ms,
         error_count: summary.errors,
         hourly_trend: points
@@ -109,30 +157,36 @@ pub async fn usage_stats(
                 avg_response_time: p.summary.avg_latency_ms,
             })
             .collect(),
-        top_tokens: top_items(
-            state.store.as_ref(),
-            &scope.rollups,
-            Grouping::Key,
-            AggregateOrder::CallsDesc,
-            10,
-        )
-        .await?,
-        top_routes: top_items(
-            state.store.as_ref(),
-            &scope.rollups,
-            Grouping::Route,
-            AggregateOrder::CallsDesc,
-            10,
-        )
-        .await?,
-        route_distribution: top_items(
-            state.store.as_ref(),
-            &scope.rollups,
-            Grouping::Route,
-            AggregateOrder::CallsDesc,
-            1000,
-        )
-        .await?,
+        top_tokens: seed_items(
+            top_items(
+                state.store.as_ref(),
+                &scope.rollups,
+                Grouping::Key,
+                AggregateOrder::CallsDesc,
+                10,
+            )
+            .await?,
+        ),
+        top_routes: seed_items(
+            top_items(
+                state.store.as_ref(),
+                &scope.rollups,
+                Grouping::Route,
+                AggregateOrder::CallsDesc,
+                10,
+            )
+            .await?,
+        ),
+        route_distribution: seed_items(
+            top_items(
+                state.store.as_ref(),
+                &scope.rollups,
+                Grouping::Route,
+                AggregateOrder::CallsDesc,
+                1000,
+            )
+            .await?,
+        ),
     }))
 }
 

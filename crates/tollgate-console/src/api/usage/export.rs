@@ -1,6 +1,7 @@
 //! Streamed exports of events, series and top-N as CSV, JSON or NDJSON.
 
 use futures_util::StreamExt as _;
+use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -9,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tollgate_core::spreadsheet::text_cell;
 use tollgate_core::time::{DAY_MS, now_ms};
-use tollgate_store::{AggregateOrder, EventCursor, EventFilter, Grouping};
+use tollgate_store::{AggregateOrder, EventCursor, EventFilter, Grouping, Store};
 use utoipa::IntoParams;
 
 use super::{LogEntry, LogQuery, UsageQuery, event_filter, series_points, top_items};
@@ -29,10 +30,13 @@ pub struct ExportQuery {
     pub dataset: Option<ExportDataset>,
     /// `csv` (default), `json` or `ndjson`.
     pub format: Option<ExportFormat>,
-    /// Start, epoch ms (events: default 7 days ago).
+    /// Start, epoch ms (default: `to` minus `range`, or 7 days ago).
     pub from: Option<i64>,
     /// End, epoch ms.
     pub to: Option<i64>,
+    /// How far back from `to` (or now), e.g. `24h`, `7d`, `90d` (at most 400d), as in the other
+    /// usage endpoints; instead of `from`.
+    pub range: Option<String>,
     /// Only this team.
     pub team_id: Option<i64>,
     /// Only this key.
@@ -147,8 +151,42 @@ fn attachment(format: ExportFormat, name: &str, body: Body) -> Response {
         .into_response()
 }
 
-/// Streams every event matching `filter`, page by page (constant memory whatever the size).
-pub fn stream_events(state: ConsoleState, filter: EventFilter, format: ExportFormat) -> Body {
+/// Every key's name by id (deleted keys have none), for exports that show names beside ids.
+pub async fn key_names(store: &dyn Store) -> ApiResult<HashMap<i64, String>> {
+    Ok(store
+        .list_keys(None)
+        .await?
+        .into_iter()
+        .map(|k| (k.id, k.name))
+        .collect())
+}
+
+/// One exported call: its call-log entry with the key's name (null when the call had no key or
+/// the key is gone) right after the key id, so a spreadsheet reads without a second lookup.
+pub fn export_row(entry: &LogEntry, names: &HashMap<i64, String>) -> serde_json::Value {
+    let key_name = entry.key_id.and_then(|id| names.get(&id)).cloned();
+    let serde_json::Value::Object(fields) = serde_json::to_value(entry).unwrap_or_default() else {
+        return serde_json::Value::Null;
+    };
+    let mut row = serde_json::Map::with_capacity(fields.len() + 1);
+    for (name, value) in fields {
+        let after_key = name == "key_id";
+        row.insert(name, value);
+        if after_key {
+            row.insert("key_name".into(), key_name.clone().into());
+        }
+    }
+    serde_json::Value::Object(row)
+}
+
+/// Streams every event matching `filter`, page by page (constant memory whatever the size), each
+/// with its key's name from `names`.
+pub fn stream_events(
+    state: ConsoleState,
+    filter: EventFilter,
+    format: ExportFormat,
+    names: std::sync::Arc<HashMap<i64, String>>,
+) -> Body {
     const PAGE: i64 = 2_000;
     let encoder = RowEncoder::new(format);
     let stream = futures_util::stream::unfold(
@@ -156,13 +194,14 @@ pub fn stream_events(state: ConsoleState, filter: EventFilter, format: ExportFor
         move |(cursor, mut encoder)| {
             let state = state.clone();
             let filter = filter.clone();
+            let names = names.clone();
             async move {
                 let after = cursor?;
                 match state.store.search_usage(&filter, after, PAGE).await {
                     Ok(rows) => {
                         let mut out = Vec::new();
                         for r in &rows {
-                            out.extend(encoder.row(&LogEntry::from(r)));
+                            out.extend(encoder.row(&export_row(&LogEntry::from(r), &names)));
                         }
                         let next = if i64::try_from(rows.len()).unwrap_or(0) < PAGE {
                             out.extend(encoder.finish());
@@ -197,9 +236,24 @@ pub async fn export(
     let format = q.format.unwrap_or(ExportFormat::Csv);
     match q.dataset.unwrap_or(ExportDataset::Events) {
         ExportDataset::Events => {
+            let (from, to) = match &q.range {
+                // Resolved as every usage endpoint resolves it (and refused the same way).
+                Some(_) => {
+                    let scope = UsageQuery {
+                        from: q.from,
+                        to: q.to,
+                        range: q.range.clone(),
+                        team_id: q.team_id,
+                        ..UsageQuery::default()
+                    }
+                    .scope(&caller)?;
+                    (scope.from_ms, Some(scope.to_ms))
+                }
+                None => (q.from.unwrap_or_else(|| now_ms() - 7 * DAY_MS), q.to),
+            };
             let logq = LogQuery {
-                from: Some(q.from.unwrap_or_else(|| now_ms() - 7 * DAY_MS)),
-                to: q.to,
+                from: Some(from),
+                to,
                 team_id: q.team_id,
                 key_id: q.key_id,
                 route_id: q.route_id,
@@ -210,24 +264,25 @@ pub async fn export(
                 limit: None,
             };
             let filter = event_filter(&caller, &logq)?;
+            let names = std::sync::Arc::new(key_names(state.store.as_ref()).await?);
             Ok(attachment(
                 format,
                 "events",
-                stream_events(state, filter, format),
+                stream_events(state, filter, format, names),
             ))
         }
         dataset @ (ExportDataset::Series | ExportDataset::Top) => {
             let uq = UsageQuery {
                 from: q.from,
                 to: q.to,
-                range: None,
+                range: q.range.clone(),
                 team_id: q.team_id,
                 key_id: q.key_id,
                 route_id: q.route_id,
                 model: q.model.clone(),
                 status_class: None,
             };
-            let uq = if q.from.is_none() {
+            let uq = if q.from.is_none() && q.range.is_none() {
                 UsageQuery {
                     range: Some("7d".into()),
                     ..uq
