@@ -85,3 +85,8 @@ npm --prefix web run e2e
 say "edge worker in workerd (Miniflare), against the real binary"
 npm --prefix edge/cloudflare-worker ci --no-audit --no-fund --loglevel=error || die "npm ci failed in edge/cloudflare-worker/"
 npm --prefix edge/cloudflare-worker test || die "the edge worker's tests failed"
+
+say "Debian package: build, install, verify the unit, run as the packaged user, purge"
+# The debug binary of the steps above, packaged as the dist profile would be: what is checked
+# here is the package (user, paths, unit, config), not the optimiser.
+TOLLGATE_DEB_PROFILE=dev TOLLGATE_DEB_NO_BUILD=1 deploy/test-deb.sh || die "the Debian package test failed"
