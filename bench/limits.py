@@ -84,13 +84,29 @@ def oha_closed(args, port: int, key: str) -> dict:
     }
 
 
-def admit_p99_us(values: dict[str, float], backend: str) -> float | None:
-    """Upper bound (µs) of the histogram bucket holding the 99th percentile of admissions."""
+def oha_rate(args, port: int, key: str) -> dict:
+    """Open loop at a fixed rate, with latency correction: the decision's cost when the server is
+    not saturated (a closed loop measures queueing behind a full CPU as well)."""
+    argv = ["oha", "--no-tui", "--output-format", "json", "-z", f"{args.rate_duration:g}s", "-q", str(args.rate),
+            "--latency-correction", "-c", str(args.connections), "-m", "POST", "-T", "application/json",
+            "-d", BODY, "-H", f"Authorization: Bearer {key}", f"http://127.0.0.1:{port}/oai/v1/chat/completions"]
+    doc = json.loads(g.run(g.pinned(args.load_cpu, argv), timeout=args.rate_duration + 30))
+    codes = {str(k): v for k, v in doc.get("statusCodeDistribution", {}).items()}
+    if any(not k.startswith("2") for k in codes) or not codes:
+        raise g.BenchError(f"oha at a fixed rate: status codes {codes}, errors {doc.get('errorDistribution')}")
+    return {"rps": doc["summary"]["requestsPerSec"], "p99_ms": doc["latencyPercentiles"]["p99"] * 1000}
+
+
+def admit_p99_us(values: dict[str, float], backend: str, before: dict[str, float] | None = None) -> float | None:
+    """Upper bound (µs) of the histogram bucket holding the 99th percentile of admissions (of
+    those since `before`, when given)."""
     prefix = "tollgate_limit_admit_duration_seconds_bucket{"
     buckets = []
     for name, count in values.items():
         if name.startswith(prefix) and f'backend="{backend}"' in name:
             le = name.split('le="', 1)[1].split('"', 1)[0]
+            if before is not None:
+                count -= before.get(name, 0.0)
             buckets.append((float("inf") if le == "+Inf" else float(le), count))
     if not buckets:
         return None
@@ -135,10 +151,16 @@ def scenario(args, name: str, tollgate_bin: Path, run_dir: Path, ports: list[int
         result["admit_p99_us"] = admit_p99_us(values, backend) if limits else None
         result["admissions"] = values.get(f'tollgate_limit_admit_duration_seconds_count{{backend="{backend}"}}')
         result["degraded"] = values.get("tollgate_limits_degraded")
+        if args.rate > 0:
+            result["at_rate"] = oha_rate(args, gw_port, created["key"])
+            after = g.metrics(console_port)
+            result["at_rate"]["admit_p99_us"] = admit_p99_us(after, backend, values) if limits else None
     finally:
         g.PROCS.stop(proc)
     g.log(f"  {name:<10} {result['rps']:>9.0f} req/s  p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms"
-          f"  admission p99 ≤ {result['admit_p99_us'] or 0:.0f} µs")
+          f"  admission p99 ≤ {result['admit_p99_us'] or 0:.0f} µs"
+          + (f"; at {args.rate} req/s: p99 {result['at_rate']['p99_ms']:.3f} ms, admission p99 ≤ "
+             f"{result['at_rate']['admit_p99_us'] or 0:.0f} µs" if "at_rate" in result else ""))
     return result
 
 
@@ -147,6 +169,8 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=10, help="seconds per measured run (default 10)")
     p.add_argument("--warmup", type=float, default=2, help="seconds of unrecorded warm-up per scenario (default 2)")
     p.add_argument("--connections", type=int, default=32, help="oha connections (default 32)")
+    p.add_argument("--rate", type=int, default=1000, help="fixed rate for the admission latency, req/s (0: skip)")
+    p.add_argument("--rate-duration", type=float, default=10, help="seconds at the fixed rate (default 10)")
     p.add_argument("--server-cpu", default="0", help="CPU list for the servers (default 0)")
     p.add_argument("--load-cpu", default="1", help="CPU list for the load generator (default 1)")
     p.add_argument("--ports", default="18100-18119", help="range to pick free ports from")
@@ -199,13 +223,18 @@ def main() -> int:
         if name not in s:
             continue
         cost = 1 - s[name]["rps"] / base
-        p99 = s[name]["admit_p99_us"]
+        # The decision's latency at a fixed rate; under a saturating closed loop it also holds
+        # the wait for a CPU busy with other calls (reported beside it).
+        saturated = s[name]["admit_p99_us"]
+        p99 = s[name].get("at_rate", {}).get("admit_p99_us", saturated)
         checks[name] = {
             "throughput_cost": round(cost, 4), "cost_target": cost_target, "cost_ok": cost <= cost_target,
-            "admit_p99_us": p99, "p99_target_us": p99_target, "p99_ok": p99 is not None and p99 <= p99_target,
+            "admit_p99_us": p99, "admit_p99_us_saturated": saturated, "p99_target_us": p99_target,
+            "p99_ok": p99 is not None and p99 <= p99_target,
         }
         print(f"{name:<10} throughput cost {cost * 100:5.1f} % (target ≤ {cost_target * 100:.0f} %)  "
-              f"admission p99 ≤ {p99 or 0:.0f} µs (target ≤ {p99_target:.0f} µs)")
+              f"admission p99 ≤ {p99 or 0:.0f} µs at {args.rate} req/s (target ≤ {p99_target:.0f} µs; "
+              f"≤ {saturated or 0:.0f} µs saturated)")
     summary["checks"] = checks
     g.RESULTS.mkdir(exist_ok=True)
     out = g.RESULTS / f"limits-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use crate::counters::{
     Attempt, Check, CheckState, Counter, Counters, CountersError, Outcome, Settlement, Unit,
 };
-use crate::model::{FieldError, Limit, LimitKind, Scope, period_bounds};
+use crate::model::{FieldError, Limit, LimitKind, Period, Scope, period_bounds};
 
 /// Where the limiter reads the time (epoch ms); tests inject their own.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -295,10 +295,51 @@ impl LimitSet {
     }
 }
 
+/// The calendar bounds last computed for each budget period (day, week, month), reused while
+/// the clock is inside them: working them out in a time zone costs microseconds, and every call
+/// under a budget needs them. `start == i64::MIN` means not computed yet.
+struct PeriodCache {
+    bounds: [(AtomicI64, AtomicI64); 3],
+}
+
+impl PeriodCache {
+    fn new() -> Self {
+        let unset = || (AtomicI64::new(i64::MIN), AtomicI64::new(i64::MIN));
+        Self {
+            bounds: [unset(), unset(), unset()],
+        }
+    }
+
+    /// `period_bounds(period, tz, now_ms)`, from the cache when `now_ms` lies inside the bounds
+    /// last computed. Two threads may both recompute at a boundary; both store the same answer.
+    fn bounds(&self, period: Period, tz: &TimeZone, now_ms: i64) -> (i64, Option<i64>) {
+        let slot = match period {
+            Period::Day => &self.bounds[0],
+            Period::Week => &self.bounds[1],
+            Period::Month => &self.bounds[2],
+            Period::Total => return period_bounds(period, tz, now_ms),
+        };
+        // End first: a reader that sees the new end with the old start only recomputes.
+        let end = slot.1.load(Ordering::Acquire);
+        let start = slot.0.load(Ordering::Acquire);
+        if start != i64::MIN && start <= now_ms && now_ms < end {
+            return (start, Some(end));
+        }
+        let (start, end) = period_bounds(period, tz, now_ms);
+        if let Some(end) = end {
+            slot.0.store(i64::MIN, Ordering::Release);
+            slot.1.store(end, Ordering::Release);
+            slot.0.store(start, Ordering::Release);
+        }
+        (start, end)
+    }
+}
+
 struct Shared {
     limits: ArcSwap<LimitSet>,
     counters: Arc<dyn Counters>,
     tz: TimeZone,
+    periods: PeriodCache,
     ttl_ms: i64,
     clock: Clock,
     seq: AtomicU64,
@@ -337,6 +378,7 @@ impl Limiter {
                 limits: ArcSwap::from_pointee(LimitSet::new(limits)?),
                 counters,
                 tz: config.time_zone,
+                periods: PeriodCache::new(),
                 ttl_ms: i64::try_from(config.reservation_ttl.as_millis())
                     .unwrap_or(i64::MAX)
                     .max(1),
@@ -393,7 +435,7 @@ impl Limiter {
         let est_cost = req.estimate_cost_micro.max(0);
         let checks: Vec<Check> = limits
             .iter()
-            .map(|l| check_for(l, &shared.tz, req.now_ms, est_tokens, est_cost))
+            .map(|l| check_for(l, shared, req.now_ms, est_tokens, est_cost))
             .collect();
         let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
         let mut admission = Admission {
@@ -475,7 +517,7 @@ impl Limiter {
         }
         let checks: Vec<Check> = limits
             .iter()
-            .map(|l| check_for(l, &shared.tz, now, 0, 0))
+            .map(|l| check_for(l, shared, now, 0, 0))
             .collect();
         let used = shared
             .counters
@@ -500,7 +542,7 @@ impl Limiter {
         let checks: Vec<Check> = set
             .all
             .iter()
-            .map(|l| check_for(l, &shared.tz, now, 0, 0))
+            .map(|l| check_for(l, shared, now, 0, 0))
             .collect();
         let states = if checks.is_empty() {
             Vec::new()
@@ -535,7 +577,7 @@ fn unavailable() -> Refusal {
     }
 }
 
-fn check_for(limit: &Limit, tz: &TimeZone, now_ms: i64, est_tokens: i64, est_cost: i64) -> Check {
+fn check_for(limit: &Limit, shared: &Shared, now_ms: i64, est_tokens: i64, est_cost: i64) -> Check {
     let counter = match limit.kind {
         LimitKind::Requests { per, .. } => Counter::Requests {
             window_ms: per.millis(),
@@ -549,7 +591,7 @@ fn check_for(limit: &Limit, tz: &TimeZone, now_ms: i64, est_tokens: i64, est_cos
             max: limit.kind.max(),
         },
         LimitKind::TokenBudget { period, .. } | LimitKind::CostBudget { period, .. } => {
-            let (period_start, period_end) = period_bounds(period, tz, now_ms);
+            let (period_start, period_end) = shared.periods.bounds(period, &shared.tz, now_ms);
             let (unit, amount) = match limit.kind {
                 LimitKind::CostBudget { .. } => (Unit::CostMicro, est_cost),
                 _ => (Unit::Tokens, est_tokens),

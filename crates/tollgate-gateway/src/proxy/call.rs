@@ -174,8 +174,10 @@ impl Drop for DeferredGuard {
 }
 
 /// Replaces the admission's reservations with the call's exact tokens and cost, off the
-/// request path. Without a runtime (never on the request path) the admission is dropped, which
-/// releases its leases and leaves its reservations to expire.
+/// request path. Counters in the process answer at once, so the settlement is polled once here
+/// and only one that waits (Redis) goes to a task of its own. Without a runtime (never on the
+/// request path) the admission is dropped, which releases its leases and leaves its
+/// reservations to expire.
 #[expect(
     clippy::disallowed_methods,
     reason = "one settlement bounded by the counters' round-trip timeout: the task ends by itself"
@@ -183,12 +185,16 @@ impl Drop for DeferredGuard {
 fn settle(admission: tollgate_limits::Admission, event: &UsageEvent) {
     let tokens = u64::try_from(event.tokens.total.max(0)).unwrap_or(0);
     let cost_micro = usd_to_micro(event.cost_usd);
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(async move {
-            if let Err(err) = admission.settle(tokens, cost_micro).await {
-                tracing::warn!(error = %err, "a call's use could not be settled on its limits");
-            }
-        });
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let mut settling = Box::pin(async move {
+        if let Err(err) = admission.settle(tokens, cost_micro).await {
+            tracing::warn!(error = %err, "a call's use could not be settled on its limits");
+        }
+    });
+    if futures_util::FutureExt::now_or_never(settling.as_mut()).is_none() {
+        runtime.spawn(settling);
     }
 }
 
