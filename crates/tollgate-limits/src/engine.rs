@@ -782,3 +782,38 @@ impl Drop for Admission {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_period_bounds_equal_computed_ones_across_boundaries() {
+        let tz = crate::model::time_zone("tz", "Asia/Shanghai").expect("zone");
+        let cache = PeriodCache::new();
+        // Hourly steps over 70 days from 2026-01-25: month, week and day boundaries, each
+        // asked twice (the second from the cache), and once out of order.
+        let start = 1_769_299_200_000_i64;
+        for hour in 0..(70 * 24) {
+            let now = start + hour * 3_600_000;
+            for period in [Period::Day, Period::Week, Period::Month, Period::Total] {
+                let expected = period_bounds(period, &tz, now);
+                assert_eq!(
+                    cache.bounds(period, &tz, now),
+                    expected,
+                    "{period:?} at {now}"
+                );
+                assert_eq!(
+                    cache.bounds(period, &tz, now),
+                    expected,
+                    "{period:?} at {now}"
+                );
+            }
+        }
+        let early = start + 3_600_000;
+        assert_eq!(
+            cache.bounds(Period::Month, &tz, early),
+            period_bounds(Period::Month, &tz, early)
+        );
+    }
+}
