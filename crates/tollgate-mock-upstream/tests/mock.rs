@@ -457,8 +457,10 @@ async fn slow_sse_stream_delivers_the_first_event_long_before_the_last() {
         "{:?}",
         chunks[0].0
     );
+    // Three 200 ms gaps; a first event held up by a busy machine shortens the span a little,
+    // so the bound leaves room for that and still proves the events were spread out.
     assert!(
-        chunks[3].0 - chunks[0].0 >= Duration::from_millis(600),
+        chunks[3].0 - chunks[0].0 >= Duration::from_millis(500),
         "{:?}",
         chunks[3].0
     );
