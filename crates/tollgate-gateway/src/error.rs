@@ -86,6 +86,13 @@ pub const CLIENT_CLOSED_STATUS: u16 = 499;
 macro_rules! refusals {
     ($($variant:ident => $code:literal, $kind:literal, $message:literal;)*) => {
         impl GatewayError {
+            /// The machine-readable code, as in the body and at the head of an event's error.
+            pub fn code(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $code,)*
+                }
+            }
+
             /// The message sent to the client.
             pub fn message(self) -> &'static str {
                 match self {

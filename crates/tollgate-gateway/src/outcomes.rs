@@ -11,6 +11,8 @@ use std::sync::{Mutex, PoisonError};
 
 use tollgate_core::UsageEvent;
 
+use crate::error::GatewayError;
+
 /// Minutes kept per route: the longest error window the rules may ask for.
 pub const WINDOW_MINUTES: usize = 15;
 
@@ -48,10 +50,16 @@ pub struct RouteOutcomes {
     routes: Mutex<HashMap<i64, Window>>,
 }
 
-/// Whether an event's error says the upstream could not be reached at all.
+/// Whether an event's error (`<code>: <detail>`) says the upstream could not be reached at all.
 fn unreachable(error: Option<&str>) -> bool {
-    error
-        .is_some_and(|e| e.starts_with("upstream_unreachable") || e.starts_with("upstream_timeout"))
+    error.is_some_and(|e| {
+        [
+            GatewayError::UpstreamUnreachable,
+            GatewayError::UpstreamTimeout,
+        ]
+        .iter()
+        .any(|g| e.starts_with(g.code()))
+    })
 }
 
 impl RouteOutcomes {
