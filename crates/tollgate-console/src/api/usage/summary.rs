@@ -245,7 +245,8 @@ pub async fn series(
     caller: Caller,
     ApiQuery(q): ApiQuery<SeriesQuery>,
 ) -> ApiResult<Json<Vec<SeriesPoint>>> {
-    let scope = usage_filter!(q).scope(&caller)?;
+    let filters = usage_filter!(q);
+    let scope = filters.scope(&caller)?;
     let span = scope.to_ms - scope.from_ms;
     let bucket = match q.bucket {
         Some(Bucket::Hour) if span > 7 * DAY_MS => {
@@ -260,7 +261,7 @@ pub async fn series(
     };
     let mut points = series_points(&state, &scope, bucket).await?;
     if bucket == Grouping::Day {
-        let reported = reported_by_day(&state, &caller, &usage_filter!(q), &scope).await?;
+        let reported = reported_by_day(&state, &caller, &filters, &scope).await?;
         for p in &mut points {
             p.reported_tokens = Some(reported.get(&p.ts).copied().unwrap_or(0));
         }
