@@ -3,7 +3,6 @@
 //! either passes it on or refuses with a [`Failure`]; the first refusal ends the call.
 
 use std::error::Error as StdError;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -60,15 +59,7 @@ pub(super) async fn forward(
     let key = known_key(&entry)?;
     let (route, path) = route(shared, parts.uri.path(), key, call)?;
     let declared_body = body.size_hint().exact();
-    admit(
-        shared,
-        &Admission {
-            key,
-            route: &route,
-            client: call.client_addr,
-            declared_body,
-        },
-    )?;
+    admit(shared, declared_body)?;
     let (upstream_body, request) = inspect(
         shared,
         &route,
@@ -187,35 +178,11 @@ fn upstream_base(route: &RouteEntry) -> Result<&UpstreamBase, Failure> {
         .ok_or_else(|| Failure::new(GatewayError::RouteMisconfigured, "upstream URL unusable"))
 }
 
-/// What [`admit`] decides on: an authenticated key calling a permitted route. The key, route
-/// and client are here so that a limit on any of them (per-key rate, team budget, per-client
-/// rate) is a change to `admit` alone.
-struct Admission<'a> {
-    #[expect(dead_code, reason = "no limit reads the key yet; per-key limits will")]
-    key: &'a KeyRecord,
-    #[expect(
-        dead_code,
-        reason = "no limit reads the route yet; per-route limits will"
-    )]
-    route: &'a RouteEntry,
-    /// The client's address (a trusted proxy's client, else the peer).
-    #[expect(
-        dead_code,
-        reason = "no limit reads the client yet; per-client limits will"
-    )]
-    client: IpAddr,
-    /// The request body's length, when the client declared it.
-    declared_body: Option<u64>,
-}
-
-/// Admit: the limits a call must be within before its body is read. Every limit decides here,
-/// in one place: today the body size; per-key rate and budget limits belong here too. `Ok`
-/// admits the call; a refusal says which limit and why.
-fn admit(shared: &Shared, call: &Admission<'_>) -> Result<(), Failure> {
-    if call
-        .declared_body
-        .is_some_and(|len| len > shared.config.max_body_bytes)
-    {
+/// Admit: what can be refused before the body is read — today a declared body over the size
+/// limit. The limits that need the body's token estimate (rates, budgets, concurrency, model
+/// allow-lists) decide in [`limit`], after [`inspect`]. `Ok` admits the call.
+fn admit(shared: &Shared, declared_body: Option<u64>) -> Result<(), Failure> {
+    if declared_body.is_some_and(|len| len > shared.config.max_body_bytes) {
         return Err(Failure::new(
             GatewayError::PayloadTooLarge,
             "declared Content-Length over the limit",
