@@ -62,6 +62,14 @@ pub enum ApiError {
     /// Gone: an expired or used invitation (410).
     #[error("{0}")]
     Gone(String),
+    /// Gone with its own machine-readable code, e.g. `snapshot_required` (410).
+    #[error("{message}")]
+    GoneWith {
+        /// Machine-readable code.
+        code: &'static str,
+        /// One human line.
+        message: String,
+    },
     /// Body over the limit (413).
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -172,7 +180,7 @@ impl ApiError {
             Self::Conflict(_) | Self::NotConfigured { .. } | Self::ConflictWith { .. } => {
                 StatusCode::CONFLICT
             }
-            Self::Gone(_) => StatusCode::GONE,
+            Self::Gone(_) | Self::GoneWith { .. } => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -186,7 +194,8 @@ impl ApiError {
             Self::BadRequest { code, .. }
             | Self::Unauthenticated { code, .. }
             | Self::NotConfigured { code, .. }
-            | Self::ConflictWith { code, .. } => code,
+            | Self::ConflictWith { code, .. }
+            | Self::GoneWith { code, .. } => code,
             Self::Invalid { .. } => "invalid_field",
             Self::Forbidden(_) => "forbidden",
             Self::Csrf => "csrf_failed",

@@ -128,6 +128,17 @@ pub struct Retention {
     pub max_rows: u64,
     /// Days hourly roll-ups are kept.
     pub rollup_days: u32,
+    /// How long the edge change feed (`/api/v1/edge/changes`) keeps a change, e.g. `7d`; an edge
+    /// further behind takes a new snapshot.
+    pub edge_changes: String,
+}
+
+impl Retention {
+    /// How long the edge change feed keeps a change (validated at load; 7 days if it is not).
+    pub fn edge_changes_retention(&self) -> Duration {
+        tollgate_core::time::parse_duration(&self.edge_changes)
+            .unwrap_or(Duration::from_secs(7 * 86_400))
+    }
 }
 
 impl Default for Retention {
@@ -137,6 +148,7 @@ impl Default for Retention {
             cleanup_interval: "24h".into(),
             max_rows: 0,
             rollup_days: 400,
+            edge_changes: "7d".into(),
         }
     }
 }
@@ -495,6 +507,13 @@ impl Config {
         if interval < Duration::from_secs(1) {
             return Err(ConfigError(
                 "retention.cleanup_interval must be at least 1s".into(),
+            ));
+        }
+        let edge_changes = tollgate_core::time::parse_duration(&self.retention.edge_changes)
+            .map_err(|e| ConfigError(format!("retention.edge_changes: {e}")))?;
+        if edge_changes < Duration::from_secs(1) {
+            return Err(ConfigError(
+                "retention.edge_changes must be at least 1s".into(),
             ));
         }
         if self.retention.days > 36_500 || self.retention.rollup_days > 36_500 {

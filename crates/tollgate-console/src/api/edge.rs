@@ -226,7 +226,7 @@ pub async fn edge_snapshot(
 /// What changed since revision `since`: keys in their current state, deleted keys' hashes, and
 /// the route table when a route changed.
 #[utoipa::path(get, path = "/api/v1/edge/changes", tag = "edge", params(ChangesQuery),
-    responses((status = 200, body = EdgeChanges), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = EdgeChanges), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 410, body = ErrorBody, description = "`snapshot_required`: changes after `since` were pruned by `retention.edge_changes`; take a new snapshot"), (status = 422, body = ErrorBody)),
     security(("edge_token" = []), ("session" = []), ("token" = [])))]
 pub async fn edge_changes(
     State(state): State<ConsoleState>,
@@ -250,6 +250,18 @@ pub async fn edge_changes(
         .store
         .edge_changes_since(q.since, CHANGES_PAGE)
         .await?;
+    // Read after the feed: if the retention pruned changes past `since` meanwhile, this sees it.
+    let pruned_through = state.store.edge_feed_pruned_through().await?;
+    if q.since < pruned_through {
+        return Err(ApiError::GoneWith {
+            code: "snapshot_required",
+            message: format!(
+                "changes up to revision {pruned_through} are no longer kept \
+                 (retention.edge_changes), since {} is older: take a new snapshot",
+                q.since
+            ),
+        });
+    }
     let more = i64::try_from(feed.len()).unwrap_or(0) == CHANGES_PAGE;
     // The last change read, not the store's revision now: a change committed after this read
     // would otherwise be skipped.
