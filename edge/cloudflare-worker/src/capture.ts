@@ -322,6 +322,7 @@ export async function settle(
   answer: string,
   sse: boolean,
   status: number,
+  estimate = true,
 ): Promise<Usage> {
   const seen = new Observed();
   if (kind === "http") return { model: request.model, tokens: { ...ZERO }, estimated: false };
@@ -338,7 +339,7 @@ export async function settle(
   }
   const model = seen.model ?? request.model;
   const reported = kind === "openai" ? openaiWhole(seen.counts) : anthropicTokens(seen.counts);
-  if (reported && sse && !seen.counts.complete) {
+  if (reported && sse && !seen.counts.complete && estimate) {
     // Cut before its closing usage: the streamed text may show more.
     const counted = await countTokens(model, seen.text.text);
     if (counted > reported.completion) {
@@ -352,7 +353,7 @@ export async function settle(
   }
   if (reported) return { model, tokens: reported, estimated: false };
   const errorStatus = status < 200 || status >= 300;
-  if (seen.failed || errorStatus || (model === null && !seen.text.text)) {
+  if (!estimate || seen.failed || errorStatus || (model === null && !seen.text.text)) {
     return { model, tokens: { ...ZERO }, estimated: false };
   }
   const prompt = await countTokens(model, request.promptText);

@@ -12,6 +12,8 @@ import { redeliver, report, type ReportEnv, type UsageReport } from "./report.js
 export interface Env extends SyncEnv, ReportEnv {
   /** JSON by route name: {"url", "strip_prefix"?, "header"?, "value"?}. */
   UPSTREAMS: string;
+  /** "0" turns the token estimate off (answers without usage are then reported with none). */
+  ESTIMATE_TOKENS?: string;
 }
 
 interface Upstream {
@@ -79,9 +81,13 @@ interface FoldWindow {
 }
 
 const windows = new Map<string, FoldWindow>();
+/** The shared window of addresses past [`MAX_WINDOWS`]. */
+const OVERFLOW = "\u0000overflow";
 
-function summary(env: Env, ctx: ExecutionContext, client: string, w: FoldWindow): void {
+function summary(env: Env, ctx: ExecutionContext, key: string, w: FoldWindow): void {
   if (w.folded === 0) return;
+  const client = key === OVERFLOW ? "" : key;
+  const from = key === OVERFLOW ? "addresses past the per-address table" : client || "an unknown address";
   const ts = (w.minute + 1) * 60_000 - 1;
   report(env, ctx, {
     id: crypto.randomUUID(),
@@ -91,26 +97,38 @@ function summary(env: Env, ctx: ExecutionContext, client: string, w: FoldWindow)
     status: 401,
     latency_ms: 0,
     client_ip: client || undefined,
-    error: `invalid_api_key: summary of ${w.folded} further refused-key calls from ${client || "an unknown address"} in this minute, not recorded one by one`,
+    error: `invalid_api_key: summary of ${w.folded} further refused-key calls from ${from} in this minute, not recorded one by one`,
   });
 }
 
-/** Whether this refused-key call gets its own report; if not, it is counted for the summary. */
-function admitRefusedKey(env: Env, ctx: ExecutionContext, client: string, method: string): boolean {
+let flushedMinute = 0;
+
+/** Reports the summaries of minutes that have ended and forgets them (once per minute: every
+ * call and the cron trigger ask). */
+function flushEndedWindows(env: Env, ctx: ExecutionContext): void {
   const minute = Math.floor(Date.now() / 60_000);
+  if (minute === flushedMinute) return;
+  flushedMinute = minute;
   for (const [addr, w] of windows) {
     if (w.minute !== minute) {
       summary(env, ctx, addr, w);
       windows.delete(addr);
     }
   }
-  let w = windows.get(client);
+}
+
+/** Whether this refused-key call gets its own report; if not, it is counted for the summary. */
+function admitRefusedKey(env: Env, ctx: ExecutionContext, client: string, method: string): boolean {
+  const minute = Math.floor(Date.now() / 60_000);
+  flushEndedWindows(env, ctx);
+  // Past the table's size, further addresses share one summary.
+  const key = windows.has(client) || windows.size < MAX_WINDOWS ? client : OVERFLOW;
+  let w = windows.get(key);
   if (!w) {
-    if (windows.size >= MAX_WINDOWS) return false;
     w = { minute, recorded: 0, folded: 0, method };
-    windows.set(client, w);
+    windows.set(key, w);
   }
-  if (w.recorded < ROWS_PER_ADDRESS_MINUTE) {
+  if (key !== OVERFLOW && w.recorded < ROWS_PER_ADDRESS_MINUTE) {
     w.recorded++;
     return true;
   }
@@ -121,6 +139,7 @@ function admitRefusedKey(env: Env, ctx: ExecutionContext, client: string, method
 
 async function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
   const started = Date.now();
+  flushEndedWindows(env, ctx);
   const url = new URL(request.url);
   const client = request.headers.get("cf-connecting-ip") ?? "";
   // The call's report, filled in as the call is decided; sent once, whatever the outcome.
@@ -218,7 +237,8 @@ async function handle(request: Request, env: Env, ctx: ExecutionContext): Promis
   ctx.waitUntil(
     (async () => {
       const answer = await new Response(toRead).text();
-      const usage = await settle(route.kind, request_, answer, sse, response.status);
+      const estimate = env.ESTIMATE_TOKENS !== "0";
+      const usage = await settle(route.kind, request_, answer, sse, response.status, estimate);
       send(response.status, {
         upstream_latency_ms: upstreamLatency,
         model: usage.model ?? undefined,
@@ -240,6 +260,7 @@ async function handle(request: Request, env: Env, ctx: ExecutionContext): Promis
 export default {
   fetch: handle,
   async scheduled(_event: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+    flushEndedWindows(env, ctx);
     // Each on its own: a failed sync must not stop the reports' redelivery.
     ctx.waitUntil(Promise.allSettled([syncToKv(env), redeliver(env)]).then(() => undefined));
   },

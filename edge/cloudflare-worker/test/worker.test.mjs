@@ -470,3 +470,24 @@ test("a Worker left behind the pruned change feed re-reads the snapshot", async 
   const gone = await call(leaving.key);
   assert.equal((await gone.json()).error.code, "revoked_api_key");
 });
+
+test("made-up keys from one address: ten reports a minute, then one summary", async () => {
+  const stranger = () =>
+    mf.dispatchFetch("http://edge.test/llm/v1/fold", {
+      headers: { authorization: `Bearer ${strangerKey()}`, "cf-connecting-ip": "203.0.113.50" },
+    });
+  // All twelve calls in one minute: wait for the next one if this one is nearly over.
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < 10_000) await sleep(left + 100);
+  for (let i = 0; i < 12; i++) assert.equal((await stranger()).status, 401);
+  const fromThere = () => reportPosts.flat().filter((e) => e.client_ip === "203.0.113.50");
+  await until("the ten reports", async () => fromThere().length === 10);
+  assert.ok(fromThere().every((e) => e.path === "/llm/v1/fold" && e.key_hash === undefined));
+  // When the minute has ended, the next call (any call) sends the summary of the other two.
+  await sleep(60_000 - (Date.now() % 60_000) + 100);
+  assert.equal((await stranger()).status, 401);
+  const summary = await until("the summary", async () => fromThere().find((e) => e.path === "*"));
+  assert.equal(summary.status, 401);
+  assert.match(summary.error, /^invalid_api_key: summary of 2 further refused-key calls from 203\.0\.113\.50/);
+  assert.equal(fromThere().length, 12, "ten, the summary, and the first call of the new minute");
+});
