@@ -34,8 +34,35 @@ interface Refusal {
 
 const refusal = (status: number, code: string, message: string): Refusal => ({ status, code, message });
 
-function refuse(r: Refusal): Response {
-  return Response.json({ error: { code: r.code, message: r.message } }, { status: r.status });
+/** The OpenAI-style error type of a code, as the gateway's refusals carry it. */
+function errorType(code: string): string {
+  if (code.endsWith("_api_key")) return "authentication_error";
+  if (code.endsWith("_not_allowed")) return "permission_error";
+  if (code === "no_route") return "not_found_error";
+  return "api_error";
+}
+
+/** Anthropic's error type for a status, as the gateway answers on `anthropic` routes. */
+function anthropicType(status: number): string {
+  const types: Record<number, string> = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+  };
+  return types[status] ?? "api_error";
+}
+
+/** The refusal in tollgate's error shape, or in Anthropic's once an `anthropic` route matched
+ * (tollgate's code rides along as `error.code`), as the gateway answers. */
+function refuse(r: Refusal, anthropic: boolean): Response {
+  const body = anthropic
+    ? { type: "error", error: { type: anthropicType(r.status), message: r.message, code: r.code } }
+    : { error: { code: r.code, message: r.message, type: errorType(r.code) } };
+  return Response.json(body, { status: r.status });
 }
 
 function globMatch(pattern: string, text: string): boolean {
@@ -155,13 +182,15 @@ async function handle(request: Request, env: Env, ctx: ExecutionContext): Promis
   };
   const send = (status: number, extra: Partial<UsageReport> = {}) =>
     report(env, ctx, { ...event, ...extra, status, latency_ms: Date.now() - started });
+  /** An `anthropic` route matched: refusals take Anthropic's error shape from then on. */
+  let anthropic = false;
   /** Refuses the call and reports the refusal (the gateway records its refusals the same way). */
   const refused = (r: Refusal): Response => {
     // A key tollgate never issued is reported like the gateway records it: without its hash
     // (it names nothing), and folded past a few calls per address and minute.
     const folded = r.code === "invalid_api_key" && !admitRefusedKey(env, ctx, client, request.method);
     if (!folded) send(r.status, { error: `${r.code}: ${r.message}` });
-    return refuse(r);
+    return refuse(r, anthropic);
   };
 
   const presented = presentedKey(request.headers);
@@ -180,7 +209,10 @@ async function handle(request: Request, env: Env, ctx: ExecutionContext): Promis
   if (keyRefusal || !key) return refused(keyRefusal ?? INVALID_KEY);
   const route = set.route(url.pathname);
   // The route as the gateway records it: the matched route, even when the key may not call it.
-  if (route?.enabled) event.route = route.name;
+  if (route?.enabled) {
+    event.route = route.name;
+    anthropic = route.kind === "anthropic";
+  }
   const routeRefusal = routeVerdict(key, route);
   if (routeRefusal || !route) return refused(routeRefusal ?? refusal(404, "no_route", "no route matches this path"));
 

@@ -416,12 +416,28 @@ test("refused calls are reported with their status and code, as the gateway reco
   assert.equal((await noRoute.json()).error.code, "no_route");
   const gone = await call(revoked.key);
   assert.equal(gone.status, 401);
-  assert.equal((await gone.json()).error.code, "revoked_api_key");
+  assert.deepEqual((await gone.json()).error, {
+    code: "revoked_api_key",
+    message: "the API key was revoked",
+    type: "authentication_error",
+  });
+  // On an Anthropic route, refusals take Anthropic's error shape, as the gateway's do.
+  cli("route", "add", "--name", "claude", "--prefix", "/claude", "--upstream", "http://127.0.0.1:9", "--kind", "anthropic");
+  await sleep(1100);
+  const claude = await mf.dispatchFetch("http://edge.test/claude/v1/messages", {
+    method: "POST",
+    headers: { "x-api-key": narrow.key, "content-type": "application/json" },
+    body: JSON.stringify({ model: "claude-sonnet-4", max_tokens: 5, messages: [{ role: "user", content: "hi" }] }),
+  });
+  assert.equal(claude.status, 403);
+  const claudeError = await claude.json();
+  assert.equal(claudeError.type, "error");
+  assert.deepEqual([claudeError.error.type, claudeError.error.code], ["permission_error", "route_not_allowed"]);
   const rows = await until("the refusals", async () => {
     const items = await logsOf(narrow.id);
-    return items.length === 3 ? items : null;
+    return items.length === 4 ? items : null;
   });
-  const byCode = Object.fromEntries(rows.map((r) => [r.error.split(":")[0], r]));
+  const byCode = Object.fromEntries(rows.filter((r) => r.path !== "/claude/v1/messages").map((r) => [r.error.split(":")[0], r]));
   assert.equal(byCode.model_not_allowed.status, 403);
   assert.equal(byCode.model_not_allowed.model, "o3");
   assert.equal(byCode.model_not_allowed.route_id, route.id);
