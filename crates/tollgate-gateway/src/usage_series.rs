@@ -139,6 +139,26 @@ impl<K: Hash + Eq + Clone, V: ?Sized> Bounded<K, V> {
         }
     }
 
+    /// Runs `with` on what stands for `key`, borrowed from the map without a lock or a reference
+    /// count change (the request path's way in); on a miss as [`Bounded::get`].
+    fn with<Q, R>(
+        &self,
+        key: &Q,
+        make: impl FnOnce() -> (K, Arc<V>),
+        with: impl FnOnce(&Arc<V>) -> R,
+    ) -> R
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let map = self.map.load();
+        if let Some(found) = map.get(key) {
+            return with(found);
+        }
+        drop(map);
+        with(&self.get(key, make))
+    }
+
     /// What stands for `key`: found without a lock, or made by `make` (under the mutex, once) while
     /// there is room, else the overflow.
     fn get<Q>(&self, key: &Q, make: impl FnOnce() -> (K, Arc<V>)) -> Arc<V>
@@ -223,7 +243,8 @@ fn source_index(source: UsageSource) -> u8 {
     }
 }
 
-/// An interned label's identity: its address (interned labels live as long as the series).
+/// An interned label's identity: its address (interned labels are never removed, so they live
+/// as long as the series).
 fn addr(label: &Arc<String>) -> usize {
     Arc::as_ptr(label).addr()
 }
@@ -327,26 +348,67 @@ impl UsageSeries {
         }
     }
 
-    /// Counts one usage event (its call, tokens and cost; its latency when the gateway measured
-    /// it).
-    pub fn observe(&self, event: &UsageEvent) {
-        let route = self.text_label(&self.routes, event.route.as_deref());
-        let model = self.text_label(&self.models, event.model.as_deref());
-        let team = match event.team_id {
+    /// The interned label of a text value, by address (see [`addr`]).
+    fn text_addr(&self, map: &Bounded<Box<str>, String>, value: Option<&str>) -> usize {
+        match value {
+            None => addr(&self.none),
+            Some(value) => map.with(
+                value,
+                || (Box::from(value), Arc::new(value.to_owned())),
+                addr,
+            ),
+        }
+    }
+
+    fn team_label(&self, team_id: Option<i64>) -> Arc<String> {
+        match team_id {
             None => self.none.clone(),
             Some(id) => self.teams.get(&id, || (id, Arc::new(id.to_string()))),
+        }
+    }
+
+    /// Counts one usage event (its call, tokens and cost; its latency when the gateway measured
+    /// it). Known label values and label sets are found by address in lock-free maps, without a
+    /// reference count change: only a new value or label set takes a mutex and allocates.
+    pub fn observe(&self, event: &UsageEvent) {
+        let route = self.text_addr(&self.routes, event.route.as_deref());
+        let model = self.text_addr(&self.models, event.model.as_deref());
+        let team = match event.team_id {
+            None => addr(&self.none),
+            Some(id) => self
+                .teams
+                .with(&id, || (id, Arc::new(id.to_string())), addr),
         };
-        let source = source_index(event.source);
-        let key = (source, addr(&route), addr(&model), addr(&team));
-        let cell = self.cells.get(&key, || {
+        let key = (source_index(event.source), route, model, team);
+        let make = || {
             let labels = UsageLabels {
                 source: event.source.as_str(),
-                route: route.clone(),
-                model: model.clone(),
-                team_id: team.clone(),
+                route: self.text_label(&self.routes, event.route.as_deref()),
+                model: self.text_label(&self.models, event.model.as_deref()),
+                team_id: self.team_label(event.team_id),
             };
             (key, Arc::new(self.new_cell(labels)))
-        });
+        };
+        self.cells.with(&key, make, |cell| self.count(cell, event));
+        if self.settings.per_key
+            && let Some(id) = event.key_id
+        {
+            let make = || {
+                let label: Arc<String> = Arc::new(id.to_string());
+                let cell = KeyCell::new(&self.key_calls, &self.key_tokens, &self.key_cost, &label);
+                (id, Arc::new(cell))
+            };
+            self.keys.with(&id, make, |key| {
+                key.calls.inc();
+                add_tokens(&key.tokens, event);
+                if event.cost_usd.is_finite() && event.cost_usd > 0.0 {
+                    key.cost.inc_by(event.cost_usd);
+                }
+            });
+        }
+    }
+
+    fn count(&self, cell: &Cell, event: &UsageEvent) {
         let class = usize::try_from(event.status_class()).unwrap_or(0);
         if let Some(slot) = cell.calls.get(class) {
             slot.get_or_init(|| {
@@ -369,20 +431,6 @@ impl UsageSeries {
         if let Some(latency) = &cell.latency {
             // Microseconds as f64: exact far beyond any real latency.
             latency.observe(event.latency_us.max(0) as f64 / 1_000_000.0);
-        }
-        if self.settings.per_key
-            && let Some(id) = event.key_id
-        {
-            let key = self.keys.get(&id, || {
-                let label: Arc<String> = Arc::new(id.to_string());
-                let cell = KeyCell::new(&self.key_calls, &self.key_tokens, &self.key_cost, &label);
-                (id, Arc::new(cell))
-            });
-            key.calls.inc();
-            add_tokens(&key.tokens, event);
-            if event.cost_usd.is_finite() && event.cost_usd > 0.0 {
-                key.cost.inc_by(event.cost_usd);
-            }
         }
     }
 
