@@ -65,6 +65,71 @@ pub struct Config {
     pub upstream_allowlist: Vec<String>,
     /// Where limit counters live and how budgets are counted (`[limits]`).
     pub limits: LimitsSettings,
+    /// The usage series of `/metrics` and their cardinality caps (`[metrics]`).
+    pub metrics: MetricsConfig,
+    /// OpenTelemetry traces of gateway calls over OTLP/HTTP (`[otel]`); off by default.
+    pub otel: OtelSettings,
+}
+
+/// `[metrics]`: the usage series of `/metrics` (calls, tokens and cost by source, route, model
+/// and team). Each label keeps its first `max_*` values; later ones are counted as `other`, so a
+/// client sending made-up model names cannot grow the exposition.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Route names with series of their own (reported usage names its own routes).
+    pub max_routes: usize,
+    /// Models with series of their own.
+    pub max_models: usize,
+    /// Teams with series of their own.
+    pub max_teams: usize,
+    /// Export per-key series (`tollgate_usage_key_*`, by `key_id`): off by default.
+    pub per_key: bool,
+    /// Keys with series of their own when `per_key` is on.
+    pub max_keys: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        let d = tollgate_gateway::usage_series::MetricsSettings::default();
+        Self {
+            max_routes: d.max_routes,
+            max_models: d.max_models,
+            max_teams: d.max_teams,
+            per_key: d.per_key,
+            max_keys: d.max_keys,
+        }
+    }
+}
+
+/// `[otel]`: OpenTelemetry traces of gateway calls, exported over OTLP/HTTP with protobuf
+/// bodies. Off while `endpoint` is unset (`TOLLGATE_OTEL__ENDPOINT`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtelSettings {
+    /// The collector: `http(s)://host:4318` (`/v1/traces` is added) or the full traces URL.
+    /// Shown with any password redacted. Headers for the collector (authentication) come from
+    /// the standard `OTEL_EXPORTER_OTLP_HEADERS` variable.
+    #[serde(serialize_with = "redact_endpoint")]
+    pub endpoint: Option<String>,
+    /// `service.name` of the spans.
+    pub service_name: String,
+    /// Share (0 to 1) of the traces started here that are recorded; a client's `traceparent`
+    /// decides for its own trace.
+    pub sampling_ratio: f64,
+    /// Longest time one export may take, ms.
+    pub timeout_ms: u64,
+}
+
+impl Default for OtelSettings {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            service_name: "tollgate".into(),
+            sampling_ratio: 1.0,
+            timeout_ms: 10_000,
+        }
+    }
 }
 
 /// `[limits]`: where the counters of rate limits and budgets live, and how calls are estimated.
@@ -392,7 +457,16 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             upstream_allowlist: Vec::new(),
             limits: LimitsSettings::default(),
+            metrics: MetricsConfig::default(),
+            otel: OtelSettings::default(),
         }
+    }
+}
+
+fn redact_endpoint<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(url) => s.serialize_some(&redact_url(url)),
+        None => s.serialize_none(),
     }
 }
 
@@ -540,6 +614,7 @@ impl Config {
         }
         self.validate_listeners()?;
         self.validate_limits()?;
+        self.validate_telemetry()?;
         self.prices.validate().map_err(ConfigError)?;
         TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;
@@ -642,6 +717,68 @@ impl Config {
         Ok(())
     }
 
+    fn validate_telemetry(&self) -> Result<(), ConfigError> {
+        let m = &self.metrics;
+        for (name, value) in [
+            ("metrics.max_routes", m.max_routes),
+            ("metrics.max_models", m.max_models),
+            ("metrics.max_teams", m.max_teams),
+            ("metrics.max_keys", m.max_keys),
+        ] {
+            if !(1..=100_000).contains(&value) {
+                return Err(ConfigError(format!(
+                    "{name} must be 1 to 100000 (got {value})"
+                )));
+            }
+        }
+        let o = &self.otel;
+        if let Some(endpoint) = &o.endpoint {
+            otel_endpoint(endpoint)?;
+        }
+        if !(o.sampling_ratio.is_finite() && (0.0..=1.0).contains(&o.sampling_ratio)) {
+            return Err(ConfigError(format!(
+                "otel.sampling_ratio must be 0 to 1 (got {})",
+                o.sampling_ratio
+            )));
+        }
+        if o.service_name.trim().is_empty() || o.service_name.len() > 255 {
+            return Err(ConfigError(
+                "otel.service_name must be 1 to 255 characters".into(),
+            ));
+        }
+        if !(1..=60_000).contains(&o.timeout_ms) {
+            return Err(ConfigError(format!(
+                "otel.timeout_ms must be 1 to 60000 (got {})",
+                o.timeout_ms
+            )));
+        }
+        Ok(())
+    }
+
+    /// The caps of the usage series.
+    pub fn metrics_settings(&self) -> tollgate_gateway::usage_series::MetricsSettings {
+        let m = &self.metrics;
+        tollgate_gateway::usage_series::MetricsSettings {
+            max_routes: m.max_routes,
+            max_models: m.max_models,
+            max_teams: m.max_teams,
+            per_key: m.per_key,
+            max_keys: m.max_keys,
+        }
+    }
+
+    /// The trace exporter's settings, when `[otel]` has an endpoint (validated at load).
+    pub fn otel(&self) -> Option<tollgate_gateway::otel::OtelConfig> {
+        let o = &self.otel;
+        let endpoint = otel_endpoint(o.endpoint.as_deref()?).ok()?;
+        Some(tollgate_gateway::otel::OtelConfig {
+            endpoint,
+            service_name: o.service_name.clone(),
+            sampling_ratio: o.sampling_ratio,
+            timeout: Duration::from_millis(o.timeout_ms),
+        })
+    }
+
     /// The store URL in force.
     pub fn store_url(&self) -> String {
         match &self.database_url {
@@ -689,6 +826,34 @@ impl Config {
     /// The batch interval as a duration.
     pub fn batch_interval(&self) -> Duration {
         Duration::from_millis(self.writer.batch_interval_ms.max(1))
+    }
+}
+
+/// The OTLP/HTTP traces URL of `otel.endpoint`: an `http(s)://` URL, `/v1/traces` added when it
+/// names no path (as `OTEL_EXPORTER_OTLP_ENDPOINT` is read).
+fn otel_endpoint(endpoint: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| {
+        ConfigError(format!(
+            "otel.endpoint (TOLLGATE_OTEL__ENDPOINT) `{}` {why}",
+            redact_url(endpoint)
+        ))
+    };
+    let uri: http::Uri = endpoint.parse().map_err(|_| bad("is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(bad("must start with http:// or https://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(bad("names no host"));
+    }
+    if uri.query().is_some() {
+        return Err(bad("must not have a query string"));
+    }
+    let path = uri.path();
+    if path.is_empty() || path == "/" {
+        Ok(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+    } else {
+        Ok(endpoint.to_owned())
     }
 }
 
@@ -851,6 +1016,51 @@ mod tests {
         let mut config = Config::default();
         config.limits.reservation_ttl_secs = 0;
         assert!(err_of(&config).contains("limits.reservation_ttl_secs"));
+    }
+
+    #[test]
+    fn telemetry_settings_are_checked() {
+        let err_of = |config: &Config| {
+            config
+                .validate()
+                .map(|()| String::new())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        let mut config = Config::default();
+        assert!(config.otel().is_none(), "traces are off by default");
+        assert!(
+            !config.metrics_settings().per_key,
+            "per-key series are opt-in"
+        );
+        config.metrics.max_models = 0;
+        assert!(err_of(&config).contains("metrics.max_models"));
+        let mut config = Config::default();
+        config.otel.endpoint = Some("ftp://collector:4318".into());
+        assert!(err_of(&config).contains("otel.endpoint"));
+        config.otel.endpoint = Some("http://u:pw@collector:4318/?a=b".into());
+        let err = err_of(&config);
+        assert!(
+            err.contains("otel.endpoint") && !err.contains("pw@"),
+            "{err}"
+        );
+        config.otel.endpoint = Some("http://collector:4318".into());
+        assert_eq!(err_of(&config), "");
+        assert_eq!(
+            config.otel().map(|o| o.endpoint),
+            Some("http://collector:4318/v1/traces".into())
+        );
+        config.otel.endpoint = Some("https://collector/otlp/v1/traces".into());
+        assert_eq!(
+            config.otel().map(|o| o.endpoint),
+            Some("https://collector/otlp/v1/traces".into())
+        );
+        config.otel.sampling_ratio = 1.5;
+        assert!(err_of(&config).contains("otel.sampling_ratio"));
+        config.otel.sampling_ratio = f64::NAN;
+        assert!(err_of(&config).contains("otel.sampling_ratio"));
+        config.otel.sampling_ratio = 0.25;
+        config.otel.service_name = " ".into();
+        assert!(err_of(&config).contains("otel.service_name"));
     }
 
     #[test]

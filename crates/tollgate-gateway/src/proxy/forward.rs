@@ -433,6 +433,10 @@ async fn send(
     );
     parts.uri = upstream_uri(route, base, path, parts.uri.query())?;
     parts.version = Version::HTTP_11;
+    let span = call
+        .span
+        .as_ref()
+        .map(|span| span.start_upstream(&mut parts.headers, &route.record.name));
     let upstream_request = Request::from_parts(parts, body);
 
     let sent = Instant::now();
@@ -441,6 +445,9 @@ async fn send(
         Ok(Ok(response)) => response,
         Ok(Err(err)) => {
             let failure = classify_upstream_error(&err);
+            if let Some(span) = span {
+                span.failed(failure.error.code());
+            }
             if matches!(
                 failure.error,
                 GatewayError::UpstreamUnreachable | GatewayError::UpstreamTimeout
@@ -451,6 +458,9 @@ async fn send(
         }
         Err(_) => {
             shared.metrics.upstream_errors.inc();
+            if let Some(span) = span {
+                span.failed(GatewayError::UpstreamTimeout.code());
+            }
             return Err(Failure::new(
                 GatewayError::UpstreamTimeout,
                 format!("no response head within {} ms", route.timeout.as_millis()),
@@ -458,6 +468,9 @@ async fn send(
         }
     };
     let elapsed = sent.elapsed();
+    if let Some(span) = span {
+        span.answered(response.status().as_u16());
+    }
     call.event_mut(|e| e.upstream_latency_us = Some(micros(elapsed)));
     shared
         .metrics

@@ -37,6 +37,7 @@ mod limits_api;
 mod limits_gateway;
 mod listeners;
 mod matrix;
+mod metrics;
 mod middleware;
 mod mistakes;
 mod platform;
