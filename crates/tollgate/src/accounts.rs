@@ -8,10 +8,11 @@ use secrecy::ExposeSecret;
 use tollgate_console::audit::{self, Change};
 use tollgate_console::auth::{check_password_strength, hash_password, normalize_email};
 use tollgate_console::error::ApiError;
-use tollgate_console::rules::{Actor, Rules, edge, tokens};
+use tollgate_console::rules::{Actor, Rules, edge};
 use tollgate_store::{NewUser, Store};
 
 use crate::admin::{cli_error as rule_error, os_user};
+use crate::backend::Backend;
 use crate::cli::{AdminCommand, TokenCommand};
 use crate::config::Config;
 use crate::{output, store};
@@ -134,43 +135,20 @@ pub async fn admin(config: &Config, command: AdminCommand) -> anyhow::Result<()>
 pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create(args) => {
-            let email = normalize_email(&args.email).map_err(cli_error)?;
+            if let Some(email) = &args.email {
+                normalize_email(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+            }
             if let Some(text) = &args.expires {
                 tollgate_core::time::parse_duration(text)
                     .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
             }
-            let store = store::open(config).await?;
-            let result = async {
-                let user = store
-                    .user_by_email(&email)
-                    .await?
-                    .with_context(|| format!("no user {email}"))?;
-                let operator = os_user();
-                tokens::create(
-                    &Rules::new(store.as_ref()),
-                    &Actor::Operator(&operator),
-                    &user,
-                    &args.name,
-                    args.expires.as_deref(),
-                )
-                .await
-                .map_err(|e| rule_error(e, &[("name", "--name"), ("expires_in", "--expires")]))
-            }
-            .await;
-            store.close().await;
-            let (token, secret) = result?;
-            if args.json {
-                output::json(
-                    &serde_json::json!({"id": token.id, "token": secret.expose(), "prefix": token.prefix}),
-                )
-            } else {
-                output::line(secret.expose());
-                output::note(&format!(
-                    "token {} `{}` for {email}: shown once, keep it safe",
-                    token.id, token.name
-                ));
-                Ok(())
-            }
+            crate::team_cmd::create_token(Backend::local(config).await?, args).await
+        }
+        TokenCommand::List(args) => {
+            crate::team_cmd::list_tokens(Backend::local(config).await?, args).await
+        }
+        TokenCommand::Revoke(args) => {
+            crate::team_cmd::revoke_token(Backend::local(config).await?, args).await
         }
         TokenCommand::CreateEdge(args) => {
             if let Some(text) = &args.expires {
