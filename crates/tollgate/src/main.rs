@@ -101,7 +101,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Command::Migrate => admin::migrate(&config).await,
             Command::Key(cmd) => admin::key(Backend::local(&config).await?, cmd).await,
             Command::Route(cmd) => admin::route(Backend::local(&config).await?, cmd).await,
-            Command::Limit(cmd) => limit::run(&config, cmd).await,
+            Command::Limit(cmd) => limit::run(Backend::local(&config).await?, cmd).await,
             Command::Config(args) => match args.format {
                 cli::ConfigFormatArg::Json => output::print_config(&config),
                 cli::ConfigFormatArg::Toml => {

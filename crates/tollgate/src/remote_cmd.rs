@@ -23,12 +23,6 @@ pub fn run(command: Command, remote: Remote) -> anyhow::Result<()> {
                  `tollgate invitation create`",
             );
         }
-        Command::Limit(_) => {
-            return refuse(
-                "limit",
-                "limits are managed on the local store or in the console for now",
-            );
-        }
         Command::Usage(_) => {
             return refuse(
                 "usage",
@@ -60,6 +54,7 @@ pub fn run(command: Command, remote: Remote) -> anyhow::Result<()> {
         match command {
             Command::Key(cmd) => admin::key(Backend::Remote(remote), cmd).await,
             Command::Route(cmd) => admin::route(Backend::Remote(remote), cmd).await,
+            Command::Limit(cmd) => crate::limit::run(Backend::Remote(remote), cmd).await,
             Command::Sync(cmd) => sync::run(Target::Remote(remote), cmd).await,
             Command::Team(cmd) => team_cmd::team(Backend::Remote(remote), cmd).await,
             Command::Member(cmd) => team_cmd::member(Backend::Remote(remote), cmd).await,

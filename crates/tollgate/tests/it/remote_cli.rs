@@ -454,6 +454,71 @@ async fn remote_commands_print_what_local_ones_do(backend: Backend) {
     );
     assert_eq!(estimated["increment"], local_est["increment"]);
 
+    // Limits: set each way; the list is the same but for the use, which a server counts live.
+    let team = default.to_string();
+    let l1 = parse(
+        &local_ok(
+            &db,
+            &["limit", "set", "--team", &team, "--rpm", "100", "--json"],
+        ),
+        &["limit set"],
+    );
+    let l2 = laptop.json(
+        &admin,
+        &[
+            "limit", "set", "--team", &team, "--tokens", "1000", "--period", "day", "--json",
+        ],
+    );
+    let text_set = laptop.ok(
+        &admin,
+        &["limit", "set", "--route", "r-api", "--concurrency", "3"],
+    );
+    assert!(
+        text_set.starts_with("Set limit ") && text_set.contains("3 calls in flight"),
+        "{text_set}"
+    );
+    let remote_limits = laptop.json(&admin, &["limit", "list", "--json"]);
+    let local_limits = parse(
+        &local_ok(&db, &["limit", "list", "--json"]),
+        &["limit list"],
+    );
+    assert_eq!(
+        without(remote_limits.clone(), &["usage"]),
+        without(local_limits, &["usage"])
+    );
+    assert_eq!(remote_limits["limits"].as_array().map(Vec::len), Some(3));
+    // Several limits in one command are all set or none: the refused second one undoes the first.
+    refused(
+        &laptop.run(
+            &admin,
+            &[
+                "limit",
+                "set",
+                "--team",
+                &team,
+                "--rps",
+                "10",
+                "--concurrency",
+                "0",
+            ],
+        ),
+        "--concurrency",
+        "a refused second limit",
+    );
+    let after = laptop.json(&admin, &["limit", "list", "--json"]);
+    assert_eq!(
+        without(after, &["usage"]),
+        without(remote_limits, &["usage"])
+    );
+    let gone = laptop.ok(&admin, &["limit", "remove", &l2["id"].to_string()]);
+    assert!(gone.contains("1000 tokens per day"), "{gone}");
+    local_ok(&db, &["limit", "remove", &l1["id"].to_string()]);
+    refused(
+        &laptop.run(&admin, &["limit", "remove", "999999"]),
+        "no limit with id 999999",
+        "a missing limit",
+    );
+
     // Reads: the same bytes either way, tables and JSON.
     for args in [
         &["key", "list"][..],
@@ -648,6 +713,10 @@ async fn a_members_token_has_a_members_rights(backend: Backend) {
             "owners and admins",
         ),
         (&["team", "rename", "default", "--name", "mine"], "admin"),
+        (
+            &["limit", "set", "--instance", "--rpm", "5"],
+            "instance admin",
+        ),
         (
             &[
                 "invitation",
