@@ -117,7 +117,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Command::User(cmd) => team_cmd::user(Backend::local(&config).await?, cmd).await,
             Command::Estimate(args) => estimate::run(&args),
-            Command::Usage(cmd) => usage::run(&config, cmd).await,
+            Command::Usage(cmd) => usage::run(Target::Local(&config), cmd).await,
             Command::Demo(args) => demo::run(&config, &args).await,
             Command::Sync(cmd) => sync::run(Target::Local(&config), cmd).await,
             Command::Alert(cmd) => alert_cmd::run(&config, cmd).await,

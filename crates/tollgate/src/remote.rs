@@ -106,6 +106,40 @@ impl Remote {
         self.call::<(), T>(Method::GET, path, None).await
     }
 
+    /// `GET path?query` answered with JSON; the query's values are percent-encoded.
+    pub async fn get_query<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, Failure> {
+        self.call::<(), T>(Method::GET, &with_query(path, query), None)
+            .await
+    }
+
+    /// `GET path?query`, its body streamed into `out`; the bytes written.
+    pub async fn stream_to(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, Failure> {
+        let mut response = self
+            .request::<()>(Method::GET, &with_query(path, query), None)
+            .await?;
+        let mut written = 0u64;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Failure::Other(self.transport(&e)))?
+        {
+            out.write_all(&chunk).map_err(|e| {
+                Failure::Other(anyhow::Error::from(e).context("cannot write the export"))
+            })?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    }
+
     /// `method path` with a JSON body, answered with JSON.
     pub async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
@@ -234,4 +268,16 @@ pub fn segment(text: &str) -> String {
         }
     }
     out
+}
+
+/// `path?name=value&…`, the values percent-encoded.
+fn with_query(path: &str, query: &[(&str, String)]) -> String {
+    if query.is_empty() {
+        return path.to_owned();
+    }
+    let pairs: Vec<String> = query
+        .iter()
+        .map(|(name, value)| format!("{name}={}", segment(value)))
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
 }

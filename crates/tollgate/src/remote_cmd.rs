@@ -23,12 +23,6 @@ pub fn run(command: Command, remote: Remote) -> anyhow::Result<()> {
                  `tollgate invitation create`",
             );
         }
-        Command::Usage(_) => {
-            return refuse(
-                "usage",
-                "usage is read from the local store or in the console for now",
-            );
-        }
         Command::Alert(_) => {
             return refuse(
                 "alert",
@@ -56,6 +50,7 @@ pub fn run(command: Command, remote: Remote) -> anyhow::Result<()> {
             Command::Route(cmd) => admin::route(Backend::Remote(remote), cmd).await,
             Command::Limit(cmd) => crate::limit::run(Backend::Remote(remote), cmd).await,
             Command::Sync(cmd) => sync::run(Target::Remote(remote), cmd).await,
+            Command::Usage(cmd) => crate::usage::run(Target::Remote(remote), cmd).await,
             Command::Team(cmd) => team_cmd::team(Backend::Remote(remote), cmd).await,
             Command::Member(cmd) => team_cmd::member(Backend::Remote(remote), cmd).await,
             Command::Invitation(cmd) => team_cmd::invitation(Backend::Remote(remote), cmd).await,

@@ -842,3 +842,97 @@ async fn remote_flags_are_checked(backend: Backend) {
     assert!(!Path::new(&dir.join("data")).exists());
 }
 both_backends!(remote_flags_are_checked);
+
+/// The table without its `period` row (its times are the seconds each command ran at).
+fn without_period(table: &str) -> String {
+    table
+        .lines()
+        .filter(|l| !l.contains("period"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn usage_reads_the_same_remotely(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    local_ok(&db, &["demo", "--events", "3000", "--days", "3"]);
+    let server = Server::start(&db, &console_env()).await;
+    let admin = token_for(&db, ADMIN_EMAIL, "ops");
+    let laptop = Laptop::new(&server);
+
+    let stats = ["usage", "stats", "--since", "7d", "--json"];
+    let remote = laptop.json(&admin, &stats);
+    let local = parse(&local_ok(&db, &stats), &stats);
+    assert!(
+        remote["summary"]["calls"].as_i64().is_some_and(|c| c > 0),
+        "{remote}"
+    );
+    assert_eq!(
+        without(remote, &["from", "to"]),
+        without(local, &["from", "to"])
+    );
+    let table = ["usage", "stats", "--since", "7d"];
+    assert_eq!(
+        without_period(&laptop.ok(&admin, &table)),
+        without_period(&local_ok(&db, &table))
+    );
+    for by in ["key", "route", "model", "team", "status_class"] {
+        for json in [true, false] {
+            let mut args = vec![
+                "usage", "top", "--since", "7d", "--by", by, "--order", "tokens",
+            ];
+            if json {
+                args.push("--json");
+            }
+            assert_eq!(
+                laptop.ok(&admin, &args),
+                local_ok(&db, &args),
+                "tollgate {args:?}: remote and local differ"
+            );
+        }
+    }
+    let filtered = [
+        "usage",
+        "stats",
+        "--since",
+        "7d",
+        "--model",
+        "gpt-4o-mini",
+        "--json",
+    ];
+    assert_eq!(
+        without(laptop.json(&admin, &filtered), &["from", "to"]),
+        without(parse(&local_ok(&db, &filtered), &filtered), &["from", "to"])
+    );
+    for format in ["csv", "ndjson", "json"] {
+        let remote_file = laptop.home.path().join(format!("remote.{format}"));
+        let local_file = laptop.home.path().join(format!("local.{format}"));
+        let args = |file: &Path| {
+            vec![
+                "usage".to_owned(),
+                "export".into(),
+                "--since".into(),
+                "7d".into(),
+                "--format".into(),
+                format.into(),
+                "--output".into(),
+                file.display().to_string(),
+            ]
+        };
+        let a = args(&remote_file);
+        laptop.ok(&admin, &a.iter().map(String::as_str).collect::<Vec<_>>());
+        let b = args(&local_file);
+        local_ok(&db, &b.iter().map(String::as_str).collect::<Vec<_>>());
+        let (r, l) = (
+            std::fs::read_to_string(&remote_file).expect("remote export"),
+            std::fs::read_to_string(&local_file).expect("local export"),
+        );
+        assert!(r.len() > 1000, "{format}: {r}");
+        assert_eq!(r, l, "{format}: the exports differ");
+    }
+    refused(
+        &laptop.run(&admin, &["usage", "top", "--limit", "500"]),
+        "--limit",
+        "a server answers at most 100",
+    );
+}
+both_backends!(usage_reads_the_same_remotely);
