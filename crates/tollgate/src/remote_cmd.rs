@@ -23,12 +23,6 @@ pub fn run(command: Command, remote: Remote) -> anyhow::Result<()> {
                  `tollgate invitation create`",
             );
         }
-        Command::Alert(_) => {
-            return refuse(
-                "alert",
-                "alert channels are managed on the local store or in the console for now",
-            );
-        }
         Command::Token(TokenCommand::CreateEdge(_) | TokenCommand::RevokeEdge(_)) => {
             return refuse(
                 "token create-edge/revoke-edge",
@@ -51,6 +45,7 @@ pub fn run(command: Command, remote: Remote) -> anyhow::Result<()> {
             Command::Limit(cmd) => crate::limit::run(Backend::Remote(remote), cmd).await,
             Command::Sync(cmd) => sync::run(Target::Remote(remote), cmd).await,
             Command::Usage(cmd) => crate::usage::run(Target::Remote(remote), cmd).await,
+            Command::Alert(cmd) => crate::alert_cmd::run_remote(remote, cmd).await,
             Command::Team(cmd) => team_cmd::team(Backend::Remote(remote), cmd).await,
             Command::Member(cmd) => team_cmd::member(Backend::Remote(remote), cmd).await,
             Command::Invitation(cmd) => team_cmd::invitation(Backend::Remote(remote), cmd).await,

@@ -936,3 +936,124 @@ async fn usage_reads_the_same_remotely(backend: Backend) {
     );
 }
 both_backends!(usage_reads_the_same_remotely);
+
+async fn alert_channels_the_same_remotely(backend: Backend) {
+    use crate::alerts::{ALLOW_LOOPBACK, receiver};
+    let db = TestDb::new(backend).await;
+    let (addr, _received) = receiver(&[]).await;
+    let webhook = format!("http://{addr}/hook");
+    let mut env = console_env();
+    env.push(ALLOW_LOOPBACK);
+    let server = Server::start(&db, &env).await;
+    let root = Api::login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let default = default_team(&root).await;
+    let _member = invite_user(&server, &root, default, MEMBER_EMAIL, "member").await;
+    let admin = token_for(&db, ADMIN_EMAIL, "ops");
+    let dev = token_for(&db, MEMBER_EMAIL, "laptop");
+    let laptop = Laptop::new(&server);
+    let local = |args: &[&str]| {
+        let out = cli_env(
+            &crate::harness::base_env(&db, &[ALLOW_LOOPBACK]),
+            db.dir.path(),
+            args,
+        );
+        assert!(
+            out.status.success(),
+            "local {args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+
+    let remote_add = laptop.json(
+        &admin,
+        &[
+            "alert",
+            "channel",
+            "add",
+            "--name",
+            "ops-r",
+            "--webhook",
+            &webhook,
+            "--json",
+        ],
+    );
+    let local_add = parse(
+        &local(&[
+            "alert",
+            "channel",
+            "add",
+            "--name",
+            "ops-l",
+            "--webhook",
+            &webhook,
+            "--format",
+            "slack",
+            "--json",
+        ]),
+        &["alert channel add"],
+    );
+    for added in [&remote_add, &local_add] {
+        assert!(
+            added["secret"].as_str().is_some_and(|s| s.len() >= 32),
+            "{added}"
+        );
+    }
+    // The secret alone on standard output.
+    let plain = laptop.ok(
+        &admin,
+        &[
+            "alert",
+            "channel",
+            "add",
+            "--name",
+            "ops-p",
+            "--webhook",
+            &webhook,
+        ],
+    );
+    assert_eq!(plain.lines().count(), 1, "{plain}");
+    for args in [
+        &["alert", "channel", "list"][..],
+        &["alert", "channel", "list", "--json"],
+    ] {
+        assert_eq!(laptop.ok(&admin, args), local(args), "tollgate {args:?}");
+    }
+    let (r_id, l_id) = (remote_add["id"].to_string(), local_add["id"].to_string());
+    let remote_test = laptop.json(&admin, &["alert", "test", &r_id, "--json"]);
+    let local_test = parse(&local(&["alert", "test", &l_id, "--json"]), &["alert test"]);
+    assert_eq!(remote_test["status"], "delivered", "{remote_test}");
+    let varying = ["channel_id", "dedup_key", "latency_ms"];
+    assert_eq!(
+        without(remote_test, &varying),
+        without(local_test, &varying)
+    );
+    refused(
+        &laptop.run(
+            &admin,
+            &[
+                "alert",
+                "channel",
+                "add",
+                "--name",
+                "x",
+                "--webhook",
+                "ftp://x/y",
+            ],
+        ),
+        "--webhook",
+        "a bad webhook names its flag",
+    );
+    refused(
+        &laptop.run(&dev, &["alert", "channel", "list"]),
+        "instance admin",
+        "a member lists no alert channels",
+    );
+    for id in [&r_id, &l_id] {
+        let out = laptop.ok(&admin, &["alert", "channel", "remove", id]);
+        assert_eq!(out.trim(), format!("alert channel {id} removed"));
+    }
+    let left = laptop.json(&admin, &["alert", "channel", "list", "--json"]);
+    assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
+}
+both_backends!(alert_channels_the_same_remotely);
