@@ -23,12 +23,6 @@ pub fn run(command: Command, remote: Remote) -> anyhow::Result<()> {
                  `tollgate invitation create`",
             );
         }
-        Command::Token(TokenCommand::CreateEdge(_) | TokenCommand::RevokeEdge(_)) => {
-            return refuse(
-                "token create-edge/revoke-edge",
-                "edge tokens are managed on the server's store or in the console",
-            );
-        }
         Command::Estimate(args) => return crate::estimate::run(args),
         Command::Openapi => return output::print_openapi(),
         Command::Completions(args) => return output::print_completions(args.shell),
@@ -58,6 +52,9 @@ pub fn run(command: Command, remote: Remote) -> anyhow::Result<()> {
             }
             Command::Token(TokenCommand::Revoke(args)) => {
                 team_cmd::revoke_token(Backend::Remote(remote), args).await
+            }
+            Command::Token(cmd @ (TokenCommand::CreateEdge(_) | TokenCommand::RevokeEdge(_))) => {
+                crate::accounts::edge_remote(&remote, cmd).await
             }
             _ => anyhow::bail!("this command does not take --server (TOLLGATE_SERVER)"),
         }

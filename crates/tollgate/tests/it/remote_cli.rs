@@ -829,6 +829,49 @@ async fn remote_flags_are_checked(backend: Backend) {
             word,
         );
     }
+    // Edge tokens: created and revoked remotely, the secret alone on stdout; it reads the edge
+    // snapshot until it is revoked.
+    let laptop_run = |args: &[&str]| laptop.run(&admin, args);
+    let out = laptop_run(&["token", "create-edge", "--name", "cf"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let edge = text(&out.stdout);
+    assert_eq!(edge.lines().count(), 1, "{edge}");
+    let edge = edge.trim().to_owned();
+    assert!(edge.starts_with("tge_"), "{edge}");
+    let local_edge = cli_json(&db, &["token", "create-edge", "--name", "cf2", "--json"]);
+    let remote_edge = laptop.json(&admin, &["token", "create-edge", "--name", "cf3", "--json"]);
+    assert_eq!(
+        without(local_edge, &["id", "token", "prefix"]),
+        without(remote_edge.clone(), &["id", "token", "prefix"])
+    );
+    let snapshot = |token: String| {
+        let url = server.console_url("/api/v1/edge/snapshot");
+        async move {
+            crate::harness::client()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("snapshot")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(snapshot(edge.clone()).await, 200);
+    let first = parse(
+        &laptop.ok(&admin, &["token", "create-edge", "--name", "cf4", "--json"]),
+        &["token create-edge"],
+    );
+    let revoked = laptop.ok(
+        &admin,
+        &["token", "revoke-edge", "--id", &first["id"].to_string()],
+    );
+    assert!(revoked.contains("`cf4` revoked"), "{revoked}");
+    assert_eq!(
+        snapshot(first["token"].as_str().expect("tge").to_owned()).await,
+        401
+    );
+
     // The token never shows: not in errors, not in --help.
     let out = run(&[
         "--server",
