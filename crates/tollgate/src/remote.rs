@@ -246,8 +246,15 @@ impl Remote {
             source = cause.source();
         }
         let detail = causes.last().cloned().unwrap_or_else(|| e.to_string());
+        // rustls reports a failed handshake as an I/O error of kind InvalidData, boxed where a
+        // downcast cannot reach it (a boxed error's `source` skips the box's own content), so its
+        // description is what tells.
+        let tls = format!("{e:?}").contains("kind: InvalidData");
         let what = if e.is_timeout() {
             "did not answer in time"
+        } else if tls && self.base.scheme() == "https" {
+            "cannot be reached: the TLS handshake failed (is it serving https, with a certificate \
+             this machine trusts?)"
         } else if e.is_connect() {
             "cannot be reached"
         } else {

@@ -796,6 +796,21 @@ async fn remote_flags_are_checked(backend: Backend) {
         "cannot be reached",
         "nothing listening",
     );
+    // TLS spoken to a plain-HTTP listener: a TLS failure, named, with the server.
+    let tls = url.replacen("http://", "https://", 1);
+    let out = run(&["--server", &tls, "--token", &admin, "key", "list"]);
+    refused(
+        &out,
+        &format!("the server {tls}"),
+        "TLS to a plain listener",
+    );
+    assert!(
+        text(&out.stderr).to_ascii_lowercase().contains("tls")
+            || text(&out.stderr).to_ascii_lowercase().contains("ssl")
+            || text(&out.stderr).contains("record"),
+        "the TLS failure is named: {}",
+        text(&out.stderr)
+    );
     refused(
         &run(&["--server", &url, "--token", "tgp_wrong", "key", "list"]),
         "refused the token (401",
