@@ -14,6 +14,9 @@ use tollgate_console::error::{ErrorBody, ErrorDetail};
 
 use crate::backend::Failure;
 
+/// The path whose answer streams for as long as it has rows.
+const STREAMED: &str = "api/v1/usage/export";
+
 /// A console reached over HTTP with a personal access token.
 pub struct Remote {
     client: reqwest::Client,
@@ -84,7 +87,6 @@ impl Remote {
         }
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
             .user_agent(concat!("tollgate-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("cannot build the HTTP client")?;
@@ -197,6 +199,11 @@ impl Remote {
             .client
             .request(method, self.url(path)?)
             .bearer_auth(self.token.expose_secret().trim());
+        // An answer is due within two minutes; a streamed export takes as long as it takes
+        // (its body is read chunk by chunk, each awaited as it comes).
+        if !path.starts_with(STREAMED) {
+            request = request.timeout(Duration::from_secs(120));
+        }
         if let Some(body) = body {
             request = request.json(body);
         }

@@ -743,6 +743,19 @@ async fn a_members_token_has_a_members_rights(backend: Backend) {
             .map(Vec::len),
         Some(1)
     );
+    // A viewer reads but creates nothing.
+    let _viewer = invite_user(&server, &root, default, "v@example.com", "viewer").await;
+    let viewer = token_for(&db, "v@example.com", "read-only");
+    let seen = laptop.json(&viewer, &["key", "list", "--json"]);
+    assert_eq!(
+        seen.as_array().map(Vec::len),
+        before.as_array().map(Vec::len)
+    );
+    refused(
+        &laptop.run(&viewer, &["key", "create", "--name", "v"]),
+        "member role",
+        "a viewer creates no key",
+    );
     // The admin's token may.
     laptop.ok(&admin, &["key", "revoke", &admins_key.to_string()]);
 }
