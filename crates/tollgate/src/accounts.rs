@@ -145,13 +145,13 @@ pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()>
                 tollgate_core::time::parse_duration(text)
                     .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
             }
-            crate::team_cmd::create_token(Backend::local(config).await?, args).await
+            crate::token_cmd::create_token(Backend::local(config).await?, args).await
         }
         TokenCommand::List(args) => {
-            crate::team_cmd::list_tokens(Backend::local(config).await?, args).await
+            crate::token_cmd::list_tokens(Backend::local(config).await?, args).await
         }
         TokenCommand::Revoke(args) => {
-            crate::team_cmd::revoke_token(Backend::local(config).await?, args).await
+            crate::token_cmd::revoke_token(Backend::local(config).await?, args).await
         }
         TokenCommand::CreateEdge(args) => {
             if let Some(text) = &args.expires {

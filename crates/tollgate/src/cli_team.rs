@@ -1,5 +1,5 @@
 //! Command-line arguments of `team`, `member`, `invitation`, `user` and the `token list` /
-//! `token revoke` commands. Definitions only: `team_cmd.rs` does the work.
+//! `token revoke` commands. Definitions only: `team_cmd.rs` and `token_cmd.rs` do the work.
 
 use clap::{Args, Subcommand, ValueEnum};
 use secrecy::SecretString;

@@ -27,6 +27,7 @@ mod serve;
 mod store;
 mod sync;
 mod team_cmd;
+mod token_cmd;
 mod usage;
 
 use backend::{Backend, Target};

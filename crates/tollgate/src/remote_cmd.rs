@@ -45,13 +45,13 @@ pub fn run(command: Command, remote: Remote) -> anyhow::Result<()> {
             Command::Invitation(cmd) => team_cmd::invitation(Backend::Remote(remote), cmd).await,
             Command::User(cmd) => team_cmd::user(Backend::Remote(remote), cmd).await,
             Command::Token(TokenCommand::Create(args)) => {
-                team_cmd::create_token(Backend::Remote(remote), args).await
+                crate::token_cmd::create_token(Backend::Remote(remote), args).await
             }
             Command::Token(TokenCommand::List(args)) => {
-                team_cmd::list_tokens(Backend::Remote(remote), args).await
+                crate::token_cmd::list_tokens(Backend::Remote(remote), args).await
             }
             Command::Token(TokenCommand::Revoke(args)) => {
-                team_cmd::revoke_token(Backend::Remote(remote), args).await
+                crate::token_cmd::revoke_token(Backend::Remote(remote), args).await
             }
             Command::Token(cmd @ (TokenCommand::CreateEdge(_) | TokenCommand::RevokeEdge(_))) => {
                 crate::accounts::edge_remote(&remote, cmd).await
