@@ -193,6 +193,25 @@ pub enum UserCommand {
     Disable(UserArgs),
     /// Enable a disabled user again.
     Enable(UserArgs),
+    /// Rename a user, or grant or take instance admin.
+    Update(UserUpdateArgs),
+}
+
+/// Flags of `user update`.
+#[derive(Debug, Args)]
+pub struct UserUpdateArgs {
+    /// The user's e-mail address.
+    #[arg(long)]
+    pub email: String,
+    /// New display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Grant (true) or take (false) instance admin.
+    #[arg(long, value_name = "BOOL")]
+    pub admin: Option<bool>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `user disable` / `user enable`.

@@ -406,8 +406,33 @@ pub async fn user(backend: Backend, command: UserCommand) -> anyhow::Result<()> 
                 );
                 Ok(())
             }
-            UserCommand::Disable(args) => set_disabled(&backend, &args, true).await,
-            UserCommand::Enable(args) => set_disabled(&backend, &args, false).await,
+            UserCommand::Disable(args) => {
+                let patch = UserPatch {
+                    disabled: Some(true),
+                    is_admin: None,
+                    display_name: None,
+                };
+                change_user(&backend, &args.email, patch, args.json).await
+            }
+            UserCommand::Enable(args) => {
+                let patch = UserPatch {
+                    disabled: Some(false),
+                    is_admin: None,
+                    display_name: None,
+                };
+                change_user(&backend, &args.email, patch, args.json).await
+            }
+            UserCommand::Update(args) => {
+                if args.name.is_none() && args.admin.is_none() {
+                    anyhow::bail!("give --name or --admin");
+                }
+                let patch = UserPatch {
+                    disabled: None,
+                    is_admin: args.admin,
+                    display_name: args.name,
+                };
+                change_user(&backend, &args.email, patch, args.json).await
+            }
         }
     }
     .await;
@@ -415,33 +440,37 @@ pub async fn user(backend: Backend, command: UserCommand) -> anyhow::Result<()> 
     result
 }
 
-async fn set_disabled(
+async fn change_user(
     backend: &Backend,
-    args: &crate::cli_team::UserArgs,
-    disabled: bool,
+    email: &str,
+    patch: UserPatch,
+    json: bool,
 ) -> anyhow::Result<()> {
-    let email = args.email.trim();
+    let email = email.trim();
     let users = backend.users().await.map_err(|e| e.cli(&[]))?;
     let user = users
         .into_iter()
         .find(|u| u.email.eq_ignore_ascii_case(email))
         .with_context(|| format!("--email: no user {email}"))?;
-    let patch = UserPatch {
-        disabled: Some(disabled),
-        is_admin: None,
-        display_name: None,
-    };
     let user = backend
         .update_user(user.id, patch)
         .await
         .map_err(|e| e.cli(TEAM_FLAGS))?;
     let line = UserLine::from(user);
-    if args.json {
+    if json {
         return output::json(&line);
     }
     output::line(&format!(
-        "User {} {} is {}.",
-        line.id, line.email, line.status
+        "User {} {} ({}{}) is {}.",
+        line.id,
+        line.email,
+        line.display_name,
+        if line.is_admin {
+            ", instance admin"
+        } else {
+            ""
+        },
+        line.status
     ));
     Ok(())
 }

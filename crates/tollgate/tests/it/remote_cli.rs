@@ -370,6 +370,58 @@ async fn remote_commands_print_what_local_ones_do(backend: Backend) {
         .expect("listed");
     assert_eq!(dev["status"], "disabled");
     local_ok(&db, &["user", "enable", "--email", MEMBER_EMAIL]);
+    let renamed = laptop.json(
+        &admin,
+        &[
+            "user",
+            "update",
+            "--email",
+            MEMBER_EMAIL,
+            "--name",
+            "Dev One",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        (renamed["display_name"].as_str(), renamed["status"].as_str()),
+        (Some("Dev One"), Some("active")),
+        "{renamed}"
+    );
+    let promoted = parse(
+        &local_ok(
+            &db,
+            &[
+                "user",
+                "update",
+                "--email",
+                MEMBER_EMAIL,
+                "--admin",
+                "true",
+                "--json",
+            ],
+        ),
+        &["user update"],
+    );
+    assert_eq!(promoted["is_admin"], true);
+    let demoted = laptop.json(
+        &admin,
+        &[
+            "user",
+            "update",
+            "--email",
+            MEMBER_EMAIL,
+            "--admin",
+            "false",
+            "--json",
+        ],
+    );
+    assert_eq!(demoted["is_admin"], false);
+    // The token's user is an actor with a self: it cannot disable itself (the operator has none).
+    refused(
+        &laptop.run(&admin, &["user", "disable", "--email", ADMIN_EMAIL]),
+        "cannot disable yourself",
+        "an admin disabling themselves",
+    );
 
     // The token count of seed 003, from a laptop: in the server's readings.
     let recorded = laptop.json(&admin, &["sync", "record", "350K", "coding", "--json"]);
