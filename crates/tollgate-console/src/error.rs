@@ -101,7 +101,7 @@ pub enum ApiError {
 }
 
 /// The body of every console error.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
@@ -186,6 +186,21 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the client is told: the body's `error` (the command line prints a local rule's
+    /// refusal from the same detail, so both front ends word it alike).
+    pub fn detail(&self) -> ErrorDetail {
+        let field = match self {
+            Self::Invalid { field, .. } => Some(field.clone()),
+            Self::BadRequest { field, .. } => field.clone(),
+            _ => None,
+        };
+        ErrorDetail {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+            field,
         }
     }
 
@@ -330,11 +345,6 @@ impl IntoResponse for ApiError {
         if let Self::Internal(detail) = &self {
             tracing::error!(error = %detail, "console: internal error");
         }
-        let field = match &self {
-            Self::Invalid { field, .. } => Some(field.clone()),
-            Self::BadRequest { field, .. } => field.clone(),
-            _ => None,
-        };
         let retry = match &self {
             Self::TooManyRequests {
                 retry_after_secs, ..
@@ -342,11 +352,7 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code().to_owned(),
-                message: self.to_string(),
-                field,
-            },
+            error: self.detail(),
         };
         let mut response = (status, Json(body)).into_response();
         if let Some(secs) = retry

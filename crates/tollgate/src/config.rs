@@ -520,7 +520,8 @@ impl Config {
         }
         let env = Env::prefixed("TOLLGATE_")
             // Variables read by tests and tools, not configuration: `TOLLGATE_CONSOLE` is where
-            // the web console's dev server (`npm run dev`) sends its API calls, and
+            // the web console's dev server (`npm run dev`) sends its API calls,
+            // `TOLLGATE_SERVER` / `TOLLGATE_TOKEN` send CLI commands to a running console, and
             // `TOLLGATE_REDIS_URL` is `limits.redis_url`, below. `TOLLGATE_CONSOLE__…` still sets
             // the `[console]` section.
             .filter(|k| {
@@ -528,6 +529,8 @@ impl Config {
                     && !k.as_str().eq_ignore_ascii_case("config")
                     && !k.as_str().eq_ignore_ascii_case("console")
                     && !k.as_str().eq_ignore_ascii_case("redis_url")
+                    && !k.as_str().eq_ignore_ascii_case("server")
+                    && !k.as_str().eq_ignore_ascii_case("token")
             })
             .split("__");
         let redis_env = Env::raw()
@@ -858,7 +861,8 @@ fn otel_endpoint(endpoint: &str) -> Result<String, ConfigError> {
 }
 
 /// What a secret is replaced with wherever configuration is shown.
-const REDACTED: &str = "[redacted]";
+/// What a secret prints as.
+pub const REDACTED: &str = "[redacted]";
 
 /// Replaces the password of a URL (in its user info and in any `password`-like query parameter)
 /// with `[redacted]`, for messages and `tollgate config`.

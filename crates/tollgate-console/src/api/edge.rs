@@ -312,7 +312,7 @@ pub async fn edge_changes(
 }
 
 /// An edge token as listed (never the secret).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EdgeTokenView {
     /// Id.
     pub id: i64,
@@ -348,7 +348,7 @@ impl From<&EdgeToken> for EdgeTokenView {
 }
 
 /// A new edge token.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EdgeTokenCreate {
     /// Name, 1 to 100 characters.
@@ -358,7 +358,7 @@ pub struct EdgeTokenCreate {
 }
 
 /// The created edge token: `token` is shown this once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EdgeTokenCreated {
     /// The secret `tge_…`; it cannot be shown again.
     pub token: String,
