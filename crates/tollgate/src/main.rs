@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod alert_cmd;
 mod alerts;
+mod backup;
 mod cli;
 mod config;
 mod demo;
@@ -15,12 +16,15 @@ mod estimate;
 mod instance_lock;
 mod limit;
 mod limits;
+mod master_key;
 mod output;
 mod reseal;
 mod retention;
 mod serve;
 mod store;
+mod store_copy;
 mod sync;
+mod tls;
 mod usage;
 
 use cli::{Cli, Command};
@@ -87,6 +91,12 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Command::Demo(args) => demo::run(&config, &args).await,
             Command::Sync(cmd) => sync::run(&config, cmd).await,
             Command::Alert(cmd) => alert_cmd::run(&config, cmd).await,
+            Command::Backup(args) => backup::backup(&config, &args).await,
+            Command::Restore(args) => backup::restore(&config, &args).await,
+            Command::Store(cli::StoreCommand::Copy(args)) => store_copy::run(&config, &args).await,
+            Command::MasterKey(cli::MasterKeyCommand::Rotate(args)) => {
+                master_key::rotate(&config, &args).await
+            }
             // Answered before the configuration is read; here for completeness only.
             Command::Openapi => output::print_openapi(),
             Command::Completions(args) => output::print_completions(args.shell),
