@@ -297,6 +297,45 @@ async fn restore_refuses_what_it_cannot_trust() {
     let pg = TestDb::new(Backend::Postgres).await;
     let pg_env = env_for(&pg, &pg.url, &pg.dir.path().join("data"), &[]);
     fails_with(&pg_env, cwd, &["restore", &good_arg], "tollgate store copy");
+    // PostgreSQL without pg_dump on PATH: the command says what to run instead.
+    let no_tools = env_for(
+        &pg,
+        &pg.url,
+        &pg.dir.path().join("data"),
+        &[("PATH", "/nonexistent")],
+    );
+    let pg_file = pg.dir.path().join("pg.backup").display().to_string();
+    fails_with(
+        &no_tools,
+        cwd,
+        &["backup", "--out", &pg_file],
+        "pg_dump is not on PATH",
+    );
+    fails_with(
+        &no_tools,
+        cwd,
+        &["backup", "--out", &pg_file],
+        "pg_dump --format=custom --no-owner --no-privileges",
+    );
+    // Restored under another master key: restored, and said loudly.
+    let other = scratch.path().join("other-key");
+    let other_url = format!("sqlite://{}", other.join("tollgate.db").display());
+    let other_env = env_for(
+        &db,
+        &other_url,
+        &other,
+        &[(
+            "TOLLGATE_MASTER_KEY",
+            "some-other-master-key-0123456789abcdef0123",
+        )],
+    );
+    let out = cli_env(&other_env, cwd, &["restore", &good_arg]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("do not open with the configured master key"),
+        "{}",
+        stderr(&out)
+    );
     // Backup flags: an existing file, a missing folder.
     fails_with(
         &base_env(&db, &[]),
@@ -414,6 +453,33 @@ async fn store_copy_moves_an_instance_to_postgres() {
     );
 }
 
+/// Writes a route's sealed credential straight into the store.
+async fn set_sealed_credential(db: &TestDb, id: i64, sealed: &[u8]) {
+    let sql = "UPDATE routes SET sealed_credential = $1 WHERE id = $2";
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
+            sqlx::query(sql)
+                .bind(sealed)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .expect("update");
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
+            sqlx::query(sql)
+                .bind(sealed)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .expect("update");
+            pool.close().await;
+        }
+    }
+}
+
 /// The secret a key reveal gives, through the console API.
 async fn reveal(server: &Server, id: i64) -> (u16, Value) {
     let admin = Api::login(server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -452,6 +518,33 @@ async fn master_key_rotation_keeps_secrets_working(backend: Backend) {
             "stop `tollgate serve`",
         );
     }
+    let mut server = server;
+    assert!(server.stop().await);
+
+    // A value sealed with some other key stops the rotation before anything changes.
+    let broken = crate::harness::add_route(&db, "broken", "/broken", &mock.url(), &[]);
+    let broken_id = broken["id"].as_i64().expect("route id");
+    set_sealed_credential(&db, broken_id, &[2_u8; 80]).await;
+    let key_file = db.dir.path().join("never-used.key");
+    std::fs::write(&key_file, NEW_MASTER_KEY).expect("write");
+    fails_with(
+        &env,
+        cwd,
+        &[
+            "master-key",
+            "rotate",
+            "--new-key-file",
+            &key_file.display().to_string(),
+        ],
+        &format!("route {broken_id}'s credential"),
+    );
+    assert!(cli(&db, &["route", "remove", "broken"]).status.success());
+    let server = Server::start(&db, &console_env()).await;
+    assert_eq!(
+        reveal(&server, id).await.1["key"],
+        secret.as_str(),
+        "the refused rotation changed nothing"
+    );
     let mut server = server;
     assert!(server.stop().await);
 
