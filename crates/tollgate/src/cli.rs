@@ -174,15 +174,18 @@ pub enum Command {
     /// Alert channels: where budget crossings, expiring keys and outages are announced.
     #[command(subcommand)]
     Alert(AlertCommand),
-    /// Copy the store to a file while it runs: SQLite, a consistent online copy; PostgreSQL,
-    /// `pg_dump --format=custom`. The master key is not in it: keep that apart.
+    /// Copy the store to a file, while it serves (the master key is not in it).
+    ///
+    /// SQLite: a consistent online copy (`VACUUM INTO`). PostgreSQL: `pg_dump --format=custom
+    /// --no-owner --no-privileges` in the snapshot whose rows it counts. The master key is
+    /// configuration, not stored data: keep it apart from the backup.
     Backup(BackupArgs),
     /// Restore a backup into an empty data folder (SQLite) or an empty database (PostgreSQL).
     Restore(RestoreArgs),
-    /// Whole-store operations.
+    /// Whole-store operations: copy a SQLite store into PostgreSQL.
     #[command(subcommand)]
     Store(StoreCommand),
-    /// Master-key operations.
+    /// Master-key operations: rotate it.
     #[command(subcommand)]
     MasterKey(MasterKeyCommand),
     /// Print the console API's OpenAPI document (the web console's types are generated from it).
