@@ -1,7 +1,7 @@
 //! `tollgate store copy --to postgres://…`: moves an instance from SQLite to PostgreSQL.
 //!
 //! The target is migrated by this version and must be empty. Every table is copied in dependency
-//! order, in batches, from one read snapshot of the SQLite store, into one PostgreSQL
+//! order, streamed with `COPY` in chunks, from one read snapshot of the SQLite store, into one PostgreSQL
 //! transaction: an interrupted copy leaves the target empty, so running it again is safe. The
 //! usage days get their partitions before the rows arrive. What PostgreSQL keeps apart is then
 //! set: the identity sequences continue after the highest id SQLite ever gave, the store revision
@@ -18,9 +18,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use futures_util::TryStreamExt;
 use serde::Serialize;
-use sqlx::postgres::PgArguments;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
-use sqlx::{Arguments, ConnectOptions, Connection, PgConnection, Row};
+use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 use tollgate_store::Store;
 use tollgate_store_postgres::PostgresStore;
 
@@ -65,10 +64,8 @@ const NOT_COPIED: [&str; 2] = ["store_revision", "leases"];
 /// Tables only the PostgreSQL store has: filled from the copied rows.
 const PG_ONLY: [&str; 1] = ["usage_reported_ids"];
 
-/// Most bind parameters in one statement (PostgreSQL's limit is 65535).
-const MAX_PARAMS: usize = 60_000;
-/// Most rows in one INSERT.
-const MAX_ROWS: usize = 2_000;
+/// Bytes of `COPY` data sent at a time.
+const CHUNK_BYTES: usize = 1 << 20;
 /// A progress line every this many rows of a table.
 const PROGRESS_EVERY: u64 = 100_000;
 
@@ -86,8 +83,6 @@ enum ColumnKind {
 struct Column {
     name: String,
     kind: ColumnKind,
-    /// The PostgreSQL type the placeholder is cast to (`uuid` from text, `integer` from int8).
-    cast: String,
 }
 
 fn kind_of(pg_type: &str) -> Option<ColumnKind> {
@@ -99,18 +94,6 @@ fn kind_of(pg_type: &str) -> Option<ColumnKind> {
         "bytea" => ColumnKind::Bytes,
         _ => return None,
     })
-}
-
-/// Binds one SQLite value to the statement, as its PostgreSQL column wants it.
-fn bind(args: &mut PgArguments, row: &SqliteRow, i: usize, kind: ColumnKind) -> anyhow::Result<()> {
-    let bound = match kind {
-        ColumnKind::Integer => args.add(row.try_get::<Option<i64>, _>(i)?),
-        ColumnKind::Boolean => args.add(row.try_get::<Option<i64>, _>(i)?.map(|v| v != 0)),
-        ColumnKind::Real => args.add(row.try_get::<Option<f64>, _>(i)?),
-        ColumnKind::Text => args.add(row.try_get::<Option<String>, _>(i)?),
-        ColumnKind::Bytes => args.add(row.try_get::<Option<Vec<u8>>, _>(i)?),
-    };
-    bound.map_err(|e| anyhow::anyhow!("binding a value: {e}"))
 }
 
 /// One table's rows on both sides after the copy.
@@ -371,16 +354,13 @@ async fn columns(
                     "column {table}.{name} has a type store copy does not know: {pg_type}"
                 )
             })?;
-            Ok(Column {
-                name,
-                kind,
-                cast: pg_type,
-            })
+            Ok(Column { name, kind })
         })
         .collect()
 }
 
-/// Copies one table in batches; returns its rows.
+/// Copies one table with `COPY … FROM STDIN`, sent in chunks of [`CHUNK_BYTES`]; returns its
+/// rows.
 async fn copy_table(
     source: &mut sqlx::SqliteConnection,
     target: &mut PgConnection,
@@ -390,65 +370,113 @@ async fn copy_table(
     let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", ident(table)))
         .fetch_one(&mut *source)
         .await?;
-    let per_batch = (MAX_PARAMS / columns.len().max(1)).clamp(1, MAX_ROWS);
     let names = columns
         .iter()
         .map(|c| ident(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    let statement = |rows: usize| {
-        let mut sql = format!("INSERT INTO {} ({names}) VALUES ", ident(table));
-        let mut n = 0;
-        for r in 0..rows {
-            sql.push_str(if r == 0 { "(" } else { ", (" });
-            for (c, column) in columns.iter().enumerate() {
-                n += 1;
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("${n}::{}", column.cast));
-            }
-            sql.push(')');
-        }
-        sql
-    };
-    let full = statement(per_batch);
     let select = format!("SELECT {names} FROM {}", ident(table));
     let mut rows = sqlx::query(&select).fetch(&mut *source);
-    let mut args = PgArguments::default();
-    let mut in_batch = 0_usize;
+    let mut copy = target
+        .copy_in_raw(&format!("COPY {} ({names}) FROM STDIN", ident(table)))
+        .await
+        .with_context(|| format!("starting the copy of {table}"))?;
+    let mut chunk = String::with_capacity(CHUNK_BYTES + 4096);
     let mut copied = 0_u64;
     let mut next_note = PROGRESS_EVERY;
-    while let Some(row) = rows.try_next().await? {
-        for (i, column) in columns.iter().enumerate() {
-            bind(&mut args, &row, i, column.kind)
-                .with_context(|| format!("{table}.{}", column.name))?;
-        }
-        in_batch += 1;
-        if in_batch == per_batch {
-            let batch = std::mem::take(&mut args);
-            sqlx::query_with(&full, batch)
-                .execute(&mut *target)
-                .await
-                .with_context(|| format!("inserting into {table}"))?;
-            copied += in_batch as u64;
-            in_batch = 0;
+    let sent: anyhow::Result<()> = async {
+        while let Some(row) = rows.try_next().await? {
+            for (i, column) in columns.iter().enumerate() {
+                if i > 0 {
+                    chunk.push('\t');
+                }
+                write_value(&mut chunk, &row, i, column.kind)
+                    .with_context(|| format!("{table}.{}", column.name))?;
+            }
+            chunk.push('\n');
+            copied += 1;
+            if chunk.len() >= CHUNK_BYTES {
+                copy.send(std::mem::take(&mut chunk).into_bytes()).await?;
+                chunk.reserve(CHUNK_BYTES + 4096);
+            }
             if copied >= next_note {
                 output::note(&format!("  {table}: {copied} / {total} rows"));
                 next_note += PROGRESS_EVERY;
             }
         }
+        if !chunk.is_empty() {
+            copy.send(chunk.into_bytes()).await?;
+        }
+        Ok(())
     }
+    .await;
     drop(rows);
-    if in_batch > 0 {
-        sqlx::query_with(&statement(in_batch), args)
-            .execute(&mut *target)
-            .await
-            .with_context(|| format!("inserting into {table}"))?;
-        copied += in_batch as u64;
+    match sent {
+        Ok(()) => {
+            copy.finish()
+                .await
+                .with_context(|| format!("copying into {table}"))?;
+        }
+        Err(e) => {
+            copy.abort(format!("tollgate store copy failed: {e}"))
+                .await
+                .ok();
+            return Err(e.context(format!("copying into {table}")));
+        }
     }
     output::note(&format!("{table}: {copied} rows copied"));
     Ok(copied)
+}
+
+/// Appends one SQLite value in `COPY`'s text format: `\N` for NULL, `t`/`f`, bytes as `\\x…`,
+/// text with backslash, tab, newline and carriage return escaped.
+fn write_value(
+    out: &mut String,
+    row: &SqliteRow,
+    i: usize,
+    kind: ColumnKind,
+) -> anyhow::Result<()> {
+    use std::fmt::Write;
+    const NULL: &str = "\\N";
+    match kind {
+        ColumnKind::Integer => match row.try_get::<Option<i64>, _>(i)? {
+            Some(v) => write!(out, "{v}")?,
+            None => out.push_str(NULL),
+        },
+        ColumnKind::Boolean => match row.try_get::<Option<i64>, _>(i)? {
+            Some(v) => out.push(if v != 0 { 't' } else { 'f' }),
+            None => out.push_str(NULL),
+        },
+        ColumnKind::Real => match row.try_get::<Option<f64>, _>(i)? {
+            Some(v) if v.is_finite() => write!(out, "{v}")?,
+            Some(v) if v.is_nan() => out.push_str("NaN"),
+            Some(v) if v > 0.0 => out.push_str("Infinity"),
+            Some(_) => out.push_str("-Infinity"),
+            None => out.push_str(NULL),
+        },
+        ColumnKind::Text => match row.try_get::<Option<String>, _>(i)? {
+            Some(text) => {
+                for c in text.chars() {
+                    match c {
+                        '\\' => out.push_str("\\\\"),
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        '\t' => out.push_str("\\t"),
+                        c => out.push(c),
+                    }
+                }
+            }
+            None => out.push_str(NULL),
+        },
+        ColumnKind::Bytes => match row.try_get::<Option<Vec<u8>>, _>(i)? {
+            Some(bytes) => {
+                out.push_str("\\\\x");
+                out.push_str(&hex::encode(bytes));
+            }
+            None => out.push_str(NULL),
+        },
+    }
+    Ok(())
 }
 
 /// What PostgreSQL keeps beside the rows: sequences, the revision, the edge feed, reported ids.

@@ -361,6 +361,9 @@ async fn store_copy_moves_an_instance_to_postgres() {
     let key = fill(&db, &mock);
     // Deleted rows leave gaps the new sequences must step over.
     let (gone, _) = add_key(&db, "gone", &[]);
+    // Text that COPY's format must escape arrives as it was.
+    let odd = "tab\there\nline \\N back\\slash \r 中文 é";
+    let (odd_id, _) = add_key(&db, "odd", &["--description", odd]);
     let server = Server::start(&db, &[]).await;
     key_and_credential_work(&server, &key).await;
     server.wait_flushed().await;
@@ -431,6 +434,17 @@ async fn store_copy_moves_an_instance_to_postgres() {
         &stats(&env, cwd),
         "usage statistics on SQLite and PostgreSQL",
     );
+    let described = |listed: Value| {
+        listed
+            .as_array()
+            .expect("keys")
+            .iter()
+            .find(|k| k["id"] == odd_id)
+            .map(|k| k["description"].clone())
+            .expect("the odd key")
+    };
+    assert_eq!(described(cli_json(&pg, &["key", "list", "--json"])), odd);
+    assert_eq!(described(cli_json(&db, &["key", "list", "--json"])), odd);
     // Again into the same (now full) database: refused, nothing changed.
     fails_with(
         &env,
