@@ -30,6 +30,10 @@ pg_isready -h 127.0.0.1 -p 5432 || die "PostgreSQL is not answering on 127.0.0.1
 psql -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1 \
   || die "PostgreSQL on 127.0.0.1:5432 does not accept user postgres with trust auth"
 
+# promtool (Debian's prometheus package) checks the live /metrics exposition in
+# crates/tollgate/tests/it/metrics.rs, which fails without it.
+need_apt promtool prometheus
+
 say "toolchain"
 command -v cargo >/dev/null || die "cargo is missing: install Rust stable"
 if ! cargo nextest --version >/dev/null 2>&1; then

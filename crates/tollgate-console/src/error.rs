@@ -62,6 +62,14 @@ pub enum ApiError {
     /// Gone: an expired or used invitation (410).
     #[error("{0}")]
     Gone(String),
+    /// Gone with its own machine-readable code, e.g. `snapshot_required` (410).
+    #[error("{message}")]
+    GoneWith {
+        /// Machine-readable code.
+        code: &'static str,
+        /// One human line.
+        message: String,
+    },
     /// Body over the limit (413).
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -93,7 +101,7 @@ pub enum ApiError {
 }
 
 /// The body of every console error.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
@@ -172,7 +180,7 @@ impl ApiError {
             Self::Conflict(_) | Self::NotConfigured { .. } | Self::ConflictWith { .. } => {
                 StatusCode::CONFLICT
             }
-            Self::Gone(_) => StatusCode::GONE,
+            Self::Gone(_) | Self::GoneWith { .. } => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -181,12 +189,28 @@ impl ApiError {
         }
     }
 
+    /// What the client is told: the body's `error` (the command line prints a local rule's
+    /// refusal from the same detail, so both front ends word it alike).
+    pub fn detail(&self) -> ErrorDetail {
+        let field = match self {
+            Self::Invalid { field, .. } => Some(field.clone()),
+            Self::BadRequest { field, .. } => field.clone(),
+            _ => None,
+        };
+        ErrorDetail {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+            field,
+        }
+    }
+
     fn code(&self) -> &'static str {
         match self {
             Self::BadRequest { code, .. }
             | Self::Unauthenticated { code, .. }
             | Self::NotConfigured { code, .. }
-            | Self::ConflictWith { code, .. } => code,
+            | Self::ConflictWith { code, .. }
+            | Self::GoneWith { code, .. } => code,
             Self::Invalid { .. } => "invalid_field",
             Self::Forbidden(_) => "forbidden",
             Self::Csrf => "csrf_failed",
@@ -321,11 +345,6 @@ impl IntoResponse for ApiError {
         if let Self::Internal(detail) = &self {
             tracing::error!(error = %detail, "console: internal error");
         }
-        let field = match &self {
-            Self::Invalid { field, .. } => Some(field.clone()),
-            Self::BadRequest { field, .. } => field.clone(),
-            _ => None,
-        };
         let retry = match &self {
             Self::TooManyRequests {
                 retry_after_secs, ..
@@ -333,11 +352,7 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code().to_owned(),
-                message: self.to_string(),
-                field,
-            },
+            error: self.detail(),
         };
         let mut response = (status, Json(body)).into_response();
         if let Some(secs) = retry

@@ -15,8 +15,10 @@ pub mod error;
 pub mod limits;
 pub mod listener;
 pub mod metrics;
+pub mod otel;
 pub mod outcomes;
 pub mod spool;
+pub mod usage_series;
 pub mod writer;
 
 mod auth;

@@ -11,6 +11,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tollgate_core::tokenize::Vocabulary;
 
+use crate::usage_series::{MetricsSettings, UsageSeries};
+
 /// Labels of a gateway response.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabels {
@@ -74,6 +76,8 @@ pub struct Metrics {
     pub queue_depth: Gauge<i64, AtomicI64>,
     /// Bytes waiting in the spool.
     pub spool_bytes: Gauge<i64, AtomicI64>,
+    /// Usage events waiting in the spool.
+    pub spool_events: Gauge<i64, AtomicI64>,
     /// Open client connections per listener.
     pub connections_open: Family<ListenerLabels, Gauge<i64, AtomicI64>>,
     /// Connections closed at once because the listener was at its cap, per listener.
@@ -110,14 +114,14 @@ pub struct Metrics {
     pub oldest_in_memory_ms: AtomicI64,
     /// Each route's recent calls and failures, for the alert rules (not exported).
     pub routes: crate::outcomes::RouteOutcomes,
+    /// Calls, tokens and cost by source, route, model and team; latency by route.
+    pub usage: UsageSeries,
 }
 
+/// The gateway's latency buckets: 100 µs to 10 minutes (the longest route timeout worth
+/// resolving), so a sub-millisecond gateway and a minutes-long stream both show.
 fn latency_buckets() -> impl Iterator<Item = f64> {
-    [
-        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-        60.0,
-    ]
-    .into_iter()
+    crate::usage_series::CALL_DURATION_BUCKETS.into_iter()
 }
 
 fn admit_histogram() -> Histogram {
@@ -128,8 +132,13 @@ fn admit_histogram() -> Histogram {
 }
 
 impl Metrics {
-    /// Creates and registers every metric.
+    /// Creates and registers every metric, with the default `[metrics]` caps.
     pub fn new() -> Arc<Self> {
+        Self::with_settings(MetricsSettings::default())
+    }
+
+    /// Creates and registers every metric, the usage series bounded by `settings`.
+    pub fn with_settings(settings: MetricsSettings) -> Arc<Self> {
         let mut registry = Registry::with_prefix("tollgate");
         let requests = Family::<StatusLabels, Counter>::default();
         registry.register(
@@ -190,6 +199,12 @@ impl Metrics {
             "usage_spool_bytes",
             "Bytes of usage events waiting in the spool",
             spool_bytes.clone(),
+        );
+        let spool_events = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "usage_spool_events",
+            "Usage events waiting in the spool",
+            spool_events.clone(),
         );
         let connections_open = Family::<ListenerLabels, Gauge<i64, AtomicI64>>::default();
         registry.register(
@@ -282,7 +297,10 @@ impl Metrics {
             "1 once the tokenizer vocabulary is loaded: token estimates with it no longer wait or fall back to the text's length",
             vocabulary_loaded.clone(),
         );
+        let usage = UsageSeries::new(settings, &mut registry);
         Arc::new(Self {
+            usage,
+            spool_events,
             registry,
             routes: crate::outcomes::RouteOutcomes::default(),
             vocabulary_loaded,
@@ -333,6 +351,13 @@ impl Metrics {
         out
     }
 
+    /// The Prometheus text format (0.0.4) of every metric: the OpenMetrics of [`Metrics::render`]
+    /// with each counter's `HELP` and `TYPE` naming its `_total` samples, and without the `UNIT`
+    /// and `EOF` lines that format lacks.
+    pub fn render_text(&self) -> String {
+        openmetrics_to_text(&self.render())
+    }
+
     /// Counts one gateway response.
     pub fn observe_response(&self, status: u16, seconds: f64) {
         self.requests.get_or_create(&StatusLabels { status }).inc();
@@ -375,9 +400,75 @@ impl Metrics {
     }
 }
 
+/// OpenMetrics text → Prometheus text format 0.0.4 (see [`Metrics::render_text`]).
+fn openmetrics_to_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len() + 1024);
+    let mut help: Option<(&str, &str)> = None;
+    let flush_help = |out: &mut String, help: &mut Option<(&str, &str)>, suffix: &str| {
+        if let Some((name, text)) = help.take() {
+            out.push_str("# HELP ");
+            out.push_str(name);
+            out.push_str(suffix);
+            out.push(' ');
+            out.push_str(text);
+            out.push('\n');
+        }
+    };
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            flush_help(&mut out, &mut help, "");
+            let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            help = Some((name, text));
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let (suffix, kind) = match kind {
+                "counter" => ("_total", "counter"),
+                "unknown" => ("", "untyped"),
+                other => ("", other),
+            };
+            flush_help(&mut out, &mut help, suffix);
+            out.push_str("# TYPE ");
+            out.push_str(name);
+            out.push_str(suffix);
+            out.push(' ');
+            out.push_str(kind);
+            out.push('\n');
+        } else if line.starts_with("# UNIT ") || line == "# EOF" {
+            flush_help(&mut out, &mut help, "");
+        } else {
+            flush_help(&mut out, &mut help, "");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    flush_help(&mut out, &mut help, "");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_format_names_counters_by_their_samples() {
+        let m = Metrics::new();
+        m.observe_response(200, 0.01);
+        let text = m.render_text();
+        assert!(
+            text.contains(
+                "# HELP tollgate_gateway_requests_total Gateway responses by status.\n# TYPE tollgate_gateway_requests_total counter\ntollgate_gateway_requests_total{status=\"200\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE tollgate_gateway_request_duration_seconds histogram\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("# UNIT") && !text.contains("# EOF"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn renders_prometheus_text() {

@@ -61,6 +61,9 @@ pub struct GatewayConfig {
     pub trusted_proxies: TrustedProxies,
     /// The limits and model allow-lists to enforce; `None` enforces none.
     pub limits: Option<Arc<GatewayLimits>>,
+    /// Traces of the calls (`[otel]`); `None` traces nothing and passes a client's
+    /// `traceparent` through untouched.
+    pub tracing: Option<Arc<crate::otel::Tracing>>,
 }
 
 impl Default for GatewayConfig {
@@ -79,6 +82,7 @@ impl Default for GatewayConfig {
             failed_key_lookups_per_minute: 60,
             trusted_proxies: TrustedProxies::default(),
             limits: None,
+            tracing: None,
         }
     }
 }

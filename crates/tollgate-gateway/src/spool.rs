@@ -6,6 +6,7 @@
 //! replayed, so a file is never read while it is being appended to. The spool never deletes a file
 //! itself: the writer deletes one with [`Spool::remove`] once every event of it is in the store.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,8 @@ pub struct Spool {
     metrics: Arc<Metrics>,
     /// Bytes in every spool file of `dir`, mirrored into the `spool_bytes` gauge.
     bytes: AtomicI64,
+    /// Events in every spool file of `dir`, mirrored into the `spool_events` gauge.
+    events: AtomicI64,
     /// Creation time (epoch ms) of the oldest spool file, 0 when there is none; mirrored into
     /// the metrics for `usage_oldest_unwritten_age_seconds`.
     oldest_ms: AtomicI64,
@@ -47,12 +50,17 @@ struct AppendState {
     seq: u64,
     /// Reused serialisation buffer.
     buf: Vec<u8>,
+    /// Events (complete lines) per spool file, by the file's `(created_ms, seq)`: counted from
+    /// the file once (at open, for an earlier run's files), then kept up to date by the appends.
+    counts: HashMap<(i64, u64), u64>,
 }
 
 #[derive(Debug)]
 struct CurrentFile {
     file: File,
     len: u64,
+    /// `(created_ms, seq)` from its name.
+    id: (i64, u64),
 }
 
 /// One sealed spool file, ready to be replayed.
@@ -96,10 +104,11 @@ impl Spool {
             max_file_bytes: max_file_bytes.max(1),
             metrics,
             bytes: AtomicI64::new(0),
+            events: AtomicI64::new(0),
             oldest_ms: AtomicI64::new(0),
             state: Mutex::new(AppendState::default()),
         };
-        spool.recount(&spool.lock())?;
+        spool.recount(&mut spool.lock())?;
         Ok(spool)
     }
 
@@ -111,6 +120,11 @@ impl Spool {
     /// Bytes in the spool files.
     pub fn bytes(&self) -> i64 {
         self.bytes.load(Ordering::Acquire)
+    }
+
+    /// Usage events in the spool files.
+    pub fn events(&self) -> i64 {
+        self.events.load(Ordering::Acquire)
     }
 
     /// Appends events, one line each, and hands them to the OS before returning. All or nothing
@@ -171,6 +185,7 @@ impl Spool {
         }
         let written = u64::try_from(state.buf.len()).unwrap_or(u64::MAX);
         current.len = current.len.saturating_add(written);
+        *state.counts.entry(current.id).or_default() += events.len() as u64;
         if current.len >= self.max_file_bytes {
             state.current = None;
         }
@@ -183,6 +198,12 @@ impl Spool {
             .fetch_add(added, Ordering::AcqRel)
             .saturating_add(added);
         self.metrics.spool_bytes.set(total);
+        let added_events = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        let events_total = self
+            .events
+            .fetch_add(added_events, Ordering::AcqRel)
+            .saturating_add(added_events);
+        self.metrics.spool_events.set(events_total);
         self.metrics.events_spooled.inc_by(events.len() as u64);
         Ok(())
     }
@@ -199,14 +220,14 @@ impl Spool {
 
     /// Deletes a replayed file and updates the byte count.
     pub fn remove(&self, file: &SpoolFile) -> io::Result<()> {
-        let state = self.lock();
+        let mut state = self.lock();
         let removed = match fs::remove_file(&file.path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(with_path(e, "cannot delete spool file", &file.path))
             }
             _ => Ok(()),
         };
-        self.recount(&state)?;
+        self.recount(&mut state)?;
         removed
     }
 
@@ -254,6 +275,7 @@ impl Spool {
             let path = self.dir.join(format!("{PREFIX}{ms}-{seq}{SUFFIX}"));
             match private::new_file(&path, OpenOptions::new().append(true)) {
                 Ok(file) => {
+                    let id = (ms, *seq);
                     if self
                         .oldest_ms
                         .compare_exchange(0, ms, Ordering::AcqRel, Ordering::Acquire)
@@ -261,7 +283,7 @@ impl Spool {
                     {
                         self.metrics.oldest_spooled_ms.store(ms, Ordering::Release);
                     }
-                    return Ok(CurrentFile { file, len: 0 });
+                    return Ok(CurrentFile { file, len: 0, id });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(with_path(e, "cannot create spool file", &path)),
@@ -292,13 +314,27 @@ impl Spool {
         Ok(files)
     }
 
-    /// Sets the byte count from the files on disk. Takes the guard so no append runs meanwhile.
-    fn recount(&self, _guard: &AppendState) -> io::Result<()> {
+    /// Sets the byte and event counts from the files on disk. Takes the guard so no append runs
+    /// meanwhile. A file not seen before (an earlier run's) has its lines counted once.
+    fn recount(&self, state: &mut AppendState) -> io::Result<()> {
         let mut total: u64 = 0;
         let mut oldest = 0;
+        let mut counts = HashMap::with_capacity(state.counts.len());
         for file in self.list_files()? {
             match fs::metadata(&file.path) {
                 Ok(meta) => {
+                    let id = (file.created_ms, file.seq);
+                    let lines = match state.counts.get(&id) {
+                        Some(lines) => *lines,
+                        None => match fs::read(&file.path) {
+                            Ok(data) => memchr::memchr_iter(b'\n', &data).count() as u64,
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                            Err(e) => {
+                                return Err(with_path(e, "cannot read spool file", &file.path));
+                            }
+                        },
+                    };
+                    counts.insert(id, lines);
                     total = total.saturating_add(meta.len());
                     if oldest == 0 || file.created_ms < oldest {
                         oldest = file.created_ms.max(1);
@@ -311,6 +347,10 @@ impl Spool {
         let total = i64::try_from(total).unwrap_or(i64::MAX);
         self.bytes.store(total, Ordering::Release);
         self.metrics.spool_bytes.set(total);
+        let events = i64::try_from(counts.values().sum::<u64>()).unwrap_or(i64::MAX);
+        state.counts = counts;
+        self.events.store(events, Ordering::Release);
+        self.metrics.spool_events.set(events);
         self.oldest_ms.store(oldest, Ordering::Release);
         self.metrics
             .oldest_spooled_ms
@@ -405,6 +445,7 @@ mod tests {
         assert_eq!(spool.bytes(), i64::try_from(on_disk).unwrap());
         assert_eq!(metrics.spool_bytes_now(), spool.bytes());
         assert_eq!(metrics.events_spooled.get(), 5);
+        assert_eq!((spool.events(), metrics.spool_events.get()), (5, 5));
         let read: Vec<i64> = files
             .iter()
             .flat_map(|f| Spool::read(f).unwrap().events)
@@ -416,6 +457,7 @@ mod tests {
         }
         assert_eq!(spool.bytes(), 0);
         assert_eq!(metrics.spool_bytes_now(), 0);
+        assert_eq!((spool.events(), metrics.spool_events.get()), (0, 0));
     }
 
     #[test]
@@ -438,5 +480,7 @@ mod tests {
         let reopened = Spool::open(dir.path(), metrics.clone()).unwrap();
         assert_eq!(reopened.bytes(), spool.bytes());
         assert_eq!(metrics.spool_bytes_now(), spool.bytes());
+        // An earlier run's files have their events counted at open.
+        assert_eq!((reopened.events(), metrics.spool_events.get()), (3, 3));
     }
 }

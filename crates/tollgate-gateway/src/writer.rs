@@ -1,7 +1,8 @@
 //! The usage writer: a bounded in-memory queue drained in batches into the store, with the disk
 //! spool taking over when the queue is full or the store is down.
 //!
-//! The request path only calls [`UsageSink::record`], which never waits: a `try_send` into the
+//! The request path only calls [`UsageSink::record`], which never waits: it counts the event in
+//! the usage series of `/metrics` (see [`crate::usage_series`]), then a `try_send` into the
 //! queue, or a synchronous append to the spool when the queue is full or closed. One writer task
 //! owns the queue's receiving end. It writes a batch when `batch_size` events are in or
 //! `batch_interval` has passed since the batch's first event, in one store transaction. When a
@@ -145,6 +146,7 @@ impl Future for Ack {
 impl UsageSink {
     /// Hands an event to the writer without waiting for anything (see [`UsageSink::record_acked`]).
     pub fn record(&self, event: UsageEvent) {
+        self.shared.metrics.usage.observe(&event);
         if let Some(durable) = &self.durable {
             self.send_durable(durable, event, None);
         } else {
@@ -156,6 +158,7 @@ impl UsageSink {
     /// durability it is resolved already; in `Spool` it resolves after the group commit's
     /// `fdatasync`. Never waits on the store.
     pub fn record_acked(&self, event: UsageEvent) -> Ack {
+        self.shared.metrics.usage.observe(&event);
         let Some(durable) = &self.durable else {
             self.record_in_memory(event);
             return Ack(None);
@@ -179,6 +182,7 @@ impl UsageSink {
     /// Hands an event to the writer and resolves `done` (from [`UsageSink::deferred_ack`]) once
     /// it is durable. Never waits.
     pub(crate) fn record_then_ack(&self, event: UsageEvent, done: Option<oneshot::Sender<()>>) {
+        self.shared.metrics.usage.observe(&event);
         match &self.durable {
             Some(durable) => self.send_durable(durable, event, done),
             None => self.record_in_memory(event),

@@ -516,6 +516,12 @@ impl EdgeQueries for FlakyStore {
     async fn edge_changes_since(&self, revision: i64, limit: i64) -> StoreResult<Vec<EdgeChange>> {
         self.inner.edge_changes_since(revision, limit).await
     }
+    async fn prune_edge_changes(&self, before_ms: i64, batch: i64) -> StoreResult<u64> {
+        self.inner.prune_edge_changes(before_ms, batch).await
+    }
+    async fn edge_feed_pruned_through(&self) -> StoreResult<i64> {
+        self.inner.edge_feed_pruned_through().await
+    }
 }
 
 #[async_trait]

@@ -135,6 +135,9 @@ pub struct Refusal {
     /// When trying again may succeed; `None` when waiting will not help (a total budget is
     /// spent, or the call alone is larger than the limit).
     pub retry_after: Option<Duration>,
+    /// Whether the refusing counter took the call's estimate (a tokens-per-minute rate or a
+    /// budget), so that the same call with a smaller estimate might have been admitted.
+    pub by_estimate: bool,
 }
 
 impl Refusal {
@@ -475,6 +478,10 @@ impl Limiter {
                 else {
                     return Err(unavailable());
                 };
+                let by_estimate = matches!(
+                    check.counter,
+                    Counter::Tokens { .. } | Counter::Budget { .. }
+                );
                 let code = match check.counter {
                     Counter::Requests { .. } | Counter::Tokens { .. } => RefusalCode::RateLimited,
                     Counter::Concurrency { .. } => RefusalCode::ConcurrencyLimited,
@@ -491,6 +498,7 @@ impl Limiter {
                     scope: Some(limit.scope),
                     retry_after: retry_ms
                         .map(|ms| Duration::from_millis(u64::try_from(ms.max(0)).unwrap_or(0))),
+                    by_estimate,
                 })
             }
             Err(e) => {
@@ -574,6 +582,7 @@ fn unavailable() -> Refusal {
         limit_id: None,
         scope: None,
         retry_after: Some(Duration::from_secs(5)),
+        by_estimate: false,
     }
 }
 

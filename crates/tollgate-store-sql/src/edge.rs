@@ -242,6 +242,51 @@ macro_rules! __edge {
                     })
                     .collect()
             }
+
+            async fn prune_edge_changes(&self, before_ms: i64, batch: i64) -> StoreResult<u64> {
+                let horizon: Option<i64> = sqlx::query_scalar(
+                    "SELECT MAX(revision) FROM edge_changes WHERE changed_at < $1",
+                )
+                .bind(before_ms)
+                .fetch_one(self.writer())
+                .await
+                .map_err(store_error)?;
+                let Some(horizon) = horizon else {
+                    return Ok(0);
+                };
+                // The horizon first: a reader that finds a change missing then also finds the
+                // horizon past its `since`, and is told to take a snapshot.
+                sqlx::query("UPDATE edge_feed SET pruned_through = $1 WHERE id = 1 AND pruned_through < $1")
+                    .bind(horizon)
+                    .execute(self.writer())
+                    .await
+                    .map_err(store_error)?;
+                let mut deleted = 0;
+                loop {
+                    let done = sqlx::query(
+                        "DELETE FROM edge_changes WHERE revision IN \
+                         (SELECT revision FROM edge_changes WHERE revision <= $1 \
+                          ORDER BY revision LIMIT $2)",
+                    )
+                    .bind(horizon)
+                    .bind(batch)
+                    .execute(self.writer())
+                    .await
+                    .map_err(store_error)?
+                    .rows_affected();
+                    deleted += done;
+                    if done == 0 {
+                        return Ok(deleted);
+                    }
+                }
+            }
+
+            async fn edge_feed_pruned_through(&self) -> StoreResult<i64> {
+                sqlx::query_scalar("SELECT pruned_through FROM edge_feed WHERE id = 1")
+                    .fetch_one(self.reader())
+                    .await
+                    .map_err(store_error)
+            }
         }
     };
 }

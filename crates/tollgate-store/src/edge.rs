@@ -4,7 +4,8 @@
 //! The change feed rides on the store revision: every change to a key, its route list, its model
 //! list or a route takes the next revision under the revision row's lock and records it in
 //! `edge_changes`, so revisions are committed in order and a reader who has seen revision R has
-//! seen every change up to R.
+//! seen every change up to R. Changes older than `retention.edge_changes` are pruned (migration
+//! `0010_edge_feed`); a reader behind the pruned revision takes a new snapshot.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -111,4 +112,11 @@ pub trait EdgeQueries {
     async fn edge_keys_by_id(&self, ids: &[i64]) -> StoreResult<Vec<EdgeKey>>;
     /// Up to `limit` changes with a revision above `revision`, oldest first.
     async fn edge_changes_since(&self, revision: i64, limit: i64) -> StoreResult<Vec<EdgeChange>>;
+    /// Drops the changes recorded before `before_ms` (up to the newest such revision), `batch`
+    /// rows per delete, after moving [`EdgeQueries::edge_feed_pruned_through`] to that revision.
+    /// Returns how many were dropped.
+    async fn prune_edge_changes(&self, before_ms: i64, batch: i64) -> StoreResult<u64>;
+    /// The highest revision whose changes may have been pruned (0 when none was): the feed cannot
+    /// answer `since` below it.
+    async fn edge_feed_pruned_through(&self) -> StoreResult<i64>;
 }

@@ -4,16 +4,20 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
+use reqwest::Method;
 use secrecy::ExposeSecret;
+use tollgate_console::api::edge::{EdgeTokenCreate, EdgeTokenCreated, EdgeTokenView};
 use tollgate_console::audit::{self, Change};
 use tollgate_console::auth::{check_password_strength, hash_password, normalize_email};
 use tollgate_console::error::ApiError;
-use tollgate_console::rules::{Actor, Rules, edge, tokens};
+use tollgate_console::rules::{Actor, Rules, edge};
 use tollgate_store::{NewUser, Store};
 
 use crate::admin::{cli_error as rule_error, os_user};
+use crate::backend::Backend;
 use crate::cli::{AdminCommand, TokenCommand};
 use crate::config::Config;
+use crate::remote::Remote;
 use crate::{output, store};
 
 /// An API-layer error as one CLI line.
@@ -134,43 +138,20 @@ pub async fn admin(config: &Config, command: AdminCommand) -> anyhow::Result<()>
 pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create(args) => {
-            let email = normalize_email(&args.email).map_err(cli_error)?;
+            if let Some(email) = &args.email {
+                normalize_email(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+            }
             if let Some(text) = &args.expires {
                 tollgate_core::time::parse_duration(text)
                     .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
             }
-            let store = store::open(config).await?;
-            let result = async {
-                let user = store
-                    .user_by_email(&email)
-                    .await?
-                    .with_context(|| format!("no user {email}"))?;
-                let operator = os_user();
-                tokens::create(
-                    &Rules::new(store.as_ref()),
-                    &Actor::Operator(&operator),
-                    &user,
-                    &args.name,
-                    args.expires.as_deref(),
-                )
-                .await
-                .map_err(|e| rule_error(e, &[("name", "--name"), ("expires_in", "--expires")]))
-            }
-            .await;
-            store.close().await;
-            let (token, secret) = result?;
-            if args.json {
-                output::json(
-                    &serde_json::json!({"id": token.id, "token": secret.expose(), "prefix": token.prefix}),
-                )
-            } else {
-                output::line(secret.expose());
-                output::note(&format!(
-                    "token {} `{}` for {email}: shown once, keep it safe",
-                    token.id, token.name
-                ));
-                Ok(())
-            }
+            crate::token_cmd::create_token(Backend::local(config).await?, args).await
+        }
+        TokenCommand::List(args) => {
+            crate::token_cmd::list_tokens(Backend::local(config).await?, args).await
+        }
+        TokenCommand::Revoke(args) => {
+            crate::token_cmd::revoke_token(Backend::local(config).await?, args).await
         }
         TokenCommand::CreateEdge(args) => {
             if let Some(text) = &args.expires {
@@ -189,18 +170,13 @@ pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()>
             .map_err(|e| rule_error(e, &[("name", "--name"), ("expires_in", "--expires")]));
             store.close().await;
             let (token, secret) = result?;
-            if args.json {
-                output::json(
-                    &serde_json::json!({"id": token.id, "token": secret.expose(), "prefix": token.prefix}),
-                )
-            } else {
-                output::line(secret.expose());
-                output::line(&format!(
-                    "edge token {} `{}`: reads only the edge snapshot and change feed; shown once, keep it safe",
-                    token.id, token.name
-                ));
-                Ok(())
-            }
+            print_edge_created(
+                token.id,
+                &token.name,
+                &token.prefix,
+                secret.expose(),
+                args.json,
+            )
         }
         TokenCommand::RevokeEdge(args) => {
             let store = store::open(config).await?;
@@ -217,5 +193,66 @@ pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()>
             output::line(&format!("edge token {} `{}` revoked", token.id, token.name));
             Ok(())
         }
+    }
+}
+
+/// A new edge token: the secret alone on standard output (or JSON), the words on standard error.
+fn print_edge_created(
+    id: i64,
+    name: &str,
+    prefix: &str,
+    secret: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        return output::json(&serde_json::json!({"id": id, "token": secret, "prefix": prefix}));
+    }
+    output::line(secret);
+    output::note(&format!(
+        "edge token {id} `{name}`: reads only the edge snapshot and change feed; shown once, keep it safe"
+    ));
+    Ok(())
+}
+
+/// `tollgate token create-edge | revoke-edge` against a server (instance admins).
+pub async fn edge_remote(remote: &Remote, command: TokenCommand) -> anyhow::Result<()> {
+    const FLAGS: &[(&str, &str)] = &[("name", "--name"), ("expires_in", "--expires")];
+    match command {
+        TokenCommand::CreateEdge(args) => {
+            let body = EdgeTokenCreate {
+                name: args.name,
+                expires_in: args.expires,
+            };
+            let created: EdgeTokenCreated = remote
+                .send(Method::POST, "api/v1/edge/tokens", &body)
+                .await
+                .map_err(|e| e.cli(FLAGS))?;
+            print_edge_created(
+                created.view.id,
+                &created.view.name,
+                &created.view.prefix,
+                &created.token,
+                args.json,
+            )
+        }
+        TokenCommand::RevokeEdge(args) => {
+            let id = args.id;
+            let tokens: Vec<EdgeTokenView> = remote
+                .get("api/v1/edge/tokens")
+                .await
+                .map_err(|e| e.cli(&[]))?;
+            let name = tokens
+                .into_iter()
+                .find(|t| t.id == id)
+                .map(|t| t.name)
+                .with_context(|| format!("--id: no edge token with id {id}"))?;
+            remote
+                .delete(&format!("api/v1/edge/tokens/{id}"))
+                .await
+                .map_err(|e| e.cli(&[("id", "--id")]))?;
+            output::line(&format!("edge token {id} `{name}` revoked"));
+            Ok(())
+        }
+        _ => anyhow::bail!("not an edge token command"),
     }
 }

@@ -5,13 +5,15 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use serde::Serialize;
-use tollgate_console::rules::keys::{self, Expiry, KeyChange, KeyDraft};
-use tollgate_console::rules::routes::{self, RouteChange, RouteDraft};
-use tollgate_console::rules::{Actor, RuleError, Rules};
+use tollgate_console::api::keys::{KeyCreate, KeyPatch};
+use tollgate_console::api::routes::{RouteCreate, RoutePatch};
+use tollgate_console::api::views::{KeyView as ApiKeyView, RouteView as ApiRouteView};
+use tollgate_console::rules::RuleError;
+use tollgate_console::rules::routes;
 use tollgate_core::RouteKind;
 use tollgate_core::time::{format_ms, now_ms, parse_duration};
-use tollgate_store::{KeyRecord, RouteRecord, Store};
 
+use crate::backend::{Backend, Failure};
 use crate::cli::{KeyCommand, RouteCommand};
 use crate::config::Config;
 use crate::{output, store};
@@ -33,29 +35,27 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `tollgate key …`.
-pub async fn key(config: &Config, command: KeyCommand) -> anyhow::Result<()> {
-    let store = store::open(config).await?;
+/// `tollgate key …`, on the local store or a server.
+pub async fn key(backend: Backend, command: KeyCommand) -> anyhow::Result<()> {
     let result = match command {
-        KeyCommand::Create(args) => create_key(config, store.as_ref(), args).await,
-        KeyCommand::List(args) => list_keys(store.as_ref(), &args).await,
-        KeyCommand::Revoke(args) => revoke_key(store.as_ref(), args.id, args.json).await,
-        KeyCommand::Update(args) => update_key(config, store.as_ref(), args).await,
+        KeyCommand::Create(args) => create_key(&backend, args).await,
+        KeyCommand::List(args) => list_keys(&backend, &args).await,
+        KeyCommand::Revoke(args) => revoke_key(&backend, args.id, args.json).await,
+        KeyCommand::Update(args) => update_key(&backend, args).await,
     };
-    store.close().await;
+    backend.close().await;
     result
 }
 
-/// `tollgate route …`.
-pub async fn route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
-    let store = store::open(config).await?;
+/// `tollgate route …`, on the local store or a server.
+pub async fn route(backend: Backend, command: RouteCommand) -> anyhow::Result<()> {
     let result = match command {
-        RouteCommand::Add(args) => add_route(config, store.as_ref(), args).await,
-        RouteCommand::List(args) => list_routes(store.as_ref(), args.json).await,
-        RouteCommand::Update(args) => update_route(config, store.as_ref(), args).await,
-        RouteCommand::Remove(args) => remove_route(store.as_ref(), &args.name).await,
+        RouteCommand::Add(args) => add_route(&backend, args).await,
+        RouteCommand::List(args) => list_routes(&backend, args.json).await,
+        RouteCommand::Update(args) => update_route(&backend, args).await,
+        RouteCommand::Remove(args) => remove_route(&backend, &args.name).await,
     };
-    store.close().await;
+    backend.close().await;
     result
 }
 
@@ -84,6 +84,7 @@ const KEY_FLAGS: &[(&str, &str)] = &[
     ("name", "--name"),
     ("description", "--description"),
     ("expires_in", "--expires"),
+    ("expires_at", "--expires"),
     ("route_ids", "--routes"),
     ("team_id", "--team"),
     ("models", "--models"),
@@ -94,11 +95,7 @@ fn split_models(text: &str) -> Vec<String> {
     text.split(',').map(|p| p.trim().to_owned()).collect()
 }
 
-async fn update_key(
-    config: &Config,
-    store: &dyn Store,
-    args: crate::cli::KeyUpdateArgs,
-) -> anyhow::Result<()> {
+async fn update_key(backend: &Backend, args: crate::cli::KeyUpdateArgs) -> anyhow::Result<()> {
     let models = args.models.as_deref().map(|m| {
         if m.trim().is_empty() {
             None
@@ -106,27 +103,52 @@ async fn update_key(
             Some(split_models(m))
         }
     });
-    let change = KeyChange {
+    let expires_at = match args.expires.as_deref().map(str::trim) {
+        None => None,
+        Some("never") => Some(None),
+        Some(text) => Some(
+            tollgate_console::rules::expiry_from("expires_in", Some(text), now_ms())
+                .map_err(|e| Failure::from(e).cli(KEY_FLAGS))?,
+        ),
+    };
+    let route_ids = match &args.routes {
+        None => None,
+        Some(names) if names.len() == 1 && names[0].trim() == "all" => Some(None),
+        Some(names) => Some(Some(route_ids_of(backend, names).await?)),
+    };
+    let patch = KeyPatch {
         name: args.name.clone(),
         description: args.description.clone(),
+        expires_at,
+        route_ids,
         models,
-        ..KeyChange::default()
     };
-    let master = config.master_key();
-    let rules = Rules::new(store).with_master_key(master.as_ref());
-    let operator = os_user();
-    let record = match keys::update(&rules, &Actor::Operator(&operator), args.id, change).await {
-        Err(RuleError::NotFound(_)) => anyhow::bail!("no key with id {}", args.id),
-        other => other.map_err(|e| cli_error(e, KEY_FLAGS))?,
-    };
+    let id = args.id;
+    let view = backend
+        .update_key(id, patch)
+        .await
+        .map_err(|e| e.cli_or(KEY_FLAGS, || format!("no key with id {id}")))?;
     if args.json {
-        let names = route_names(store).await?;
-        let view = with_models(store, vec![key_view(&record, &names, now_ms())]).await?;
-        output::json(&view.first())
+        let names = route_names(backend).await?;
+        output::json(&key_view(view, &names))
     } else {
-        output::line(&format!("Updated key {} \"{}\".", record.id, record.name));
+        output::line(&format!("Updated key {} \"{}\".", view.id, view.name));
         Ok(())
     }
+}
+
+/// The ids of the routes `names` names (ids and names both accepted).
+async fn route_ids_of(backend: &Backend, names: &[String]) -> anyhow::Result<Vec<i64>> {
+    let routes = backend.routes().await.map_err(|e| e.cli(&[]))?;
+    let mut ids = Vec::with_capacity(names.len());
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let route = routes
+            .iter()
+            .find(|r| r.name == name)
+            .with_context(|| format!("--routes: no route named `{name}`"))?;
+        ids.push(route.id);
+    }
+    Ok(ids)
 }
 
 /// The flags of `route add` / `route update` behind the route rules' fields.
@@ -140,12 +162,13 @@ const ROUTE_FLAGS: &[(&str, &str)] = &[
     ("upstream_key", "--upstream-key-env"),
 ];
 
-fn route_error(e: RuleError) -> anyhow::Error {
+/// A refused route change; a missing master key is blamed on the credential's flag.
+fn route_error(e: Failure) -> anyhow::Error {
     match e {
-        RuleError::NotConfigured { message, .. } => {
-            anyhow::anyhow!("--upstream-key-env: {message}")
+        Failure::Refused { detail, .. } if detail.code == "no_master_key" => {
+            anyhow::anyhow!("--upstream-key-env: {}", detail.message)
         }
-        other => cli_error(other, ROUTE_FLAGS),
+        other => other.cli(ROUTE_FLAGS),
     }
 }
 
@@ -174,7 +197,7 @@ struct KeyView {
     description: String,
     team: String,
     prefix: String,
-    status: &'static str,
+    status: String,
     created_by: Option<String>,
     created_at: String,
     expires_at: Option<String>,
@@ -184,29 +207,21 @@ struct KeyView {
     models: Option<Vec<String>>,
 }
 
-fn key_status(key: &KeyRecord, now: i64) -> &'static str {
-    if key.revoked_at_ms.is_some() {
-        "revoked"
-    } else if key.expires_at_ms.is_some_and(|t| t <= now) {
-        "expired"
-    } else {
-        "active"
-    }
-}
-
-fn key_view(key: &KeyRecord, route_names: &HashMap<i64, String>, now: i64) -> KeyView {
+/// The CLI's view of a key the API (or the local rules) answered with: times as RFC 3339,
+/// routes by name.
+fn key_view(key: ApiKeyView, route_names: &HashMap<i64, String>) -> KeyView {
     KeyView {
         id: key.id,
-        name: key.name.clone(),
-        description: key.description.clone(),
-        team: key.team_name.clone(),
-        prefix: key.prefix.clone(),
-        status: key_status(key, now),
-        created_by: key.created_by.clone(),
-        created_at: format_ms(key.created_at_ms),
-        expires_at: key.expires_at_ms.map(format_ms),
-        revoked_at: key.revoked_at_ms.map(format_ms),
-        last_used_at: key.last_used_at_ms.map(format_ms),
+        name: key.name,
+        description: key.description,
+        team: key.team,
+        prefix: key.prefix,
+        status: key.status,
+        created_by: key.created_by,
+        created_at: format_ms(key.created_at),
+        expires_at: key.expires_at.map(format_ms),
+        revoked_at: key.revoked_at.map(format_ms),
+        last_used_at: key.last_used_at.map(format_ms),
         routes: key.route_ids.as_ref().map(|ids| {
             ids.iter()
                 .map(|id| {
@@ -217,48 +232,22 @@ fn key_view(key: &KeyRecord, route_names: &HashMap<i64, String>, now: i64) -> Ke
                 })
                 .collect()
         }),
-        models: None,
+        models: key.models,
     }
 }
 
-async fn with_models(store: &dyn Store, mut views: Vec<KeyView>) -> anyhow::Result<Vec<KeyView>> {
-    let models = tollgate_console::rules::limits::key_models(store)
-        .await
-        .map_err(|e| cli_error(e, &[]))?;
-    for v in &mut views {
-        v.models = models.get(&v.id).cloned();
-    }
-    Ok(views)
-}
-
-async fn create_key(
-    config: &Config,
-    store: &dyn Store,
-    args: crate::cli::KeyCreateArgs,
-) -> anyhow::Result<()> {
-    let team = store
-        .team_by_name(&args.team)
-        .await?
-        .with_context(|| format!("team `{}` does not exist", args.team))?;
+async fn create_key(backend: &Backend, args: crate::cli::KeyCreateArgs) -> anyhow::Result<()> {
+    let team_id = backend.team_id(&args.team).await?;
     let route_ids = match &args.routes {
-        Some(names) => {
-            let mut ids = Vec::with_capacity(names.len());
-            for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-                let route = store
-                    .route_by_name(name)
-                    .await?
-                    .with_context(|| format!("--routes: no route named `{name}`"))?;
-                ids.push(route.id);
-            }
-            Some(ids)
-        }
+        Some(names) => Some(route_ids_of(backend, names).await?),
         None => None,
     };
-    let draft = KeyDraft {
-        team_id: Some(team.id),
+    let request = KeyCreate {
+        team_id: Some(team_id),
         name: args.name.clone(),
         description: args.description.clone(),
-        expiry: args.expires.clone().map_or(Expiry::Never, Expiry::In),
+        expires_in: args.expires.clone(),
+        expires_at: None,
         route_ids,
         models: args
             .models
@@ -266,62 +255,49 @@ async fn create_key(
             .filter(|m| !m.trim().is_empty())
             .map(split_models),
     };
-    let master = config.master_key();
-    let rules = Rules::new(store).with_master_key(master.as_ref());
-    let operator = os_user();
-    let (record, key) = keys::create(&rules, &Actor::Operator(&operator), draft)
+    let created = backend
+        .create_key(request)
         .await
-        .map_err(|e| cli_error(e, KEY_FLAGS))?;
+        .map_err(|e| e.cli(KEY_FLAGS))?;
     if args.json {
         output::json(
-            &serde_json::json!({"id": record.id, "key": key.expose(), "prefix": record.prefix}),
+            &serde_json::json!({"id": created.view.id, "key": created.key, "prefix": created.view.prefix}),
         )
     } else {
         // The key alone on standard output (`KEY=$(tollgate key create …)`), the words beside it
         // on standard error.
         output::note(&format!(
             "Created key {} \"{}\" in team {}.",
-            record.id, record.name, record.team_name
+            created.view.id, created.view.name, created.view.team
         ));
-        output::line(key.expose());
+        output::line(&created.key);
         output::note("Store it now: it is shown only once.");
         Ok(())
     }
 }
 
-async fn route_names(store: &dyn Store) -> anyhow::Result<HashMap<i64, String>> {
-    Ok(store
-        .list_routes()
-        .await?
+async fn route_names(backend: &Backend) -> anyhow::Result<HashMap<i64, String>> {
+    Ok(backend
+        .routes()
+        .await
+        .map_err(|e| e.cli(&[]))?
         .into_iter()
         .map(|r| (r.id, r.name))
         .collect())
 }
 
-async fn list_keys(store: &dyn Store, args: &crate::cli::KeyListArgs) -> anyhow::Result<()> {
-    let by_use = keys::UseFilter::new(args.unused, args.idle_days)
-        .map_err(|e| cli_error(e, &[("idle_days", "--idle-days")]))?;
-    let json = args.json;
+async fn list_keys(backend: &Backend, args: &crate::cli::KeyListArgs) -> anyhow::Result<()> {
     let team_id = match args.team.as_deref() {
-        Some(name) => Some(
-            store
-                .team_by_name(name)
-                .await?
-                .with_context(|| format!("team `{name}` does not exist"))?
-                .id,
-        ),
+        Some(name) => Some(backend.team_id(name).await?),
         None => None,
     };
-    let keys = store.list_keys(team_id).await?;
-    let names = route_names(store).await?;
-    let now = now_ms();
-    let views: Vec<KeyView> = keys
-        .iter()
-        .filter(|k| by_use.keeps(k, now))
-        .map(|k| key_view(k, &names, now))
-        .collect();
-    let views = with_models(store, views).await?;
-    if json {
+    let keys = backend
+        .keys(team_id, args.unused, args.idle_days)
+        .await
+        .map_err(|e| e.cli(&[("idle_days", "--idle-days"), ("unused", "--unused")]))?;
+    let names = route_names(backend).await?;
+    let views: Vec<KeyView> = keys.into_iter().map(|k| key_view(k, &names)).collect();
+    if args.json {
         return output::json(&views);
     }
     let rows = views
@@ -332,7 +308,7 @@ async fn list_keys(store: &dyn Store, args: &crate::cli::KeyListArgs) -> anyhow:
                 v.name,
                 v.team,
                 v.prefix,
-                v.status.to_owned(),
+                v.status,
                 v.created_at,
                 v.expires_at.unwrap_or_else(|| "never".into()),
                 v.last_used_at.unwrap_or_else(|| "never used".into()),
@@ -359,17 +335,16 @@ async fn list_keys(store: &dyn Store, args: &crate::cli::KeyListArgs) -> anyhow:
     Ok(())
 }
 
-async fn revoke_key(store: &dyn Store, id: i64, json: bool) -> anyhow::Result<()> {
-    let operator = os_user();
-    let record = match keys::revoke(&Rules::new(store), &Actor::Operator(&operator), id).await {
-        Err(RuleError::NotFound(_)) => anyhow::bail!("no key with id {id}"),
-        other => other.map_err(|e| cli_error(e, &[]))?,
-    };
+async fn revoke_key(backend: &Backend, id: i64, json: bool) -> anyhow::Result<()> {
+    let view = backend
+        .revoke_key(id)
+        .await
+        .map_err(|e| e.cli_or(&[], || format!("no key with id {id}")))?;
     if json {
-        let names = route_names(store).await?;
-        output::json(&key_view(&record, &names, now_ms()))
+        let names = route_names(backend).await?;
+        output::json(&key_view(view, &names))
     } else {
-        output::line(&format!("Revoked key {} \"{}\".", record.id, record.name));
+        output::line(&format!("Revoked key {} \"{}\".", view.id, view.name));
         Ok(())
     }
 }
@@ -390,18 +365,18 @@ struct RouteView {
     timeout_ms: i64,
 }
 
-fn route_view(route: &RouteRecord, teams: &HashMap<i64, String>) -> RouteView {
+fn route_view(route: ApiRouteView, teams: &HashMap<i64, String>) -> RouteView {
     RouteView {
         id: route.id,
-        name: route.name.clone(),
-        prefix: route.prefix.clone(),
-        upstream: route.upstream_url.clone(),
+        name: route.name,
+        prefix: route.prefix,
+        upstream: route.upstream_url,
         kind: route.kind,
         strip_prefix: route.strip_prefix,
         team: route
             .team_id
             .map(|t| teams.get(&t).cloned().unwrap_or_else(|| format!("#{t}"))),
-        has_credential: route.sealed_credential.is_some(),
+        has_credential: route.has_credential,
         enabled: route.enabled,
         connect_timeout_ms: route.connect_timeout_ms,
         timeout_ms: route.timeout_ms,
@@ -423,21 +398,15 @@ fn credential_from_env(var: &str) -> anyhow::Result<String> {
         .with_context(|| format!("--upstream-key-env: environment variable {var} is not set"))
 }
 
-async fn add_route(
-    config: &Config,
-    store: &dyn Store,
-    args: crate::cli::RouteAddArgs,
-) -> anyhow::Result<()> {
+fn route_kind(kind: crate::cli::RouteKindArg) -> anyhow::Result<RouteKind> {
+    routes::parse_kind(kind.as_str()).map_err(|e| route_error(e.into()))
+}
+
+async fn add_route(backend: &Backend, args: crate::cli::RouteAddArgs) -> anyhow::Result<()> {
     let connect_timeout_ms = duration_ms("--connect-timeout", &args.connect_timeout)?;
     let timeout_ms = duration_ms("--timeout", &args.timeout)?;
     let team_id = match &args.team {
-        Some(name) => Some(
-            store
-                .team_by_name(name)
-                .await?
-                .with_context(|| format!("team `{name}` does not exist"))?
-                .id,
-        ),
+        Some(name) => Some(backend.team_id(name).await?),
         None => None,
     };
     let credential = args
@@ -445,27 +414,22 @@ async fn add_route(
         .as_deref()
         .map(credential_from_env)
         .transpose()?;
-    let draft = RouteDraft {
+    let request = RouteCreate {
         team_id,
         name: args.name.clone(),
         prefix: args.prefix.clone(),
         upstream_url: args.upstream.clone(),
-        kind: Some(routes::parse_kind(args.kind.as_str()).map_err(route_error)?),
+        kind: Some(route_kind(args.kind)?),
         strip_prefix: args.strip_prefix,
         connect_timeout_ms: Some(connect_timeout_ms),
         timeout_ms: Some(timeout_ms),
         enabled: None,
-        credential,
+        upstream_key: credential,
     };
-    let master = config.master_key();
-    let rules = Rules::new(store).with_master_key(master.as_ref());
-    let operator = os_user();
-    let record = routes::create(&rules, &Actor::Operator(&operator), draft)
-        .await
-        .map_err(route_error)?;
-    let teams = team_names(store).await?;
+    let record = backend.create_route(request).await.map_err(route_error)?;
     if args.json {
-        output::json(&route_view(&record, &teams))
+        let teams = team_names(backend).await?;
+        output::json(&route_view(record, &teams))
     } else {
         output::line(&format!(
             "Added route {} \"{}\": {} → {} ({}).",
@@ -476,32 +440,30 @@ async fn add_route(
 }
 
 /// The route a command names: by id, by prefix (starting with `/`), or by name.
-async fn find_route(store: &dyn Store, which: &str) -> anyhow::Result<RouteRecord> {
-    if let Ok(id) = which.parse::<i64>()
-        && let Some(route) = store.route_by_id(id).await?
-    {
-        return Ok(route);
-    }
-    if which.starts_with('/') {
-        return store
-            .list_routes()
-            .await?
-            .into_iter()
-            .find(|r| r.prefix == which)
-            .with_context(|| format!("no route has the prefix `{which}`"));
-    }
-    store
-        .route_by_name(which)
-        .await?
-        .with_context(|| format!("no route named `{which}`"))
+async fn find_route(backend: &Backend, which: &str) -> anyhow::Result<ApiRouteView> {
+    let mut routes = backend.routes().await.map_err(|e| e.cli(&[]))?;
+    let by_id = which
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| routes.iter().position(|r| r.id == id));
+    let found = if let Some(i) = by_id {
+        Some(i)
+    } else if which.starts_with('/') {
+        Some(
+            routes
+                .iter()
+                .position(|r| r.prefix == which)
+                .with_context(|| format!("no route has the prefix `{which}`"))?,
+        )
+    } else {
+        routes.iter().position(|r| r.name == which)
+    };
+    let index = found.with_context(|| format!("no route named `{which}`"))?;
+    Ok(routes.swap_remove(index))
 }
 
-async fn update_route(
-    config: &Config,
-    store: &dyn Store,
-    args: crate::cli::RouteUpdateArgs,
-) -> anyhow::Result<()> {
-    let current = find_route(store, &args.route).await?;
+async fn update_route(backend: &Backend, args: crate::cli::RouteUpdateArgs) -> anyhow::Result<()> {
+    let current = find_route(backend, &args.route).await?;
     let connect_timeout_ms = args
         .connect_timeout
         .as_deref()
@@ -517,37 +479,35 @@ async fn update_route(
         (None, true) => Some(None),
         (None, false) => None,
     };
-    let change = RouteChange {
+    let credential_kept = credential.is_none();
+    let patch = RoutePatch {
         name: args.name,
         prefix: args.prefix,
         upstream_url: args.upstream,
-        kind: args
-            .kind
-            .map(|k| routes::parse_kind(k.as_str()))
-            .transpose()
-            .map_err(route_error)?,
+        kind: args.kind.map(route_kind).transpose()?,
         strip_prefix: args.strip_prefix,
         connect_timeout_ms,
         timeout_ms,
         enabled: args.enabled,
-        credential,
+        upstream_key: credential,
     };
-    let master = config.master_key();
-    let rules = Rules::new(store).with_master_key(master.as_ref());
-    let operator = os_user();
-    let updated = routes::update(&rules, &Actor::Operator(&operator), current.id, change)
+    let record = backend
+        .update_route(current.id, patch)
         .await
         .map_err(route_error)?;
-    let record = updated.route;
-    let teams = team_names(store).await?;
+    // The rules drop a credential when the route moves to another host and the same change sets
+    // none: the only way one disappears while the command left it alone.
+    let credential_dropped_by_move =
+        credential_kept && current.has_credential && !record.has_credential;
     if args.json {
-        return output::json(&route_view(&record, &teams));
+        let teams = team_names(backend).await?;
+        return output::json(&route_view(record, &teams));
     }
     output::line(&format!(
         "Updated route {} \"{}\": {} → {} ({}).",
         record.id, record.name, record.prefix, record.upstream_url, record.kind
     ));
-    if updated.credential_dropped_by_move {
+    if credential_dropped_by_move {
         output::line(
             "Its upstream credential was removed: the route now points at another host. Set one with --upstream-key-env.",
         );
@@ -555,19 +515,20 @@ async fn update_route(
     Ok(())
 }
 
-async fn team_names(store: &dyn Store) -> anyhow::Result<HashMap<i64, String>> {
-    Ok(store
-        .list_teams()
-        .await?
+async fn team_names(backend: &Backend) -> anyhow::Result<HashMap<i64, String>> {
+    Ok(backend
+        .teams()
+        .await
+        .map_err(|e| e.cli(&[]))?
         .into_iter()
         .map(|t| (t.id, t.name))
         .collect())
 }
 
-async fn list_routes(store: &dyn Store, json: bool) -> anyhow::Result<()> {
-    let routes = store.list_routes().await?;
-    let teams = team_names(store).await?;
-    let views: Vec<RouteView> = routes.iter().map(|r| route_view(r, &teams)).collect();
+async fn list_routes(backend: &Backend, json: bool) -> anyhow::Result<()> {
+    let routes = backend.routes().await.map_err(|e| e.cli(&[]))?;
+    let teams = team_names(backend).await?;
+    let views: Vec<RouteView> = routes.into_iter().map(|r| route_view(r, &teams)).collect();
     if json {
         return output::json(&views);
     }
@@ -602,15 +563,18 @@ async fn list_routes(store: &dyn Store, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn remove_route(store: &dyn Store, name: &str) -> anyhow::Result<()> {
-    let route = store
-        .route_by_name(name)
-        .await?
-        .with_context(|| format!("no route named `{name}`"))?;
-    let operator = os_user();
-    routes::delete(&Rules::new(store), &Actor::Operator(&operator), route.id)
+async fn remove_route(backend: &Backend, name: &str) -> anyhow::Result<()> {
+    let route = backend
+        .routes()
         .await
-        .map_err(|e| cli_error(e, &[]))?;
+        .map_err(|e| e.cli(&[]))?
+        .into_iter()
+        .find(|r| r.name == name)
+        .with_context(|| format!("no route named `{name}`"))?;
+    backend
+        .delete_route(route.id)
+        .await
+        .map_err(|e| e.cli(&[]))?;
     output::line(&format!("Removed route \"{name}\"."));
     Ok(())
 }

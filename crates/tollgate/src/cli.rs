@@ -132,6 +132,15 @@ pub struct Cli {
     /// Data folder: SQLite file, spool (overrides TOLLGATE_DATA_DIR).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Act on a running console through its REST API instead of the local store, e.g.
+    /// http://127.0.0.1:8317 (or TOLLGATE_SERVER); needs --token.
+    #[arg(long, global = true, value_name = "URL", env = "TOLLGATE_SERVER")]
+    pub server: Option<String>,
+    /// Personal access token (tgp_…) for --server; prefer TOLLGATE_TOKEN, as arguments show in
+    /// process lists. The token's user's roles apply.
+    #[arg(long, global = true, value_name = "TOKEN", env = "TOLLGATE_TOKEN",
+        hide_env_values = true, value_parser = crate::cli_team::secret)]
+    pub token: Option<secrecy::SecretString>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -154,13 +163,25 @@ pub enum Command {
     #[command(subcommand)]
     Limit(LimitCommand),
     /// Print the effective configuration (secrets redacted).
-    Config,
+    Config(ConfigArgs),
     /// Manage console accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Manage personal access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage teams.
+    #[command(subcommand)]
+    Team(crate::cli_team::TeamCommand),
+    /// Manage a team's members and their roles.
+    #[command(subcommand)]
+    Member(crate::cli_team::MemberCommand),
+    /// Invite people to a team.
+    #[command(subcommand)]
+    Invitation(crate::cli_team::InvitationCommand),
+    /// Manage console users (instance admins).
+    #[command(subcommand)]
+    User(crate::cli_team::UserCommand),
     /// Count the tokens of a text with a model's BPE vocabulary (o200k_base, cl100k_base).
     Estimate(EstimateArgs),
     /// Usage statistics, top lists and exports from the store.
@@ -259,6 +280,23 @@ pub struct MasterKeyRotateArgs {
     /// Print JSON: the counts re-sealed (and `master_key` when one was generated without --out).
     #[arg(long)]
     pub json: bool,
+}
+
+/// How `config` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConfigFormatArg {
+    /// JSON, secrets redacted.
+    Json,
+    /// A TOML file that `--config` accepts back; secrets left out and named in comments.
+    Toml,
+}
+
+/// Flags of `config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// What to print.
+    #[arg(long, value_enum, default_value_t = ConfigFormatArg::Json)]
+    pub format: ConfigFormatArg,
 }
 
 /// Flags of `completions`.
@@ -609,6 +647,10 @@ pub struct AdminCreateArgs {
 pub enum TokenCommand {
     /// Create a personal access token (tgp_…) for a user and print it once.
     Create(TokenCreateArgs),
+    /// List a user's personal access tokens (with --server: the token's own user's).
+    List(crate::cli_team::TokenListArgs),
+    /// Revoke a personal access token: it stops working at once.
+    Revoke(crate::cli_team::TokenRevokeArgs),
     /// Create an edge access token (tge_…), which reads only the edge key snapshot and change
     /// feed, and print it once.
     CreateEdge(EdgeTokenCreateArgs),
@@ -641,9 +683,9 @@ pub struct EdgeTokenRevokeArgs {
 /// Flags of `token create`.
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
-    /// The user's e-mail address.
+    /// The user's e-mail address (with --server: the token's own user, the default).
     #[arg(long)]
-    pub email: String,
+    pub email: Option<String>,
     /// Name of the token.
     #[arg(long)]
     pub name: String,
@@ -679,7 +721,7 @@ pub enum KeyCommand {
     List(KeyListArgs),
     /// Revoke a key: the gateway refuses it within a second.
     Revoke(KeyRevokeArgs),
-    /// Change a key's name, description or model allow-list.
+    /// Change a key's name, description, expiry, routes or model allow-list.
     Update(KeyUpdateArgs),
 }
 
@@ -694,6 +736,13 @@ pub struct KeyUpdateArgs {
     /// New description.
     #[arg(long)]
     pub description: Option<String>,
+    /// New lifetime from now, e.g. 30d, 12h; `never` removes the expiry.
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+    /// Route names the key may call, comma-separated; `all` for all of its team's and shared
+    /// routes.
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
+    pub routes: Option<Vec<String>>,
     /// Models the key may call on LLM routes, as comma-separated glob patterns
     /// (`gpt-4o*,claude-*`); an empty value ('') allows every model again.
     #[arg(long, value_name = "PATTERN,…")]

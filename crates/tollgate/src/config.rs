@@ -65,6 +65,71 @@ pub struct Config {
     pub upstream_allowlist: Vec<String>,
     /// Where limit counters live and how budgets are counted (`[limits]`).
     pub limits: LimitsSettings,
+    /// The usage series of `/metrics` and their cardinality caps (`[metrics]`).
+    pub metrics: MetricsConfig,
+    /// OpenTelemetry traces of gateway calls over OTLP/HTTP (`[otel]`); off by default.
+    pub otel: OtelSettings,
+}
+
+/// `[metrics]`: the usage series of `/metrics` (calls, tokens and cost by source, route, model
+/// and team). Each label keeps its first `max_*` values; later ones are counted as `other`, so a
+/// client sending made-up model names cannot grow the exposition.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Route names with series of their own (reported usage names its own routes).
+    pub max_routes: usize,
+    /// Models with series of their own.
+    pub max_models: usize,
+    /// Teams with series of their own.
+    pub max_teams: usize,
+    /// Export per-key series (`tollgate_usage_key_*`, by `key_id`): off by default.
+    pub per_key: bool,
+    /// Keys with series of their own when `per_key` is on.
+    pub max_keys: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        let d = tollgate_gateway::usage_series::MetricsSettings::default();
+        Self {
+            max_routes: d.max_routes,
+            max_models: d.max_models,
+            max_teams: d.max_teams,
+            per_key: d.per_key,
+            max_keys: d.max_keys,
+        }
+    }
+}
+
+/// `[otel]`: OpenTelemetry traces of gateway calls, exported over OTLP/HTTP with protobuf
+/// bodies. Off while `endpoint` is unset (`TOLLGATE_OTEL__ENDPOINT`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtelSettings {
+    /// The collector: `http(s)://host:4318` (`/v1/traces` is added) or the full traces URL.
+    /// Shown with any password redacted. Headers for the collector (authentication) come from
+    /// the standard `OTEL_EXPORTER_OTLP_HEADERS` variable.
+    #[serde(serialize_with = "redact_endpoint")]
+    pub endpoint: Option<String>,
+    /// `service.name` of the spans.
+    pub service_name: String,
+    /// Share (0 to 1) of the traces started here that are recorded; a client's `traceparent`
+    /// decides for its own trace.
+    pub sampling_ratio: f64,
+    /// Longest time one export may take, ms.
+    pub timeout_ms: u64,
+}
+
+impl Default for OtelSettings {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            service_name: "tollgate".into(),
+            sampling_ratio: 1.0,
+            timeout_ms: 10_000,
+        }
+    }
 }
 
 /// `[limits]`: where the counters of rate limits and budgets live, and how calls are estimated.
@@ -128,6 +193,17 @@ pub struct Retention {
     pub max_rows: u64,
     /// Days hourly roll-ups are kept.
     pub rollup_days: u32,
+    /// How long the edge change feed (`/api/v1/edge/changes`) keeps a change, e.g. `7d`; an edge
+    /// further behind takes a new snapshot.
+    pub edge_changes: String,
+}
+
+impl Retention {
+    /// How long the edge change feed keeps a change (validated at load; 7 days if it is not).
+    pub fn edge_changes_retention(&self) -> Duration {
+        tollgate_core::time::parse_duration(&self.edge_changes)
+            .unwrap_or(Duration::from_secs(7 * 86_400))
+    }
 }
 
 impl Default for Retention {
@@ -137,6 +213,7 @@ impl Default for Retention {
             cleanup_interval: "24h".into(),
             max_rows: 0,
             rollup_days: 400,
+            edge_changes: "7d".into(),
         }
     }
 }
@@ -386,7 +463,16 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             upstream_allowlist: Vec::new(),
             limits: LimitsSettings::default(),
+            metrics: MetricsConfig::default(),
+            otel: OtelSettings::default(),
         }
+    }
+}
+
+fn redact_endpoint<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(url) => s.serialize_some(&redact_url(url)),
+        None => s.serialize_none(),
     }
 }
 
@@ -440,7 +526,8 @@ impl Config {
         }
         let env = Env::prefixed("TOLLGATE_")
             // Variables read by tests and tools, not configuration: `TOLLGATE_CONSOLE` is where
-            // the web console's dev server (`npm run dev`) sends its API calls, and
+            // the web console's dev server (`npm run dev`) sends its API calls,
+            // `TOLLGATE_SERVER` / `TOLLGATE_TOKEN` send CLI commands to a running console, and
             // `TOLLGATE_REDIS_URL` is `limits.redis_url`, below. `TOLLGATE_CONSOLE__…` still sets
             // the `[console]` section.
             .filter(|k| {
@@ -448,6 +535,8 @@ impl Config {
                     && !k.as_str().eq_ignore_ascii_case("config")
                     && !k.as_str().eq_ignore_ascii_case("console")
                     && !k.as_str().eq_ignore_ascii_case("redis_url")
+                    && !k.as_str().eq_ignore_ascii_case("server")
+                    && !k.as_str().eq_ignore_ascii_case("token")
             })
             .split("__");
         let redis_env = Env::raw()
@@ -503,6 +592,13 @@ impl Config {
                 "retention.cleanup_interval must be at least 1s".into(),
             ));
         }
+        let edge_changes = tollgate_core::time::parse_duration(&self.retention.edge_changes)
+            .map_err(|e| ConfigError(format!("retention.edge_changes: {e}")))?;
+        if edge_changes < Duration::from_secs(1) {
+            return Err(ConfigError(
+                "retention.edge_changes must be at least 1s".into(),
+            ));
+        }
         if self.retention.days > 36_500 || self.retention.rollup_days > 36_500 {
             return Err(ConfigError(
                 "retention.days and retention.rollup_days must be at most 36500".into(),
@@ -527,6 +623,7 @@ impl Config {
         }
         self.validate_listeners()?;
         self.validate_limits()?;
+        self.validate_telemetry()?;
         self.prices.validate().map_err(ConfigError)?;
         TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;
@@ -629,6 +726,68 @@ impl Config {
         Ok(())
     }
 
+    fn validate_telemetry(&self) -> Result<(), ConfigError> {
+        let m = &self.metrics;
+        for (name, value) in [
+            ("metrics.max_routes", m.max_routes),
+            ("metrics.max_models", m.max_models),
+            ("metrics.max_teams", m.max_teams),
+            ("metrics.max_keys", m.max_keys),
+        ] {
+            if !(1..=100_000).contains(&value) {
+                return Err(ConfigError(format!(
+                    "{name} must be 1 to 100000 (got {value})"
+                )));
+            }
+        }
+        let o = &self.otel;
+        if let Some(endpoint) = &o.endpoint {
+            otel_endpoint(endpoint)?;
+        }
+        if !(o.sampling_ratio.is_finite() && (0.0..=1.0).contains(&o.sampling_ratio)) {
+            return Err(ConfigError(format!(
+                "otel.sampling_ratio must be 0 to 1 (got {})",
+                o.sampling_ratio
+            )));
+        }
+        if o.service_name.trim().is_empty() || o.service_name.len() > 255 {
+            return Err(ConfigError(
+                "otel.service_name must be 1 to 255 characters".into(),
+            ));
+        }
+        if !(1..=60_000).contains(&o.timeout_ms) {
+            return Err(ConfigError(format!(
+                "otel.timeout_ms must be 1 to 60000 (got {})",
+                o.timeout_ms
+            )));
+        }
+        Ok(())
+    }
+
+    /// The caps of the usage series.
+    pub fn metrics_settings(&self) -> tollgate_gateway::usage_series::MetricsSettings {
+        let m = &self.metrics;
+        tollgate_gateway::usage_series::MetricsSettings {
+            max_routes: m.max_routes,
+            max_models: m.max_models,
+            max_teams: m.max_teams,
+            per_key: m.per_key,
+            max_keys: m.max_keys,
+        }
+    }
+
+    /// The trace exporter's settings, when `[otel]` has an endpoint (validated at load).
+    pub fn otel(&self) -> Option<tollgate_gateway::otel::OtelConfig> {
+        let o = &self.otel;
+        let endpoint = otel_endpoint(o.endpoint.as_deref()?).ok()?;
+        Some(tollgate_gateway::otel::OtelConfig {
+            endpoint,
+            service_name: o.service_name.clone(),
+            sampling_ratio: o.sampling_ratio,
+            timeout: Duration::from_millis(o.timeout_ms),
+        })
+    }
+
     /// The store URL in force.
     pub fn store_url(&self) -> String {
         match &self.database_url {
@@ -679,8 +838,37 @@ impl Config {
     }
 }
 
+/// The OTLP/HTTP traces URL of `otel.endpoint`: an `http(s)://` URL, `/v1/traces` added when it
+/// names no path (as `OTEL_EXPORTER_OTLP_ENDPOINT` is read).
+fn otel_endpoint(endpoint: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| {
+        ConfigError(format!(
+            "otel.endpoint (TOLLGATE_OTEL__ENDPOINT) `{}` {why}",
+            redact_url(endpoint)
+        ))
+    };
+    let uri: http::Uri = endpoint.parse().map_err(|_| bad("is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(bad("must start with http:// or https://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(bad("names no host"));
+    }
+    if uri.query().is_some() {
+        return Err(bad("must not have a query string"));
+    }
+    let path = uri.path();
+    if path.is_empty() || path == "/" {
+        Ok(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+    } else {
+        Ok(endpoint.to_owned())
+    }
+}
+
 /// What a secret is replaced with wherever configuration is shown.
-const REDACTED: &str = "[redacted]";
+/// What a secret prints as.
+pub const REDACTED: &str = "[redacted]";
 
 /// Replaces the password of a URL (in its user info and in any `password`-like query parameter)
 /// with `[redacted]`, for messages and `tollgate config`.
@@ -838,6 +1026,51 @@ mod tests {
         let mut config = Config::default();
         config.limits.reservation_ttl_secs = 0;
         assert!(err_of(&config).contains("limits.reservation_ttl_secs"));
+    }
+
+    #[test]
+    fn telemetry_settings_are_checked() {
+        let err_of = |config: &Config| {
+            config
+                .validate()
+                .map(|()| String::new())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        let mut config = Config::default();
+        assert!(config.otel().is_none(), "traces are off by default");
+        assert!(
+            !config.metrics_settings().per_key,
+            "per-key series are opt-in"
+        );
+        config.metrics.max_models = 0;
+        assert!(err_of(&config).contains("metrics.max_models"));
+        let mut config = Config::default();
+        config.otel.endpoint = Some("ftp://collector:4318".into());
+        assert!(err_of(&config).contains("otel.endpoint"));
+        config.otel.endpoint = Some("http://u:pw@collector:4318/?a=b".into());
+        let err = err_of(&config);
+        assert!(
+            err.contains("otel.endpoint") && !err.contains("pw@"),
+            "{err}"
+        );
+        config.otel.endpoint = Some("http://collector:4318".into());
+        assert_eq!(err_of(&config), "");
+        assert_eq!(
+            config.otel().map(|o| o.endpoint),
+            Some("http://collector:4318/v1/traces".into())
+        );
+        config.otel.endpoint = Some("https://collector/otlp/v1/traces".into());
+        assert_eq!(
+            config.otel().map(|o| o.endpoint),
+            Some("https://collector/otlp/v1/traces".into())
+        );
+        config.otel.sampling_ratio = 1.5;
+        assert!(err_of(&config).contains("otel.sampling_ratio"));
+        config.otel.sampling_ratio = f64::NAN;
+        assert!(err_of(&config).contains("otel.sampling_ratio"));
+        config.otel.sampling_ratio = 0.25;
+        config.otel.service_name = " ".into();
+        assert!(err_of(&config).contains("otel.service_name"));
     }
 
     #[test]

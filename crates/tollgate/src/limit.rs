@@ -1,35 +1,26 @@
-//! `tollgate limit …`: set, list and remove limits through the same rules as the console API. A
-//! running server applies a change within a second (store revision); `limit list` computes the
-//! current use from the store (budgets since their period started; rate windows and calls in
-//! flight live only in a running gateway and show as zero here).
-
-use std::collections::HashMap;
-use std::sync::Arc;
+//! `tollgate limit …`: set, list and remove limits through the same rules as the console API, on
+//! the local store or a server. A running server applies a change within a second (store
+//! revision). Locally `limit list` computes the current use from the store (budgets since their
+//! period started; rate windows and calls in flight live only in a running gateway and show as
+//! zero); with `--server` it shows the server's live use.
 
 use anyhow::Context;
-use tollgate_console::api::limits::{LimitView, views};
-use tollgate_console::rules::limits::{self, LimitDraft, LimitFilter, StoreSeed};
-use tollgate_console::rules::{Actor, RuleError, Rules};
+use tollgate_console::rules::limits::{self, LimitDraft};
 use tollgate_core::time::format_ms;
-use tollgate_limits::{
-    Enforcement, LimitKind, Limiter, LimiterConfig, LocalCounters, Period, Scope, Window, parse_usd,
-};
-use tollgate_store::Store;
+use tollgate_limits::{Enforcement, LimitKind, Period, Scope, Window, parse_usd};
 
-use crate::admin::{cli_error, os_user};
+use crate::backend::{Backend, Failure, limit_of};
 use crate::cli::{LimitCommand, LimitSetArgs};
-use crate::config::Config;
-use crate::{output, store};
+use crate::output;
 
-/// `tollgate limit …`.
-pub async fn run(config: &Config, command: LimitCommand) -> anyhow::Result<()> {
-    let store = store::open(config).await?;
+/// `tollgate limit …`, on the local store or a server.
+pub async fn run(backend: Backend, command: LimitCommand) -> anyhow::Result<()> {
     let result = match command {
-        LimitCommand::Set(args) => set(store.as_ref(), &args).await,
-        LimitCommand::List(args) => list(&store, args.json).await,
-        LimitCommand::Remove(args) => remove(store.as_ref(), args.id, args.json).await,
+        LimitCommand::Set(args) => set(&backend, &args).await,
+        LimitCommand::List(args) => list(&backend, args.json).await,
+        LimitCommand::Remove(args) => remove(&backend, args.id, args.json).await,
     };
-    store.close().await;
+    backend.close().await;
     result
 }
 
@@ -54,7 +45,7 @@ fn kind_flag(kind: &LimitKind) -> &'static str {
     }
 }
 
-fn limit_error(e: RuleError, kind: &LimitKind) -> anyhow::Error {
+fn limit_error(e: Failure, kind: &LimitKind) -> anyhow::Error {
     let flag = kind_flag(kind);
     let flags = [
         ("kind.max", flag),
@@ -65,14 +56,18 @@ fn limit_error(e: RuleError, kind: &LimitKind) -> anyhow::Error {
         ("scope.id", "--team/--key"),
     ];
     match e {
-        RuleError::Forbidden(m) => {
+        Failure::Refused {
+            status: 403,
+            detail,
+        } => {
+            let m = &detail.message;
             let m = m
                 .strip_prefix("kind.max: ")
                 .or_else(|| m.strip_prefix("kind.max_micro_usd: "))
                 .map_or(m.clone(), |rest| format!("{flag}: {rest}"));
             anyhow::anyhow!("{m}")
         }
-        other => cli_error(other, &flags),
+        other => other.cli(&flags),
     }
 }
 
@@ -124,14 +119,17 @@ fn kinds(args: &LimitSetArgs) -> anyhow::Result<Vec<LimitKind>> {
     Ok(out)
 }
 
-async fn scope(store: &dyn Store, args: &LimitSetArgs) -> anyhow::Result<Scope> {
+async fn scope(backend: &Backend, args: &LimitSetArgs) -> anyhow::Result<Scope> {
     Ok(match (&args.team, &args.key, &args.route) {
         (Some(team), _, _) => Scope::Team(*team),
         (_, Some(key), _) => Scope::Key(*key),
         (_, _, Some(name)) => Scope::Route(
-            store
-                .route_by_name(name)
-                .await?
+            backend
+                .routes()
+                .await
+                .map_err(|e| e.cli(&[]))?
+                .into_iter()
+                .find(|r| &r.name == name)
                 .with_context(|| format!("--route: no route named `{name}`"))?
                 .id,
         ),
@@ -141,12 +139,9 @@ async fn scope(store: &dyn Store, args: &LimitSetArgs) -> anyhow::Result<Scope> 
 
 /// `tollgate limit set`: every limit is checked before the first is stored, so a refused flag
 /// stores nothing.
-async fn set(store: &dyn Store, args: &LimitSetArgs) -> anyhow::Result<()> {
+async fn set(backend: &Backend, args: &LimitSetArgs) -> anyhow::Result<()> {
     let kinds = kinds(args)?;
-    let scope = scope(store, args).await?;
-    let rules = Rules::new(store);
-    let operator = os_user();
-    let actor = Actor::Operator(&operator);
+    let scope = scope(backend, args).await?;
     let drafts: Vec<LimitDraft> = kinds
         .into_iter()
         .map(|kind| LimitDraft {
@@ -164,66 +159,26 @@ async fn set(store: &dyn Store, args: &LimitSetArgs) -> anyhow::Result<()> {
     if args.include_reported && drafts.iter().all(|d| d.kind.period().is_none()) {
         anyhow::bail!("--include-reported: applies to --tokens and --cost-usd only");
     }
-    for draft in &drafts {
-        limits::check_draft(&rules, &actor, draft)
-            .await
-            .map_err(|e| limit_error(e, &draft.kind))?;
-    }
-    let mut ids = Vec::with_capacity(drafts.len());
-    for draft in drafts {
-        let kind = draft.kind;
-        let entry = limits::create(&rules, &actor, draft, None)
-            .await
-            .map_err(|e| limit_error(e, &kind))?;
-        if !args.json {
-            output::line(&format!(
-                "Set limit {}: {}.",
-                entry.limit.id,
-                limits::describe(&entry.limit)
-            ));
-        }
-        ids.push(entry.limit.id);
-    }
+    let kinds: Vec<LimitKind> = drafts.iter().map(|d| d.kind).collect();
+    let created = backend
+        .create_limits(drafts)
+        .await
+        .map_err(|(e, i)| limit_error(e, &kinds[i.min(kinds.len() - 1)]))?;
+    let ids: Vec<i64> = created.iter().map(|v| v.id).collect();
     if args.json {
         if let [id] = ids.as_slice() {
-            output::json(&serde_json::json!({ "id": id }))?;
-        } else {
-            output::json(&serde_json::json!({ "ids": ids }))?;
+            return output::json(&serde_json::json!({ "id": id }));
         }
+        return output::json(&serde_json::json!({ "ids": ids }));
+    }
+    for view in &created {
+        output::line(&format!(
+            "Set limit {}: {}.",
+            view.id,
+            limits::describe(&limit_of(view))
+        ));
     }
     Ok(())
-}
-
-/// The limits with their use, computed from the store.
-async fn current(store: &Arc<dyn Store>) -> anyhow::Result<Vec<LimitView>> {
-    let operator = os_user();
-    let entries = limits::list(
-        &Rules::new(store.as_ref()),
-        &Actor::Operator(&operator),
-        LimitFilter::default(),
-    )
-    .await
-    .map_err(|e| cli_error(e, &[]))?;
-    let names = limits::scope_names(store.as_ref())
-        .await
-        .map_err(|e| cli_error(e, &[]))?;
-    let counters = Arc::new(LocalCounters::new(Arc::new(StoreSeed::new(Arc::clone(
-        store,
-    )))));
-    let limiter = Limiter::new(
-        entries.iter().map(|e| e.limit.clone()).collect(),
-        counters,
-        LimiterConfig::default(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let usage: HashMap<i64, tollgate_limits::LimitUsage> = limiter
-        .usage()
-        .await
-        .map_err(|e| anyhow::anyhow!("reading the limits' use failed: {e}"))?
-        .into_iter()
-        .map(|u| (u.limit_id, u))
-        .collect();
-    Ok(views(entries, &names, Some(&usage)))
 }
 
 fn kind_text(kind: &LimitKind) -> String {
@@ -263,8 +218,8 @@ fn period_text(period: Period) -> &'static str {
 }
 
 /// `tollgate limit list`.
-async fn list(store: &Arc<dyn Store>, json: bool) -> anyhow::Result<()> {
-    let views = current(store).await?;
+async fn list(backend: &Backend, json: bool) -> anyhow::Result<()> {
+    let views = backend.limits().await.map_err(|e| e.cli(&[]))?;
     if json {
         return output::json(&serde_json::json!({ "limits": views }));
     }
@@ -316,18 +271,17 @@ async fn list(store: &Arc<dyn Store>, json: bool) -> anyhow::Result<()> {
 }
 
 /// `tollgate limit remove`.
-async fn remove(store: &dyn Store, id: i64, json: bool) -> anyhow::Result<()> {
-    let operator = os_user();
-    let removed = match limits::delete(&Rules::new(store), &Actor::Operator(&operator), id).await {
-        Err(RuleError::NotFound(_)) => anyhow::bail!("no limit with id {id}"),
-        other => other.map_err(|e| cli_error(e, &[]))?,
-    };
+async fn remove(backend: &Backend, id: i64, json: bool) -> anyhow::Result<()> {
+    let removed = backend
+        .delete_limit(id)
+        .await
+        .map_err(|e| e.cli_or(&[], || format!("no limit with id {id}")))?;
     if json {
         output::json(&serde_json::json!({ "id": id, "removed": true }))
     } else {
         output::line(&format!(
             "Removed limit {id}: {}.",
-            limits::describe(&removed.limit)
+            limits::describe(&removed)
         ));
         Ok(())
     }

@@ -8,9 +8,12 @@ mod accounts;
 mod admin;
 mod alert_cmd;
 mod alerts;
+mod backend;
 mod backup;
 mod cli;
+mod cli_team;
 mod config;
+mod config_toml;
 mod demo;
 mod estimate;
 mod instance_lock;
@@ -18,15 +21,20 @@ mod limit;
 mod limits;
 mod master_key;
 mod output;
+mod remote;
+mod remote_cmd;
 mod reseal;
 mod retention;
 mod serve;
 mod store;
 mod store_copy;
 mod sync;
+mod team_cmd;
 mod tls;
+mod token_cmd;
 mod usage;
 
+use backend::{Backend, Target};
 use cli::{Cli, Command};
 use config::{Config, FlagOverrides};
 
@@ -42,6 +50,22 @@ fn main() -> ExitCode {
     };
     if let Some(result) = standalone {
         return finish(result);
+    }
+    // `--server` / `TOLLGATE_SERVER`: the command goes to a running console; no local
+    // configuration is read and no store is opened.
+    let remote = remote::from_flags(
+        cli.server.as_deref(),
+        cli.token.as_ref(),
+        &[
+            ("--config", cli.config.is_some()),
+            ("--database-url", cli.database_url.is_some()),
+            ("--data-dir", cli.data_dir.is_some()),
+        ],
+    );
+    match remote {
+        Err(e) => return finish(Err(e)),
+        Ok(Some(remote)) => return finish(remote_cmd::run(cli.command, remote)),
+        Ok(None) => {}
     }
     let serve_flags = match &cli.command {
         Command::Serve(args) => (args.gateway_listen, args.console_listen),
@@ -80,16 +104,27 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         match command {
             Command::Serve(args) => serve::serve(config, args.ready_file).await,
             Command::Migrate => admin::migrate(&config).await,
-            Command::Key(cmd) => admin::key(&config, cmd).await,
-            Command::Route(cmd) => admin::route(&config, cmd).await,
-            Command::Limit(cmd) => limit::run(&config, cmd).await,
-            Command::Config => output::print_config(&config),
+            Command::Key(cmd) => admin::key(Backend::local(&config).await?, cmd).await,
+            Command::Route(cmd) => admin::route(Backend::local(&config).await?, cmd).await,
+            Command::Limit(cmd) => limit::run(Backend::local(&config).await?, cmd).await,
+            Command::Config(args) => match args.format {
+                cli::ConfigFormatArg::Json => output::print_config(&config),
+                cli::ConfigFormatArg::Toml => {
+                    config_toml::render(&config).map(|text| output::line(text.trim_end()))
+                }
+            },
             Command::Admin(cmd) => accounts::admin(&config, cmd).await,
             Command::Token(cmd) => accounts::token(&config, cmd).await,
+            Command::Team(cmd) => team_cmd::team(Backend::local(&config).await?, cmd).await,
+            Command::Member(cmd) => team_cmd::member(Backend::local(&config).await?, cmd).await,
+            Command::Invitation(cmd) => {
+                team_cmd::invitation(Backend::local(&config).await?, cmd).await
+            }
+            Command::User(cmd) => team_cmd::user(Backend::local(&config).await?, cmd).await,
             Command::Estimate(args) => estimate::run(&args),
-            Command::Usage(cmd) => usage::run(&config, cmd).await,
+            Command::Usage(cmd) => usage::run(Target::Local(&config), cmd).await,
             Command::Demo(args) => demo::run(&config, &args).await,
-            Command::Sync(cmd) => sync::run(&config, cmd).await,
+            Command::Sync(cmd) => sync::run(Target::Local(&config), cmd).await,
             Command::Alert(cmd) => alert_cmd::run(&config, cmd).await,
             Command::Backup(args) => backup::backup(&config, &args).await,
             Command::Restore(args) => backup::restore(&config, &args).await,

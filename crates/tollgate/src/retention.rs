@@ -1,6 +1,7 @@
 //! The periodic clean-up: raw usage older than `retention.days` (and beyond `retention.max_rows`),
-//! roll-ups older than `retention.rollup_days`, expired sessions. Deletes run in small batches so
-//! that the usage writer is never held up for long.
+//! roll-ups older than `retention.rollup_days`, expired sessions, edge changes older than
+//! `retention.edge_changes`. Deletes run in small batches so that the usage writer is never held
+//! up for long.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,13 @@ pub async fn clean_once(store: &dyn Store, retention: &Retention) {
         store.delete_rollups_before(rollups_before).await,
     );
     report("purging expired sessions", store.purge_sessions(now).await);
+    let kept = i64::try_from(retention.edge_changes_retention().as_millis()).unwrap_or(i64::MAX);
+    report(
+        "removing edge changes older than retention.edge_changes",
+        store
+            .prune_edge_changes(now.saturating_sub(kept), BATCH)
+            .await,
+    );
 }
 
 /// Runs [`clean_once`] at start and then every `interval`, until `stop` turns true.

@@ -198,7 +198,20 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
     if let Some(master) = config.master_key() {
         crate::reseal::reseal_legacy(store.as_ref(), &master).await?;
     }
-    let metrics = Metrics::new();
+    let metrics = Metrics::with_settings(config.metrics_settings());
+    let traces = match config.otel() {
+        None => None,
+        Some(otel) => {
+            let traces = tollgate_gateway::otel::Tracing::start(&otel)
+                .map_err(|e| anyhow::anyhow!("traces cannot be set up: {e}"))?;
+            tracing::info!(
+                endpoint = %crate::config::redact_url(&otel.endpoint),
+                sampling_ratio = otel.sampling_ratio,
+                "gateway calls are traced (OTLP/HTTP)"
+            );
+            Some(traces)
+        }
+    };
     let (writer, sink) = UsageWriter::start(
         store.clone(),
         WriterConfig {
@@ -229,6 +242,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         failed_key_lookups_per_minute: config.gateway.failed_key_lookups_per_minute,
         trusted_proxies: config.trusted_proxies(),
         limits: Some(limits.clone()),
+        tracing: traces.clone(),
     };
     let sink_for_console = sink.clone();
     let gateway = Gateway::new(store.clone(), sink, metrics.clone(), gateway_config).await?;
@@ -331,6 +345,10 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
     let _ = cleaner.await;
     tracing::info!("flushing usage events");
     writer.shutdown().await;
+    if let Some(traces) = traces {
+        // The last spans go out, or are given up on after the export timeout.
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
     if tokio::time::timeout(Duration::from_secs(5), console_task)
         .await
         .is_err()

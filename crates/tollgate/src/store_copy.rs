@@ -57,9 +57,10 @@ const TABLES: [&str; 23] = [
     "edge_changes",
 ];
 
-/// Tables not copied: the revision is set after the rows (triggers bump it on insert), and leases
+/// Tables not copied row by row: the revision and the edge feed's pruning mark are one-row
+/// tables that migrating made, set after the rows (triggers bump the revision on insert); leases
 /// belong to running processes (the alert evaluator's), which the source no longer has.
-const NOT_COPIED: [&str; 2] = ["store_revision", "leases"];
+const NOT_COPIED: [&str; 3] = ["store_revision", "edge_feed", "leases"];
 
 /// Tables only the PostgreSQL store has: filled from the copied rows.
 const PG_ONLY: [&str; 1] = ["usage_reported_ids"];
@@ -491,6 +492,17 @@ async fn finish(
         .bind(revision)
         .execute(&mut *target)
         .await?;
+    // Edge Workers that read the feed before the move are told the same about what is pruned.
+    let pruned: Option<i64> =
+        sqlx::query_scalar("SELECT pruned_through FROM edge_feed WHERE id = 1")
+            .fetch_optional(&mut *source)
+            .await?;
+    if let Some(pruned) = pruned {
+        sqlx::query("UPDATE edge_feed SET pruned_through = $1 WHERE id = 1")
+            .bind(pruned)
+            .execute(&mut *target)
+            .await?;
+    }
     sqlx::query(
         "INSERT INTO usage_reported_ids (event_id, ts) \
          SELECT event_id, ts FROM usage_events WHERE source <> 'gateway' ON CONFLICT DO NOTHING",

@@ -1,5 +1,5 @@
 //! `tollgate sync …`: token-count sync from a terminal (seed 003). Readings are parsed from what
-//! people paste (`350K`, `35万`, `350,000 tokens used`); the CLI opens the store directly.
+//! people paste (`350K`, `35万`, `350,000 tokens used`); on the local store or, with `--server`, through a console's API.
 
 use std::path::Path;
 use std::process::Command as Process;
@@ -7,19 +7,16 @@ use std::process::Command as Process;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
-use tollgate_console::api::counters::CounterStatus;
-use tollgate_console::rules::counters::{
-    self, DEFAULT_QUOTA, ImportedSession, MAX_TOKENS, ReadingNote,
-};
-use tollgate_console::rules::{Actor, RuleError, Rules};
+use tollgate_console::api::counters::{CounterEstimate, CounterStatus, ReadingView};
+use tollgate_console::rules::RuleError;
+use tollgate_console::rules::counters::{self, ImportedSession, MAX_TOKENS, ReadingNote};
 use tollgate_core::reading::{READING_EXAMPLES, parse_reading};
 use tollgate_core::time::{format_ms, now_ms};
-use tollgate_store::{Counter, CounterReading, Store};
 
-use crate::admin::{cli_error, os_user};
+use crate::admin::cli_error;
+use crate::backend::Target;
 use crate::cli::SyncCommand;
-use crate::config::Config;
-use crate::{estimate, output, store};
+use crate::{estimate, output};
 
 /// The flags of `sync …` behind the counter rules' fields.
 const SYNC_FLAGS: &[(&str, &str)] = &[
@@ -49,15 +46,6 @@ fn check_event(event: &str) -> anyhow::Result<()> {
     counters::check_event(event).map_err(sync_error)
 }
 
-/// The id of team `team`.
-async fn team_id(store: &dyn Store, team: &str) -> anyhow::Result<i64> {
-    Ok(store
-        .team_by_name(team)
-        .await?
-        .with_context(|| format!("--team: team `{team}` does not exist"))?
-        .id)
-}
-
 fn note(event: String, conversation_id: Option<String>, sync_type: &str) -> ReadingNote {
     ReadingNote {
         event,
@@ -66,16 +54,7 @@ fn note(event: String, conversation_id: Option<String>, sync_type: &str) -> Read
     }
 }
 
-/// The counter `sync status` shows, created with the default quota on first use as it always
-/// was (a read that writes; see the report of the rules layer).
-async fn status_counter(store: &dyn Store, team: i64, name: &str) -> anyhow::Result<Counter> {
-    Ok(match store.counter_by_name(team, name).await? {
-        Some(c) => c,
-        None => store.ensure_counter(team, name, DEFAULT_QUOTA).await?,
-    })
-}
-
-fn report(c: &Counter, r: &CounterReading, json: bool) -> anyhow::Result<()> {
+fn report(c: &CounterStatus, r: &ReadingView, json: bool) -> anyhow::Result<()> {
     if json {
         return output::json(&serde_json::json!({
             "success": true,
@@ -83,10 +62,9 @@ fn report(c: &Counter, r: &CounterReading, json: bool) -> anyhow::Result<()> {
             "total_used": c.used,
             "increment": r.increment,
             "reset": r.reset,
-            "counter": CounterStatus::from(c),
+            "counter": c,
         }));
     }
-    let status = CounterStatus::from(c);
     let what = if r.reset {
         format!("reset to {}", c.used)
     } else {
@@ -94,7 +72,7 @@ fn report(c: &Counter, r: &CounterReading, json: bool) -> anyhow::Result<()> {
     };
     output::line(&format!(
         "{}: {what} → {} of {} tokens ({:.2} %, {} left)",
-        c.name, c.used, c.quota, status.percent, status.remaining
+        c.name, c.used, c.quota, c.percent, c.remaining
     ));
     Ok(())
 }
@@ -237,8 +215,9 @@ fn read_sessions(path: &Path) -> anyhow::Result<Vec<(i64, String, i64)>> {
     Ok(out)
 }
 
-/// `tollgate sync …`.
-pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
+/// `tollgate sync …`, on the local store or a server (`sync record 350K --server …` from a
+/// laptop is seed 003's workflow).
+pub async fn run(target: Target<'_>, command: SyncCommand) -> anyhow::Result<()> {
     // Everything is parsed and checked before the store opens: bad input changes nothing.
     let (name, team) = match &command {
         SyncCommand::Record(a) => (&a.counter, &a.team),
@@ -253,9 +232,9 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
     counters::check_name(&name).map_err(sync_error)?;
     enum Plan {
         Reading(i64, String, Option<String>, &'static str),
-        Add(i64, String, &'static str),
+        Estimate(i64, CounterEstimate),
         Import(Vec<(i64, String, i64)>),
-        Status(bool),
+        Status,
         Revise(i64, Option<i64>),
     }
     let (plan, json) = match &command {
@@ -286,7 +265,7 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
                 a.json,
             )
         }
-        SyncCommand::Status(a) => (Plan::Status(a.json), a.json),
+        SyncCommand::Status(a) => (Plan::Status, a.json),
         SyncCommand::Estimate(a) => {
             let vocab = estimate::vocabulary(a.model.as_deref(), None)?;
             let user = vocab.count(&a.user);
@@ -299,62 +278,109 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
                 )
             });
             check_event(&event)?;
-            (Plan::Add(total, event, "estimate"), a.json)
+            let texts = CounterEstimate {
+                user: a.user.clone(),
+                assistant: a.assistant.clone(),
+                model: a.model.clone(),
+                event: Some(event),
+            };
+            (Plan::Estimate(total, texts), a.json)
         }
         SyncCommand::Import(a) => (Plan::Import(read_sessions(&a.file)?), a.json),
         SyncCommand::Correct(a) => (Plan::Revise(a.id, Some(reading_of(&a.reading)?)), a.json),
         SyncCommand::Delete(a) => (Plan::Revise(a.id, None), a.json),
     };
-    let store = store::open(config).await?;
+    let backend = target.open().await?;
     let result = async {
-        let team = team_id(store.as_ref(), &team).await?;
-        let rules = Rules::new(store.as_ref());
-        let operator = os_user();
-        let actor = Actor::Operator(&operator);
+        let team = backend
+            .team_id(&team)
+            .await
+            .map_err(|e| anyhow::anyhow!("--team: {e}"))?;
         match plan {
             Plan::Reading(value, event, conversation, kind) => {
-                let (c, r) = counters::record(&rules, &actor, Some(team), &name, value, note(event, conversation, kind)).await.map_err(sync_error)?;
-                report(&c, &r, json)
+                let done = backend
+                    .record_reading(team, &name, value, note(event, conversation, kind))
+                    .await
+                    .map_err(|e| e.cli(SYNC_FLAGS))?;
+                report(&done.counter, &done.reading, json)
             }
-            Plan::Add(tokens, event, kind) => {
-                let (c, r) = counters::add(&rules, &actor, Some(team), &name, tokens, note(event, None, kind)).await.map_err(sync_error)?;
-                report(&c, &r, json)
+            Plan::Estimate(tokens, texts) => {
+                let done = backend
+                    .estimate_reading(team, &name, tokens, texts)
+                    .await
+                    .map_err(|e| e.cli(SYNC_FLAGS))?;
+                report(&done.counter, &done.reading, json)
             }
             Plan::Import(sessions) => {
-                let sessions: Vec<ImportedSession> = sessions.into_iter().map(|(tokens, event, ts_ms)| ImportedSession { tokens, event, ts_ms }).collect();
+                let sessions: Vec<ImportedSession> = sessions
+                    .into_iter()
+                    .map(|(tokens, event, ts_ms)| ImportedSession {
+                        tokens,
+                        event,
+                        ts_ms,
+                    })
+                    .collect();
                 let bar = ProgressBar::new(sessions.len() as u64);
-                bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} sessions").unwrap_or_else(|_| ProgressStyle::default_bar()));
-                let (c, added) = counters::import(&rules, &actor, Some(team), &name, &sessions, || bar.inc(1)).await.map_err(sync_error)?;
+                bar.set_style(
+                    ProgressStyle::with_template("{bar:40} {pos}/{len} sessions")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                let done = backend
+                    .import_sessions(team, &name, sessions, || bar.inc(1))
+                    .await
+                    .map_err(|e| e.cli(SYNC_FLAGS))?;
                 bar.finish_and_clear();
                 if json {
-                    output::json(&serde_json::json!({"imported": sessions.len(), "tokens": added, "counter": CounterStatus::from(&c)}))
+                    output::json(&done)
                 } else {
-                    output::line(&format!("{} sessions imported (+{added} tokens): {} of {} used", sessions.len(), c.used, c.quota));
+                    output::line(&format!(
+                        "{} sessions imported (+{} tokens): {} of {} used",
+                        done.imported, done.tokens, done.counter.used, done.counter.quota
+                    ));
                     Ok(())
                 }
             }
             Plan::Revise(id, figure) => {
-                let (c, r) = counters::revise(&rules, &actor, Some(team), &name, id, figure).await.map_err(sync_error)?;
+                let (c, r) = backend
+                    .revise_reading(team, &name, id, figure)
+                    .await
+                    .map_err(|e| e.cli(SYNC_FLAGS))?;
                 if json {
                     return output::json(&serde_json::json!({
-                        "counter": CounterStatus::from(&c),
-                        "reading": r.as_ref().map(tollgate_console::api::counters::ReadingView::from),
+                        "counter": c,
+                        "reading": r,
                     }));
                 }
                 match r {
-                    Some(r) => output::line(&format!("reading {id} is now {} (+{}): {} of {} used", r.reading, r.increment, c.used, c.quota)),
-                    None => output::line(&format!("reading {id} deleted: {} of {} used", c.used, c.quota)),
+                    Some(r) => output::line(&format!(
+                        "reading {id} is now {} (+{}): {} of {} used",
+                        r.reading, r.increment, c.used, c.quota
+                    )),
+                    None => output::line(&format!(
+                        "reading {id} deleted: {} of {} used",
+                        c.used, c.quota
+                    )),
                 }
                 Ok(())
             }
-            Plan::Status(json) => {
-                let counter = status_counter(store.as_ref(), team, &name).await?;
-                let status = CounterStatus::from(&counter);
+            Plan::Status => {
+                let status = backend
+                    .counter_status(team, &name)
+                    .await
+                    .map_err(|e| e.cli(SYNC_FLAGS))?;
                 if json {
                     return output::json(&status);
                 }
                 output::table(
-                    &["counter", "used", "quota", "percent", "remaining", "sessions", "last update"],
+                    &[
+                        "counter",
+                        "used",
+                        "quota",
+                        "percent",
+                        "remaining",
+                        "sessions",
+                        "last update",
+                    ],
                     vec![vec![
                         status.name.clone(),
                         status.used.to_string(),
@@ -362,7 +388,9 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
                         format!("{:.2} %", status.percent),
                         status.remaining.to_string(),
                         status.sessions.to_string(),
-                        status.last_update.map_or_else(|| "never".to_owned(), format_ms),
+                        status
+                            .last_update
+                            .map_or_else(|| "never".to_owned(), format_ms),
                     ]],
                 );
                 Ok(())
@@ -370,6 +398,6 @@ pub async fn run(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
         }
     }
     .await;
-    store.close().await;
+    backend.close().await;
     result
 }

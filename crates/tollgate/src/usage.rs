@@ -1,20 +1,16 @@
 //! `tollgate usage stats | top | export`: the analytics from a terminal, reading the store directly
-//! (the server need not run). Tables for people, `--json` for scripts; exports stream.
+//! (the server need not run) or, with `--server`, through a console's API. Tables for people, `--json` for scripts; exports stream.
 
 use std::io::Write;
 
 use anyhow::{Context, bail};
-use tollgate_console::api::usage::{
-    ExportFormat, LogEntry, RowEncoder, export_row, grouping_of, key_names, order_of, top_items,
-    totals,
-};
+use tollgate_console::api::usage::{ExportFormat, grouping_of, order_of};
 use tollgate_console::error::ApiError;
 use tollgate_core::time::{format_ms, now_ms, parse_duration};
-use tollgate_store::{AggregateOrder, EventCursor, EventFilter, Grouping, RollupFilter, Store};
 
+use crate::backend::{Backend, Target, UsageAsk};
 use crate::cli::{UsageCommand, UsageFilterArgs};
-use crate::config::Config;
-use crate::{output, store};
+use crate::output;
 
 use tollgate_core::time::HOUR_MS;
 
@@ -45,20 +41,31 @@ fn range(args: &UsageFilterArgs) -> anyhow::Result<Range> {
     Ok(Range { from_ms, to_ms })
 }
 
-fn rollup_filter(args: &UsageFilterArgs, r: &Range) -> RollupFilter {
-    RollupFilter {
-        from_ms: r.from_ms - r.from_ms.rem_euclid(HOUR_MS),
-        to_ms: r.to_ms - r.to_ms.rem_euclid(HOUR_MS) + HOUR_MS,
-        team_ids: None,
-        key_id: args.key,
-        route_id: args.route,
+/// The flags behind the usage endpoints' fields.
+const USAGE_FLAGS: &[(&str, &str)] = &[
+    ("from", "--since"),
+    ("to", "--until"),
+    ("range", "--since"),
+    ("by", "--by"),
+    ("order", "--order"),
+    ("limit", "--limit"),
+    ("model", "--model"),
+    ("key_id", "--key"),
+    ("route_id", "--route"),
+];
+
+fn ask(args: &UsageFilterArgs, r: &Range) -> UsageAsk {
+    UsageAsk {
+        from_ms: r.from_ms,
+        to_ms: r.to_ms,
+        key: args.key,
+        route: args.route,
         model: args.model.clone(),
-        status_class: None,
     }
 }
 
-/// `tollgate usage …`.
-pub async fn run(config: &Config, command: UsageCommand) -> anyhow::Result<()> {
+/// `tollgate usage …`, on the local store (the server need not run) or a server.
+pub async fn run(target: Target<'_>, command: UsageCommand) -> anyhow::Result<()> {
     // Check the arguments before opening the store.
     let (filter_args, extra) = match &command {
         UsageCommand::Stats(a) => (&a.filter, None),
@@ -67,19 +74,19 @@ pub async fn run(config: &Config, command: UsageCommand) -> anyhow::Result<()> {
     };
     let r = range(filter_args)?;
     if let Some((by, order, limit)) = extra {
-        grouping(by)?;
-        ordering(order)?;
+        grouping_of(Some(by)).map_err(flag_error("--by"))?;
+        order_of(Some(order)).map_err(flag_error("--order"))?;
         if !(1..=1000).contains(&limit) {
             bail!("--limit must be 1 to 1000");
         }
     }
-    let store = store::open(config).await?;
+    let backend = target.open().await?;
     let result = match command {
-        UsageCommand::Stats(a) => stats(store.as_ref(), &a.filter, &r, a.json).await,
-        UsageCommand::Top(a) => top(store.as_ref(), &a, &r).await,
-        UsageCommand::Export(a) => export(store.as_ref(), &a, &r).await,
+        UsageCommand::Stats(a) => stats(&backend, &a.filter, &r, a.json).await,
+        UsageCommand::Top(a) => top(&backend, &a, &r).await,
+        UsageCommand::Export(a) => export(&backend, &a, &r).await,
     };
-    store.close().await;
+    backend.close().await;
     result
 }
 
@@ -88,14 +95,15 @@ fn ms(v: Option<f64>) -> String {
 }
 
 async fn stats(
-    store: &dyn Store,
+    backend: &Backend,
     args: &UsageFilterArgs,
     r: &Range,
     json: bool,
 ) -> anyhow::Result<()> {
-    let s = totals(store, &rollup_filter(args, r))
+    let s = backend
+        .usage_totals(&ask(args, r))
         .await
-        .map_err(api_error)?;
+        .map_err(|e| e.cli(USAGE_FLAGS))?;
     if json {
         return output::json(&serde_json::json!({"from": r.from_ms, "to": r.to_ms, "summary": s}));
     }
@@ -145,29 +153,11 @@ fn flag_error(flag: &str) -> impl Fn(ApiError) -> anyhow::Error + '_ {
     move |e| anyhow::anyhow!("{flag}: {e}")
 }
 
-fn api_error(e: ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{e}")
-}
-
-fn grouping(by: &str) -> anyhow::Result<Grouping> {
-    grouping_of(Some(by)).map_err(flag_error("--by"))
-}
-
-fn ordering(order: &str) -> anyhow::Result<AggregateOrder> {
-    order_of(Some(order)).map_err(flag_error("--order"))
-}
-
-async fn top(store: &dyn Store, a: &crate::cli::UsageTopArgs, r: &Range) -> anyhow::Result<()> {
-    let filter = rollup_filter(&a.filter, r);
-    let items = top_items(
-        store,
-        &filter,
-        grouping(a.by.as_str())?,
-        ordering(a.order.as_str())?,
-        a.limit,
-    )
-    .await
-    .map_err(api_error)?;
+async fn top(backend: &Backend, a: &crate::cli::UsageTopArgs, r: &Range) -> anyhow::Result<()> {
+    let items = backend
+        .usage_top(&ask(&a.filter, r), a.by.as_str(), a.order.as_str(), a.limit)
+        .await
+        .map_err(|e| e.cli(USAGE_FLAGS))?;
     if a.json {
         return output::json(&items);
     }
@@ -202,20 +192,12 @@ async fn top(store: &dyn Store, a: &crate::cli::UsageTopArgs, r: &Range) -> anyh
 }
 
 async fn export(
-    store: &dyn Store,
+    backend: &Backend,
     a: &crate::cli::UsageExportArgs,
     r: &Range,
 ) -> anyhow::Result<()> {
     let format = ExportFormat::parse(Some(a.format.as_str()))
         .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
-    let filter = EventFilter {
-        from_ms: Some(r.from_ms),
-        to_ms: Some(r.to_ms),
-        key_id: a.filter.key,
-        route_id: a.filter.route,
-        model: a.filter.model.clone(),
-        ..EventFilter::default()
-    };
     let mut out: Box<dyn Write> = match &a.output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -223,35 +205,17 @@ async fn export(
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let names = key_names(store)
+    let rows = backend
+        .usage_export(&ask(&a.filter, r), format, &mut out)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot read the key names: {e}"))?;
-    let mut encoder = RowEncoder::new(format);
-    let mut cursor: Option<EventCursor> = None;
-    let mut rows = 0u64;
-    loop {
-        let page = store.search_usage(&filter, cursor, 5_000).await?;
-        for e in &page {
-            out.write_all(&encoder.row(&export_row(&LogEntry::from(e), &names)))
-                .context("cannot write the export")?;
-        }
-        rows += page.len() as u64;
-        match page.last() {
-            Some(last) if page.len() == 5_000 => {
-                cursor = Some(EventCursor {
-                    ts_ms: last.event.ts_ms,
-                    id: last.id,
-                })
-            }
-            _ => break,
-        }
-    }
-    out.write_all(&encoder.finish())
-        .context("cannot write the export")?;
+        .map_err(|e| e.cli(USAGE_FLAGS))?;
     out.flush().context("cannot write the export")?;
     drop(out);
-    if a.output.is_some() {
-        output::note(&format!("{rows} events exported"));
+    if let Some(path) = &a.output {
+        match rows {
+            Some(rows) => output::note(&format!("{rows} events exported")),
+            None => output::note(&format!("events exported to {}", path.display())),
+        }
     }
     Ok(())
 }

@@ -81,9 +81,24 @@ async function tollgate(env: SyncEnv, path: string): Promise<Response> {
     headers: { authorization: `Bearer ${env.TOLLGATE_EDGE_TOKEN}` },
     signal: AbortSignal.timeout(5000),
   });
-  if (!resp.ok) throw new Error(`tollgate ${path}: ${resp.status}`);
+  if (!resp.ok) throw new TollgateError(path, resp.status);
   return resp;
 }
+
+/** tollgate answered, but not with 2xx. */
+class TollgateError extends Error {
+  constructor(
+    path: string,
+    readonly status: number,
+  ) {
+    super(`tollgate ${path}: ${status}`);
+  }
+}
+
+/** The feed cannot bring the set up to date: its changes were pruned (410 `snapshot_required`),
+ * or the revision is not this store's (422). Only a new snapshot can. */
+const needsSnapshot = (e: unknown): boolean =>
+  e instanceof TollgateError && (e.status === 410 || e.status === 422);
 
 async function snapshot(env: SyncEnv): Promise<KeySet> {
   const stored = (await (await tollgate(env, "/api/v1/edge/snapshot")).json()) as Stored;
@@ -128,7 +143,13 @@ export async function current(env: SyncEnv): Promise<KeySet | null> {
   }
   if (Date.now() - cached.syncedAt >= interval(env)) {
     try {
-      await catchUp(env, cached);
+      try {
+        await catchUp(env, cached);
+      } catch (e) {
+        if (!needsSnapshot(e)) throw e;
+        // Too far behind the feed: re-read the whole set.
+        cached = await snapshot(env);
+      }
     } catch (e) {
       // tollgate is unreachable: keep deciding with the last set; try again next call.
       console.error("tollgate change feed failed", e);
@@ -147,7 +168,10 @@ export async function syncToKv(env: SyncEnv): Promise<void> {
     set = KeySet.from(stored);
     try {
       await catchUp(env, set);
-    } catch {
+    } catch (e) {
+      // Too far behind the feed (410, 422): a new snapshot. tollgate unreachable: the snapshot
+      // fails too, and the KV copy stays as it was.
+      if (!needsSnapshot(e)) throw e;
       set = await snapshot(env);
     }
   } else {

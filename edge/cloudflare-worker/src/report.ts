@@ -1,22 +1,30 @@
-// Reports every call to tollgate's ingest API (`POST /api/v1/usage/events`), signed with the
-// ingest secret (HMAC-SHA256 over "<unix seconds>.<body>"), each event with its own id so that a
-// retry is stored once. Sent from `ctx.waitUntil`, never delaying the client; retried with
-// back-off; a batch that still fails waits in KV for the cron trigger to deliver it.
+// Reports calls to tollgate's ingest API (`POST /api/v1/usage/events`), batched across the calls
+// an isolate serves: each event is queued with its own id, and the queue is sent when it holds
+// `REPORT_BATCH_SIZE` events (100 by default) or its oldest event is `REPORT_BATCH_MS` old (2000
+// by default), from `ctx.waitUntil`, so the client's response is never delayed. Every attempt is
+// signed afresh with the ingest secret (HMAC-SHA256 over "<unix seconds>.<body>"); a batch is
+// retried with back-off and the same ids (tollgate stores a repeated id once), and one that still
+// fails waits in KV for the cron trigger: nothing lost, nothing doubled.
 
 export interface UsageReport {
   id: string;
   ts: number;
-  key_hash: string;
-  route: string;
+  key_hash?: string;
+  route?: string;
   method: string;
   path: string;
   status: number;
   latency_ms: number;
+  upstream_latency_ms?: number;
   client_ip?: string;
   user_agent?: string;
   model?: string;
   prompt_tokens?: number;
   completion_tokens?: number;
+  total_tokens?: number;
+  cached_tokens?: number;
+  reasoning_tokens?: number;
+  estimated?: boolean;
   error?: string;
 }
 
@@ -24,6 +32,8 @@ export interface ReportEnv {
   KEYS: KVNamespace;
   TOLLGATE_URL: string;
   TOLLGATE_INGEST_SECRET: string;
+  REPORT_BATCH_SIZE?: string;
+  REPORT_BATCH_MS?: string;
 }
 
 const PENDING = "pending:";
@@ -52,7 +62,8 @@ async function send(env: ReportEnv, events: UsageReport[]): Promise<boolean> {
       body,
       signal: AbortSignal.timeout(5000),
     });
-    if (resp.status === 422) console.error("tollgate refused a report batch", await resp.text());
+    const text = await resp.text();
+    if (resp.status === 422) console.error("tollgate refused a report batch", text);
     return resp.ok || resp.status === 422;
   } catch {
     return false;
@@ -85,4 +96,46 @@ export async function redeliver(env: ReportEnv): Promise<number> {
     }
   }
   return sent;
+}
+
+function setting(text: string | undefined, fallback: number, max: number): number {
+  const n = Number(text);
+  return Number.isInteger(n) && n > 0 ? Math.min(n, max) : fallback;
+}
+
+/** Events waiting to be sent, shared by the calls this isolate serves, with when each was queued. */
+const queue: { event: UsageReport; at: number }[] = [];
+
+/** Sends what is queued, in batches of at most `size`. */
+async function flush(env: ReportEnv, size: number): Promise<void> {
+  while (queue.length > 0) {
+    await deliver(
+      env,
+      queue.splice(0, size).map((q) => q.event),
+    );
+  }
+}
+
+/** Queues one call's report; the queue goes out through `ctx.waitUntil` when it is full or its
+ * oldest event is old enough. Nothing here waits: the caller has already answered (or is
+ * answering) the client. Each call waits in its own `waitUntil` (a promise of one request is
+ * never awaited by another, which workerd does not allow), and the wait that finds the oldest
+ * event due sends the whole queue. */
+export function report(env: ReportEnv, ctx: ExecutionContext, event: UsageReport): void {
+  // At most tollgate's batch limit (10,000).
+  const size = setting(env.REPORT_BATCH_SIZE, 100, 10_000);
+  // At most 20 s: `waitUntil` keeps an isolate only about 30 s after its response.
+  const age = setting(env.REPORT_BATCH_MS, 2000, 20_000);
+  queue.push({ event, at: Date.now() });
+  if (queue.length >= size) {
+    ctx.waitUntil(flush(env, size));
+    return;
+  }
+  ctx.waitUntil(
+    sleep(age).then(async () => {
+      const oldest = queue[0];
+      // Timers may fire a little early; a few ms are forgiven.
+      if (oldest && Date.now() - oldest.at >= age - 20) await flush(env, size);
+    }),
+  );
 }

@@ -21,7 +21,7 @@ use crate::rules::alerts::{self, ChannelDraft};
 const MAX_DELIVERIES: u32 = 1000;
 
 /// How a channel's deliveries are shaped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertChannelFormat {
     /// Signed JSON.
@@ -40,7 +40,7 @@ impl AlertChannelFormat {
 }
 
 /// How a delivery attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertDeliveryStatus {
     /// The receiver answered 2xx.
@@ -62,7 +62,7 @@ impl AlertDeliveryStatus {
 }
 
 /// An alert channel as listed: the URL by its origin only.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChannelView {
     /// Id.
     pub id: i64,
@@ -92,14 +92,14 @@ impl From<&AlertChannelRecord> for ChannelView {
 }
 
 /// The channels.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChannelList {
     /// By id.
     pub channels: Vec<ChannelView>,
 }
 
 /// A new channel.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelCreate {
     /// Unique name, 1 to 100 characters.
@@ -112,7 +112,7 @@ pub struct ChannelCreate {
 }
 
 /// A channel just made, with its signing secret (shown this once).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChannelCreated {
     /// The channel.
     pub channel: ChannelView,
@@ -122,7 +122,7 @@ pub struct ChannelCreated {
 }
 
 /// One delivery attempt.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeliveryView {
     /// Id.
     pub id: i64,
@@ -182,7 +182,7 @@ pub struct DeliveryList {
 }
 
 /// The attempt a test made.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TestDelivery {
     /// The one attempt (no retries: its result is the answer).
     pub delivery: DeliveryView,

@@ -26,7 +26,7 @@ use crate::rules::counters::{self, ReadingNote};
 pub use crate::rules::counters::{DEFAULT_COUNTER, DEFAULT_QUOTA, MAX_TOKENS, SYNC_TYPES};
 
 /// A counter's status.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CounterStatus {
     /// Name.
     pub name: String,
@@ -68,7 +68,7 @@ impl From<&Counter> for CounterStatus {
 }
 
 /// One reading in a counter's history.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReadingView {
     /// Id.
     pub id: i64,
@@ -107,7 +107,7 @@ impl From<&CounterReading> for ReadingView {
 }
 
 /// A figure as sent: a number, or text in any accepted form (`350K`, `35万`, `350,000 tokens`).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Figure {
     /// A number of tokens.
@@ -288,7 +288,7 @@ pub async fn counter_status(
 }
 
 /// A reading to record (v1).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadingCreate {
     /// The cumulative figure: a number or text such as `350K` or `35万`.
@@ -304,7 +304,7 @@ pub struct ReadingCreate {
 }
 
 /// The counter after a reading, and the reading.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReadingRecorded {
     /// The counter now.
     pub counter: CounterStatus,
@@ -449,7 +449,7 @@ pub async fn count_text(vocab: Vocabulary, text: String) -> ApiResult<usize> {
 }
 
 /// Two texts to count and add to a counter as an estimate.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CounterEstimate {
     /// The user's text.
@@ -521,7 +521,7 @@ pub async fn estimate_reading(
 pub const MAX_IMPORT_SESSIONS: usize = 10_000;
 
 /// One session to import.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionImport {
     /// Tokens the session used: a number or text such as `5K`.
@@ -534,7 +534,7 @@ pub struct SessionImport {
 }
 
 /// A time as sent: epoch milliseconds or RFC 3339 text.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Moment {
     /// Epoch milliseconds.
@@ -544,7 +544,7 @@ pub enum Moment {
 }
 
 /// Sessions to import, as `tollgate sync import` reads them from a file.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CounterImport {
     /// The sessions, 1 to 10000; added in time order.
@@ -552,7 +552,7 @@ pub struct CounterImport {
 }
 
 /// What an import added.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CounterImported {
     /// Sessions added.
     pub imported: usize,
@@ -645,7 +645,7 @@ pub async fn import_sessions(
 }
 
 /// The right figure for a reading.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadingCorrection {
     /// The cumulative figure it should have been: a number or text such as `150K`.

@@ -226,7 +226,7 @@ pub async fn edge_snapshot(
 /// What changed since revision `since`: keys in their current state, deleted keys' hashes, and
 /// the route table when a route changed.
 #[utoipa::path(get, path = "/api/v1/edge/changes", tag = "edge", params(ChangesQuery),
-    responses((status = 200, body = EdgeChanges), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = EdgeChanges), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 410, body = ErrorBody, description = "`snapshot_required`: changes after `since` were pruned by `retention.edge_changes`; take a new snapshot"), (status = 422, body = ErrorBody)),
     security(("edge_token" = []), ("session" = []), ("token" = [])))]
 pub async fn edge_changes(
     State(state): State<ConsoleState>,
@@ -250,6 +250,18 @@ pub async fn edge_changes(
         .store
         .edge_changes_since(q.since, CHANGES_PAGE)
         .await?;
+    // Read after the feed: if the retention pruned changes past `since` meanwhile, this sees it.
+    let pruned_through = state.store.edge_feed_pruned_through().await?;
+    if q.since < pruned_through {
+        return Err(ApiError::GoneWith {
+            code: "snapshot_required",
+            message: format!(
+                "changes up to revision {pruned_through} are no longer kept \
+                 (retention.edge_changes), since {} is older: take a new snapshot",
+                q.since
+            ),
+        });
+    }
     let more = i64::try_from(feed.len()).unwrap_or(0) == CHANGES_PAGE;
     // The last change read, not the store's revision now: a change committed after this read
     // would otherwise be skipped.
@@ -300,7 +312,7 @@ pub async fn edge_changes(
 }
 
 /// An edge token as listed (never the secret).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EdgeTokenView {
     /// Id.
     pub id: i64,
@@ -336,7 +348,7 @@ impl From<&EdgeToken> for EdgeTokenView {
 }
 
 /// A new edge token.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EdgeTokenCreate {
     /// Name, 1 to 100 characters.
@@ -346,7 +358,7 @@ pub struct EdgeTokenCreate {
 }
 
 /// The created edge token: `token` is shown this once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EdgeTokenCreated {
     /// The secret `tge_…`; it cannot be shown again.
     pub token: String,

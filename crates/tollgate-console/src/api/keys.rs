@@ -36,7 +36,7 @@ pub struct KeyListQuery {
 }
 
 /// A new key.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyCreate {
     /// Owning team; default: the caller's only team, or `default`.
@@ -57,7 +57,7 @@ pub struct KeyCreate {
 }
 
 /// The created key: `key` is shown this once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct KeyCreated {
     /// The secret `ntk_…`.
     pub key: String,
@@ -67,23 +67,37 @@ pub struct KeyCreated {
 }
 
 /// A change to a key; absent fields stay as they are.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyPatch {
     /// New name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// New description.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// New expiry, epoch ms; `null` removes it.
-    #[serde(default, deserialize_with = "super::double_option")]
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<i64>)]
     pub expires_at: Option<Option<i64>>,
     /// New allowed route ids; `null` for all of the team's.
-    #[serde(default, deserialize_with = "super::double_option")]
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<Vec<i64>>)]
     pub route_ids: Option<Option<Vec<i64>>>,
     /// New model allow-list (glob patterns); `null` for every model.
-    #[serde(default, deserialize_with = "super::double_option")]
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<Vec<String>>)]
     pub models: Option<Option<Vec<String>>>,
 }

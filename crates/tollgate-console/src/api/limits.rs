@@ -31,7 +31,7 @@ pub struct LimitListQuery {
 }
 
 /// A limit's current use.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LimitUsageView {
     /// Requests in the window, tokens in the minute, calls in flight, or settled budget use.
     pub used: i64,
@@ -50,7 +50,7 @@ pub struct LimitUsageView {
 }
 
 /// A limit as the console shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LimitView {
     /// Id.
     pub id: i64,
@@ -75,14 +75,14 @@ pub struct LimitView {
 }
 
 /// All limits the caller may see.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LimitList {
     /// The limits, by id.
     pub limits: Vec<LimitView>,
 }
 
 /// A new limit.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitCreate {
     /// What it applies to.

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tollgate_core::RouteKind;
 use utoipa::ToSchema;
 
@@ -18,7 +18,7 @@ use crate::rules::Actor;
 use crate::rules::routes::{self, RouteChange, RouteDraft};
 
 /// A new route.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteCreate {
     /// Owning team; omit for a route shared by every team (instance admins only).
@@ -48,28 +48,40 @@ pub struct RouteCreate {
 }
 
 /// A change to a route; absent fields stay as they are.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoutePatch {
     /// New name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// New prefix.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// New upstream URL. Another host (scheme, host or port) is for instance admins only and
     /// removes the stored credential unless `upstream_key` sets a new one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_url: Option<String>,
     /// New kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<RouteKind>,
     /// Strip the prefix.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub strip_prefix: Option<bool>,
     /// Connect timeout, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub connect_timeout_ms: Option<i64>,
     /// Response and idle timeout, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<i64>,
     /// Enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// New upstream credential (instance admins only); `null` removes it.
-    #[serde(default, deserialize_with = "super::double_option")]
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub upstream_key: Option<Option<String>>,
 }

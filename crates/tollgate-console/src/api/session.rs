@@ -33,7 +33,7 @@ pub struct LoginRequest {
 }
 
 /// The signed-in user, their teams, and the CSRF token for writes made with the session cookie.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SessionView {
     /// The user.
     pub user: UserView,
@@ -258,7 +258,7 @@ pub async fn change_password(
 }
 
 /// A personal access token as listed (never the secret).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenView {
     /// Id.
     pub id: i64,
@@ -291,7 +291,7 @@ impl From<&AccessToken> for TokenView {
 }
 
 /// A new personal access token.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenCreate {
     /// Name, 1 to 100 characters.

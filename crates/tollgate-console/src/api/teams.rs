@@ -6,20 +6,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tollgate_core::Role;
-use tollgate_core::time::now_ms;
 use utoipa::ToSchema;
 
 use super::views::{MembershipView, TeamView, UserView};
 use crate::ConsoleState;
-use crate::audit::{self, Change};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
 use crate::rules::Actor;
-use crate::rules::{members, teams};
+use crate::rules::{members, teams, users};
 
 /// A team name.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamName {
     /// 1 to 64 letters, digits, `-`, `_` or `.`.
@@ -115,7 +113,7 @@ pub async fn list_members(
 }
 
 /// A role to give.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleChange {
     /// The role to give.
@@ -161,7 +159,7 @@ pub async fn remove_member(
 }
 
 /// An invitation to create.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvitationCreate {
     /// Address to invite.
@@ -173,7 +171,7 @@ pub struct InvitationCreate {
 }
 
 /// An invitation as listed.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvitationView {
     /// Id.
     pub id: i64,
@@ -209,7 +207,7 @@ impl From<&tollgate_store::Invitation> for InvitationView {
 }
 
 /// A created invitation: the link is shown to the inviter this once (no mail server needed).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvitationCreated {
     /// The invitation.
     #[serde(flatten)]
@@ -288,20 +286,12 @@ pub async fn list_users(
     State(state): State<ConsoleState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<UserView>>> {
-    caller.require_admin()?;
-    Ok(Json(
-        state
-            .store
-            .list_users()
-            .await?
-            .iter()
-            .map(UserView::from)
-            .collect(),
-    ))
+    let users = users::list(&state.rules(), &Actor::Console(&caller)).await?;
+    Ok(Json(users.iter().map(UserView::from).collect()))
 }
 
 /// A change to a user (instance admins).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// Disable (true) or re-enable (false): a disabled user's sessions and tokens stop at once.
@@ -321,59 +311,11 @@ pub async fn update_user(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<UserPatch>,
 ) -> ApiResult<Json<UserView>> {
-    caller.require_admin()?;
-    let mut user = state
-        .store
-        .user_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("user {id} does not exist")))?;
-    if id == caller.user.id && (req.disabled == Some(true) || req.is_admin == Some(false)) {
-        return Err(ApiError::Conflict(
-            "you cannot disable yourself or drop your own admin rights".into(),
-        ));
-    }
-    if let Some(name) = &req.display_name {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(ApiError::invalid(
-                "display_name",
-                "the display name must be 1 to 100 characters",
-            ));
-        }
-        user = state.store.set_display_name(id, name).await?;
-    }
-    if let Some(admin) = req.is_admin {
-        user = state.store.set_user_admin(id, admin).await?;
-    }
-    if let Some(disabled) = req.disabled {
-        let now = now_ms();
-        user = state
-            .store
-            .set_user_disabled(id, disabled.then_some(now))
-            .await?;
-        if disabled {
-            state.store.revoke_user_sessions(id, now).await?;
-        }
-    }
-    let mut what = Vec::new();
-    if let Some(d) = req.disabled {
-        what.push(if d { "disabled" } else { "enabled" });
-    }
-    if let Some(a) = req.is_admin {
-        what.push(if a { "made admin" } else { "admin removed" });
-    }
-    if req.display_name.is_some() {
-        what.push("renamed");
-    }
-    audit::record(
-        state.store.as_ref(),
-        &caller,
-        Change::new("user.update", "user", id).summary(format!(
-            "{}: {}",
-            user.email,
-            what.join(", ")
-        )),
-    )
-    .await;
+    let change = users::UserChange {
+        disabled: req.disabled,
+        is_admin: req.is_admin,
+        display_name: req.display_name,
+    };
+    let user = users::update(&state.rules(), &Actor::Console(&caller), id, change).await?;
     Ok(Json(UserView::from(&user)))
 }

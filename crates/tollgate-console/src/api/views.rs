@@ -1,7 +1,7 @@
 //! What the API returns: views of stored records that never carry secrets, and small shared
 //! parsing helpers. Times are epoch milliseconds.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tollgate_core::{Role, RouteKind};
 use tollgate_store::{KeyRecord, Membership, RouteRecord, Team, User};
 use utoipa::ToSchema;
@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 pub use crate::rules::MAX_TIME_MS;
 
 /// A user.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UserView {
     /// Id.
     pub id: i64,
@@ -45,7 +45,7 @@ impl From<&User> for UserView {
 }
 
 /// A user's role in a team.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MembershipView {
     /// Team id.
     pub team_id: i64,
@@ -78,7 +78,7 @@ impl From<&Membership> for MembershipView {
 }
 
 /// A team.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TeamView {
     /// Id.
     pub id: i64,
@@ -103,7 +103,7 @@ impl TeamView {
 }
 
 /// An API key as listed: masked, never the secret.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct KeyView {
     /// Id.
     pub id: i64,
@@ -183,7 +183,7 @@ impl KeyView {
 }
 
 /// A route. The upstream credential is write-only: only whether one is set is shown.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RouteView {
     /// Id.
     pub id: i64,

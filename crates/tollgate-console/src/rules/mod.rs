@@ -1,5 +1,5 @@
 //! The business rules of the control plane, once: validation, defaults, who may, and the audit
-//! entry of every change to keys, routes, teams, members, tokens and counters. The console's
+//! entry of every change to keys, routes, teams, members, users, tokens and counters. The console's
 //! HTTP handlers and the command line both call these functions (parse → rule → map), so the two
 //! front ends cannot drift apart. Nothing here knows about HTTP: errors are [`RuleError`]s, which
 //! the console maps to statuses (`error.rs`) and the binary to one line naming the flag.
@@ -13,6 +13,7 @@ pub mod members;
 pub mod routes;
 pub mod teams;
 pub mod tokens;
+pub mod users;
 
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ use tollgate_core::UsageEvent;
 use super::micros;
 use crate::capture::{CapturedUsage, ResponseTap, Settled};
 use crate::error::CLIENT_CLOSED_STATUS;
+use crate::otel::CallSpan;
 use crate::server::Shared;
 use crate::writer::Ack;
 
@@ -33,6 +34,8 @@ pub(crate) struct Call {
     pub(super) rate_headers: Vec<(&'static str, String)>,
     /// The call goes through an `anthropic` route: refusals use Anthropic's error shape.
     pub(super) anthropic: bool,
+    /// The call's trace span, when traces are on; ended with the finished event.
+    pub(super) span: Option<CallSpan>,
 }
 
 impl Call {
@@ -56,6 +59,9 @@ impl Call {
         }
         if let Some(admission) = self.admission.take() {
             settle(admission, &event);
+        }
+        if let Some(span) = self.span.take() {
+            span.end(&event);
         }
         let ack = self.shared.sink.record_acked(event);
         if ack.is_pending() {
@@ -92,6 +98,7 @@ impl Call {
         }
         let shared = self.shared.clone();
         let admission = self.admission.take();
+        let span = self.span.take();
         let pending = shared.deferred.start();
         runtime.spawn_blocking(move || {
             let _pending = pending;
@@ -99,6 +106,9 @@ impl Call {
             apply_usage(&shared, &mut event, counting.count());
             if let Some(admission) = admission {
                 settle(admission, &event);
+            }
+            if let Some(span) = span {
+                span.end(&event);
             }
             shared.sink.record_then_ack(event, done);
         });
@@ -211,11 +221,15 @@ pub(super) fn usd_to_micro(usd: f64) -> i64 {
 impl Call {
     /// Counts the call in the metrics but leaves its row to a summary (see `keys`).
     pub(super) fn fold_into_summary(&mut self, status: u16) {
-        if self.event.take().is_some() {
+        if let Some(mut event) = self.event.take() {
             self.shared
                 .metrics
                 .observe_response(status, self.started.elapsed().as_secs_f64());
             self.shared.metrics.refused_key_events_folded.inc();
+            if let Some(span) = self.span.take() {
+                event.status = status;
+                span.end(&event);
+            }
         }
     }
 }

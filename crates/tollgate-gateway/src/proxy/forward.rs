@@ -284,13 +284,17 @@ async fn limit(
         return Ok(());
     }
     let route_id = route.record.id;
-    let (estimate_tokens, estimate_cost_micro) =
-        if kind.is_llm() && limits.needs_estimate(key.team_id, key.id, route_id) {
-            estimate(shared, limits, model, request)
-        } else {
-            (0, 0)
-        };
-    let req = tollgate_limits::Request {
+    let estimating = kind.is_llm() && limits.needs_estimate(key.team_id, key.id, route_id);
+    // First with the prompt's byte count, a bound on its tokens that costs nothing to compute;
+    // only when that bound does not fit is the prompt counted with the vocabulary and the call
+    // asked again. Far from a limit's end no call is counted; near it the decision is the one
+    // an exact count gives (calls in flight hold at most their bound until they settle).
+    let (estimate_tokens, estimate_cost_micro) = if estimating {
+        estimate(shared, limits, model, request, Count::Bound)
+    } else {
+        (0, 0)
+    };
+    let mut req = tollgate_limits::Request {
         team_id: Some(key.team_id),
         key_id: Some(key.id),
         route_id: Some(route_id),
@@ -300,7 +304,15 @@ async fn limit(
     };
     let limiter = limits.limiter();
     let started = Instant::now();
-    let outcome = limiter.admit(&req).await;
+    let mut outcome = limiter.admit(&req).await;
+    if estimating && outcome.as_ref().is_err_and(|r| r.by_estimate) {
+        let (tokens, cost) = estimate(shared, limits, model, request, Count::Exact);
+        if tokens < req.estimate_tokens {
+            req.estimate_tokens = tokens;
+            req.estimate_cost_micro = cost;
+            outcome = limiter.admit(&req).await;
+        }
+    }
     shared
         .metrics
         .limit_admit_duration
@@ -342,17 +354,32 @@ async fn limit(
     }
 }
 
-/// What a call is expected to use: its prompt counted with the model's vocabulary plus its
-/// `max_tokens` (or the configured default), and that usage priced.
+/// How the prompt of an estimate is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Count {
+    /// Its length in bytes: never fewer than its tokens, as every token of a byte-level BPE
+    /// vocabulary spans at least one byte.
+    Bound,
+    /// Its tokens, counted with the model's vocabulary.
+    Exact,
+}
+
+/// What a call is expected to use: its prompt (see [`Count`]) plus its `max_tokens` (or the
+/// configured default), and that usage priced.
 fn estimate(
     shared: &Shared,
     limits: &crate::limits::GatewayLimits,
     model: Option<&str>,
     request: Option<&RequestInfo>,
+    count: Count,
 ) -> (u64, i64) {
-    // Never waits for a vocabulary still loading: see `vocab::admission_tokens`.
     let prompt = request.map_or(0, |r| {
-        u64::try_from(crate::vocab::admission_tokens(model, &r.prompt_text)).unwrap_or(u64::MAX)
+        let tokens = match count {
+            Count::Bound => r.prompt_text.len(),
+            // Never waits for a vocabulary still loading: see `vocab::admission_tokens`.
+            Count::Exact => crate::vocab::admission_tokens(model, &r.prompt_text),
+        };
+        u64::try_from(tokens).unwrap_or(u64::MAX)
     });
     let completion = request
         .and_then(|r| r.max_tokens)
@@ -406,6 +433,10 @@ async fn send(
     );
     parts.uri = upstream_uri(route, base, path, parts.uri.query())?;
     parts.version = Version::HTTP_11;
+    let span = call
+        .span
+        .as_ref()
+        .map(|span| span.start_upstream(&mut parts.headers, &route.record.name));
     let upstream_request = Request::from_parts(parts, body);
 
     let sent = Instant::now();
@@ -414,6 +445,9 @@ async fn send(
         Ok(Ok(response)) => response,
         Ok(Err(err)) => {
             let failure = classify_upstream_error(&err);
+            if let Some(span) = span {
+                span.failed(failure.error.code());
+            }
             if matches!(
                 failure.error,
                 GatewayError::UpstreamUnreachable | GatewayError::UpstreamTimeout
@@ -424,6 +458,9 @@ async fn send(
         }
         Err(_) => {
             shared.metrics.upstream_errors.inc();
+            if let Some(span) = span {
+                span.failed(GatewayError::UpstreamTimeout.code());
+            }
             return Err(Failure::new(
                 GatewayError::UpstreamTimeout,
                 format!("no response head within {} ms", route.timeout.as_millis()),
@@ -431,6 +468,9 @@ async fn send(
         }
     };
     let elapsed = sent.elapsed();
+    if let Some(span) = span {
+        span.answered(response.status().as_u16());
+    }
     call.event_mut(|e| e.upstream_latency_us = Some(micros(elapsed)));
     shared
         .metrics

@@ -129,6 +129,10 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
         .map(|ua| truncate(ua, MAX_USER_AGENT).to_owned());
     let (request_id, request_id_text) = request_id(req.headers(), &event.event_id);
     event.request_id = Some(request_id_text);
+    let span =
+        peer.shared.config.tracing.as_ref().map(|tracing| {
+            tracing.start_call(req.headers(), req.method().as_str(), req.uri().path())
+        });
     let mut call = Call {
         shared: peer.shared.clone(),
         event: Some(event),
@@ -138,6 +142,7 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
         admission: None,
         rate_headers: Vec::new(),
         anthropic: false,
+        span,
     };
 
     match forward(&peer, req, &mut call, &request_id).await {

@@ -24,7 +24,7 @@ struct Hit {
 }
 
 #[derive(Clone, Default)]
-struct Receiver {
+pub struct Receiver {
     hits: Arc<Mutex<Vec<Hit>>>,
     /// Statuses to answer, in order; 200 once they run out.
     script: Arc<Mutex<VecDeque<u16>>>,
@@ -65,7 +65,7 @@ async fn hook(
 }
 
 /// A webhook receiver on 127.0.0.1 answering `script` in order.
-async fn receiver(script: &[u16]) -> (SocketAddr, Receiver) {
+pub async fn receiver(script: &[u16]) -> (SocketAddr, Receiver) {
     let r = Receiver::default();
     r.script.lock().expect("script").extend(script);
     let app = axum::Router::new()
@@ -79,7 +79,7 @@ async fn receiver(script: &[u16]) -> (SocketAddr, Receiver) {
     (addr, r)
 }
 
-const ALLOW_LOOPBACK: (&str, &str) = ("TOLLGATE_UPSTREAM_ALLOWLIST", r#"["127.0.0.1"]"#);
+pub const ALLOW_LOOPBACK: (&str, &str) = ("TOLLGATE_UPSTREAM_ALLOWLIST", r#"["127.0.0.1"]"#);
 
 fn run(db: &TestDb, extra: &[(&str, &str)], args: &[&str]) -> std::process::Output {
     cli_env(&base_env(db, extra), db.dir.path(), args)

@@ -118,8 +118,8 @@ async fn completions_and_the_manual_page() {
             "{shell}"
         );
     }
-    // bash itself reads the script without complaint (from a file: the script outgrows the
-    // 128 KiB the kernel allows one argument).
+    // bash itself reads the script without complaint (from a file: the script is larger than
+    // one command-line argument may be).
     let out = cli(&db, &["completions", "bash"]);
     let script = db.dir.path().join("tollgate.bash");
     std::fs::write(&script, &out.stdout).expect("write the script");

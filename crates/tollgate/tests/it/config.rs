@@ -47,6 +47,10 @@ async fn bad_configuration_is_one_line_naming_it() {
         (&[("TOLLGATE_DATABASE_URL", "mysql://x")], "database_url"),
         (&[("TOLLGATE_RETENTION__DAYS", "0")], "retention.days"),
         (
+            &[("TOLLGATE_RETENTION__EDGE_CHANGES", "a week")],
+            "retention.edge_changes",
+        ),
+        (
             &[("TOLLGATE_GATEWAY__REFRESH_INTERVAL_MS", "5000")],
             "refresh_interval_ms",
         ),

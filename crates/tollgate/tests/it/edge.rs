@@ -1,9 +1,11 @@
 //! Edge key sync through the real binary: an edge token (made by the CLI or an instance admin)
 //! reads the snapshot — key hashes, status, expiry, team, allowed routes and models, the route
 //! table, never keys or upstreams — and the change feed, and nothing else; revocations, new and
-//! deleted keys and route changes reach the feed.
+//! deleted keys and route changes reach the feed; the feed is bounded by `retention.edge_changes`
+//! and a reader behind it is told to take a new snapshot.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -250,3 +252,131 @@ async fn edge_tokens_read_the_key_set_and_its_changes(backend: Backend) {
     assert!(audit.contains("edge_token.create") && audit.contains("edge_token.revoke"));
 }
 both_backends!(edge_tokens_read_the_key_set_and_its_changes);
+
+/// `retention.edge_changes` bounds the feed: the retention task drops older changes, a reader
+/// behind them is told to take a new snapshot (410 `snapshot_required`), and a reader at the new
+/// snapshot's revision follows the feed as before.
+async fn the_change_feed_is_pruned_and_a_reader_behind_it_takes_a_snapshot(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    add_route(&db, "svc", "/svc", "http://127.0.0.1:9", &[]);
+    let (key_id, key) = add_key(&db, "kept", &[]);
+    let created = cli_json(&db, &["token", "create-edge", "--name", "cf", "--json"]);
+    let token = created["token"].as_str().expect("token").to_owned();
+    let mut env = console_env();
+    env.extend([
+        ("TOLLGATE_RETENTION__EDGE_CHANGES", "3s"),
+        ("TOLLGATE_RETENTION__CLEANUP_INTERVAL", "1s"),
+    ]);
+    let server = Server::start(&db, &env).await;
+    let edge = Api::with_token(&server, &token);
+
+    // The route's and the key's changes age past 3 s and are dropped: a reader from revision 0
+    // is told to take a snapshot, with a status and code of its own.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let err = loop {
+        let (status, body) = edge
+            .call(Method::GET, "/api/v1/edge/changes?since=0", None)
+            .await;
+        if status == StatusCode::GONE {
+            break body;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(Instant::now() < deadline, "the feed was never pruned");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(err["error"]["code"], "snapshot_required", "{err}");
+    let store = db.open().await;
+    let pruned = store.edge_feed_pruned_through().await.expect("horizon");
+    assert!(pruned > 0, "the horizon moved: {pruned}");
+    let kept = store.edge_changes_since(0, 1000).await.expect("feed");
+    assert!(
+        kept.iter().all(|c| c.revision > pruned),
+        "no change at or below the horizon is kept: {kept:?}"
+    );
+
+    // The snapshot still has the key, and its revision is past the horizon: the feed from there
+    // answers, and a revocation made now reaches it.
+    let snapshot = edge
+        .ok(Method::GET, "/api/v1/edge/snapshot", None, 200)
+        .await;
+    assert!(keys_by_hash(&snapshot).contains_key(&hash_of(&key)));
+    let revision = snapshot["revision"].as_i64().expect("revision");
+    assert!(revision >= pruned, "{revision} < {pruned}");
+    let out = cli(&db, &["key", "revoke", &key_id.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let changes = edge
+        .ok(
+            Method::GET,
+            &format!("/api/v1/edge/changes?since={revision}"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(
+        keys_by_hash(&changes)[&hash_of(&key)]["status"],
+        "revoked",
+        "{changes}"
+    );
+}
+both_backends!(the_change_feed_is_pruned_and_a_reader_behind_it_takes_a_snapshot);
+
+/// Runs one statement with one bound id on the test's database, as a bulk import would.
+async fn execute(db: &TestDb, sql: &str, id: i64) {
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .expect("bulk insert");
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .expect("bulk insert");
+        }
+    }
+}
+
+/// Keys written in bulk, in one statement each (as an import or a bench does), each take a
+/// revision and a feed entry of their own, in id order, on both databases.
+async fn keys_written_in_bulk_each_reach_the_feed(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (first_id, _) = add_key(&db, "first", &[]);
+    let store = db.open().await;
+    let before = store.revision().await.expect("revision");
+    let bulk = match backend {
+        Backend::Sqlite => {
+            "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < 500) \
+             INSERT INTO api_keys (team_id, name, key_hash, prefix, created_by, created_at, all_routes) \
+             SELECT k.team_id, 'bulk-' || i, printf('%064x', i), 'ntk_bulk' || i, 'test', 0, 1 \
+             FROM seq, api_keys k WHERE k.id = $1"
+        }
+        Backend::Postgres => {
+            "INSERT INTO api_keys (team_id, name, key_hash, prefix, created_by, created_at, all_routes) \
+             SELECT k.team_id, 'bulk-' || i, lpad(to_hex(i), 64, '0'), 'ntk_bulk' || i, 'test', 0, TRUE \
+             FROM generate_series(1, 500) AS i, api_keys k WHERE k.id = $1"
+        }
+    };
+    execute(&db, bulk, first_id).await;
+    let after = store.revision().await.expect("revision");
+    assert_eq!(after - before, 500, "one revision per key");
+    let feed = store.edge_changes_since(before, 1000).await.expect("feed");
+    assert_eq!(feed.len(), 500);
+    let revisions: Vec<i64> = feed.iter().map(|c| c.revision).collect();
+    assert_eq!(revisions, ((before + 1)..=after).collect::<Vec<_>>());
+    let ids: Vec<i64> = feed.iter().map(|c| c.entity_id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "in id order");
+    assert!(feed.iter().all(|c| c.key_hash.is_some()));
+}
+both_backends!(keys_written_in_bulk_each_reach_the_feed);

@@ -787,3 +787,61 @@ async fn a_cost_budget_refuses_once_spent_from_the_price_table(backend: Backend)
     mock.shutdown().await;
 }
 both_backends!(a_cost_budget_refuses_once_spent_from_the_price_table);
+
+/// A call is first checked with its prompt's byte count (a bound on its tokens); where that bound
+/// does not fit a budget, the prompt is counted with the vocabulary and the call decided again,
+/// so a long prompt is admitted exactly where its tokens fit, and refused where they do not.
+async fn a_prompt_is_counted_where_its_byte_bound_does_not_fit(backend: Backend) {
+    let mock = MockUpstream::start().await.expect("mock");
+    let db = TestDb::new(backend).await;
+    add_route(
+        &db,
+        "oai",
+        "/oai",
+        &mock.url(),
+        &["--strip-prefix", "--kind", "openai"],
+    );
+    let (key_id, key) = add_key(&db, "long", &[]);
+    let store = db.open().await;
+    put_limit(
+        &*store,
+        LimitOwner::Key(key_id),
+        LimitKind::TokenBudget {
+            max: 300,
+            period: Period::Month,
+        },
+    )
+    .await;
+    let server = Server::start(&db, &console_env()).await;
+    let http = client();
+    // 600 bytes, but 100 tokens in any of the BPE vocabularies (" hello" is one token), and
+    // 150 before the vocabulary loads (a quarter of the bytes).
+    let prompt = " hello".repeat(100);
+    let call = |max_tokens: u64| {
+        http.post(server.url("/oai/v1/chat/completions"))
+            .bearer_auth(&key)
+            .header("x-mock-prompt-tokens", "100")
+            .header("x-mock-completion-tokens", "10")
+            .json(&json!({
+                "model": "gpt-4o",
+                "max_tokens": max_tokens,
+                "messages": [{"role": "user", "content": prompt}],
+            }))
+            .send()
+    };
+    // 600 + 10 > 300, but 100 (or 150) + 10 fits: admitted.
+    let resp = call(10).await.expect("send");
+    assert_eq!(resp.status(), StatusCode::OK, "the exact count fits");
+    resp.bytes().await.expect("body");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // 110 settled; 110 + 100 (or 150) + 30 fits.
+    let resp = call(30).await.expect("send");
+    assert_eq!(resp.status(), StatusCode::OK, "the exact count still fits");
+    resp.bytes().await.expect("body");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // 220 settled; 220 + 100 + 10 = 330 does not fit, counted exactly or not.
+    refused(call(10).await.expect("send"), 429, "budget_exceeded", true).await;
+    drop(server);
+    mock.shutdown().await;
+}
+both_backends!(a_prompt_is_counted_where_its_byte_bound_does_not_fit);

@@ -18,7 +18,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
 
 /// Totals of a set of calls.
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct UsageSummary {
     /// Calls.
     pub calls: i64,
@@ -93,7 +93,7 @@ pub struct SeriesPoint {
 }
 
 /// One group of a top-N or breakdown.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TopItem {
     /// Key, route or team id (null for models, and 0 for "none").
     pub id: Option<i64>,
@@ -105,7 +105,7 @@ pub struct TopItem {
 }
 
 /// `GET /api/v1/usage/summary` answer.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SummaryView {
     /// Start, epoch ms.
     pub from: i64,
