@@ -189,6 +189,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+/// Marks a request that reached the console over its own TLS listener (`[console.tls]`).
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerTls;
+
 /// Where a console request comes from: the client address and whether the client used TLS.
 ///
 /// The address is the TCP peer's, unless the peer is one of `trusted_proxies`: then it is read
@@ -224,11 +228,12 @@ impl Origin {
         };
         let trusted = proxies.is_trusted(peer);
         let ip = proxies.client_ip(peer, values("x-forwarded-for"));
-        let over_tls = trusted
-            && values("x-forwarded-proto")
-                .iter()
-                .flat_map(|v| v.split(','))
-                .any(|proto| proto.trim().eq_ignore_ascii_case("https"));
+        let over_tls = extensions.get::<ListenerTls>().is_some()
+            || trusted
+                && values("x-forwarded-proto")
+                    .iter()
+                    .flat_map(|v| v.split(','))
+                    .any(|proto| proto.trim().eq_ignore_ascii_case("https"));
         Self {
             ip: Some(ip),
             over_tls,

@@ -45,6 +45,9 @@ pub struct ListenerSettings {
     pub max_connections: usize,
     /// Longest wait for in-flight calls at shutdown.
     pub drain_timeout: Duration,
+    /// Serve HTTPS with this configuration; the handshake must end within
+    /// `header_read_timeout`, like a request head.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ListenerSettings {
@@ -56,6 +59,7 @@ impl Default for ListenerSettings {
             keepalive_ping: Duration::from_secs(30),
             max_connections: 10_000,
             drain_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -232,6 +236,46 @@ impl Connection {
                 return;
             }
         }
+        match self.settings.tls.clone() {
+            None => self.serve_io(stream, service, watcher).await,
+            Some(tls) => {
+                let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                let stream = tokio::select! {
+                    biased;
+                    _ = self.stop.wait_for(|stopped| *stopped) => return,
+                    done = tokio::time::timeout(self.settings.header_read_timeout, handshake) => done,
+                };
+                match stream {
+                    Ok(Ok(stream)) => self.serve_io(stream, service, watcher).await,
+                    Ok(Err(err)) => {
+                        tracing::debug!(listener = self.settings.name, error = %err, "TLS handshake failed");
+                    }
+                    Err(_) => {
+                        tracing::debug!(
+                            listener = self.settings.name,
+                            "connection closed: TLS handshake not done within header_read_timeout"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Serves HTTP on an open (plain or TLS) stream until it ends or idles out.
+    async fn serve_io<I, S, B>(
+        self,
+        stream: I,
+        service: S,
+        watcher: hyper_util::server::graceful::Watcher,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn StdError + Send + Sync>>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
         let activity = Arc::new(Activity::new());
         let io = TokioIo::new(TrackedIo {
             inner: stream,
@@ -285,13 +329,13 @@ impl Activity {
     }
 }
 
-/// The TCP stream, noting every read and write in its [`Activity`].
-struct TrackedIo {
-    inner: TcpStream,
+/// The connection's stream, noting every read and write in its [`Activity`].
+struct TrackedIo<I> {
+    inner: I,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for TrackedIo {
+impl<I: AsyncRead + Unpin> AsyncRead for TrackedIo<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -306,7 +350,7 @@ impl AsyncRead for TrackedIo {
     }
 }
 
-impl AsyncWrite for TrackedIo {
+impl<I: AsyncWrite + Unpin> AsyncWrite for TrackedIo<I> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

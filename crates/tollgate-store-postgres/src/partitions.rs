@@ -167,6 +167,15 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Makes the partitions of the days of `timestamps` before a bulk load (`tollgate store
+    /// copy`), so its rows do not all land in the default partition.
+    pub async fn prepare_usage_partitions(
+        &self,
+        timestamps: impl Iterator<Item = i64>,
+    ) -> StoreResult<()> {
+        self.ensure_partitions_for(timestamps).await
+    }
+
     /// Makes sure the partitions of today and the next [`DAYS_AHEAD`] days exist.
     pub(crate) async fn ensure_partitions_ahead(&self) -> StoreResult<()> {
         let today = day_start(now_ms());

@@ -78,6 +78,16 @@ impl SqliteStore {
         Ok(Some(options.get_filename().to_path_buf()))
     }
 
+    /// The newest migration this build applies: a backup whose store has a newer one was
+    /// written by a newer tollgate.
+    pub fn latest_migration() -> i64 {
+        sqlx::migrate!("./migrations")
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Opens (creating the file and its folder when missing) the database at `url`, e.g.
     /// `sqlite://tollgate-data/tollgate.db`. Does not apply migrations: see [`Store::migrate`].
     pub async fn connect(url: &str) -> StoreResult<Self> {

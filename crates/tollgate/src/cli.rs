@@ -195,12 +195,91 @@ pub enum Command {
     /// Alert channels: where budget crossings, expiring keys and outages are announced.
     #[command(subcommand)]
     Alert(AlertCommand),
+    /// Copy the store to a file, while it serves (the master key is not in it).
+    ///
+    /// SQLite: a consistent online copy (`VACUUM INTO`). PostgreSQL: `pg_dump --format=custom
+    /// --no-owner --no-privileges` in the snapshot whose rows it counts. The master key is
+    /// configuration, not stored data: keep it apart from the backup.
+    Backup(BackupArgs),
+    /// Restore a backup into an empty data folder (SQLite) or an empty database (PostgreSQL).
+    Restore(RestoreArgs),
+    /// Whole-store operations: copy a SQLite store into PostgreSQL.
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// Master-key operations: rotate it.
+    #[command(subcommand)]
+    MasterKey(MasterKeyCommand),
     /// Print the console API's OpenAPI document (the web console's types are generated from it).
     Openapi,
     /// Print a shell completion script: `tollgate completions bash > /etc/bash_completion.d/tollgate`.
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `tollgate man | man -l -`.
     Man,
+}
+
+/// Flags of `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to write; it must not exist yet.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Print JSON: {"file","backend","bytes","tables"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A file written by `tollgate backup`.
+    pub file: PathBuf,
+    /// Print JSON: {"backend","tables"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tollgate store …`
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy every row of this SQLite store into an empty PostgreSQL database, then check that
+    /// every table's count and the usage totals are equal.
+    Copy(StoreCopyArgs),
+}
+
+/// Flags of `store copy`.
+#[derive(Debug, Args)]
+pub struct StoreCopyArgs {
+    /// The PostgreSQL database to fill: postgres://user:password@host:port/database.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Print JSON: the rows per table on both sides.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tollgate master-key …`
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyCommand {
+    /// Seal every stored secret (revealable keys, route credentials, the ingest secret, alert
+    /// channel secrets) with a new master key, in one transaction.
+    Rotate(MasterKeyRotateArgs),
+}
+
+/// Flags of `master-key rotate`.
+#[derive(Debug, Args)]
+pub struct MasterKeyRotateArgs {
+    /// Read the new master key from this file (default: a new random one).
+    #[arg(long, value_name = "FILE", conflicts_with = "new_key_env")]
+    pub new_key_file: Option<PathBuf>,
+    /// Read the new master key from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub new_key_env: Option<String>,
+    /// Write a generated key to this new file (0600) instead of standard output.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["new_key_file", "new_key_env"])]
+    pub out: Option<PathBuf>,
+    /// Print JSON: the counts re-sealed (and `master_key` when one was generated without --out).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How `config` prints.

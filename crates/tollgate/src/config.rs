@@ -343,6 +343,8 @@ pub struct GatewaySettings {
     pub peek_budget_bytes: usize,
     /// Unknown-key look-ups allowed per client address per minute; past it 429 `rate_limited`.
     pub failed_key_lookups_per_minute: u32,
+    /// `[gateway.tls]`: serve HTTPS with this certificate and key (PEM files).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// Console listener timings and connection cap.
@@ -357,6 +359,8 @@ pub struct ConsoleListenerSettings {
     pub keepalive_ping_secs: u64,
     /// Most open connections; more are accepted and closed at once.
     pub max_connections: usize,
+    /// `[console.tls]`: serve HTTPS with this certificate and key (PEM files).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Default for ConsoleListenerSettings {
@@ -366,6 +370,7 @@ impl Default for ConsoleListenerSettings {
             idle_timeout_secs: 60,
             keepalive_ping_secs: 30,
             max_connections: 1024,
+            tls: None,
         }
     }
 }
@@ -385,6 +390,7 @@ impl Default for GatewaySettings {
             body_read_timeout_secs: 30,
             peek_budget_bytes: 256 * 1024 * 1024,
             failed_key_lookups_per_minute: 60,
+            tls: None,
         }
     }
 }

@@ -9,6 +9,7 @@ mod admin;
 mod alert_cmd;
 mod alerts;
 mod backend;
+mod backup;
 mod cli;
 mod cli_team;
 mod config;
@@ -18,6 +19,7 @@ mod estimate;
 mod instance_lock;
 mod limit;
 mod limits;
+mod master_key;
 mod output;
 mod remote;
 mod remote_cmd;
@@ -25,8 +27,10 @@ mod reseal;
 mod retention;
 mod serve;
 mod store;
+mod store_copy;
 mod sync;
 mod team_cmd;
+mod tls;
 mod token_cmd;
 mod usage;
 
@@ -122,6 +126,12 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Command::Demo(args) => demo::run(&config, &args).await,
             Command::Sync(cmd) => sync::run(Target::Local(&config), cmd).await,
             Command::Alert(cmd) => alert_cmd::run(&config, cmd).await,
+            Command::Backup(args) => backup::backup(&config, &args).await,
+            Command::Restore(args) => backup::restore(&config, &args).await,
+            Command::Store(cli::StoreCommand::Copy(args)) => store_copy::run(&config, &args).await,
+            Command::MasterKey(cli::MasterKeyCommand::Rotate(args)) => {
+                master_key::rotate(&config, &args).await
+            }
             // Answered before the configuration is read; here for completeness only.
             Command::Openapi => output::print_openapi(),
             Command::Completions(args) => output::print_completions(args.shell),

@@ -80,6 +80,7 @@ fn listener_settings(config: &Config) -> (ListenerSettings, ListenerSettings) {
         keepalive_ping: Duration::from_secs(g.keepalive_ping_secs),
         max_connections: g.max_connections,
         drain_timeout: Duration::from_secs(g.drain_timeout_secs),
+        tls: None,
     };
     let mut console = ListenerSettings {
         name: "console",
@@ -88,6 +89,7 @@ fn listener_settings(config: &Config) -> (ListenerSettings, ListenerSettings) {
         keepalive_ping: Duration::from_secs(c.keepalive_ping_secs),
         max_connections: c.max_connections,
         drain_timeout: CONSOLE_DRAIN,
+        tls: None,
     };
     let limit = tollgate_gateway::listener::raise_fd_limit();
     if let Some(limit) = limit {
@@ -146,6 +148,7 @@ async fn serve_console(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let builder = settings.builder();
+    let over_tls = settings.tls.is_some();
     tollgate_gateway::listener::serve(
         listener,
         settings,
@@ -155,6 +158,10 @@ async fn serve_console(
             let app = app.clone();
             hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                if over_tls {
+                    req.extensions_mut()
+                        .insert(tollgate_console::auth::ListenerTls);
+                }
                 tower::ServiceExt::oneshot(app.clone(), req)
             })
         },
@@ -171,6 +178,19 @@ async fn serve_console(
 pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
     init_logging(&config)?;
     let started = Instant::now();
+    // Certificates first: a wrong path stops the start before anything is opened.
+    let gateway_tls = config
+        .gateway
+        .tls
+        .as_ref()
+        .map(|files| crate::tls::server_config(files, "gateway.tls"))
+        .transpose()?;
+    let console_tls = config
+        .console
+        .tls
+        .as_ref()
+        .map(|files| crate::tls::server_config(files, "console.tls"))
+        .transpose()?;
     tollgate_store::private::create_dir(&config.data_dir)
         .with_context(|| format!("data_dir {} cannot be created", config.data_dir.display()))?;
     let _instance_lock = crate::instance_lock::acquire(&config)?;
@@ -205,7 +225,9 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
     )
     .with_context(|| format!("spool {} cannot be opened", config.spool_dir().display()))?;
     let limits = crate::limits::build(&config, store.clone()).await?;
-    let (gateway_listener_settings, console_listener_settings) = listener_settings(&config);
+    let (mut gateway_listener_settings, mut console_listener_settings) = listener_settings(&config);
+    gateway_listener_settings.tls = gateway_tls;
+    console_listener_settings.tls = console_tls;
     let gateway_config = GatewayConfig {
         max_body_bytes: config.gateway.max_body_bytes,
         llm_peek_bytes: config.gateway.llm_peek_bytes,

@@ -24,7 +24,7 @@ pub struct ChannelDraft {
 
 /// The setting-row name a channel's secret is sealed for: the secret is bound to the channel's
 /// unique name, so a sealed value copied into another channel's row does not open.
-fn secret_row(name: &str) -> String {
+pub fn secret_row(name: &str) -> String {
     format!("alert-channel:{name}")
 }
 

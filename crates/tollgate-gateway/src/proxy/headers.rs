@@ -110,7 +110,7 @@ pub(super) fn peer_is_trusted(peer: &Peer) -> bool {
 /// Forwarding headers the upstream can believe. `X-Real-IP`, `Forwarded`, `X-Forwarded-Host`
 /// and `X-Forwarded-Port` from the client are dropped. `X-Forwarded-For` is the peer's address,
 /// appended to the incoming list only when the peer is a trusted proxy; `X-Forwarded-Proto` is
-/// `http` (the listener's scheme) unless a trusted proxy said `http` or `https`.
+/// the listener's scheme (`https` with `[gateway.tls]`) unless a trusted proxy said `http` or `https`.
 fn set_forwarding_headers(headers: &mut HeaderMap, peer: &Peer, trusted: bool) {
     for name in [&X_REAL_IP, &FORWARDED, &X_FORWARDED_HOST, &X_FORWARDED_PORT] {
         headers.remove(name);
@@ -138,7 +138,11 @@ fn set_forwarding_headers(headers: &mut HeaderMap, peer: &Peer, trusted: bool) {
             v if v.eq_ignore_ascii_case(b"http") => Some("http"),
             _ => None,
         })
-        .unwrap_or("http");
+        .unwrap_or(if peer.shared.config.listener.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        });
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
 }
 

@@ -15,6 +15,7 @@ mod harness;
 
 mod alerts;
 mod analytics;
+mod backup;
 mod cli;
 mod cli_extra;
 mod client_addr;
