@@ -343,6 +343,9 @@ pub struct GatewaySettings {
     pub peek_budget_bytes: usize,
     /// Unknown-key look-ups allowed per client address per minute; past it 429 `rate_limited`.
     pub failed_key_lookups_per_minute: u32,
+    /// PEM file of certificates upstream TLS servers are also trusted to present (a private CA,
+    /// a self-signed test upstream), besides the public web PKI. Read and checked at start.
+    pub upstream_ca_file: Option<PathBuf>,
 }
 
 /// Console listener timings and connection cap.
@@ -385,6 +388,7 @@ impl Default for GatewaySettings {
             body_read_timeout_secs: 30,
             peek_budget_bytes: 256 * 1024 * 1024,
             failed_key_lookups_per_minute: 60,
+            upstream_ca_file: None,
         }
     }
 }
@@ -671,6 +675,10 @@ impl Config {
             return Err(ConfigError(
                 "gateway.failed_key_lookups_per_minute must be at least 1".into(),
             ));
+        }
+        if let Some(path) = &g.upstream_ca_file {
+            tollgate_gateway::read_upstream_ca(path)
+                .map_err(|e| ConfigError(format!("gateway.upstream_ca_file: {e}")))?;
         }
         Ok(())
     }
