@@ -95,6 +95,8 @@ pub(crate) struct RouteState {
 /// route with that timeout so that their connection pools survive route reloads.
 pub(crate) struct Upstreams {
     tls: rustls::ClientConfig,
+    /// Whether `h2` is offered by ALPN (`gateway.upstream_http2`).
+    http2: bool,
     clients: Mutex<HashMap<Duration, UpstreamClient>>,
 }
 
@@ -122,8 +124,11 @@ pub fn read_upstream_ca(path: &Path) -> Result<Vec<CertificateDer<'static>>, Str
 }
 
 impl Upstreams {
-    /// Sets up TLS (ring, webpki roots plus `extra_roots`, ALPN h2 and http/1.1).
-    pub(crate) fn new(extra_roots: &[CertificateDer<'static>]) -> Result<Self, rustls::Error> {
+    /// Sets up TLS (ring, webpki roots plus `extra_roots`, ALPN h2 when `http2`, and http/1.1).
+    pub(crate) fn new(
+        extra_roots: &[CertificateDer<'static>],
+        http2: bool,
+    ) -> Result<Self, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -137,6 +142,7 @@ impl Upstreams {
             .with_no_client_auth();
         Ok(Self {
             tls,
+            http2,
             clients: Mutex::new(HashMap::new()),
         })
     }
@@ -153,13 +159,17 @@ impl Upstreams {
                 http.set_connect_timeout(Some(connect_timeout));
                 http.set_keepalive(Some(Duration::from_secs(60)));
                 // `enable_http2` offers `h2` before `http/1.1` by ALPN; when the upstream picks
-                // it, the client multiplexes every call to that upstream on one connection.
-                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                // it, the client multiplexes every call to that upstream on one connection (and
+                // never opens a second: calls past the upstream's stream limit wait).
+                let builder = hyper_rustls::HttpsConnectorBuilder::new()
                     .with_tls_config(self.tls.clone())
                     .https_or_http()
-                    .enable_http1()
-                    .enable_http2()
-                    .wrap_connector(http);
+                    .enable_http1();
+                let https = if self.http2 {
+                    builder.enable_http2().wrap_connector(http)
+                } else {
+                    builder.wrap_connector(http)
+                };
                 Client::builder(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .pool_timer(TokioTimer::new())

@@ -346,6 +346,9 @@ pub struct GatewaySettings {
     /// PEM file of certificates upstream TLS servers are also trusted to present (a private CA,
     /// a self-signed test upstream), besides the public web PKI. Read and checked at start.
     pub upstream_ca_file: Option<PathBuf>,
+    /// Offer HTTP/2 (`h2` by ALPN) to TLS upstreams. One connection then carries every call to an
+    /// upstream, and calls past its concurrent-stream limit wait for a free stream.
+    pub upstream_http2: bool,
 }
 
 /// Console listener timings and connection cap.
@@ -389,6 +392,7 @@ impl Default for GatewaySettings {
             peek_budget_bytes: 256 * 1024 * 1024,
             failed_key_lookups_per_minute: 60,
             upstream_ca_file: None,
+            upstream_http2: true,
         }
     }
 }

@@ -226,6 +226,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
                 .map_err(|e| anyhow::anyhow!("gateway.upstream_ca_file: {e}"))?,
             None => Vec::new(),
         },
+        upstream_http2: config.gateway.upstream_http2,
     };
     let sink_for_console = sink.clone();
     let gateway = Gateway::new(store.clone(), sink, metrics.clone(), gateway_config).await?;

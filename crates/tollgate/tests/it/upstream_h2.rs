@@ -392,3 +392,37 @@ async fn a_bad_upstream_ca_file_is_refused_at_load() {
         }
     }
 }
+
+/// With `gateway.upstream_http2 = false` the gateway offers only `http/1.1`, even to an upstream
+/// that would speak h2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_http2_off_keeps_tls_upstreams_on_http1() {
+    let mock = MockUpstream::start_tls(TlsOffer::H2AndHttp1)
+        .await
+        .expect("mock");
+    let db = TestDb::new(Backend::Sqlite).await;
+    add_route(&db, "plain", "/plain", &mock.url(), &["--strip-prefix"]);
+    let (_, key) = add_key(&db, "k", &[]);
+    let path = db.dir.path().join("upstream-ca.pem");
+    std::fs::write(&path, mock.ca_pem().expect("pem")).expect("write the CA file");
+    let path = path.display().to_string();
+    let server = Server::start(
+        &db,
+        &[
+            ("TOLLGATE_GATEWAY__UPSTREAM_CA_FILE", path.as_str()),
+            ("TOLLGATE_GATEWAY__UPSTREAM_HTTP2", "false"),
+        ],
+    )
+    .await;
+    let resp = client()
+        .get(server.url("/plain/static"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let [request] = mock.requests().try_into().expect("one request");
+    assert_eq!(request.version, Version::HTTP_11);
+    assert_eq!(counter(&server, H1_CALLS).await, 1.0);
+    assert_eq!(counter(&server, H2_CALLS).await, 0.0);
+}
