@@ -30,3 +30,4 @@ mod vocab;
 
 pub use error::GatewayError;
 pub use server::{Gateway, GatewayConfig};
+pub use state::read_upstream_ca;

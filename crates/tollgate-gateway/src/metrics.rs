@@ -20,6 +20,13 @@ pub struct StatusLabels {
     pub status: u16,
 }
 
+/// Labels of an upstream call's protocol.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabels {
+    /// `h2` or `http/1.1`: what the upstream connection speaks.
+    pub protocol: &'static str,
+}
+
 /// Labels of a listener's connection metrics.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ListenerLabels {
@@ -64,6 +71,8 @@ pub struct Metrics {
     pub upstream_duration: Histogram,
     /// Upstream connection failures and timeouts.
     pub upstream_errors: Counter,
+    /// Upstream calls answered, by the protocol of their connection (`h2` by ALPN over TLS).
+    pub upstream_calls: Family<ProtocolLabels, Counter>,
     /// Usage events accepted into the in-memory queue.
     pub events_queued: Counter,
     /// Usage events written to the store.
@@ -163,6 +172,12 @@ impl Metrics {
             "gateway_upstream_errors",
             "Upstream connect failures and timeouts",
             upstream_errors.clone(),
+        );
+        let upstream_calls = Family::<ProtocolLabels, Counter>::default();
+        registry.register(
+            "gateway_upstream_calls",
+            "Upstream calls answered, by protocol (h2 when negotiated by ALPN, else http/1.1)",
+            upstream_calls.clone(),
         );
         let events_queued = Counter::default();
         registry.register(
@@ -317,6 +332,7 @@ impl Metrics {
             request_duration,
             upstream_duration,
             upstream_errors,
+            upstream_calls,
             events_queued,
             events_written,
             events_spooled,

@@ -64,6 +64,11 @@ pub struct GatewayConfig {
     /// Traces of the calls (`[otel]`); `None` traces nothing and passes a client's
     /// `traceparent` through untouched.
     pub tracing: Option<Arc<crate::otel::Tracing>>,
+    /// Certificates upstream TLS servers are trusted to present besides the public web PKI
+    /// (`gateway.upstream_ca_file`, read by [`crate::read_upstream_ca`]).
+    pub upstream_ca: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// Offer `h2` by ALPN to TLS upstreams (`gateway.upstream_http2`); HTTP/1.1 only when false.
+    pub upstream_http2: bool,
 }
 
 impl Default for GatewayConfig {
@@ -83,6 +88,8 @@ impl Default for GatewayConfig {
             trusted_proxies: TrustedProxies::default(),
             limits: None,
             tracing: None,
+            upstream_ca: Vec::new(),
+            upstream_http2: false,
         }
     }
 }
@@ -151,7 +158,7 @@ impl Gateway {
         metrics: Arc<Metrics>,
         config: GatewayConfig,
     ) -> Result<Self, StoreError> {
-        let upstreams = Upstreams::new()
+        let upstreams = Upstreams::new(&config.upstream_ca, config.upstream_http2)
             .map_err(|err| StoreError::Internal(format!("TLS client setup failed: {err}")))?;
         let (shutdown, _) = watch::channel(false);
         let keys = KeyCache::new(

@@ -2,15 +2,19 @@
 //! upstream clients, and the refresher that polls the store's revision.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use http::uri::{Authority, Scheme};
-use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::sync::watch;
 use tollgate_core::crypto::{MasterKey, SealedRow};
 use tollgate_core::tokenize::Vocabulary;
@@ -23,7 +27,8 @@ use crate::server::Shared;
 /// How often limiter state of quiet addresses is dropped.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10);
 
-/// The pooled upstream client (HTTP/1.1 and HTTP/2 over TLS by ALPN, plain HTTP/1.1).
+/// The pooled upstream client: over TLS, HTTP/2 when the upstream picks `h2` by ALPN (one
+/// connection per upstream carries every concurrent call) else HTTP/1.1; plain HTTP is HTTP/1.1.
 pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
 /// How the gateway authenticates to a route's upstream.
@@ -90,19 +95,54 @@ pub(crate) struct RouteState {
 /// route with that timeout so that their connection pools survive route reloads.
 pub(crate) struct Upstreams {
     tls: rustls::ClientConfig,
+    /// Whether `h2` is offered by ALPN (`gateway.upstream_http2`).
+    http2: bool,
     clients: Mutex<HashMap<Duration, UpstreamClient>>,
 }
 
+/// Reads the certificates (PEM, one or more) of a `gateway.upstream_ca_file`, which upstream
+/// TLS servers are trusted to present besides the public web PKI. The error names the file and
+/// what is wrong with it.
+pub fn read_upstream_ca(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|err| format!("cannot read {shown}: {err}"))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| format!("{shown} is not PEM certificates: {err}"))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{shown} holds no certificate (expected -----BEGIN CERTIFICATE----- blocks)"
+        ));
+    }
+    let mut roots = RootCertStore::empty();
+    for (n, cert) in certs.iter().enumerate() {
+        roots
+            .add(cert.clone())
+            .map_err(|err| format!("{shown}: certificate {} is unusable: {err}", n + 1))?;
+    }
+    Ok(certs)
+}
+
 impl Upstreams {
-    /// Sets up TLS (ring, webpki roots, ALPN h2 and http/1.1).
-    pub(crate) fn new() -> Result<Self, rustls::Error> {
+    /// Sets up TLS (ring, webpki roots plus `extra_roots`, ALPN h2 when `http2`, and http/1.1).
+    pub(crate) fn new(
+        extra_roots: &[CertificateDer<'static>],
+        http2: bool,
+    ) -> Result<Self, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for cert in extra_roots {
+            roots.add(cert.clone())?;
+        }
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
-            .with_webpki_roots()
+            .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(Self {
             tls,
+            http2,
             clients: Mutex::new(HashMap::new()),
         })
     }
@@ -118,12 +158,18 @@ impl Upstreams {
                 http.set_nodelay(true);
                 http.set_connect_timeout(Some(connect_timeout));
                 http.set_keepalive(Some(Duration::from_secs(60)));
-                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                // `enable_http2` offers `h2` before `http/1.1` by ALPN; when the upstream picks
+                // it, the client multiplexes every call to that upstream on one connection (and
+                // never opens a second: calls past the upstream's stream limit wait).
+                let builder = hyper_rustls::HttpsConnectorBuilder::new()
                     .with_tls_config(self.tls.clone())
                     .https_or_http()
-                    .enable_http1()
-                    .enable_http2()
-                    .wrap_connector(http);
+                    .enable_http1();
+                let https = if self.http2 {
+                    builder.enable_http2().wrap_connector(http)
+                } else {
+                    builder.wrap_connector(http)
+                };
                 Client::builder(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .pool_timer(TokioTimer::new())

@@ -1,6 +1,9 @@
 //! A fake upstream for tollgate's tests and benchmarks: OpenAI- and Anthropic-shaped LLM answers
 //! (JSON and SSE, with known usage), a plain HTTP echo, a fast static body and a plain SSE stream.
-//! It serves HTTP/1.1 and HTTP/2 (prior knowledge, h2c) with keep-alive.
+//! It serves HTTP/1.1 and HTTP/2 (prior knowledge, h2c) with keep-alive; or, started with
+//! [`MockUpstream::start_tls`], TLS with a fresh self-signed certificate for `127.0.0.1` and
+//! `localhost` (its PEM from [`MockUpstream::ca_pem`]) offering `h2` and `http/1.1` by ALPN, or
+//! `http/1.1` only. It counts the connections it accepted and records each request's HTTP version.
 //!
 //! # Endpoints (by method and path)
 //!
@@ -60,12 +63,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::Version;
 use http::request::Parts;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// Bytes of a request body kept in its [`RecordedRequest`].
 pub const RECORDED_BODY_LIMIT: usize = 1024 * 1024;
@@ -77,6 +84,15 @@ pub enum Recording {
     All,
     /// Only count them, so memory stays flat under load (benchmarks).
     CountOnly,
+}
+
+/// What the mock offers by ALPN when it speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsOffer {
+    /// `h2` first, then `http/1.1`: what the providers' APIs offer.
+    H2AndHttp1,
+    /// `http/1.1` only: an upstream that does not speak HTTP/2.
+    Http1Only,
 }
 
 /// A request as the mock received it.
@@ -92,6 +108,8 @@ pub struct RecordedRequest {
     pub body: Bytes,
     /// The body's full length in bytes.
     pub body_len: u64,
+    /// The HTTP version it arrived in (`HTTP/2.0` on an h2 connection).
+    pub version: Version,
 }
 
 impl RecordedRequest {
@@ -113,6 +131,7 @@ impl RecordedRequest {
 pub(crate) struct Shared {
     recording: Recording,
     count: AtomicUsize,
+    connections: AtomicUsize,
     requests: Mutex<Vec<RecordedRequest>>,
 }
 
@@ -148,6 +167,7 @@ impl Shared {
             headers,
             body,
             body_len,
+            version: parts.version,
         };
         self.lock().push(request);
     }
@@ -164,12 +184,15 @@ pub struct MockUpstream {
     addr: SocketAddr,
     shared: Arc<Shared>,
     server: JoinHandle<()>,
+    /// The self-signed certificate (PEM) when serving TLS.
+    ca_pem: Option<String>,
 }
 
 impl fmt::Debug for MockUpstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MockUpstream")
             .field("addr", &self.addr)
+            .field("tls", &self.ca_pem.is_some())
             .field("request_count", &self.request_count())
             .finish_non_exhaustive()
     }
@@ -188,24 +211,60 @@ impl MockUpstream {
 
     /// Starts on `addr` with the given recording mode. The server runs on the current Tokio
     /// runtime.
+    pub async fn start_with(addr: SocketAddr, recording: Recording) -> std::io::Result<Self> {
+        Self::start_configured(addr, recording, None).await
+    }
+
+    /// Starts on `127.0.0.1` on a free port speaking TLS with a fresh self-signed certificate
+    /// (trust [`MockUpstream::ca_pem`]), offering `offer` by ALPN, recording every request.
+    pub async fn start_tls(offer: TlsOffer) -> std::io::Result<Self> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Self::start_configured(addr, Recording::All, Some(offer)).await
+    }
+
+    /// Starts on `addr` with the given recording mode, over TLS when `tls` says what to offer.
+    /// The server runs on the current Tokio runtime.
     #[expect(
         clippy::disallowed_methods,
         reason = "the accept loop is aborted when the MockUpstream is dropped"
     )]
-    pub async fn start_with(addr: SocketAddr, recording: Recording) -> std::io::Result<Self> {
+    pub async fn start_configured(
+        addr: SocketAddr,
+        recording: Recording,
+        tls: Option<TlsOffer>,
+    ) -> std::io::Result<Self> {
+        let (acceptor, ca_pem) = match tls {
+            Some(offer) => {
+                let (acceptor, pem) = tls_acceptor(offer)?;
+                (Some(acceptor), Some(pem))
+            }
+            None => (None, None),
+        };
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             recording,
             count: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
         });
-        let server = tokio::spawn(serve(listener, Arc::clone(&shared)));
+        let server = tokio::spawn(serve(listener, Arc::clone(&shared), acceptor));
         Ok(Self {
             addr,
             shared,
             server,
+            ca_pem,
         })
+    }
+
+    /// The self-signed certificate (PEM) a client must trust, when serving TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Connections accepted so far (TLS ones whose handshake then failed included).
+    pub fn connection_count(&self) -> usize {
+        self.shared.connections.load(Ordering::Relaxed)
     }
 
     /// The address it listens on.
@@ -213,9 +272,14 @@ impl MockUpstream {
         self.addr
     }
 
-    /// Its base URL, e.g. `http://127.0.0.1:41234`.
+    /// Its base URL, e.g. `http://127.0.0.1:41234` (`https://…` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Every request received so far, oldest first (empty with [`Recording::CountOnly`]).
@@ -243,8 +307,30 @@ impl Drop for MockUpstream {
     }
 }
 
+/// A TLS acceptor with a new self-signed certificate for `127.0.0.1` and `localhost`, and that
+/// certificate's PEM.
+fn tls_acceptor(offer: TlsOffer) -> std::io::Result<(TlsAcceptor, String)> {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .map_err(std::io::Error::other)?;
+    let pem = certified.cert.pem();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .map_err(std::io::Error::other)?;
+    config.alpn_protocols = match offer {
+        TlsOffer::H2AndHttp1 => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        TlsOffer::Http1Only => vec![b"http/1.1".to_vec()],
+    };
+    Ok((TlsAcceptor::from(Arc::new(config)), pem))
+}
+
 /// Accepts connections until aborted.
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
     let builder = auto::Builder::new(TokioExecutor::new());
     let mut connections = JoinSet::new();
     loop {
@@ -258,14 +344,29 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         };
         // Small SSE events must leave at once, not wait for Nagle.
         let _ = stream.set_nodelay(true);
+        shared.connections.fetch_add(1, Ordering::Relaxed);
         let builder = builder.clone();
         let shared = Arc::clone(&shared);
+        let tls = tls.clone();
         connections.spawn(async move {
             let service = service_fn(move |req| handler::handle(Arc::clone(&shared), req));
-            // Errors here are the peer's doing or x-mock-close; there is no one to tell.
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            // Errors here are the peer's doing or x-mock-close; there is no one to tell. The
+            // auto builder tells h2 from HTTP/1.1 by the preface, which follows ALPN's choice.
+            let _ = match tls {
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => {
+                        builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                    Err(_) => return,
+                },
+            };
         });
         while connections.try_join_next().is_some() {}
     }

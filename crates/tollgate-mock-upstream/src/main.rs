@@ -9,11 +9,21 @@
 //! `tollgate-mock-upstream`: runs the mock upstream until Ctrl-C, for benchmarks and manual tests.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser;
-use tollgate_mock_upstream::{MockUpstream, Recording};
+use clap::{Parser, ValueEnum};
+use tollgate_mock_upstream::{MockUpstream, Recording, TlsOffer};
+
+/// What to offer by ALPN over TLS.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Tls {
+    /// `h2` and `http/1.1`.
+    H2,
+    /// `http/1.1` only.
+    Http1,
+}
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
@@ -28,6 +38,13 @@ struct Cli {
     /// Worker threads (default: one per core).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
+    /// Serve TLS with a fresh self-signed certificate, offering this by ALPN (default: plain
+    /// HTTP/1.1 and h2c).
+    #[arg(long, value_enum)]
+    tls: Option<Tls>,
+    /// With --tls: write the certificate (PEM) here, for the client to trust.
+    #[arg(long, requires = "tls")]
+    cert_out: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -51,14 +68,23 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the Tokio runtime")?;
-    runtime.block_on(run(cli.listen))
+    runtime.block_on(run(cli))
 }
 
-async fn run(listen: SocketAddr) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = cli.listen;
+    let tls = cli.tls.map(|tls| match tls {
+        Tls::H2 => TlsOffer::H2AndHttp1,
+        Tls::Http1 => TlsOffer::Http1Only,
+    });
     // Recording would grow without bound under a benchmark; nobody reads it here.
-    let mock = MockUpstream::start_with(listen, Recording::CountOnly)
+    let mock = MockUpstream::start_configured(listen, Recording::CountOnly, tls)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    if let (Some(path), Some(pem)) = (&cli.cert_out, mock.ca_pem()) {
+        std::fs::write(path, pem)
+            .with_context(|| format!("cannot write --cert-out {}", path.display()))?;
+    }
     println!("listening on {}", mock.addr());
     tokio::signal::ctrl_c()
         .await

@@ -722,3 +722,64 @@ async fn echo_headers_copies_the_request_headers_into_the_answer() {
         .unwrap();
     assert!(plain.headers().get("authorization").is_none());
 }
+
+/// A client trusting `mock`'s self-signed certificate only.
+fn tls_client(mock: &MockUpstream) -> reqwest::Client {
+    let pem = mock.ca_pem().expect("a TLS mock has a certificate");
+    let cert = reqwest::Certificate::from_pem(pem.as_bytes()).expect("PEM");
+    reqwest::Client::builder()
+        .no_proxy()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(cert)
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn tls_offers_h2_by_alpn_and_records_versions_and_connections() {
+    use tollgate_mock_upstream::TlsOffer;
+    let h2 = MockUpstream::start_tls(TlsOffer::H2AndHttp1)
+        .await
+        .expect("mock");
+    let h1 = MockUpstream::start_tls(TlsOffer::Http1Only)
+        .await
+        .expect("mock");
+    assert!(h2.url().starts_with("https://127.0.0.1:"));
+    for (mock, version) in [
+        (&h2, reqwest::Version::HTTP_2),
+        (&h1, reqwest::Version::HTTP_11),
+    ] {
+        let client = tls_client(mock);
+        for _ in 0..3 {
+            let resp = client
+                .get(format!("{}/static", mock.url()))
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(resp.status(), 200);
+            assert_eq!(resp.version(), version);
+            resp.bytes().await.expect("body");
+        }
+        let requests = mock.requests();
+        assert_eq!(requests.len(), 3);
+        assert!(
+            requests.iter().all(|r| r.version == version),
+            "{requests:?}"
+        );
+        assert_eq!(
+            mock.connection_count(),
+            1,
+            "keep-alive reuses the connection"
+        );
+    }
+    // A client that does not trust the certificate is refused, and nothing is recorded.
+    let untrusting = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    assert!(untrusting.get(h2.url()).send().await.is_err());
+    assert_eq!(h2.request_count(), 3);
+    let plain = MockUpstream::start().await.expect("mock");
+    assert!(plain.ca_pem().is_none());
+    assert!(plain.url().starts_with("http://"));
+}

@@ -345,6 +345,12 @@ pub struct GatewaySettings {
     pub failed_key_lookups_per_minute: u32,
     /// `[gateway.tls]`: serve HTTPS with this certificate and key (PEM files).
     pub tls: Option<crate::tls::TlsFiles>,
+    /// PEM file of certificates upstream TLS servers are also trusted to present (a private CA,
+    /// a self-signed test upstream), besides the public web PKI. Read and checked at start.
+    pub upstream_ca_file: Option<PathBuf>,
+    /// Offer HTTP/2 (`h2` by ALPN) to TLS upstreams. One connection then carries every call to an
+    /// upstream, and calls past its concurrent-stream limit wait for a free stream.
+    pub upstream_http2: bool,
 }
 
 /// Console listener timings and connection cap.
@@ -391,6 +397,8 @@ impl Default for GatewaySettings {
             peek_budget_bytes: 256 * 1024 * 1024,
             failed_key_lookups_per_minute: 60,
             tls: None,
+            upstream_ca_file: None,
+            upstream_http2: false,
         }
     }
 }
@@ -677,6 +685,10 @@ impl Config {
             return Err(ConfigError(
                 "gateway.failed_key_lookups_per_minute must be at least 1".into(),
             ));
+        }
+        if let Some(path) = &g.upstream_ca_file {
+            tollgate_gateway::read_upstream_ca(path)
+                .map_err(|e| ConfigError(format!("gateway.upstream_ca_file: {e}")))?;
         }
         Ok(())
     }

@@ -243,6 +243,12 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         trusted_proxies: config.trusted_proxies(),
         limits: Some(limits.clone()),
         tracing: traces.clone(),
+        upstream_ca: match &config.gateway.upstream_ca_file {
+            Some(path) => tollgate_gateway::read_upstream_ca(path)
+                .map_err(|e| anyhow::anyhow!("gateway.upstream_ca_file: {e}"))?,
+            None => Vec::new(),
+        },
+        upstream_http2: config.gateway.upstream_http2,
     };
     let sink_for_console = sink.clone();
     let gateway = Gateway::new(store.clone(), sink, metrics.clone(), gateway_config).await?;

@@ -30,7 +30,7 @@ use crate::auth;
 use crate::capture::{self, RequestInfo, ResponseTap};
 use crate::error::GatewayError;
 use crate::keys::{CachedKey, LookupError};
-use crate::metrics::{CountersLabels, RefusalLabels};
+use crate::metrics::{CountersLabels, ProtocolLabels, RefusalLabels};
 use crate::server::{Peer, Shared};
 use crate::state::{Credential, RouteEntry, UpstreamBase};
 
@@ -432,6 +432,9 @@ async fn send(
         request_id,
     );
     parts.uri = upstream_uri(route, base, path, parts.uri.query())?;
+    // The connection decides the protocol, not the client's request: the pooled client sends
+    // this on h2 when ALPN chose it, and as HTTP/1.1 otherwise (a request marked HTTP/2 would be
+    // refused on an HTTP/1.1 connection).
     parts.version = Version::HTTP_11;
     let span = call
         .span
@@ -468,6 +471,16 @@ async fn send(
         }
     };
     let elapsed = sent.elapsed();
+    let protocol = if response.version() == Version::HTTP_2 {
+        "h2"
+    } else {
+        "http/1.1"
+    };
+    shared
+        .metrics
+        .upstream_calls
+        .get_or_create(&ProtocolLabels { protocol })
+        .inc();
     if let Some(span) = span {
         span.answered(response.status().as_u16());
     }

@@ -179,7 +179,10 @@ pub(super) fn remove_credential_echo(headers: &mut HeaderMap, credential: &Crede
 }
 
 /// The request head for the upstream: hop-by-hop and key headers out, forwarding headers, the
-/// request id and the route's credential in.
+/// request id and the route's credential in. Nothing HTTP/2 forbids is left: the hop-by-hop
+/// headers (`connection` and what it names, `keep-alive`, `proxy-connection`, `te`,
+/// `transfer-encoding`, `upgrade`) go, and on `https` routes, which may be carried on h2, so does
+/// `host`: the client sets it from the upstream URL on HTTP/1.1 and h2 sends `:authority`.
 pub(super) fn rewrite_request_headers(
     headers: &mut HeaderMap,
     peer: &Peer,
@@ -191,7 +194,11 @@ pub(super) fn rewrite_request_headers(
     remove_hop_by_hop(headers);
     remove_keys(headers, key_source);
     headers.remove(EXPECT);
-    headers.insert(HOST, base.host.clone());
+    if base.scheme == http::uri::Scheme::HTTPS {
+        headers.remove(HOST);
+    } else {
+        headers.insert(HOST, base.host.clone());
+    }
     set_forwarding_headers(headers, peer, peer_is_trusted(peer));
     headers.insert(X_REQUEST_ID.clone(), request_id.clone());
     if let Credential::Header(name, value) = &route.credential {

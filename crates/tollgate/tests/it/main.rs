@@ -51,5 +51,6 @@ mod schema;
 mod scopes;
 mod sealing;
 mod signin_memory;
+mod upstream_h2;
 mod usage;
 mod web;
