@@ -16,10 +16,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::views::KeyView;
 use crate::ConsoleState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::rules::Actor;
 use crate::rules::keys::{self, Expiry, KeyChange, KeyDraft};
+use crate::rules::{Actor, RuleError};
 
 /// Filters of the key list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -54,6 +54,33 @@ pub struct KeyCreate {
     pub route_ids: Option<Vec<i64>>,
     /// Models the key may call on LLM routes, as glob patterns (`gpt-4o*`); omit or null for every model.
     pub models: Option<Vec<String>>,
+}
+
+impl TryFrom<KeyCreate> for KeyDraft {
+    type Error = RuleError;
+
+    /// The request as the key rules take it (the HTTP handler and the CLI both convert here).
+    fn try_from(req: KeyCreate) -> Result<Self, RuleError> {
+        let expiry = match (req.expires_in, req.expires_at) {
+            (Some(_), Some(_)) => {
+                return Err(RuleError::invalid(
+                    "expires_at",
+                    "give expires_in or expires_at, not both",
+                ));
+            }
+            (Some(text), None) => Expiry::In(text),
+            (None, Some(at)) => Expiry::At(at),
+            (None, None) => Expiry::Never,
+        };
+        Ok(Self {
+            team_id: req.team_id,
+            name: req.name,
+            description: req.description,
+            expiry,
+            route_ids: req.route_ids,
+            models: req.models,
+        })
+    }
 }
 
 /// The created key: `key` is shown this once.
@@ -169,25 +196,7 @@ pub async fn create_key(
     caller: Caller,
     ApiJson(req): ApiJson<KeyCreate>,
 ) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
-    let expiry = match (req.expires_in, req.expires_at) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid(
-                "expires_at",
-                "give expires_in or expires_at, not both",
-            ));
-        }
-        (Some(text), None) => Expiry::In(text),
-        (None, Some(at)) => Expiry::At(at),
-        (None, None) => Expiry::Never,
-    };
-    let draft = KeyDraft {
-        team_id: req.team_id,
-        name: req.name,
-        description: req.description,
-        expiry,
-        route_ids: req.route_ids,
-        models: req.models,
-    };
+    let draft = KeyDraft::try_from(req)?;
     let (key, secret) = keys::create(&state.rules(), &Actor::Console(&caller), draft).await?;
     Ok((
         StatusCode::CREATED,

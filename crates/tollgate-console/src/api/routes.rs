@@ -47,6 +47,24 @@ pub struct RouteCreate {
     pub upstream_key: Option<String>,
 }
 
+impl From<RouteCreate> for RouteDraft {
+    /// The request as the route rules take it (the HTTP handler and the CLI both convert here).
+    fn from(req: RouteCreate) -> Self {
+        Self {
+            team_id: req.team_id,
+            name: req.name,
+            prefix: req.prefix,
+            upstream_url: req.upstream_url,
+            kind: req.kind,
+            strip_prefix: req.strip_prefix,
+            connect_timeout_ms: req.connect_timeout_ms,
+            timeout_ms: req.timeout_ms,
+            enabled: req.enabled,
+            credential: req.upstream_key,
+        }
+    }
+}
+
 /// A change to a route; absent fields stay as they are.
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -111,18 +129,7 @@ pub async fn create_route(
     caller: Caller,
     ApiJson(req): ApiJson<RouteCreate>,
 ) -> ApiResult<(StatusCode, Json<RouteView>)> {
-    let draft = RouteDraft {
-        team_id: req.team_id,
-        name: req.name,
-        prefix: req.prefix,
-        upstream_url: req.upstream_url,
-        kind: req.kind,
-        strip_prefix: req.strip_prefix,
-        connect_timeout_ms: req.connect_timeout_ms,
-        timeout_ms: req.timeout_ms,
-        enabled: req.enabled,
-        credential: req.upstream_key,
-    };
+    let draft = RouteDraft::from(req);
     let route = routes::create(&state.rules(), &Actor::Console(&caller), draft).await?;
     Ok((StatusCode::CREATED, Json(RouteView::from(&route))))
 }

@@ -50,19 +50,7 @@ impl Backend {
     pub async fn create_key(&self, req: KeyCreate) -> Outcome<KeyCreated> {
         match self {
             Self::Local(l) => {
-                let expiry = match (req.expires_in, req.expires_at) {
-                    (Some(text), _) => Expiry::In(text),
-                    (None, Some(at)) => Expiry::At(at),
-                    (None, None) => Expiry::Never,
-                };
-                let draft = KeyDraft {
-                    team_id: req.team_id,
-                    name: req.name,
-                    description: req.description,
-                    expiry,
-                    route_ids: req.route_ids,
-                    models: req.models,
-                };
+                let draft = KeyDraft::try_from(req)?;
                 let (record, secret) = keys::create(&l.rules(), &l.actor(), draft).await?;
                 let models = tollgate_console::rules::limits::key_models(l.store.as_ref()).await?;
                 Ok(KeyCreated {
@@ -128,18 +116,7 @@ impl Backend {
     pub async fn create_route(&self, req: RouteCreate) -> Outcome<RouteView> {
         match self {
             Self::Local(l) => {
-                let draft = RouteDraft {
-                    team_id: req.team_id,
-                    name: req.name,
-                    prefix: req.prefix,
-                    upstream_url: req.upstream_url,
-                    kind: req.kind,
-                    strip_prefix: req.strip_prefix,
-                    connect_timeout_ms: req.connect_timeout_ms,
-                    timeout_ms: req.timeout_ms,
-                    enabled: req.enabled,
-                    credential: req.upstream_key,
-                };
+                let draft = RouteDraft::from(req);
                 let route = routes::create(&l.rules(), &l.actor(), draft).await?;
                 Ok(RouteView::from(&route))
             }

@@ -33,7 +33,7 @@ use tollgate_console::api::usage::{self, ExportFormat, SummaryView, TopItem, Usa
 use tollgate_console::api::views::{KeyView, MembershipView, RouteView, TeamView, UserView};
 use tollgate_console::error::{ApiError, ErrorDetail};
 use tollgate_console::rules::counters::{self, ReadingNote};
-use tollgate_console::rules::keys::{self, Expiry, KeyChange, KeyDraft};
+use tollgate_console::rules::keys::{self, KeyChange, KeyDraft};
 use tollgate_console::rules::limits::{self, LimitDraft, LimitFilter, StoreSeed};
 use tollgate_console::rules::routes::{self, RouteChange, RouteDraft};
 use tollgate_console::rules::users::{self, UserChange};
