@@ -29,6 +29,15 @@ fi
 pg_isready -h 127.0.0.1 -p 5432 || die "PostgreSQL is not answering on 127.0.0.1:5432"
 psql -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1 \
   || die "PostgreSQL on 127.0.0.1:5432 does not accept user postgres with trust auth"
+# Redis: the limit tests keep shared counters in it (two instances, fail-open and fail-closed).
+need_apt redis-cli redis-tools
+if [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" != "PONG" ]; then
+  need_apt redis-server redis-server
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null \
+    || die "cannot start redis-server"
+  for _ in $(seq 1 30); do [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ] && break; sleep 1; done
+fi
+[ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ] || die "Redis is not answering on 127.0.0.1:6379"
 
 # promtool (Debian's prometheus package) checks the live /metrics exposition in
 # crates/tollgate/tests/it/metrics.rs, which fails without it.
