@@ -57,10 +57,10 @@ impl Namespace {
 
     fn config(&self, url: &str, mode: FailMode) -> RedisConfig {
         RedisConfig {
-            url: url.to_owned(),
             namespace: self.0.clone(),
             fail_mode: mode,
             timeout: Duration::from_millis(250),
+            ..RedisConfig::new(url)
         }
     }
 }

@@ -130,6 +130,8 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
                 namespace: settings.namespace.clone(),
                 fail_mode: settings.fail_mode,
                 timeout: Duration::from_millis(settings.redis_timeout_ms),
+                lease_calls: settings.redis_lease_calls,
+                lease_instances: settings.redis_lease_instances,
             };
             let counters = RedisCounters::connect(redis, seed)
                 .await

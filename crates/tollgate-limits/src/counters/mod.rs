@@ -3,6 +3,7 @@
 //! The engine turns the limits that apply to a call into [`Check`]s; a backend applies all the
 //! checks of one call atomically (all admitted or none taken) and later settles them.
 
+mod lease;
 mod local;
 mod redis;
 

@@ -1,18 +1,21 @@
 //! Counters in Redis, shared by every instance: one Lua script per admission applies every
-//! check of the call atomically, so limits hold exactly across instances.
+//! check of the call atomically, so limits hold exactly across instances. Far from a limit's
+//! end, the same script also grants this instance a block of the limit (see [`super::lease`]),
+//! from which the next calls are admitted and settled in the process with no round trip.
 //!
 //! Keys are `{<namespace>}:<kind>:<limit id>…`; the braces make every key one Redis Cluster hash
 //! slot, which a multi-key script needs. Counters expire on their own (rate windows after the
 //! window, in-flight leases and reservations after their TTL, budgets a week after the period).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::lease::{Job, LeaseSettings, Leases, request_life_ms};
 use super::{
     Attempt, BudgetSeed, Check, CheckState, Counter, Counters, CountersError, LocalCounters,
     Outcome, PERIOD_GRACE_MS, Settlement, Unit,
@@ -20,6 +23,12 @@ use super::{
 
 const ADMIT_LUA: &str = include_str!("lua/admit.lua");
 const SETTLE_LUA: &str = include_str!("lua/settle.lua");
+const SYNC_LUA: &str = include_str!("lua/sync.lua");
+/// How often the leases are brought up to date in Redis (sooner when a budget block is half
+/// used).
+const FLUSH_EVERY: Duration = Duration::from_millis(10);
+/// Values per check in the admit script's answer.
+const STATE_WIDTH: usize = 4;
 const SEED_LUA: &str = "if redis.call('HSETNX', KEYS[1], 'used', ARGV[1]) == 1 and tonumber(ARGV[2]) >= 0 then \
      redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end return 0";
 
@@ -45,6 +54,12 @@ pub struct RedisConfig {
     pub fail_mode: FailMode,
     /// How long one round trip may take before Redis counts as unreachable.
     pub timeout: Duration,
+    /// Calls a leased block is sized for (0: every call is decided in Redis).
+    pub lease_calls: u32,
+    /// Instances expected to share the counters: a block is leased only while the headroom
+    /// left is more than 2 × block × instances. More instances than this never over-admit;
+    /// near a limit they may under-admit until the blocks come back.
+    pub lease_instances: u32,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -54,18 +69,23 @@ impl std::fmt::Debug for RedisConfig {
             .field("namespace", &self.namespace)
             .field("fail_mode", &self.fail_mode)
             .field("timeout", &self.timeout)
+            .field("lease_calls", &self.lease_calls)
+            .field("lease_instances", &self.lease_instances)
             .finish()
     }
 }
 
 impl RedisConfig {
-    /// A configuration with the defaults: namespace `tollgate`, fail open, 250 ms round trips.
+    /// A configuration with the defaults: namespace `tollgate`, fail open, 250 ms round trips,
+    /// blocks of 64 calls for 4 instances.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             namespace: "tollgate".to_owned(),
             fail_mode: FailMode::FailOpen,
             timeout: Duration::from_millis(250),
+            lease_calls: 64,
+            lease_instances: 4,
         }
     }
 }
@@ -104,6 +124,20 @@ pub struct RedisCounters {
     admit: Script,
     settle: Script,
     seed_script: Script,
+    leases: Arc<Leases>,
+    flusher: Arc<Flusher>,
+}
+
+/// What the background flusher of the leases needs; also used by `peek` to flush at once.
+struct Flusher {
+    conn: ConnectionManager,
+    sync: Script,
+    timeout: Duration,
+    /// The reservation TTL of the latest admission (leases are refreshed within a quarter).
+    ttl_ms: AtomicI64,
+    wake: tokio::sync::Notify,
+    /// One flush at a time.
+    running: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for RedisCounters {
@@ -171,6 +205,21 @@ impl RedisCounters {
             .map_err(|_| RedisSetupError::Unreachable(host.clone(), "timed out".to_owned()))?
             .map_err(|e| RedisSetupError::Unreachable(host, e.to_string()))?;
         let instance = uuid_tail();
+        let leases = Arc::new(Leases::new(LeaseSettings {
+            calls: i64::from(config.lease_calls),
+            instances: i64::from(config.lease_instances.max(1)),
+        }));
+        let flusher = Arc::new(Flusher {
+            conn: conn.clone(),
+            sync: Script::new(SYNC_LUA),
+            timeout: config.timeout,
+            ttl_ms: AtomicI64::new(600_000),
+            wake: tokio::sync::Notify::new(),
+            running: tokio::sync::Mutex::new(()),
+        });
+        if leases.enabled() {
+            spawn_flusher(Arc::downgrade(&leases), Arc::downgrade(&flusher));
+        }
         Ok(Self {
             conn,
             prefix: format!("{{{ns}}}"),
@@ -188,6 +237,8 @@ impl RedisCounters {
             admit: Script::new(ADMIT_LUA),
             settle: Script::new(SETTLE_LUA),
             seed_script: Script::new(SEED_LUA),
+            leases,
+            flusher,
         })
     }
 
@@ -269,17 +320,29 @@ impl RedisCounters {
         Ok(())
     }
 
-    async fn redis_admit(&self, a: &Attempt<'_>, peek: bool) -> Result<Vec<i64>, Failure> {
+    /// Admits (or peeks) in Redis, asking for the blocks in `wanted` (one per check) under the
+    /// names `lease_member:<check>`.
+    async fn redis_admit(
+        &self,
+        a: &Attempt<'_>,
+        peek: bool,
+        keys: &[(String, String)],
+        wanted: &[i64],
+        lease_member: &str,
+    ) -> Result<Vec<i64>, Failure> {
         let member = self.member(a.seq);
         for _ in 0..=a.checks.len() + 1 {
             let mut inv = self.admit.prepare_invoke();
             inv.arg(if peek { "peek" } else { "admit" })
                 .arg(a.now_ms)
                 .arg(&member)
-                .arg(a.ttl_ms);
-            for c in a.checks {
-                let (k1, k2) = self.keys(c);
-                inv.key(k1).key(k2);
+                .arg(a.ttl_ms)
+                .arg(self.leases.instances())
+                .arg(lease_member);
+            for (i, c) in a.checks.iter().enumerate() {
+                if let Some((k1, k2)) = keys.get(i) {
+                    inv.key(k1).key(k2);
+                }
                 let (typ, max, amount, param) = match c.counter {
                     Counter::Requests { window_ms, max } => ("R", max, 0, window_ms),
                     Counter::Tokens { max, amount } => ("T", max, amount, 0),
@@ -291,11 +354,17 @@ impl RedisCounters {
                         ..
                     } => ("B", max, amount, period_end.unwrap_or(-1)),
                 };
+                let life = match c.counter {
+                    Counter::Requests { window_ms, .. } => request_life_ms(window_ms),
+                    _ => 0,
+                };
                 inv.arg(typ)
                     .arg(u8::from(c.hard))
                     .arg(max)
                     .arg(amount.max(0))
-                    .arg(param);
+                    .arg(param)
+                    .arg(wanted.get(i).copied().unwrap_or(0).max(0))
+                    .arg(life);
             }
             let mut conn = self.conn.clone();
             let reply: Vec<i64> = self.run(inv.invoke_async(&mut conn)).await?;
@@ -387,7 +456,7 @@ fn uuid_tail() -> String {
 fn states_of(reply: &[i64], n: usize) -> Vec<CheckState> {
     (0..n)
         .map(|i| {
-            let at = |k: usize| reply.get(1 + i * 3 + k).copied().unwrap_or(0);
+            let at = |k: usize| reply.get(1 + i * STATE_WIDTH + k).copied().unwrap_or(0);
             let reset = at(2);
             CheckState {
                 used: at(0),
@@ -398,11 +467,123 @@ fn states_of(reply: &[i64], n: usize) -> Vec<CheckState> {
         .collect()
 }
 
+fn granted_of(reply: &[i64], n: usize) -> Vec<i64> {
+    (0..n)
+        .map(|i| reply.get(1 + i * STATE_WIDTH + 3).copied().unwrap_or(0))
+        .collect()
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the lease flusher ends by itself once the counters are dropped (weak references)"
+)]
+fn spawn_flusher(leases: Weak<Leases>, flusher: Weak<Flusher>) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    handle.spawn(async move {
+        loop {
+            let (Some(leases), Some(flusher)) = (leases.upgrade(), flusher.upgrade()) else {
+                return;
+            };
+            let _ = tokio::time::timeout(FLUSH_EVERY, flusher.wake.notified()).await;
+            flush(&leases, &flusher, false).await;
+        }
+    });
+}
+
+/// Brings every lease that needs it up to date in Redis, in one script call (with `end_blocks`,
+/// request blocks end now and give back their unused permits).
+async fn flush(leases: &Leases, f: &Flusher, end_blocks: bool) {
+    let _one = f.running.lock().await;
+    let ttl = f.ttl_ms.load(Ordering::Relaxed);
+    let now = tollgate_core::time::now_ms();
+    let jobs = leases.jobs(now, ttl, end_blocks);
+    if jobs.is_empty() {
+        return;
+    }
+    let mut inv = f.sync.prepare_invoke();
+    inv.arg(now).arg(ttl).arg(leases.instances());
+    for job in &jobs {
+        match job {
+            Job::Budget {
+                member,
+                k1,
+                k2,
+                pending,
+                inflight,
+                keep,
+                block,
+                max,
+                ..
+            } => {
+                inv.key(k1).key(k2);
+                inv.arg("B")
+                    .arg(member)
+                    .arg(*pending)
+                    .arg(*inflight)
+                    .arg(u8::from(*keep))
+                    .arg(*block)
+                    .arg(*max);
+            }
+            Job::Return {
+                k1,
+                prefix,
+                first,
+                last,
+            } => {
+                inv.key(k1).key(k1);
+                inv.arg("Z")
+                    .arg(prefix)
+                    .arg(*first)
+                    .arg(*last)
+                    .arg(0)
+                    .arg(0)
+                    .arg(0);
+            }
+        }
+    }
+    let mut conn = f.conn.clone();
+    let reply = match tokio::time::timeout(f.timeout, inv.invoke_async::<Vec<i64>>(&mut conn)).await
+    {
+        Ok(Ok(r)) => Some(r),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "bringing leased limit blocks up to date in Redis failed");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("bringing leased limit blocks up to date in Redis timed out");
+            None
+        }
+    };
+    leases.apply(&jobs, reply.as_deref(), tollgate_core::time::now_ms());
+}
+
 #[async_trait]
 impl Counters for RedisCounters {
     async fn admit(&self, a: &Attempt<'_>) -> Result<Outcome, CountersError> {
+        if let Some((states, flush_soon)) = self.leases.try_admit(a) {
+            if flush_soon {
+                self.flusher.wake.notify_one();
+            }
+            return Ok(Outcome::Admitted {
+                states,
+                local: false,
+            });
+        }
         if !self.degraded_now() {
-            match self.redis_admit(a, false).await {
+            self.flusher.ttl_ms.store(a.ttl_ms, Ordering::Relaxed);
+            let keys: Vec<(String, String)> = a.checks.iter().map(|c| self.keys(c)).collect();
+            let wanted = self.leases.wanted(a.checks, a.now_ms);
+            let lease_member = if wanted.iter().any(|w| *w > 0) {
+                self.leases.member(&self.instance)
+            } else {
+                String::new()
+            };
+            match self
+                .redis_admit(a, false, &keys, &wanted, &lease_member)
+                .await
+            {
                 Ok(reply) => {
                     if reply.first() == Some(&1) {
                         let at = |k: usize| reply.get(k).copied().unwrap_or(-1);
@@ -413,8 +594,12 @@ impl Counters for RedisCounters {
                             used: at(3),
                         });
                     }
+                    let mut states = states_of(&reply, a.checks.len());
+                    let granted = granted_of(&reply, a.checks.len());
+                    self.leases
+                        .install(a, &keys, &lease_member, &granted, &mut states);
                     return Ok(Outcome::Admitted {
-                        states: states_of(&reply, a.checks.len()),
+                        states,
                         local: false,
                     });
                 }
@@ -430,13 +615,18 @@ impl Counters for RedisCounters {
 
     async fn peek(&self, checks: &[Check], now_ms: i64) -> Result<Vec<CheckState>, CountersError> {
         if !self.degraded_now() {
+            // What this instance settled from its blocks is added first and its unused permits
+            // given back, so the use it reads is current.
+            flush(&self.leases, &self.flusher, true).await;
             let a = Attempt {
                 checks,
                 now_ms,
                 seq: 0,
                 ttl_ms: 0,
             };
-            match self.redis_admit(&a, true).await {
+            let keys: Vec<(String, String)> = checks.iter().map(|c| self.keys(c)).collect();
+            let none = vec![0; checks.len()];
+            match self.redis_admit(&a, true, &keys, &none, "").await {
                 Ok(reply) => return Ok(states_of(&reply, checks.len())),
                 Err(Failure::Seed(e)) => return Err(e.into()),
                 Err(Failure::Down(why)) => self.fall_back(&why),
@@ -452,6 +642,73 @@ impl Counters for RedisCounters {
         if s.local || (s.ticket.is_none() && self.degraded_now()) {
             return self.fallback.settle(s).await;
         }
+        if let Some(done) = self.leases.settle(s) {
+            if done.in_redis.is_empty() {
+                return Ok(done.used);
+            }
+            // Checks whose blocks are all given back: their use goes to Redis directly.
+            let rest: Vec<Check> = done
+                .in_redis
+                .iter()
+                .filter_map(|i| s.checks.get(*i).copied())
+                .collect();
+            let used = self
+                .redis_settle(&Settlement {
+                    checks: &rest,
+                    ..*s
+                })
+                .await?;
+            let mut all = done.used;
+            for (i, u) in done.in_redis.iter().zip(used) {
+                if let Some(slot) = all.get_mut(*i) {
+                    *slot = u;
+                }
+            }
+            return Ok(all);
+        }
+        self.redis_settle(s).await
+    }
+    fn release_now(&self, checks: &[Check], seq: u64, local: bool) -> bool {
+        if local {
+            return self.fallback.release_now(checks, seq, local);
+        }
+        !checks
+            .iter()
+            .any(|c| matches!(c.counter, Counter::Concurrency { .. }))
+    }
+
+    async fn release_later(&self, checks: Vec<Check>, seq: u64, local: bool) {
+        if local {
+            self.fallback.release_now(&checks, seq, local);
+            return;
+        }
+        let member = self.member(seq);
+        let mut pipe = redis::pipe();
+        for c in checks
+            .iter()
+            .filter(|c| matches!(c.counter, Counter::Concurrency { .. }))
+        {
+            pipe.zrem(self.keys(c).0, &member).ignore();
+        }
+        let mut conn = self.conn.clone();
+        if let Err(Failure::Down(why)) = self.run(pipe.query_async::<()>(&mut conn)).await {
+            // The lease expires on its own after the reservation TTL.
+            tracing::warn!(error = why, "releasing an in-flight lease in Redis failed");
+        }
+    }
+
+    fn degraded(&self) -> bool {
+        self.health.degraded.load(Ordering::SeqCst)
+    }
+
+    fn degradations(&self) -> u64 {
+        self.health.degradations.load(Ordering::Relaxed)
+    }
+}
+
+impl RedisCounters {
+    /// Settles in Redis: one script call (after seeding budgets it finds unseeded).
+    async fn redis_settle(&self, s: &Settlement<'_>) -> Result<Vec<i64>, CountersError> {
         let member = s
             .ticket
             .map(|(seq, _)| self.member(seq))
@@ -506,42 +763,5 @@ impl Counters for RedisCounters {
         Err(CountersError::Unavailable(
             "budget counters disappeared while being seeded".to_owned(),
         ))
-    }
-
-    fn release_now(&self, checks: &[Check], seq: u64, local: bool) -> bool {
-        if local {
-            return self.fallback.release_now(checks, seq, local);
-        }
-        !checks
-            .iter()
-            .any(|c| matches!(c.counter, Counter::Concurrency { .. }))
-    }
-
-    async fn release_later(&self, checks: Vec<Check>, seq: u64, local: bool) {
-        if local {
-            self.fallback.release_now(&checks, seq, local);
-            return;
-        }
-        let member = self.member(seq);
-        let mut pipe = redis::pipe();
-        for c in checks
-            .iter()
-            .filter(|c| matches!(c.counter, Counter::Concurrency { .. }))
-        {
-            pipe.zrem(self.keys(c).0, &member).ignore();
-        }
-        let mut conn = self.conn.clone();
-        if let Err(Failure::Down(why)) = self.run(pipe.query_async::<()>(&mut conn)).await {
-            // The lease expires on its own after the reservation TTL.
-            tracing::warn!(error = why, "releasing an in-flight lease in Redis failed");
-        }
-    }
-
-    fn degraded(&self) -> bool {
-        self.health.degraded.load(Ordering::SeqCst)
-    }
-
-    fn degradations(&self) -> u64 {
-        self.health.degradations.load(Ordering::Relaxed)
     }
 }

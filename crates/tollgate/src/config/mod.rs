@@ -363,6 +363,16 @@ impl Config {
                 "limits.redis_timeout_ms must be 1 to 10000".into(),
             ));
         }
+        if l.redis_lease_calls > 10_000 {
+            return Err(ConfigError(
+                "limits.redis_lease_calls must be 0 (no leases) to 10000".into(),
+            ));
+        }
+        if !(1..=1_000).contains(&l.redis_lease_instances) {
+            return Err(ConfigError(
+                "limits.redis_lease_instances must be 1 to 1000".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -660,6 +670,12 @@ mod tests {
         let mut config = Config::default();
         config.limits.namespace = "a b".into();
         assert!(err_of(&config).contains("limits.namespace"));
+        let mut config = Config::default();
+        config.limits.redis_lease_calls = 10_001;
+        assert!(err_of(&config).contains("limits.redis_lease_calls"));
+        let mut config = Config::default();
+        config.limits.redis_lease_instances = 0;
+        assert!(err_of(&config).contains("limits.redis_lease_instances"));
         let mut config = Config::default();
         config.limits.default_estimate_tokens = 0;
         assert!(err_of(&config).contains("limits.default_estimate_tokens"));

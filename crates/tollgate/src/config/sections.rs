@@ -93,6 +93,12 @@ pub struct LimitsSettings {
     pub reservation_ttl_secs: u64,
     /// Longest Redis round trip before Redis counts as unreachable, ms.
     pub redis_timeout_ms: u64,
+    /// With Redis, far from a limit's end an instance leases a block sized for this many calls
+    /// and admits them with no round trip (0: every call is decided in Redis).
+    pub redis_lease_calls: u32,
+    /// Instances expected to share the Redis counters: blocks are leased only while more than
+    /// 2 × block × this is left, so near the end every call is decided in Redis.
+    pub redis_lease_instances: u32,
 }
 
 impl Default for LimitsSettings {
@@ -105,6 +111,8 @@ impl Default for LimitsSettings {
             default_estimate_tokens: 1024,
             reservation_ttl_secs: 600,
             redis_timeout_ms: 250,
+            redis_lease_calls: 64,
+            redis_lease_instances: 4,
         }
     }
 }

@@ -1,0 +1,209 @@
+//! Leased headroom on the Redis counters (the real Redis at 127.0.0.1:6379): far from a limit's
+//! end an instance admits from blocks it took from Redis; near the end every call is decided in
+//! Redis, so two instances still admit exactly the limit and never more.
+#![expect(
+    clippy::expect_used,
+    reason = "test helpers outside #[test] functions fail loudly too"
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate_limits::{
+    Enforcement, Limit, LimitKind, Limiter, LimiterConfig, Period, RedisConfig, RedisCounters,
+    RefusalCode, Request, Scope, Window, ZeroSeed,
+};
+
+const REDIS: &str = "redis://127.0.0.1:6379";
+
+fn limit(id: i64, kind: LimitKind) -> Limit {
+    Limit {
+        id,
+        scope: Scope::Key(1),
+        kind,
+        enforcement: Enforcement::Hard,
+        alert_at: vec![80, 100],
+        include_reported: false,
+    }
+}
+
+fn call(tokens: u64) -> Request {
+    Request {
+        team_id: Some(2),
+        key_id: Some(1),
+        route_id: Some(3),
+        estimate_tokens: tokens,
+        estimate_cost_micro: 0,
+        now_ms: tollgate_core::time::now_ms(),
+    }
+}
+
+/// A namespace of its own, whose keys are deleted when the test ends.
+struct Namespace(String);
+
+impl Namespace {
+    fn new() -> Self {
+        Self(format!("test-{}", uuid::Uuid::now_v7().simple()))
+    }
+
+    fn conn(&self) -> redis::Connection {
+        redis::Client::open(REDIS)
+            .and_then(|c| c.get_connection())
+            .expect("Redis at 127.0.0.1:6379")
+    }
+
+    fn keys(&self, what: &str) -> Vec<String> {
+        redis::cmd("KEYS")
+            .arg(format!("{{{}}}:{what}", self.0))
+            .query(&mut self.conn())
+            .expect("KEYS")
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let keys = self.keys("*");
+        if !keys.is_empty() {
+            let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query(&mut self.conn());
+        }
+    }
+}
+
+async fn limiter(ns: &Namespace, lease_calls: u32, limits: Vec<Limit>) -> Limiter {
+    let config = RedisConfig {
+        namespace: ns.0.clone(),
+        lease_calls,
+        lease_instances: 2,
+        ..RedisConfig::new(REDIS)
+    };
+    let counters = RedisCounters::connect(config, Arc::new(ZeroSeed))
+        .await
+        .expect("Redis at 127.0.0.1:6379");
+    Limiter::new(limits, Arc::new(counters), LimiterConfig::default()).expect("valid limits")
+}
+
+/// Admits calls of `tokens` on `a` and `b` in turn, settling each at once with `tokens`, until
+/// both refuse; then waits for unused blocks to come back (request blocks end within a second,
+/// budget blocks are given back at the next flush once the headroom is small) and goes on, until
+/// a whole round after the wait admits nothing. Returns the calls admitted.
+async fn drain(a: &Limiter, b: &Limiter, tokens: u64, code: RefusalCode) -> u64 {
+    let mut admitted = 0;
+    loop {
+        let before = admitted;
+        let mut open = [true, true];
+        while open.iter().any(|o| *o) {
+            for (i, l) in [a, b].into_iter().enumerate() {
+                if !open[i] {
+                    continue;
+                }
+                match l.admit(&call(tokens)).await {
+                    Ok(admission) => {
+                        admitted += 1;
+                        admission.settle(tokens, 0).await.expect("settled");
+                    }
+                    Err(r) => {
+                        assert_eq!(r.code, code, "{r:?}");
+                        open[i] = false;
+                    }
+                }
+            }
+        }
+        if admitted == before {
+            return admitted;
+        }
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn far_from_the_end_calls_are_admitted_from_leased_blocks() {
+    let ns = Namespace::new();
+    let limits = vec![
+        limit(
+            1,
+            LimitKind::Requests {
+                per: Window::Minute,
+                max: 1_000_000,
+            },
+        ),
+        limit(
+            2,
+            LimitKind::TokenBudget {
+                max: 1_000_000_000,
+                period: Period::Month,
+            },
+        ),
+    ];
+    let a = limiter(&ns, 64, limits).await;
+    for _ in 0..200 {
+        let admission = a.admit(&call(50)).await.expect("admitted");
+        let h = admission.headers();
+        assert!(h.requests.is_some_and(|r| r.remaining < 1_000_000), "{h:?}");
+        admission.settle(30, 0).await.expect("settled");
+    }
+    // The sliding log holds blocks of 64 entries named after their lease, not one per call.
+    let log = ns.keys("r:1:*");
+    assert_eq!(log.len(), 1, "{log:?}");
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg(&log[0])
+        .arg(0)
+        .arg(-1)
+        .query(&mut ns.conn())
+        .expect("ZRANGE");
+    let leased = members.iter().filter(|m| m.contains(":L")).count();
+    assert!(leased >= 3 * 64, "{leased} of {} leased", members.len());
+    // The use as the instance reports it is exact: its unused permits are given back and its
+    // settled use flushed before it reads.
+    let usage = a.usage().await.expect("usage");
+    assert_eq!(usage[0].used, 200);
+    assert_eq!(usage[1].used, 200 * 30);
+    // Another instance sees the same once the blocks are back.
+    let b = limiter(&ns, 64, a.limits()).await;
+    let seen = b.usage().await.expect("usage");
+    assert_eq!((seen[0].used, seen[1].used), (200, 6_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_leasing_instances_admit_exactly_a_request_limit() {
+    let ns = Namespace::new();
+    // Blocks of 16 while more than 2 × 16 × 2 = 64 are left.
+    let limits = vec![limit(
+        1,
+        LimitKind::Requests {
+            per: Window::Minute,
+            max: 300,
+        },
+    )];
+    let a = limiter(&ns, 16, limits.clone()).await;
+    let b = limiter(&ns, 16, limits).await;
+    assert_eq!(drain(&a, &b, 0, RefusalCode::RateLimited).await, 300);
+    assert_eq!(a.usage().await.expect("usage")[0].used, 300);
+    // Most of them came from blocks: 300 - 64 left room for leases of 16.
+    let log = ns.keys("r:1:*");
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg(&log[0])
+        .arg(0)
+        .arg(-1)
+        .query(&mut ns.conn())
+        .expect("ZRANGE");
+    let leased = members.iter().filter(|m| m.contains(":L")).count();
+    assert!(leased >= 200, "{leased} of {} leased", members.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_leasing_instances_admit_exactly_a_token_budget() {
+    let ns = Namespace::new();
+    // Blocks of 16 calls × 10 tokens while more than 2 × 160 × 2 = 640 tokens are left.
+    let limits = vec![limit(
+        1,
+        LimitKind::TokenBudget {
+            max: 30_000,
+            period: Period::Day,
+        },
+    )];
+    let a = limiter(&ns, 16, limits.clone()).await;
+    let b = limiter(&ns, 16, limits).await;
+    assert_eq!(drain(&a, &b, 10, RefusalCode::BudgetExceeded).await, 3_000);
+    let u = &b.usage().await.expect("usage")[0];
+    assert_eq!((u.used, u.remaining), (30_000, 0));
+}
