@@ -8,23 +8,22 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
+use tollgate_console::rules::limits::calls_used_since;
 use tollgate_gateway::limits::GatewayLimits;
 use tollgate_limits::{
     BudgetSeed, Counters, Limiter, LimiterConfig, LocalCounters, RedisConfig, RedisCounters, Scope,
     SeedError,
 };
-use tollgate_store::{AggregateOrder, Grouping, RollupFilter, Store};
+use tollgate_store::Store;
 
 use crate::config::Config;
 
 const HOUR_MS: i64 = 3_600_000;
 
-/// A budget's use as the store knows it: the calls of the scope in the hourly and daily
-/// roll-ups since the period start (tokens, and the cost priced when each call was recorded),
-/// plus token-counter readings for budgets that count them.
-///
-/// The roll-ups have hourly resolution, so a period that does not start on the hour (a zone
-/// with a half-hour offset) is seeded from the start of its first hour.
+/// A budget's use as the store knows it: the calls of the scope since the period start, exactly
+/// (whole hours from the roll-ups, the partial first hour from the raw events; tokens, and the
+/// cost priced when each call was recorded), plus token-counter readings for budgets that count
+/// them.
 pub struct StoreSeed {
     store: Arc<dyn Store>,
 }
@@ -54,28 +53,14 @@ impl BudgetSeed for StoreSeed {
         include_reported: bool,
     ) -> Result<(i64, i64), SeedError> {
         let now = tollgate_core::time::now_ms();
-        let mut filter = RollupFilter {
-            from_ms: since_ms.max(0).div_euclid(HOUR_MS) * HOUR_MS,
-            to_ms: (now.div_euclid(HOUR_MS) + 1) * HOUR_MS,
-            ..RollupFilter::default()
-        };
-        match scope {
-            Scope::Instance => {}
-            Scope::Team(id) => filter.team_ids = Some(vec![id]),
-            Scope::Key(id) => filter.key_id = Some(id),
-            Scope::Route(id) => filter.route_id = Some(id),
-        }
-        let rows = self
-            .store
-            .aggregate_usage(&filter, Grouping::Total, AggregateOrder::Bucket, 1)
+        let (mut tokens, cost_usd) = calls_used_since(self.store.as_ref(), scope, since_ms)
             .await
             .map_err(|e| SeedError(e.to_string()))?;
-        let (mut tokens, cost_usd) = rows
-            .first()
-            .map_or((0, 0.0), |r| (r.total_tokens, r.cost_usd));
         if include_reported {
-            tokens =
-                tokens.saturating_add(self.reported(scope, filter.from_ms, filter.to_ms).await?);
+            // Readings are kept by day: the days the period touches.
+            let from = since_ms.max(0).div_euclid(HOUR_MS) * HOUR_MS;
+            let to = (now.div_euclid(HOUR_MS) + 1) * HOUR_MS;
+            tokens = tokens.saturating_add(self.reported(scope, from, to).await?);
         }
         Ok((tokens.max(0), usd_to_micro(cost_usd)))
     }

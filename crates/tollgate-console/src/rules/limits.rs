@@ -12,7 +12,10 @@ use tollgate_limits::{
     BudgetSeed, Enforcement, FieldError, Limit, LimitKind, Limiter, Period, Scope, SeedError,
     default_alert_at,
 };
-use tollgate_store::{AggregateOrder, Grouping, LimitOwner, LimitRecord, RollupFilter, Store};
+use tollgate_store::{
+    AggregateOrder, EventCursor, EventFilter, Grouping, LimitOwner, LimitRecord, RollupFilter,
+    Store,
+};
 
 use super::{Actor, RuleError, RuleResult, Rules};
 use crate::audit::Change;
@@ -662,8 +665,9 @@ pub async fn migrate_quota_settings(store: &dyn Store, actor: &str) -> RuleResul
     Ok(done)
 }
 
-/// Budget use read from the store's hourly rollups (and, for budgets that count them, the
-/// token-counter readings): what a budget has used since the start of its period.
+/// Budget use read from the store's hourly roll-ups and the raw events of a partial first hour
+/// (and, for budgets that count them, the token-counter readings): what a budget has used since
+/// the start of its period.
 #[derive(Clone)]
 pub struct StoreSeed {
     store: Arc<dyn Store>,
@@ -682,8 +686,80 @@ impl std::fmt::Debug for StoreSeed {
     }
 }
 
-/// Tokens and micro-USD used in `scope` since `since_ms` (rollups are hourly: the hour holding
-/// `since_ms` counts whole); readings count only instance-wide, where they are kept.
+/// Calls' tokens and cost (USD) in `scope` from `since_ms` on, exactly: the whole hours from the
+/// store's hourly roll-ups, and the part of an hour before the first whole one (a period that
+/// starts at :30 in a zone like +05:30, or at any moment) summed from the raw events. Token
+/// -counter readings are not included.
+pub async fn calls_used_since(
+    store: &dyn Store,
+    scope: Scope,
+    since_ms: i64,
+) -> RuleResult<(i64, f64)> {
+    let now = now_ms();
+    let first_hour = since_ms.div_euclid(HOUR_MS) * HOUR_MS;
+    let whole_from = if first_hour == since_ms {
+        since_ms
+    } else {
+        first_hour + HOUR_MS
+    };
+    let mut filter = RollupFilter {
+        from_ms: whole_from,
+        to_ms: now + HOUR_MS,
+        ..RollupFilter::default()
+    };
+    let mut events = EventFilter {
+        from_ms: Some(since_ms),
+        to_ms: Some(whole_from),
+        ..EventFilter::default()
+    };
+    match scope {
+        Scope::Instance => {}
+        Scope::Team(t) => {
+            filter.team_ids = Some(vec![t]);
+            events.team_ids = Some(vec![t]);
+        }
+        Scope::Key(k) => {
+            filter.key_id = Some(k);
+            events.key_id = Some(k);
+        }
+        Scope::Route(r) => {
+            filter.route_id = Some(r);
+            events.route_id = Some(r);
+        }
+    }
+    let totals = store
+        .aggregate_usage(&filter, Grouping::Total, AggregateOrder::Bucket, 1)
+        .await?;
+    let (mut tokens, mut cost) = totals
+        .first()
+        .map_or((0, 0.0), |t| (t.total_tokens, t.cost_usd));
+    if whole_from > since_ms && since_ms <= now {
+        let mut after = None;
+        loop {
+            let page = store.search_usage(&events, after, EDGE_PAGE).await?;
+            for e in &page {
+                tokens = tokens.saturating_add(e.event.tokens.total);
+                cost += e.event.cost_usd;
+            }
+            match page.last() {
+                Some(last) if i64::try_from(page.len()).unwrap_or(0) == EDGE_PAGE => {
+                    after = Some(EventCursor {
+                        ts_ms: last.event.ts_ms,
+                        id: last.id,
+                    });
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok((tokens, cost))
+}
+
+/// Raw events read per page when summing the part of an hour a period starts in.
+const EDGE_PAGE: i64 = 1_000;
+
+/// Tokens and micro-USD used in `scope` since `since_ms` (see [`calls_used_since`]); readings
+/// count only instance-wide, where they are kept.
 pub async fn used_since(
     store: &dyn Store,
     scope: Scope,
@@ -691,28 +767,12 @@ pub async fn used_since(
     include_reported: bool,
 ) -> RuleResult<(i64, i64)> {
     let now = now_ms();
-    let mut filter = RollupFilter {
-        from_ms: since_ms - since_ms.rem_euclid(HOUR_MS),
-        to_ms: now + HOUR_MS,
-        ..RollupFilter::default()
-    };
-    match scope {
-        Scope::Instance => {}
-        Scope::Team(t) => filter.team_ids = Some(vec![t]),
-        Scope::Key(k) => filter.key_id = Some(k),
-        Scope::Route(r) => filter.route_id = Some(r),
-    }
-    let totals = store
-        .aggregate_usage(&filter, Grouping::Total, AggregateOrder::Bucket, 1)
-        .await?;
-    let (mut tokens, cost) = totals.first().map_or((0, 0), |t| {
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "a cost in micro-USD far below 2^63"
-        )]
-        let micro = (t.cost_usd * 1_000_000.0).round() as i64;
-        (t.total_tokens, micro)
-    });
+    let (mut tokens, cost_usd) = calls_used_since(store, scope, since_ms).await?;
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a cost in micro-USD far below 2^63"
+    )]
+    let cost = (cost_usd * 1_000_000.0).round() as i64;
     if include_reported && scope == Scope::Instance {
         tokens += store
             .counter_daily(None, since_ms, now + 1)

@@ -16,10 +16,15 @@ impl Backend {
                 let counters = Arc::new(LocalCounters::new(Arc::new(StoreSeed::new(Arc::clone(
                     &l.store,
                 )))));
+                let time_zone = tollgate_limits::time_zone("limits.time_zone", &l.limits_zone)
+                    .map_err(|e| anyhow::anyhow!("limits.time_zone: {}", e.message))?;
                 let limiter = Limiter::new(
                     entries.iter().map(|e| e.limit.clone()).collect(),
                     counters,
-                    LimiterConfig::default(),
+                    LimiterConfig {
+                        time_zone,
+                        ..LimiterConfig::default()
+                    },
                 )
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let usage: HashMap<i64, LimitUsage> = limiter

@@ -139,6 +139,8 @@ pub struct Local {
     pub store: Arc<dyn Store>,
     master: Option<MasterKey>,
     operator: String,
+    /// `limits.time_zone`: where budget periods start (the server's limiter uses the same).
+    limits_zone: String,
 }
 
 /// Where a data command will act, before anything is opened: commands that check their input
@@ -175,6 +177,7 @@ impl Backend {
             store: store::open(config).await?,
             master: config.master_key(),
             operator: os_user(),
+            limits_zone: config.limits.time_zone.clone(),
         }))
     }
 

@@ -37,6 +37,7 @@ mod ingest_attribution;
 mod ingest_replay;
 mod limits_api;
 mod limits_gateway;
+mod limits_seed;
 mod listeners;
 mod matrix;
 mod metrics;
