@@ -47,6 +47,8 @@ pub enum SealedRow<'a> {
     ApiKey(&'a KeyHash),
     /// The upstream credential of the route with this id: `route-credential:<route id>`.
     RouteCredential(i64),
+    /// The credential of the model-routing target with this id: `target-credential:<target id>`.
+    TargetCredential(i64),
     /// An instance setting by name, e.g. `setting:ingest_secret`.
     Setting(&'a str),
 }
@@ -57,6 +59,7 @@ impl SealedRow<'_> {
         match self {
             Self::ApiKey(hash) => format!("key:{}", hash.as_str()),
             Self::RouteCredential(id) => format!("route-credential:{id}"),
+            Self::TargetCredential(id) => format!("target-credential:{id}"),
             Self::Setting(name) => format!("setting:{name}"),
         }
         .into_bytes()

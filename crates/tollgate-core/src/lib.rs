@@ -3,6 +3,7 @@
 pub mod crypto;
 pub mod ingest;
 pub mod key;
+pub mod llm;
 pub mod net;
 pub mod pricing;
 pub mod reading;

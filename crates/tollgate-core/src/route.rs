@@ -17,6 +17,9 @@ pub enum RouteKind {
     Openai,
     /// Anthropic Messages API: model and token usage recorded.
     Anthropic,
+    /// Model-routed LLM endpoint: OpenAI-compatible paths and Anthropic's `/v1/messages`, each
+    /// call sent to a target of the pool of the model its body names.
+    Llm,
 }
 
 impl RouteKind {
@@ -26,6 +29,7 @@ impl RouteKind {
             Self::Http => "http",
             Self::Openai => "openai",
             Self::Anthropic => "anthropic",
+            Self::Llm => "llm",
         }
     }
 
@@ -48,8 +52,9 @@ impl FromStr for RouteKind {
             "http" => Ok(Self::Http),
             "openai" => Ok(Self::Openai),
             "anthropic" => Ok(Self::Anthropic),
+            "llm" => Ok(Self::Llm),
             other => Err(format!(
-                "unknown route kind `{other}` (expected http, openai or anthropic)"
+                "unknown route kind `{other}` (expected http, openai, anthropic or llm)"
             )),
         }
     }

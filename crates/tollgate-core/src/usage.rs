@@ -113,6 +113,10 @@ pub struct UsageEvent {
     pub source: UsageSource,
     /// The `X-Request-Id` of the call.
     pub request_id: Option<String>,
+    /// On `llm` routes, every upstream attempt of the call as a JSON array of
+    /// `{"target","model","status","ms"}`; `None` elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<String>,
 }
 
 impl UsageEvent {
@@ -145,6 +149,7 @@ impl UsageEvent {
             error: None,
             source: UsageSource::Gateway,
             request_id: None,
+            attempts: None,
         }
     }
 

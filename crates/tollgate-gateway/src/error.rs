@@ -46,6 +46,19 @@ pub enum GatewayError {
     /// A request or token rate limit on the instance, team, key or route is reached.
     #[error("rate_limited")]
     LimitRateLimited,
+    /// On an `llm` route: no model, alias or wildcard matches the body's `model`.
+    #[error("model_not_found")]
+    ModelNotFound,
+    /// On an `llm` route: the body is not JSON naming a `model` (or too large to read).
+    #[error("model_required")]
+    ModelRequired,
+    /// On an `llm` route: the path is none of the endpoints it serves.
+    #[error("unknown_endpoint")]
+    UnknownEndpoint,
+    /// On an `llm` route: every target of the model and of its fallbacks is cooling down or at
+    /// its rate ceiling.
+    #[error("no_target_available")]
+    NoTargetAvailable,
     /// A token or cost budget is spent.
     #[error("budget_exceeded")]
     BudgetExceeded,
@@ -140,6 +153,14 @@ refusals! {
         "Too many calls with unknown API keys from this address. Retry later.";
     ModelNotAllowed => "model_not_allowed", "permission_error",
         "This API key may not call this model.";
+    ModelNotFound => "model_not_found", "invalid_request_error",
+        "The model does not exist or is not served here.";
+    ModelRequired => "model_required", "invalid_request_error",
+        "The request body must be JSON naming a `model`.";
+    UnknownEndpoint => "unknown_endpoint", "invalid_request_error",
+        "This route serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models and /v1/messages.";
+    NoTargetAvailable => "no_target_available", "api_error",
+        "Every upstream of this model is cooling down. Retry shortly.";
     LimitRateLimited => "rate_limited", "rate_limit_error",
         "A rate limit for this API key, its team, the route or the instance is reached. Retry later.";
     BudgetExceeded => "budget_exceeded", "rate_limit_error",
@@ -172,7 +193,9 @@ impl GatewayError {
             | Self::ExpiredApiKey
             | Self::RevokedApiKey => StatusCode::UNAUTHORIZED,
             Self::RouteNotAllowed | Self::ModelNotAllowed => StatusCode::FORBIDDEN,
-            Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::NoRoute | Self::ModelNotFound | Self::UnknownEndpoint => StatusCode::NOT_FOUND,
+            Self::ModelRequired => StatusCode::BAD_REQUEST,
+            Self::NoTargetAvailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InvalidPath => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -239,7 +262,11 @@ impl GatewayError {
 mod tests {
     use super::*;
 
-    const ALL: [GatewayError; 22] = [
+    const ALL: [GatewayError; 26] = [
+        GatewayError::ModelNotFound,
+        GatewayError::ModelRequired,
+        GatewayError::UnknownEndpoint,
+        GatewayError::NoTargetAvailable,
         GatewayError::RateLimited,
         GatewayError::ModelNotAllowed,
         GatewayError::LimitRateLimited,

@@ -23,11 +23,13 @@ pub mod writer;
 
 mod auth;
 mod keys;
+mod llm;
 mod proxy;
 mod server;
 mod state;
 mod vocab;
 
 pub use error::GatewayError;
+pub use llm::PoolSettings;
 pub use server::{Gateway, GatewayConfig};
 pub use state::read_upstream_ca;

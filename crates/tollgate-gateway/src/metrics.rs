@@ -59,6 +59,29 @@ pub struct VocabularyLabels {
     pub vocabulary: &'static str,
 }
 
+/// Labels of a model-routing target.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LlmTargetLabels {
+    /// The target's name.
+    pub target: String,
+}
+
+/// Labels of one upstream attempt of an `llm` call.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LlmAttemptLabels {
+    /// The target's name.
+    pub target: String,
+    /// `ok` (a head passed on), `rate_limited` (429), `error` (5xx) or `unreachable` (no head).
+    pub outcome: &'static str,
+}
+
+/// Labels of a fallback model.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LlmModelLabels {
+    /// The model fallen back to.
+    pub model: String,
+}
+
 /// Every metric tollgate exports. Cheap to update from the request path (atomics only).
 #[derive(Debug)]
 pub struct Metrics {
@@ -125,6 +148,14 @@ pub struct Metrics {
     pub routes: crate::outcomes::RouteOutcomes,
     /// Calls, tokens and cost by source, route, model and team; latency by route.
     pub usage: UsageSeries,
+    /// Upstream attempts of `llm` calls by target and outcome.
+    pub llm_attempts: Family<LlmAttemptLabels, Counter>,
+    /// Attempts that followed a failed one in the same call, by the target tried.
+    pub llm_retries: Family<LlmTargetLabels, Counter>,
+    /// Calls served by a fallback model (its pool tried) after their model's pool failed.
+    pub llm_fallbacks: Family<LlmModelLabels, Counter>,
+    /// 1 while a target's circuit is open (it is cooling down), else 0.
+    llm_circuit_open: Family<LlmTargetLabels, Gauge<i64, AtomicI64>>,
 }
 
 /// The gateway's latency buckets: 100 µs to 10 minutes (the longest route timeout worth
@@ -312,8 +343,36 @@ impl Metrics {
             "1 once the tokenizer vocabulary is loaded: token estimates with it no longer wait or fall back to the text's length",
             vocabulary_loaded.clone(),
         );
+        let llm_attempts = Family::<LlmAttemptLabels, Counter>::default();
+        registry.register(
+            "gateway_llm_attempts",
+            "Upstream attempts of llm-route calls by target and outcome (ok, rate_limited, error, unreachable)",
+            llm_attempts.clone(),
+        );
+        let llm_retries = Family::<LlmTargetLabels, Counter>::default();
+        registry.register(
+            "gateway_llm_retries",
+            "llm-route attempts that followed a failed attempt of the same call, by the target tried",
+            llm_retries.clone(),
+        );
+        let llm_fallbacks = Family::<LlmModelLabels, Counter>::default();
+        registry.register(
+            "gateway_llm_fallbacks",
+            "llm-route calls whose model's pool failed, by the fallback model tried",
+            llm_fallbacks.clone(),
+        );
+        let llm_circuit_open = Family::<LlmTargetLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "gateway_llm_circuit_open",
+            "1 while a model-routing target's circuit is open (cooling down after failures)",
+            llm_circuit_open.clone(),
+        );
         let usage = UsageSeries::new(settings, &mut registry);
         Arc::new(Self {
+            llm_attempts,
+            llm_retries,
+            llm_fallbacks,
+            llm_circuit_open,
             usage,
             spool_events,
             registry,
@@ -346,6 +405,15 @@ impl Metrics {
             refused_key_events_folded,
             peeks_skipped,
         })
+    }
+
+    /// Marks a target's circuit open or closed on `/metrics`.
+    pub fn set_circuit(&self, target: &str, open: bool) {
+        self.llm_circuit_open
+            .get_or_create(&LlmTargetLabels {
+                target: target.to_owned(),
+            })
+            .set(i64::from(open));
     }
 
     /// The Prometheus text exposition of every metric.

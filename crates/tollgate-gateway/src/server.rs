@@ -69,6 +69,8 @@ pub struct GatewayConfig {
     pub upstream_ca: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Offer `h2` by ALPN to TLS upstreams (`gateway.upstream_http2`); HTTP/1.1 only when false.
     pub upstream_http2: bool,
+    /// Retries and cooldowns of `llm` routes' pools (`gateway.llm_*`).
+    pub pools: crate::llm::PoolSettings,
 }
 
 impl Default for GatewayConfig {
@@ -90,6 +92,7 @@ impl Default for GatewayConfig {
             tracing: None,
             upstream_ca: Vec::new(),
             upstream_http2: false,
+            pools: crate::llm::PoolSettings::default(),
         }
     }
 }
@@ -121,6 +124,8 @@ pub(crate) struct Shared {
     pub(crate) revision: AtomicI64,
     /// Usage events still being counted off the request path.
     pub(crate) deferred: Arc<proxy::Deferred>,
+    /// Model-routing targets' circuits and counters, kept across reloads.
+    pub(crate) health: crate::llm::HealthRegistry,
     shutdown: watch::Sender<bool>,
 }
 
@@ -183,6 +188,7 @@ impl Gateway {
             upstreams,
             revision: AtomicI64::new(0),
             deferred: Arc::default(),
+            health: crate::llm::HealthRegistry::default(),
             shutdown,
         });
         // The revision is read before the routes so that a change in between is seen again.

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use http::HeaderValue;
 use http::uri::{Authority, Scheme};
+use http::{HeaderName, HeaderValue};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -37,7 +37,7 @@ pub(crate) enum Credential {
     /// Nothing to inject.
     None,
     /// A header to set, its value marked sensitive.
-    Header(&'static str, HeaderValue),
+    Header(HeaderName, HeaderValue),
     /// The sealed credential cannot be opened; calls are refused (the reason was logged at load).
     Unusable,
 }
@@ -65,7 +65,8 @@ pub(crate) struct UpstreamBase {
 }
 
 impl UpstreamBase {
-    fn parse(url: &str) -> Option<Self> {
+    /// The parts of `url`; `None` unless it is an absolute http(s) URL.
+    pub(crate) fn parse(url: &str) -> Option<Self> {
         let uri: http::Uri = url.parse().ok()?;
         let scheme = uri.scheme()?.clone();
         if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
@@ -89,6 +90,8 @@ pub(crate) struct RouteState {
     pub(crate) table: RouteTable<Arc<RouteEntry>>,
     /// The tokenizer vocabularies the enabled routes' calls are likely counted with.
     pub(crate) vocabularies: Vec<Vocabulary>,
+    /// The models and targets `llm` routes send calls to.
+    pub(crate) models: Arc<crate::llm::Catalogue>,
 }
 
 /// Upstream clients, one per connect timeout (the connector owns the timeout), shared by every
@@ -207,9 +210,18 @@ fn open_credential(record: &RouteRecord, master_key: Option<&MasterKey>) -> Cred
             return Credential::Unusable;
         }
     };
-    let (name, text) = match record.kind {
-        RouteKind::Anthropic => ("x-api-key", secret),
-        RouteKind::Openai | RouteKind::Http => ("authorization", format!("Bearer {secret}")),
+    let (name, text) = match (&record.credential_header, record.kind) {
+        (Some(header), _) => match HeaderName::from_bytes(header.name.as_bytes()) {
+            Ok(name) => (name, header.value(&secret)),
+            Err(_) => {
+                tracing::error!(route = %record.name, "route credential header is not a header name; its calls are refused");
+                return Credential::Unusable;
+            }
+        },
+        (None, RouteKind::Anthropic) => (HeaderName::from_static("x-api-key"), secret),
+        (None, RouteKind::Openai | RouteKind::Http | RouteKind::Llm) => {
+            (http::header::AUTHORIZATION, format!("Bearer {secret}"))
+        }
     };
     match HeaderValue::from_str(&text) {
         Ok(mut value) => {
@@ -243,7 +255,8 @@ impl RouteState {
             })
             .map(|record| {
                 let upstream = UpstreamBase::parse(&record.upstream_url);
-                if upstream.is_none() {
+                // An `llm` route's calls go to its models' targets, not to its own upstream.
+                if upstream.is_none() && record.kind != RouteKind::Llm {
                     tracing::error!(
                         route = %record.name,
                         upstream = %record.upstream_url,
@@ -265,6 +278,7 @@ impl RouteState {
         Self {
             table: RouteTable::new(entries),
             vocabularies,
+            models: Arc::default(),
         }
     }
 }
@@ -272,11 +286,14 @@ impl RouteState {
 /// Loads the routes from the store.
 pub(crate) async fn load_routes(shared: &Shared) -> Result<RouteState, StoreError> {
     let routes = shared.store.list_routes().await?;
-    Ok(RouteState::build(
-        routes,
-        shared.config.master_key.as_ref(),
-        &shared.upstreams,
-    ))
+    let targets = shared.store.list_targets().await?;
+    let models = shared.store.list_models().await?;
+    let master_key = shared.config.master_key.as_ref();
+    let mut state = RouteState::build(routes, master_key, &shared.upstreams);
+    let catalogue = crate::llm::Catalogue::build(targets, models, master_key, &shared.health);
+    catalogue.publish(&shared.metrics);
+    state.models = Arc::new(catalogue);
+    Ok(state)
 }
 
 /// Polls the store's revision; on a change, empties the key cache and reloads the limits and the

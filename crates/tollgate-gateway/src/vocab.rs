@@ -15,7 +15,7 @@ use tollgate_core::tokenize::Vocabulary;
 pub(crate) fn for_kind(kind: RouteKind) -> Option<Vocabulary> {
     match kind {
         RouteKind::Http => None,
-        RouteKind::Openai => Some(Vocabulary::O200kBase),
+        RouteKind::Openai | RouteKind::Llm => Some(Vocabulary::O200kBase),
         RouteKind::Anthropic => Some(Vocabulary::Cl100kBase),
     }
 }

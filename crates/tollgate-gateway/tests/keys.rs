@@ -90,6 +90,7 @@ impl Fixture {
                 connect_timeout_ms: 1_000,
                 timeout_ms: 5_000,
                 sealed_credential: None,
+                credential_header: None,
             })
             .await
             .unwrap();
@@ -104,6 +105,7 @@ impl Fixture {
                 connect_timeout_ms: 1_000,
                 timeout_ms: 5_000,
                 sealed_credential: None,
+                credential_header: None,
             })
             .await
             .unwrap();

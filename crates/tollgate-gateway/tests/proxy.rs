@@ -89,6 +89,7 @@ async fn add_route(
             connect_timeout_ms: 1_000,
             timeout_ms,
             sealed_credential: None,
+            credential_header: None,
         })
         .await
         .unwrap();
@@ -206,6 +207,7 @@ impl Fixture {
                 connect_timeout_ms: 1_000,
                 timeout_ms: 5_000,
                 sealed_credential: Some(foreign),
+                credential_header: None,
             })
             .await
             .unwrap();

@@ -24,11 +24,11 @@ use tollgate_store::{
     AlertQueries, AnalyticsQueries, AuditEntry, AuditFilter, AuditQueries, Counter, CounterQueries,
     CounterReading, EdgeChange, EdgeKey, EdgeQueries, EdgeToken, EventCursor, EventFilter,
     Grouping, HourlyRollup, Invitation, InvitationQueries, KeyQueries, KeyRecord, KeyUpdate,
-    LimitOwner, LimitQueries, LimitRecord, MemberQueries, Membership, NewAccessToken,
-    NewAlertChannel, NewAuditEntry, NewEdgeToken, NewInvitation, NewKey, NewReading, NewRoute,
-    NewUser, RollupFilter, RouteQueries, RouteRecord, RouteUpdate, SessionQueries, SessionRecord,
-    SettingQueries, Store, StoreError, StoreResult, StoredEvent, Team, TeamQueries, UsageAggregate,
-    UsageQueries, User, UserQueries,
+    LimitOwner, LimitQueries, LimitRecord, MemberQueries, Membership, ModelQueries, ModelRecord,
+    NewAccessToken, NewAlertChannel, NewAuditEntry, NewEdgeToken, NewInvitation, NewKey,
+    NewReading, NewRoute, NewTarget, NewUser, RollupFilter, RouteQueries, RouteRecord, RouteUpdate,
+    SessionQueries, SessionRecord, SettingQueries, Store, StoreError, StoreResult, StoredEvent,
+    TargetRecord, TargetUpdate, Team, TeamQueries, UsageAggregate, UsageQueries, User, UserQueries,
 };
 use tollgate_store_sqlite::SqliteStore;
 use uuid::Uuid;
@@ -521,6 +521,34 @@ impl EdgeQueries for FlakyStore {
     }
     async fn edge_feed_pruned_through(&self) -> StoreResult<i64> {
         self.inner.edge_feed_pruned_through().await
+    }
+}
+
+#[async_trait]
+impl ModelQueries for FlakyStore {
+    async fn create_target(&self, target: NewTarget) -> StoreResult<TargetRecord> {
+        self.inner.create_target(target).await
+    }
+    async fn list_targets(&self) -> StoreResult<Vec<TargetRecord>> {
+        self.inner.list_targets().await
+    }
+    async fn update_target(&self, id: i64, update: TargetUpdate) -> StoreResult<TargetRecord> {
+        self.inner.update_target(id, update).await
+    }
+    async fn delete_target(&self, id: i64) -> StoreResult<()> {
+        self.inner.delete_target(id).await
+    }
+    async fn create_model(&self, name: &str, settings: &str) -> StoreResult<ModelRecord> {
+        self.inner.create_model(name, settings).await
+    }
+    async fn list_models(&self) -> StoreResult<Vec<ModelRecord>> {
+        self.inner.list_models().await
+    }
+    async fn update_model(&self, id: i64, settings: &str) -> StoreResult<ModelRecord> {
+        self.inner.update_model(id, settings).await
+    }
+    async fn delete_model(&self, id: i64) -> StoreResult<()> {
+        self.inner.delete_model(id).await
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::body::MockBody;
 use crate::controls::{Controls, DEFAULT_SSE_EVENTS};
 use crate::llm::LlmRequest;
-use crate::{Shared, anthropic, openai};
+use crate::{Fault, Shared, anthropic, openai};
 
 /// Request bodies beyond this are counted but not kept (LLM bodies must parse whole).
 const READ_LIMIT: usize = 64 * 1024 * 1024;
@@ -82,6 +82,25 @@ pub(crate) async fn handle(
     shared.record(&parts, &body, body_len);
 
     let endpoint = Endpoint::of(&parts.method, parts.uri.path());
+    match shared.fault() {
+        None => {}
+        Some(Fault::Close) => return Err(DropConnection("the mock's fault is to close")),
+        Some(Fault::Slow(wait)) => tokio::time::sleep(wait).await,
+        Some(Fault::Status {
+            status,
+            retry_after,
+        }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let message = format!("mock upstream answered {status} as its fault");
+            let mut response = error(endpoint, status, &message, None);
+            if let Some(secs) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            return Ok(response);
+        }
+    }
     let controls = match Controls::from_headers(&parts.headers) {
         Ok(controls) => controls,
         Err(message) => return Ok(error(endpoint, StatusCode::BAD_REQUEST, &message, None)),

@@ -43,6 +43,13 @@
 //! | `x-mock-close: 1` | close the connection without answering (HTTP/2: reset the stream) | 0 |
 //! | `x-mock-echo-headers: 1` | copy every request header (but the framing ones) into the answer's headers, as a careless upstream would | 0 |
 //!
+//! # Faults
+//!
+//! [`MockUpstream::set_fault`] makes every request fail the same way ([`Fault`]: a status with
+//! an optional `Retry-After`, a closed connection, or a slow answer) until cleared, whatever its
+//! headers say, so one mock of several behind a pool can fail while the others answer. Requests
+//! are recorded either way.
+//!
 //! Token counts are whatever the headers say; they need not match the streamed words. An unknown
 //! `x-mock-*` header or a bad value is answered 400 with a message naming it.
 //!
@@ -95,6 +102,25 @@ pub enum TlsOffer {
     Http1Only,
 }
 
+/// A failure the mock shows every request until told otherwise ([`MockUpstream::set_fault`]),
+/// whatever the request's control headers say: one upstream of several can fail while the others
+/// answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status and an error JSON in the endpoint's shape, with `Retry-After`
+    /// (seconds) when given.
+    Status {
+        /// 400 to 599.
+        status: u16,
+        /// `Retry-After` in seconds.
+        retry_after: Option<u64>,
+    },
+    /// Close the connection without answering.
+    Close,
+    /// Wait this long before answering as usual.
+    Slow(Duration),
+}
+
 /// A request as the mock received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedRequest {
@@ -133,6 +159,7 @@ pub(crate) struct Shared {
     count: AtomicUsize,
     connections: AtomicUsize,
     requests: Mutex<Vec<RecordedRequest>>,
+    fault: Mutex<Option<Fault>>,
 }
 
 impl Shared {
@@ -170,6 +197,11 @@ impl Shared {
             version: parts.version,
         };
         self.lock().push(request);
+    }
+
+    /// The fault every request shows now, if any.
+    pub(crate) fn fault(&self) -> Option<Fault> {
+        *self.fault.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RecordedRequest>> {
@@ -247,6 +279,7 @@ impl MockUpstream {
             count: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
+            fault: Mutex::new(None),
         });
         let server = tokio::spawn(serve(listener, Arc::clone(&shared), acceptor));
         Ok(Self {
@@ -285,6 +318,15 @@ impl MockUpstream {
     /// Every request received so far, oldest first (empty with [`Recording::CountOnly`]).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().clone()
+    }
+
+    /// Makes every request from now on show `fault` (`None`: answer normally again).
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        *self
+            .shared
+            .fault
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = fault;
     }
 
     /// How many requests were received so far.

@@ -9,6 +9,7 @@ macro_rules! __routes {
         use async_trait::async_trait;
         use sqlx::Row;
         use tollgate_core::RouteKind;
+        use tollgate_core::llm::CredentialHeader;
         use tollgate_core::time::now_ms;
         use tollgate_store::{NewRoute, RouteQueries, RouteRecord, RouteUpdate, StoreError, StoreResult};
 
@@ -20,7 +21,8 @@ macro_rules! __routes {
         const BY_BYTES: &str = $by_bytes;
 
         const ROUTE_COLUMNS: &str = "id, team_id, name, prefix, upstream_url, kind, strip_prefix, \
-             connect_timeout_ms, timeout_ms, enabled, sealed_credential, created_at, updated_at";
+             connect_timeout_ms, timeout_ms, enabled, sealed_credential, credential_header, \
+             credential_format, created_at, updated_at";
 
         fn route_from_row(row: &DbRow) -> StoreResult<RouteRecord> {
             let name: String = row.try_get("name").map_err(store_error)?;
@@ -28,7 +30,17 @@ macro_rules! __routes {
             let kind = kind
                 .parse::<RouteKind>()
                 .map_err(|e| StoreError::Internal(format!("route `{name}`: {e}")))?;
+            let header: Option<String> = row.try_get("credential_header").map_err(store_error)?;
+            let format: Option<String> = row.try_get("credential_format").map_err(store_error)?;
+            let credential_header = match (header, format) {
+                (Some(header), Some(format)) => Some(
+                    CredentialHeader::new(&header, &format)
+                        .map_err(|e| StoreError::Internal(format!("route `{name}`: {e}")))?,
+                ),
+                _ => None,
+            };
             Ok(RouteRecord {
+                credential_header,
                 id: row.try_get("id").map_err(store_error)?,
                 team_id: row.try_get("team_id").map_err(store_error)?,
                 name,
@@ -51,8 +63,10 @@ macro_rules! __routes {
                 let now = now_ms();
                 let row = sqlx::query(&format!(
                     "INSERT INTO routes (team_id, name, prefix, upstream_url, kind, strip_prefix, \
-                     connect_timeout_ms, timeout_ms, enabled, sealed_credential, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, $9, $10, $11) RETURNING {ROUTE_COLUMNS}"
+                     connect_timeout_ms, timeout_ms, enabled, sealed_credential, credential_header, \
+                     credential_format, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, $9, $10, $11, $12, $13) \
+                     RETURNING {ROUTE_COLUMNS}"
                 ))
                 .bind(route.team_id)
                 .bind(&route.name)
@@ -63,6 +77,8 @@ macro_rules! __routes {
                 .bind(route.connect_timeout_ms)
                 .bind(route.timeout_ms)
                 .bind(route.sealed_credential.as_deref())
+                .bind(route.credential_header.as_ref().map(|h| h.name.as_str()))
+                .bind(route.credential_header.as_ref().map(|h| h.format.as_str()))
                 .bind(now)
                 .bind(now)
                 .fetch_one(self.writer())
@@ -140,6 +156,7 @@ macro_rules! __routes {
                     timeout_ms,
                     enabled,
                     sealed_credential,
+                    credential_header,
                     team_id,
                 } = update;
                 // One statement: a taken name or prefix, or a missing team, changes nothing.
@@ -150,7 +167,9 @@ macro_rules! __routes {
                      connect_timeout_ms = COALESCE($6, connect_timeout_ms), \
                      timeout_ms = COALESCE($7, timeout_ms), enabled = COALESCE($8, enabled), \
                      sealed_credential = CASE WHEN $9 THEN $10 ELSE sealed_credential END, \
-                     team_id = CASE WHEN $11 THEN $12 ELSE team_id END, updated_at = $13 \
+                     team_id = CASE WHEN $11 THEN $12 ELSE team_id END, updated_at = $13, \
+                     credential_header = CASE WHEN $15 THEN $16 ELSE credential_header END, \
+                     credential_format = CASE WHEN $15 THEN $17 ELSE credential_format END \
                      WHERE id = $14 RETURNING {ROUTE_COLUMNS}"
                 ))
                 .bind(name.as_deref())
@@ -167,6 +186,9 @@ macro_rules! __routes {
                 .bind(team_id.flatten())
                 .bind(now_ms())
                 .bind(id)
+                .bind(credential_header.is_some())
+                .bind(credential_header.as_ref().and_then(|h| h.as_ref().map(|h| h.name.clone())))
+                .bind(credential_header.as_ref().and_then(|h| h.as_ref().map(|h| h.format.clone())))
                 .fetch_optional(self.writer())
                 .await
                 .map_err(|e| {

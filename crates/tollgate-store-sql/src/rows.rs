@@ -63,6 +63,7 @@ macro_rules! __rows {
                 error: row.try_get("error").map_err(store_error)?,
                 source,
                 request_id: row.try_get("request_id").map_err(store_error)?,
+                attempts: row.try_get("attempts").map_err(store_error)?,
             })
         }
 

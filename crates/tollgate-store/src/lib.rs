@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use serde::Serialize;
+use tollgate_core::llm::CredentialHeader;
 use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_core::{KeyHash, RouteKind, UsageEvent};
 
@@ -11,6 +12,7 @@ mod analytics;
 mod counters;
 mod edge;
 mod governance;
+mod models;
 pub mod private;
 pub mod rollup;
 #[cfg(feature = "testing")]
@@ -31,6 +33,7 @@ pub use governance::{
     AlertChannelRecord, AlertDelivery, AlertQueries, LimitOwner, LimitQueries, LimitRecord,
     NewAlertChannel,
 };
+pub use models::{ModelQueries, ModelRecord, NewTarget, TargetRecord, TargetUpdate};
 
 /// Name of the team every instance has from its first start.
 pub const DEFAULT_TEAM: &str = "default";
@@ -159,6 +162,8 @@ pub struct RouteRecord {
     /// The upstream credential sealed with the master key; never returned by any API.
     #[serde(skip)]
     pub sealed_credential: Option<Vec<u8>>,
+    /// How the credential is sent; `None`: the kind's way (`Authorization: Bearer`, `x-api-key`).
+    pub credential_header: Option<CredentialHeader>,
     /// Creation time, epoch ms.
     pub created_at_ms: i64,
     /// Last change, epoch ms.
@@ -186,6 +191,8 @@ pub struct NewRoute {
     pub timeout_ms: i64,
     /// Sealed upstream credential.
     pub sealed_credential: Option<Vec<u8>>,
+    /// How the credential is sent; `None`: the kind's way.
+    pub credential_header: Option<CredentialHeader>,
 }
 
 /// One hourly roll-up row: per hour, team, key, route, model and status class.
@@ -283,6 +290,8 @@ pub struct RouteUpdate {
     pub enabled: Option<bool>,
     /// New sealed credential: `Some(None)` removes it.
     pub sealed_credential: Option<Option<Vec<u8>>>,
+    /// New credential header: `Some(None)` goes back to the kind's.
+    pub credential_header: Option<Option<CredentialHeader>>,
     /// New owning team: `Some(None)` shares it with every team.
     pub team_id: Option<Option<i64>>,
 }
@@ -358,6 +367,7 @@ pub trait Store:
     + LimitQueries
     + AlertQueries
     + EdgeQueries
+    + ModelQueries
     + Send
     + Sync
     + 'static

@@ -29,6 +29,7 @@ pub mod accounts;
 pub mod analytics;
 pub mod counters;
 pub mod governance;
+pub mod models;
 
 pub use accounts::{
     access_tokens_create_list_revoke_touch, audit_filters_and_pages,
@@ -62,6 +63,7 @@ pub async fn run_all(store: &dyn Store) {
     settings_overwrite(store).await;
     counters::counters_story(store).await;
     governance::governance_story(store).await;
+    models::models_story(store).await;
     usage_rollups_match_the_events(store).await;
     usage_dedupes_repeated_event_ids(store).await;
     usage_dedupes_reported_events_replayed_at_another_time(store).await;
@@ -106,7 +108,12 @@ fn new_route(team_id: Option<i64>, name: &str) -> NewRoute {
         connect_timeout_ms: 1_500,
         timeout_ms: 45_000,
         sealed_credential: Some(vec![9, 8, 7]),
+        credential_header: Some(header("x-internal-token", "Token {key}")),
     }
+}
+
+fn header(name: &str, format: &str) -> tollgate_core::llm::CredentialHeader {
+    tollgate_core::llm::CredentialHeader::new(name, format).expect("a valid credential header")
 }
 
 async fn team(store: &dyn Store) -> Team {
@@ -464,6 +471,7 @@ pub async fn routes_create_list_delete(store: &dyn Store) {
         kind: RouteKind::Http,
         strip_prefix: false,
         sealed_credential: None,
+        credential_header: None,
         ..new_route(None, &unique("shared"))
     };
     let shared = store
@@ -953,6 +961,7 @@ pub async fn routes_update_each_field(store: &dyn Store) {
         timeout_ms: Some(90_000),
         enabled: Some(false),
         sealed_credential: Some(Some(vec![4, 5, 6, 0])),
+        credential_header: Some(Some(header("api-key", "{key}"))),
         team_id: Some(Some(other_team.id)),
     })
     .await
@@ -970,6 +979,7 @@ pub async fn routes_update_each_field(store: &dyn Store) {
             timeout_ms: 90_000,
             enabled: false,
             sealed_credential: Some(vec![4, 5, 6, 0]),
+            credential_header: Some(header("api-key", "{key}")),
             ..created.clone()
         },
         "every field",
@@ -1006,6 +1016,7 @@ pub async fn routes_update_each_field(store: &dyn Store) {
     );
     let plain = update(RouteUpdate {
         sealed_credential: Some(None),
+        credential_header: Some(None),
         ..RouteUpdate::default()
     })
     .await
@@ -1014,6 +1025,7 @@ pub async fn routes_update_each_field(store: &dyn Store) {
         &plain,
         RouteRecord {
             sealed_credential: None,
+            credential_header: None,
             ..shared.clone()
         },
         "credential removed",
@@ -1562,6 +1574,7 @@ pub async fn recent_usage_round_trips_every_field(store: &dyn Store) {
         error: Some("client closed the connection".to_owned()),
         source: UsageSource::Ingest,
         request_id: Some("req-0123456789".to_owned()),
+        attempts: Some(r#"[{"target":"a","model":"m","status":503,"ms":12}]"#.to_owned()),
     };
     let mut by_hash = UsageEvent::new(base + 2, "GET", "/v1/models", 200);
     by_hash.key_hash = Some(key.key_hash.clone());

@@ -14,7 +14,8 @@ use tollgate_core::RouteKind;
 use tollgate_core::time::{format_ms, now_ms, parse_duration};
 
 use crate::backend::{Backend, Failure};
-use crate::cli::{KeyCommand, RouteCommand};
+use crate::cli::KeyCommand;
+use crate::cli_routing::RouteCommand;
 use crate::config::Config;
 use crate::{output, store};
 
@@ -160,6 +161,8 @@ const ROUTE_FLAGS: &[(&str, &str)] = &[
     ("connect_timeout_ms", "--connect-timeout"),
     ("timeout_ms", "--timeout"),
     ("upstream_key", "--upstream-key-env"),
+    ("credential_header", "--credential-header"),
+    ("credential_format", "--credential-header"),
 ];
 
 /// A refused route change; a missing master key is blamed on the credential's flag.
@@ -398,11 +401,20 @@ fn credential_from_env(var: &str) -> anyhow::Result<String> {
         .with_context(|| format!("--upstream-key-env: environment variable {var} is not set"))
 }
 
+/// A `--credential-header` value, `Name: format` with `{key}` for the secret.
+fn credential_header(text: &str) -> anyhow::Result<tollgate_core::llm::CredentialHeader> {
+    tollgate_core::llm::CredentialHeader::parse(text)
+        .map_err(|e| anyhow::anyhow!("--credential-header: {e}"))
+}
+
 fn route_kind(kind: crate::cli::RouteKindArg) -> anyhow::Result<RouteKind> {
     routes::parse_kind(kind.as_str()).map_err(|e| route_error(e.into()))
 }
 
-async fn add_route(backend: &Backend, args: crate::cli::RouteAddArgs) -> anyhow::Result<()> {
+async fn add_route(
+    backend: &Backend,
+    args: crate::cli_routing::RouteAddArgs,
+) -> anyhow::Result<()> {
     let connect_timeout_ms = duration_ms("--connect-timeout", &args.connect_timeout)?;
     let timeout_ms = duration_ms("--timeout", &args.timeout)?;
     let team_id = match &args.team {
@@ -414,17 +426,28 @@ async fn add_route(backend: &Backend, args: crate::cli::RouteAddArgs) -> anyhow:
         .as_deref()
         .map(credential_from_env)
         .transpose()?;
+    let header = args
+        .credential_header
+        .as_deref()
+        .map(credential_header)
+        .transpose()?;
     let request = RouteCreate {
         team_id,
         name: args.name.clone(),
         prefix: args.prefix.clone(),
-        upstream_url: args.upstream.clone(),
+        upstream_url: match (&args.upstream, args.kind) {
+            (Some(url), _) => url.clone(),
+            (None, crate::cli::RouteKindArg::Llm) => String::new(),
+            (None, _) => anyhow::bail!("--upstream: needed by every route kind but llm"),
+        },
         kind: Some(route_kind(args.kind)?),
         strip_prefix: args.strip_prefix,
         connect_timeout_ms: Some(connect_timeout_ms),
         timeout_ms: Some(timeout_ms),
         enabled: None,
         upstream_key: credential,
+        credential_header: header.as_ref().map(|h| h.name.clone()),
+        credential_format: header.map(|h| h.format),
     };
     let record = backend.create_route(request).await.map_err(route_error)?;
     if args.json {
@@ -462,7 +485,10 @@ async fn find_route(backend: &Backend, which: &str) -> anyhow::Result<ApiRouteVi
     Ok(routes.swap_remove(index))
 }
 
-async fn update_route(backend: &Backend, args: crate::cli::RouteUpdateArgs) -> anyhow::Result<()> {
+async fn update_route(
+    backend: &Backend,
+    args: crate::cli_routing::RouteUpdateArgs,
+) -> anyhow::Result<()> {
     let current = find_route(backend, &args.route).await?;
     let connect_timeout_ms = args
         .connect_timeout
@@ -480,6 +506,11 @@ async fn update_route(backend: &Backend, args: crate::cli::RouteUpdateArgs) -> a
         (None, false) => None,
     };
     let credential_kept = credential.is_none();
+    let header = match args.credential_header.as_deref() {
+        None => None,
+        Some("default") => Some(None),
+        Some(text) => Some(Some(credential_header(text)?)),
+    };
     let patch = RoutePatch {
         name: args.name,
         prefix: args.prefix,
@@ -490,6 +521,10 @@ async fn update_route(backend: &Backend, args: crate::cli::RouteUpdateArgs) -> a
         timeout_ms,
         enabled: args.enabled,
         upstream_key: credential,
+        credential_format: header
+            .as_ref()
+            .and_then(|h| h.as_ref().map(|h| h.format.clone())),
+        credential_header: header.map(|h| h.map(|h| h.name)),
     };
     let record = backend
         .update_route(current.id, patch)

@@ -32,6 +32,8 @@ words!(
         Openai = "openai",
         /// Anthropic Messages: model and token usage recorded.
         Anthropic = "anthropic",
+        /// Model-routed LLM endpoint: each call goes to a target of its model's pool.
+        Llm = "llm",
     }
 );
 
@@ -158,7 +160,13 @@ pub enum Command {
     Key(KeyCommand),
     /// Manage routes.
     #[command(subcommand)]
-    Route(RouteCommand),
+    Route(crate::cli_routing::RouteCommand),
+    /// Manage model-routing targets: providers, base URLs, credentials (instance admins).
+    #[command(subcommand)]
+    Target(crate::cli_routing::TargetCommand),
+    /// Manage models of `llm` routes: names, wildcards, aliases, pools and fallbacks.
+    #[command(subcommand)]
+    Model(crate::cli_routing::ModelCommand),
     /// Manage rate limits, concurrency limits and budgets.
     #[command(subcommand)]
     Limit(LimitCommand),
@@ -804,110 +812,6 @@ pub struct KeyRevokeArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// `tollgate route …`
-#[derive(Debug, Subcommand)]
-pub enum RouteCommand {
-    /// Add a route.
-    Add(RouteAddArgs),
-    /// List routes.
-    List(RouteListArgs),
-    /// Change a route. Pointing it at another host removes its upstream credential unless the
-    /// same command sets one.
-    Update(RouteUpdateArgs),
-    /// Remove a route by name.
-    Remove(RouteRemoveArgs),
-}
-
-/// Flags of `route update`.
-#[derive(Debug, Args)]
-pub struct RouteUpdateArgs {
-    /// The route: its name, id or prefix.
-    pub route: String,
-    /// New upstream base URL.
-    #[arg(long)]
-    pub upstream: Option<String>,
-    /// Environment variable holding a new upstream credential (stored encrypted; needs a master key).
-    #[arg(long, value_name = "VAR", conflicts_with = "clear_credential")]
-    pub upstream_key_env: Option<String>,
-    /// Remove the stored upstream credential.
-    #[arg(long)]
-    pub clear_credential: bool,
-    /// New name.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// New path prefix.
-    #[arg(long)]
-    pub prefix: Option<String>,
-    /// What the route forwards.
-    #[arg(long, value_enum)]
-    pub kind: Option<RouteKindArg>,
-    /// Remove the prefix before forwarding (true or false).
-    #[arg(long, value_name = "BOOL")]
-    pub strip_prefix: Option<bool>,
-    /// Enable or disable the route (true or false).
-    #[arg(long, value_name = "BOOL")]
-    pub enabled: Option<bool>,
-    /// Connect timeout.
-    #[arg(long, value_name = "DURATION")]
-    pub connect_timeout: Option<String>,
-    /// Longest wait for the response head and between body chunks.
-    #[arg(long, value_name = "DURATION")]
-    pub timeout: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Flags of `route add`.
-#[derive(Debug, Args)]
-pub struct RouteAddArgs {
-    /// Unique name.
-    #[arg(long)]
-    pub name: String,
-    /// Path prefix, e.g. /openai.
-    #[arg(long)]
-    pub prefix: String,
-    /// Upstream base URL, e.g. https://api.openai.com.
-    #[arg(long)]
-    pub upstream: String,
-    /// What the route forwards.
-    #[arg(long, value_enum, default_value_t = RouteKindArg::Http)]
-    pub kind: RouteKindArg,
-    /// Remove the prefix before forwarding.
-    #[arg(long)]
-    pub strip_prefix: bool,
-    /// Environment variable holding the upstream credential to inject (stored encrypted; needs a master key).
-    #[arg(long, value_name = "VAR")]
-    pub upstream_key_env: Option<String>,
-    /// Owning team (default: shared by every team).
-    #[arg(long)]
-    pub team: Option<String>,
-    /// Connect timeout.
-    #[arg(long, default_value = "5s", value_name = "DURATION")]
-    pub connect_timeout: String,
-    /// Longest wait for the response head and between body chunks.
-    #[arg(long, default_value = "300s", value_name = "DURATION")]
-    pub timeout: String,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Flags of `route list`.
-#[derive(Debug, Args)]
-pub struct RouteListArgs {
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Flags of `route remove`.
-#[derive(Debug, Args)]
-pub struct RouteRemoveArgs {
-    /// Name of the route.
-    pub name: String,
 }
 
 /// `tollgate limit …`

@@ -91,6 +91,7 @@ async fn ensure_fixtures(
                         connect_timeout_ms: 5_000,
                         timeout_ms: 300_000,
                         sealed_credential: None,
+                        credential_header: None,
                     })
                     .await?
             }
@@ -172,7 +173,7 @@ fn event(
         499
     };
     let path = match kind {
-        RouteKind::Openai => "/v1/chat/completions",
+        RouteKind::Openai | RouteKind::Llm => "/v1/chat/completions",
         RouteKind::Anthropic => "/v1/messages",
         RouteKind::Http => "/v1/query",
     };

@@ -11,6 +11,7 @@ mod alerts;
 mod backend;
 mod backup;
 mod cli;
+mod cli_routing;
 mod cli_team;
 mod config;
 mod config_toml;
@@ -20,6 +21,7 @@ mod instance_lock;
 mod limit;
 mod limits;
 mod master_key;
+mod model_cmd;
 mod output;
 mod remote;
 mod remote_cmd;
@@ -106,6 +108,8 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Command::Migrate => admin::migrate(&config).await,
             Command::Key(cmd) => admin::key(Backend::local(&config).await?, cmd).await,
             Command::Route(cmd) => admin::route(Backend::local(&config).await?, cmd).await,
+            Command::Target(cmd) => model_cmd::target(Backend::local(&config).await?, cmd).await,
+            Command::Model(cmd) => model_cmd::model(Backend::local(&config).await?, cmd).await,
             Command::Limit(cmd) => limit::run(Backend::local(&config).await?, cmd).await,
             Command::Config(args) => match args.format {
                 cli::ConfigFormatArg::Json => output::print_config(&config),

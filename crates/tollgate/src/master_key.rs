@@ -30,6 +30,8 @@ enum Place {
     Key { id: i64, hash: String },
     /// `routes.sealed_credential`.
     Route(i64),
+    /// `llm_targets.sealed_credential`.
+    Target(i64),
     /// The `ingest_secret` setting (JSON holding hex).
     IngestSecret,
     /// `alert_channels.sealed_secret`.
@@ -41,6 +43,7 @@ impl Place {
         match self {
             Self::Key { id, .. } => format!("key {id}"),
             Self::Route(id) => format!("route {id}'s credential"),
+            Self::Target(id) => format!("target {id}'s credential"),
             Self::IngestSecret => "the ingest secret".to_owned(),
             Self::AlertChannel { id, .. } => format!("alert channel {id}'s secret"),
         }
@@ -62,6 +65,7 @@ impl Place {
                 Some(f(SealedRow::ApiKey(&hash)))
             }
             Self::Route(id) => Some(f(SealedRow::RouteCredential(*id))),
+            Self::Target(id) => Some(f(SealedRow::TargetCredential(*id))),
             Self::IngestSecret => Some(f(SealedRow::Setting(INGEST_SECRET_SETTING))),
             Self::AlertChannel { name, .. } => Some(f(SealedRow::Setting(&secret_row(name)))),
         }
@@ -73,6 +77,7 @@ impl Place {
 pub struct Rotated {
     keys: usize,
     routes: usize,
+    targets: usize,
     settings: usize,
     alert_channels: usize,
     /// The generated key, only when it is printed as JSON (no `--out`).
@@ -85,6 +90,7 @@ impl Rotated {
         match place {
             Place::Key { .. } => self.keys += 1,
             Place::Route(_) => self.routes += 1,
+            Place::Target(_) => self.targets += 1,
             Place::IngestSecret => self.settings += 1,
             Place::AlertChannel { .. } => self.alert_channels += 1,
         }
@@ -112,6 +118,13 @@ macro_rules! sealed_values {
         .fetch_all(&mut **tx)
         .await?;
         found.extend(routes.into_iter().map(|(id, s)| (Place::Route(id), s)));
+        let targets: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, sealed_credential FROM llm_targets WHERE sealed_credential IS NOT NULL \
+             ORDER BY id",
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        found.extend(targets.into_iter().map(|(id, s)| (Place::Target(id), s)));
         let setting: Option<String> =
             sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
                 .bind(INGEST_SECRET_SETTING)
@@ -149,6 +162,13 @@ macro_rules! write_sealed {
             }
             Place::Route(id) => {
                 sqlx::query("UPDATE routes SET sealed_credential = $1 WHERE id = $2")
+                    .bind(sealed)
+                    .bind(*id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Place::Target(id) => {
+                sqlx::query("UPDATE llm_targets SET sealed_credential = $1 WHERE id = $2")
                     .bind(sealed)
                     .bind(*id)
                     .execute(&mut **tx)
@@ -355,9 +375,9 @@ pub async fn rotate(config: &Config, args: &MasterKeyRotateArgs) -> anyhow::Resu
         output::json(&rotated)?;
     }
     output::note(&format!(
-        "sealed with the new master key: {} key copies, {} route credentials, {} settings, {} \
-         alert channel secrets",
-        rotated.keys, rotated.routes, rotated.settings, rotated.alert_channels
+        "sealed with the new master key: {} key copies, {} route credentials, {} target \
+         credentials, {} settings, {} alert channel secrets",
+        rotated.keys, rotated.routes, rotated.targets, rotated.settings, rotated.alert_channels
     ));
     let place = match (&args.out, generated) {
         (Some(path), true) => format!("the key written to {}", path.display()),

@@ -36,6 +36,8 @@ pub fn run(command: Command, remote: Remote) -> anyhow::Result<()> {
         match command {
             Command::Key(cmd) => admin::key(Backend::Remote(remote), cmd).await,
             Command::Route(cmd) => admin::route(Backend::Remote(remote), cmd).await,
+            Command::Target(cmd) => crate::model_cmd::target(Backend::Remote(remote), cmd).await,
+            Command::Model(cmd) => crate::model_cmd::model(Backend::Remote(remote), cmd).await,
             Command::Limit(cmd) => crate::limit::run(Backend::Remote(remote), cmd).await,
             Command::Sync(cmd) => sync::run(Target::Remote(remote), cmd).await,
             Command::Usage(cmd) => crate::usage::run(Target::Remote(remote), cmd).await,

@@ -249,6 +249,12 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
             None => Vec::new(),
         },
         upstream_http2: config.gateway.upstream_http2,
+        pools: tollgate_gateway::PoolSettings {
+            max_attempts: config.gateway.llm_max_attempts,
+            retry_after_cap: Duration::from_secs(config.gateway.llm_retry_after_cap_secs),
+            circuit_failures: config.gateway.llm_circuit_failures,
+            circuit_cooldown: Duration::from_millis(config.gateway.llm_circuit_cooldown_ms),
+        },
     };
     let sink_for_console = sink.clone();
     let gateway = Gateway::new(store.clone(), sink, metrics.clone(), gateway_config).await?;

@@ -31,10 +31,12 @@ use crate::store::is_postgres;
 
 /// Every table a store holds, parents before children. A table of the source missing here stops
 /// the copy: a new table must be placed here, never left behind silently.
-const TABLES: [&str; 23] = [
+const TABLES: [&str; 25] = [
     "teams",
     "users",
     "routes",
+    "llm_targets",
+    "llm_models",
     "api_keys",
     "api_key_routes",
     "key_models",

@@ -12,6 +12,7 @@ pub mod estimate;
 pub mod ingest;
 pub mod keys;
 pub mod limits;
+pub mod models;
 pub mod quotas;
 pub mod routes;
 pub mod session;
@@ -97,6 +98,7 @@ impl Modify for Security {
         (name = "users", description = "Users (instance admins)"),
         (name = "keys", description = "API keys"),
         (name = "routes", description = "Routes"),
+        (name = "models", description = "Model routing: models, aliases, pools and upstream targets"),
         (name = "limits", description = "Rate limits, concurrency limits and budgets"),
         (name = "usage", description = "Usage analytics, call logs, exports"),
         (name = "counters", description = "Token counters reported by other tools"),
@@ -143,6 +145,18 @@ pub fn router() -> OpenApiRouter<ConsoleState> {
             routes::get_route,
             routes::update_route,
             routes::delete_route
+        ))
+        .routes(routes!(models::list_models, models::create_model))
+        .routes(routes!(
+            models::get_model,
+            models::update_model,
+            models::delete_model
+        ))
+        .routes(routes!(models::list_targets, models::create_target))
+        .routes(routes!(
+            models::get_target,
+            models::update_target,
+            models::delete_target
         ))
         .routes(routes!(usage::summary))
         .routes(routes!(usage::series))

@@ -14,8 +14,8 @@ use crate::ConsoleState;
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
-use crate::rules::Actor;
 use crate::rules::routes::{self, RouteChange, RouteDraft};
+use crate::rules::{Actor, RuleError};
 
 /// A new route.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -29,7 +29,9 @@ pub struct RouteCreate {
     /// team's or a shared route's prefix (409 `prefix_conflict`).
     pub prefix: String,
     /// Upstream base URL. Team admins may not use loopback, private or link-local hosts unless
-    /// the instance's `upstream_allowlist` lists them (422).
+    /// the instance's `upstream_allowlist` lists them (422). May be left out on `llm` routes,
+    /// whose calls go to their models' targets.
+    #[serde(default)]
     pub upstream_url: String,
     /// What the gateway understands of the traffic (default `http`).
     pub kind: Option<RouteKind>,
@@ -45,12 +47,26 @@ pub struct RouteCreate {
     /// Upstream credential injected by the gateway (needs a master key; instance admins only);
     /// never returned.
     pub upstream_key: Option<String>,
+    /// The header the credential is sent in (instance admins only), e.g. `x-internal-token`;
+    /// default `authorization` (`x-api-key` on anthropic routes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_header: Option<String>,
+    /// The header's value with `{key}` for the credential, e.g. `Token {key}`; default `{key}`
+    /// with `credential_header`, else `Bearer {key}` (the key alone on anthropic routes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_format: Option<String>,
 }
 
-impl From<RouteCreate> for RouteDraft {
+impl TryFrom<RouteCreate> for RouteDraft {
+    type Error = RuleError;
+
     /// The request as the route rules take it (the HTTP handler and the CLI both convert here).
-    fn from(req: RouteCreate) -> Self {
-        Self {
+    fn try_from(req: RouteCreate) -> Result<Self, RuleError> {
+        let credential_header = routes::parse_credential_header(
+            req.credential_header.as_deref(),
+            req.credential_format.as_deref(),
+        )?;
+        Ok(Self {
             team_id: req.team_id,
             name: req.name,
             prefix: req.prefix,
@@ -61,7 +77,8 @@ impl From<RouteCreate> for RouteDraft {
             timeout_ms: req.timeout_ms,
             enabled: req.enabled,
             credential: req.upstream_key,
-        }
+            credential_header,
+        })
     }
 }
 
@@ -102,6 +119,48 @@ pub struct RoutePatch {
     )]
     #[schema(value_type = Option<String>)]
     pub upstream_key: Option<Option<String>>,
+    /// New credential header (instance admins only); `null` goes back to the kind's.
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub credential_header: Option<Option<String>>,
+    /// The new header's value with `{key}` (with `credential_header`; default `{key}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_format: Option<String>,
+}
+
+impl TryFrom<RoutePatch> for RouteChange {
+    type Error = RuleError;
+
+    /// The patch as the route rules take it (the HTTP handler and the CLI both convert here).
+    fn try_from(req: RoutePatch) -> Result<Self, RuleError> {
+        let credential_header = match req.credential_header {
+            Some(Some(name)) => Some(routes::parse_credential_header(
+                Some(&name),
+                req.credential_format.as_deref(),
+            )?),
+            Some(None) => Some(None),
+            None => {
+                routes::parse_credential_header(None, req.credential_format.as_deref())?;
+                None
+            }
+        };
+        Ok(Self {
+            name: req.name,
+            prefix: req.prefix,
+            upstream_url: req.upstream_url,
+            kind: req.kind,
+            strip_prefix: req.strip_prefix,
+            connect_timeout_ms: req.connect_timeout_ms,
+            timeout_ms: req.timeout_ms,
+            enabled: req.enabled,
+            credential: req.upstream_key,
+            credential_header,
+        })
+    }
 }
 
 /// Lists the routes the caller can see: their teams' and the shared ones.
@@ -129,7 +188,7 @@ pub async fn create_route(
     caller: Caller,
     ApiJson(req): ApiJson<RouteCreate>,
 ) -> ApiResult<(StatusCode, Json<RouteView>)> {
-    let draft = RouteDraft::from(req);
+    let draft = RouteDraft::try_from(req)?;
     let route = routes::create(&state.rules(), &Actor::Console(&caller), draft).await?;
     Ok((StatusCode::CREATED, Json(RouteView::from(&route))))
 }
@@ -155,17 +214,7 @@ pub async fn update_route(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<RoutePatch>,
 ) -> ApiResult<Json<RouteView>> {
-    let change = RouteChange {
-        name: req.name,
-        prefix: req.prefix,
-        upstream_url: req.upstream_url,
-        kind: req.kind,
-        strip_prefix: req.strip_prefix,
-        connect_timeout_ms: req.connect_timeout_ms,
-        timeout_ms: req.timeout_ms,
-        enabled: req.enabled,
-        credential: req.upstream_key,
-    };
+    let change = RouteChange::try_from(req)?;
     let updated = routes::update(&state.rules(), &Actor::Console(&caller), id, change).await?;
     Ok(Json(RouteView::from(&updated.route)))
 }

@@ -207,6 +207,9 @@ pub struct RouteView {
     pub enabled: bool,
     /// Whether an upstream credential is stored.
     pub has_credential: bool,
+    /// The header the credential is sent in, when not the kind's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_header: Option<tollgate_core::llm::CredentialHeader>,
     /// Created, epoch ms.
     pub created_at: i64,
     /// Updated, epoch ms.
@@ -227,6 +230,7 @@ impl From<&RouteRecord> for RouteView {
             timeout_ms: r.timeout_ms,
             enabled: r.enabled,
             has_credential: r.sealed_credential.is_some(),
+            credential_header: r.credential_header.clone(),
             created_at: r.created_at_ms,
             updated_at: r.updated_at_ms,
         }

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use tollgate_core::crypto::{MasterKey, SealedRow};
+use tollgate_core::llm::CredentialHeader;
 use tollgate_core::route_policy::{
     self, CredentialPlan, CredentialRequest, CurrentUpstream, PolicyError, UpstreamChange,
 };
@@ -49,6 +50,9 @@ pub struct RouteDraft {
     pub enabled: Option<bool>,
     /// Upstream credential the gateway injects (instance admins only; needs a master key).
     pub credential: Option<String>,
+    /// The header the credential is sent in and its format (instance admins only); `None`: the
+    /// kind's (`Authorization: Bearer`, `x-api-key` on anthropic routes).
+    pub credential_header: Option<CredentialHeader>,
 }
 
 /// A change to a route; `None` fields stay as they are.
@@ -72,6 +76,8 @@ pub struct RouteChange {
     pub enabled: Option<bool>,
     /// New credential; `Some(None)` removes it.
     pub credential: Option<Option<String>>,
+    /// New credential header; `Some(None)` goes back to the kind's.
+    pub credential_header: Option<Option<CredentialHeader>>,
 }
 
 /// What an update did besides the fields asked for.
@@ -106,6 +112,35 @@ fn check_upstream(url: &str) -> RuleResult<String> {
     let url = url.trim_end_matches('/');
     route::validate_upstream(url).map_err(|e| RuleError::invalid("upstream_url", e))?;
     Ok(url.to_owned())
+}
+
+/// Only instance admins choose the header a credential is sent in, as they set credentials.
+fn check_header_change(actor: &Actor<'_>, changing: bool) -> RuleResult<()> {
+    if changing && !actor.is_instance_admin() {
+        return Err(RuleError::Forbidden(
+            "only instance admins may choose how a route's credential is sent".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A credential header given as a name and a format (`{key}` when none), as the API takes it.
+pub fn parse_credential_header(
+    name: Option<&str>,
+    format: Option<&str>,
+) -> RuleResult<Option<CredentialHeader>> {
+    match (name, format) {
+        (Some(name), format) => {
+            CredentialHeader::new(name, format.unwrap_or(tollgate_core::llm::KEY_PLACEHOLDER))
+                .map(Some)
+                .map_err(|e| RuleError::invalid("credential_header", e))
+        }
+        (None, Some(_)) => Err(RuleError::invalid(
+            "credential_format",
+            "credential_format needs credential_header (the header it is sent in)",
+        )),
+        (None, None) => Ok(None),
+    }
 }
 
 /// The master key that will seal `secret`, once the credential is known to be storable.
@@ -244,17 +279,23 @@ pub async fn create(
     require_manage(actor, draft.team_id)?;
     route::validate_name(&draft.name).map_err(|e| RuleError::invalid("name", e))?;
     route::validate_prefix(&draft.prefix).map_err(|e| RuleError::invalid("prefix", e))?;
-    let upstream_url = check_upstream(&draft.upstream_url)?;
+    let kind = draft.kind.unwrap_or_default();
+    // An `llm` route sends calls to its models' targets: its own upstream may be left out.
+    let upstream_url = if kind == RouteKind::Llm && draft.upstream_url.is_empty() {
+        String::new()
+    } else {
+        check_upstream(&draft.upstream_url)?
+    };
     route_policy::plan_upstream_change(
         None,
         UpstreamChange {
-            upstream_url: Some(&upstream_url),
+            upstream_url: (!upstream_url.is_empty()).then_some(upstream_url.as_str()),
             credential: credential_request(Some(&draft.credential)),
         },
         actor.is_instance_admin(),
     )
     .map_err(policy_error)?;
-    let kind = draft.kind.unwrap_or_default();
+    check_header_change(actor, draft.credential_header.is_some())?;
     let connect_timeout_ms = check_timeout(
         "connect_timeout_ms",
         draft
@@ -266,7 +307,9 @@ pub async fn create(
     if let Some(k) = draft.credential.as_deref() {
         sealer(rules, k)?;
     }
-    check_reachable(rules, actor, &upstream_url).await?;
+    if !upstream_url.is_empty() {
+        check_reachable(rules, actor, &upstream_url).await?;
+    }
     check_prefix(rules, actor, &draft.prefix, draft.team_id, None).await?;
     let mut record = store
         .create_route(NewRoute {
@@ -279,6 +322,7 @@ pub async fn create(
             connect_timeout_ms,
             timeout_ms,
             sealed_credential: None,
+            credential_header: draft.credential_header,
         })
         .await?;
     let sealed_credential = draft
@@ -331,6 +375,7 @@ pub async fn update(
         .map(check_upstream)
         .transpose()?;
     let kind = change.kind;
+    check_header_change(actor, change.credential_header.is_some())?;
     let connect_timeout_ms = change
         .connect_timeout_ms
         .map(|v| check_timeout("connect_timeout_ms", v))
@@ -372,6 +417,7 @@ pub async fn update(
         timeout_ms,
         enabled: change.enabled,
         sealed_credential,
+        credential_header: change.credential_header,
         team_id: None,
     };
     let updated = store.update_route(id, update).await?;

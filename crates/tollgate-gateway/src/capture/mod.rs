@@ -39,7 +39,8 @@ use provider::Provider;
 /// never read.
 fn provider_for(kind: RouteKind) -> Option<&'static dyn Provider> {
     match kind {
-        RouteKind::Openai => Some(&openai::Openai),
+        // An `llm` route's calls are read in the shape of the endpoint they call; OpenAI's by default.
+        RouteKind::Openai | RouteKind::Llm => Some(&openai::Openai),
         RouteKind::Anthropic => Some(&anthropic::Anthropic),
         RouteKind::Http => None,
     }

@@ -36,9 +36,19 @@ use crate::state::{Credential, RouteEntry, UpstreamBase};
 
 /// The upstream's response head, ready to be streamed back.
 pub(super) struct Upstream {
-    response: Response<Incoming>,
-    route: Arc<RouteEntry>,
-    request: Option<RequestInfo>,
+    pub(super) response: Response<Incoming>,
+    /// The route as the call was sent (on `llm` routes: with the answering target's upstream,
+    /// credential and API shape).
+    pub(super) route: Arc<RouteEntry>,
+    pub(super) request: Option<RequestInfo>,
+}
+
+/// How a call is answered when nothing refused it.
+pub(super) enum Answer {
+    /// With the upstream's response.
+    Upstream(Upstream),
+    /// By the gateway itself (`/v1/models` of an `llm` route), status 200.
+    Local(Response<GatewayBody>),
 }
 
 /// Runs the stages for one call. The header size is checked first, before the key is read.
@@ -47,7 +57,7 @@ pub(super) async fn forward(
     req: Request<Incoming>,
     call: &mut Call,
     request_id: &HeaderValue,
-) -> Result<Upstream, Failure> {
+) -> Result<Answer, Failure> {
     let shared = &*peer.shared;
     let (mut parts, body) = req.into_parts();
 
@@ -58,11 +68,22 @@ pub(super) async fn forward(
     // `authenticate` refused an entry without a key; this only borrows the key from the entry.
     let key = known_key(&entry)?;
     let (route, path) = route(shared, parts.uri.path(), key, call)?;
+    if route.record.kind == RouteKind::Llm {
+        let llm_call = super::llm::LlmCall {
+            parts,
+            route,
+            path: &path,
+            key,
+            key_source,
+            request_id,
+        };
+        return super::llm::forward(peer, llm_call, body, call).await;
+    }
     let declared_body = body.size_hint().exact();
     admit(shared, declared_body)?;
     let (upstream_body, request) = inspect(
         shared,
-        &route,
+        route.record.kind,
         &mut parts.headers,
         body,
         declared_body,
@@ -79,11 +100,11 @@ pub(super) async fn forward(
         request_id,
     };
     let response = send(peer, &route, outgoing, call).await?;
-    Ok(Upstream {
+    Ok(Answer::Upstream(Upstream {
         response,
         route,
         request,
-    })
+    }))
 }
 
 /// Authenticate: the key's header and checksum (garbage is refused before any look-up), the key
@@ -160,7 +181,10 @@ fn route(
     if !key.may_call(&route.record) {
         return Err(GatewayError::RouteNotAllowed.into());
     }
-    upstream_base(&route)?;
+    // An `llm` route's upstreams are its models' targets, checked per attempt.
+    if route.record.kind != RouteKind::Llm {
+        upstream_base(&route)?;
+    }
     if matches!(route.credential, Credential::Unusable) {
         return Err(Failure::new(
             GatewayError::RouteMisconfigured,
@@ -181,7 +205,7 @@ fn upstream_base(route: &RouteEntry) -> Result<&UpstreamBase, Failure> {
 /// Admit: what can be refused before the body is read — today a declared body over the size
 /// limit. The limits that need the body's token estimate (rates, budgets, concurrency, model
 /// allow-lists) decide in [`limit`], after [`inspect`]. `Ok` admits the call.
-fn admit(shared: &Shared, declared_body: Option<u64>) -> Result<(), Failure> {
+pub(super) fn admit(shared: &Shared, declared_body: Option<u64>) -> Result<(), Failure> {
     if declared_body.is_some_and(|len| len > shared.config.max_body_bytes) {
         return Err(Failure::new(
             GatewayError::PayloadTooLarge,
@@ -195,16 +219,15 @@ fn admit(shared: &Shared, declared_body: Option<u64>) -> Result<(), Failure> {
 /// prompt (and the provider's rewrite, with its new `Content-Length`); bigger bodies, and every
 /// other body, stream through unread under the size limit. Returns the body to send upstream and
 /// what the peek learned.
-async fn inspect(
+pub(super) async fn inspect(
     shared: &Shared,
-    route: &RouteEntry,
+    kind: RouteKind,
     headers: &mut HeaderMap,
     body: Incoming,
     declared: Option<u64>,
     call: &mut Call,
 ) -> Result<(UpstreamBody, Option<RequestInfo>), Failure> {
     let max_body = shared.config.max_body_bytes;
-    let kind = route.record.kind;
     let peek_limit = shared.config.llm_peek_bytes;
     if body.is_end_stream() {
         return Ok((UpstreamBody::Empty, None));
@@ -252,7 +275,7 @@ async fn inspect(
 /// limit or budget applies to the call; with no limit at all nothing is looked at. An admitted
 /// call keeps its admission in the event guard, which settles it with the exact use when the
 /// call ends, however it ends.
-async fn limit(
+pub(super) async fn limit(
     shared: &Shared,
     key: &KeyRecord,
     route: &RouteEntry,
@@ -529,7 +552,7 @@ impl Upstream {
     }
 }
 
-fn classify_upstream_error(err: &hyper_util::client::legacy::Error) -> Failure {
+pub(super) fn classify_upstream_error(err: &hyper_util::client::legacy::Error) -> Failure {
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(current) = source {
         if let Some(body) = current.downcast_ref::<RequestBodyError>() {

@@ -202,7 +202,7 @@ pub(super) fn rewrite_request_headers(
     set_forwarding_headers(headers, peer, peer_is_trusted(peer));
     headers.insert(X_REQUEST_ID.clone(), request_id.clone());
     if let Credential::Header(name, value) = &route.credential {
-        headers.insert(*name, value.clone());
+        headers.insert(name.clone(), value.clone());
     }
     if route.record.kind.is_llm() {
         // Compressed answers would hide the usage from the capture.
@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn headers_and_trailers_repeating_the_credential_go() {
         let bearer = Credential::Header(
-            "authorization",
+            HeaderName::from_static("authorization"),
             HeaderValue::from_static("Bearer sk-secret-1"),
         );
         let mut trailers = HeaderMap::new();
@@ -288,7 +288,10 @@ mod tests {
         trailers.insert("x-fine", HeaderValue::from_static("sk-other"));
         remove_credential_echo(&mut trailers, &bearer);
         assert_eq!(trailers.keys().collect::<Vec<_>>(), ["x-fine"]);
-        let raw = Credential::Header("x-api-key", HeaderValue::from_static("ak-raw"));
+        let raw = Credential::Header(
+            HeaderName::from_static("x-api-key"),
+            HeaderValue::from_static("ak-raw"),
+        );
         let mut headers = HeaderMap::new();
         headers.insert("x-api-key", HeaderValue::from_static("ak-raw"));
         remove_credential_echo(&mut headers, &raw);

@@ -11,6 +11,7 @@
 mod call;
 mod forward;
 mod headers;
+mod llm;
 mod request_body;
 mod response_body;
 
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
-use http::{HeaderValue, Request, Response};
+use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tollgate_core::UsageEvent;
 
@@ -33,7 +34,7 @@ pub(crate) use request_body::UpstreamBody;
 use crate::error::GatewayError;
 use crate::server::Peer;
 use call::Call;
-use forward::forward;
+use forward::{Answer, forward};
 use headers::{X_FORWARDED_FOR, X_REQUEST_ID, peer_is_trusted, request_id};
 use response_body::GatewayBody;
 
@@ -146,7 +147,17 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
     };
 
     match forward(&peer, req, &mut call, &request_id).await {
-        Ok(upstream) => upstream.into_response(call, request_id),
+        Ok(Answer::Upstream(upstream)) => upstream.into_response(call, request_id),
+        Ok(Answer::Local(mut response)) => {
+            call.finish(StatusCode::OK.as_u16(), None, None);
+            if let Some(ack) = call.ack.take() {
+                ack.await;
+            }
+            response
+                .headers_mut()
+                .insert(X_REQUEST_ID.clone(), request_id);
+            response
+        }
         Err(failure) => {
             if failure.error.status_code() >= 500 {
                 tracing::warn!(code = %failure.error, detail = %failure.detail, "gateway call failed");

@@ -116,7 +116,7 @@ impl Backend {
     pub async fn create_route(&self, req: RouteCreate) -> Outcome<RouteView> {
         match self {
             Self::Local(l) => {
-                let draft = RouteDraft::from(req);
+                let draft = RouteDraft::try_from(req)?;
                 let route = routes::create(&l.rules(), &l.actor(), draft).await?;
                 Ok(RouteView::from(&route))
             }
@@ -128,17 +128,7 @@ impl Backend {
     pub async fn update_route(&self, id: i64, patch: RoutePatch) -> Outcome<RouteView> {
         match self {
             Self::Local(l) => {
-                let change = RouteChange {
-                    name: patch.name,
-                    prefix: patch.prefix,
-                    upstream_url: patch.upstream_url,
-                    kind: patch.kind,
-                    strip_prefix: patch.strip_prefix,
-                    connect_timeout_ms: patch.connect_timeout_ms,
-                    timeout_ms: patch.timeout_ms,
-                    enabled: patch.enabled,
-                    credential: patch.upstream_key,
-                };
+                let change = RouteChange::try_from(patch)?;
                 let updated = routes::update(&l.rules(), &l.actor(), id, change).await?;
                 Ok(RouteView::from(&updated.route))
             }

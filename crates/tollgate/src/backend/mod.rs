@@ -8,6 +8,7 @@ mod access;
 mod accounts;
 mod analytics;
 mod budgets;
+mod models;
 mod readings;
 
 pub use analytics::UsageAsk;

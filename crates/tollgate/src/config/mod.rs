@@ -302,6 +302,38 @@ impl Config {
                 )));
             }
         }
+        for (name, value, min, max) in [
+            (
+                "gateway.llm_max_attempts",
+                u64::from(g.llm_max_attempts),
+                1,
+                10,
+            ),
+            (
+                "gateway.llm_retry_after_cap_secs",
+                g.llm_retry_after_cap_secs,
+                0,
+                60,
+            ),
+            (
+                "gateway.llm_circuit_failures",
+                u64::from(g.llm_circuit_failures),
+                1,
+                100,
+            ),
+            (
+                "gateway.llm_circuit_cooldown_ms",
+                g.llm_circuit_cooldown_ms,
+                1,
+                3_600_000,
+            ),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError(format!(
+                    "{name} must be {min} to {max} (got {value})"
+                )));
+            }
+        }
         if g.peek_budget_bytes < g.llm_peek_bytes {
             return Err(ConfigError(format!(
                 "gateway.peek_budget_bytes ({}) must be at least gateway.llm_peek_bytes ({}): \

@@ -298,6 +298,15 @@ pub struct GatewaySettings {
     /// Offer HTTP/2 (`h2` by ALPN) to TLS upstreams. One connection then carries every call to an
     /// upstream, and calls past its concurrent-stream limit wait for a free stream.
     pub upstream_http2: bool,
+    /// Most upstream attempts of one call on an `llm` route, over its pool and fallback models.
+    pub llm_max_attempts: u32,
+    /// Longest `Retry-After` waited out before trying a rate-limited target again when no other
+    /// target is left, seconds; a longer one ends the call with the upstream's 429.
+    pub llm_retry_after_cap_secs: u64,
+    /// Consecutive failures (connect errors, 429, 5xx) that open a target's circuit.
+    pub llm_circuit_failures: u32,
+    /// How long an open circuit keeps a target out before one probe call, ms.
+    pub llm_circuit_cooldown_ms: u64,
 }
 
 /// Console listener timings and connection cap.
@@ -346,6 +355,10 @@ impl Default for GatewaySettings {
             tls: None,
             upstream_ca_file: None,
             upstream_http2: false,
+            llm_max_attempts: 3,
+            llm_retry_after_cap_secs: 5,
+            llm_circuit_failures: 3,
+            llm_circuit_cooldown_ms: 30_000,
         }
     }
 }

@@ -110,7 +110,7 @@ async fn the_document_publishes_the_vocabulary() {
     let schemas = &spec["components"]["schemas"];
     for (name, values) in [
         ("Role", &["viewer", "member", "admin", "owner"][..]),
-        ("RouteKind", &["http", "openai", "anthropic"][..]),
+        ("RouteKind", &["http", "openai", "anthropic", "llm"][..]),
         (
             "Grouping",
             &["key", "route", "model", "team", "status_class"][..],

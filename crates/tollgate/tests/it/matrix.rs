@@ -32,7 +32,9 @@ const CALLERS: [&str; 9] = [
 /// ones in `{team}` made by the instance admin, `{limit}` a new limit on `{team}` made by the
 /// instance admin, `{channel}` a new alert channel, `{own_token}` a token of the caller's own,
 /// `{edge_token}` a new edge token made by the instance admin, `{reading}` a new reading on
-/// `{team}`'s `default` counter recorded by the instance admin.
+/// `{team}`'s `default` counter recorded by the instance admin, `{target}` / `{target_name}` a new
+/// model-routing target's id / name and `{model}` a new model served by it, both made by the
+/// instance admin.
 type Row = (
     &'static str,
     &'static str,
@@ -273,6 +275,76 @@ const ROWS: &[Row] = &[
         "/api/v1/routes/{route}",
         "",
         [A, 403, 403, 204, 204, 404, 204, 204, A],
+    ),
+    (
+        "GET",
+        "/api/v1/targets",
+        "/api/v1/targets",
+        "",
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "POST",
+        "/api/v1/targets",
+        "/api/v1/targets",
+        r#"{"name":"t{n}","provider":"openai_compatible","base_url":"http://127.0.0.1:9/v1"}"#,
+        [A, 403, 403, 403, 403, 403, 201, 403, A],
+    ),
+    (
+        "GET",
+        "/api/v1/targets/{id}",
+        "/api/v1/targets/{target}",
+        "",
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "PATCH",
+        "/api/v1/targets/{id}",
+        "/api/v1/targets/{target}",
+        r#"{"weight":2}"#,
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "DELETE",
+        "/api/v1/targets/{id}",
+        "/api/v1/targets/{target}",
+        "",
+        [A, 403, 403, 403, 403, 403, 204, 403, A],
+    ),
+    (
+        "GET",
+        "/api/v1/models",
+        "/api/v1/models",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "POST",
+        "/api/v1/models",
+        "/api/v1/models",
+        r#"{"name":"m{n}","pool":[{"target":"{target_name}"}]}"#,
+        [A, 403, 403, 403, 403, 403, 201, 403, A],
+    ),
+    (
+        "GET",
+        "/api/v1/models/{id}",
+        "/api/v1/models/{model}",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "PATCH",
+        "/api/v1/models/{id}",
+        "/api/v1/models/{model}",
+        r#"{"strategy":"least_busy"}"#,
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "DELETE",
+        "/api/v1/models/{id}",
+        "/api/v1/models/{model}",
+        "",
+        [A, 403, 403, 403, 403, 403, 204, 403, A],
     ),
     (
         "GET",
@@ -741,6 +813,24 @@ impl World {
                 .ok(Method::POST, "/api/v1/routes", Some(body), 201)
                 .await;
             out = out.replace("{route}", &route["id"].to_string());
+        }
+        if out.contains("{target}") || out.contains("{target_name}") || out.contains("{model}") {
+            let name = format!("fixture{n}");
+            let body = json!({"name": name, "provider": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"});
+            let target = self
+                .root
+                .ok(Method::POST, "/api/v1/targets", Some(body), 201)
+                .await;
+            out = out.replace("{target}", &target["id"].to_string());
+            out = out.replace("{target_name}", &name);
+            if out.contains("{model}") {
+                let body = json!({"name": format!("fixture-model{n}"), "pool": [{"target": name}]});
+                let model = self
+                    .root
+                    .ok(Method::POST, "/api/v1/models", Some(body), 201)
+                    .await;
+                out = out.replace("{model}", &model["id"].to_string());
+            }
         }
         if out.contains("{limit}") {
             let body = json!({"scope": {"type": "team", "id": self.team}, "kind": {"type": "requests", "per": "hour", "max": 1000 + n}});

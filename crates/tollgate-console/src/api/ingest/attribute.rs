@@ -123,6 +123,7 @@ mod tests {
             timeout_ms: 1000,
             enabled: true,
             sealed_credential: None,
+            credential_header: None,
             created_at_ms: 0,
             updated_at_ms: 0,
         }

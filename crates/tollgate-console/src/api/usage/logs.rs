@@ -91,6 +91,22 @@ pub struct LogEntry {
     pub source: String,
     /// Request id.
     pub request_id: Option<String>,
+    /// On `llm` routes, every upstream attempt of the call, in order; absent elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<AttemptView>>,
+}
+
+/// One upstream attempt of a call on an `llm` route.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AttemptView {
+    /// The target tried.
+    pub target: String,
+    /// The model name sent to it.
+    pub model: String,
+    /// Its status; the gateway's 502 or 504 when it did not answer.
+    pub status: u16,
+    /// Until its answer's head (or its failure), ms.
+    pub ms: u64,
 }
 
 impl From<&StoredEvent> for LogEntry {
@@ -122,6 +138,10 @@ impl From<&StoredEvent> for LogEntry {
             error: e.error.clone(),
             source: e.source.as_str().to_owned(),
             request_id: e.request_id.clone(),
+            attempts: e
+                .attempts
+                .as_deref()
+                .and_then(|a| serde_json::from_str(a).ok()),
         }
     }
 }

@@ -1,0 +1,541 @@
+//! Model routing on the data path: the targets and models of the store, opened once per reload
+//! (credentials unsealed, URLs parsed, names indexed), each target's health (calls in flight,
+//! requests this minute, its circuit breaker), which survives reloads, and the order in which a
+//! pool's targets are tried.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use http::HeaderValue;
+use rand::Rng;
+use tollgate_core::crypto::{MasterKey, SealedRow};
+use tollgate_core::llm::{
+    self, Matched, ModelSettings, Provider, Resolver, Strategy, TargetSettings,
+};
+use tollgate_store::{ModelRecord, TargetRecord};
+
+use crate::metrics::Metrics;
+use crate::state::{Credential, UpstreamBase};
+
+/// How calls to a pool are retried and when a target cools down (`gateway.llm_*` settings).
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Most upstream attempts of one call, over every target and fallback model.
+    pub max_attempts: u32,
+    /// Longest `Retry-After` the gateway waits out before trying a rate-limited target again,
+    /// when no other target is left; longer ones end the call with the upstream's answer.
+    pub retry_after_cap: Duration,
+    /// Consecutive failures (connect errors, 429, 5xx) that open a target's circuit.
+    pub circuit_failures: u32,
+    /// How long an open circuit keeps a target out before one probe call is let through.
+    pub circuit_cooldown: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            retry_after_cap: Duration::from_secs(5),
+            circuit_failures: 3,
+            circuit_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What is known of a target's recent calls; kept across reloads by target id.
+#[derive(Debug, Default)]
+pub(crate) struct TargetHealth {
+    /// Calls sent and not yet answered (head received or failed).
+    in_flight: AtomicUsize,
+    /// Failures in a row since the last success.
+    failures: AtomicU32,
+    /// While the circuit is open: until when, epoch ms; 0 when closed.
+    open_until_ms: AtomicI64,
+    /// A half-open probe is under way.
+    probing: AtomicBool,
+    /// The minute (epoch ms / 60000) `minute_calls` counts.
+    minute: AtomicI64,
+    minute_calls: AtomicU32,
+}
+
+/// Whether a target may be tried now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Availability {
+    /// Circuit closed, under its rate ceiling.
+    Ready,
+    /// Circuit half-open: this call is its one probe.
+    Probe,
+    /// Circuit open, a probe already under way, or its rate ceiling reached this minute.
+    Unavailable,
+}
+
+impl TargetHealth {
+    /// Whether the target may take a call at `now_ms`; a half-open circuit lets one probe through.
+    pub(crate) fn availability(&self, now_ms: i64) -> Availability {
+        let open_until = self.open_until_ms.load(Ordering::Acquire);
+        if open_until == 0 {
+            return Availability::Ready;
+        }
+        if now_ms < open_until {
+            return Availability::Unavailable;
+        }
+        if self
+            .probing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            Availability::Probe
+        } else {
+            Availability::Unavailable
+        }
+    }
+
+    /// Gives back a probe slot taken by [`TargetHealth::availability`] for a call not sent.
+    pub(crate) fn release_probe(&self) {
+        self.probing.store(false, Ordering::Release);
+    }
+
+    /// Counts a call against the rate ceiling; `false` when this minute's ceiling is reached.
+    pub(crate) fn take_rate(&self, rpm: Option<u32>, now_ms: i64) -> bool {
+        let Some(rpm) = rpm else {
+            return true;
+        };
+        let minute = now_ms.div_euclid(60_000);
+        if self.minute.swap(minute, Ordering::AcqRel) != minute {
+            self.minute_calls.store(0, Ordering::Release);
+        }
+        self.minute_calls.fetch_add(1, Ordering::AcqRel) < rpm
+    }
+
+    /// A call is sent; the guard counts it in flight until dropped.
+    pub(crate) fn start(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(self))
+    }
+
+    /// Calls in flight.
+    pub(crate) fn busy(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// The target answered usefully: the circuit closes. Returns whether it was open.
+    pub(crate) fn succeeded(&self) -> bool {
+        self.failures.store(0, Ordering::Release);
+        self.probing.store(false, Ordering::Release);
+        self.open_until_ms.swap(0, Ordering::AcqRel) != 0
+    }
+
+    /// The target failed. Opens the circuit for `cooldown` (or until `retry_at_ms`, whichever is
+    /// later) after `threshold` failures in a row, or at once when a probe failed or the upstream
+    /// asked to be left alone for a while. Returns whether the circuit is newly open.
+    pub(crate) fn failed(
+        &self,
+        now_ms: i64,
+        settings: &PoolSettings,
+        retry_at_ms: Option<i64>,
+    ) -> bool {
+        let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
+        let was_probe = self.probing.swap(false, Ordering::AcqRel);
+        let cooldown = i64::try_from(settings.circuit_cooldown.as_millis()).unwrap_or(i64::MAX);
+        let open = failures >= settings.circuit_failures.max(1) || was_probe;
+        let until = match (open, retry_at_ms) {
+            (true, retry) => Some(now_ms.saturating_add(cooldown).max(retry.unwrap_or(0))),
+            (false, Some(retry)) if retry > now_ms => Some(retry),
+            (false, _) => None,
+        };
+        match until {
+            Some(until) => self.open_until_ms.swap(until, Ordering::AcqRel) == 0,
+            None => false,
+        }
+    }
+
+    /// Whether the circuit is open (a probe pending counts as open).
+    pub(crate) fn is_open(&self) -> bool {
+        self.open_until_ms.load(Ordering::Acquire) != 0
+    }
+}
+
+/// A call in flight to a target; counted down when dropped.
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<TargetHealth>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Every target's health, by target id, so that reloads keep circuits and counters.
+#[derive(Debug, Default)]
+pub(crate) struct HealthRegistry {
+    targets: Mutex<HashMap<i64, Arc<TargetHealth>>>,
+}
+
+impl HealthRegistry {
+    fn of(&self, id: i64) -> Arc<TargetHealth> {
+        let mut map = self.targets.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(map.entry(id).or_default())
+    }
+
+    /// Forgets the targets that no longer exist.
+    fn retain(&self, ids: &[i64]) {
+        let mut map = self.targets.lock().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|id, _| ids.contains(id));
+    }
+}
+
+/// A target ready for the request path.
+#[derive(Debug)]
+pub(crate) struct TargetEntry {
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) provider: Provider,
+    /// `None` when the base URL does not parse (logged at load; the target is skipped).
+    pub(crate) base: Option<UpstreamBase>,
+    pub(crate) credential: Credential,
+    /// `k=v&…` added to every call's query, empty for none.
+    pub(crate) query: String,
+    pub(crate) deployment: Option<String>,
+    pub(crate) weight: u32,
+    pub(crate) rpm: Option<u32>,
+    pub(crate) health: Arc<TargetHealth>,
+}
+
+impl TargetEntry {
+    /// Whether calls can be sent to it at all.
+    pub(crate) fn usable(&self) -> bool {
+        self.base.is_some() && !matches!(self.credential, Credential::Unusable)
+    }
+}
+
+/// One target of a model's pool.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolEntry {
+    /// Index into [`Catalogue::targets`].
+    pub(crate) target: usize,
+    pub(crate) upstream_model: Option<String>,
+}
+
+/// A model ready for the request path.
+#[derive(Debug)]
+pub(crate) struct ModelEntry {
+    pub(crate) name: String,
+    pub(crate) aliases: Vec<String>,
+    pub(crate) pool: Vec<PoolEntry>,
+    /// Indexes into [`Catalogue::models`], in order.
+    pub(crate) fallbacks: Vec<usize>,
+    pub(crate) strategy: Strategy,
+    pub(crate) created_at_ms: i64,
+}
+
+impl ModelEntry {
+    /// The model name sent upstream through `entry` when the client asked for `requested`.
+    pub(crate) fn upstream_model<'a>(
+        &'a self,
+        entry: &'a PoolEntry,
+        requested: &'a str,
+        matched: Matched,
+    ) -> &'a str {
+        match (&entry.upstream_model, matched) {
+            (Some(name), _) => name,
+            (None, Matched::Wildcard) => requested,
+            (None, _) => &self.name,
+        }
+    }
+}
+
+/// The targets and models of the store, as the gateway uses them.
+#[derive(Debug, Default)]
+pub(crate) struct Catalogue {
+    pub(crate) targets: Vec<TargetEntry>,
+    pub(crate) models: Vec<ModelEntry>,
+    resolver: Resolver,
+}
+
+fn open_credential(
+    record: &TargetRecord,
+    settings: &TargetSettings,
+    master_key: Option<&MasterKey>,
+) -> Credential {
+    let Some(sealed) = record.sealed_credential.as_deref() else {
+        return Credential::None;
+    };
+    let Some(master_key) = master_key else {
+        tracing::error!(target_name = %record.name, "target has a credential but no master key is configured; it is skipped");
+        return Credential::Unusable;
+    };
+    let secret = match master_key.open_text(sealed, SealedRow::TargetCredential(record.id)) {
+        Ok(secret) => secret,
+        Err(err) => {
+            tracing::error!(target_name = %record.name, error = %err, "target credential cannot be opened; it is skipped");
+            return Credential::Unusable;
+        }
+    };
+    let header = settings.header_for(record.provider);
+    let Ok(name) = http::HeaderName::from_bytes(header.name.as_bytes()) else {
+        tracing::error!(target_name = %record.name, "target credential header is not a header name; it is skipped");
+        return Credential::Unusable;
+    };
+    match HeaderValue::from_str(&header.value(&secret)) {
+        Ok(mut value) => {
+            value.set_sensitive(true);
+            Credential::Header(name, value)
+        }
+        Err(_) => {
+            tracing::error!(target_name = %record.name, "target credential is not a valid header value; it is skipped");
+            Credential::Unusable
+        }
+    }
+}
+
+fn query_string(pairs: &[(String, String)]) -> String {
+    // The rules admit only unreserved characters in names and values: nothing to encode.
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl Catalogue {
+    /// Opens the store's targets and models; rows that do not parse are logged and left out.
+    pub(crate) fn build(
+        targets: Vec<TargetRecord>,
+        models: Vec<ModelRecord>,
+        master_key: Option<&MasterKey>,
+        health: &HealthRegistry,
+    ) -> Self {
+        let mut entries = Vec::with_capacity(targets.len());
+        for record in targets {
+            let settings: TargetSettings = match serde_json::from_str(&record.settings) {
+                Ok(settings) => settings,
+                Err(err) => {
+                    tracing::error!(target_name = %record.name, error = %err, "target settings unreadable; it is skipped");
+                    continue;
+                }
+            };
+            let base = UpstreamBase::parse(&record.base_url);
+            if base.is_none() {
+                tracing::error!(target_name = %record.name, base_url = %record.base_url, "target base URL is not an http(s) URL; it is skipped");
+            }
+            entries.push(TargetEntry {
+                id: record.id,
+                credential: open_credential(&record, &settings, master_key),
+                query: query_string(&settings.query_for(record.provider)),
+                name: record.name,
+                provider: record.provider,
+                base,
+                deployment: settings.deployment,
+                weight: settings.weight.max(1),
+                rpm: settings.rpm,
+                health: health.of(record.id),
+            });
+        }
+        health.retain(&entries.iter().map(|t| t.id).collect::<Vec<_>>());
+        let target_index: HashMap<&str, usize> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.as_str(), i))
+            .collect();
+        let parsed: Vec<(ModelRecord, ModelSettings)> = models
+            .into_iter()
+            .filter_map(|record| match serde_json::from_str(&record.settings) {
+                Ok(settings) => Some((record, settings)),
+                Err(err) => {
+                    tracing::error!(model = %record.name, error = %err, "model settings unreadable; it is skipped");
+                    None
+                }
+            })
+            .collect();
+        let model_index: HashMap<&str, usize> = parsed
+            .iter()
+            .enumerate()
+            .map(|(i, (r, _))| (r.name.as_str(), i))
+            .collect();
+        let model_entries: Vec<ModelEntry> = parsed
+            .iter()
+            .map(|(record, settings)| ModelEntry {
+                name: record.name.clone(),
+                aliases: settings.aliases.clone(),
+                pool: settings
+                    .pool
+                    .iter()
+                    .filter_map(|m| {
+                        target_index
+                            .get(m.target.as_str())
+                            .map(|&target| PoolEntry {
+                                target,
+                                upstream_model: m.upstream_model.clone(),
+                            })
+                    })
+                    .collect(),
+                fallbacks: settings
+                    .fallbacks
+                    .iter()
+                    .filter_map(|f| model_index.get(f.as_str()).copied())
+                    .collect(),
+                strategy: settings.strategy,
+                created_at_ms: record.created_at_ms,
+            })
+            .collect();
+        let resolver = Resolver::new(
+            model_entries
+                .iter()
+                .map(|m| (m.name.as_str(), m.aliases.as_slice())),
+        );
+        Self {
+            targets: entries,
+            models: model_entries,
+            resolver,
+        }
+    }
+
+    /// The model a client's `model` names: alias, exact name, then the most specific wildcard.
+    pub(crate) fn resolve(&self, requested: &str) -> Option<(usize, Matched)> {
+        self.resolver.resolve(requested)
+    }
+
+    /// The models to try for model `first`: itself, then its fallbacks in order (and theirs),
+    /// each once.
+    pub(crate) fn chain(&self, first: usize) -> Vec<usize> {
+        let mut chain = vec![first];
+        let mut i = 0;
+        while let Some(&current) = chain.get(i) {
+            if let Some(model) = self.models.get(current) {
+                for &fallback in &model.fallbacks {
+                    if !chain.contains(&fallback) {
+                        chain.push(fallback);
+                    }
+                }
+            }
+            i += 1;
+        }
+        chain
+    }
+
+    /// The pool of `model` in the order its targets are to be tried: by weighted random draw
+    /// without replacement, or fewest calls in flight per weight first.
+    pub(crate) fn order(&self, model: &ModelEntry) -> Vec<usize> {
+        let mut members: Vec<&PoolEntry> = model
+            .pool
+            .iter()
+            .filter(|m| self.targets.get(m.target).is_some_and(TargetEntry::usable))
+            .collect();
+        let mut order = Vec::with_capacity(members.len());
+        match model.strategy {
+            Strategy::Weighted => {
+                let mut rng = rand::rng();
+                while !members.is_empty() {
+                    let total: u64 = members
+                        .iter()
+                        .map(|m| u64::from(self.targets[m.target].weight))
+                        .sum();
+                    let mut draw = rng.random_range(0..total.max(1));
+                    let mut pick = 0;
+                    for (i, m) in members.iter().enumerate() {
+                        let weight = u64::from(self.targets[m.target].weight);
+                        if draw < weight {
+                            pick = i;
+                            break;
+                        }
+                        draw -= weight;
+                    }
+                    let member = members.remove(pick);
+                    order.push(pool_position(model, member));
+                }
+            }
+            Strategy::LeastBusy => {
+                members.sort_by(|a, b| {
+                    let (ta, tb) = (&self.targets[a.target], &self.targets[b.target]);
+                    // busy_a / weight_a < busy_b / weight_b, without division.
+                    let busy = |t: &TargetEntry| u64::try_from(t.health.busy()).unwrap_or(u64::MAX);
+                    (busy(ta).saturating_mul(u64::from(tb.weight)))
+                        .cmp(&busy(tb).saturating_mul(u64::from(ta.weight)))
+                        .then(tb.weight.cmp(&ta.weight))
+                });
+                order.extend(members.into_iter().map(|m| pool_position(model, m)));
+            }
+        }
+        order
+    }
+
+    /// The model names a client may list: exact names and aliases (wildcards name no model).
+    pub(crate) fn listed_names(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.models.iter().flat_map(|m| {
+            let own = (!llm::is_wildcard(&m.name)).then_some((m.name.as_str(), m.created_at_ms));
+            own.into_iter()
+                .chain(m.aliases.iter().map(move |a| (a.as_str(), m.created_at_ms)))
+        })
+    }
+
+    /// Publishes every target's circuit state on `/metrics`.
+    pub(crate) fn publish(&self, metrics: &Metrics) {
+        for target in &self.targets {
+            metrics.set_circuit(&target.name, target.health.is_open());
+        }
+    }
+}
+
+/// The position of `member` in the model's pool.
+fn pool_position(model: &ModelEntry, member: &PoolEntry) -> usize {
+    model
+        .pool
+        .iter()
+        .position(|m| std::ptr::eq(m, member))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_circuit_opens_after_failures_and_lets_one_probe_through_after_the_cooldown() {
+        let settings = PoolSettings {
+            circuit_failures: 2,
+            circuit_cooldown: Duration::from_secs(10),
+            ..PoolSettings::default()
+        };
+        let health = TargetHealth::default();
+        assert_eq!(health.availability(0), Availability::Ready);
+        assert!(!health.failed(0, &settings, None));
+        assert_eq!(health.availability(0), Availability::Ready);
+        assert!(health.failed(1, &settings, None), "second failure opens");
+        assert_eq!(health.availability(5_000), Availability::Unavailable);
+        assert_eq!(health.availability(10_001), Availability::Probe);
+        assert_eq!(
+            health.availability(10_002),
+            Availability::Unavailable,
+            "one probe at a time"
+        );
+        assert!(
+            !health.failed(10_003, &settings, None),
+            "a failed probe keeps it open"
+        );
+        assert_eq!(health.availability(15_000), Availability::Unavailable);
+        assert_eq!(health.availability(20_004), Availability::Probe);
+        assert!(health.succeeded(), "a good probe closes it");
+        assert_eq!(health.availability(20_005), Availability::Ready);
+    }
+
+    #[test]
+    fn retry_after_keeps_a_target_out_until_then() {
+        let settings = PoolSettings::default();
+        let health = TargetHealth::default();
+        assert!(health.failed(1_000, &settings, Some(3_000)));
+        assert_eq!(health.availability(2_000), Availability::Unavailable);
+        assert_eq!(health.availability(3_000), Availability::Probe);
+    }
+
+    #[test]
+    fn rate_ceilings_count_per_minute() {
+        let health = TargetHealth::default();
+        assert!(health.take_rate(Some(2), 0));
+        assert!(health.take_rate(Some(2), 1));
+        assert!(!health.take_rate(Some(2), 2));
+        assert!(health.take_rate(Some(2), 60_000), "a new minute");
+        assert!(health.take_rate(None, 60_001));
+    }
+}
