@@ -56,6 +56,11 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check schemathesis || die "cannot install schemathesis from PyPI"
 fi
 command -v schemathesis >/dev/null || die "schemathesis installed but not on PATH"
+# The official LLM SDKs that it::llm_sdk drives against an llm route (tests/sdk/).
+python3 -c 'import openai, anthropic' 2>/dev/null \
+  || python3 -m pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt \
+  || die "cannot install the openai and anthropic SDKs from PyPI"
+python3 -c 'import openai, anthropic' || die "the openai and anthropic Python SDKs are installed but do not import"
 
 say "web console: install, build, unit tests"
 command -v node >/dev/null || die "node is missing: install Node.js 20 with npm"
@@ -70,6 +75,7 @@ npm --prefix web ci --no-audit --no-fund --loglevel=error || die "npm ci failed 
 npm --prefix web run build || die "the web console does not build"
 npm --prefix web test || die "web console unit tests failed"
 npm --prefix web run lint || die "the web console has lint findings (npm --prefix web run lint)"
+npm --prefix tests/sdk ci --no-audit --no-fund --loglevel=error || die "npm ci failed in tests/sdk/ (the openai Node SDK)"
 
 say "format"
 cargo fmt --all -- --check

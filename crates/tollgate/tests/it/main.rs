@@ -42,6 +42,7 @@ mod listeners;
 mod llm_api;
 mod llm_pools;
 mod llm_routing;
+mod llm_sdk;
 mod matrix;
 mod metrics;
 mod middleware;
