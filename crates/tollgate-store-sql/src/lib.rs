@@ -17,6 +17,7 @@ mod governance;
 mod invitations;
 mod keys;
 mod members;
+mod prices;
 mod routes;
 mod rows;
 mod sessions;
@@ -89,6 +90,9 @@ macro_rules! shared_queries {
         }
         mod members {
             $crate::__members!($store, $db, $by_bytes, $for_key_share, $for_no_key_update);
+        }
+        mod prices {
+            $crate::__prices!($store, $db, $by_bytes);
         }
         mod routes {
             $crate::__routes!($store, $db, $by_bytes);

@@ -11,6 +11,7 @@ mod analytics;
 mod counters;
 mod edge;
 mod governance;
+mod prices;
 pub mod private;
 pub mod rollup;
 #[cfg(feature = "testing")]
@@ -31,6 +32,7 @@ pub use governance::{
     AlertChannelRecord, AlertDelivery, AlertQueries, LimitOwner, LimitQueries, LimitRecord,
     NewAlertChannel,
 };
+pub use prices::{PriceOverride, PriceQueries};
 
 /// Name of the team every instance has from its first start.
 pub const DEFAULT_TEAM: &str = "default";
@@ -223,8 +225,10 @@ pub struct HourlyRollup {
     pub reasoning_tokens: i64,
     /// Calls whose tokens were estimated.
     pub estimated_calls: i64,
-    /// Cost, US dollars.
+    /// Cost of the priced calls, US dollars.
     pub cost_usd: f64,
+    /// Calls that used tokens of a model without a price ("no price", not $0).
+    pub unpriced_calls: i64,
 }
 
 /// Teams.
@@ -358,6 +362,7 @@ pub trait Store:
     + LimitQueries
     + AlertQueries
     + EdgeQueries
+    + PriceQueries
     + Send
     + Sync
     + 'static

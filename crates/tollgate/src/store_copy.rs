@@ -31,7 +31,7 @@ use crate::store::is_postgres;
 
 /// Every table a store holds, parents before children. A table of the source missing here stops
 /// the copy: a new table must be placed here, never left behind silently.
-const TABLES: [&str; 23] = [
+const TABLES: [&str; 24] = [
     "teams",
     "users",
     "routes",
@@ -45,6 +45,7 @@ const TABLES: [&str; 23] = [
     "team_members",
     "invitations",
     "settings",
+    "model_prices",
     "token_counters",
     "token_counter_readings",
     "alert_channels",

@@ -122,8 +122,7 @@ impl PriceTable {
     pub fn validate(&self) -> Result<(), String> {
         for (model, p) in &self.0 {
             check_model_name(model).map_err(|e| format!("prices: `{model}`: {e}"))?;
-            p.check()
-                .map_err(|(_, e)| format!("prices.{model}: {e}"))?;
+            p.check().map_err(|(_, e)| format!("prices.{model}: {e}"))?;
         }
         Ok(())
     }
@@ -255,9 +254,7 @@ impl PricedTable {
     /// used tokens and its model is unknown or has no price.
     pub fn cost(&self, model: Option<&str>, tokens: &TokenUsage) -> Option<f64> {
         cost_by(tokens, || {
-            model
-                .and_then(|m| self.entry_of(m))
-                .map(|(_, e)| e.price)
+            model.and_then(|m| self.entry_of(m)).map(|(_, e)| e.price)
         })
     }
 }

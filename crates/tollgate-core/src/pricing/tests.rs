@@ -26,14 +26,19 @@ fn the_built_in_table_parses_and_every_entry_is_valid() {
     assert!(table.models.len() >= 40, "{} entries", table.models.len());
     for (name, m) in &table.models {
         check_model_name(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-        m.price.check().unwrap_or_else(|(f, e)| panic!("{name}.{f}: {e}"));
+        m.price
+            .check()
+            .unwrap_or_else(|(f, e)| panic!("{name}.{f}: {e}"));
         assert!(PROVIDERS.contains(&m.provider.as_str()), "{name}");
         assert!(
             m.price.input > 0.0,
             "{name}: a built-in price of zero would read as free"
         );
         if let Some(cached) = m.price.cached_input {
-            assert!(cached <= m.price.input, "{name}: cached input dearer than input");
+            assert!(
+                cached <= m.price.input,
+                "{name}: cached input dearer than input"
+            );
         }
     }
     assert!(is_plausible_date(&table.as_of), "{}", table.as_of);
@@ -87,13 +92,29 @@ fn a_bad_price_file_is_refused_naming_the_entry() {
     let ok = "as_of = \"2025-11-30\"\n[models.\"m\"]\nprovider = \"openai\"\ninput = 1.0\noutput = 2.0\n";
     assert_eq!(parse_price_file(ok).unwrap().models.len(), 1);
     let negative = ok.replace("input = 1.0", "input = -1.0");
-    assert!(parse_price_file(&negative).unwrap_err().contains("models.m.input"));
+    assert!(
+        parse_price_file(&negative)
+            .unwrap_err()
+            .contains("models.m.input")
+    );
     let nan = ok.replace("output = 2.0", "output = nan");
-    assert!(parse_price_file(&nan).unwrap_err().contains("models.m.output"));
+    assert!(
+        parse_price_file(&nan)
+            .unwrap_err()
+            .contains("models.m.output")
+    );
     let unknown = format!("{ok}cache_write = 1.0\n");
-    assert!(parse_price_file(&unknown).unwrap_err().contains("cache_write"));
+    assert!(
+        parse_price_file(&unknown)
+            .unwrap_err()
+            .contains("cache_write")
+    );
     let provider = ok.replace("\"openai\"", "\"acme\"");
-    assert!(parse_price_file(&provider).unwrap_err().contains("provider"));
+    assert!(
+        parse_price_file(&provider)
+            .unwrap_err()
+            .contains("provider")
+    );
     let date = ok.replace("2025-11-30", "last year");
     assert!(parse_price_file(&date).unwrap_err().contains("as_of"));
     let name = ok.replace("\"m\"", "\"a b\"");
@@ -179,12 +200,24 @@ fn bad_prices_name_their_field() {
 fn overrides_replace_the_table_in_force() {
     let prices = Prices::default();
     let before = prices.current();
-    assert_eq!(before.cost(Some("house-model"), &tokens(1_000_000, 0)), None);
+    assert_eq!(
+        before.cost(Some("house-model"), &tokens(1_000_000, 0)),
+        None
+    );
     prices.set_overrides([("house-model", price(3.0, 4.0))]);
     let after = prices.current();
-    assert_eq!(after.cost(Some("house-model"), &tokens(1_000_000, 0)), Some(3.0));
+    assert_eq!(
+        after.cost(Some("house-model"), &tokens(1_000_000, 0)),
+        Some(3.0)
+    );
     // Readers holding the old table keep it whole.
-    assert_eq!(before.cost(Some("house-model"), &tokens(1_000_000, 0)), None);
+    assert_eq!(
+        before.cost(Some("house-model"), &tokens(1_000_000, 0)),
+        None
+    );
     prices.set_overrides([]);
-    assert_eq!(prices.current().cost(Some("house-model"), &tokens(1, 0)), None);
+    assert_eq!(
+        prices.current().cost(Some("house-model"), &tokens(1, 0)),
+        None
+    );
 }
