@@ -10,6 +10,7 @@ pub mod edge;
 pub mod keys;
 pub mod limits;
 pub mod members;
+pub mod prices;
 pub mod routes;
 pub mod teams;
 pub mod tokens;
