@@ -49,7 +49,7 @@ pub async fn set(
     let before = prices
         .current()
         .entry_of(model)
-        .and_then(|(name, e)| (name == model).then(|| (e.source, e.price)));
+        .and_then(|(name, e)| (name == model).then_some((e.source, e.price)));
     let set = PriceOverride {
         model: model.to_owned(),
         price,
