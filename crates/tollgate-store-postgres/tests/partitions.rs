@@ -630,7 +630,8 @@ async fn migrating_to_partitions_keeps_every_row() {
             .await
             .unwrap();
         assert_eq!(last_id, 610);
-        let snapshot = "SELECT row_to_json(e)::text FROM usage_events e ORDER BY id";
+        // Columns added by later migrations (0012 `priced`, with its default) are left out.
+        let snapshot = "SELECT (to_jsonb(e) - 'priced')::text FROM usage_events e ORDER BY id";
         let before: Vec<String> = sqlx::query_scalar(snapshot).fetch_all(&db).await.unwrap();
         assert_eq!(before.len(), 606);
 
