@@ -25,7 +25,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use secrecy::SecretString;
 use tollgate_core::crypto::MasterKey;
-use tollgate_core::pricing::PriceTable;
+use tollgate_core::pricing::Prices;
 use tollgate_gateway::Gateway;
 use tollgate_gateway::metrics::Metrics;
 use tollgate_gateway::writer::UsageSink;
@@ -71,8 +71,9 @@ pub struct ConsoleState {
     pub started: Instant,
     /// The master key, when configured.
     pub master_key: Option<MasterKey>,
-    /// Prices, for ingested events without a cost.
-    pub prices: Arc<PriceTable>,
+    /// The prices in force (shared with the gateway): ingested events without a cost are
+    /// priced with them, and the Prices page shows and changes them.
+    pub prices: Arc<Prices>,
     /// Settings from the configuration.
     pub settings: Arc<ConsoleSettings>,
     /// Sign-in throttling.
@@ -98,7 +99,7 @@ impl ConsoleState {
         sink: UsageSink,
         started: Instant,
         master_key: Option<MasterKey>,
-        prices: PriceTable,
+        prices: Arc<Prices>,
         settings: ConsoleSettings,
     ) -> Self {
         Self {
@@ -108,7 +109,7 @@ impl ConsoleState {
             sink,
             started,
             master_key,
-            prices: Arc::new(prices),
+            prices,
             settings: Arc::new(settings),
             throttle: Arc::new(auth::Throttle::default()),
             ingest_secret: Arc::new(api::ingest::IngestSecret::default()),

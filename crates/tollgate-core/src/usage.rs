@@ -103,9 +103,10 @@ pub struct UsageEvent {
     /// Whether the token counts were estimated with a tokenizer rather than reported.
     #[serde(default)]
     pub estimated: bool,
-    /// Cost in US dollars from the price table.
+    /// Cost in US dollars from the prices in force; `None` ("no price") when the call used
+    /// tokens of a model without a price, never a made-up zero.
     #[serde(default)]
-    pub cost_usd: f64,
+    pub cost_usd: Option<f64>,
     /// Why the call failed, when it did.
     pub error: Option<String>,
     /// Who recorded it.
@@ -145,7 +146,7 @@ impl UsageEvent {
             model: None,
             tokens: TokenUsage::default(),
             estimated: false,
-            cost_usd: 0.0,
+            cost_usd: Some(0.0),
             error: None,
             source: UsageSource::Gateway,
             request_id: None,
@@ -285,7 +286,7 @@ mod tests {
         a.tokens.prompt = 12;
         let mut b = a.clone();
         b.event_id = Uuid::now_v7();
-        b.cost_usd = 0.5;
+        b.cost_usd = Some(0.5);
         assert_eq!(a.content_id(), b.content_id());
         assert_eq!(a.content_id().get_version_num(), 8);
         b.tokens.prompt = 13;

@@ -277,8 +277,8 @@ impl CallSpan {
                     KeyValue::new("tollgate.tokens.estimated", event.estimated),
                 ]);
             }
-            if event.cost_usd > 0.0 {
-                attributes.push(KeyValue::new("tollgate.cost_usd", event.cost_usd));
+            if let Some(cost) = event.cost_usd.filter(|c| *c > 0.0) {
+                attributes.push(KeyValue::new("tollgate.cost_usd", cost));
             }
             span.set_attributes(attributes);
             if event.status >= 500 {

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tollgate_core::crypto::MasterKey;
 use tollgate_core::net::TrustedProxies;
-use tollgate_core::pricing::PriceTable;
+use tollgate_core::pricing::Prices;
 use tollgate_store::{Store, StoreError};
 
 use crate::keys::{KeyCache, RefusedKeyEvents};
@@ -40,8 +40,9 @@ pub struct GatewayConfig {
     pub max_header_bytes: usize,
     /// Opens the routes' sealed upstream credentials.
     pub master_key: Option<MasterKey>,
-    /// Prices the LLM calls.
-    pub prices: PriceTable,
+    /// Prices the LLM calls: the table in force, shared with the console, which replaces it when
+    /// prices are set there; the refresher reloads the store's overrides on a revision change.
+    pub prices: Arc<Prices>,
     /// How often the store's revision is polled for key and route changes.
     pub refresh_interval: Duration,
     /// Longest wait for in-flight calls (streams included) at shutdown.
@@ -80,7 +81,7 @@ impl Default for GatewayConfig {
             llm_peek_bytes: 4 * 1024 * 1024,
             max_header_bytes: 32 * 1024,
             master_key: None,
-            prices: PriceTable::default(),
+            prices: Arc::new(Prices::default()),
             refresh_interval: Duration::from_millis(250),
             drain_timeout: Duration::from_secs(30),
             listener: ListenerSettings::default(),
@@ -194,6 +195,7 @@ impl Gateway {
         // The revision is read before the routes so that a change in between is seen again.
         let revision = shared.store.revision().await?;
         let routes = state::load_routes(&shared).await?;
+        state::load_prices(&shared).await?;
         if let Some(limits) = &shared.config.limits {
             limits.reload(&*shared.store).await?;
         }

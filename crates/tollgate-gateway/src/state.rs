@@ -296,6 +296,16 @@ pub(crate) async fn load_routes(shared: &Shared) -> Result<RouteState, StoreErro
     Ok(state)
 }
 
+/// Loads the price overrides from the store into the prices in force.
+pub(crate) async fn load_prices(shared: &Shared) -> Result<(), StoreError> {
+    let overrides = shared.store.list_price_overrides().await?;
+    shared
+        .config
+        .prices
+        .set_overrides(overrides.iter().map(|o| (o.model.as_str(), o.price)));
+    Ok(())
+}
+
 /// Polls the store's revision; on a change, empties the key cache and reloads the limits and the
 /// routes. Keeps
 /// the old state while the store is down. Ends when shutdown begins or the gateway is gone.
@@ -370,6 +380,10 @@ async fn refresh_once(shared: &Shared, store_down: &mut bool) {
         && let Err(err) = limits.reload(&*shared.store).await
     {
         tracing::warn!(error = %err, "store changed but the limits could not be reloaded; retrying");
+        return;
+    }
+    if let Err(err) = load_prices(shared).await {
+        tracing::warn!(error = %err, "store changed but the prices could not be reloaded; retrying");
         return;
     }
     match load_routes(shared).await {

@@ -401,8 +401,8 @@ impl UsageSeries {
             self.keys.with(&id, make, |key| {
                 key.calls.inc();
                 add_tokens(&key.tokens, event);
-                if event.cost_usd.is_finite() && event.cost_usd > 0.0 {
-                    key.cost.inc_by(event.cost_usd);
+                if let Some(cost) = positive_cost(event) {
+                    key.cost.inc_by(cost);
                 }
             });
         }
@@ -425,8 +425,8 @@ impl UsageSeries {
             .inc();
         }
         add_tokens(&cell.tokens, event);
-        if event.cost_usd.is_finite() && event.cost_usd > 0.0 {
-            cell.cost.inc_by(event.cost_usd);
+        if let Some(cost) = positive_cost(event) {
+            cell.cost.inc_by(cost);
         }
         if let Some(latency) = &cell.latency {
             // Microseconds as f64: exact far beyond any real latency.
@@ -501,6 +501,11 @@ fn add_tokens(counters: &[Counter; 4], event: &UsageEvent) {
     }
 }
 
+/// An event's cost when it is a positive figure (unpriced calls add nothing to the counters).
+fn positive_cost(event: &UsageEvent) -> Option<f64> {
+    event.cost_usd.filter(|c| c.is_finite() && *c > 0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use tollgate_core::TokenUsage;
@@ -521,7 +526,7 @@ mod tests {
             cached: 1,
             reasoning: 0,
         };
-        e.cost_usd = 0.5;
+        e.cost_usd = Some(0.5);
         e
     }
 

@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tollgate_core::crypto::{MasterKey, SealedRow};
-use tollgate_core::pricing::{ModelPrice, PriceTable};
+use tollgate_core::pricing::{ModelPrice, PriceTable, Prices};
 use tollgate_core::time::now_ms;
 use tollgate_core::{ApiKey, RouteKind, UsageEvent};
 use tollgate_gateway::metrics::Metrics;
@@ -262,12 +262,13 @@ impl Fixture {
                 input: 0.15,
                 output: 0.6,
                 cached_input: None,
+                reasoning: None,
             },
         );
         let mut config = GatewayConfig {
             max_body_bytes: MAX_BODY,
             master_key: Some(master_key()),
-            prices,
+            prices: Arc::new(Prices::new(prices)),
             ..GatewayConfig::default()
         };
         tweak(&mut config);

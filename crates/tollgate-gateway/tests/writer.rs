@@ -26,9 +26,10 @@ use tollgate_store::{
     Grouping, HourlyRollup, Invitation, InvitationQueries, KeyQueries, KeyRecord, KeyUpdate,
     LimitOwner, LimitQueries, LimitRecord, MemberQueries, Membership, ModelQueries, ModelRecord,
     NewAccessToken, NewAlertChannel, NewAuditEntry, NewEdgeToken, NewInvitation, NewKey,
-    NewReading, NewRoute, NewTarget, NewUser, RollupFilter, RouteQueries, RouteRecord, RouteUpdate,
-    SessionQueries, SessionRecord, SettingQueries, Store, StoreError, StoreResult, StoredEvent,
-    TargetRecord, TargetUpdate, Team, TeamQueries, UsageAggregate, UsageQueries, User, UserQueries,
+    NewReading, NewRoute, NewTarget, NewUser, PriceOverride, PriceQueries, RollupFilter,
+    RouteQueries, RouteRecord, RouteUpdate, SessionQueries, SessionRecord, SettingQueries, Store,
+    StoreError, StoreResult, StoredEvent, TargetRecord, TargetUpdate, Team, TeamQueries,
+    UsageAggregate, UsageQueries, User, UserQueries,
 };
 use tollgate_store_sqlite::SqliteStore;
 use uuid::Uuid;
@@ -324,6 +325,19 @@ impl SettingQueries for FlakyStore {
     }
     async fn delete_setting(&self, name: &str) -> StoreResult<()> {
         self.inner.delete_setting(name).await
+    }
+}
+
+#[async_trait]
+impl PriceQueries for FlakyStore {
+    async fn list_price_overrides(&self) -> StoreResult<Vec<PriceOverride>> {
+        self.inner.list_price_overrides().await
+    }
+    async fn set_price_override(&self, o: &PriceOverride) -> StoreResult<()> {
+        self.inner.set_price_override(o).await
+    }
+    async fn delete_price_override(&self, model: &str) -> StoreResult<bool> {
+        self.inner.delete_price_override(model).await
     }
 }
 

@@ -49,6 +49,7 @@ static SUMMED: LazyLock<String> = LazyLock::new(|| {
         "cached_tokens",
         "reasoning_tokens",
         "estimated_calls",
+        "unpriced_calls",
     ] {
         let _ = write!(sums, "SUM({c})::int8 AS {c}, ");
     }

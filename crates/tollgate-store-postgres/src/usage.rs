@@ -27,18 +27,18 @@ const _: () = assert!(
 pub(crate) const EVENT_COLUMNS: &str = "event_id, ts, key_id, key_hash, team_id, route_id, route, method, \
      path, status, latency_us, upstream_latency_us, client_ip, user_agent, model, prompt_tokens, \
      completion_tokens, total_tokens, cached_tokens, reasoning_tokens, estimated, cost_usd, error, \
-     source, request_id, attempts";
+     source, request_id, attempts, priced";
 
 /// Inserts a batch given as one array per column; returns the ids of the events that were new.
 /// The ids travel as text: sqlx's uuid support is not enabled in this workspace.
 const INSERT_EVENTS: &str = "INSERT INTO usage_events (event_id, ts, key_id, key_hash, team_id, \
      route_id, route, method, path, status, latency_us, upstream_latency_us, client_ip, user_agent, \
      model, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, \
-     estimated, cost_usd, error, source, request_id, attempts) \
+     estimated, cost_usd, error, source, request_id, attempts, priced) \
      SELECT * FROM UNNEST($1::text[]::uuid[], $2::int8[], $3::int8[], $4::text[], $5::int8[], \
      $6::int8[], $7::text[], $8::text[], $9::text[], $10::int4[], $11::int8[], $12::int8[], \
      $13::text[], $14::text[], $15::text[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], \
-     $20::int8[], $21::bool[], $22::float8[], $23::text[], $24::text[], $25::text[], $26::text[]) \
+     $20::int8[], $21::bool[], $22::float8[], $23::text[], $24::text[], $25::text[], $26::text[], $27::bool[]) \
      ON CONFLICT (event_id, ts) DO NOTHING RETURNING event_id::text";
 
 /// Records the ids of reported events (one array of ids, one of times); returns those that were
@@ -51,7 +51,7 @@ const INSERT_REPORTED_IDS: &str = "INSERT INTO usage_reported_ids (event_id, ts)
 /// The dimensions of a roll-up row after its time column (`hour` or `day`).
 const ROLLUP_DIMENSIONS: &str = "team_id, key_id, route_id, model, status_class";
 const ROLLUP_KEY_COLUMNS: &str = "hour, team_id, key_id, route_id, model, status_class";
-const ROLLUP_SUM_COLUMNS: [(&str, &str); 10] = [
+const ROLLUP_SUM_COLUMNS: [(&str, &str); 11] = [
     ("calls", "int8"),
     ("errors", "int8"),
     ("latency_sum_us", "int8"),
@@ -62,6 +62,7 @@ const ROLLUP_SUM_COLUMNS: [(&str, &str); 10] = [
     ("reasoning_tokens", "int8"),
     ("estimated_calls", "int8"),
     ("cost_usd", "float8"),
+    ("unpriced_calls", "int8"),
 ];
 
 /// Every counter column of the roll-ups with its array type, in bind order: the sums, then the
@@ -128,7 +129,8 @@ async fn upsert_rollups(
         .bind(sums.iter().map(|s| s.tokens.cached).collect::<Vec<_>>())
         .bind(sums.iter().map(|s| s.tokens.reasoning).collect::<Vec<_>>())
         .bind(sums.iter().map(|s| s.estimated_calls).collect::<Vec<_>>())
-        .bind(sums.iter().map(|s| s.cost_usd).collect::<Vec<_>>());
+        .bind(sums.iter().map(|s| s.cost_usd).collect::<Vec<_>>())
+        .bind(sums.iter().map(|s| s.unpriced_calls).collect::<Vec<_>>());
     for bucket in 0..HISTOGRAM_LEN {
         query = query.bind(
             sums.iter()
@@ -266,11 +268,12 @@ impl UsageQueries for PostgresStore {
             .bind(column(a, |a| a.event.tokens.cached))
             .bind(column(a, |a| a.event.tokens.reasoning))
             .bind(column(a, |a| a.event.estimated))
-            .bind(column(a, |a| a.event.cost_usd))
+            .bind(column(a, |a| a.event.cost_usd.unwrap_or(0.0)))
             .bind(column(a, |a| a.event.error.as_deref()))
             .bind(column(a, |a| a.event.source.as_str()))
             .bind(column(a, |a| a.event.request_id.as_deref()))
             .bind(column(a, |a| a.event.attempts.as_deref()))
+            .bind(column(a, |a| a.event.cost_usd.is_some()))
             .fetch_all(&mut *tx)
             .await
             .map_err(store_error)?;

@@ -18,6 +18,7 @@ mod invitations;
 mod keys;
 mod members;
 mod models;
+mod prices;
 mod routes;
 mod rows;
 mod sessions;
@@ -93,6 +94,9 @@ macro_rules! shared_queries {
         }
         mod models {
             $crate::__models!($store, $db, $by_bytes);
+        }
+        mod prices {
+            $crate::__prices!($store, $db, $by_bytes);
         }
         mod routes {
             $crate::__routes!($store, $db, $by_bytes);

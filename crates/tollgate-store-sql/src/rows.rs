@@ -59,7 +59,10 @@ macro_rules! __rows {
                     reasoning: row.try_get("reasoning_tokens").map_err(store_error)?,
                 },
                 estimated: row.try_get("estimated").map_err(store_error)?,
-                cost_usd: row.try_get("cost_usd").map_err(store_error)?,
+                cost_usd: row
+                    .try_get::<bool, _>("priced")
+                    .map_err(store_error)?
+                    .then_some(row.try_get("cost_usd").map_err(store_error)?),
                 error: row.try_get("error").map_err(store_error)?,
                 source,
                 request_id: row.try_get("request_id").map_err(store_error)?,
@@ -99,6 +102,7 @@ macro_rules! __rows {
                 reasoning_tokens: row.try_get("reasoning_tokens").map_err(store_error)?,
                 estimated_calls: row.try_get("estimated_calls").map_err(store_error)?,
                 cost_usd: row.try_get("cost_usd").map_err(store_error)?,
+                unpriced_calls: row.try_get("unpriced_calls").map_err(store_error)?,
             })
         }
 
@@ -123,6 +127,7 @@ macro_rules! __rows {
                 reasoning_tokens: row.try_get("reasoning_tokens").map_err(store_error)?,
                 estimated_calls: row.try_get("estimated_calls").map_err(store_error)?,
                 cost_usd: row.try_get("cost_usd").map_err(store_error)?,
+                unpriced_calls: row.try_get("unpriced_calls").map_err(store_error)?,
             })
         }
     };

@@ -39,7 +39,7 @@ static SUMMED: LazyLock<String> = LazyLock::new(|| {
          SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, \
          SUM(total_tokens) AS total_tokens, SUM(cached_tokens) AS cached_tokens, \
          SUM(reasoning_tokens) AS reasoning_tokens, SUM(estimated_calls) AS estimated_calls, \
-         SUM(cost_usd) AS cost_usd",
+         SUM(cost_usd) AS cost_usd, SUM(unpriced_calls) AS unpriced_calls",
     );
     for i in 0..HISTOGRAM_LEN {
         let _ = write!(sums, ", SUM(h{i:02}) AS h{i:02}");

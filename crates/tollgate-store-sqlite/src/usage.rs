@@ -30,9 +30,9 @@ const _: () = assert!(
 pub(crate) const EVENT_COLUMNS: &str = "event_id, ts, key_id, key_hash, team_id, route_id, route, method, \
      path, status, latency_us, upstream_latency_us, client_ip, user_agent, model, prompt_tokens, \
      completion_tokens, total_tokens, cached_tokens, reasoning_tokens, estimated, cost_usd, error, \
-     source, request_id, attempts";
-const EVENT_COLUMN_COUNT: usize = 26;
-/// Most events per multi-row INSERT: 512 × 26 binds stays below SQLite's limit of 32766.
+     source, request_id, attempts, priced";
+const EVENT_COLUMN_COUNT: usize = 27;
+/// Most events per multi-row INSERT: 512 × 27 binds stays below SQLite's limit of 32766.
 const MAX_EVENT_ROWS: usize = 512;
 /// Most roll-up rows per multi-row upsert: 256 × 40 binds.
 const MAX_ROLLUP_ROWS: usize = 256;
@@ -40,7 +40,7 @@ const MAX_ROLLUP_ROWS: usize = 256;
 /// The dimensions of a roll-up row after its time column (`hour` or `day`).
 const ROLLUP_DIMENSIONS: &str = "team_id, key_id, route_id, model, status_class";
 const ROLLUP_KEY_COLUMNS: &str = "hour, team_id, key_id, route_id, model, status_class";
-const ROLLUP_SUM_COLUMNS: [&str; 10] = [
+const ROLLUP_SUM_COLUMNS: [&str; 11] = [
     "calls",
     "errors",
     "latency_sum_us",
@@ -51,6 +51,7 @@ const ROLLUP_SUM_COLUMNS: [&str; 10] = [
     "reasoning_tokens",
     "estimated_calls",
     "cost_usd",
+    "unpriced_calls",
 ];
 /// Binds of one roll-up row: the time, the five dimensions and every counter.
 const ROLLUP_BIND_COUNT: usize = 6 + ROLLUP_SUM_COLUMNS.len() + HISTOGRAM_LEN;
@@ -216,7 +217,8 @@ fn rollup_statement<'q>(
             .bind(sums.tokens.cached)
             .bind(sums.tokens.reasoning)
             .bind(sums.estimated_calls)
-            .bind(sums.cost_usd);
+            .bind(sums.cost_usd)
+            .bind(sums.unpriced_calls);
         for count in sums.hist {
             query = query.bind(count);
         }
@@ -281,11 +283,12 @@ fn insert_statement<'q>(chunk: &'q [Attributed<'q>]) -> StoreResult<Statement<'q
             .bind(e.tokens.cached)
             .bind(e.tokens.reasoning)
             .bind(e.estimated)
-            .bind(e.cost_usd)
+            .bind(e.cost_usd.unwrap_or(0.0))
             .bind(e.error.clone())
             .bind(e.source.as_str())
             .bind(e.request_id.clone())
-            .bind(e.attempts.clone());
+            .bind(e.attempts.clone())
+            .bind(e.cost_usd.is_some());
     }
     Ok(query)
 }

@@ -80,8 +80,10 @@ pub struct UsageAggregate {
     pub reasoning_tokens: i64,
     /// Calls whose tokens were estimated.
     pub estimated_calls: i64,
-    /// Cost, US dollars.
+    /// Cost of the priced calls, US dollars.
     pub cost_usd: f64,
+    /// Calls that used tokens of a model without a price ("no price", not $0).
+    pub unpriced_calls: i64,
 }
 
 impl UsageAggregate {

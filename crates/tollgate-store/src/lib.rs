@@ -13,6 +13,7 @@ mod counters;
 mod edge;
 mod governance;
 mod models;
+mod prices;
 pub mod private;
 pub mod rollup;
 #[cfg(feature = "testing")]
@@ -34,6 +35,7 @@ pub use governance::{
     NewAlertChannel,
 };
 pub use models::{ModelQueries, ModelRecord, NewTarget, TargetRecord, TargetUpdate};
+pub use prices::{PriceOverride, PriceQueries};
 
 /// Name of the team every instance has from its first start.
 pub const DEFAULT_TEAM: &str = "default";
@@ -230,8 +232,10 @@ pub struct HourlyRollup {
     pub reasoning_tokens: i64,
     /// Calls whose tokens were estimated.
     pub estimated_calls: i64,
-    /// Cost, US dollars.
+    /// Cost of the priced calls, US dollars.
     pub cost_usd: f64,
+    /// Calls that used tokens of a model without a price ("no price", not $0).
+    pub unpriced_calls: i64,
 }
 
 /// Teams.
@@ -368,6 +372,7 @@ pub trait Store:
     + AlertQueries
     + EdgeQueries
     + ModelQueries
+    + PriceQueries
     + Send
     + Sync
     + 'static

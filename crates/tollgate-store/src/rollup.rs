@@ -40,8 +40,10 @@ pub struct RollupSums {
     pub tokens: TokenUsage,
     /// Calls whose tokens were estimated.
     pub estimated_calls: i64,
-    /// Cost, US dollars.
+    /// Cost of the priced calls, US dollars.
     pub cost_usd: f64,
+    /// Calls that used tokens of a model without a price.
+    pub unpriced_calls: i64,
     /// Latency histogram.
     pub hist: [i64; HISTOGRAM_LEN],
 }
@@ -58,7 +60,8 @@ impl RollupSums {
         self.tokens.cached = self.tokens.cached.saturating_add(e.tokens.cached);
         self.tokens.reasoning = self.tokens.reasoning.saturating_add(e.tokens.reasoning);
         self.estimated_calls += i64::from(e.estimated);
-        self.cost_usd += e.cost_usd;
+        self.cost_usd += e.cost_usd.unwrap_or(0.0);
+        self.unpriced_calls += i64::from(e.cost_usd.is_none());
         if let Some(slot) = self.hist.get_mut(latency_bucket(e.latency_us)) {
             *slot += 1;
         }
@@ -79,6 +82,7 @@ impl RollupSums {
         self.tokens.reasoning = self.tokens.reasoning.saturating_add(other.tokens.reasoning);
         self.estimated_calls += other.estimated_calls;
         self.cost_usd += other.cost_usd;
+        self.unpriced_calls += other.unpriced_calls;
         for (slot, count) in self.hist.iter_mut().zip(other.hist) {
             *slot += count;
         }

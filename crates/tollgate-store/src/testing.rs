@@ -1213,6 +1213,7 @@ fn expected_rollups(events: &[UsageEvent], owners: &[(KeyHash, i64, i64)]) -> Ve
                 reasoning_tokens: 0,
                 estimated_calls: 0,
                 cost_usd: 0.0,
+                unpriced_calls: 0,
             });
         row.calls += 1;
         row.errors += i64::from(e.status >= 400);
@@ -1224,7 +1225,8 @@ fn expected_rollups(events: &[UsageEvent], owners: &[(KeyHash, i64, i64)]) -> Ve
         row.cached_tokens += e.tokens.cached;
         row.reasoning_tokens += e.tokens.reasoning;
         row.estimated_calls += i64::from(e.estimated);
-        row.cost_usd += e.cost_usd;
+        row.cost_usd += e.cost_usd.unwrap_or(0.0);
+        row.unpriced_calls += i64::from(e.cost_usd.is_none());
     }
     rows.into_values().collect()
 }
@@ -1269,7 +1271,9 @@ fn varied_events(base: i64, count: usize, keys: &[&KeyRecord], route_id: i64) ->
                 reasoning: n % 7,
             };
             e.estimated = i.is_multiple_of(5);
-            e.cost_usd = f64::from(u32::try_from(i % 9).expect("small")) * 0.125;
+            // Every seventh call has no price: stored as such, counted apart from the cost.
+            e.cost_usd = (!i.is_multiple_of(7))
+                .then(|| f64::from(u32::try_from(i % 9).expect("small")) * 0.125);
             // Reported events too: a backend may dedupe them by another path than its own.
             e.source = match i % 5 {
                 1 => UsageSource::Ingest,
@@ -1570,7 +1574,7 @@ pub async fn recent_usage_round_trips_every_field(store: &dyn Store) {
             reasoning: 10,
         },
         estimated: true,
-        cost_usd: 0.012_345_678_9,
+        cost_usd: Some(0.012_345_678_9),
         error: Some("client closed the connection".to_owned()),
         source: UsageSource::Ingest,
         request_id: Some("req-0123456789".to_owned()),
@@ -1679,7 +1683,7 @@ pub async fn measure_write_rate(store: &dyn Store, batches: usize, batch_size: u
                     cached: 0,
                     reasoning: 0,
                 };
-                e.cost_usd = 0.000_42;
+                e.cost_usd = Some(0.000_42);
                 e.request_id = Some(Uuid::now_v7().to_string());
                 e
             })

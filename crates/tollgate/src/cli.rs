@@ -192,6 +192,9 @@ pub enum Command {
     User(crate::cli_team::UserCommand),
     /// Count the tokens of a text with a model's BPE vocabulary (o200k_base, cl100k_base).
     Estimate(EstimateArgs),
+    /// Prices per model: list the table in force, set or remove a model's price.
+    #[command(subcommand)]
+    Prices(crate::cli_prices::PricesCommand),
     /// Usage statistics, top lists and exports from the store.
     #[command(subcommand)]
     Usage(UsageCommand),

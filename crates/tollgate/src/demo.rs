@@ -10,7 +10,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tollgate_core::crypto::SealedRow;
-use tollgate_core::pricing::{ModelPrice, PriceTable};
+use tollgate_core::pricing::{PricedTable, Prices};
 use tollgate_core::time::now_ms;
 use tollgate_core::{ApiKey, RouteKind, TokenUsage, UsageEvent, UsageSource};
 use tollgate_gateway::metrics::Metrics;
@@ -34,7 +34,7 @@ const ROUTES: [(&str, &str, RouteKind, &[&str]); 4] = [
         "anthropic",
         "https://api.anthropic.com",
         RouteKind::Anthropic,
-        &["claude-sonnet-4", "claude-haiku-4"],
+        &["claude-sonnet-4", "claude-haiku-4-5"],
     ),
     (
         "search",
@@ -49,27 +49,6 @@ const ROUTES: [(&str, &str, RouteKind, &[&str]); 4] = [
         &[],
     ),
 ];
-
-/// Demo prices (USD per million tokens), so that cost figures are not all zero.
-fn demo_prices() -> PriceTable {
-    let p = |input: f64, output: f64| ModelPrice {
-        input,
-        output,
-        cached_input: Some(input / 4.0),
-    };
-    let mut t = PriceTable::default();
-    for (m, price) in [
-        ("gpt-4o-mini", p(0.15, 0.6)),
-        ("gpt-4o", p(2.5, 10.0)),
-        ("gpt-4.1", p(2.0, 8.0)),
-        ("o3-mini", p(1.1, 4.4)),
-        ("claude-sonnet-4", p(3.0, 15.0)),
-        ("claude-haiku-4", p(0.8, 4.0)),
-    ] {
-        t.0.insert(m.to_owned(), price);
-    }
-    t
-}
 
 async fn ensure_fixtures(
     config: &Config,
@@ -150,7 +129,7 @@ fn event(
     ts: i64,
     keys: &[KeyRecord],
     routes: &[RouteRecord],
-    prices: &PriceTable,
+    prices: &PricedTable,
 ) -> UsageEvent {
     let key = &keys[rng.random_range(0..keys.len())];
     let ri = rng.random_range(0..ROUTES.len());
@@ -273,11 +252,8 @@ pub async fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
         metrics.clone(),
     )
     .with_context(|| format!("spool {} cannot be opened", config.spool_dir().display()))?;
-    let prices = if config.prices.0.is_empty() {
-        demo_prices()
-    } else {
-        config.prices.clone()
-    };
+    // The prices a server with this configuration would use: built in, then `[prices]`.
+    let prices = Prices::new(config.prices.clone()).current();
     let mut rng = StdRng::seed_from_u64(args.seed);
     let now = now_ms();
     let start = now - i64::from(args.days) * DAY_MS;

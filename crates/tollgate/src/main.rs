@@ -11,6 +11,7 @@ mod alerts;
 mod backend;
 mod backup;
 mod cli;
+mod cli_prices;
 mod cli_routing;
 mod cli_team;
 mod config;
@@ -23,6 +24,7 @@ mod limits;
 mod master_key;
 mod model_cmd;
 mod output;
+mod prices_cmd;
 mod remote;
 mod remote_cmd;
 mod reseal;
@@ -127,6 +129,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Command::User(cmd) => team_cmd::user(Backend::local(&config).await?, cmd).await,
             Command::Estimate(args) => estimate::run(&args),
             Command::Usage(cmd) => usage::run(Target::Local(&config), cmd).await,
+            Command::Prices(cmd) => prices_cmd::run(Target::Local(&config), cmd).await,
             Command::Demo(args) => demo::run(&config, &args).await,
             Command::Sync(cmd) => sync::run(Target::Local(&config), cmd).await,
             Command::Alert(cmd) => alert_cmd::run(&config, cmd).await,

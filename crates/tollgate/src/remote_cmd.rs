@@ -41,6 +41,7 @@ pub fn run(command: Command, remote: Remote) -> anyhow::Result<()> {
             Command::Limit(cmd) => crate::limit::run(Backend::Remote(remote), cmd).await,
             Command::Sync(cmd) => sync::run(Target::Remote(remote), cmd).await,
             Command::Usage(cmd) => crate::usage::run(Target::Remote(remote), cmd).await,
+            Command::Prices(cmd) => crate::prices_cmd::run(Target::Remote(remote), cmd).await,
             Command::Alert(cmd) => crate::alert_cmd::run_remote(remote, cmd).await,
             Command::Team(cmd) => team_cmd::team(Backend::Remote(remote), cmd).await,
             Command::Member(cmd) => team_cmd::member(Backend::Remote(remote), cmd).await,

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -10,6 +11,7 @@ use axum::extract::ConnectInfo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tollgate_console::{ConsoleSettings, ConsoleState};
+use tollgate_core::pricing::Prices;
 use tollgate_gateway::listener::ListenerSettings;
 use tollgate_gateway::metrics::Metrics;
 use tollgate_gateway::writer::{UsageWriter, WriterConfig};
@@ -228,12 +230,16 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
     let (mut gateway_listener_settings, mut console_listener_settings) = listener_settings(&config);
     gateway_listener_settings.tls = gateway_tls;
     console_listener_settings.tls = console_tls;
+    if let Some(error) = &tollgate_core::pricing::built_in().error {
+        anyhow::bail!("the built-in price table cannot be read: {error}");
+    }
+    let prices = Arc::new(Prices::new(config.prices.clone()));
     let gateway_config = GatewayConfig {
         max_body_bytes: config.gateway.max_body_bytes,
         llm_peek_bytes: config.gateway.llm_peek_bytes,
         max_header_bytes: config.gateway.max_header_bytes,
         master_key: config.master_key(),
-        prices: config.prices.clone(),
+        prices: prices.clone(),
         refresh_interval: Duration::from_millis(config.gateway.refresh_interval_ms),
         drain_timeout: Duration::from_secs(config.gateway.drain_timeout_secs),
         listener: gateway_listener_settings,
@@ -282,7 +288,7 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
         sink_for_console,
         started,
         config.master_key(),
-        config.prices.clone(),
+        prices,
         ConsoleSettings {
             ingest_secret: config.ingest_secret.clone(),
             ingest_open: config.ingest_allow_unauthenticated,

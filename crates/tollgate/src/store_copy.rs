@@ -31,7 +31,7 @@ use crate::store::is_postgres;
 
 /// Every table a store holds, parents before children. A table of the source missing here stops
 /// the copy: a new table must be placed here, never left behind silently.
-const TABLES: [&str; 25] = [
+const TABLES: [&str; 26] = [
     "teams",
     "users",
     "routes",
@@ -47,6 +47,7 @@ const TABLES: [&str; 25] = [
     "team_members",
     "invitations",
     "settings",
+    "model_prices",
     "token_counters",
     "token_counter_readings",
     "alert_channels",

@@ -142,7 +142,7 @@ async fn stats(
                 format!("{} / {}", s.cached_tokens, s.reasoning_tokens),
             ],
             vec!["estimated calls".into(), s.estimated_calls.to_string()],
-            vec!["cost".into(), format!("${:.4}", s.cost_usd)],
+            vec!["cost".into(), cost_text(&s)],
         ],
     );
     Ok(())
@@ -183,7 +183,7 @@ async fn top(backend: &Backend, a: &crate::cli::UsageTopArgs, r: &Range) -> anyh
                     i.summary.total_tokens.to_string(),
                     i.summary.cached_tokens.to_string(),
                     i.summary.reasoning_tokens.to_string(),
-                    format!("${:.4}", i.summary.cost_usd),
+                    cost_text(&i.summary),
                 ]
             })
             .collect(),
@@ -218,4 +218,14 @@ async fn export(
         }
     }
     Ok(())
+}
+
+/// A cost as people read it: "no price" when every call that used tokens had none (never $0),
+/// and how many had none beside a figure.
+fn cost_text(s: &tollgate_console::api::usage::UsageSummary) -> String {
+    match s.unpriced_calls {
+        0 => format!("${:.4}", s.cost_usd),
+        n if s.cost_usd <= 0.0 => format!("no price ({n} calls)"),
+        n => format!("${:.4} + {n} calls with no price", s.cost_usd),
+    }
 }

@@ -28,6 +28,10 @@ export default defineMessages(
     yes: 'Yes',
     no: 'No',
     download_csv: 'Download CSV',
+    no_price: 'no price',
+    no_price_calls_one: '+ {{count}} call with no price',
+    no_price_calls_other: '+ {{count}} calls with no price',
+    no_price_help: 'The model has no price: set one under Prices. Its cost is unknown, not zero.',
     skip_to_content: 'Skip to content',
     menu: 'Menu',
     theme: 'Theme',
@@ -71,6 +75,10 @@ export default defineMessages(
   },
   {
     'zh-CN': {
+      no_price: '无价格',
+      no_price_calls_one: '+ {{count}} 次调用无价格',
+      no_price_calls_other: '+ {{count}} 次调用无价格',
+      no_price_help: '该模型没有价格：请在「价格」页设置。其费用未知，并非为零。',
       loading: '加载中…',
       empty: '暂无数据。',
       retry: '重试',
@@ -137,6 +145,10 @@ export default defineMessages(
       role_viewer: '只读',
     },
     'zh-TW': {
+      no_price: '無價格',
+      no_price_calls_one: '+ {{count}} 次呼叫無價格',
+      no_price_calls_other: '+ {{count}} 次呼叫無價格',
+      no_price_help: '此模型沒有價格：請在「價格」頁設定。其費用未知，並非為零。',
       loading: '載入中…',
       empty: '尚無資料。',
       retry: '重試',

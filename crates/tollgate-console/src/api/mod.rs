@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod keys;
 pub mod limits;
 pub mod models;
+pub mod prices;
 pub mod quotas;
 pub mod routes;
 pub mod session;
@@ -103,6 +104,7 @@ impl Modify for Security {
         (name = "usage", description = "Usage analytics, call logs, exports"),
         (name = "counters", description = "Token counters reported by other tools"),
         (name = "audit", description = "Audit log"),
+        (name = "prices", description = "Prices per model: built in, configured, set from the console"),
         (name = "settings", description = "Instance settings"),
         (name = "alerts", description = "Alert channels and deliveries (instance admins)"),
         (name = "ingest", description = "Usage ingest"),
@@ -179,6 +181,8 @@ pub fn router() -> OpenApiRouter<ConsoleState> {
         .routes(routes!(counters::import_sessions))
         .routes(routes!(estimate::estimate))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(prices::list_prices))
+        .routes(routes!(prices::set_price, prices::remove_price))
         .routes(routes!(settings::get_settings))
         .routes(routes!(settings::rotate_ingest_secret))
         .routes(routes!(alerts::list_channels, alerts::create_channel))

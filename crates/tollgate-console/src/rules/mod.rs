@@ -11,6 +11,7 @@ pub mod keys;
 pub mod limits;
 pub mod members;
 pub mod models;
+pub mod prices;
 pub mod routes;
 pub mod teams;
 pub mod tokens;

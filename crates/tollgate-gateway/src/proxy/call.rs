@@ -141,6 +141,7 @@ fn apply_usage(shared: &Shared, event: &mut UsageEvent, usage: CapturedUsage) {
     event.cost_usd = shared
         .config
         .prices
+        .current()
         .cost(event.model.as_deref(), &event.tokens);
 }
 
@@ -194,7 +195,8 @@ impl Drop for DeferredGuard {
 )]
 fn settle(admission: tollgate_limits::Admission, event: &UsageEvent) {
     let tokens = u64::try_from(event.tokens.total.max(0)).unwrap_or(0);
-    let cost_micro = usd_to_micro(event.cost_usd);
+    // An unpriced call adds nothing to cost budgets: there is no figure to add.
+    let cost_micro = usd_to_micro(event.cost_usd.unwrap_or(0.0));
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };

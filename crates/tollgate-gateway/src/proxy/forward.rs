@@ -415,7 +415,12 @@ fn estimate(
         total: as_i64(tokens),
         ..TokenUsage::default()
     };
-    let cost = shared.config.prices.cost(model, &usage);
+    let cost = shared
+        .config
+        .prices
+        .current()
+        .cost(model, &usage)
+        .unwrap_or(0.0);
     (tokens, usd_to_micro(cost))
 }
 

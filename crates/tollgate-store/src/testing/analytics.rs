@@ -105,7 +105,9 @@ fn story_events(base: i64, count: usize, keys: &[&KeyRecord], routes: [i64; 2]) 
             };
             e.estimated = i.is_multiple_of(3);
             // Multiples of 1/4: sums are exact in any order.
-            e.cost_usd = f64::from(u32::try_from(i % 5).expect("small")) * 0.25;
+            // Every eleventh call has no price: counted apart, never as $0.
+            e.cost_usd = (!i.is_multiple_of(11))
+                .then(|| f64::from(u32::try_from(i % 5).expect("small")) * 0.25);
             e.user_agent = Some(
                 if i.is_multiple_of(6) {
                     "Story-Agent/1.0"
@@ -186,7 +188,8 @@ fn expected_aggregates(
         g.cached_tokens += e.tokens.cached;
         g.reasoning_tokens += e.tokens.reasoning;
         g.estimated_calls += i64::from(e.estimated);
-        g.cost_usd += e.cost_usd;
+        g.cost_usd += e.cost_usd.unwrap_or(0.0);
+        g.unpriced_calls += i64::from(e.cost_usd.is_none());
     }
     // BTreeMap order is bucket, then label: the `Bucket` order, which stable sorts keep for ties.
     let mut rows: Vec<UsageAggregate> = groups.into_values().collect();

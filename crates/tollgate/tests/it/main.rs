@@ -48,6 +48,7 @@ mod metrics;
 mod middleware;
 mod mistakes;
 mod platform;
+mod prices;
 mod remote_cli;
 mod reports;
 mod resilience;

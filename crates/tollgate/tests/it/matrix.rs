@@ -593,6 +593,27 @@ const ROWS: &[Row] = &[
     ),
     (
         "GET",
+        "/api/v1/prices",
+        "/api/v1/prices",
+        "",
+        [A, 200, 200, 200, 200, 200, 200, 200, A],
+    ),
+    (
+        "PUT",
+        "/api/v1/prices/{model}",
+        "/api/v1/prices/house-model-{n}",
+        r#"{"input":1.5,"output":2}"#,
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "DELETE",
+        "/api/v1/prices/{model}",
+        "/api/v1/prices/never-set-{n}",
+        "",
+        [A, 403, 403, 403, 403, 403, 404, 403, A],
+    ),
+    (
+        "GET",
         "/api/v1/settings",
         "/api/v1/settings",
         "",

@@ -40,6 +40,7 @@ function point(ts: number, calls: number, extra: Partial<Schemas['SeriesPoint']>
     reasoning_tokens: 0,
     estimated_calls: 0,
     cost_usd: 0,
+    unpriced_calls: 0,
     ...extra,
   };
 }

@@ -1,8 +1,8 @@
 // Tokens per model, as a table with each model's share.
 import type { Schemas } from '../../api/client';
 import { Num } from '../../components/ui';
-import { usd } from '../../format';
 import type { Item, T } from './types';
+import { Cost } from '../../components/Cost';
 
 export function ModelsTable({ items, total, t }: { items: Item[]; total?: Schemas['SummaryView']; t: T }) {
   return (
@@ -58,7 +58,7 @@ export function ModelsTable({ items, total, t }: { items: Item[]; total?: Schema
               <td className="num">
                 <Num value={m.total_tokens} />
               </td>
-              <td className="num">{usd(m.cost_usd)}</td>
+              <td className="num"><Cost usd={m.cost_usd} unpriced={m.unpriced_calls} /></td>
             </tr>
           ))}
         </tbody>
@@ -84,7 +84,7 @@ export function ModelsTable({ items, total, t }: { items: Item[]; total?: Schema
               <td className="num">
                 <Num value={total.total_tokens} />
               </td>
-              <td className="num">{usd(total.cost_usd)}</td>
+              <td className="num"><Cost usd={total.cost_usd} unpriced={total.unpriced_calls} /></td>
             </tr>
           </tfoot>
         )}

@@ -1,9 +1,10 @@
 // The headline figures, each with its change against the previous period.
 import type { Schemas } from '../../api/client';
 import { Loading, Num, StatCard } from '../../components/ui';
-import { millis, percent, usd } from '../../format';
+import { millis, percent } from '../../format';
 import { delta } from './chartData';
 import type { T } from './types';
+import { Cost } from '../../components/Cost';
 
 function signedPercent(ratio: number, lang: string): string {
   if (Math.abs(ratio) > 9.99) {
@@ -106,7 +107,7 @@ export function SummaryCards({
       />
       <StatCard label={t('cached_tokens')} value={<Num value={s.cached_tokens} />} />
       <StatCard label={t('reasoning_tokens')} value={<Num value={s.reasoning_tokens} />} />
-      <StatCard label={t('cost')} value={usd(s.cost_usd)} hint={hint((x) => x.cost_usd, true)} />
+      <StatCard label={t('cost')} value={<Cost usd={s.cost_usd} unpriced={s.unpriced_calls} />} hint={hint((x) => x.cost_usd, true)} />
       {reported > 0 && (
         <StatCard
           label={

@@ -2,9 +2,10 @@
 import type { UseQueryResult } from '@tanstack/react-query';
 import { BarList } from '../../components/charts';
 import { Num, QueryState } from '../../components/ui';
-import { millis, percent, usd } from '../../format';
+import { millis, percent } from '../../format';
 import type { Order } from './filters';
 import type { Item, T } from './types';
+import { Cost } from '../../components/Cost';
 
 export function TopCard({
   id,
@@ -85,7 +86,7 @@ export function TopCard({
                         </td>
                         <td className="num">{percent(i.success_rate)}</td>
                         <td className="num">{millis(i.p95_latency_ms)}</td>
-                        <td className="num">{usd(i.cost_usd)}</td>
+                        <td className="num"><Cost usd={i.cost_usd} unpriced={i.unpriced_calls} /></td>
                       </tr>
                     ))}
                   </tbody>

@@ -4,10 +4,11 @@ import { useQuery } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { client, unwrap } from '../../api/client';
 import { CopyButton, Drawer, ErrorState, Loading, StatusBadge } from '../../components/ui';
-import { dateTime, integer, millis, relative, usd } from '../../format';
+import { dateTime, integer, millis, relative } from '../../format';
 import { rowTone } from './LogTable';
 import type { LogEntry, LogFilters } from './filters';
 import { ns } from './messages';
+import { Cost } from '../../components/Cost';
 
 export function LogDrawer({
   id,
@@ -193,7 +194,9 @@ export function LogDetails({
             {e.estimated ? <span className="badge warning">{t('estimated')}</span> : <span>{t('reported')}</span>}
           </dd>
           <dt>{t('d_cost')}</dt>
-          <dd>{usd(e.cost_usd)}</dd>
+          <dd>
+            <Cost usd={e.cost_usd ?? null} />
+          </dd>
         </dl>
       </section>
 

@@ -7,6 +7,7 @@ import { StatusBadge } from '../../components/ui';
 import { compact, dateTime, integer, millis, usd } from '../../format';
 import type { LogEntry } from './filters';
 import { ns } from './messages';
+import { Cost } from '../../components/Cost';
 
 /** How strongly a row is marked: 5xx or an error message red, 4xx amber, others not at all. */
 export function rowTone(entry: Pick<LogEntry, 'status' | 'error'>): 'danger' | 'warning' | null {
@@ -203,7 +204,7 @@ export function LogTable({
                     </span>
                   )}
                 </td>
-                <td className="num hide-narrow">{e.cost_usd ? usd(e.cost_usd) : <span className="muted">—</span>}</td>
+                <td className="num hide-narrow">{e.cost_usd === null || e.cost_usd === undefined ? <Cost usd={null} /> : e.cost_usd ? usd(e.cost_usd) : <span className="muted">—</span>}</td>
               </tr>
             );
           })}

@@ -352,7 +352,7 @@ pub async fn usage_events(
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     authorize(&state, &headers, &body).await?;
     require_json(&headers)?;
-    let parsed = events_from_body(&body, &state.prices, time_window(&state))?;
+    let parsed = events_from_body(&body, &state.prices.current(), time_window(&state))?;
     let accepted = accept(&state, parsed).await?;
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }

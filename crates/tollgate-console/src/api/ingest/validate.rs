@@ -12,7 +12,7 @@ use tollgate_core::ingest::{
     MAX_ID_LEN, MAX_LATENCY_MS, MAX_METHOD_LEN, MAX_MODEL_CHARS, MAX_PATH_CHARS, MAX_ROUTE_CHARS,
     MAX_TOKENS, MAX_TOTAL_TOKENS, MAX_USER_AGENT_CHARS, MIN_TS_MS, STATUS_RANGE,
 };
-use tollgate_core::pricing::PriceTable;
+use tollgate_core::pricing::PricedTable;
 use tollgate_core::time::DAY_MS;
 use tollgate_core::usage::UNKNOWN_STATUS;
 use tollgate_core::{KeyHash, TokenUsage, UsageEvent, UsageSource};
@@ -274,7 +274,7 @@ fn usage_log_event(window: TimeWindow, log: UsageLog) -> ApiResult<UsageEvent> {
     Ok(event)
 }
 
-fn ingest_event(prices: &PriceTable, window: TimeWindow, e: IngestEvent) -> ApiResult<UsageEvent> {
+fn ingest_event(prices: &PricedTable, window: TimeWindow, e: IngestEvent) -> ApiResult<UsageEvent> {
     let status = check_status("status", e.status)?;
     let method = check_method("method", Some(e.method))?;
     let path = text("path", Some(e.path), MAX_PATH_CHARS)?
@@ -336,7 +336,7 @@ fn ingest_event(prices: &PriceTable, window: TimeWindow, e: IngestEvent) -> ApiR
         Some(c) if !c.is_finite() || !(0.0..MAX_COST_USD).contains(&c) => {
             return Err(ApiError::invalid("cost_usd", "cost_usd must be 0 to 1e9"));
         }
-        Some(c) => c,
+        Some(c) => Some(c),
         None => prices.cost(event.model.as_deref(), &event.tokens),
     };
     event.error = text("error", e.error, MAX_ERROR_CHARS)?;
@@ -363,7 +363,11 @@ pub fn usage_logs_from_body(body: &[u8], window: TimeWindow) -> ApiResult<Parsed
 /// A `/api/v1/usage/events` body read at `window`, priced with `prices` where the reporter sent
 /// no cost. Public for the fuzz target.
 #[doc(hidden)]
-pub fn events_from_body(body: &[u8], prices: &PriceTable, window: TimeWindow) -> ApiResult<Parsed> {
+pub fn events_from_body(
+    body: &[u8],
+    prices: &PricedTable,
+    window: TimeWindow,
+) -> ApiResult<Parsed> {
     parse_batch::<IngestEvent>(body, |e| ingest_event(prices, window, e))
 }
 
@@ -550,8 +554,12 @@ mod tests {
     #[test]
     fn a_batch_with_nothing_good_is_refused_naming_the_first_fault() {
         let body = serde_json::json!([{"ts": 1}, {"ts": "soon"}]).to_string();
-        let err = events_from_body(body.as_bytes(), &PriceTable::default(), window())
-            .expect_err("nothing good");
+        let err = events_from_body(
+            body.as_bytes(),
+            &tollgate_core::pricing::Prices::default().current(),
+            window(),
+        )
+        .expect_err("nothing good");
         match err {
             ApiError::Invalid { field, .. } => assert_eq!(field, "[0].method"),
             other => panic!("{other:?}"),
@@ -564,7 +572,7 @@ mod tests {
         let body = serde_json::json!({"ts": now + MAX_FUTURE_MS + 60_000, "method": "GET", "path": "/", "latency_ms": 1});
         let err = events_from_body(
             body.to_string().as_bytes(),
-            &PriceTable::default(),
+            &tollgate_core::pricing::Prices::default().current(),
             window(),
         )
         .expect_err("future");

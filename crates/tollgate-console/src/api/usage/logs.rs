@@ -83,8 +83,8 @@ pub struct LogEntry {
     pub reasoning_tokens: i64,
     /// Whether tokens were estimated.
     pub estimated: bool,
-    /// Cost, USD.
-    pub cost_usd: f64,
+    /// Cost, USD; null ("no price") when the call used tokens of a model without a price.
+    pub cost_usd: Option<f64>,
     /// Error.
     pub error: Option<String>,
     /// `gateway`, `ingest` or `middleware`.

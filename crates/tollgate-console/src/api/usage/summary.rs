@@ -47,8 +47,11 @@ pub struct UsageSummary {
     pub reasoning_tokens: i64,
     /// Calls whose tokens were estimated.
     pub estimated_calls: i64,
-    /// Cost, US dollars.
+    /// Cost of the priced calls, US dollars.
     pub cost_usd: f64,
+    /// Calls that used tokens of a model without a price: their cost is unknown ("no price"),
+    /// not zero, and is not in `cost_usd`.
+    pub unpriced_calls: i64,
 }
 
 impl From<&UsageAggregate> for UsageSummary {
@@ -73,6 +76,7 @@ impl From<&UsageAggregate> for UsageSummary {
             reasoning_tokens: a.reasoning_tokens,
             estimated_calls: a.estimated_calls,
             cost_usd: a.cost_usd,
+            unpriced_calls: a.unpriced_calls,
         }
     }
 }
