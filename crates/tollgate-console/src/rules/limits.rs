@@ -739,7 +739,7 @@ pub async fn calls_used_since(
             let page = store.search_usage(&events, after, EDGE_PAGE).await?;
             for e in &page {
                 tokens = tokens.saturating_add(e.event.tokens.total);
-                cost += e.event.cost_usd;
+                cost += e.event.cost_usd.unwrap_or(0.0); // an unpriced call adds nothing it could be charged
             }
             match page.last() {
                 Some(last) if i64::try_from(page.len()).unwrap_or(0) == EDGE_PAGE => {
