@@ -44,14 +44,14 @@ export default function ModelsPage() {
     <div className="models-page">
       <PageHeader title={t('title')} subtitle={t('subtitle')}>
         {can.isAdmin && (
-          <>
+          <div className="actions">
             <button type="button" onClick={() => setEditingTarget('new')}>
               {t('create_target')}
             </button>
             <button type="button" className="primary" onClick={() => setEditingModel('new')}>
               {t('create_model')}
             </button>
-          </>
+          </div>
         )}
       </PageHeader>
 
