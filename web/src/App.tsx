@@ -13,6 +13,7 @@ const Analytics = lazy(() => import('./pages/Analytics'));
 const Logs = lazy(() => import('./pages/Logs'));
 const Keys = lazy(() => import('./pages/Keys'));
 const RoutesPage = lazy(() => import('./pages/Routes'));
+const Models = lazy(() => import('./pages/Models'));
 const Teams = lazy(() => import('./pages/Teams'));
 const Limits = lazy(() => import('./pages/Limits'));
 const Alerts = lazy(() => import('./pages/Alerts'));
@@ -75,6 +76,7 @@ export default function App() {
             <Route path="logs" element={<Logs />} />
             <Route path="keys" element={<Keys />} />
             <Route path="routes" element={<RoutesPage />} />
+            <Route path="models" element={<Models />} />
             <Route path="teams" element={<Teams />} />
             <Route path="teams/:id" element={<Teams />} />
             <Route path="limits" element={<Limits />} />

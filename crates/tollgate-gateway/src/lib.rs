@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod otel;
 pub mod outcomes;
 pub mod spool;
+pub mod target_health;
 pub mod usage_series;
 pub mod writer;
 

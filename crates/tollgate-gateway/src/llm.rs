@@ -4,8 +4,7 @@
 //! pool's targets are tried.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderValue;
@@ -18,6 +17,7 @@ use tollgate_store::{ModelRecord, TargetRecord};
 
 use crate::metrics::Metrics;
 use crate::state::{Credential, UpstreamBase};
+pub(crate) use crate::target_health::{Availability, HealthRegistry, TargetHealth};
 
 /// How calls to a pool are retried and when a target cools down (`gateway.llm_*` settings).
 #[derive(Debug, Clone)]
@@ -41,148 +41,6 @@ impl Default for PoolSettings {
             circuit_failures: 3,
             circuit_cooldown: Duration::from_secs(30),
         }
-    }
-}
-
-/// What is known of a target's recent calls; kept across reloads by target id.
-#[derive(Debug, Default)]
-pub(crate) struct TargetHealth {
-    /// Calls sent and not yet answered (head received or failed).
-    in_flight: AtomicUsize,
-    /// Failures in a row since the last success.
-    failures: AtomicU32,
-    /// While the circuit is open: until when, epoch ms; 0 when closed.
-    open_until_ms: AtomicI64,
-    /// A half-open probe is under way.
-    probing: AtomicBool,
-    /// The minute (epoch ms / 60000) `minute_calls` counts.
-    minute: AtomicI64,
-    minute_calls: AtomicU32,
-}
-
-/// Whether a target may be tried now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Availability {
-    /// Circuit closed, under its rate ceiling.
-    Ready,
-    /// Circuit half-open: this call is its one probe.
-    Probe,
-    /// Circuit open, a probe already under way, or its rate ceiling reached this minute.
-    Unavailable,
-}
-
-impl TargetHealth {
-    /// Whether the target may take a call at `now_ms`; a half-open circuit lets one probe through.
-    pub(crate) fn availability(&self, now_ms: i64) -> Availability {
-        let open_until = self.open_until_ms.load(Ordering::Acquire);
-        if open_until == 0 {
-            return Availability::Ready;
-        }
-        if now_ms < open_until {
-            return Availability::Unavailable;
-        }
-        if self
-            .probing
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            Availability::Probe
-        } else {
-            Availability::Unavailable
-        }
-    }
-
-    /// Gives back a probe slot taken by [`TargetHealth::availability`] for a call not sent.
-    pub(crate) fn release_probe(&self) {
-        self.probing.store(false, Ordering::Release);
-    }
-
-    /// Counts a call against the rate ceiling; `false` when this minute's ceiling is reached.
-    pub(crate) fn take_rate(&self, rpm: Option<u32>, now_ms: i64) -> bool {
-        let Some(rpm) = rpm else {
-            return true;
-        };
-        let minute = now_ms.div_euclid(60_000);
-        if self.minute.swap(minute, Ordering::AcqRel) != minute {
-            self.minute_calls.store(0, Ordering::Release);
-        }
-        self.minute_calls.fetch_add(1, Ordering::AcqRel) < rpm
-    }
-
-    /// A call is sent; the guard counts it in flight until dropped.
-    pub(crate) fn start(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(Arc::clone(self))
-    }
-
-    /// Calls in flight.
-    pub(crate) fn busy(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
-    }
-
-    /// The target answered usefully: the circuit closes. Returns whether it was open.
-    pub(crate) fn succeeded(&self) -> bool {
-        self.failures.store(0, Ordering::Release);
-        self.probing.store(false, Ordering::Release);
-        self.open_until_ms.swap(0, Ordering::AcqRel) != 0
-    }
-
-    /// The target failed. Opens the circuit for `cooldown` (or until `retry_at_ms`, whichever is
-    /// later) after `threshold` failures in a row, or at once when a probe failed or the upstream
-    /// asked to be left alone for a while. Returns whether the circuit is newly open.
-    pub(crate) fn failed(
-        &self,
-        now_ms: i64,
-        settings: &PoolSettings,
-        retry_at_ms: Option<i64>,
-    ) -> bool {
-        let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
-        let was_probe = self.probing.swap(false, Ordering::AcqRel);
-        let cooldown = i64::try_from(settings.circuit_cooldown.as_millis()).unwrap_or(i64::MAX);
-        let open = failures >= settings.circuit_failures.max(1) || was_probe;
-        let until = match (open, retry_at_ms) {
-            (true, retry) => Some(now_ms.saturating_add(cooldown).max(retry.unwrap_or(0))),
-            (false, Some(retry)) if retry > now_ms => Some(retry),
-            (false, _) => None,
-        };
-        match until {
-            Some(until) => self.open_until_ms.swap(until, Ordering::AcqRel) == 0,
-            None => false,
-        }
-    }
-
-    /// Whether the circuit is open (a probe pending counts as open).
-    pub(crate) fn is_open(&self) -> bool {
-        self.open_until_ms.load(Ordering::Acquire) != 0
-    }
-}
-
-/// A call in flight to a target; counted down when dropped.
-#[derive(Debug)]
-pub(crate) struct InFlight(Arc<TargetHealth>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Every target's health, by target id, so that reloads keep circuits and counters.
-#[derive(Debug, Default)]
-pub(crate) struct HealthRegistry {
-    targets: Mutex<HashMap<i64, Arc<TargetHealth>>>,
-}
-
-impl HealthRegistry {
-    fn of(&self, id: i64) -> Arc<TargetHealth> {
-        let mut map = self.targets.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(map.entry(id).or_default())
-    }
-
-    /// Forgets the targets that no longer exist.
-    fn retain(&self, ids: &[i64]) {
-        let mut map = self.targets.lock().unwrap_or_else(PoisonError::into_inner);
-        map.retain(|id, _| ids.contains(id));
     }
 }
 
@@ -485,57 +343,4 @@ fn pool_position(model: &ModelEntry, member: &PoolEntry) -> usize {
         .iter()
         .position(|m| std::ptr::eq(m, member))
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_circuit_opens_after_failures_and_lets_one_probe_through_after_the_cooldown() {
-        let settings = PoolSettings {
-            circuit_failures: 2,
-            circuit_cooldown: Duration::from_secs(10),
-            ..PoolSettings::default()
-        };
-        let health = TargetHealth::default();
-        assert_eq!(health.availability(0), Availability::Ready);
-        assert!(!health.failed(0, &settings, None));
-        assert_eq!(health.availability(0), Availability::Ready);
-        assert!(health.failed(1, &settings, None), "second failure opens");
-        assert_eq!(health.availability(5_000), Availability::Unavailable);
-        assert_eq!(health.availability(10_001), Availability::Probe);
-        assert_eq!(
-            health.availability(10_002),
-            Availability::Unavailable,
-            "one probe at a time"
-        );
-        assert!(
-            !health.failed(10_003, &settings, None),
-            "a failed probe keeps it open"
-        );
-        assert_eq!(health.availability(15_000), Availability::Unavailable);
-        assert_eq!(health.availability(20_004), Availability::Probe);
-        assert!(health.succeeded(), "a good probe closes it");
-        assert_eq!(health.availability(20_005), Availability::Ready);
-    }
-
-    #[test]
-    fn retry_after_keeps_a_target_out_until_then() {
-        let settings = PoolSettings::default();
-        let health = TargetHealth::default();
-        assert!(health.failed(1_000, &settings, Some(3_000)));
-        assert_eq!(health.availability(2_000), Availability::Unavailable);
-        assert_eq!(health.availability(3_000), Availability::Probe);
-    }
-
-    #[test]
-    fn rate_ceilings_count_per_minute() {
-        let health = TargetHealth::default();
-        assert!(health.take_rate(Some(2), 0));
-        assert!(health.take_rate(Some(2), 1));
-        assert!(!health.take_rate(Some(2), 2));
-        assert!(health.take_rate(Some(2), 60_000), "a new minute");
-        assert!(health.take_rate(None, 60_001));
-    }
 }

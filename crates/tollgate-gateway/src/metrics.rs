@@ -156,6 +156,9 @@ pub struct Metrics {
     pub llm_fallbacks: Family<LlmModelLabels, Counter>,
     /// 1 while a target's circuit is open (it is cooling down), else 0.
     llm_circuit_open: Family<LlmTargetLabels, Gauge<i64, AtomicI64>>,
+    /// Each model-routing target's circuit, calls in flight and recent errors (not exported;
+    /// the console's `GET /api/v1/targets/health` reads it).
+    pub llm_health: crate::target_health::HealthRegistry,
 }
 
 /// The gateway's latency buckets: 100 µs to 10 minutes (the longest route timeout worth
@@ -373,6 +376,7 @@ impl Metrics {
             llm_retries,
             llm_fallbacks,
             llm_circuit_open,
+            llm_health: crate::target_health::HealthRegistry::default(),
             usage,
             spool_events,
             registry,

@@ -125,8 +125,6 @@ pub(crate) struct Shared {
     pub(crate) revision: AtomicI64,
     /// Usage events still being counted off the request path.
     pub(crate) deferred: Arc<proxy::Deferred>,
-    /// Model-routing targets' circuits and counters, kept across reloads.
-    pub(crate) health: crate::llm::HealthRegistry,
     shutdown: watch::Sender<bool>,
 }
 
@@ -189,7 +187,6 @@ impl Gateway {
             upstreams,
             revision: AtomicI64::new(0),
             deferred: Arc::default(),
-            health: crate::llm::HealthRegistry::default(),
             shutdown,
         });
         // The revision is read before the routes so that a change in between is seen again.

@@ -290,7 +290,8 @@ pub(crate) async fn load_routes(shared: &Shared) -> Result<RouteState, StoreErro
     let models = shared.store.list_models().await?;
     let master_key = shared.config.master_key.as_ref();
     let mut state = RouteState::build(routes, master_key, &shared.upstreams);
-    let catalogue = crate::llm::Catalogue::build(targets, models, master_key, &shared.health);
+    let catalogue =
+        crate::llm::Catalogue::build(targets, models, master_key, &shared.metrics.llm_health);
     catalogue.publish(&shared.metrics);
     state.models = Arc::new(catalogue);
     Ok(state)

@@ -34,6 +34,7 @@ export default function Layout() {
       items: [
         { to: '/keys', key: 'nav_keys', show: true },
         { to: '/routes', key: 'nav_routes', show: true },
+        { to: '/models', key: 'nav_models', show: true },
         { to: '/teams', key: 'nav_teams', show: true },
         { to: '/limits', key: 'nav_limits', show: true },
         { to: '/alerts', key: 'nav_alerts', show: can.managesAny },

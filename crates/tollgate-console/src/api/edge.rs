@@ -125,6 +125,17 @@ impl From<&RouteRecord> for EdgeRouteView {
     }
 }
 
+/// The routes an edge can serve. `llm` routes are left out: they choose their upstream by the
+/// request's model, from targets whose credentials never leave the gateway, which an edge
+/// cannot do; a call to their prefix at the edge finds no route.
+fn edge_routes(records: &[RouteRecord]) -> Vec<EdgeRouteView> {
+    records
+        .iter()
+        .filter(|r| r.kind != RouteKind::Llm)
+        .map(EdgeRouteView::from)
+        .collect()
+}
+
 /// The snapshot's shape (streamed: `keys` arrive page by page).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EdgeSnapshot {
@@ -132,7 +143,7 @@ pub struct EdgeSnapshot {
     pub revision: i64,
     /// When it was made, epoch ms.
     pub generated_at: i64,
-    /// Every route.
+    /// Every route but `llm` ones (model-routed; an edge cannot serve them).
     pub routes: Vec<EdgeRouteView>,
     /// Every key, revoked and expired ones included (so an edge answers with the right code).
     pub keys: Vec<EdgeKeyView>,
@@ -171,13 +182,7 @@ pub async fn edge_snapshot(
     _reader: EdgeReader,
 ) -> ApiResult<Response> {
     let revision = state.store.revision().await?;
-    let routes: Vec<EdgeRouteView> = state
-        .store
-        .list_routes()
-        .await?
-        .iter()
-        .map(EdgeRouteView::from)
-        .collect();
+    let routes = edge_routes(&state.store.list_routes().await?);
     let now = now_ms();
     let head = format!(
         "{{\"revision\":{revision},\"generated_at\":{now},\"routes\":{},\"keys\":[",
@@ -290,15 +295,7 @@ pub async fn edge_changes(
         .filter_map(|id| hashes.get(id).cloned())
         .collect();
     let routes = if route_changed {
-        Some(
-            state
-                .store
-                .list_routes()
-                .await?
-                .iter()
-                .map(EdgeRouteView::from)
-                .collect(),
-        )
+        Some(edge_routes(&state.store.list_routes().await?))
     } else {
         None
     };

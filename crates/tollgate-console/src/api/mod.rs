@@ -155,6 +155,7 @@ pub fn router() -> OpenApiRouter<ConsoleState> {
             models::delete_model
         ))
         .routes(routes!(models::list_targets, models::create_target))
+        .routes(routes!(models::targets_health))
         .routes(routes!(
             models::get_target,
             models::update_target,

@@ -10,6 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tollgate_core::llm::{CredentialHeader, ModelSettings, PoolMember, Provider, Strategy};
+use tollgate_core::time::now_ms;
+use tollgate_gateway::target_health::CircuitState;
 use tollgate_store::{ModelRecord, TargetRecord};
 use utoipa::ToSchema;
 
@@ -315,6 +317,136 @@ pub async fn list_targets(
             .map(TargetView::of)
             .collect::<RuleResult<_>>()?,
     ))
+}
+
+/// Where a target's circuit breaker stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitView {
+    /// Calls go through.
+    Closed,
+    /// The target cools down until `reopens_at`.
+    Open,
+    /// The cooldown is over; the next call is a probe that closes or reopens it.
+    HalfOpen,
+}
+
+/// Attempts sent to a target in one minute.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TargetMinute {
+    /// Start of the minute, epoch ms.
+    pub minute: i64,
+    /// Attempts judged in that minute.
+    pub attempts: u32,
+    /// Of which failed (connect error, timeout, 429, 5xx).
+    pub errors: u32,
+}
+
+/// One failed attempt on a target.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TargetError {
+    /// When, epoch ms.
+    pub at: i64,
+    /// The upstream's status, or 502/504 when it did not answer.
+    pub status: u16,
+    /// A short reason (never an upstream body or a credential).
+    pub reason: String,
+}
+
+/// A target's health as this process's gateway sees it (circuits are per process).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TargetHealthView {
+    /// The target's id.
+    pub target_id: i64,
+    /// The target's name.
+    pub name: String,
+    /// Circuit breaker state.
+    pub circuit: CircuitView,
+    /// Since when the circuit is open or half-open, epoch ms; null when closed.
+    pub open_since: Option<i64>,
+    /// When an open circuit lets a probe through, epoch ms; null when closed.
+    pub reopens_at: Option<i64>,
+    /// Failures in a row since the last success.
+    pub consecutive_failures: u32,
+    /// Calls sent and not yet answered.
+    pub in_flight: u64,
+    /// Attempts in the current minute.
+    pub current_minute_attempts: u32,
+    /// The target's requests-per-minute ceiling; null: none.
+    pub rpm: Option<u32>,
+    /// Attempts and errors of the last minutes that had any, oldest first.
+    pub minutes: Vec<TargetMinute>,
+    /// The latest errors, newest first.
+    pub recent_errors: Vec<TargetError>,
+}
+
+/// The health of every upstream target in this process (instance admins): circuit, calls in
+/// flight, this minute's rate against its ceiling, recent attempts and errors.
+#[utoipa::path(get, path = "/api/v1/targets/health", tag = "models",
+    responses((status = 200, body = [TargetHealthView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn targets_health(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<TargetHealthView>>> {
+    let targets = models::list_targets(&state.rules(), &Actor::Console(&caller)).await?;
+    let mut health = state.metrics.llm_health.snapshot(now_ms());
+    let views = targets
+        .iter()
+        .map(|record| {
+            let settings = target_settings(record)?;
+            let snapshot = health.remove(&record.id);
+            Ok(match snapshot {
+                Some(s) => TargetHealthView {
+                    target_id: record.id,
+                    name: record.name.clone(),
+                    circuit: match s.circuit {
+                        CircuitState::Closed => CircuitView::Closed,
+                        CircuitState::Open => CircuitView::Open,
+                        CircuitState::HalfOpen => CircuitView::HalfOpen,
+                    },
+                    open_since: s.open_since_ms,
+                    reopens_at: s.reopens_at_ms,
+                    consecutive_failures: s.consecutive_failures,
+                    in_flight: u64::try_from(s.in_flight).unwrap_or(u64::MAX),
+                    current_minute_attempts: s.current_minute_attempts,
+                    rpm: settings.rpm,
+                    minutes: s
+                        .minutes
+                        .iter()
+                        .map(|m| TargetMinute {
+                            minute: m.minute_ms,
+                            attempts: m.attempts,
+                            errors: m.errors,
+                        })
+                        .collect(),
+                    recent_errors: s
+                        .recent_errors
+                        .into_iter()
+                        .map(|e| TargetError {
+                            at: e.at_ms,
+                            status: e.status,
+                            reason: e.reason,
+                        })
+                        .collect(),
+                },
+                // Not loaded by the gateway yet (created a moment ago): nothing sent to it.
+                None => TargetHealthView {
+                    target_id: record.id,
+                    name: record.name.clone(),
+                    circuit: CircuitView::Closed,
+                    open_since: None,
+                    reopens_at: None,
+                    consecutive_failures: 0,
+                    in_flight: 0,
+                    current_minute_attempts: 0,
+                    rpm: settings.rpm,
+                    minutes: Vec::new(),
+                    recent_errors: Vec::new(),
+                },
+            })
+        })
+        .collect::<RuleResult<_>>()?;
+    Ok(Json(views))
 }
 
 /// Creates an upstream target (instance admins).

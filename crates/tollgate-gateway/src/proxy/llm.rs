@@ -370,14 +370,20 @@ impl Attempts<'_> {
         let outcome = self.send(target, &upstream_model).await;
         drop(in_flight);
         let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let (status, label) = match &outcome {
-            Outcome::Answered(r, _) => (r.status().as_u16(), "ok"),
+        let (status, label, reason) = match &outcome {
+            Outcome::Answered(r, _) => (r.status().as_u16(), "ok", None),
             Outcome::Refused(r, _, _) if r.status() == StatusCode::TOO_MANY_REQUESTS => {
-                (429, "rate_limited")
+                (429, "rate_limited", Some("rate limited by the upstream"))
             }
-            Outcome::Refused(r, _, _) => (r.status().as_u16(), "error"),
-            Outcome::Failed(f) => (f.error.status_code(), "unreachable"),
+            Outcome::Refused(r, _, _) => {
+                (r.status().as_u16(), "error", Some("upstream server error"))
+            }
+            // The error's code, never its detail: that may quote upstream text.
+            Outcome::Failed(f) => (f.error.status_code(), "unreachable", Some(f.error.code())),
         };
+        target
+            .health
+            .record(now_ms(), reason.map(|reason| (status, reason)));
         self.made.push(Attempt {
             target: target.name.clone(),
             model: upstream_model,

@@ -34,6 +34,8 @@ async fn edge_tokens_read_the_key_set_and_its_changes(backend: Backend) {
     let upstream = "http://127.0.0.1:9/secret-upstream-path";
     let svc = add_route(&db, "svc", "/svc", upstream, &[]);
     let llm = add_route(&db, "llm", "/llm", upstream, &["--kind", "openai"]);
+    // A model-routed route: its upstream is chosen per call from targets, which an edge cannot do.
+    add_route(&db, "routed", "/routed", upstream, &["--kind", "llm"]);
     let (open_id, open_key) = add_key(&db, "open", &[]);
     let (narrow_id, narrow_key) = add_key(
         &db,
@@ -92,6 +94,10 @@ async fn edge_tokens_read_the_key_set_and_its_changes(backend: Backend) {
     assert_eq!(routes["svc"]["prefix"], "/svc");
     assert_eq!(routes["llm"]["kind"], "openai");
     assert_eq!(routes["llm"]["id"], llm["id"]);
+    assert!(
+        !routes.contains_key("routed"),
+        "llm routes stay off the edge: {routes:?}"
+    );
     let revision = snapshot["revision"].as_i64().expect("revision");
 
     // Nothing changed yet.
@@ -173,6 +179,7 @@ async fn edge_tokens_read_the_key_set_and_its_changes(backend: Backend) {
         .map(|r| r["name"].as_str().expect("name"))
         .collect();
     assert!(names.contains(&"extra"), "{names:?}");
+    assert!(!names.contains(&"routed"), "{names:?}");
     assert_eq!(changes["more"], false);
     let next = changes["revision"].as_i64().expect("revision");
     assert!(next > revision);

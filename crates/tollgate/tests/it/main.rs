@@ -40,6 +40,7 @@ mod limits_gateway;
 mod limits_seed;
 mod listeners;
 mod llm_api;
+mod llm_health;
 mod llm_pools;
 mod llm_routing;
 mod llm_sdk;

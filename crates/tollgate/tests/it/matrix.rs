@@ -292,6 +292,13 @@ const ROWS: &[Row] = &[
     ),
     (
         "GET",
+        "/api/v1/targets/health",
+        "/api/v1/targets/health",
+        "",
+        [A, 403, 403, 403, 403, 403, 200, 403, A],
+    ),
+    (
+        "GET",
         "/api/v1/targets/{id}",
         "/api/v1/targets/{target}",
         "",

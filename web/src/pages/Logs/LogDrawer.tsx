@@ -174,6 +174,37 @@ export function LogDetails({
         </dl>
       </section>
 
+      {e.attempts && e.attempts.length > 0 && (
+        <section>
+          <h3>{t('section_attempts')}</h3>
+          <p className="muted">{t('attempts_note')}</p>
+          <table className="logs-attempts">
+            <thead>
+              <tr>
+                <th scope="col">{t('a_number')}</th>
+                <th scope="col">{t('a_target')}</th>
+                <th scope="col">{t('a_model')}</th>
+                <th scope="col">{t('a_status')}</th>
+                <th scope="col">{t('a_time')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {e.attempts.map((a, i) => (
+                <tr key={i}>
+                  <td>{i + 1}</td>
+                  <td className="mono">{a.target}</td>
+                  <td className="mono">{a.model}</td>
+                  <td>
+                    <StatusBadge status={a.status} />
+                  </td>
+                  <td>{millis(a.ms)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
+
       <section>
         <h3>{t('section_tokens')}</h3>
         <dl className="details">

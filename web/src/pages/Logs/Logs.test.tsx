@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
+import { LogDetails } from './LogDrawer';
 import { LogTable, rowTone, visibleSlice } from './LogTable';
 import {
   AUTO_LOAD_LIMIT,
@@ -164,6 +165,32 @@ describe('status colours', () => {
     expect(within(trs[3] as HTMLElement).getByText('upstream down')).toBeTruthy();
     // key names, not ids
     expect(within(trs[0] as HTMLElement).getByText('ci-key')).toBeTruthy();
+  });
+});
+
+describe('the detail drawer', () => {
+  test('an llm call lists every upstream attempt: target, model sent, status and time', () => {
+    const e = entry(1, 200, {
+      attempts: [
+        { target: 'openai-1', model: 'gpt-4o', status: 503, ms: 41 },
+        { target: 'azure-eu', model: 'gpt4o-prod', status: 200, ms: 230 },
+      ],
+    });
+    render(<LogDetails e={e} {...names} />);
+    const rows = document.querySelectorAll('table.logs-attempts tbody tr');
+    expect(rows).toHaveLength(2);
+    const cells = (tr: Element) => Array.from(tr.querySelectorAll('td')).map((td) => td.textContent);
+    expect(cells(rows[0]).slice(0, 3)).toEqual(['1', 'openai-1', 'gpt-4o']);
+    expect(cells(rows[0])[3]).toContain('503');
+    expect(rows[0].querySelector('.badge')!.className).toContain('danger');
+    expect(cells(rows[1]).slice(0, 3)).toEqual(['2', 'azure-eu', 'gpt4o-prod']);
+    expect(cells(rows[1])[3]).toContain('200');
+    expect(cells(rows[1])[4]).toContain('230');
+  });
+
+  test('a call without attempts has no attempts section', () => {
+    render(<LogDetails e={entry(1, 200)} {...names} />);
+    expect(document.querySelector('table.logs-attempts')).toBeNull();
   });
 });
 
