@@ -739,7 +739,8 @@ pub async fn calls_used_since(
             let page = store.search_usage(&events, after, EDGE_PAGE).await?;
             for e in &page {
                 tokens = tokens.saturating_add(e.event.tokens.total);
-                cost += e.event.cost_usd.unwrap_or(0.0); // an unpriced call adds nothing it could be charged
+                // An unpriced call adds nothing to a cost budget, as at admission.
+                cost += e.event.cost_usd.unwrap_or(0.0);
             }
             match page.last() {
                 Some(last) if i64::try_from(page.len()).unwrap_or(0) == EDGE_PAGE => {
