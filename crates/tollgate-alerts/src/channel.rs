@@ -138,6 +138,40 @@ impl WebhookUrl {
         &self.url
     }
 
+    /// What the console and the CLI show once the URL is sealed, e.g.
+    /// `https://hooks.slack.com/services/T0…/****`: scheme, host and port (when not the default)
+    /// and at most the first two path segments. A segment is shown whole only when it reads like
+    /// a word (at most 20 characters, no digit: `services`, `hooks`); otherwise only its first two
+    /// characters. Whatever follows is `/****`; the query is dropped.
+    pub fn display(&self) -> String {
+        const WORD_MAX: usize = 20;
+        let mut out = self.redacted();
+        out.truncate(out.len() - "/…".len());
+        let segments: Vec<&str> = self
+            .url
+            .path_segments()
+            .map(|s| s.filter(|seg| !seg.is_empty()).collect())
+            .unwrap_or_default();
+        for seg in segments.iter().take(2) {
+            out.push('/');
+            let wordlike =
+                seg.chars().count() <= WORD_MAX && !seg.chars().any(|c| c.is_ascii_digit());
+            if wordlike {
+                out.push_str(seg);
+            } else {
+                out.extend(seg.chars().take(2));
+                out.push('…');
+            }
+        }
+        if segments.len() > 2 {
+            out.push_str("/****");
+        }
+        if segments.is_empty() {
+            out.push('/');
+        }
+        out
+    }
+
     /// `https://hooks.slack.com/…`: safe for lists, logs and errors.
     pub fn redacted(&self) -> String {
         let default_port = match self.target.scheme.as_str() {
@@ -266,6 +300,34 @@ mod tests {
         let url = WebhookUrl::parse("http://127.0.0.1:9000/hook?token=sekrit").unwrap();
         assert_eq!(url.to_string(), "http://127.0.0.1:9000/…");
         assert_eq!(url.expose(), "http://127.0.0.1:9000/hook?token=sekrit");
+    }
+
+    #[test]
+    fn display_masks_the_path_and_drops_the_query() {
+        let shown = |u: &str| WebhookUrl::parse(u).unwrap().display();
+        assert_eq!(
+            shown("https://hooks.slack.com/services/T0AB12CD/B0EF34GH/xoxsekritsekritsekrit"),
+            "https://hooks.slack.com/services/T0…/****"
+        );
+        assert_eq!(
+            shown("http://127.0.0.1:9000/hook?token=sekrit"),
+            "http://127.0.0.1:9000/hook"
+        );
+        assert_eq!(
+            shown("https://chat.example.com/hooks/8xk3sekritgeneratedkey"),
+            "https://chat.example.com/hooks/8x…"
+        );
+        assert_eq!(shown("https://example.com"), "https://example.com/");
+        assert_eq!(
+            shown("https://example.com/averyveryverylongwordwithoutdigits"),
+            "https://example.com/av…"
+        );
+        for u in [
+            "https://hooks.slack.com/services/T0AB12CD/B0EF34GH/xoxsekrit",
+            "http://127.0.0.1:9000/hook?token=sekrit",
+        ] {
+            assert!(!shown(u).contains("sekrit"), "{u}");
+        }
     }
 
     #[test]

@@ -477,6 +477,16 @@ impl AlertQueries for FlakyStore {
     async fn get_alert_channel(&self, id: i64) -> StoreResult<Option<AlertChannelRecord>> {
         self.inner.get_alert_channel(id).await
     }
+    async fn seal_alert_channel_url(
+        &self,
+        id: i64,
+        sealed_url: &[u8],
+        url_display: &str,
+    ) -> StoreResult<()> {
+        self.inner
+            .seal_alert_channel_url(id, sealed_url, url_display)
+            .await
+    }
     async fn delete_alert_channel(&self, id: i64) -> StoreResult<()> {
         self.inner.delete_alert_channel(id).await
     }

@@ -19,7 +19,8 @@ macro_rules! __governance {
         const LIMIT_SELECT: &str =
             "SELECT id, team_id, key_id, route_id, spec, created_by, created_at, updated_at FROM limits";
         const CHANNEL_SELECT: &str =
-            "SELECT id, name, format, url, sealed_secret, created_by, created_at FROM alert_channels";
+            "SELECT id, name, format, url, sealed_url, url_display, sealed_secret, created_by, created_at \
+             FROM alert_channels";
         const DELIVERY_SELECT: &str = "SELECT id, channel_id, dedup_key, kind, summary, attempt, at, \
              status, http_status, latency_ms, error FROM alert_deliveries";
 
@@ -66,7 +67,10 @@ macro_rules! __governance {
                 id: row.try_get("id").map_err(store_error)?,
                 name: row.try_get("name").map_err(store_error)?,
                 format: row.try_get("format").map_err(store_error)?,
-                url: row.try_get("url").map_err(store_error)?,
+                sealed_url: row.try_get("sealed_url").map_err(store_error)?,
+                url_display: row.try_get("url_display").map_err(store_error)?,
+                legacy_url: Some(row.try_get::<String, _>("url").map_err(store_error)?)
+                    .filter(|u| !u.is_empty()),
                 sealed_secret: row.try_get("sealed_secret").map_err(store_error)?,
                 created_by: row.try_get("created_by").map_err(store_error)?,
                 created_at_ms: row.try_get("created_at").map_err(store_error)?,
@@ -208,13 +212,16 @@ macro_rules! __governance {
                 channel: NewAlertChannel,
             ) -> StoreResult<AlertChannelRecord> {
                 let row = sqlx::query(
-                    "INSERT INTO alert_channels (name, format, url, sealed_secret, created_by, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     RETURNING id, name, format, url, sealed_secret, created_by, created_at",
+                    "INSERT INTO alert_channels \
+                     (name, format, url, sealed_url, url_display, sealed_secret, created_by, created_at) \
+                     VALUES ($1, $2, '', $3, $4, $5, $6, $7) \
+                     RETURNING id, name, format, url, sealed_url, url_display, sealed_secret, \
+                     created_by, created_at",
                 )
                 .bind(&channel.name)
                 .bind(&channel.format)
-                .bind(&channel.url)
+                .bind(&channel.sealed_url)
+                .bind(&channel.url_display)
                 .bind(&channel.sealed_secret)
                 .bind(&channel.created_by)
                 .bind(now_ms())
@@ -252,6 +259,30 @@ macro_rules! __governance {
                     .as_ref()
                     .map(channel_from_row)
                     .transpose()
+            }
+
+            async fn seal_alert_channel_url(
+                &self,
+                id: i64,
+                sealed_url: &[u8],
+                url_display: &str,
+            ) -> StoreResult<()> {
+                let done = sqlx::query(
+                    "UPDATE alert_channels SET sealed_url = $1, url_display = $2, url = '' \
+                     WHERE id = $3",
+                )
+                .bind(sealed_url)
+                .bind(url_display)
+                .bind(id)
+                .execute(self.writer())
+                .await
+                .map_err(store_error)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!(
+                        "alert channel {id} does not exist"
+                    )));
+                }
+                Ok(())
             }
 
             async fn delete_alert_channel(&self, id: i64) -> StoreResult<()> {

@@ -39,7 +39,7 @@ pub struct LimitRecord {
     pub updated_at_ms: i64,
 }
 
-/// An alert channel as stored; the signing secret only sealed.
+/// An alert channel as stored: the webhook URL and the signing secret only sealed.
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct AlertChannelRecord {
     /// Id.
@@ -48,8 +48,17 @@ pub struct AlertChannelRecord {
     pub name: String,
     /// `generic` or `slack`.
     pub format: String,
-    /// Where deliveries are posted.
-    pub url: String,
+    /// Where deliveries are posted, sealed with the master key; `None` only for a channel made
+    /// before the URL was sealed (migration 0013) and not sealed since (no master key at start).
+    #[serde(skip)]
+    pub sealed_url: Option<Vec<u8>>,
+    /// The URL as shown: scheme, host, port and a masked path, no secret. Empty for a channel
+    /// not sealed yet.
+    pub url_display: String,
+    /// The plain URL of a channel made before migration 0013 and not sealed yet; `None` once
+    /// sealed (the column is then cleared).
+    #[serde(skip)]
+    pub legacy_url: Option<String>,
     /// The signing secret, sealed with the master key.
     #[serde(skip)]
     pub sealed_secret: Vec<u8>,
@@ -61,13 +70,12 @@ pub struct AlertChannelRecord {
 
 impl std::fmt::Debug for AlertChannelRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL of a Slack webhook is itself a credential: only its origin is shown.
-        let origin = self.url.split('/').take(3).collect::<Vec<_>>().join("/");
         f.debug_struct("AlertChannelRecord")
             .field("id", &self.id)
             .field("name", &self.name)
             .field("format", &self.format)
-            .field("url", &format_args!("{origin}/…"))
+            .field("url_display", &self.url_display)
+            .field("sealed", &self.sealed_url.is_some())
             .field("created_by", &self.created_by)
             .field("created_at_ms", &self.created_at_ms)
             .finish_non_exhaustive()
@@ -81,8 +89,10 @@ pub struct NewAlertChannel {
     pub name: String,
     /// `generic` or `slack`.
     pub format: String,
-    /// Where deliveries are posted.
-    pub url: String,
+    /// Where deliveries are posted, sealed.
+    pub sealed_url: Vec<u8>,
+    /// The URL as shown (no secret).
+    pub url_display: String,
     /// The signing secret, sealed.
     pub sealed_secret: Vec<u8>,
     /// Who makes it.
@@ -94,6 +104,7 @@ impl std::fmt::Debug for NewAlertChannel {
         f.debug_struct("NewAlertChannel")
             .field("name", &self.name)
             .field("format", &self.format)
+            .field("url_display", &self.url_display)
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +172,15 @@ pub trait AlertQueries {
     async fn list_alert_channels(&self) -> StoreResult<Vec<AlertChannelRecord>>;
     /// One channel.
     async fn get_alert_channel(&self, id: i64) -> StoreResult<Option<AlertChannelRecord>>;
+    /// Stores a channel's URL sealed, with its display form, and clears the plain URL column:
+    /// how a channel made before the URL was sealed is sealed at start. `NotFound` if no such
+    /// channel.
+    async fn seal_alert_channel_url(
+        &self,
+        id: i64,
+        sealed_url: &[u8],
+        url_display: &str,
+    ) -> StoreResult<()>;
     /// Deletes a channel and its deliveries; `NotFound` if no such channel.
     async fn delete_alert_channel(&self, id: i64) -> StoreResult<()>;
     /// Keeps one delivery attempt; returns its id.

@@ -26,10 +26,13 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
         let done = crate::reseal::reseal_legacy(store.as_ref(), &master).await?;
         if done != crate::reseal::Resealed::default() {
             output::line(&format!(
-                "sealed again, bound to their rows: {} key copies, {} route credentials, {} settings",
-                done.keys, done.routes, done.settings
+                "sealed again, bound to their rows: {} key copies, {} route credentials, {} \
+                 settings; sealed: {} alert channel URLs",
+                done.keys, done.routes, done.settings, done.alert_channel_urls
             ));
         }
+    } else {
+        crate::reseal::warn_unsealed(store.as_ref()).await?;
     }
     output::line(&format!("store {} is up to date", store.backend()));
     store.close().await;

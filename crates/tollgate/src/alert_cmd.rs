@@ -250,7 +250,7 @@ async fn list(config: &Config, store: &dyn Store, json: bool) -> anyhow::Result<
             id: c.id,
             name: c.name.clone(),
             format: c.format.clone(),
-            url: alerts::origin(&c.url),
+            url: alerts::shown_url(c),
             created_by: c.created_by.clone(),
             created_at: format_ms(c.created_at_ms),
         })

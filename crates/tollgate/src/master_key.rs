@@ -1,5 +1,5 @@
 //! `tollgate master-key rotate`: every value sealed with the master key (revealable key copies,
-//! route credentials, the rotated ingest secret, alert channel secrets) is opened with the key in
+//! route credentials, the rotated ingest secret, alert channel secrets and webhook URLs) is opened with the key in
 //! force and sealed with the new one, in one transaction: either all of them move or none does.
 //!
 //! The master key is configuration, not stored data, so the command cannot switch it for the
@@ -14,7 +14,7 @@ use rand::RngCore;
 use serde::Serialize;
 use sqlx::{ConnectOptions, Connection};
 use tollgate_console::api::ingest::{INGEST_SECRET_SETTING, StoredSecret};
-use tollgate_console::rules::alerts::secret_row;
+use tollgate_console::rules::alerts::{secret_row, url_row};
 use tollgate_core::KeyHash;
 use tollgate_core::crypto::{MasterKey, SealedRow};
 
@@ -36,6 +36,8 @@ enum Place {
     IngestSecret,
     /// `alert_channels.sealed_secret`.
     AlertChannel { id: i64, name: String },
+    /// `alert_channels.sealed_url`.
+    AlertChannelUrl { id: i64, name: String },
 }
 
 impl Place {
@@ -46,6 +48,7 @@ impl Place {
             Self::Target(id) => format!("target {id}'s credential"),
             Self::IngestSecret => "the ingest secret".to_owned(),
             Self::AlertChannel { id, .. } => format!("alert channel {id}'s secret"),
+            Self::AlertChannelUrl { id, .. } => format!("alert channel {id}'s URL"),
         }
     }
 
@@ -68,6 +71,7 @@ impl Place {
             Self::Target(id) => Some(f(SealedRow::TargetCredential(*id))),
             Self::IngestSecret => Some(f(SealedRow::Setting(INGEST_SECRET_SETTING))),
             Self::AlertChannel { name, .. } => Some(f(SealedRow::Setting(&secret_row(name)))),
+            Self::AlertChannelUrl { name, .. } => Some(f(SealedRow::Setting(&url_row(name)))),
         }
     }
 }
@@ -80,6 +84,7 @@ pub struct Rotated {
     targets: usize,
     settings: usize,
     alert_channels: usize,
+    alert_channel_urls: usize,
     /// The generated key, only when it is printed as JSON (no `--out`).
     #[serde(skip_serializing_if = "Option::is_none")]
     master_key: Option<String>,
@@ -93,6 +98,7 @@ impl Rotated {
             Place::Target(_) => self.targets += 1,
             Place::IngestSecret => self.settings += 1,
             Place::AlertChannel { .. } => self.alert_channels += 1,
+            Place::AlertChannelUrl { .. } => self.alert_channel_urls += 1,
         }
     }
 }
@@ -144,6 +150,15 @@ macro_rules! sealed_values {
                 .into_iter()
                 .map(|(id, name, s)| (Place::AlertChannel { id, name }, s)),
         );
+        let urls: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, name, sealed_url FROM alert_channels WHERE sealed_url IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        found.extend(
+            urls.into_iter()
+                .map(|(id, name, s)| (Place::AlertChannelUrl { id, name }, s)),
+        );
         Ok::<_, anyhow::Error>(found)
     }};
 }
@@ -185,6 +200,13 @@ macro_rules! write_sealed {
             }
             Place::AlertChannel { id, .. } => {
                 sqlx::query("UPDATE alert_channels SET sealed_secret = $1 WHERE id = $2")
+                    .bind(sealed)
+                    .bind(*id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Place::AlertChannelUrl { id, .. } => {
+                sqlx::query("UPDATE alert_channels SET sealed_url = $1 WHERE id = $2")
                     .bind(sealed)
                     .bind(*id)
                     .execute(&mut **tx)
@@ -376,8 +398,13 @@ pub async fn rotate(config: &Config, args: &MasterKeyRotateArgs) -> anyhow::Resu
     }
     output::note(&format!(
         "sealed with the new master key: {} key copies, {} route credentials, {} target \
-         credentials, {} settings, {} alert channel secrets",
-        rotated.keys, rotated.routes, rotated.targets, rotated.settings, rotated.alert_channels
+         credentials, {} settings, {} alert channel secrets, {} alert channel URLs",
+        rotated.keys,
+        rotated.routes,
+        rotated.targets,
+        rotated.settings,
+        rotated.alert_channels,
+        rotated.alert_channel_urls
     ));
     let place = match (&args.out, generated) {
         (Some(path), true) => format!("the key written to {}", path.display()),

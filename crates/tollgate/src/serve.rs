@@ -199,6 +199,8 @@ pub async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Resul
     let store = store::open_or_create(&config).await?;
     if let Some(master) = config.master_key() {
         crate::reseal::reseal_legacy(store.as_ref(), &master).await?;
+    } else {
+        crate::reseal::warn_unsealed(store.as_ref()).await?;
     }
     let metrics = Metrics::with_settings(config.metrics_settings());
     let traces = match config.otel() {

@@ -1,5 +1,5 @@
 //! Alert channels and their deliveries (instance admins only: a webhook URL is a credential).
-//! Each handler parses, calls `rules::alerts` and maps the answer; URLs are shown by origin only.
+//! Each handler parses, calls `rules::alerts` and maps the answer; URLs are shown in their display form only.
 
 use axum::Json;
 use axum::extract::State;
@@ -61,7 +61,7 @@ impl AlertDeliveryStatus {
     }
 }
 
-/// An alert channel as listed: the URL by its origin only.
+/// An alert channel as listed: the URL in its display form only (it is stored sealed).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChannelView {
     /// Id.
@@ -70,7 +70,9 @@ pub struct ChannelView {
     pub name: String,
     /// `generic` (signed JSON) or `slack` (Slack-compatible incoming webhook).
     pub format: AlertChannelFormat,
-    /// Scheme, host and port of the webhook, e.g. `https://hooks.slack.com/…`.
+    /// The webhook URL's display form, holding no secret: scheme, host, port and a masked path,
+    /// query dropped, e.g. `https://hooks.slack.com/services/T0…/****`. The URL itself is stored
+    /// sealed and never returned.
     pub url: String,
     /// Who made it (`user:<email>`, `cli:<os user>`).
     pub created_by: String,
@@ -84,7 +86,7 @@ impl From<&AlertChannelRecord> for ChannelView {
             id: r.id,
             name: r.name.clone(),
             format: AlertChannelFormat::of(&r.format),
-            url: alerts::origin(&r.url),
+            url: alerts::shown_url(r),
             created_by: r.created_by.clone(),
             created_at: r.created_at_ms,
         }
@@ -105,7 +107,8 @@ pub struct ChannelCreate {
     /// Unique name, 1 to 100 characters.
     pub name: String,
     /// Webhook URL (http or https). Loopback, private and link-local addresses need the
-    /// instance's `upstream_allowlist`.
+    /// instance's `upstream_allowlist`. Stored sealed with the master key; only its display
+    /// form is ever returned.
     pub url: String,
     /// `generic` (default) or `slack`.
     pub format: Option<String>,

@@ -1,5 +1,6 @@
 //! Alert channels: validation, the signing secret (made here, shown once, sealed with the master
-//! key), who may (instance admins only: a webhook URL is itself a credential) and the audit entry.
+//! key), the webhook URL (a credential too: sealed, shown only in its display form), who may
+//! (instance admins only) and the audit entry.
 //! The console's handlers, the command line and the server's dispatcher share these functions.
 
 use secrecy::{ExposeSecret, SecretString};
@@ -36,8 +37,38 @@ pub fn seal_secret(master: &MasterKey, name: &str, secret: &SecretString) -> Vec
     )
 }
 
-/// A stored channel, its secret opened: what the dispatcher delivers to.
+/// The row a channel's webhook URL is sealed for: bound to the channel's unique name, like its
+/// secret, but distinct from it, so neither opens in the other's place.
+pub fn url_row(name: &str) -> String {
+    format!("alert-channel-url:{name}")
+}
+
+/// Seals a channel's webhook URL for the channel called `name`.
+pub fn seal_url(master: &MasterKey, name: &str, url: &WebhookUrl) -> Vec<u8> {
+    master.seal(url.expose().as_bytes(), SealedRow::Setting(&url_row(name)))
+}
+
+/// The webhook URL a channel is shown with: its stored display form, or, for a channel made
+/// before URLs were sealed and not sealed yet, the display form of its plain URL.
+pub fn shown_url(record: &AlertChannelRecord) -> String {
+    match &record.legacy_url {
+        Some(plain) if record.url_display.is_empty() => {
+            WebhookUrl::parse(plain).map_or_else(|_| "(invalid URL)".to_owned(), |u| u.display())
+        }
+        _ => record.url_display.clone(),
+    }
+}
+
+/// A stored channel, its URL and secret opened: what the dispatcher delivers to.
 pub fn open_channel(record: &AlertChannelRecord, master: &MasterKey) -> Result<Channel, String> {
+    let url = match (&record.sealed_url, &record.legacy_url) {
+        (Some(sealed), _) => master
+            .open_text(sealed, SealedRow::Setting(&url_row(&record.name)))
+            .map_err(|e| format!("alert channel {}: url: {e}", record.id))?,
+        // Written before URLs were sealed, by a store not yet started with a master key.
+        (None, Some(plain)) => plain.clone(),
+        (None, None) => return Err(format!("alert channel {} has no URL", record.id)),
+    };
     let secret = master
         .open_text(
             &record.sealed_secret,
@@ -52,15 +83,10 @@ pub fn open_channel(record: &AlertChannelRecord, master: &MasterKey) -> Result<C
         record.id,
         &record.name,
         format,
-        &record.url,
+        &url,
         SecretString::from(secret),
     )
     .map_err(|e| format!("alert channel {}: {e}", record.id))
-}
-
-/// The URL's origin (`https://hooks.slack.com/…`): what lists and logs show.
-pub fn origin(url: &str) -> String {
-    WebhookUrl::parse(url).map_or_else(|_| "(invalid URL)".to_owned(), |u| u.redacted())
 }
 
 /// An attempt as the store keeps it.
@@ -127,7 +153,8 @@ pub async fn create(
         .create_alert_channel(NewAlertChannel {
             name: channel.name.clone(),
             format: format.as_str().to_owned(),
-            url: channel.url.expose().to_owned(),
+            sealed_url: seal_url(master, &channel.name, &channel.url),
+            url_display: channel.url.display(),
             sealed_secret: seal_secret(master, &channel.name, &secret),
             created_by: actor.creator(),
         })
@@ -136,7 +163,7 @@ pub async fn create(
         "alert channel {} ({}, {})",
         record.name,
         record.format,
-        channel.url.redacted()
+        channel.url.display()
     ));
     actor.audit(rules.store, change).await;
     Ok((record, secret))

@@ -166,7 +166,8 @@ async fn alert_channels_and_deliveries(store: &dyn Store) {
         .create_alert_channel(NewAlertChannel {
             name: name.clone(),
             format: "generic".to_owned(),
-            url: "https://hooks.example.com/T000/B000/secretpart".to_owned(),
+            sealed_url: vec![4, 5, 6],
+            url_display: "https://hooks.example.com/T0…/****".to_owned(),
             sealed_secret: vec![1, 2, 3],
             created_by: "user:1".to_owned(),
         })
@@ -174,17 +175,21 @@ async fn alert_channels_and_deliveries(store: &dyn Store) {
         .expect("create_alert_channel");
     assert_eq!(channel.name, name);
     assert_eq!(channel.sealed_secret, vec![1, 2, 3]);
+    assert_eq!(channel.sealed_url, Some(vec![4, 5, 6]));
+    assert_eq!(channel.url_display, "https://hooks.example.com/T0…/****");
+    assert_eq!(channel.legacy_url, None, "a new channel holds no plain URL");
     let shown = format!("{channel:?}");
     assert!(
-        !shown.contains("secretpart"),
-        "Debug hides the URL's path: {shown}"
+        !shown.contains("[4, 5, 6]"),
+        "Debug leaves the sealed bytes out: {shown}"
     );
     expect_conflict(
         store
             .create_alert_channel(NewAlertChannel {
                 name: name.clone(),
                 format: "slack".to_owned(),
-                url: "https://x.example".to_owned(),
+                sealed_url: vec![8],
+                url_display: "https://x.example/".to_owned(),
                 sealed_secret: vec![9],
                 created_by: String::new(),
             })
@@ -205,6 +210,23 @@ async fn alert_channels_and_deliveries(store: &dyn Store) {
             .await
             .expect("list")
             .contains(&channel)
+    );
+    store
+        .seal_alert_channel_url(channel.id, &[7, 7], "https://hooks.example.com/x")
+        .await
+        .expect("seal_alert_channel_url");
+    let resealed = store
+        .get_alert_channel(channel.id)
+        .await
+        .expect("get_alert_channel")
+        .expect("still there");
+    assert_eq!(resealed.sealed_url, Some(vec![7, 7]));
+    assert_eq!(resealed.url_display, "https://hooks.example.com/x");
+    assert_eq!(resealed.legacy_url, None);
+    expect_not_found(
+        store.seal_alert_channel_url(MISSING, &[1], "x").await,
+        "alert channel",
+        "seal the URL of a missing channel",
     );
 
     let base = now_ms();

@@ -218,7 +218,7 @@ async fn cli_channel_and_test_reach_a_signed_receiver(backend: Backend) {
         "{text}"
     );
     let list: Value = serde_json::from_str(&text).expect("json");
-    assert_eq!(list[0]["url"], format!("http://{addr}/…"));
+    assert_eq!(list[0]["url"], format!("http://{addr}/hook"));
     assert_eq!(list[0]["format"], "generic");
 
     let tested = run(
@@ -343,7 +343,7 @@ async fn a_failing_receiver_is_retried_and_every_attempt_is_listed(backend: Back
         .await;
     let id = created["channel"]["id"].as_i64().expect("id");
     let secret = created["secret"].as_str().expect("secret").to_owned();
-    assert_eq!(created["channel"]["url"], format!("http://{addr}/…"));
+    assert_eq!(created["channel"]["url"], format!("http://{addr}/hook"));
     let (status, _) = root
         .call(
             Method::POST,

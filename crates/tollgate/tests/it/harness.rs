@@ -224,7 +224,11 @@ pub fn cli_json(db: &TestDb, args: &[&str]) -> serde_json::Value {
 impl Server {
     /// Starts the binary against `db` and waits until both listeners answer.
     pub async fn start(db: &TestDb, extra: &[(&str, &str)]) -> Server {
-        let env = base_env(db, extra);
+        Self::start_env(db, &base_env(db, extra)).await
+    }
+
+    /// Starts the binary with exactly `env` (e.g. [`base_env`] less a variable).
+    pub async fn start_env(db: &TestDb, env: &[(String, String)]) -> Server {
         let ready = db
             .dir
             .path()
@@ -234,7 +238,7 @@ impl Server {
             .path()
             .join(format!("server-{}.log", uuid::Uuid::new_v4().simple()));
         let log_file = std::fs::File::create(&log).expect("log file");
-        let child = command(&env, db.dir.path())
+        let child = command(env, db.dir.path())
             .args(["serve", "--ready-file"])
             .arg(&ready)
             .stdin(Stdio::null())

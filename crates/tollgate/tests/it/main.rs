@@ -13,6 +13,7 @@
 
 mod harness;
 
+mod alert_sealing;
 mod alerts;
 mod analytics;
 mod backup;

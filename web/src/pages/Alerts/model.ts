@@ -43,8 +43,9 @@ export function deliveryTone(status: DeliveryStatus): 'success' | 'warning' | 'd
 }
 
 /**
- * A channel URL for display: the path of a webhook (Slack's, most) is its credential, so only the
- * scheme, host and the path's first segment are shown.
+ * A channel URL for display. The server sends only its display form (the URL is stored sealed),
+ * which passes unchanged; a full URL (an older server's) is cut to scheme, host and the path's
+ * first segment, since a webhook's path (Slack's, most) is its credential.
  */
 export function maskUrl(url: string): string {
   if (url.includes('…')) return url;
