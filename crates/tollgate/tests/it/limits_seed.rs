@@ -18,7 +18,7 @@ fn call(ts_ms: i64, key: i64, tokens: i64, usd: f64) -> UsageEvent {
     e.key_id = Some(key);
     e.tokens.prompt = tokens;
     e.tokens.total = tokens;
-    e.cost_usd = usd;
+    e.cost_usd = Some(usd);
     e
 }
 
