@@ -81,4 +81,36 @@ describe('models', () => {
     assert.deepEqual(page.errors, []);
     await screenshot(page, 'models');
   });
+
+  test('prices: the built-in table with its date, a console price set and removed in the UI', async () => {
+    const page = await newPage(browser, server.base, { session: admin });
+    await page.goto('/models');
+    await page.getByRole('heading', { name: 'Prices', level: 2 }).waitFor();
+    assert.match(await page.locator('section[aria-labelledby="prices-heading"]').textContent(), /taken on \d{4}-\d{2}-\d{2}/);
+    const builtIn = page.locator('tr[data-price="gpt-4o"]');
+    await builtIn.waitFor();
+    assert.match(await builtIn.textContent(), /built-in/);
+
+    // A bad price is refused in the form, naming the field; nothing is sent.
+    await page.getByRole('button', { name: 'Set a price' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Set a price' });
+    await dialog.getByLabel('Model or prefix').fill('e2e-model');
+    await dialog.getByLabel('Input', { exact: true }).fill('-1');
+    await dialog.getByLabel('Output', { exact: true }).fill('4');
+    await dialog.getByRole('button', { name: /^save/i }).click();
+    await dialog.getByText('A price is a number from 0 to 100000').waitFor();
+    await dialog.getByLabel('Input', { exact: true }).fill('1.5');
+    await dialog.getByRole('button', { name: /^save/i }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const row = page.locator('tr[data-price="e2e-model"]');
+    await row.waitFor();
+    assert.match(await row.textContent(), /\$1\.5/);
+    assert.match(await row.textContent(), /console/);
+
+    // Removing the console price takes the row away.
+    await row.getByRole('button', { name: /Remove the console price/ }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.deepEqual(page.errors, []);
+  });
 });

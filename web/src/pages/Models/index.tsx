@@ -10,6 +10,7 @@ import { Empty, ErrorState, Loading, PageHeader } from '../../components/ui';
 import { dateTime } from '../../format';
 import { DeleteModelDialog, DeleteTargetDialog, ModelDialog, TargetDialog } from './Dialogs';
 import { ns } from './messages';
+import { PricesSection } from './Prices';
 import { circuitTone, recentTotals, type ModelView, type TargetHealth, type TargetView } from './model';
 
 /** How often the targets' health is read again. */
@@ -186,6 +187,8 @@ export default function ModelsPage() {
           )}
         </section>
       )}
+
+      <PricesSection />
 
       {editingModel && (
         <ModelDialog model={editingModel === 'new' ? null : editingModel} onClose={() => setEditingModel(null)} />
