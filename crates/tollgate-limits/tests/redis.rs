@@ -19,67 +19,21 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Barrier, Mutex};
 use tokio::task::JoinHandle;
 use tollgate_limits::{
-    Enforcement, FailMode, Limit, LimitKind, Limiter, LimiterConfig, Period, RedisConfig,
-    RedisCounters, RedisSetupError, RefusalCode, Request, Scope, Window, ZeroSeed,
+    FailMode, Limit, LimitKind, Limiter, LimiterConfig, Period, RedisConfig, RedisCounters,
+    RedisSetupError, RefusalCode, Scope, Window, ZeroSeed,
 };
 
-const REDIS: &str = "redis://127.0.0.1:6379";
+mod common;
 
-fn limit(id: i64, kind: LimitKind) -> Limit {
-    Limit {
-        id,
-        scope: Scope::Key(1),
-        kind,
-        enforcement: Enforcement::Hard,
-        alert_at: vec![80, 100],
-        include_reported: false,
-    }
-}
-
-fn call(tokens: u64) -> Request {
-    Request {
-        team_id: Some(2),
-        key_id: Some(1),
-        route_id: Some(3),
-        estimate_tokens: tokens,
-        estimate_cost_micro: 0,
-        now_ms: tollgate_core::time::now_ms(),
-    }
-}
-
-/// A namespace of its own, whose keys are deleted when the test ends.
-struct Namespace(String);
+use common::{Namespace, REDIS, call, limit};
 
 impl Namespace {
-    fn new() -> Self {
-        Self(format!("test-{}", uuid::Uuid::now_v7().simple()))
-    }
-
     fn config(&self, url: &str, mode: FailMode) -> RedisConfig {
         RedisConfig {
             namespace: self.0.clone(),
             fail_mode: mode,
             timeout: Duration::from_millis(250),
             ..RedisConfig::new(url)
-        }
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(REDIS) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_connection() else {
-            return;
-        };
-        let pattern = format!("{{{}}}:*", self.0);
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(&pattern)
-            .query(&mut conn)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query(&mut conn);
         }
     }
 }

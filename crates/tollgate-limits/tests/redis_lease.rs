@@ -10,42 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tollgate_limits::{
-    Enforcement, Limit, LimitKind, Limiter, LimiterConfig, Period, RedisConfig, RedisCounters,
-    RefusalCode, Request, Scope, Window, ZeroSeed,
+    Limit, LimitKind, Limiter, LimiterConfig, Period, RedisConfig, RedisCounters, RefusalCode,
+    Window, ZeroSeed,
 };
 
-const REDIS: &str = "redis://127.0.0.1:6379";
+mod common;
 
-fn limit(id: i64, kind: LimitKind) -> Limit {
-    Limit {
-        id,
-        scope: Scope::Key(1),
-        kind,
-        enforcement: Enforcement::Hard,
-        alert_at: vec![80, 100],
-        include_reported: false,
-    }
-}
-
-fn call(tokens: u64) -> Request {
-    Request {
-        team_id: Some(2),
-        key_id: Some(1),
-        route_id: Some(3),
-        estimate_tokens: tokens,
-        estimate_cost_micro: 0,
-        now_ms: tollgate_core::time::now_ms(),
-    }
-}
-
-/// A namespace of its own, whose keys are deleted when the test ends.
-struct Namespace(String);
+use common::{Namespace, REDIS, call, limit};
 
 impl Namespace {
-    fn new() -> Self {
-        Self(format!("test-{}", uuid::Uuid::now_v7().simple()))
-    }
-
     fn conn(&self) -> redis::Connection {
         redis::Client::open(REDIS)
             .and_then(|c| c.get_connection())
@@ -57,15 +30,6 @@ impl Namespace {
             .arg(format!("{{{}}}:{what}", self.0))
             .query(&mut self.conn())
             .expect("KEYS")
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let keys = self.keys("*");
-        if !keys.is_empty() {
-            let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query(&mut self.conn());
-        }
     }
 }
 
