@@ -344,3 +344,78 @@ fn pool_position(model: &ModelEntry, member: &PoolEntry) -> usize {
         .position(|m| std::ptr::eq(m, member))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(name: &str, weight: u32) -> TargetEntry {
+        TargetEntry {
+            id: 0,
+            name: name.to_owned(),
+            provider: Provider::OpenaiCompatible,
+            base: UpstreamBase::parse("http://127.0.0.1:9/v1"),
+            credential: Credential::None,
+            query: String::new(),
+            deployment: None,
+            weight,
+            rpm: None,
+            health: Arc::default(),
+        }
+    }
+
+    fn pooled(catalogue: &Catalogue, strategy: Strategy) -> ModelEntry {
+        ModelEntry {
+            name: "m".to_owned(),
+            aliases: Vec::new(),
+            pool: (0..catalogue.targets.len())
+                .map(|target| PoolEntry {
+                    target,
+                    upstream_model: None,
+                })
+                .collect(),
+            fallbacks: Vec::new(),
+            strategy,
+            created_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_weighted_pool_is_tried_first_in_proportion_to_the_weights() {
+        let catalogue = Catalogue {
+            targets: vec![target("light", 1), target("heavy", 9)],
+            ..Catalogue::default()
+        };
+        let model = pooled(&catalogue, Strategy::Weighted);
+        let draws = 4_000;
+        let heavy_first = (0..draws)
+            .filter(|_| catalogue.order(&model)[0] == 1)
+            .count();
+        // 90 % expected; the bounds are over 10 standard deviations wide.
+        assert!(
+            (3_400..=3_800).contains(&heavy_first),
+            "heavy first {heavy_first} of {draws}"
+        );
+        // Every draw still lists the whole pool, once each.
+        let mut order = catalogue.order(&model);
+        order.sort_unstable();
+        assert_eq!(order, vec![0, 1]);
+    }
+
+    #[test]
+    fn a_least_busy_pool_is_tried_by_calls_in_flight_per_weight() {
+        let catalogue = Catalogue {
+            targets: vec![target("a", 1), target("b", 2), target("c", 1)],
+            ..Catalogue::default()
+        };
+        let model = pooled(&catalogue, Strategy::LeastBusy);
+        // Nothing in flight: the heavier target first, then the pool's order.
+        assert_eq!(catalogue.order(&model), vec![1, 0, 2]);
+        // a: 1 in flight (1 per weight), b: 3 (1.5 per weight), c: none.
+        let _a = catalogue.targets[0].health.start();
+        let _b: Vec<_> = (0..3)
+            .map(|_| catalogue.targets[1].health.start())
+            .collect();
+        assert_eq!(catalogue.order(&model), vec![2, 0, 1]);
+    }
+}
