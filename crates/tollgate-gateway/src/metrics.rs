@@ -140,6 +140,8 @@ pub struct Metrics {
     pub limit_admit_duration: Family<CountersLabels, Histogram>,
     /// 1 while the limit counters run on their fallback (Redis unreachable), else 0.
     pub limits_degraded: Gauge<i64, AtomicI64>,
+    /// Calls admitted from leased Redis headroom in the process (synced with the limiter).
+    pub limits_leased: Counter,
     /// 1 once a tokenizer vocabulary is loaded (read when rendered).
     vocabulary_loaded: Family<VocabularyLabels, Gauge<i64, AtomicI64>>,
     /// Time (epoch ms) of the oldest event the writer holds in memory; 0 when none.
@@ -340,6 +342,12 @@ impl Metrics {
             "1 while limit counters run on their fallback because Redis is unreachable",
             limits_degraded.clone(),
         );
+        let limits_leased = Counter::default();
+        registry.register(
+            "limit_leased_admissions",
+            "Calls admitted from a block of headroom leased from Redis, with no round trip",
+            limits_leased.clone(),
+        );
         let vocabulary_loaded = Family::<VocabularyLabels, Gauge<i64, AtomicI64>>::default();
         registry.register(
             "tokenizer_vocabulary_loaded",
@@ -385,6 +393,7 @@ impl Metrics {
             limit_refusals,
             limit_admit_duration,
             limits_degraded,
+            limits_leased,
             store_write_ok,
             store_write_failures,
             events_in_memory,

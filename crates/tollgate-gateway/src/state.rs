@@ -335,6 +335,12 @@ pub(crate) async fn refresh_loop(
                             .metrics
                             .limits_degraded
                             .set(i64::from(limits.limiter().degraded()));
+                        let leased = limits.limiter().leased_admissions();
+                        let counted = shared.metrics.limits_leased.get();
+                        shared
+                            .metrics
+                            .limits_leased
+                            .inc_by(leased.saturating_sub(counted));
                     }
                     shared
                         .refused_keys

@@ -237,21 +237,30 @@ impl RateHeaders {
     }
 }
 
-/// Formats a reset time the way OpenAI does: `20ms`, `1s`, `6m0s`, `1h2m5s`.
+/// Formats a reset time the way OpenAI does: `20ms`, `1s`, `6m0s`, `1h2m5s` (whole seconds,
+/// rounded up, from a second on). Written with `itoa`: it is on the path of every limited call.
 pub fn format_reset(d: Duration) -> String {
-    let ms = d.as_millis();
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let mut out = String::with_capacity(12);
+    let mut digits = itoa::Buffer::new();
+    let mut put = |n: u64, unit: &str| {
+        out.push_str(digits.format(n));
+        out.push_str(unit);
+    };
     if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = ms.div_ceil(1000);
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    if h > 0 {
-        format!("{h}h{m}m{s}s")
-    } else if m > 0 {
-        format!("{m}m{s}s")
+        put(ms, "ms");
     } else {
-        format!("{s}s")
+        let secs = ms.div_ceil(1000);
+        let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+        if h > 0 {
+            put(h, "h");
+        }
+        if h > 0 || m > 0 {
+            put(m, "m");
+        }
+        put(s, "s");
     }
+    out
 }
 
 #[derive(Default)]
@@ -424,6 +433,11 @@ impl Limiter {
     /// How many times the counters fell back since start.
     pub fn degradations(&self) -> u64 {
         self.shared.counters.degradations()
+    }
+
+    /// How many calls were admitted from leased headroom (Redis leases), with no round trip.
+    pub fn leased_admissions(&self) -> u64 {
+        self.shared.counters.leased_admissions()
     }
 
     /// Checks a call against every limit whose scope matches (instance, its team, key and

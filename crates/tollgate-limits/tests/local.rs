@@ -656,10 +656,18 @@ async fn headers_show_the_tightest_limit() {
         tollgate_limits::format_reset(Duration::from_millis(20)),
         "20ms"
     );
-    assert_eq!(
-        tollgate_limits::format_reset(Duration::from_secs(360)),
-        "6m0s"
-    );
+    for (reset, text) in [
+        (Duration::ZERO, "0ms"),
+        (Duration::from_millis(999), "999ms"),
+        (Duration::from_millis(1_000), "1s"),
+        (Duration::from_millis(1_001), "2s"),
+        (Duration::from_secs(59), "59s"),
+        (Duration::from_secs(360), "6m0s"),
+        (Duration::from_secs(3_725), "1h2m5s"),
+        (Duration::from_secs(36_000), "10h0m0s"),
+    ] {
+        assert_eq!(tollgate_limits::format_reset(reset), text, "{reset:?}");
+    }
 }
 
 #[tokio::test]

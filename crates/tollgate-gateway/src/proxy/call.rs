@@ -31,7 +31,7 @@ pub(crate) struct Call {
     /// (also for a client that hung up or a failed upstream).
     pub(super) admission: Option<tollgate_limits::Admission>,
     /// The `x-ratelimit-*` headers of the admission, for the response.
-    pub(super) rate_headers: Vec<(&'static str, String)>,
+    pub(super) rate_headers: Option<tollgate_limits::RateHeaders>,
     /// The call goes through an `anthropic` route: refusals use Anthropic's error shape.
     pub(super) anthropic: bool,
     /// The call's trace span, when traces are on; ended with the finished event.

@@ -350,7 +350,7 @@ pub(super) async fn limit(
     match outcome {
         Ok(admission) => {
             if kind.is_llm() {
-                call.rate_headers = admission.headers().pairs();
+                call.rate_headers = Some(admission.headers());
             }
             call.admission = Some(admission);
             Ok(())
@@ -535,7 +535,7 @@ impl Upstream {
         } = self;
         let (mut parts, body) = response.into_parts();
         rewrite_response_headers(&mut parts.headers, &route.credential, request_id);
-        super::add_rate_headers(&mut parts.headers, &call.rate_headers);
+        super::add_rate_headers(&mut parts.headers, call.rate_headers.as_ref());
         parts.version = Version::HTTP_11;
         let kind = route.record.kind;
         let tap = kind.is_llm().then(|| {

@@ -141,7 +141,7 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
         ack: None,
         client_addr,
         admission: None,
-        rate_headers: Vec::new(),
+        rate_headers: None,
         anthropic: false,
         span,
     };
@@ -186,7 +186,7 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
             let message = failure.public.then_some(&*failure.detail);
             let limited = failure.error == GatewayError::RateLimited;
             let mut response = refusal(failure.error, message, Some(request_id), call.anthropic);
-            add_rate_headers(response.headers_mut(), &call.rate_headers);
+            add_rate_headers(response.headers_mut(), call.rate_headers.as_ref());
             if let Some(wait) = failure.retry_after {
                 response
                     .headers_mut()
@@ -220,11 +220,32 @@ fn error_chain(err: &(dyn StdError + 'static)) -> String {
     text
 }
 
-/// Adds the `x-ratelimit-*` headers of a call's admission.
-fn add_rate_headers(headers: &mut http::HeaderMap, pairs: &[(&'static str, String)]) {
-    for (name, value) in pairs {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(*name, value);
+/// Adds the `x-ratelimit-*` headers of a call's admission, as OpenAI sends them
+/// (`x-ratelimit-reset-requests: 6m0s`), without `format!` and with constant names: this runs on
+/// every call through an LLM route that has a limit.
+fn add_rate_headers(headers: &mut http::HeaderMap, rate: Option<&tollgate_limits::RateHeaders>) {
+    use http::header::HeaderName;
+    const NAMES: [[HeaderName; 3]; 2] = [
+        [
+            HeaderName::from_static("x-ratelimit-limit-requests"),
+            HeaderName::from_static("x-ratelimit-remaining-requests"),
+            HeaderName::from_static("x-ratelimit-reset-requests"),
+        ],
+        [
+            HeaderName::from_static("x-ratelimit-limit-tokens"),
+            HeaderName::from_static("x-ratelimit-remaining-tokens"),
+            HeaderName::from_static("x-ratelimit-reset-tokens"),
+        ],
+    ];
+    let Some(rate) = rate else { return };
+    for (limit, [limit_name, remaining_name, reset_name]) in
+        [rate.requests, rate.tokens].into_iter().zip(NAMES)
+    {
+        let Some(limit) = limit else { continue };
+        headers.insert(limit_name, HeaderValue::from(limit.limit));
+        headers.insert(remaining_name, HeaderValue::from(limit.remaining));
+        if let Ok(value) = HeaderValue::try_from(tollgate_limits::format_reset(limit.reset)) {
+            headers.insert(reset_name, value);
         }
     }
 }

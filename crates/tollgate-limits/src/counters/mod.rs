@@ -214,4 +214,10 @@ pub trait Counters: Send + Sync + 'static {
     fn degradations(&self) -> u64 {
         0
     }
+
+    /// Calls admitted from leased headroom in the process since start (Redis leases; 0 for
+    /// backends without them).
+    fn leased_admissions(&self) -> u64 {
+        0
+    }
 }

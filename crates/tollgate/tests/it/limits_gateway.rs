@@ -18,10 +18,10 @@ use crate::both_backends;
 use crate::console::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, console_env};
 use crate::harness::{Backend, Server, TestDb, add_key, add_route, base_env, client, command};
 
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub(crate) const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// Stores a hard limit on `owner`; returns its id.
-async fn put_limit(store: &dyn Store, owner: LimitOwner, kind: LimitKind) -> i64 {
+pub(crate) async fn put_limit(store: &dyn Store, owner: LimitOwner, kind: LimitKind) -> i64 {
     let limit = Limit {
         id: 1,
         scope: Scope::Instance,
@@ -39,7 +39,7 @@ async fn put_limit(store: &dyn Store, owner: LimitOwner, kind: LimitKind) -> i64
 
 /// An OpenAI chat call for `model` asking for one completion token; the mock reports `prompt`
 /// and `completion` tokens.
-async fn chat(
+pub(crate) async fn chat(
     http: &reqwest::Client,
     server: &Server,
     key: &str,
@@ -381,7 +381,7 @@ async fn limits_change_without_a_restart(backend: Backend) {
 both_backends!(limits_change_without_a_restart);
 
 /// Environment of one instance sharing Redis under `namespace`, with its own data folder.
-fn redis_env<'a>(
+pub(crate) fn redis_env<'a>(
     db: &TestDb,
     namespace: &'a str,
     data: &'a str,
@@ -399,7 +399,7 @@ fn redis_env<'a>(
     ]
 }
 
-async fn start_with(db: &TestDb, env: &[(&str, String)]) -> Server {
+pub(crate) async fn start_with(db: &TestDb, env: &[(&str, String)]) -> Server {
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Server::start(db, &pairs).await
 }

@@ -38,6 +38,7 @@ mod ingest_attribution;
 mod ingest_replay;
 mod limits_api;
 mod limits_gateway;
+mod limits_leases;
 mod limits_seed;
 mod listeners;
 mod llm_api;
