@@ -5,24 +5,25 @@
 //! The limits are loaded at start and again whenever the store's revision changes (limits and
 //! model allow-lists bump it), together with the routes.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use tollgate_limits::{Limit, LimitKind, Limiter, ModelAllowList, Scope};
 use tollgate_store::{LimitOwner, LimitRecord, Store, StoreError};
 
-/// What the limits of the store mean for the request path, rebuilt at each reload.
+/// What the limits of the store mean for the request path, rebuilt at each reload. Its sets are
+/// read on every call, so they hash with Fx: their keys are ids the store gave, not attacker text.
 #[derive(Default)]
 struct LimitIndex {
     /// Whether any limit is active: without one, admission is skipped entirely.
     any: bool,
     /// The scopes that have a tokens-per-minute limit or a token or cost budget: only calls in
     /// one of them need a token estimate.
-    token_scopes: HashSet<Scope>,
+    token_scopes: FxHashSet<Scope>,
     /// Model allow-lists by key id; `None` for a list that cannot be read (no model allowed).
-    models: HashMap<i64, Option<ModelAllowList>>,
+    models: FxHashMap<i64, Option<ModelAllowList>>,
 }
 
 /// The limits the gateway enforces: a shared [`Limiter`] and the allow-lists of keys.

@@ -137,7 +137,10 @@ pub struct Metrics {
     /// Calls refused by a limit or a key's model allow-list.
     pub limit_refusals: Family<RefusalLabels, Counter>,
     /// Time of one admission decision against the counters (with Redis: one round trip).
-    pub limit_admit_duration: Family<CountersLabels, Histogram>,
+    limit_admit_duration: Family<CountersLabels, Histogram>,
+    /// The two series of `limit_admit_duration` (`local`, `redis`), each made on first use and
+    /// then observed without the family's lock and label hashing.
+    limit_admit_series: [std::sync::OnceLock<Histogram>; 2],
     /// 1 while the limit counters run on their fallback (Redis unreachable), else 0.
     pub limits_degraded: Gauge<i64, AtomicI64>,
     /// Calls admitted from leased Redis headroom in the process (synced with the limiter).
@@ -392,6 +395,7 @@ impl Metrics {
             vocabulary_loaded,
             limit_refusals,
             limit_admit_duration,
+            limit_admit_series: Default::default(),
             limits_degraded,
             limits_leased,
             store_write_ok,
@@ -427,6 +431,21 @@ impl Metrics {
                 target: target.to_owned(),
             })
             .set(i64::from(open));
+    }
+
+    /// Records one admission decision of `backend` (`local` or `redis`).
+    pub fn observe_admission(&self, backend: &'static str, seconds: f64) {
+        let slot = usize::from(backend == "redis");
+        let series = self.limit_admit_series.get(slot).map(|cell| {
+            cell.get_or_init(|| {
+                self.limit_admit_duration
+                    .get_or_create(&CountersLabels { backend })
+                    .clone()
+            })
+        });
+        if let Some(series) = series {
+            series.observe(seconds);
+        }
     }
 
     /// The Prometheus text exposition of every metric.

@@ -1,6 +1,8 @@
 //! The limiter: which limits apply to a call, admission, settlement, crossings and usage.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::FxHashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -266,7 +268,9 @@ pub fn format_reset(d: Duration) -> String {
 #[derive(Default)]
 struct LimitSet {
     all: Vec<Arc<Limit>>,
-    by_scope: HashMap<Scope, Vec<Arc<Limit>>>,
+    /// Looked up four times a call: hashed with Fx (the keys are small integers, not input an
+    /// attacker picks freely to collide).
+    by_scope: FxHashMap<Scope, Vec<Arc<Limit>>>,
 }
 
 impl LimitSet {
@@ -474,7 +478,11 @@ impl Limiter {
             seq,
             ttl_ms: shared.ttl_ms,
         };
-        match shared.counters.admit(&attempt).await {
+        let outcome = match shared.counters.admit_now(&attempt) {
+            Some(outcome) => Ok(outcome),
+            None => shared.counters.admit(&attempt).await,
+        };
+        match outcome {
             Ok(Outcome::Admitted { states, local }) => {
                 admission.states = states;
                 admission.local = local;
@@ -712,6 +720,32 @@ impl Admission {
     /// The ids of the limits the call was counted on.
     pub fn limit_ids(&self) -> Vec<i64> {
         self.limits.iter().map(|l| l.id).collect()
+    }
+
+    /// [`Admission::settle`] done at once when the counters can (in the process): `Ok(())`, or
+    /// the admission back (`Err`) when it needs the asynchronous `settle`.
+    pub fn settle_now(mut self, actual_tokens: u64, actual_cost_micro: i64) -> Result<(), Self> {
+        if self.checks.is_empty() {
+            self.settled = true;
+            return Ok(());
+        }
+        let now = (self.shared.clock)();
+        let used = self.shared.counters.settle_now(&Settlement {
+            checks: &self.checks,
+            ticket: Some((self.seq, self.admitted_at)),
+            local: self.local,
+            actual_tokens: to_i64(actual_tokens),
+            actual_cost_micro: actual_cost_micro.max(0),
+            now_ms: now,
+        });
+        match used {
+            Some(used) => {
+                self.settled = true;
+                self.shared.note_settled(&self.checks, &self.limits, &used);
+                Ok(())
+            }
+            None => Err(self),
+        }
     }
 
     /// Replaces the call's reservations with its exact use and releases its in-flight leases.

@@ -185,8 +185,9 @@ impl Drop for DeferredGuard {
 }
 
 /// Replaces the admission's reservations with the call's exact tokens and cost, off the
-/// request path. Counters in the process answer at once, so the settlement is polled once here
-/// and only one that waits (Redis) goes to a task of its own. Without a runtime (never on the
+/// request path. Counters in the process settle at once, with no future; a Redis settlement is
+/// polled once here (one from leased headroom completes so) and only one that waits goes to a
+/// task of its own. Without a runtime (never on the
 /// request path) the admission is dropped, which releases its leases and leaves its
 /// reservations to expire.
 #[expect(
@@ -197,6 +198,9 @@ fn settle(admission: tollgate_limits::Admission, event: &UsageEvent) {
     let tokens = u64::try_from(event.tokens.total.max(0)).unwrap_or(0);
     // An unpriced call adds nothing to cost budgets: there is no figure to add.
     let cost_micro = usd_to_micro(event.cost_usd.unwrap_or(0.0));
+    let Err(admission) = admission.settle_now(tokens, cost_micro) else {
+        return;
+    };
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };

@@ -30,7 +30,7 @@ use crate::auth;
 use crate::capture::{self, RequestInfo, ResponseTap};
 use crate::error::GatewayError;
 use crate::keys::{CachedKey, LookupError};
-use crate::metrics::{CountersLabels, ProtocolLabels, RefusalLabels};
+use crate::metrics::{ProtocolLabels, RefusalLabels};
 use crate::server::{Peer, Shared};
 use crate::state::{Credential, RouteEntry, UpstreamBase};
 
@@ -338,11 +338,7 @@ pub(super) async fn limit(
     }
     shared
         .metrics
-        .limit_admit_duration
-        .get_or_create(&CountersLabels {
-            backend: limits.backend(),
-        })
-        .observe(started.elapsed().as_secs_f64());
+        .observe_admission(limits.backend(), started.elapsed().as_secs_f64());
     shared
         .metrics
         .limits_degraded

@@ -426,6 +426,14 @@ impl Counters for LocalCounters {
         }
     }
 
+    fn admit_now(&self, attempt: &Attempt<'_>) -> Option<Outcome> {
+        self.admit_locked(attempt)
+    }
+
+    fn settle_now(&self, s: &Settlement<'_>) -> Option<Vec<i64>> {
+        self.settle_locked(s)
+    }
+
     fn release_now(&self, checks: &[Check], _seq: u64, _local: bool) -> bool {
         self.lock().release(checks);
         true

@@ -191,12 +191,26 @@ pub trait Counters: Send + Sync + 'static {
     /// over and counts nothing.
     async fn admit(&self, attempt: &Attempt<'_>) -> Result<Outcome, CountersError>;
 
+    /// [`Counters::admit`] when it can be decided at once in the process (counters in the
+    /// process with their budgets read, or leased headroom), with no future to allocate; `None`
+    /// when it needs `admit`.
+    fn admit_now(&self, _attempt: &Attempt<'_>) -> Option<Outcome> {
+        None
+    }
+
     /// Reads every check's state without counting anything (for `usage`).
     async fn peek(&self, checks: &[Check], now_ms: i64) -> Result<Vec<CheckState>, CountersError>;
 
     /// Replaces the reservations of an admission with its exact use, releases its in-flight
     /// lease, and returns each check's settled use (budgets; other checks report 0).
     async fn settle(&self, settlement: &Settlement<'_>) -> Result<Vec<i64>, CountersError>;
+
+    /// [`Counters::settle`] when it can be done at once in the process (counters in the
+    /// process, or a call admitted from leased headroom), with no future to allocate; `None`
+    /// when it needs `settle` (a round trip, or a budget still to be read from the store).
+    fn settle_now(&self, _settlement: &Settlement<'_>) -> Option<Vec<i64>> {
+        None
+    }
 
     /// Releases an unsettled admission's in-flight leases; its reservations stay until they
     /// expire. Returns false when this has to happen asynchronously (see `release_later`).

@@ -564,16 +564,21 @@ async fn flush(leases: &Leases, f: &Flusher, end_blocks: bool) {
 
 #[async_trait]
 impl Counters for RedisCounters {
+    fn admit_now(&self, a: &Attempt<'_>) -> Option<Outcome> {
+        let (states, flush_soon) = self.leases.try_admit(a)?;
+        self.health.leased.fetch_add(1, Ordering::Relaxed);
+        if flush_soon {
+            self.flusher.wake.notify_one();
+        }
+        Some(Outcome::Admitted {
+            states,
+            local: false,
+        })
+    }
+
     async fn admit(&self, a: &Attempt<'_>) -> Result<Outcome, CountersError> {
-        if let Some((states, flush_soon)) = self.leases.try_admit(a) {
-            self.health.leased.fetch_add(1, Ordering::Relaxed);
-            if flush_soon {
-                self.flusher.wake.notify_one();
-            }
-            return Ok(Outcome::Admitted {
-                states,
-                local: false,
-            });
+        if let Some(outcome) = self.admit_now(a) {
+            return Ok(outcome);
         }
         if !self.degraded_now() {
             self.flusher.ttl_ms.store(a.ttl_ms, Ordering::Relaxed);
@@ -672,6 +677,15 @@ impl Counters for RedisCounters {
         }
         self.redis_settle(s).await
     }
+    fn settle_now(&self, s: &Settlement<'_>) -> Option<Vec<i64>> {
+        // Admitted through the local fallback: settled there. A leased call's settlement may
+        // turn out to need Redis (its block given back meanwhile), so it goes through `settle`.
+        if s.local {
+            return self.fallback.settle_now(s);
+        }
+        None
+    }
+
     fn release_now(&self, checks: &[Check], seq: u64, local: bool) -> bool {
         if local {
             return self.fallback.release_now(checks, seq, local);
