@@ -25,8 +25,10 @@
 //! Blocks of a crashed instance go as per-call reservations do: budget blocks expire after the
 //! reservation TTL (the flusher refreshes live ones), request blocks leave the window.
 
-use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+
+// Keyed by limit ids and sequence numbers this process made: hashed with Fx.
+use rustc_hash::FxHashMap as HashMap;
 
 use super::{Attempt, Check, CheckState, Counter, Settlement, Unit};
 
@@ -382,7 +384,7 @@ impl Leases {
                         held: g,
                         open: true,
                         syncing: false,
-                        inflight: HashMap::new(),
+                        inflight: HashMap::default(),
                         inflight_sum: 0,
                         pending: 0,
                         sending: 0,

@@ -4,10 +4,13 @@
 //! without lock ordering; the critical section is a few map look-ups, far below the admission
 //! latency budget (see `examples/admit_bench.rs`).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+// The maps are keyed by limit ids and sequence numbers this process made: hashed with Fx,
+// several look-ups a call.
+use rustc_hash::FxHashMap as HashMap;
 
 use super::{
     Attempt, BudgetSeed, Check, CheckState, Counter, Counters, CountersError, Outcome,
