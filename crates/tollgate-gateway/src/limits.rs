@@ -22,6 +22,9 @@ struct LimitIndex {
     /// The scopes that have a tokens-per-minute limit or a token or cost budget: only calls in
     /// one of them need a token estimate.
     token_scopes: FxHashSet<Scope>,
+    /// The scopes that have a cost budget: only calls in one of them need a cost estimate (a
+    /// price look-up).
+    cost_scopes: FxHashSet<Scope>,
     /// Model allow-lists by key id; `None` for a list that cannot be read (no model allowed).
     models: FxHashMap<i64, Option<ModelAllowList>>,
 }
@@ -116,6 +119,9 @@ impl GatewayLimits {
             ) {
                 index.token_scopes.insert(limit.scope);
             }
+            if matches!(limit.kind, LimitKind::CostBudget { .. }) {
+                index.cost_scopes.insert(limit.scope);
+            }
         }
         for (key_id, patterns) in models {
             let list = ModelAllowList::parse(&patterns)
@@ -155,16 +161,19 @@ impl GatewayLimits {
         })
     }
 
-    /// Whether a token limit or budget applies to a call of this team, key and route.
-    pub(crate) fn needs_estimate(&self, team_id: i64, key_id: i64, route_id: i64) -> bool {
+    /// What a call of this team, key and route must be estimated for: `None` when no token limit
+    /// or budget applies to it, else whether a cost budget does (the estimate then needs a price).
+    pub(crate) fn needs_estimate(&self, team_id: i64, key_id: i64, route_id: i64) -> Option<bool> {
         let index = self.index.load();
-        [
+        let scopes = [
             Scope::Instance,
             Scope::Team(team_id),
             Scope::Key(key_id),
             Scope::Route(route_id),
-        ]
-        .iter()
-        .any(|s| index.token_scopes.contains(s))
+        ];
+        if !scopes.iter().any(|s| index.token_scopes.contains(s)) {
+            return None;
+        }
+        Some(scopes.iter().any(|s| index.cost_scopes.contains(s)))
     }
 }

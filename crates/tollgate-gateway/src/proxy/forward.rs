@@ -307,15 +307,18 @@ pub(super) async fn limit(
         return Ok(());
     }
     let route_id = route.record.id;
-    let estimating = kind.is_llm() && limits.needs_estimate(key.team_id, key.id, route_id);
+    let estimating = if kind.is_llm() {
+        limits.needs_estimate(key.team_id, key.id, route_id)
+    } else {
+        None
+    };
     // First with the prompt's byte count, a bound on its tokens that costs nothing to compute;
     // only when that bound does not fit is the prompt counted with the vocabulary and the call
     // asked again. Far from a limit's end no call is counted; near it the decision is the one
     // an exact count gives (calls in flight hold at most their bound until they settle).
-    let (estimate_tokens, estimate_cost_micro) = if estimating {
-        estimate(shared, limits, model, request, Count::Bound)
-    } else {
-        (0, 0)
+    let (estimate_tokens, estimate_cost_micro) = match estimating {
+        Some(priced) => estimate(shared, limits, model, request, Count::Bound, priced),
+        None => (0, 0),
     };
     let mut req = tollgate_limits::Request {
         team_id: Some(key.team_id),
@@ -328,8 +331,10 @@ pub(super) async fn limit(
     let limiter = limits.limiter();
     let started = Instant::now();
     let mut outcome = limiter.admit(&req).await;
-    if estimating && outcome.as_ref().is_err_and(|r| r.by_estimate) {
-        let (tokens, cost) = estimate(shared, limits, model, request, Count::Exact);
+    if let Some(priced) = estimating
+        && outcome.as_ref().is_err_and(|r| r.by_estimate)
+    {
+        let (tokens, cost) = estimate(shared, limits, model, request, Count::Exact, priced);
         if tokens < req.estimate_tokens {
             req.estimate_tokens = tokens;
             req.estimate_cost_micro = cost;
@@ -384,13 +389,14 @@ enum Count {
 }
 
 /// What a call is expected to use: its prompt (see [`Count`]) plus its `max_tokens` (or the
-/// configured default), and that usage priced.
+/// configured default), and that usage priced when `priced` (a cost budget applies).
 fn estimate(
     shared: &Shared,
     limits: &crate::limits::GatewayLimits,
     model: Option<&str>,
     request: Option<&RequestInfo>,
     count: Count,
+    priced: bool,
 ) -> (u64, i64) {
     let prompt = request.map_or(0, |r| {
         let tokens = match count {
@@ -411,12 +417,17 @@ fn estimate(
         total: as_i64(tokens),
         ..TokenUsage::default()
     };
-    let cost = shared
-        .config
-        .prices
-        .current()
-        .cost(model, &usage)
-        .unwrap_or(0.0);
+    // The price look-up only where a cost budget applies: no other limit reads the cost.
+    let cost = if priced {
+        shared
+            .config
+            .prices
+            .current()
+            .cost(model, &usage)
+            .unwrap_or(0.0)
+    } else {
+        0.0
+    };
     (tokens, usd_to_micro(cost))
 }
 
