@@ -104,38 +104,42 @@ async fn a_body_dropped_before_its_end_closes_its_connection() {
 }
 
 /// An upstream that answers one request per connection with a keep-alive response, then
-/// closes the connection (an upstream's idle timeout, shorter than the gateway's).
-async fn closing_upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+/// closes the connection (an upstream's idle timeout, shorter than the gateway's). It serves
+/// one connection at a time, until the returned set is dropped.
+async fn closing_upstream() -> (
+    std::net::SocketAddr,
+    Arc<AtomicUsize>,
+    tokio::task::JoinSet<()>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("address");
     let accepted = Arc::new(AtomicUsize::new(0));
     let count = accepted.clone();
-    tokio::spawn(async move {
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0_u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+            let mut head = Vec::new();
+            let mut buf = [0_u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
                 }
-                let _ = socket
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                    .await;
-            });
+            }
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
         }
     });
-    (addr, accepted)
+    (addr, accepted, tasks)
 }
 
 #[tokio::test]
 async fn an_idle_connection_the_upstream_closed_is_not_used() {
-    let (addr, accepted) = closing_upstream().await;
+    let (addr, accepted, _upstream) = closing_upstream().await;
     let client = client();
     for _ in 0..3 {
         let response = client.request(get(addr, "/", None)).await.expect("answer");
