@@ -409,6 +409,8 @@ def main() -> int:
             env["TOLLGATE_GATEWAY__MAX_CONNECTIONS"] = str(args.streams + 64)
             env["TOLLGATE_CONSOLE__MAX_CONNECTIONS"] = "64"
             cli = [str(tollgate_bin)]
+            # Only `serve` and `migrate` create a store; the route and key commands need it made.
+            gw.run(cli + ["migrate"], timeout=60, env=env, cwd=run_dir)
             gw.run(cli + ["route", "add", "--name", "up", "--prefix", "/up", "--upstream", f"http://127.0.0.1:{up_port}",
                           "--strip-prefix"], timeout=60, env=env, cwd=run_dir)
             gw.run(cli + ["route", "add", "--name", "sse", "--prefix", "/sse-up", "--upstream",

@@ -28,6 +28,7 @@ mod llm;
 mod proxy;
 mod server;
 mod state;
+mod upstream;
 mod vocab;
 
 pub use error::GatewayError;

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use http::uri::{Authority, Scheme};
 use http::{HeaderName, HeaderValue};
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -21,15 +20,11 @@ use tollgate_core::tokenize::Vocabulary;
 use tollgate_core::{RouteKind, RouteTable};
 use tollgate_store::{RouteRecord, StoreError};
 
-use crate::proxy::UpstreamBody;
 use crate::server::Shared;
+use crate::upstream::UpstreamClient;
 
 /// How often limiter state of quiet addresses is dropped.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10);
-
-/// The pooled upstream client: over TLS, HTTP/2 when the upstream picks `h2` by ALPN (one
-/// connection per upstream carries every concurrent call) else HTTP/1.1; plain HTTP is HTTP/1.1.
-pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
 /// How the gateway authenticates to a route's upstream.
 #[derive(Debug, Clone)]
@@ -169,15 +164,17 @@ impl Upstreams {
                     .https_or_http()
                     .enable_http1();
                 let https = if self.http2 {
-                    builder.enable_http2().wrap_connector(http)
+                    builder.enable_http2().wrap_connector(http.clone())
                 } else {
-                    builder.wrap_connector(http)
+                    builder.wrap_connector(http.clone())
                 };
-                Client::builder(TokioExecutor::new())
+                let tls = Client::builder(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .pool_timer(TokioTimer::new())
                     .pool_idle_timeout(Duration::from_secs(90))
-                    .build(https)
+                    .build(https);
+                // Plain-HTTP upstreams: the own HTTP/1.1 pool, driven in each call's task.
+                UpstreamClient::new(http, tls)
             })
             .clone()
     }

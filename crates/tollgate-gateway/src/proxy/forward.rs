@@ -33,10 +33,11 @@ use crate::keys::{CachedKey, LookupError};
 use crate::metrics::{ProtocolLabels, RefusalLabels};
 use crate::server::{Peer, Shared};
 use crate::state::{Credential, RouteEntry, UpstreamBase};
+use crate::upstream::{ResponseBody, UpstreamError};
 
 /// The upstream's response head, ready to be streamed back.
 pub(super) struct Upstream {
-    pub(super) response: Response<Incoming>,
+    pub(super) response: Response<ResponseBody>,
     /// The route as the call was sent (on `llm` routes: with the answering target's upstream,
     /// credential and API shape).
     pub(super) route: Arc<RouteEntry>,
@@ -448,7 +449,7 @@ async fn send(
     route: &RouteEntry,
     outgoing: Outgoing<'_>,
     call: &mut Call,
-) -> Result<Response<Incoming>, Failure> {
+) -> Result<Response<ResponseBody>, Failure> {
     let shared = &*peer.shared;
     let Outgoing {
         mut parts,
@@ -564,7 +565,7 @@ impl Upstream {
     }
 }
 
-pub(super) fn classify_upstream_error(err: &hyper_util::client::legacy::Error) -> Failure {
+pub(super) fn classify_upstream_error(err: &UpstreamError) -> Failure {
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(current) = source {
         if let Some(body) = current.downcast_ref::<RequestBodyError>() {

@@ -31,6 +31,7 @@ use crate::llm::{Availability, Catalogue, ModelEntry, TargetEntry};
 use crate::metrics::{LlmAttemptLabels, LlmModelLabels, LlmTargetLabels};
 use crate::server::{Peer, Shared};
 use crate::state::RouteEntry;
+use crate::upstream::ResponseBody;
 
 /// One upstream attempt of a call, as the call's detail shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -238,7 +239,7 @@ impl RequestBody {
 /// The last unsuccessful outcome, answered when no attempt succeeds.
 enum Last {
     /// The upstream's own refusal (429, 5xx), passed on as it came.
-    Answer(Response<Incoming>, Arc<RouteEntry>),
+    Answer(Response<ResponseBody>, Arc<RouteEntry>),
     /// No answer at all.
     Failure(Failure),
 }
@@ -246,9 +247,9 @@ enum Last {
 /// What an attempt came to.
 enum Outcome {
     /// A head worth passing on (anything but 429 and 5xx).
-    Answered(Response<Incoming>, Arc<RouteEntry>),
+    Answered(Response<ResponseBody>, Arc<RouteEntry>),
     /// A 429 or 5xx; the next target is tried. `retry_after` as the upstream asked.
-    Refused(Response<Incoming>, Arc<RouteEntry>, Option<Duration>),
+    Refused(Response<ResponseBody>, Arc<RouteEntry>, Option<Duration>),
     /// No head: connect error or timeout.
     Failed(Failure),
 }
@@ -281,7 +282,7 @@ impl Attempts<'_> {
         &mut self,
         first: usize,
         matched: Matched,
-    ) -> Option<(Response<Incoming>, Arc<RouteEntry>)> {
+    ) -> Option<(Response<ResponseBody>, Arc<RouteEntry>)> {
         // Copies of the shared references, so that borrows of them do not hold `self`.
         let (peer, catalogue) = (self.peer, self.catalogue);
         let shared = &*peer.shared;
@@ -347,7 +348,7 @@ impl Attempts<'_> {
         model_index: usize,
         position: usize,
         matched: Matched,
-    ) -> Option<(Response<Incoming>, Arc<RouteEntry>)> {
+    ) -> Option<(Response<ResponseBody>, Arc<RouteEntry>)> {
         let (peer, catalogue) = (self.peer, self.catalogue);
         let shared = &*peer.shared;
         let model: &ModelEntry = &catalogue.models[model_index];

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 
 use super::call::Call;
 use super::headers::remove_credential_echo;
@@ -16,6 +15,7 @@ use super::{BoxError, error_chain};
 use crate::capture::ResponseTap;
 use crate::error::CLIENT_CLOSED_STATUS;
 use crate::state::{Credential, RouteEntry};
+use crate::upstream::ResponseBody;
 
 /// The body of every gateway response: a refusal's JSON, or the upstream's body streamed through.
 pub(crate) struct GatewayBody {
@@ -40,7 +40,7 @@ impl GatewayBody {
     /// timeout; `declared` is the `Content-Length` the client is sent. The call's event is
     /// recorded when the body ends or is dropped.
     pub(super) fn proxied(
-        upstream: Incoming,
+        upstream: ResponseBody,
         route: &RouteEntry,
         tap: Option<ResponseTap>,
         call: Call,
@@ -116,7 +116,7 @@ impl Body for GatewayBody {
 
 /// An upstream body on its way to the client, chunk by chunk, through the usage tap.
 struct Proxied {
-    upstream: Incoming,
+    upstream: ResponseBody,
     tap: Option<ResponseTap>,
     call: Call,
     status: u16,
