@@ -212,31 +212,14 @@ pub struct HeaderLimit {
     pub reset: Duration,
 }
 
-/// The tightest request limit and the tightest token limit that apply to a call.
+/// The tightest request limit and the tightest token limit that apply to a call; the gateway
+/// writes them as OpenAI's `x-ratelimit-*` headers (reset times with [`format_reset`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RateHeaders {
     /// For `x-ratelimit-{limit,remaining,reset}-requests`.
     pub requests: Option<HeaderLimit>,
     /// For `x-ratelimit-{limit,remaining,reset}-tokens`.
     pub tokens: Option<HeaderLimit>,
-}
-
-impl RateHeaders {
-    /// The headers as OpenAI sends them (`x-ratelimit-reset-requests: 6m0s`).
-    pub fn pairs(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::with_capacity(6);
-        if let Some(r) = self.requests {
-            out.push(("x-ratelimit-limit-requests", r.limit.to_string()));
-            out.push(("x-ratelimit-remaining-requests", r.remaining.to_string()));
-            out.push(("x-ratelimit-reset-requests", format_reset(r.reset)));
-        }
-        if let Some(t) = self.tokens {
-            out.push(("x-ratelimit-limit-tokens", t.limit.to_string()));
-            out.push(("x-ratelimit-remaining-tokens", t.remaining.to_string()));
-            out.push(("x-ratelimit-reset-tokens", format_reset(t.reset)));
-        }
-        out
-    }
 }
 
 /// Formats a reset time the way OpenAI does: `20ms`, `1s`, `6m0s`, `1h2m5s` (whole seconds,
