@@ -37,6 +37,43 @@ pub(crate) async fn put_limit(store: &dyn Store, owner: LimitOwner, kind: LimitK
         .id
 }
 
+/// A mock upstream, a store on `backend` with an `openai` route `/oai` to it, and one key named
+/// `name`: what most limit tests start from.
+pub(crate) async fn openai_key(
+    backend: Backend,
+    name: &str,
+) -> (MockUpstream, TestDb, i64, String, Arc<dyn Store>) {
+    let mock = MockUpstream::start().await.expect("mock");
+    let db = TestDb::new(backend).await;
+    add_route(
+        &db,
+        "oai",
+        "/oai",
+        &mock.url(),
+        &["--strip-prefix", "--kind", "openai"],
+    );
+    let (key_id, key) = add_key(&db, name, &[]);
+    let store = db.open().await;
+    (mock, db, key_id, key, store)
+}
+
+/// Limit `limit_id` as the limits API lists it for key `key_id`, with its current use.
+pub(crate) async fn listed_limit(admin: &Api, key_id: i64, limit_id: i64) -> Value {
+    let limits = admin
+        .ok(
+            Method::GET,
+            &format!("/api/v1/limits?scope=key&id={key_id}"),
+            None,
+            200,
+        )
+        .await;
+    limits
+        .as_array()
+        .or_else(|| limits["limits"].as_array())
+        .and_then(|l| l.iter().find(|x| x["id"] == limit_id).cloned())
+        .unwrap_or_else(|| panic!("limit {limit_id} not listed: {limits}"))
+}
+
 /// An OpenAI chat call for `model` asking for one completion token; the mock reports `prompt`
 /// and `completion` tokens.
 pub(crate) async fn chat(
@@ -324,17 +361,7 @@ async fn embedded_limits_refuse_with_codes_and_headers(backend: Backend) {
 both_backends!(embedded_limits_refuse_with_codes_and_headers);
 
 async fn limits_change_without_a_restart(backend: Backend) {
-    let mock = MockUpstream::start().await.expect("mock");
-    let db = TestDb::new(backend).await;
-    add_route(
-        &db,
-        "oai",
-        "/oai",
-        &mock.url(),
-        &["--strip-prefix", "--kind", "openai"],
-    );
-    let (key_id, key) = add_key(&db, "k", &[]);
-    let store = db.open().await;
+    let (mock, db, key_id, key, store) = openai_key(backend, "k").await;
     let server = Server::start(&db, &[]).await;
     let http = client();
     assert_eq!(
@@ -406,17 +433,7 @@ pub(crate) async fn start_with(db: &TestDb, env: &[(&str, String)]) -> Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_share_a_rate_limit_exactly_through_redis() {
-    let mock = MockUpstream::start().await.expect("mock");
-    let db = TestDb::new(Backend::Postgres).await;
-    add_route(
-        &db,
-        "oai",
-        "/oai",
-        &mock.url(),
-        &["--strip-prefix", "--kind", "openai"],
-    );
-    let (key_id, key) = add_key(&db, "shared", &[]);
-    let store = db.open().await;
+    let (mock, db, key_id, key, store) = openai_key(Backend::Postgres, "shared").await;
     put_limit(
         &*store,
         LimitOwner::Key(key_id),
@@ -505,17 +522,7 @@ impl CuttableProxy {
 }
 
 async fn redis_cut_mid_run(fail_mode: &str) -> (StatusCode, Value, String, Value) {
-    let mock = MockUpstream::start().await.expect("mock");
-    let db = TestDb::new(Backend::Sqlite).await;
-    add_route(
-        &db,
-        "oai",
-        "/oai",
-        &mock.url(),
-        &["--strip-prefix", "--kind", "openai"],
-    );
-    let (key_id, key) = add_key(&db, "k", &[]);
-    let store = db.open().await;
+    let (mock, db, key_id, key, store) = openai_key(Backend::Sqlite, "k").await;
     put_limit(
         &*store,
         LimitOwner::Key(key_id),
@@ -612,17 +619,7 @@ async fn a_wrong_redis_url_or_zone_stops_the_start_naming_the_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_settle_and_a_client_hang_up_releases_its_slot() {
-    let mock = MockUpstream::start().await.expect("mock");
-    let db = TestDb::new(Backend::Sqlite).await;
-    add_route(
-        &db,
-        "oai",
-        "/oai",
-        &mock.url(),
-        &["--strip-prefix", "--kind", "openai"],
-    );
-    let (key_id, key) = add_key(&db, "stream", &[]);
-    let store = db.open().await;
+    let (mock, db, key_id, key, store) = openai_key(Backend::Sqlite, "stream").await;
     put_limit(
         &*store,
         LimitOwner::Key(key_id),
@@ -700,17 +697,7 @@ async fn streams_settle_and_a_client_hang_up_releases_its_slot() {
 /// call, so against $1.00 the third call (which crosses) is the last admitted; the spend
 /// survives a restart; the limits API shows it (in micro-USD, like the ceiling).
 async fn a_cost_budget_refuses_once_spent_from_the_price_table(backend: Backend) {
-    let mock = MockUpstream::start().await.expect("mock");
-    let db = TestDb::new(backend).await;
-    add_route(
-        &db,
-        "oai",
-        "/oai",
-        &mock.url(),
-        &["--strip-prefix", "--kind", "openai"],
-    );
-    let (key_id, key) = add_key(&db, "priced", &[]);
-    let store = db.open().await;
+    let (mock, db, key_id, key, store) = openai_key(backend, "priced").await;
     let limit_id = put_limit(
         &*store,
         LimitOwner::Key(key_id),
@@ -753,19 +740,7 @@ async fn a_cost_budget_refuses_once_spent_from_the_price_table(backend: Backend)
     assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
     // The limits API reports the spend in dollars.
     let admin = Api::login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let limits = admin
-        .ok(
-            Method::GET,
-            &format!("/api/v1/limits?scope=key&id={key_id}"),
-            None,
-            200,
-        )
-        .await;
-    let listed = limits
-        .as_array()
-        .or_else(|| limits["limits"].as_array())
-        .and_then(|l| l.iter().find(|x| x["id"] == limit_id).cloned())
-        .unwrap_or_else(|| panic!("limit {limit_id} not listed: {limits}"));
+    let listed = listed_limit(&admin, key_id, limit_id).await;
     assert_eq!(listed["kind"]["type"], "cost_budget", "{listed}");
     assert_eq!(
         listed["usage"]["used"], 1_200_000,
@@ -792,17 +767,7 @@ both_backends!(a_cost_budget_refuses_once_spent_from_the_price_table);
 /// does not fit a budget, the prompt is counted with the vocabulary and the call decided again,
 /// so a long prompt is admitted exactly where its tokens fit, and refused where they do not.
 async fn a_prompt_is_counted_where_its_byte_bound_does_not_fit(backend: Backend) {
-    let mock = MockUpstream::start().await.expect("mock");
-    let db = TestDb::new(backend).await;
-    add_route(
-        &db,
-        "oai",
-        "/oai",
-        &mock.url(),
-        &["--strip-prefix", "--kind", "openai"],
-    );
-    let (key_id, key) = add_key(&db, "long", &[]);
-    let store = db.open().await;
+    let (mock, db, key_id, key, store) = openai_key(backend, "long").await;
     put_limit(
         &*store,
         LimitOwner::Key(key_id),

@@ -7,15 +7,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 use tollgate_limits::{LimitKind, Period, Window};
-use tollgate_mock_upstream::MockUpstream;
 use tollgate_store::LimitOwner;
 
 use crate::console::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, console_env};
-use crate::harness::{Backend, Server, TestDb, add_key, add_route, client};
-use crate::limits_gateway::{REDIS_URL, chat, put_limit, redis_env, start_with};
+use crate::harness::{Backend, Server, client};
+use crate::limits_gateway::{
+    REDIS_URL, chat, listed_limit, openai_key, put_limit, redis_env, start_with,
+};
 
 /// Requests a minute the key may make: far above the leasing threshold (2 × 64 calls × 4
 /// instances = 512 left), so blocks are leased for most of the way.
@@ -67,17 +68,7 @@ fn sample(metrics: &str, name: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_lease_headroom_and_still_count_exactly() {
-    let mock = MockUpstream::start().await.expect("mock");
-    let db = TestDb::new(Backend::Postgres).await;
-    add_route(
-        &db,
-        "oai",
-        "/oai",
-        &mock.url(),
-        &["--strip-prefix", "--kind", "openai"],
-    );
-    let (key_id, key) = add_key(&db, "leased", &[]);
-    let store = db.open().await;
+    let (mock, db, key_id, key, store) = openai_key(Backend::Postgres, "leased").await;
     put_limit(
         &*store,
         LimitOwner::Key(key_id),
@@ -160,20 +151,7 @@ async fn two_instances_lease_headroom_and_still_count_exactly() {
     let want = RATE * CALL_TOKENS;
     let mut used = Value::Null;
     for _ in 0..50 {
-        let limits = admin
-            .ok(
-                Method::GET,
-                &format!("/api/v1/limits?scope=key&id={key_id}"),
-                None,
-                200,
-            )
-            .await;
-        used = limits
-            .as_array()
-            .or_else(|| limits["limits"].as_array())
-            .and_then(|l| l.iter().find(|x| x["id"] == budget_id).cloned())
-            .unwrap_or_else(|| panic!("budget {budget_id} not listed: {limits}"))["usage"]
-            .clone();
+        used = listed_limit(&admin, key_id, budget_id).await["usage"].clone();
         if used["used"] == want && used["reserved"].as_u64().unwrap_or(0) == 0 {
             break;
         }
