@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
 """Limits benchmark: what enforcing limits costs the gateway, embedded and with Redis.
 
-One run starts tollgate-mock-upstream and, one after the other, three `tollgate serve` processes
-on fresh SQLite stores, each with an `openai` route to the mock and one key:
+One run starts tollgate-mock-upstream and three `tollgate serve` processes at once, on fresh
+SQLite stores, each with an `openai` route to the mock and one key:
   1. no limits;
   2. embedded (in-process counters): the key has a generous rate limit (10^9 requests a minute)
      and a token budget (10^12 tokens a month), so every call is admitted, estimated (its prompt
      counted with the BPE vocabulary), reserved and settled;
   3. the same limits with every counter in Redis (`TOLLGATE_REDIS_URL`, default
      redis://127.0.0.1:6379, a namespace of its own).
-Each is measured with oha, closed loop (POST /v1/chat/completions, a small JSON body); the
+Each is measured with oha, closed loop (POST /v1/chat/completions, a small JSON body), in rounds;
+the cost is the median over rounds of each round's throughput against the no-limits run of the
+same round. By default the three run at once (`--mode simultaneous`), each with its own oha, all
+servers on one CPU: the scheduler gives each the same share of it, so each one's calls a second
+follow its cost per call, and a machine whose speed drifts (other work, frequency; one after the
+other, 5-second runs of the same server differed by up to 30 % here) slows all of them alike.
+`--mode interleaved` runs them one after the other instead, the order turning each round. The
 admission p99 comes from tollgate's `tollgate_limit_admit_duration_seconds` histogram (the
 upper bound of the bucket holding the 99th percentile). It prints a table and writes a JSON
 summary to bench/results/.
@@ -25,10 +31,12 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import concurrent.futures
 import datetime as dt
 import json
 import os
 import shutil
+import statistics
 import sqlite3
 import sys
 import tempfile
@@ -120,53 +128,72 @@ def admit_p99_us(values: dict[str, float], backend: str, before: dict[str, float
     return None
 
 
-def scenario(args, name: str, tollgate_bin: Path, run_dir: Path, ports: list[int], mock_port: int,
-             limits: bool, redis_url: str | None) -> dict:
-    gw_port, console_port = ports
-    sdir = run_dir / name
-    sdir.mkdir()
-    env = g.tollgate_env(sdir, gw_port, console_port)
-    if redis_url:
-        env["TOLLGATE_REDIS_URL"] = redis_url
-        env["TOLLGATE_LIMITS__NAMESPACE"] = f"bench-{uuid.uuid4().hex[:12]}"
-    cli = [str(tollgate_bin)]
-    g.run(cli + ["migrate"], timeout=60, env=env, cwd=sdir)  # only serve and migrate create a store
-    g.run(cli + ["route", "add", "--name", "oai", "--prefix", "/oai", "--kind", "openai", "--upstream",
-                 f"http://127.0.0.1:{mock_port}", "--strip-prefix"], timeout=60, env=env, cwd=sdir)
-    created = json.loads(g.run(cli + ["key", "create", "--name", "bench", "--json"], timeout=60, env=env, cwd=sdir))
-    if limits:
-        add_limits(sdir / "tollgate-data" / "tollgate.db", int(created["id"]))
-    log = sdir / "tollgate.log"
-    proc = g.PROCS.start(name, g.pinned(args.server_cpu, cli + ["serve"]), log=log, env=env, cwd=sdir)
-    g.wait_for_port(gw_port, proc, name, log)
-    g.wait_for_port(console_port, proc, name, log)
-    try:
-        if args.warmup > 0:
-            warm = dict(vars(args))
-            warm["duration"] = args.warmup
-            oha_closed(argparse.Namespace(**warm), gw_port, created["key"])
-        result = oha_closed(args, gw_port, created["key"])
-        values = g.metrics(console_port)
-        backend = "redis" if redis_url else "local"
-        result["admit_p99_us"] = admit_p99_us(values, backend) if limits else None
-        result["admissions"] = values.get(f'tollgate_limit_admit_duration_seconds_count{{backend="{backend}"}}')
-        result["degraded"] = values.get("tollgate_limits_degraded")
-        if args.rate > 0:
-            result["at_rate"] = oha_rate(args, gw_port, created["key"])
-            after = g.metrics(console_port)
-            result["at_rate"]["admit_p99_us"] = admit_p99_us(after, backend, values) if limits else None
-    finally:
-        g.PROCS.stop(proc)
-    g.log(f"  {name:<10} {result['rps']:>9.0f} req/s  p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms"
-          f"  admission p99 ≤ {result['admit_p99_us'] or 0:.0f} µs"
-          + (f"; at {args.rate} req/s: p99 {result['at_rate']['p99_ms']:.3f} ms, admission p99 ≤ "
-             f"{result['at_rate']['admit_p99_us'] or 0:.0f} µs" if "at_rate" in result else ""))
-    return result
+class Server:
+    """One `tollgate serve` of a scenario, started once and measured over several rounds."""
+
+    def __init__(self, args, name: str, tollgate_bin: Path, run_dir: Path, ports: list[int], mock_port: int,
+                 limits: bool, redis_url: str | None):
+        self.name, self.limits = name, limits
+        self.gw_port, self.console_port = ports
+        self.backend = "redis" if redis_url else "local"
+        sdir = run_dir / name
+        sdir.mkdir()
+        env = g.tollgate_env(sdir, self.gw_port, self.console_port)
+        if redis_url:
+            env["TOLLGATE_REDIS_URL"] = redis_url
+            env["TOLLGATE_LIMITS__NAMESPACE"] = f"bench-{uuid.uuid4().hex[:12]}"
+        cli = [str(tollgate_bin)]
+        g.run(cli + ["migrate"], timeout=60, env=env, cwd=sdir)  # only serve and migrate create a store
+        g.run(cli + ["route", "add", "--name", "oai", "--prefix", "/oai", "--kind", "openai", "--upstream",
+                     f"http://127.0.0.1:{mock_port}", "--strip-prefix"], timeout=60, env=env, cwd=sdir)
+        created = json.loads(g.run(cli + ["key", "create", "--name", "bench", "--json"], timeout=60, env=env,
+                                   cwd=sdir))
+        self.key = created["key"]
+        if limits:
+            add_limits(sdir / "tollgate-data" / "tollgate.db", int(created["id"]))
+        log = sdir / "tollgate.log"
+        self.proc = g.PROCS.start(name, g.pinned(args.server_cpu, cli + ["serve"]), log=log, env=env, cwd=sdir)
+        g.wait_for_port(self.gw_port, self.proc, name, log)
+        g.wait_for_port(self.console_port, self.proc, name, log)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server has used so far (all its threads, the usage writer
+        and SQLite's included)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def closed(self, args) -> dict:
+        before = self.cpu_seconds()
+        result = oha_closed(args, self.gw_port, self.key)
+        # CPU per call: what the server spent, whatever else the machine did meanwhile (the
+        # mock and the load generator are other processes), so steadier than calls a second.
+        result["cpu_us_per_call"] = (self.cpu_seconds() - before) / max(result["requests"], 1) * 1e6
+        return result
+
+    def at_rate(self, args) -> dict:
+        before = g.metrics(self.console_port)
+        result = oha_rate(args, self.gw_port, self.key)
+        after = g.metrics(self.console_port)
+        result["admit_p99_us"] = admit_p99_us(after, self.backend, before) if self.limits else None
+        return result
+
+    def admission_figures(self) -> dict:
+        values = g.metrics(self.console_port)
+        return {
+            "admit_p99_us": admit_p99_us(values, self.backend) if self.limits else None,
+            "admissions": values.get(f'tollgate_limit_admit_duration_seconds_count{{backend="{self.backend}"}}'),
+            "leased_admissions": values.get("tollgate_limit_leased_admissions_total"),
+            "degraded": values.get("tollgate_limits_degraded"),
+        }
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--duration", type=float, default=10, help="seconds per measured run (default 10)")
+    p.add_argument("--duration", type=float, default=5, help="seconds per measured run (default 5)")
+    p.add_argument("--rounds", type=int, default=6, help="rounds of every scenario (default 6)")
+    p.add_argument("--mode", choices=("simultaneous", "interleaved"), default="simultaneous",
+                   help="simultaneous: all scenarios under load at once, sharing the server CPU (default); "
+                        "interleaved: one after the other, the order turning each round")
     p.add_argument("--warmup", type=float, default=2, help="seconds of unrecorded warm-up per scenario (default 2)")
     p.add_argument("--connections", type=int, default=32, help="oha connections (default 32)")
     p.add_argument("--rate", type=int, default=1000, help="fixed rate for the admission latency, req/s (0: skip)")
@@ -195,44 +222,90 @@ def main() -> int:
             raise g.BenchError(f"{binary} does not exist")
 
     first, _, last = args.ports.partition("-")
-    mock_port, gw_port, console_port = g.pick_ports(int(first), int(last or first), 3)
+    mock_port, *server_ports = g.pick_ports(int(first), int(last or first), 7)
     run_dir = Path(tempfile.mkdtemp(prefix="tollgate-bench-limits-"))
     atexit.register(shutil.rmtree, run_dir, True)
     summary: dict = {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": g.machine_info(),
-        "config": {"duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
-                   "server_cpu": args.server_cpu, "load_cpu": args.load_cpu, "body": BODY},
+        "config": {"mode": args.mode, "duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
+                   "connections": args.connections, "server_cpu": args.server_cpu, "load_cpu": args.load_cpu,
+                   "body": BODY},
         "scenarios": {},
     }
     mock_log = run_dir / "mock.log"
     mock = g.PROCS.start("mock", g.pinned(args.server_cpu, [str(mock_bin), "--listen", f"127.0.0.1:{mock_port}"]),
                          log=mock_log)
     g.wait_for_port(mock_port, mock, "tollgate-mock-upstream", mock_log)
-    ports = [gw_port, console_port]
-    s = summary["scenarios"]
-    s["none"] = scenario(args, "none", tollgate_bin, run_dir, ports, mock_port, False, None)
-    s["embedded"] = scenario(args, "embedded", tollgate_bin, run_dir, ports, mock_port, True, None)
+    # All servers run at once, idle but for the one under load; the rounds interleave them (the
+    # order turns each round), so a machine that drifts during the run moves every scenario alike.
+    plan = [("none", False, None), ("embedded", True, None)]
     if not args.no_redis:
-        s["redis"] = scenario(args, "redis", tollgate_bin, run_dir, ports, mock_port, True, args.redis_url)
+        plan.append(("redis", True, args.redis_url))
+    servers = {}
+    for i, (name, limits, redis_url) in enumerate(plan):
+        servers[name] = Server(args, name, tollgate_bin, run_dir, server_ports[2 * i:2 * i + 2], mock_port,
+                               limits, redis_url)
+    names = list(servers)
+    if args.warmup > 0:
+        warm = argparse.Namespace(**{**vars(args), "duration": args.warmup})
+        for name in names:
+            servers[name].closed(warm)
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for r in range(args.rounds):
+        if args.mode == "simultaneous":
+            # Every scenario under load at once, each server with its own load generator: the
+            # servers share the server CPU fairly, so each one's calls a second follow its own
+            # cost per call, and whatever else the machine does slows all of them alike.
+            with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
+                futures = {name: pool.submit(servers[name].closed, args) for name in names}
+                for name in names:
+                    runs[name].append(futures[name].result())
+        else:
+            order = names[r % len(names):] + names[:r % len(names)]
+            for name in order:
+                runs[name].append(servers[name].closed(args))
+        g.log(f"  round {r + 1}/{args.rounds}: " + "  ".join(
+            f"{name} {runs[name][-1]['rps']:,.0f} req/s {runs[name][-1]['cpu_us_per_call']:.1f} µs CPU/call"
+            for name in names))
+    s = summary["scenarios"]
+    for name in names:
+        rps = sorted(run["rps"] for run in runs[name])
+        cpu = sorted(run["cpu_us_per_call"] for run in runs[name])
+        s[name] = {"runs": runs[name], "rps": statistics.median(rps), "rps_min": rps[0], "rps_max": rps[-1],
+                   "cpu_us_per_call": statistics.median(cpu), **servers[name].admission_figures()}
+        if args.rate > 0:
+            s[name]["at_rate"] = servers[name].at_rate(args)
+    for name in names:
+        g.PROCS.stop(servers[name].proc)
 
-    base = s["none"]["rps"]
     checks = {}
     for name, cost_target, p99_target in (("embedded", TARGET_COST_EMBEDDED, TARGET_P99_EMBEDDED_US),
                                           ("redis", TARGET_COST_REDIS, TARGET_P99_REDIS_US)):
         if name not in s:
             continue
-        cost = 1 - s[name]["rps"] / base
+        # The cost of each round against the no-limits run of the same round; the median of those.
+        per_round = sorted(1 - a["rps"] / b["rps"] for a, b in zip(runs[name], runs["none"], strict=True))
+        cost = statistics.median(per_round)
+        # The same from CPU per call: the capacity a CPU-bound server loses, round by round.
+        cpu_round = sorted(a["cpu_us_per_call"] / b["cpu_us_per_call"] - 1
+                           for a, b in zip(runs[name], runs["none"], strict=True))
+        cpu_cost = statistics.median(cpu_round)
         # The decision's latency at a fixed rate; under a saturating closed loop it also holds
         # the wait for a CPU busy with other calls (reported beside it).
         saturated = s[name]["admit_p99_us"]
         p99 = s[name].get("at_rate", {}).get("admit_p99_us", saturated)
         checks[name] = {
-            "throughput_cost": round(cost, 4), "cost_target": cost_target, "cost_ok": cost <= cost_target,
+            "throughput_cost": round(cost, 4), "cost_per_round": [round(c, 4) for c in per_round],
+            "cpu_cost": round(cpu_cost, 4), "cpu_cost_per_round": [round(c, 4) for c in cpu_round],
+            "cost_target": cost_target, "cost_ok": cost <= cost_target,
             "admit_p99_us": p99, "admit_p99_us_saturated": saturated, "p99_target_us": p99_target,
             "p99_ok": p99 is not None and p99 <= p99_target,
         }
-        print(f"{name:<10} throughput cost {cost * 100:5.1f} % (target ≤ {cost_target * 100:.0f} %)  "
+        print(f"{name:<10} throughput cost {cost * 100:5.1f} % median of {len(per_round)} rounds "
+              f"({per_round[0] * 100:.1f} … {per_round[-1] * 100:.1f} %; target ≤ {cost_target * 100:.0f} %); "
+              f"CPU per call +{cpu_cost * 100:.1f} % ({cpu_round[0] * 100:.1f} … {cpu_round[-1] * 100:.1f} %)\n"
+              f"{'':<11}"
               f"admission p99 ≤ {p99 or 0:.0f} µs at {args.rate} req/s (target ≤ {p99_target:.0f} µs; "
               f"≤ {saturated or 0:.0f} µs saturated)")
     summary["checks"] = checks

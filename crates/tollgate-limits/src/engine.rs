@@ -11,11 +11,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use jiff::tz::TimeZone;
 use serde::Serialize;
+use smallvec::SmallVec;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
 use crate::counters::{
-    Attempt, Check, CheckState, Counter, Counters, CountersError, Outcome, Settlement, Unit,
+    Attempt, Check, Counter, Counters, CountersError, Outcome, Settlement, States, Unit,
 };
 use crate::model::{FieldError, Limit, LimitKind, Period, Scope, period_bounds};
 
@@ -248,6 +249,11 @@ pub fn format_reset(d: Duration) -> String {
     out
 }
 
+/// The limits that apply to one call (instance, team, key, route: a few), inline.
+type Matched = SmallVec<[Arc<Limit>; 4]>;
+/// The checks of one call, one per matched limit, inline.
+type Checks = SmallVec<[Check; 4]>;
+
 #[derive(Default)]
 struct LimitSet {
     all: Vec<Arc<Limit>>,
@@ -277,7 +283,7 @@ impl LimitSet {
         Ok(set)
     }
 
-    fn matching(&self, team: Option<i64>, key: Option<i64>, route: Option<i64>) -> Vec<Arc<Limit>> {
+    fn matching(&self, team: Option<i64>, key: Option<i64>, route: Option<i64>) -> Matched {
         let scopes = [
             Some(Scope::Instance),
             team.map(Scope::Team),
@@ -437,7 +443,7 @@ impl Limiter {
             .matching(req.team_id, req.key_id, req.route_id);
         let est_tokens = to_i64(req.estimate_tokens);
         let est_cost = req.estimate_cost_micro.max(0);
-        let checks: Vec<Check> = limits
+        let checks: Checks = limits
             .iter()
             .map(|l| check_for(l, shared, req.now_ms, est_tokens, est_cost))
             .collect();
@@ -449,7 +455,7 @@ impl Limiter {
             seq,
             admitted_at: req.now_ms,
             local: true,
-            states: Vec::new(),
+            states: States::new(),
             settled: false,
         };
         if admission.checks.is_empty() {
@@ -518,7 +524,7 @@ impl Limiter {
     pub async fn record_reported(&self, r: &Reported) -> Result<(), CountersError> {
         let shared = &self.shared;
         let now = (shared.clock)();
-        let limits: Vec<Arc<Limit>> = shared
+        let limits: Matched = shared
             .limits
             .load()
             .matching(r.team_id, r.key_id, r.route_id)
@@ -635,6 +641,16 @@ impl Shared {
         if max <= 0 {
             return;
         }
+        let reached = |t: u16| i128::from(used) * 100 >= i128::from(max) * i128::from(t);
+        // Every settlement under a budget comes here: below every threshold (the usual case)
+        // there is nothing to report, and no lock to take.
+        if !limit
+            .alert_at
+            .iter()
+            .any(|&t| reached(t) || (refused && t <= 100))
+        {
+            return;
+        }
         let mut fresh = Vec::new();
         {
             let mut crossed = self
@@ -642,8 +658,8 @@ impl Shared {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             for &t in &limit.alert_at {
-                let reached = i128::from(used) * 100 >= i128::from(max) * i128::from(t);
-                if (reached || (refused && t <= 100)) && crossed.insert((limit.id, period_start, t))
+                if (reached(t) || (refused && t <= 100))
+                    && crossed.insert((limit.id, period_start, t))
                 {
                     fresh.push(t);
                 }
@@ -678,12 +694,12 @@ impl Shared {
 /// releases its in-flight leases and leaves its reservations to expire.
 pub struct Admission {
     shared: Arc<Shared>,
-    checks: Vec<Check>,
-    limits: Vec<Arc<Limit>>,
+    checks: Checks,
+    limits: Matched,
     seq: u64,
     admitted_at: i64,
     local: bool,
-    states: Vec<CheckState>,
+    states: States,
     settled: bool,
 }
 
@@ -706,8 +722,13 @@ impl Admission {
     }
 
     /// [`Admission::settle`] done at once when the counters can (in the process): `Ok(())`, or
-    /// the admission back (`Err`) when it needs the asynchronous `settle`.
-    pub fn settle_now(mut self, actual_tokens: u64, actual_cost_micro: i64) -> Result<(), Self> {
+    /// the admission back (`Err`, boxed: the admission keeps its checks inline and is large,
+    /// and this path is the rare one) when it needs the asynchronous `settle`.
+    pub fn settle_now(
+        mut self,
+        actual_tokens: u64,
+        actual_cost_micro: i64,
+    ) -> Result<(), Box<Self>> {
         if self.checks.is_empty() {
             self.settled = true;
             return Ok(());
@@ -727,7 +748,7 @@ impl Admission {
                 self.shared.note_settled(&self.checks, &self.limits, &used);
                 Ok(())
             }
-            None => Err(self),
+            None => Err(Box::new(self)),
         }
     }
 

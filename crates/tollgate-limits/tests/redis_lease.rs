@@ -46,6 +46,27 @@ async fn limiter(ns: &Namespace, lease_calls: u32, limits: Vec<Limit>) -> Limite
     Limiter::new(limits, Arc::new(counters), LimiterConfig::default()).expect("valid limits")
 }
 
+/// A request limit and a token budget on key 1 that the tests never come near: every check
+/// takes blocks.
+fn far_from_the_end() -> Vec<Limit> {
+    vec![
+        limit(
+            1,
+            LimitKind::Requests {
+                per: Window::Minute,
+                max: 1_000_000,
+            },
+        ),
+        limit(
+            2,
+            LimitKind::TokenBudget {
+                max: 1_000_000_000,
+                period: Period::Month,
+            },
+        ),
+    ]
+}
+
 /// Admits calls of `tokens` on `a` and `b` in turn, settling each at once with `tokens`, until
 /// both refuse; then waits for unused blocks to come back (request blocks end within a second,
 /// budget blocks are given back at the next flush once the headroom is small) and goes on, until
@@ -82,22 +103,7 @@ async fn drain(a: &Limiter, b: &Limiter, tokens: u64, code: RefusalCode) -> u64 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn far_from_the_end_calls_are_admitted_from_leased_blocks() {
     let ns = Namespace::new();
-    let limits = vec![
-        limit(
-            1,
-            LimitKind::Requests {
-                per: Window::Minute,
-                max: 1_000_000,
-            },
-        ),
-        limit(
-            2,
-            LimitKind::TokenBudget {
-                max: 1_000_000_000,
-                period: Period::Month,
-            },
-        ),
-    ];
+    let limits = far_from_the_end();
     let a = limiter(&ns, 64, limits).await;
     for _ in 0..200 {
         let admission = a.admit(&call(50)).await.expect("admitted");
@@ -170,4 +176,49 @@ async fn two_leasing_instances_admit_exactly_a_token_budget() {
     assert_eq!(drain(&a, &b, 10, RefusalCode::BudgetExceeded).await, 3_000);
     let u = &b.usage().await.expect("usage")[0];
     assert_eq!((u.used, u.remaining), (30_000, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leased_call_settles_in_the_process_and_a_redis_admitted_one_does_not() {
+    let ns = Namespace::new();
+    let limits = far_from_the_end();
+    let a = limiter(&ns, 64, limits).await;
+    // The first call is decided in Redis (which grants the blocks with it): its settlement
+    // needs Redis, so the synchronous path hands the admission back untouched.
+    let first = a.admit(&call(50)).await.expect("admitted");
+    let first = first
+        .settle_now(30, 0)
+        .expect_err("a call admitted in Redis settles there");
+    (*first).settle(30, 0).await.expect("settled in Redis");
+    // The next ones come mostly from the blocks and settle at once, with no round trip; one
+    // that takes a fresh block is decided in Redis and settles there.
+    let mut in_process = 0;
+    for i in 0..99 {
+        let before = a.leased_admissions();
+        let admission = a.admit(&call(50)).await.expect("admitted");
+        let leased = a.leased_admissions() > before;
+        match admission.settle_now(30, 0) {
+            Ok(()) => {
+                assert!(
+                    leased,
+                    "call {i} was decided in Redis but settled in the process"
+                );
+                in_process += 1;
+            }
+            Err(admission) => {
+                assert!(
+                    !leased,
+                    "leased call {i} needed Redis to settle: {admission:?}"
+                );
+                (*admission).settle(30, 0).await.expect("settled in Redis");
+            }
+        }
+    }
+    assert!(
+        in_process >= 90,
+        "{in_process} of 99 settled in the process"
+    );
+    // Every settlement counted exactly once, as read after the blocks are flushed.
+    let usage = a.usage().await.expect("usage");
+    assert_eq!((usage[0].used, usage[1].used), (100, 100 * 30));
 }

@@ -205,7 +205,7 @@ fn settle(admission: tollgate_limits::Admission, event: &UsageEvent) {
         return;
     };
     let mut settling = Box::pin(async move {
-        if let Err(err) = admission.settle(tokens, cost_micro).await {
+        if let Err(err) = (*admission).settle(tokens, cost_micro).await {
             tracing::warn!(error = %err, "a call's use could not be settled on its limits");
         }
     });

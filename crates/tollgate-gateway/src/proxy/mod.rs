@@ -238,6 +238,8 @@ fn add_rate_headers(headers: &mut http::HeaderMap, rate: Option<&tollgate_limits
         ],
     ];
     let Some(rate) = rate else { return };
+    // Room for all six at once: the map grows once, not per header.
+    headers.reserve(6);
     for (limit, [limit_name, remaining_name, reset_name]) in
         [rate.requests, rate.tokens].into_iter().zip(NAMES)
     {

@@ -30,7 +30,7 @@ use std::sync::{Mutex, MutexGuard};
 // Keyed by limit ids and sequence numbers this process made: hashed with Fx.
 use rustc_hash::FxHashMap as HashMap;
 
-use super::{Attempt, Check, CheckState, Counter, Settlement, Unit};
+use super::{Attempt, Check, CheckState, Counter, Settlement, States, Unit};
 
 /// How leases are sized.
 #[derive(Debug, Clone, Copy)]
@@ -237,7 +237,7 @@ impl Leases {
 
     /// Admits the call from this process's blocks when every check has one with room: the
     /// checks' states, and whether a budget block is half used (flush soon). `None`: ask Redis.
-    pub(super) fn try_admit(&self, a: &Attempt<'_>) -> Option<(Vec<CheckState>, bool)> {
+    pub(super) fn try_admit(&self, a: &Attempt<'_>) -> Option<(States, bool)> {
         if !self.enabled() || a.checks.is_empty() {
             return None;
         }
@@ -263,7 +263,7 @@ impl Leases {
         }
         let seq = a.seq;
         let expires = now.saturating_add(a.ttl_ms);
-        let mut states = Vec::with_capacity(a.checks.len());
+        let mut states = States::new();
         let mut flush = false;
         for c in a.checks {
             let Some(key) = lease_key(c) else { continue };
@@ -403,45 +403,31 @@ impl Leases {
         let (seq, _) = s.ticket?;
         let mut t = self.lock();
         t.calls.remove(&seq)?;
-        let mut out = LocalSettle {
-            used: Vec::with_capacity(s.checks.len()),
-            in_redis: Vec::new(),
-        };
-        for (i, c) in s.checks.iter().enumerate() {
-            let (Some(key), Counter::Budget { unit, .. }) = (lease_key(c), c.counter) else {
-                out.used.push(0);
-                continue;
-            };
-            let actual = match unit {
-                Unit::Tokens => s.actual_tokens,
-                Unit::CostMicro => s.actual_cost_micro,
-            };
-            let Some(l) = t.budgets.get_mut(&key) else {
-                // Every block of it is given back: its use goes to Redis directly.
-                out.used.push(0);
-                out.in_redis.push(i);
-                continue;
-            };
-            let mut found = false;
-            if let Some(m) = l.members.iter_mut().find(|m| m.inflight.contains_key(&seq)) {
-                if let Some((amount, _)) = m.inflight.remove(&seq) {
-                    m.inflight_sum -= amount;
-                }
-                m.pending = m.pending.saturating_add(actual);
-                found = true;
-            } else if let Some(m) = l.members.first_mut() {
-                // Its reservation expired; the use still counts.
-                m.pending = m.pending.saturating_add(actual);
-                found = true;
-            }
-            if found {
-                out.used.push(l.state(s.now_ms).used);
-            } else {
-                out.used.push(0);
-                out.in_redis.push(i);
-            }
+        Some(settle_locked(&mut t, s, seq))
+    }
+
+    /// [`Leases::settle`] when all of it can be done in the process (every budget the call
+    /// used still has a block here): each check's settled use. `None`, with nothing changed,
+    /// when the call was not admitted from leases or part of its use must go to Redis.
+    pub(super) fn settle_in_process(&self, s: &Settlement<'_>) -> Option<Vec<i64>> {
+        let (seq, _) = s.ticket?;
+        let mut t = self.lock();
+        if !t.calls.contains_key(&seq) {
+            return None;
         }
-        Some(out)
+        let all_held = s.checks.iter().all(|c| match (lease_key(c), c.counter) {
+            (Some(key), Counter::Budget { .. }) => {
+                t.budgets.get(&key).is_some_and(|l| !l.members.is_empty())
+            }
+            _ => true,
+        });
+        if !all_held {
+            return None;
+        }
+        t.calls.remove(&seq);
+        let done = settle_locked(&mut t, s, seq);
+        debug_assert!(done.in_redis.is_empty(), "every block was checked as held");
+        Some(done.used)
     }
 
     /// What to flush now: budget members with settled use to add, a block to give back (idle),
@@ -564,4 +550,47 @@ fn retire(returns: &mut Vec<(String, String, i64, i64)>, b: RequestBlock) {
     if b.taken < b.granted {
         returns.push((b.key, b.prefix, b.taken + 1, b.granted));
     }
+}
+
+/// The settlement of a leased call whose ticket is taken from `t.calls` (see [`Leases::settle`]).
+fn settle_locked(t: &mut Table, s: &Settlement<'_>, seq: u64) -> LocalSettle {
+    let mut out = LocalSettle {
+        used: Vec::with_capacity(s.checks.len()),
+        in_redis: Vec::new(),
+    };
+    for (i, c) in s.checks.iter().enumerate() {
+        let (Some(key), Counter::Budget { unit, .. }) = (lease_key(c), c.counter) else {
+            out.used.push(0);
+            continue;
+        };
+        let actual = match unit {
+            Unit::Tokens => s.actual_tokens,
+            Unit::CostMicro => s.actual_cost_micro,
+        };
+        let Some(l) = t.budgets.get_mut(&key) else {
+            // Every block of it is given back: its use goes to Redis directly.
+            out.used.push(0);
+            out.in_redis.push(i);
+            continue;
+        };
+        let mut found = false;
+        if let Some(m) = l.members.iter_mut().find(|m| m.inflight.contains_key(&seq)) {
+            if let Some((amount, _)) = m.inflight.remove(&seq) {
+                m.inflight_sum -= amount;
+            }
+            m.pending = m.pending.saturating_add(actual);
+            found = true;
+        } else if let Some(m) = l.members.first_mut() {
+            // Its reservation expired; the use still counts.
+            m.pending = m.pending.saturating_add(actual);
+            found = true;
+        }
+        if found {
+            out.used.push(l.state(s.now_ms).used);
+        } else {
+            out.used.push(0);
+            out.in_redis.push(i);
+        }
+    }
+    out
 }

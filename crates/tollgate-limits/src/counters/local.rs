@@ -14,7 +14,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::{
     Attempt, BudgetSeed, Check, CheckState, Counter, Counters, CountersError, Outcome,
-    PERIOD_GRACE_MS, Settlement, TOKEN_WINDOW_SECS, Unit,
+    PERIOD_GRACE_MS, Settlement, States, TOKEN_WINDOW_SECS, Unit,
 };
 
 /// In-process counters; budgets are seeded from the store the first time a period is used.
@@ -327,7 +327,7 @@ impl LocalCounters {
 
     fn admit_locked(&self, attempt: &Attempt<'_>) -> Option<Outcome> {
         let mut state = self.lock();
-        let mut states = Vec::with_capacity(attempt.checks.len());
+        let mut states = States::new();
         for (index, check) in attempt.checks.iter().enumerate() {
             let v = state.verdict(check, attempt.now_ms)?;
             if !v.fits && check.hard {

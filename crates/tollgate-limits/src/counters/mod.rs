@@ -8,6 +8,7 @@ mod local;
 mod redis;
 
 use async_trait::async_trait;
+use smallvec::SmallVec;
 
 use crate::model::Scope;
 
@@ -122,6 +123,10 @@ pub struct CheckState {
     pub reset_ms: Option<i64>,
 }
 
+/// The states of one call's checks, in the order of its checks. A call matches at most a few
+/// limits (instance, team, key, route), so they live inline: no allocation per call.
+pub type States = SmallVec<[CheckState; 4]>;
+
 /// One call's admission, as a backend sees it.
 #[derive(Debug, Clone)]
 pub struct Attempt<'a> {
@@ -141,7 +146,7 @@ pub enum Outcome {
     /// Every check passed (or was soft); the call was counted. One state per check.
     Admitted {
         /// The counters after counting the call.
-        states: Vec<CheckState>,
+        states: States,
         /// True when a Redis backend admitted through its local fallback.
         local: bool,
     },

@@ -18,7 +18,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use super::lease::{Job, LeaseSettings, Leases, request_life_ms};
 use super::{
     Attempt, BudgetSeed, Check, CheckState, Counter, Counters, CountersError, LocalCounters,
-    Outcome, PERIOD_GRACE_MS, Settlement, Unit,
+    Outcome, PERIOD_GRACE_MS, Settlement, States, Unit,
 };
 
 const ADMIT_LUA: &str = include_str!("lua/admit.lua");
@@ -456,7 +456,7 @@ fn uuid_tail() -> String {
     s[s.len() - 12..].to_owned()
 }
 
-fn states_of(reply: &[i64], n: usize) -> Vec<CheckState> {
+fn states_of(reply: &[i64], n: usize) -> States {
     (0..n)
         .map(|i| {
             let at = |k: usize| reply.get(1 + i * STATE_WIDTH + k).copied().unwrap_or(0);
@@ -636,7 +636,7 @@ impl Counters for RedisCounters {
             let keys: Vec<(String, String)> = checks.iter().map(|c| self.keys(c)).collect();
             let none = vec![0; checks.len()];
             match self.redis_admit(&a, true, &keys, &none, "").await {
-                Ok(reply) => return Ok(states_of(&reply, checks.len())),
+                Ok(reply) => return Ok(states_of(&reply, checks.len()).into_vec()),
                 Err(Failure::Seed(e)) => return Err(e.into()),
                 Err(Failure::Down(why)) => self.fall_back(&why),
             }
@@ -678,12 +678,13 @@ impl Counters for RedisCounters {
         self.redis_settle(s).await
     }
     fn settle_now(&self, s: &Settlement<'_>) -> Option<Vec<i64>> {
-        // Admitted through the local fallback: settled there. A leased call's settlement may
-        // turn out to need Redis (its block given back meanwhile), so it goes through `settle`.
+        // Admitted through the local fallback: settled there. A call admitted from leased
+        // blocks is settled in the process when every block it used is still held here; when
+        // one was given back meanwhile, its use goes to Redis, through `settle`.
         if s.local {
             return self.fallback.settle_now(s);
         }
-        None
+        self.leases.settle_in_process(s)
     }
 
     fn release_now(&self, checks: &[Check], seq: u64, local: bool) -> bool {

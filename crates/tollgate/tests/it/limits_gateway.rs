@@ -117,15 +117,7 @@ async fn refused(resp: reqwest::Response, status: u16, code: &str, retry_after: 
 }
 
 async fn embedded_limits_refuse_with_codes_and_headers(backend: Backend) {
-    let mock = MockUpstream::start().await.expect("mock");
-    let db = TestDb::new(backend).await;
-    add_route(
-        &db,
-        "oai",
-        "/oai",
-        &mock.url(),
-        &["--strip-prefix", "--kind", "openai"],
-    );
+    let (mock, db, rate_id, rate_key, store) = openai_key(backend, "rate").await;
     let ant = add_route(
         &db,
         "ant",
@@ -133,12 +125,10 @@ async fn embedded_limits_refuse_with_codes_and_headers(backend: Backend) {
         &mock.url(),
         &["--strip-prefix", "--kind", "anthropic"],
     );
-    let (rate_id, rate_key) = add_key(&db, "rate", &[]);
     let (slow_id, slow_key) = add_key(&db, "slow", &[]);
     let (budget_id, budget_key) = add_key(&db, "budget", &[]);
     let (models_id, models_key) = add_key(&db, "models", &[]);
     let (_, free_key) = add_key(&db, "free", &[]);
-    let store = db.open().await;
     put_limit(
         &*store,
         LimitOwner::Key(rate_id),
