@@ -379,6 +379,17 @@ def nginx_workers(master_pid: int) -> int:
     return len(out.split())
 
 
+def add_bench_routes(cli: list[str], env: dict[str, str], run_dir: Path, up_port: int, mock_port: int) -> None:
+    """Makes the store (only `serve` and `migrate` create one; the route and key commands need it)
+    and adds the two `http` routes the gateway benchmarks call: `/up` to the JSON upstream (nginx)
+    and `/sse-up` to the mock's streams."""
+    run(cli + ["migrate"], timeout=60, env=env, cwd=run_dir)
+    run(cli + ["route", "add", "--name", "up", "--prefix", "/up", "--upstream", f"http://127.0.0.1:{up_port}",
+               "--strip-prefix"], timeout=60, env=env, cwd=run_dir)
+    run(cli + ["route", "add", "--name", "sse", "--prefix", "/sse-up", "--upstream", f"http://127.0.0.1:{mock_port}",
+               "--strip-prefix"], timeout=60, env=env, cwd=run_dir)
+
+
 def tollgate_env(run_dir: Path, gateway_port: int, console_port: int) -> dict[str, str]:
     # A clean TOLLGATE_* environment: the caller's settings must not leak into the measurement.
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
@@ -575,12 +586,7 @@ def main() -> int:
     if not args.nginx_only:
         env = tollgate_env(run_dir, gw_port, console_port)
         cli = [str(tollgate_bin)]
-        # Only `serve` and `migrate` create a store; the route and key commands need it made.
-        run(cli + ["migrate"], timeout=60, env=env, cwd=run_dir)
-        run(cli + ["route", "add", "--name", "up", "--prefix", "/up", "--upstream", f"http://127.0.0.1:{up_port}",
-                   "--strip-prefix"], timeout=60, env=env, cwd=run_dir)
-        run(cli + ["route", "add", "--name", "sse", "--prefix", "/sse-up", "--upstream", f"http://127.0.0.1:{mock_port}",
-                   "--strip-prefix"], timeout=60, env=env, cwd=run_dir)
+        add_bench_routes(cli, env, run_dir, up_port, mock_port)
         created = run(cli + ["key", "create", "--name", "bench", "--json"], timeout=60, env=env, cwd=run_dir)
         try:
             key = json.loads(created)["key"]

@@ -409,12 +409,7 @@ def main() -> int:
             env["TOLLGATE_GATEWAY__MAX_CONNECTIONS"] = str(args.streams + 64)
             env["TOLLGATE_CONSOLE__MAX_CONNECTIONS"] = "64"
             cli = [str(tollgate_bin)]
-            # Only `serve` and `migrate` create a store; the route and key commands need it made.
-            gw.run(cli + ["migrate"], timeout=60, env=env, cwd=run_dir)
-            gw.run(cli + ["route", "add", "--name", "up", "--prefix", "/up", "--upstream", f"http://127.0.0.1:{up_port}",
-                          "--strip-prefix"], timeout=60, env=env, cwd=run_dir)
-            gw.run(cli + ["route", "add", "--name", "sse", "--prefix", "/sse-up", "--upstream",
-                          f"http://127.0.0.1:{mock_port}", "--strip-prefix"], timeout=60, env=env, cwd=run_dir)
+            gw.add_bench_routes(cli, env, run_dir, up_port, mock_port)
             created = gw.run(cli + ["key", "create", "--name", "bench", "--json"], timeout=60, env=env, cwd=run_dir)
             key = json.loads(created)["key"]
             tg_log = run_dir / "tollgate.log"

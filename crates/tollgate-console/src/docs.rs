@@ -1,12 +1,20 @@
 //! The OpenAPI document and a docs page that renders it with no internet access (no CDN).
 
-use std::sync::Arc;
-
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use tokio::sync::OnceCell;
 
-/// `/api/openapi.json`.
-pub async fn openapi(document: Arc<String>) -> Response {
+/// `/api/openapi.json`: the document is built on the first request (a few tens of milliseconds,
+/// on the blocking pool; not at start, see `operations.rs`) and kept.
+pub async fn openapi() -> Response {
+    static DOCUMENT: OnceCell<String> = OnceCell::const_new();
+    let document = DOCUMENT
+        .get_or_init(|| async {
+            tokio::task::spawn_blocking(crate::openapi_json)
+                .await
+                .unwrap_or_else(|_| "{}".into())
+        })
+        .await;
     (
         [(header::CONTENT_TYPE, "application/json")],
         document.as_str().to_owned(),

@@ -5,6 +5,9 @@
 //! Layers, outermost first: catch-panic → security headers → body limit → seed-shaped refusals
 //! (seed-compatible paths only) → authentication → handler.
 
+// Before `api`: the operation tables there use its macros.
+#[macro_use]
+mod operations;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -131,8 +134,8 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
     reason = "an exception: the sign-in throttle's shrink loop has no stop signal and ends only with the runtime"
 )]
 pub fn router(state: ConsoleState) -> Router {
-    let (api, openapi) = api::router().split_for_parts();
-    let document = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));
+    // The OpenAPI document is built on its first request, not here (see `operations.rs`).
+    let api = api::served();
     let throttle = state.throttle.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -144,33 +147,31 @@ pub fn router(state: ConsoleState) -> Router {
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
-    api.route(
-        "/api/openapi.json",
-        get(move || docs::openapi(document.clone())),
-    )
-    .route("/api/docs", get(docs::page))
-    .route("/api/docs.js", get(docs::script))
-    .route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::authenticate,
-    ))
-    // Outside authentication, so that its 401s take the seeds' shape on their paths.
-    .route_layer(axum::middleware::from_fn(api::compat::refusals))
-    .fallback(ui::fallback)
-    .with_state(state)
-    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-    .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
-    .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-    .layer(header(header::REFERRER_POLICY, "no-referrer"))
-    .layer(header(header::X_FRAME_OPTIONS, "DENY"))
-    .layer(header(header::CACHE_CONTROL, "no-store"))
-    .layer(CompressionLayer::new())
-    .layer(CatchPanicLayer::custom(|_| {
-        ApiError::Internal("a console handler panicked".into()).into_response()
-    }))
+    api.route("/api/openapi.json", get(docs::openapi))
+        .route("/api/docs", get(docs::page))
+        .route("/api/docs.js", get(docs::script))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        // Outside authentication, so that its 401s take the seeds' shape on their paths.
+        .route_layer(axum::middleware::from_fn(api::compat::refusals))
+        .fallback(ui::fallback)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(header::CACHE_CONTROL, "no-store"))
+        .layer(CompressionLayer::new())
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("a console handler panicked".into()).into_response()
+        }))
 }
 
-/// The OpenAPI document of the console API, as served at `/api/openapi.json`.
+/// The OpenAPI document of the console API, as served at `/api/openapi.json` (built anew on each
+/// call: the console keeps the one it built first).
 pub fn openapi_json() -> String {
     api::router()
         .into_openapi()

@@ -29,9 +29,9 @@ use utoipa::openapi::security::{
 };
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::ConsoleState;
+use crate::health;
 use tollgate_core::{Role, RouteKind};
 use vocabulary::{AuditFormat, Bucket, ExportDataset, ExportFormat, Grouping, SortOrder};
 
@@ -115,89 +115,88 @@ impl Modify for Security {
 )]
 struct ApiDoc;
 
-/// Every API route with its documentation.
+/// Every documented operation of the API, grouped by path: the one table that both the served
+/// router ([`served`]) and the documented one ([`router`]) are made from (see `operations.rs`).
+macro_rules! operations {
+    ($make:ident $(, $openapi:expr)?) => {
+        $make!(
+            $($openapi;)?
+            [session::login],
+            [session::logout],
+            [session::me],
+            [session::change_password],
+            [session::list_tokens, session::create_token],
+            [session::revoke_token],
+            [session::show_invitation],
+            [session::accept_invitation],
+            [teams::list_teams, teams::create_team],
+            [teams::get_team, teams::rename_team, teams::delete_team],
+            [teams::list_members],
+            [teams::set_member, teams::remove_member],
+            [teams::create_invitation, teams::list_invitations],
+            [teams::delete_invitation],
+            [teams::list_users],
+            [teams::update_user],
+            [keys::list_keys, keys::create_key],
+            [keys::get_key, keys::update_key, keys::delete_key],
+            [keys::revoke_key],
+            [keys::reveal_key],
+            [routes::list_routes, routes::create_route],
+            [routes::get_route, routes::update_route, routes::delete_route],
+            [models::list_models, models::create_model],
+            [models::get_model, models::update_model, models::delete_model],
+            [models::list_targets, models::create_target],
+            [models::targets_health],
+            [models::get_target, models::update_target, models::delete_target],
+            [usage::summary],
+            [usage::series],
+            [usage::top],
+            [usage::logs],
+            [usage::log_entry],
+            [usage::export],
+            [limits::list_limits, limits::create_limit],
+            [limits::update_limit, limits::delete_limit],
+            [quotas::list_quotas],
+            [quotas::set_instance_quota],
+            [quotas::set_team_quota],
+            [counters::list_counters],
+            [counters::counter_status],
+            [counters::create_reading, counters::list_readings],
+            [counters::set_quota],
+            [counters::parse],
+            [counters::estimate_reading],
+            [counters::correct_reading, counters::delete_reading],
+            [counters::import_sessions],
+            [estimate::estimate],
+            [audit::list_audit],
+            [prices::list_prices],
+            [prices::set_price, prices::remove_price],
+            [settings::get_settings],
+            [settings::rotate_ingest_secret],
+            [alerts::list_channels, alerts::create_channel],
+            [alerts::delete_channel],
+            [alerts::test_channel],
+            [alerts::list_deliveries],
+            [alerts::rules],
+            [ingest::usage_events],
+            [edge::edge_snapshot],
+            [edge::edge_changes],
+            [edge::list_edge_tokens, edge::create_edge_token],
+            [edge::revoke_edge_token],
+            [health::health],
+            [health::health_detailed],
+            [health::metrics],
+        )
+    };
+}
+
+/// Every API route with its documentation: the OpenAPI document ([`crate::openapi_json`]), built
+/// on demand; requests are served by [`served`], made from the same table.
 pub fn router() -> OpenApiRouter<ConsoleState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(session::login))
-        .routes(routes!(session::logout))
-        .routes(routes!(session::me))
-        .routes(routes!(session::change_password))
-        .routes(routes!(session::list_tokens, session::create_token))
-        .routes(routes!(session::revoke_token))
-        .routes(routes!(session::show_invitation))
-        .routes(routes!(session::accept_invitation))
-        .routes(routes!(teams::list_teams, teams::create_team))
-        .routes(routes!(
-            teams::get_team,
-            teams::rename_team,
-            teams::delete_team
-        ))
-        .routes(routes!(teams::list_members))
-        .routes(routes!(teams::set_member, teams::remove_member))
-        .routes(routes!(teams::create_invitation, teams::list_invitations))
-        .routes(routes!(teams::delete_invitation))
-        .routes(routes!(teams::list_users))
-        .routes(routes!(teams::update_user))
-        .routes(routes!(keys::list_keys, keys::create_key))
-        .routes(routes!(keys::get_key, keys::update_key, keys::delete_key))
-        .routes(routes!(keys::revoke_key))
-        .routes(routes!(keys::reveal_key))
-        .routes(routes!(routes::list_routes, routes::create_route))
-        .routes(routes!(
-            routes::get_route,
-            routes::update_route,
-            routes::delete_route
-        ))
-        .routes(routes!(models::list_models, models::create_model))
-        .routes(routes!(
-            models::get_model,
-            models::update_model,
-            models::delete_model
-        ))
-        .routes(routes!(models::list_targets, models::create_target))
-        .routes(routes!(models::targets_health))
-        .routes(routes!(
-            models::get_target,
-            models::update_target,
-            models::delete_target
-        ))
-        .routes(routes!(usage::summary))
-        .routes(routes!(usage::series))
-        .routes(routes!(usage::top))
-        .routes(routes!(usage::logs))
-        .routes(routes!(usage::log_entry))
-        .routes(routes!(usage::export))
-        .routes(routes!(limits::list_limits, limits::create_limit))
-        .routes(routes!(limits::update_limit, limits::delete_limit))
-        .routes(routes!(quotas::list_quotas))
-        .routes(routes!(quotas::set_instance_quota))
-        .routes(routes!(quotas::set_team_quota))
-        .routes(routes!(counters::list_counters))
-        .routes(routes!(counters::counter_status))
-        .routes(routes!(counters::create_reading, counters::list_readings))
-        .routes(routes!(counters::set_quota))
-        .routes(routes!(counters::parse))
-        .routes(routes!(counters::estimate_reading))
-        .routes(routes!(counters::correct_reading, counters::delete_reading))
-        .routes(routes!(counters::import_sessions))
-        .routes(routes!(estimate::estimate))
-        .routes(routes!(audit::list_audit))
-        .routes(routes!(prices::list_prices))
-        .routes(routes!(prices::set_price, prices::remove_price))
-        .routes(routes!(settings::get_settings))
-        .routes(routes!(settings::rotate_ingest_secret))
-        .routes(routes!(alerts::list_channels, alerts::create_channel))
-        .routes(routes!(alerts::delete_channel))
-        .routes(routes!(alerts::test_channel))
-        .routes(routes!(alerts::list_deliveries))
-        .routes(routes!(alerts::rules))
-        .routes(routes!(ingest::usage_events))
-        .routes(routes!(edge::edge_snapshot))
-        .routes(routes!(edge::edge_changes))
-        .routes(routes!(edge::list_edge_tokens, edge::create_edge_token))
-        .routes(routes!(edge::revoke_edge_token))
-        .routes(routes!(crate::health::health))
-        .routes(routes!(crate::health::health_detailed))
-        .routes(routes!(crate::health::metrics))
-        .merge(compat::router())
+    operations!(documented_operations, ApiDoc::openapi()).merge(compat::router())
+}
+
+/// Every API route as served: [`router`]'s table without its documentation.
+pub fn served() -> axum::Router<ConsoleState> {
+    operations!(served_operations).merge(compat::served())
 }

@@ -23,8 +23,8 @@ use serde::Serialize;
 use utoipa::openapi::{RefOr, path::Operation};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
+use super::counters;
 use crate::ConsoleState;
 use crate::error::{ErrorDetail, SeedRefusal};
 
@@ -59,24 +59,38 @@ pub const PATHS: &[&str] = &[
 #[openapi(components(schemas(SeedRefusal, ErrorDetail)))]
 struct CompatDoc;
 
+/// The seed-compatible operations, grouped by path: the table of both [`router`] and [`served`].
+macro_rules! compat_operations {
+    ($make:ident $(, $openapi:expr)?) => {
+        $make!(
+            $($openapi;)?
+            [usage::usage_log],
+            [usage::usage_stats],
+            [usage::key_usage],
+            [usage::route_usage],
+            [dashboard::overview],
+            [dashboard::dashboard_audit_logs],
+            [console::console_stats],
+            [console::usage_trend],
+            [console::console_logs],
+            [console::console_export],
+            [keys::seed_list_keys, keys::seed_create_key],
+            [keys::seed_delete_key],
+            [counters::record_token_usage],
+        )
+    };
+}
+
 /// The seed-compatible routes with their documentation.
 pub fn router() -> OpenApiRouter<ConsoleState> {
-    let mut router = OpenApiRouter::with_openapi(CompatDoc::openapi())
-        .routes(routes!(usage::usage_log))
-        .routes(routes!(usage::usage_stats))
-        .routes(routes!(usage::key_usage))
-        .routes(routes!(usage::route_usage))
-        .routes(routes!(dashboard::overview))
-        .routes(routes!(dashboard::dashboard_audit_logs))
-        .routes(routes!(console::console_stats))
-        .routes(routes!(console::usage_trend))
-        .routes(routes!(console::console_logs))
-        .routes(routes!(console::console_export))
-        .routes(routes!(keys::seed_list_keys, keys::seed_create_key))
-        .routes(routes!(keys::seed_delete_key))
-        .routes(routes!(super::counters::record_token_usage));
+    let mut router = compat_operations!(documented_operations, CompatDoc::openapi());
     document_refusals(router.get_openapi_mut());
     router
+}
+
+/// The seed-compatible routes as served: [`router`]'s table without its documentation.
+pub fn served() -> axum::Router<ConsoleState> {
+    compat_operations!(served_operations)
 }
 
 /// Points every documented error answer of the seed-compatible operations at [`SeedRefusal`],
