@@ -24,7 +24,13 @@ import assert from "node:assert/strict";
 import { Miniflare } from "miniflare";
 
 const HERE = resolve(import.meta.dirname, "..");
-const BIN = process.env.TOLLGATE_BIN_DIR ?? resolve(HERE, "../../target/debug");
+// The debug binaries of the workspace: TOLLGATE_BIN_DIR, else CARGO_TARGET_DIR's (as the web
+// console's e2e harness reads it), else the workspace's own target directory.
+const BIN =
+  process.env.TOLLGATE_BIN_DIR ??
+  (process.env.CARGO_TARGET_DIR
+    ? join(resolve(process.env.CARGO_TARGET_DIR), "debug")
+    : resolve(HERE, "../../target/debug"));
 const INGEST_SECRET = "worker-test-ingest-secret-0123456789";
 const ADMIN_EMAIL = "edge-admin@example.com";
 const ADMIN_PASSWORD = "a long passphrase for the worker test";
