@@ -29,6 +29,11 @@ use crate::proxy;
 use crate::state::{self, RouteState, Upstreams};
 use crate::writer::UsageSink;
 
+/// One call's future, boxed (see `serve`).
+type CallFuture = std::pin::Pin<
+    Box<dyn Future<Output = Result<http::Response<proxy::GatewayBody>, Infallible>> + Send>,
+>;
+
 /// Settings of the data plane.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -247,9 +252,12 @@ impl Gateway {
                     ip,
                     ip_header,
                 });
-                service_fn(move |req: http::Request<Incoming>| {
+                service_fn(move |req: http::Request<Incoming>| -> CallFuture {
                     let peer = peer.clone();
-                    async move { Ok::<_, Infallible>(proxy::handle(peer, req).await) }
+                    // Boxed: hyper keeps room for one service future in every connection for as
+                    // long as it is open, so an unboxed call (~10 KiB of state) would be held by
+                    // each idle keep-alive connection and each open stream after its head.
+                    Box::pin(async move { Ok::<_, Infallible>(proxy::handle(peer, req).await) })
                 })
             },
             async move {

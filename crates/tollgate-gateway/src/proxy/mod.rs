@@ -36,7 +36,7 @@ use crate::server::Peer;
 use call::Call;
 use forward::{Answer, forward};
 use headers::{X_FORWARDED_FOR, X_REQUEST_ID, peer_is_trusted, request_id};
-use response_body::GatewayBody;
+pub(crate) use response_body::GatewayBody;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
