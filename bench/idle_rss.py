@@ -277,7 +277,8 @@ def main() -> int:
             "# openai route in a second run; JSON and SSE calls), in address order: the linker places them",
             "# together (build.rs) so that they fill as few pages of memory as they can. Made by",
             "#   python3 bench/idle_rss.py --bin-dir target/release --code-order crates/tollgate/code-order.txt",
-            "# from a release build; a name that no longer exists is skipped (comment lines are such names).",
+            "# from a release build (code-order-dist.txt: from a `dist` build with CARGO_PROFILE_DIST_STRIP=false);",
+            "# a name that no longer exists is skipped (comment lines are such names).",
         ]
         Path(args.code_order).write_text("\n".join(header + symbols) + "\n")
         print(f"{args.code_order}: {len(symbols)} functions")

@@ -51,7 +51,8 @@ build_flag=()
 if [ "${TOLLGATE_DEB_NO_BUILD:-}" = 1 ]; then
     build_flag=(--no-build)
 fi
-cargo deb -p tollgate --profile "$PROFILE" "${build_flag[@]}" --output target/debian/
+# --strip: the dist profile keeps its symbols (see Cargo.toml); the package does not need them.
+cargo deb -p tollgate --profile "$PROFILE" "${build_flag[@]}" --strip --output target/debian/
 say "package built in $(( $(date +%s) - started )) s"
 deb=$(ls -t target/debian/tollgate_*.deb | head -n 1)
 say "$deb: $(du -h "$deb" | cut -f1)"

@@ -8,6 +8,10 @@
 //! Only where the linker is known to be LLD (the x86_64-unknown-linux-gnu default since Rust 1.90)
 //! and in optimised builds; `TOLLGATE_CODE_ORDER=off` or a linker of one's own leaves the default
 //! layout.
+//!
+//! A symbol's name carries a hash of its crate's build settings, so a list made from a `release`
+//! build matches nothing in a `dist` build (what the packages ship): each profile has its own list,
+//! `code-order.txt` for `release` and `code-order-dist.txt` for `dist`.
 
 use std::env;
 
@@ -25,7 +29,25 @@ fn main() {
     {
         return;
     }
-    let list = format!("{}/code-order.txt", var("CARGO_MANIFEST_DIR"));
+    // Cargo tells a build script only whether a profile is optimised; the profile's own name is
+    // the directory its outputs go to: <target>/[<triple>/]<profile>/build/<crate>/out.
+    let out_dir = var("OUT_DIR");
+    let profile = std::path::Path::new(&out_dir)
+        .ancestors()
+        .nth(3)
+        .and_then(|dir| dir.file_name())
+        .and_then(|name| name.to_str())
+        .unwrap_or("release");
+    let file = if profile == "dist" {
+        "code-order-dist.txt"
+    } else {
+        "code-order.txt"
+    };
+    println!("cargo:rerun-if-changed={file}");
+    let list = format!("{}/{file}", var("CARGO_MANIFEST_DIR"));
+    if !std::path::Path::new(&list).exists() {
+        return;
+    }
     println!("cargo:rustc-link-arg-bin=tollgate=-Wl,--symbol-ordering-file={list}");
     println!("cargo:rustc-link-arg-bin=tollgate=-Wl,--no-warn-symbol-ordering");
 }
