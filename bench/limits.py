@@ -237,8 +237,8 @@ def main() -> int:
     mock = g.PROCS.start("mock", g.pinned(args.server_cpu, [str(mock_bin), "--listen", f"127.0.0.1:{mock_port}"]),
                          log=mock_log)
     g.wait_for_port(mock_port, mock, "tollgate-mock-upstream", mock_log)
-    # All servers run at once, idle but for the one under load; the rounds interleave them (the
-    # order turns each round), so a machine that drifts during the run moves every scenario alike.
+    # All servers are started once and measured in rounds (see --mode), so a machine that drifts
+    # during the run moves every scenario alike.
     plan = [("none", False, None), ("embedded", True, None)]
     if not args.no_redis:
         plan.append(("redis", True, args.redis_url))

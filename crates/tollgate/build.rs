@@ -17,6 +17,7 @@ use std::env;
 
 fn main() {
     println!("cargo:rerun-if-changed=code-order.txt");
+    println!("cargo:rerun-if-changed=code-order-dist.txt");
     println!("cargo:rerun-if-env-changed=TOLLGATE_CODE_ORDER");
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
     let var = |name: &str| env::var(name).unwrap_or_default();
@@ -43,7 +44,6 @@ fn main() {
     } else {
         "code-order.txt"
     };
-    println!("cargo:rerun-if-changed={file}");
     let list = format!("{}/{file}", var("CARGO_MANIFEST_DIR"));
     if !std::path::Path::new(&list).exists() {
         return;

@@ -1,5 +1,6 @@
 //! The OpenAPI document and a docs page that renders it with no internet access (no CDN).
 
+use axum::body::Bytes;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::OnceCell;
@@ -7,17 +8,20 @@ use tokio::sync::OnceCell;
 /// `/api/openapi.json`: the document is built on the first request (a few tens of milliseconds,
 /// on the blocking pool; not at start, see `operations.rs`) and kept.
 pub async fn openapi() -> Response {
-    static DOCUMENT: OnceCell<String> = OnceCell::const_new();
+    // Bytes: each answer shares the one copy instead of copying the document.
+    static DOCUMENT: OnceCell<Bytes> = OnceCell::const_new();
     let document = DOCUMENT
         .get_or_init(|| async {
-            tokio::task::spawn_blocking(crate::openapi_json)
-                .await
-                .unwrap_or_else(|_| "{}".into())
+            Bytes::from(
+                tokio::task::spawn_blocking(crate::openapi_json)
+                    .await
+                    .unwrap_or_else(|_| "{}".into()),
+            )
         })
         .await;
     (
         [(header::CONTENT_TYPE, "application/json")],
-        document.as_str().to_owned(),
+        document.clone(),
     )
         .into_response()
 }

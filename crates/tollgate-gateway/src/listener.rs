@@ -240,41 +240,28 @@ impl Connection {
             None => self.serve_io(stream, service, watcher).await,
             // Boxed: the handshake and the TLS stream are large, and a plain connection's task
             // would otherwise hold room for them for as long as it is open.
-            Some(tls) => Box::pin(self.serve_tls(tls, stream, service, watcher)).await,
-        }
-    }
-
-    /// Completes the TLS handshake within `header_read_timeout`, then serves HTTP over it.
-    async fn serve_tls<S, B>(
-        mut self,
-        tls: Arc<rustls::ServerConfig>,
-        stream: TcpStream,
-        service: S,
-        watcher: hyper_util::server::graceful::Watcher,
-    ) where
-        S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<Box<dyn StdError + Send + Sync>>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn StdError + Send + Sync>>,
-    {
-        let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
-        let stream = tokio::select! {
-            biased;
-            _ = self.stop.wait_for(|stopped| *stopped) => return,
-            done = tokio::time::timeout(self.settings.header_read_timeout, handshake) => done,
-        };
-        match stream {
-            Ok(Ok(stream)) => self.serve_io(stream, service, watcher).await,
-            Ok(Err(err)) => {
-                tracing::debug!(listener = self.settings.name, error = %err, "TLS handshake failed");
-            }
-            Err(_) => {
-                tracing::debug!(
-                    listener = self.settings.name,
-                    "connection closed: TLS handshake not done within header_read_timeout"
-                );
+            Some(tls) => {
+                Box::pin(async move {
+                    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                    let stream = tokio::select! {
+                        biased;
+                        _ = self.stop.wait_for(|stopped| *stopped) => return,
+                        done = tokio::time::timeout(self.settings.header_read_timeout, handshake) => done,
+                    };
+                    match stream {
+                        Ok(Ok(stream)) => self.serve_io(stream, service, watcher).await,
+                        Ok(Err(err)) => {
+                            tracing::debug!(listener = self.settings.name, error = %err, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tracing::debug!(
+                                listener = self.settings.name,
+                                "connection closed: TLS handshake not done within header_read_timeout"
+                            );
+                        }
+                    }
+                })
+                .await
             }
         }
     }

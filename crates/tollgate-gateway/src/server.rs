@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -30,9 +31,7 @@ use crate::state::{self, RouteState, Upstreams};
 use crate::writer::UsageSink;
 
 /// One call's future, boxed (see `serve`).
-type CallFuture = std::pin::Pin<
-    Box<dyn Future<Output = Result<http::Response<proxy::GatewayBody>, Infallible>> + Send>,
->;
+type CallFuture = BoxFuture<'static, Result<http::Response<proxy::GatewayBody>, Infallible>>;
 
 /// Settings of the data plane.
 #[derive(Debug, Clone)]

@@ -641,14 +641,13 @@ impl Shared {
         if max <= 0 {
             return;
         }
-        let reached = |t: u16| i128::from(used) * 100 >= i128::from(max) * i128::from(t);
+        // A threshold is crossed once reached, or at a refusal for any up to 100 %.
+        let crossed_at = |t: u16| {
+            i128::from(used) * 100 >= i128::from(max) * i128::from(t) || (refused && t <= 100)
+        };
         // Every settlement under a budget comes here: below every threshold (the usual case)
         // there is nothing to report, and no lock to take.
-        if !limit
-            .alert_at
-            .iter()
-            .any(|&t| reached(t) || (refused && t <= 100))
-        {
+        if !limit.alert_at.iter().any(|&t| crossed_at(t)) {
             return;
         }
         let mut fresh = Vec::new();
@@ -658,9 +657,7 @@ impl Shared {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             for &t in &limit.alert_at {
-                if (reached(t) || (refused && t <= 100))
-                    && crossed.insert((limit.id, period_start, t))
-                {
+                if crossed_at(t) && crossed.insert((limit.id, period_start, t)) {
                     fresh.push(t);
                 }
             }
