@@ -10,6 +10,7 @@ pub mod reading;
 pub mod role;
 pub mod route;
 pub mod route_policy;
+pub mod sketch;
 pub mod spreadsheet;
 pub mod time;
 pub mod tokenize;
