@@ -46,7 +46,7 @@ pub enum SketchError {
 }
 
 /// A latency distribution with quantiles of bounded relative error.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct LatencySketch {
     /// Latencies below [`MIN_US`].
     zero: u64,
@@ -56,6 +56,24 @@ pub struct LatencySketch {
     /// [`BUCKETS`] long), so that an empty sketch costs nothing.
     counts: Vec<u64>,
 }
+
+impl PartialEq for LatencySketch {
+    /// Equal when every count is: a sketch that never had its buckets made equals one whose
+    /// buckets are all empty.
+    fn eq(&self, other: &Self) -> bool {
+        let buckets = |s: &Self| {
+            s.counts
+                .iter()
+                .copied()
+                .chain(std::iter::repeat(0))
+                .take(BUCKETS)
+                .collect::<Vec<u64>>()
+        };
+        self.zero == other.zero && self.clamped == other.clamped && buckets(self) == buckets(other)
+    }
+}
+
+impl Eq for LatencySketch {}
 
 impl fmt::Debug for LatencySketch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -215,44 +233,63 @@ impl LatencySketch {
 
     /// Reads the stored form written by [`LatencySketch::encode`].
     pub fn decode(bytes: &[u8]) -> Result<Self, SketchError> {
-        let (&version, mut rest) = bytes.split_first().ok_or(SketchError::Empty)?;
-        if version != VERSION {
-            return Err(SketchError::Version(version));
-        }
-        let zero = take_varint(&mut rest)?;
-        let clamped = take_varint(&mut rest)?;
-        let used = take_varint(&mut rest)?;
-        let mut sketch = Self {
-            zero,
-            clamped,
-            counts: Vec::new(),
-        };
-        let mut index = 0_u64;
-        for i in 0..used {
-            let gap = take_varint(&mut rest)?;
-            if i > 0 && gap == 0 {
-                return Err(SketchError::Bucket(index));
-            }
-            index = index.checked_add(gap).ok_or(SketchError::Overflow)?;
-            let count = take_varint(&mut rest)?;
-            let slot = usize::try_from(index)
-                .ok()
-                .and_then(|i| sketch.counts_mut().get_mut(i))
-                .ok_or(SketchError::Bucket(index))?;
-            *slot = count;
-        }
-        if !rest.is_empty() {
-            return Err(SketchError::Trailing(rest.len()));
-        }
+        let mut sketch = Self::new();
+        sketch.merge_encoded(bytes)?;
         Ok(sketch)
     }
 
-    /// Adds the stored sketch `bytes` to this one without building another.
+    /// Adds the stored sketch `bytes` to this one, in place (no sketch is built for it); on an
+    /// error nothing is added.
     pub fn merge_encoded(&mut self, bytes: &[u8]) -> Result<(), SketchError> {
-        let other = Self::decode(bytes)?;
-        self.merge(&other);
+        // Checked whole first, so that a bad blob adds nothing.
+        let mut any = false;
+        let (zero, clamped) = visit_encoded(bytes, |_, _| any = true)?;
+        self.zero = self.zero.saturating_add(zero);
+        self.clamped = self.clamped.saturating_add(clamped);
+        if !any {
+            return Ok(());
+        }
+        let counts = self.counts_mut();
+        visit_encoded(bytes, |index, count| {
+            if let Some(slot) = counts.get_mut(index) {
+                *slot = slot.saturating_add(count);
+            }
+        })?;
         Ok(())
     }
+}
+
+/// Walks a stored sketch: calls `bucket(index, count)` for each non-empty bucket (indexes
+/// checked against [`BUCKETS`]), answers the zero and clamped counts.
+fn visit_encoded(
+    bytes: &[u8],
+    mut bucket: impl FnMut(usize, u64),
+) -> Result<(u64, u64), SketchError> {
+    let (&version, mut rest) = bytes.split_first().ok_or(SketchError::Empty)?;
+    if version != VERSION {
+        return Err(SketchError::Version(version));
+    }
+    let zero = take_varint(&mut rest)?;
+    let clamped = take_varint(&mut rest)?;
+    let used = take_varint(&mut rest)?;
+    let mut index = 0_u64;
+    for i in 0..used {
+        let gap = take_varint(&mut rest)?;
+        if i > 0 && gap == 0 {
+            return Err(SketchError::Bucket(index));
+        }
+        index = index.checked_add(gap).ok_or(SketchError::Overflow)?;
+        let count = take_varint(&mut rest)?;
+        let slot = usize::try_from(index)
+            .ok()
+            .filter(|i| *i < BUCKETS)
+            .ok_or(SketchError::Bucket(index))?;
+        bucket(slot, count);
+    }
+    if !rest.is_empty() {
+        return Err(SketchError::Trailing(rest.len()));
+    }
+    Ok((zero, clamped))
 }
 
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {

@@ -354,6 +354,13 @@ impl AnalyticsQueries for FlakyStore {
             .aggregate_usage(filter, grouping, order, limit)
             .await
     }
+    async fn latency_sketches(
+        &self,
+        filter: &RollupFilter,
+        grouping: Grouping,
+    ) -> StoreResult<Vec<tollgate_store::LatencyGroup>> {
+        self.inner.latency_sketches(filter, grouping).await
+    }
     async fn search_usage(
         &self,
         filter: &EventFilter,

@@ -8,13 +8,17 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, Postgres};
 use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_store::{
-    AggregateOrder, AnalyticsQueries, EventCursor, EventFilter, Grouping, RollupFilter,
-    StoreResult, StoredEvent, UsageAggregate,
+    AggregateOrder, AnalyticsQueries, EventCursor, EventFilter, Grouping, LatencyGroup,
+    RollupFilter, StoreResult, StoredEvent, UsageAggregate,
 };
 
-use tollgate_store::rollup::{DAY_MS, Grain, RangePart as Part, contains_pattern, split_range};
+use tollgate_store::rollup::{
+    DAY_MS, Grain, RangePart as Part, contains_pattern, group_sketches, sketch_parts,
+    sketches_answer, split_range,
+};
 
 use crate::rows::{aggregate_from_row, stored_event_from_row};
+use crate::sketches::read_sketches;
 use crate::usage::EVENT_COLUMNS;
 use crate::{PostgresStore, store_error};
 use tollgate_store_sql::aggregate_order;
@@ -244,8 +248,12 @@ impl PostgresStore {
     /// Deletes the roll-ups of `grain` older than `before_ms`, oldest first, `step` ms of them
     /// per statement: a first clean-up of a long history does not hold the usage writer back
     /// for all of it at once. Returns how many rows went.
-    async fn delete_rollups(&self, grain: Grain, before_ms: i64, step: i64) -> StoreResult<u64> {
-        let (table, time) = (grain.table(), grain.time());
+    async fn delete_rollups(
+        &self,
+        (table, time): (&str, &str),
+        before_ms: i64,
+        step: i64,
+    ) -> StoreResult<u64> {
         let oldest_sql = format!("SELECT MIN({time}) FROM {table}");
         let delete_sql = format!("DELETE FROM {table} WHERE {time} < $1");
         let mut total: u64 = 0;
@@ -424,6 +432,23 @@ impl AnalyticsQueries for PostgresStore {
         rows.iter().map(aggregate_from_row).collect()
     }
 
+    async fn latency_sketches(
+        &self,
+        filter: &RollupFilter,
+        grouping: Grouping,
+    ) -> StoreResult<Vec<LatencyGroup>> {
+        if !sketches_answer(filter, grouping) {
+            return Ok(Vec::new());
+        }
+        let mut rows = Vec::new();
+        for part in sketch_parts(filter.from_ms, filter.to_ms, grouping) {
+            rows.extend(
+                read_sketches(&self.pool, part.grain, part.from_ms, part.to_ms, filter).await?,
+            );
+        }
+        group_sketches(grouping, rows)
+    }
+
     async fn search_usage(
         &self,
         filter: &EventFilter,
@@ -493,10 +518,16 @@ impl AnalyticsQueries for PostgresStore {
         // Only whole days go from usage_daily: the day holding the cut keeps its row. A day of
         // hourly rows or 24 days of daily ones per statement: about as many rows each time.
         let day_cut = before_ms - before_ms.rem_euclid(DAY_MS);
-        let hourly = self.delete_rollups(Grain::Hour, before_ms, DAY_MS).await?;
-        let daily = self
-            .delete_rollups(Grain::Day, day_cut, 24 * DAY_MS)
-            .await?;
-        Ok(hourly + daily)
+        let mut deleted = 0;
+        for grain in [Grain::Hour, Grain::Day] {
+            let (cut, step) = match grain {
+                Grain::Hour => (before_ms, DAY_MS),
+                Grain::Day => (day_cut, 24 * DAY_MS),
+            };
+            for table in [grain.table(), grain.sketch_table()] {
+                deleted += self.delete_rollups((table, grain.time()), cut, step).await?;
+            }
+        }
+        Ok(deleted)
     }
 }

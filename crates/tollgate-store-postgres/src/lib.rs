@@ -2,6 +2,7 @@
 
 mod analytics;
 mod partitions;
+mod sketches;
 mod usage;
 
 tollgate_store_sql::shared_queries! {

@@ -12,9 +12,12 @@ use tollgate_core::{KeyHash, UsageEvent, UsageSource};
 use tollgate_store::{HourlyRollup, StoreError, StoreResult, UsageQueries};
 use uuid::Uuid;
 
-use tollgate_store::rollup::{RollupKey, RollupSums, daily_rollups};
+use tollgate_store::rollup::{
+    Grain, LatencyKey, LatencySketches, RollupKey, RollupSums, daily_rollups, daily_sketches,
+};
 
 use crate::rows::{event_from_row, rollup_from_row};
+use crate::sketches::{lock_sketches, merge_sketches};
 use crate::{PostgresStore, store_error};
 use tollgate_store_sql::HIST_COLUMNS;
 
@@ -283,6 +286,7 @@ impl UsageQueries for PostgresStore {
         // batches wait for each other instead of deadlocking.
         let mut rollups: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
         let mut last_used: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut sketches: BTreeMap<LatencyKey, LatencySketches> = BTreeMap::new();
         for a in attributed
             .iter()
             .filter(|a| inserted.contains(&a.event.event_id))
@@ -296,6 +300,7 @@ impl UsageQueries for PostgresStore {
                 model: e.model.clone().unwrap_or_default(),
                 status_class: e.status_class(),
             };
+            sketches.entry(LatencyKey::of(&key)).or_default().add(e);
             rollups.entry(key).or_default().add(e);
             if let Some(key_id) = a.key_id {
                 let ts = last_used.entry(key_id).or_insert(e.ts_ms);
@@ -308,6 +313,13 @@ impl UsageQueries for PostgresStore {
         let daily = daily_rollups(&rollups);
         upsert_rollups(&mut tx, &HOURLY_UPSERT, &rollups).await?;
         upsert_rollups(&mut tx, &DAILY_UPSERT, &daily).await?;
+        if !sketches.is_empty() {
+            // After the roll-ups and before the keys: see `lock_sketches` for the order.
+            lock_sketches(&mut tx).await?;
+            let daily_sketches = daily_sketches(&sketches);
+            merge_sketches(&mut tx, Grain::Hour, sketches).await?;
+            merge_sketches(&mut tx, Grain::Day, daily_sketches).await?;
+        }
 
         if !last_used.is_empty() {
             sqlx::query(

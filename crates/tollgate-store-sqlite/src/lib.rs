@@ -8,6 +8,7 @@
 
 mod analytics;
 mod checkpoint;
+mod sketches;
 mod usage;
 
 // The single writer with `BEGIN IMMEDIATE` excludes every other writer, also in other processes:

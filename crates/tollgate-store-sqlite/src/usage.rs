@@ -15,9 +15,12 @@ use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_store::{HourlyRollup, StoreError, StoreResult, UsageQueries};
 use uuid::Uuid;
 
-use tollgate_store::rollup::{RollupKey, RollupSums, daily_rollups};
+use tollgate_store::rollup::{
+    Grain, LatencyKey, LatencySketches, RollupKey, RollupSums, daily_rollups, daily_sketches,
+};
 
 use crate::rows::{event_from_row, rollup_from_row};
+use crate::sketches::merge_sketches;
 use crate::{SqliteStore, store_error};
 use tollgate_store_sql::HIST_COLUMNS;
 
@@ -66,7 +69,7 @@ static ROLLUP_COUNTERS: LazyLock<Vec<String>> = LazyLock::new(|| {
 });
 
 /// `rows` groups of `columns` placeholders: the VALUES list of a multi-row statement.
-fn values_list(rows: usize, columns: usize) -> String {
+pub(crate) fn values_list(rows: usize, columns: usize) -> String {
     let one = format!("({})", vec!["?"; columns].join(", "));
     vec![one; rows].join(", ")
 }
@@ -87,13 +90,13 @@ fn chunk_lengths(n: usize, max: usize) -> impl Iterator<Item = usize> {
 }
 
 /// The statement text for `rows` rows, built once per length and kept for the process.
-struct StatementsBySize {
+pub(crate) struct StatementsBySize {
     build: fn(usize) -> String,
     texts: Vec<OnceLock<String>>,
 }
 
 impl StatementsBySize {
-    fn new(build: fn(usize) -> String, max: usize) -> Self {
+    pub(crate) fn new(build: fn(usize) -> String, max: usize) -> Self {
         Self {
             build,
             texts: (0..=max.ilog2()).map(|_| OnceLock::new()).collect(),
@@ -101,7 +104,7 @@ impl StatementsBySize {
     }
 
     /// The statement for `rows` rows, a power of two no larger than the maximum.
-    fn get(&self, rows: usize) -> StoreResult<&str> {
+    pub(crate) fn get(&self, rows: usize) -> StoreResult<&str> {
         let slot = self
             .texts
             .get(rows.ilog2() as usize)
@@ -154,17 +157,17 @@ static EVENT_INSERTS: LazyLock<StatementsBySize> =
     LazyLock::new(|| StatementsBySize::new(insert_events_sql, MAX_EVENT_ROWS));
 
 /// A statement with its binds.
-type Statement<'q> = Query<'q, Sqlite, SqliteArguments<'q>>;
+pub(crate) type Statement<'q> = Query<'q, Sqlite, SqliteArguments<'q>>;
 
 /// `sql` with room for `binds` values, so that binding never regrows the list.
-fn statement(sql: &str, binds: usize) -> Statement<'_> {
+pub(crate) fn statement(sql: &str, binds: usize) -> Statement<'_> {
     let mut arguments = SqliteArguments::default();
     arguments.reserve(binds, 0);
     sqlx::query_with(sql, arguments)
 }
 
 /// `items` cut as [`chunk_lengths`] cuts them.
-fn chunks_of<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+pub(crate) fn chunks_of<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
     chunk_lengths(items.len(), max).map(move |len| {
         let (chunk, tail) = rest.split_at(len);
@@ -176,7 +179,7 @@ fn chunks_of<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
 /// Runs `statements` in order, answering how many rows each changed. sqlx runs a statement on
 /// the connection's own thread, so the next statement's binds are built (the iterator is lazy)
 /// while SQLite executes the current one, instead of one after the other.
-async fn execute_pipelined<'q>(
+pub(crate) async fn execute_pipelined<'q>(
     conn: &mut SqliteConnection,
     mut statements: impl Iterator<Item = StoreResult<Statement<'q>>>,
 ) -> StoreResult<Vec<u64>> {
@@ -483,6 +486,7 @@ async fn store_batch(conn: &mut SqliteConnection, batch: &[&UsageEvent]) -> Stor
     // Sorted maps: every writer touches rows in the same order.
     let mut rollups: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
     let mut last_used: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut sketches: BTreeMap<LatencyKey, LatencySketches> = BTreeMap::new();
     for (a, _) in attributed
         .iter()
         .zip(&stored)
@@ -497,6 +501,7 @@ async fn store_batch(conn: &mut SqliteConnection, batch: &[&UsageEvent]) -> Stor
             model: e.model.clone().unwrap_or_default(),
             status_class: e.status_class(),
         };
+        sketches.entry(LatencyKey::of(&key)).or_default().add(e);
         rollups.entry(key).or_default().add(e);
         if let Some(key_id) = a.key_id {
             let ts = last_used.entry(key_id).or_insert(e.ts_ms);
@@ -517,6 +522,9 @@ async fn store_batch(conn: &mut SqliteConnection, batch: &[&UsageEvent]) -> Stor
         )
         .chain(chunks_of(&last_used, MAX_KEY_ROWS).map(last_used_statement));
     execute_pipelined(&mut *conn, statements).await?;
+    let daily_sketches = daily_sketches(&sketches);
+    merge_sketches(&mut *conn, Grain::Hour, sketches).await?;
+    merge_sketches(&mut *conn, Grain::Day, daily_sketches).await?;
 
     let written = stored.iter().filter(|s| **s).count();
     Ok(u64::try_from(written).unwrap_or(u64::MAX))

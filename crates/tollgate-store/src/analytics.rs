@@ -7,6 +7,7 @@ use tollgate_core::UsageEvent;
 use tollgate_core::usage::HISTOGRAM_LEN;
 
 use crate::StoreResult;
+use crate::rollup::LatencySketches;
 
 /// Which roll-up rows to aggregate. Every filter is optional; they combine with AND.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -101,6 +102,17 @@ impl UsageAggregate {
     }
 }
 
+/// The merged latency sketches of one group of rows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatencyGroup {
+    /// The group's numeric value, as in [`UsageAggregate::bucket`].
+    pub bucket: i64,
+    /// The group's text value, as in [`UsageAggregate::label`].
+    pub label: String,
+    /// The sketches.
+    pub sketches: LatencySketches,
+}
+
 /// How aggregated groups are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AggregateOrder {
@@ -168,6 +180,17 @@ pub trait AnalyticsQueries {
         order: AggregateOrder,
         limit: i64,
     ) -> StoreResult<Vec<UsageAggregate>>;
+    /// The latency sketches of the calls matching `filter`, merged per group of `grouping`,
+    /// ordered by bucket then label. Sketches are kept per team, key, route and model only:
+    /// with a status-class filter, or grouped by status class, the answer is empty (callers
+    /// fall back to the roll-ups' coarse histogram). Reads `latency_daily` for the whole UTC
+    /// days in the range and `latency_hourly` for the hours around them (or for all of it when
+    /// grouping by `Hour`), never the roll-ups themselves.
+    async fn latency_sketches(
+        &self,
+        filter: &RollupFilter,
+        grouping: Grouping,
+    ) -> StoreResult<Vec<LatencyGroup>>;
     /// Matching raw events, newest first (`ts DESC, id DESC`), strictly after `after` in that
     /// order, at most `limit`.
     async fn search_usage(

@@ -25,8 +25,8 @@ pub use accounts::{
     NewUser, SessionQueries, SessionRecord, SettingQueries, User, UserQueries,
 };
 pub use analytics::{
-    AggregateOrder, AnalyticsQueries, EventCursor, EventFilter, Grouping, RollupFilter,
-    StoredEvent, UsageAggregate,
+    AggregateOrder, AnalyticsQueries, EventCursor, EventFilter, Grouping, LatencyGroup,
+    RollupFilter, StoredEvent, UsageAggregate,
 };
 pub use counters::{Counter, CounterQueries, CounterReading, NewReading};
 pub use edge::{EdgeChange, EdgeEntity, EdgeKey, EdgeQueries, EdgeToken, NewEdgeToken};

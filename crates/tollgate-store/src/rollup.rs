@@ -4,8 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use tollgate_core::sketch::{LatencySketch, SketchError};
 use tollgate_core::usage::{HISTOGRAM_LEN, latency_bucket};
 use tollgate_core::{TokenUsage, UsageEvent};
+
+use crate::{Grouping, LatencyGroup, RollupFilter, StoreError, StoreResult};
 
 /// One day, ms (re-exported so the backends keep one import).
 pub use tollgate_core::time::DAY_MS;
@@ -102,7 +105,83 @@ pub fn daily_rollups(hourly: &BTreeMap<RollupKey, RollupSums>) -> BTreeMap<Rollu
     daily
 }
 
-/// The two grains of roll-ups.
+/// The dimensions of one latency-sketch row: those of a roll-up row without the status class
+/// (sketches are kept per team, key, route and model, not per status class).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LatencyKey {
+    /// The start of its hour (`latency_hourly`) or UTC day (`latency_daily`), epoch ms.
+    pub start_ms: i64,
+    /// Team (0 when unattributed).
+    pub team_id: i64,
+    /// Key (0 when unattributed).
+    pub key_id: i64,
+    /// Route (0 when none matched).
+    pub route_id: i64,
+    /// Model (empty when none).
+    pub model: String,
+}
+
+impl LatencyKey {
+    /// The sketch row a roll-up row's calls also go to.
+    pub fn of(key: &RollupKey) -> Self {
+        Self {
+            start_ms: key.start_ms,
+            team_id: key.team_id,
+            key_id: key.key_id,
+            route_id: key.route_id,
+            model: key.model.clone(),
+        }
+    }
+}
+
+/// The latency distributions of a set of calls: total time in the gateway, and time until the
+/// upstream's response head (calls that reached an upstream only).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatencySketches {
+    /// Total latency.
+    pub total: LatencySketch,
+    /// Upstream latency (time to first byte).
+    pub upstream: LatencySketch,
+}
+
+impl LatencySketches {
+    /// Counts one event.
+    pub fn add(&mut self, e: &UsageEvent) {
+        self.total.add(e.latency_us);
+        if let Some(us) = e.upstream_latency_us {
+            self.upstream.add(us);
+        }
+    }
+
+    /// Adds another group's sketches.
+    pub fn merge(&mut self, other: &Self) {
+        self.total.merge(&other.total);
+        self.upstream.merge(&other.upstream);
+    }
+
+    /// Adds the stored sketches `total` and `upstream` (as [`LatencySketch::encode`] wrote them).
+    pub fn merge_stored(&mut self, total: &[u8], upstream: &[u8]) -> Result<(), StoreError> {
+        let bad = |e: SketchError| StoreError::Internal(format!("stored {e}"));
+        self.total.merge_encoded(total).map_err(bad)?;
+        self.upstream.merge_encoded(upstream).map_err(bad)
+    }
+}
+
+/// The daily sketches of a batch: its hourly ones merged per UTC day.
+pub fn daily_sketches(
+    hourly: &BTreeMap<LatencyKey, LatencySketches>,
+) -> BTreeMap<LatencyKey, LatencySketches> {
+    let mut daily: BTreeMap<LatencyKey, LatencySketches> = BTreeMap::new();
+    for (key, sketches) in hourly {
+        let day = LatencyKey {
+            start_ms: key.start_ms - key.start_ms.rem_euclid(DAY_MS),
+            ..key.clone()
+        };
+        daily.entry(day).or_default().merge(sketches);
+    }
+    daily
+}
+
 /// The two grains of roll-ups: `usage_hourly` and `usage_daily`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grain {
@@ -116,6 +195,14 @@ impl Grain {
         match self {
             Self::Hour => "usage_hourly",
             Self::Day => "usage_daily",
+        }
+    }
+
+    /// The latency-sketch table of this grain.
+    pub fn sketch_table(self) -> &'static str {
+        match self {
+            Self::Hour => "latency_hourly",
+            Self::Day => "latency_daily",
         }
     }
 
@@ -165,6 +252,80 @@ pub fn split_range(from_ms: i64, to_ms: i64) -> Option<Vec<RangePart>> {
         parts.push(hourly(last_day, to_ms));
     }
     Some(parts)
+}
+
+/// One stored latency-sketch row, as a backend reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyRow {
+    /// Its hour or day start, epoch ms.
+    pub start_ms: i64,
+    /// Team.
+    pub team_id: i64,
+    /// Key.
+    pub key_id: i64,
+    /// Route.
+    pub route_id: i64,
+    /// Model.
+    pub model: String,
+    /// The stored total-latency sketch.
+    pub total: Vec<u8>,
+    /// The stored upstream-latency sketch.
+    pub upstream: Vec<u8>,
+}
+
+/// Where the sketches of `[from_ms, to_ms)` grouped by `grouping` are read: every hour from
+/// `latency_hourly` for an hourly grouping or a range without a whole UTC day, otherwise the
+/// whole days from `latency_daily` and the hours around them from `latency_hourly`.
+pub fn sketch_parts(from_ms: i64, to_ms: i64, grouping: Grouping) -> Vec<RangePart> {
+    let whole = || {
+        vec![RangePart {
+            grain: Grain::Hour,
+            from_ms,
+            to_ms,
+        }]
+    };
+    match grouping {
+        Grouping::Hour => whole(),
+        _ => split_range(from_ms, to_ms).unwrap_or_else(whole),
+    }
+}
+
+/// Whether sketches answer `filter` grouped by `grouping`: they are not kept per status class.
+pub fn sketches_answer(filter: &RollupFilter, grouping: Grouping) -> bool {
+    filter.status_class.is_none()
+        && grouping != Grouping::StatusClass
+        && !filter.team_ids.as_ref().is_some_and(Vec::is_empty)
+}
+
+/// Merges sketch rows into the groups of `grouping`, ordered by bucket then label.
+pub fn group_sketches(
+    grouping: Grouping,
+    rows: impl IntoIterator<Item = LatencyRow>,
+) -> StoreResult<Vec<LatencyGroup>> {
+    let mut groups: BTreeMap<(i64, String), LatencySketches> = BTreeMap::new();
+    for row in rows {
+        let group = match grouping {
+            Grouping::Total | Grouping::StatusClass => (0, String::new()),
+            Grouping::Hour => (row.start_ms, String::new()),
+            Grouping::Day => (row.start_ms - row.start_ms.rem_euclid(DAY_MS), String::new()),
+            Grouping::Key => (row.key_id, String::new()),
+            Grouping::Route => (row.route_id, String::new()),
+            Grouping::Team => (row.team_id, String::new()),
+            Grouping::Model => (0, row.model),
+        };
+        groups
+            .entry(group)
+            .or_default()
+            .merge_stored(&row.total, &row.upstream)?;
+    }
+    Ok(groups
+        .into_iter()
+        .map(|((bucket, label), sketches)| LatencyGroup {
+            bucket,
+            label,
+            sketches,
+        })
+        .collect())
 }
 
 /// `needle` as a LIKE / ILIKE pattern matching it anywhere (with `ESCAPE '\\'`), its `%`, `_` and `\` taken literally.

@@ -1,0 +1,45 @@
+-- Latency sketches (tollgate_core::sketch::LatencySketch, encoded): percentiles within 2 % from
+-- 0.1 ms to 10 minutes, merged exactly across hours, days, teams, keys, routes and models.
+-- In their own tables, not on the roll-up rows, so that the counts, tokens and cost queries of
+-- the dashboards never read them. Per team, key, route and model (not per status class): one
+-- row for every status class of a roll-up. write_usage merges each batch into both grains in
+-- the transaction that adds it to usage_hourly and usage_daily; latency_sketches reads whole
+-- days from latency_daily and the hours around them from latency_hourly.
+--
+-- Roll-ups written before this migration have no sketch and cannot be given one exactly: the API
+-- reports their periods' percentiles from the 24-bucket histogram, marked `coarse`.
+-- Kept parallel to tollgate-store-sqlite/migrations/0014_latency_sketches.sql.
+
+CREATE TABLE latency_hourly (
+    hour     BIGINT NOT NULL,
+    team_id  BIGINT NOT NULL,
+    key_id   BIGINT NOT NULL,
+    route_id BIGINT NOT NULL,
+    model    TEXT    NOT NULL,
+    -- Total time in the gateway.
+    total    BYTEA    NOT NULL,
+    -- Time until the upstream's response head (calls that reached an upstream).
+    upstream BYTEA    NOT NULL,
+    PRIMARY KEY (hour, team_id, key_id, route_id, model)
+);
+
+CREATE TABLE latency_daily (
+    day      BIGINT NOT NULL,
+    team_id  BIGINT NOT NULL,
+    key_id   BIGINT NOT NULL,
+    route_id BIGINT NOT NULL,
+    model    TEXT    NOT NULL,
+    total    BYTEA    NOT NULL,
+    upstream BYTEA    NOT NULL,
+    PRIMARY KEY (day, team_id, key_id, route_id, model)
+);
+
+-- As usage_hourly and usage_daily have: a filter on one team, key, route or model seeks its own rows.
+CREATE INDEX latency_hourly_team_id_hour ON latency_hourly (team_id, hour);
+CREATE INDEX latency_hourly_key_id_hour ON latency_hourly (key_id, hour);
+CREATE INDEX latency_hourly_route_id_hour ON latency_hourly (route_id, hour);
+CREATE INDEX latency_hourly_model_hour ON latency_hourly (model, hour);
+CREATE INDEX latency_daily_team_id_day ON latency_daily (team_id, day);
+CREATE INDEX latency_daily_key_id_day ON latency_daily (key_id, day);
+CREATE INDEX latency_daily_route_id_day ON latency_daily (route_id, day);
+CREATE INDEX latency_daily_model_day ON latency_daily (model, day);
