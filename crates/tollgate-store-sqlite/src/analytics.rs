@@ -457,7 +457,9 @@ impl AnalyticsQueries for SqliteStore {
                 Grain::Day => (day_cut, 24 * DAY_MS),
             };
             for table in [grain.table(), grain.sketch_table()] {
-                deleted += self.delete_rollups((table, grain.time()), cut, step).await?;
+                deleted += self
+                    .delete_rollups((table, grain.time()), cut, step)
+                    .await?;
             }
         }
         Ok(deleted)

@@ -44,18 +44,14 @@ fn upsert_sql(grain: Grain, rows: usize) -> String {
     )
 }
 
-static HOURLY_SELECTS: LazyLock<StatementsBySize> = LazyLock::new(|| {
-    StatementsBySize::new(|rows| select_sql(Grain::Hour, rows), MAX_SKETCH_ROWS)
-});
-static DAILY_SELECTS: LazyLock<StatementsBySize> = LazyLock::new(|| {
-    StatementsBySize::new(|rows| select_sql(Grain::Day, rows), MAX_SKETCH_ROWS)
-});
-static HOURLY_UPSERTS: LazyLock<StatementsBySize> = LazyLock::new(|| {
-    StatementsBySize::new(|rows| upsert_sql(Grain::Hour, rows), MAX_SKETCH_ROWS)
-});
-static DAILY_UPSERTS: LazyLock<StatementsBySize> = LazyLock::new(|| {
-    StatementsBySize::new(|rows| upsert_sql(Grain::Day, rows), MAX_SKETCH_ROWS)
-});
+static HOURLY_SELECTS: LazyLock<StatementsBySize> =
+    LazyLock::new(|| StatementsBySize::new(|rows| select_sql(Grain::Hour, rows), MAX_SKETCH_ROWS));
+static DAILY_SELECTS: LazyLock<StatementsBySize> =
+    LazyLock::new(|| StatementsBySize::new(|rows| select_sql(Grain::Day, rows), MAX_SKETCH_ROWS));
+static HOURLY_UPSERTS: LazyLock<StatementsBySize> =
+    LazyLock::new(|| StatementsBySize::new(|rows| upsert_sql(Grain::Hour, rows), MAX_SKETCH_ROWS));
+static DAILY_UPSERTS: LazyLock<StatementsBySize> =
+    LazyLock::new(|| StatementsBySize::new(|rows| upsert_sql(Grain::Day, rows), MAX_SKETCH_ROWS));
 
 /// A sketch row as read.
 fn latency_row(row: &sqlx::sqlite::SqliteRow) -> Result<LatencyRow, sqlx::Error> {
@@ -139,11 +135,14 @@ pub(crate) async fn read_sketches(
     filter: &RollupFilter,
 ) -> StoreResult<Vec<LatencyRow>> {
     let (table, time) = (grain.sketch_table(), grain.time());
-    let mut sql = format!(
-        "SELECT {time}, {SKETCH_COLUMNS} FROM {table} WHERE {time} >= ? AND {time} < ?"
-    );
+    let mut sql =
+        format!("SELECT {time}, {SKETCH_COLUMNS} FROM {table} WHERE {time} >= ? AND {time} < ?");
     if let Some(teams) = &filter.team_ids {
-        let _ = write!(sql, " AND team_id IN ({})", vec!["?"; teams.len()].join(", "));
+        let _ = write!(
+            sql,
+            " AND team_id IN ({})",
+            vec!["?"; teams.len()].join(", ")
+        );
     }
     if filter.key_id.is_some() {
         sql.push_str(" AND key_id = ?");

@@ -307,7 +307,10 @@ pub fn group_sketches(
         let group = match grouping {
             Grouping::Total | Grouping::StatusClass => (0, String::new()),
             Grouping::Hour => (row.start_ms, String::new()),
-            Grouping::Day => (row.start_ms - row.start_ms.rem_euclid(DAY_MS), String::new()),
+            Grouping::Day => (
+                row.start_ms - row.start_ms.rem_euclid(DAY_MS),
+                String::new(),
+            ),
             Grouping::Key => (row.key_id, String::new()),
             Grouping::Route => (row.route_id, String::new()),
             Grouping::Team => (row.team_id, String::new()),

@@ -54,9 +54,13 @@ impl Backend {
     /// Usage totals over a range.
     pub async fn usage_totals(&self, ask: &UsageAsk) -> Outcome<UsageSummary> {
         match self {
-            Self::Local(l) => Ok(usage::totals(l.store.as_ref(), &ask.rollups())
-                .await
-                .map_err(api_failure)?),
+            Self::Local(l) => Ok(usage::totals(
+                l.store.as_ref(),
+                &ask.rollups(),
+                usage::Percentiles::Sketched,
+            )
+            .await
+            .map_err(api_failure)?),
             Self::Remote(r) => Ok(r
                 .get_query::<SummaryView>("api/v1/usage/summary", &ask.query())
                 .await?
@@ -77,9 +81,16 @@ impl Backend {
             Self::Local(l) => {
                 let grouping = usage::grouping_of(Some(by)).map_err(api_failure)?;
                 let order = usage::order_of(Some(order)).map_err(api_failure)?;
-                usage::top_items(l.store.as_ref(), &ask.rollups(), grouping, order, limit)
-                    .await
-                    .map_err(api_failure)
+                usage::top_items(
+                    l.store.as_ref(),
+                    &ask.rollups(),
+                    grouping,
+                    order,
+                    limit,
+                    usage::Percentiles::Sketched,
+                )
+                .await
+                .map_err(api_failure)
             }
             Self::Remote(r) => {
                 let mut query = ask.query();

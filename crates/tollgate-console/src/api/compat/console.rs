@@ -14,8 +14,8 @@ use super::SeedEnvelope;
 use crate::ConsoleState;
 use crate::api::quotas::quota_view;
 use crate::api::usage::{
-    LogPage, LogQuery, SeriesPoint, TopItem, UsageQuery, UsageSummary, log_page, series_points,
-    top_items, totals,
+    LogPage, LogQuery, Percentiles, SeriesPoint, TopItem, UsageQuery, UsageSummary, log_page,
+    series_points, top_items, totals,
 };
 use crate::api::views::KeyView;
 use crate::auth::Caller;
@@ -124,7 +124,7 @@ pub async fn usage_trend(
         ..UsageQuery::default()
     }
     .scope(&caller)?;
-    let points = series_points(&state, &scope, Grouping::Day).await?;
+    let points = series_points(&state, &scope, Grouping::Day, Percentiles::Skipped).await?;
     let reported = if caller.user.is_admin {
         state
             .store
@@ -201,7 +201,7 @@ pub async fn console_export(
         ..UsageQuery::default()
     }
     .scope(&caller)?;
-    let summary_30d = totals(state.store.as_ref(), &scope.rollups).await?;
+    let summary_30d = totals(state.store.as_ref(), &scope.rollups, Percentiles::Sketched).await?;
     let now = now_ms();
     let keys = state
         .store
@@ -217,13 +217,14 @@ pub async fn console_export(
             generated_at: now,
             stats: stats.data,
             summary_30d,
-            daily: series_points(&state, &scope, Grouping::Day).await?,
+            daily: series_points(&state, &scope, Grouping::Day, Percentiles::Sketched).await?,
             top_keys: top_items(
                 state.store.as_ref(),
                 &scope.rollups,
                 Grouping::Key,
                 AggregateOrder::CallsDesc,
                 10,
+                Percentiles::Sketched,
             )
             .await?,
             top_routes: top_items(
@@ -232,6 +233,7 @@ pub async fn console_export(
                 Grouping::Route,
                 AggregateOrder::CallsDesc,
                 10,
+                Percentiles::Sketched,
             )
             .await?,
             models: top_items(
@@ -240,6 +242,7 @@ pub async fn console_export(
                 Grouping::Model,
                 AggregateOrder::TokensDesc,
                 50,
+                Percentiles::Sketched,
             )
             .await?,
             keys,

@@ -14,7 +14,7 @@ use crate::api::ingest::{
     Logged, UsageLog, accept, authorize, require_json, time_window, usage_logs_from_body,
 };
 use crate::api::usage::{
-    SeriesPoint, TopItem, UsageQuery, UsageSummary, series_points, top_items, totals,
+    Percentiles, SeriesPoint, TopItem, UsageQuery, UsageSummary, series_points, top_items, totals,
 };
 use crate::api::views::KeyView;
 use crate::auth::Caller;
@@ -139,8 +139,8 @@ pub async fn usage_stats(
     caller: Caller,
 ) -> ApiResult<Json<SeedStats>> {
     let scope = last_day().scope(&caller)?;
-    let points = series_points(&state, &scope, Grouping::Hour).await?;
-    let summary = totals(state.store.as_ref(), &scope.rollups).await?;
+    let points = series_points(&state, &scope, Grouping::Hour, Percentiles::Skipped).await?;
+    let summary = totals(state.store.as_ref(), &scope.rollups, Percentiles::Skipped).await?;
     Ok(Json(SeedStats {
         total_calls: summary.calls,
         success_rate: percent(summary.success_rate),
@@ -164,6 +164,7 @@ pub async fn usage_stats(
                 Grouping::Key,
                 AggregateOrder::CallsDesc,
                 10,
+                Percentiles::Skipped,
             )
             .await?,
         ),
@@ -174,6 +175,7 @@ pub async fn usage_stats(
                 Grouping::Route,
                 AggregateOrder::CallsDesc,
                 10,
+                Percentiles::Skipped,
             )
             .await?,
         ),
@@ -184,6 +186,7 @@ pub async fn usage_stats(
                 Grouping::Route,
                 AggregateOrder::CallsDesc,
                 1000,
+                Percentiles::Skipped,
             )
             .await?,
         ),
@@ -233,15 +236,16 @@ pub async fn key_usage(
     .scope(&caller)?;
     Ok(Json(KeyUsage {
         key: KeyView::of(&key, now_ms()),
-        last_24h: totals(state.store.as_ref(), &day.rollups).await?,
-        last_30d: totals(state.store.as_ref(), &month.rollups).await?,
-        hourly: series_points(&state, &day, Grouping::Hour).await?,
+        last_24h: totals(state.store.as_ref(), &day.rollups, Percentiles::Skipped).await?,
+        last_30d: totals(state.store.as_ref(), &month.rollups, Percentiles::Skipped).await?,
+        hourly: series_points(&state, &day, Grouping::Hour, Percentiles::Skipped).await?,
         routes: top_items(
             state.store.as_ref(),
             &month.rollups,
             Grouping::Route,
             AggregateOrder::CallsDesc,
             100,
+            Percentiles::Skipped,
         )
         .await?,
         models: top_items(
@@ -250,6 +254,7 @@ pub async fn key_usage(
             Grouping::Model,
             AggregateOrder::TokensDesc,
             100,
+            Percentiles::Skipped,
         )
         .await?,
     }))
@@ -269,6 +274,7 @@ pub async fn route_usage(
             Grouping::Route,
             AggregateOrder::CallsDesc,
             1000,
+            Percentiles::Skipped,
         )
         .await?,
     ))

@@ -13,7 +13,7 @@ use tollgate_core::time::{DAY_MS, now_ms};
 use tollgate_store::{AggregateOrder, EventCursor, EventFilter, Grouping, Store};
 use utoipa::IntoParams;
 
-use super::{LogEntry, LogQuery, UsageQuery, event_filter, series_points, top_items};
+use super::{LogEntry, LogQuery, Percentiles, UsageQuery, event_filter, series_points, top_items};
 use crate::ConsoleState;
 use crate::api::vocabulary::ExportFormat;
 use crate::api::vocabulary::{Bucket, ExportDataset, Grouping as By};
@@ -295,7 +295,7 @@ pub async fn export(
             let mut out = Vec::new();
             if dataset == ExportDataset::Series {
                 let bucket = Grouping::from(q.bucket.unwrap_or(Bucket::Day));
-                for p in series_points(&state, &scope, bucket).await? {
+                for p in series_points(&state, &scope, bucket, Percentiles::Sketched).await? {
                     out.extend(enc.row(&p));
                 }
             } else {
@@ -305,6 +305,7 @@ pub async fn export(
                     Grouping::from(q.by.unwrap_or(By::Key)),
                     AggregateOrder::CallsDesc,
                     1000,
+                    Percentiles::Sketched,
                 )
                 .await?
                 {

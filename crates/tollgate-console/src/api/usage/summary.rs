@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use tollgate_core::sketch::LatencySketch;
 use tollgate_core::time::{DAY_MS, HOUR_MS};
 use tollgate_core::usage::histogram_quantile;
+use tollgate_store::rollup::LatencySketches;
 use tollgate_store::{AggregateOrder, Grouping, RollupFilter, Store, UsageAggregate};
 use utoipa::{IntoParams, ToSchema};
 
@@ -29,12 +31,34 @@ pub struct UsageSummary {
     pub success_rate: f64,
     /// Mean latency, ms.
     pub avg_latency_ms: f64,
-    /// Median latency, ms (from the roll-ups' histogram: within a bucket's resolution).
+    /// Median latency, ms: within 2 % of the true one from 0.1 ms to 10 minutes (latency
+    /// sketches), or the upper bound of a coarse bucket when `coarse` is true. 0 below 0.1 ms,
+    /// 600000 (10 minutes) for latencies above.
     pub p50_latency_ms: Option<f64>,
-    /// 95th percentile latency, ms.
+    /// 90th percentile latency, ms (as `p50_latency_ms`).
+    pub p90_latency_ms: Option<f64>,
+    /// 95th percentile latency, ms (as `p50_latency_ms`).
     pub p95_latency_ms: Option<f64>,
-    /// 99th percentile latency, ms.
+    /// 99th percentile latency, ms (as `p50_latency_ms`).
     pub p99_latency_ms: Option<f64>,
+    /// 99.9th percentile latency, ms (as `p50_latency_ms`).
+    pub p999_latency_ms: Option<f64>,
+    /// Whether the latency percentiles come from the roll-ups' 24 coarse buckets (each reported
+    /// as its bucket's upper bound) rather than from latency sketches: some of the calls were
+    /// rolled up before sketches were kept (migration 0014), or a status-class filter or
+    /// grouping is set (sketches are not kept per status class).
+    pub coarse: bool,
+    /// Median upstream latency (time until the upstream's response head), ms, over the calls
+    /// that reached an upstream and were sketched; within 2 %. `None` when there were none.
+    pub upstream_p50_latency_ms: Option<f64>,
+    /// 90th percentile upstream latency, ms.
+    pub upstream_p90_latency_ms: Option<f64>,
+    /// 95th percentile upstream latency, ms.
+    pub upstream_p95_latency_ms: Option<f64>,
+    /// 99th percentile upstream latency, ms.
+    pub upstream_p99_latency_ms: Option<f64>,
+    /// 99.9th percentile upstream latency, ms.
+    pub upstream_p999_latency_ms: Option<f64>,
     /// Prompt tokens.
     pub prompt_tokens: i64,
     /// Completion tokens.
@@ -67,8 +91,16 @@ impl From<&UsageAggregate> for UsageSummary {
                 a.latency_sum_us as f64 / a.calls as f64 / 1000.0
             },
             p50_latency_ms: histogram_quantile(&a.latency_hist, 0.50),
+            p90_latency_ms: histogram_quantile(&a.latency_hist, 0.90),
             p95_latency_ms: histogram_quantile(&a.latency_hist, 0.95),
             p99_latency_ms: histogram_quantile(&a.latency_hist, 0.99),
+            p999_latency_ms: histogram_quantile(&a.latency_hist, 0.999),
+            coarse: a.calls > 0,
+            upstream_p50_latency_ms: None,
+            upstream_p90_latency_ms: None,
+            upstream_p95_latency_ms: None,
+            upstream_p99_latency_ms: None,
+            upstream_p999_latency_ms: None,
             prompt_tokens: a.prompt_tokens,
             completion_tokens: a.completion_tokens,
             total_tokens: a.total_tokens,
@@ -79,6 +111,66 @@ impl From<&UsageAggregate> for UsageSummary {
             unpriced_calls: a.unpriced_calls,
         }
     }
+}
+
+impl UsageSummary {
+    /// Takes the percentiles from `sketches`, the latency sketches of the same calls, where they
+    /// cover every call; the upstream ones from them in any case. Without sketches for all its
+    /// calls the summary keeps the coarse percentiles and says so.
+    pub fn refine(&mut self, sketches: Option<&LatencySketches>) {
+        let Some(sketches) = sketches else {
+            return;
+        };
+        let quantiles =
+            |s: &LatencySketch| [0.50, 0.90, 0.95, 0.99, 0.999].map(|q| s.quantile_ms(q));
+        let sketched = i64::try_from(sketches.total.count()).unwrap_or(i64::MAX);
+        // More sketched calls than counted ones: a batch committed between the two reads.
+        if self.calls > 0 && sketched >= self.calls {
+            [
+                self.p50_latency_ms,
+                self.p90_latency_ms,
+                self.p95_latency_ms,
+                self.p99_latency_ms,
+                self.p999_latency_ms,
+            ] = quantiles(&sketches.total);
+            self.coarse = false;
+        }
+        [
+            self.upstream_p50_latency_ms,
+            self.upstream_p90_latency_ms,
+            self.upstream_p95_latency_ms,
+            self.upstream_p99_latency_ms,
+            self.upstream_p999_latency_ms,
+        ] = quantiles(&sketches.upstream);
+    }
+}
+
+/// Whether an answer reports latency percentiles, and so reads the latency sketches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Percentiles {
+    /// Read the sketches: percentiles within 2 % where they cover the calls.
+    Sketched,
+    /// Only the roll-ups (the answer does not show percentiles).
+    Skipped,
+}
+
+/// The latency sketches of `filter` per group of `grouping`, by (bucket, label); empty when
+/// `percentiles` is `Skipped`.
+async fn sketches_by_group(
+    store: &dyn Store,
+    filter: &RollupFilter,
+    grouping: Grouping,
+    percentiles: Percentiles,
+) -> ApiResult<HashMap<(i64, String), LatencySketches>> {
+    if percentiles == Percentiles::Skipped {
+        return Ok(HashMap::new());
+    }
+    Ok(store
+        .latency_sketches(filter, grouping)
+        .await?
+        .into_iter()
+        .map(|g| ((g.bucket, g.label), g.sketches))
+        .collect())
 }
 
 /// One point of a series.
@@ -125,13 +217,20 @@ pub struct SummaryView {
 }
 
 /// The totals of the roll-ups matching `filter` (zeros when nothing matches).
-pub async fn totals(store: &dyn Store, filter: &RollupFilter) -> ApiResult<UsageSummary> {
+pub async fn totals(
+    store: &dyn Store,
+    filter: &RollupFilter,
+    percentiles: Percentiles,
+) -> ApiResult<UsageSummary> {
+    // The roll-ups first: a batch committed in between adds to the sketches, never only to the
+    // counts (see `UsageSummary::refine`).
     let rows = store
         .aggregate_usage(filter, Grouping::Total, AggregateOrder::Bucket, 1)
         .await?;
-    Ok(UsageSummary::from(
-        rows.first().unwrap_or(&UsageAggregate::default()),
-    ))
+    let mut summary = UsageSummary::from(rows.first().unwrap_or(&UsageAggregate::default()));
+    let sketches = sketches_by_group(store, filter, Grouping::Total, percentiles).await?;
+    summary.refine(sketches.get(&(0, String::new())));
+    Ok(summary)
 }
 
 /// Totals, success rate, latency percentiles, tokens and cost for a range and filters.
@@ -143,7 +242,7 @@ pub async fn summary(
     ApiQuery(q): ApiQuery<UsageQuery>,
 ) -> ApiResult<Json<SummaryView>> {
     let scope = q.scope(&caller)?;
-    let summary = totals(state.store.as_ref(), &scope.rollups).await?;
+    let summary = totals(state.store.as_ref(), &scope.rollups, Percentiles::Sketched).await?;
     let reported_tokens = reported_by_day(&state, &caller, &q, &scope)
         .await?
         .values()
@@ -215,6 +314,7 @@ pub async fn series_points(
     state: &ConsoleState,
     scope: &Scope,
     bucket: Grouping,
+    percentiles: Percentiles,
 ) -> ApiResult<Vec<SeriesPoint>> {
     let step = if bucket == Grouping::Hour {
         HOUR_MS
@@ -225,14 +325,18 @@ pub async fn series_points(
         .store
         .aggregate_usage(&scope.rollups, bucket, AggregateOrder::Bucket, 10_000)
         .await?;
+    let sketches =
+        sketches_by_group(state.store.as_ref(), &scope.rollups, bucket, percentiles).await?;
     let by_ts: HashMap<i64, &UsageAggregate> = rows.iter().map(|r| (r.bucket, r)).collect();
     let empty = UsageAggregate::default();
     let mut points = Vec::new();
     let mut ts = scope.from_ms - scope.from_ms.rem_euclid(step);
     while ts < scope.to_ms {
+        let mut summary = UsageSummary::from(*by_ts.get(&ts).unwrap_or(&&empty));
+        summary.refine(sketches.get(&(ts, String::new())));
         points.push(SeriesPoint {
             ts,
-            summary: UsageSummary::from(*by_ts.get(&ts).unwrap_or(&&empty)),
+            summary,
             reported_tokens: None,
         });
         ts += step;
@@ -263,7 +367,7 @@ pub async fn series(
         None if span <= 2 * DAY_MS => Grouping::Hour,
         None => Grouping::Day,
     };
-    let mut points = series_points(&state, &scope, bucket).await?;
+    let mut points = series_points(&state, &scope, bucket, Percentiles::Sketched).await?;
     if bucket == Grouping::Day {
         let reported = reported_by_day(&state, &caller, &filters, &scope).await?;
         for p in &mut points {
@@ -309,8 +413,10 @@ pub async fn top_items(
     by: Grouping,
     order: AggregateOrder,
     limit: i64,
+    percentiles: Percentiles,
 ) -> ApiResult<Vec<TopItem>> {
     let rows = store.aggregate_usage(filter, by, order, limit).await?;
+    let sketches = sketches_by_group(store, filter, by, percentiles).await?;
     let names: HashMap<i64, String> = match by {
         Grouping::Key => store
             .list_keys(None)
@@ -363,11 +469,9 @@ pub async fn top_items(
                     }),
                 ),
             };
-            TopItem {
-                id,
-                name,
-                summary: UsageSummary::from(r),
-            }
+            let mut summary = UsageSummary::from(r);
+            summary.refine(sketches.get(&(r.bucket, r.label.clone())));
+            TopItem { id, name, summary }
         })
         .collect())
 }
@@ -410,6 +514,7 @@ pub async fn top(
             by,
             AggregateOrder::from(q.order.unwrap_or(SortOrder::Calls)),
             limit,
+            Percentiles::Sketched,
         )
         .await?,
     ))
