@@ -94,6 +94,15 @@ fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1} ms"))
 }
 
+/// A percentile, marked `≤` when it is a coarse bucket's upper bound rather than a sketch's
+/// estimate.
+fn coarse_ms(v: Option<f64>, coarse: bool) -> String {
+    match v {
+        Some(v) if coarse => format!("≤ {v:.1} ms"),
+        _ => ms(v),
+    }
+}
+
 async fn stats(
     backend: &Backend,
     args: &UsageFilterArgs,
@@ -121,13 +130,31 @@ async fn stats(
                 format!("{:.2} %", s.success_rate * 100.0),
             ],
             vec![
-                "latency avg / p50 / p95 / p99".into(),
+                "latency avg / p50 / p90 / p95 / p99 / p99.9".into(),
                 format!(
-                    "{:.1} ms / {} / {} / {}",
+                    "{:.1} ms / {} / {} / {} / {} / {}{}",
                     s.avg_latency_ms,
                     ms(s.p50_latency_ms),
+                    ms(s.p90_latency_ms),
                     ms(s.p95_latency_ms),
-                    ms(s.p99_latency_ms)
+                    ms(s.p99_latency_ms),
+                    ms(s.p999_latency_ms),
+                    if s.coarse {
+                        " (coarse: bucket upper bounds)"
+                    } else {
+                        ""
+                    }
+                ),
+            ],
+            vec![
+                "upstream p50 / p90 / p95 / p99 / p99.9".into(),
+                format!(
+                    "{} / {} / {} / {} / {}",
+                    ms(s.upstream_p50_latency_ms),
+                    ms(s.upstream_p90_latency_ms),
+                    ms(s.upstream_p95_latency_ms),
+                    ms(s.upstream_p99_latency_ms),
+                    ms(s.upstream_p999_latency_ms)
                 ),
             ],
             vec![
@@ -166,7 +193,10 @@ async fn top(backend: &Backend, a: &crate::cli::UsageTopArgs, r: &Range) -> anyh
             a.by.as_str(),
             "calls",
             "errors",
+            "p50",
             "p95",
+            "p99",
+            "upstream p95",
             "tokens",
             "cached",
             "reasoning",
@@ -179,7 +209,10 @@ async fn top(backend: &Backend, a: &crate::cli::UsageTopArgs, r: &Range) -> anyh
                     i.name.clone(),
                     i.summary.calls.to_string(),
                     i.summary.errors.to_string(),
-                    ms(i.summary.p95_latency_ms),
+                    ms(i.summary.p50_latency_ms),
+                    coarse_ms(i.summary.p95_latency_ms, i.summary.coarse),
+                    coarse_ms(i.summary.p99_latency_ms, i.summary.coarse),
+                    ms(i.summary.upstream_p95_latency_ms),
                     i.summary.total_tokens.to_string(),
                     i.summary.cached_tokens.to_string(),
                     i.summary.reasoning_tokens.to_string(),

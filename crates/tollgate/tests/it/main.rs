@@ -50,6 +50,7 @@ mod matrix;
 mod metrics;
 mod middleware;
 mod mistakes;
+mod percentiles;
 mod platform;
 mod prices;
 mod remote_cli;

@@ -21,6 +21,8 @@ use crate::extract::ApiQuery;
 
 /// Totals of a set of calls.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+// A field missing from an older server's answer (the remote CLI) reads as empty.
+#[serde(default)]
 pub struct UsageSummary {
     /// Calls.
     pub calls: i64,
