@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import type { Schemas } from '../../api/client';
 import { FilterBar } from './FilterBar';
+import { LatencyCard } from './LatencyCard';
 import { bucketLabel, delta, foldOthers, seriesToChart } from './chartData';
 import {
   DAY_MS,
@@ -31,8 +32,16 @@ function point(ts: number, calls: number, extra: Partial<Schemas['SeriesPoint']>
     success_rate: 1,
     avg_latency_ms: calls ? 120 : 0,
     p50_latency_ms: calls ? 100 : null,
+    p90_latency_ms: calls ? 250 : null,
     p95_latency_ms: calls ? 300 : null,
     p99_latency_ms: calls ? 500 : null,
+    p999_latency_ms: calls ? 900 : null,
+    coarse: false,
+    upstream_p50_latency_ms: null,
+    upstream_p90_latency_ms: null,
+    upstream_p95_latency_ms: null,
+    upstream_p99_latency_ms: null,
+    upstream_p999_latency_ms: null,
     prompt_tokens: calls * 10,
     completion_tokens: calls * 5,
     total_tokens: calls * 15,
@@ -293,5 +302,31 @@ describe('FilterBar', () => {
     expect(update).toHaveBeenLastCalledWith({ team_id: 1, key_id: 7 });
     fireEvent.click(screen.getByRole('button', { name: 'custom' }));
     expect(update).toHaveBeenLastCalledWith({ range: 'custom', from: NOW - 7 * DAY_MS, to: NOW });
+  });
+});
+
+describe('LatencyCard', () => {
+  afterEach(cleanup);
+  const t = (key: string) => key;
+  const summary = (extra: Partial<Schemas['SummaryView']>): Schemas['SummaryView'] => ({
+    ...point(0, 10),
+    from: 0,
+    to: HOUR_MS,
+    reported_tokens: 0,
+    ...extra,
+  });
+
+  it('shows p50 to p99.9, and the upstream ones when calls reached an upstream', () => {
+    render(<LatencyCard summary={summary({ upstream_p50_latency_ms: 80, upstream_p999_latency_ms: 700 })} t={t} />);
+    const total = screen.getByTestId('latency-total').textContent ?? '';
+    for (const label of ['p50', 'p90', 'p95', 'p99', 'p99.9']) expect(total).toContain(label);
+    expect(screen.getByTestId('latency-upstream').textContent).toContain('p99.9');
+    expect(screen.getByText('latency_desc')).toBeTruthy();
+  });
+
+  it('says when the percentiles are coarse buckets and hides an empty upstream', () => {
+    render(<LatencyCard summary={summary({ coarse: true })} t={t} />);
+    expect(screen.getByText('latency_coarse')).toBeTruthy();
+    expect(screen.queryByTestId('latency-upstream')).toBeNull();
   });
 });

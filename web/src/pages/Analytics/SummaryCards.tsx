@@ -94,7 +94,7 @@ export function SummaryCards({
         value={
           <span className="percentiles">
             {millis(s.p50_latency_ms)} <span className="muted">/</span> {millis(s.p95_latency_ms)} <span className="muted">/</span>{' '}
-            {millis(s.p99_latency_ms)}
+            {millis(s.p999_latency_ms)}
           </span>
         }
       />
