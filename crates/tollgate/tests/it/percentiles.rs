@@ -296,6 +296,65 @@ async fn percentiles_match_known_distributions(backend: Backend) {
         .await;
     assert_eq!(ok_only["calls"].as_u64(), Some(calls.len() as u64));
     assert_eq!(ok_only["coarse"], true, "{ok_only}");
+
+    // Roll-ups written before migration 0014 have no sketch: take the first day's away, as if
+    // it had been rolled up then. A range holding it falls back to the coarse buckets' upper
+    // bounds and says so; a range after it stays exact.
+    let first_day = from - from.rem_euclid(DAY_MS);
+    forget_sketches_before(&db, first_day + DAY_MS).await;
+    let old = admin
+        .ok(
+            Method::GET,
+            &format!("/api/v1/usage/summary?{range}"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(old["coarse"], true, "{old}");
+    let p95 = old["p95_latency_ms"].as_f64().expect("coarse p95");
+    assert!(
+        tollgate_core::usage::LATENCY_BUCKETS_MS.contains(&p95),
+        "a coarse p95 is a bucket bound: {p95}"
+    );
+    let later_from = first_day + DAY_MS;
+    let later = admin
+        .ok(
+            Method::GET,
+            &format!("/api/v1/usage/summary?from={later_from}&to={to}"),
+            None,
+            200,
+        )
+        .await;
+    let after: Vec<&Call> = calls.iter().filter(|c| c.ts >= later_from).collect();
+    check("after the first day", &later, &after);
+}
+
+/// Deletes every sketch row before `before_ms`, as for roll-ups written before migration 0014.
+async fn forget_sketches_before(db: &TestDb, before_ms: i64) {
+    let statements = [
+        "DELETE FROM latency_hourly WHERE hour < $1",
+        "DELETE FROM latency_daily WHERE day < $1",
+    ];
+    for sql in statements {
+        match db.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
+                sqlx::query(sql)
+                    .bind(before_ms)
+                    .execute(&pool)
+                    .await
+                    .expect("delete sketches");
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
+                sqlx::query(sql)
+                    .bind(before_ms)
+                    .execute(&pool)
+                    .await
+                    .expect("delete sketches");
+            }
+        }
+    }
 }
 
 both_backends!(percentiles_match_known_distributions);
