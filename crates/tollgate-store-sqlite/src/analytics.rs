@@ -456,11 +456,12 @@ impl AnalyticsQueries for SqliteStore {
                 Grain::Hour => (before_ms, DAY_MS),
                 Grain::Day => (day_cut, 24 * DAY_MS),
             };
-            for table in [grain.table(), grain.sketch_table()] {
-                deleted += self
-                    .delete_rollups((table, grain.time()), cut, step)
-                    .await?;
-            }
+            deleted += self
+                .delete_rollups((grain.table(), grain.time()), cut, step)
+                .await?;
+            // Their latency sketches go with them (not counted: not roll-up rows).
+            self.delete_rollups((grain.sketch_table(), grain.time()), cut, step)
+                .await?;
         }
         Ok(deleted)
     }

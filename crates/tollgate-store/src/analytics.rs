@@ -211,7 +211,7 @@ pub trait AnalyticsQueries {
     async fn trim_usage(&self, max_rows: i64, batch: i64) -> StoreResult<u64>;
     /// Deletes hourly roll-up rows with `hour < before_ms` and daily ones with `day <` `before_ms`
     /// aligned down to its UTC day (only whole days: the day holding the cut keeps its daily row,
-    /// so whole-day aggregates still count its hours before the cut); returns how many rows of
-    /// both.
+    /// so whole-day aggregates still count its hours before the cut), and the latency sketches
+    /// of the same hours and days; returns how many roll-up rows of both grains went.
     async fn delete_rollups_before(&self, before_ms: i64) -> StoreResult<u64>;
 }

@@ -1103,6 +1103,19 @@ pub async fn retention_deletes_exactly_what_it_should(store: &dyn Store) {
         u64::try_from(hourly_rows.len() + daily_rows.len()).expect("fits"),
         "delete_rollups_before counts hourly and daily rows"
     );
+    let before_cut = RollupFilter {
+        from_ms: base - 3 * DAY_MS,
+        to_ms: rollup_cut - rollup_cut.rem_euclid(HOUR_MS),
+        ..RollupFilter::default()
+    };
+    assert_eq!(
+        store
+            .latency_sketches(&before_cut, Grouping::Hour)
+            .await
+            .expect("latency_sketches"),
+        Vec::new(),
+        "the hours' latency sketches went with their roll-ups"
+    );
     let later_days: Vec<UsageAggregate> = daily_before
         .iter()
         .filter(|d| d.bucket >= day_cut)
