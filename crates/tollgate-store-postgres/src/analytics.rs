@@ -13,7 +13,7 @@ use tollgate_store::{
 };
 
 use tollgate_store::rollup::{
-    DAY_MS, Grain, RangePart as Part, contains_pattern, group_sketches, sketch_parts,
+    DAY_MS, Grain, RangePart as Part, SketchRows, contains_pattern, group_sketches, sketch_parts,
     sketches_answer, split_range,
 };
 
@@ -440,10 +440,19 @@ impl AnalyticsQueries for PostgresStore {
         if !sketches_answer(filter, grouping) {
             return Ok(Vec::new());
         }
+        let which = SketchRows::for_query(filter, grouping);
         let mut rows = Vec::new();
         for part in sketch_parts(filter.from_ms, filter.to_ms, grouping) {
             rows.extend(
-                read_sketches(&self.pool, part.grain, part.from_ms, part.to_ms, filter).await?,
+                read_sketches(
+                    &self.pool,
+                    part.grain,
+                    part.from_ms,
+                    part.to_ms,
+                    filter,
+                    which,
+                )
+                .await?,
             );
         }
         group_sketches(grouping, rows)

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
-use tollgate_store::rollup::{Grain, LatencyKey, LatencyRow, LatencySketches};
+use tollgate_store::rollup::{Grain, LatencyKey, LatencyRow, LatencySketches, SketchRows};
 use tollgate_store::{RollupFilter, StoreResult};
 
 use crate::store_error;
@@ -115,10 +115,13 @@ pub(crate) async fn read_sketches(
     from_ms: i64,
     to_ms: i64,
     filter: &RollupFilter,
+    rows: SketchRows,
 ) -> StoreResult<Vec<LatencyRow>> {
     let (table, time) = (grain.sketch_table(), grain.time());
-    let mut sql =
-        format!("SELECT {time}, {SKETCH_COLUMNS} FROM {table} WHERE {time} >= $1 AND {time} < $2");
+    let mut sql = format!(
+        "SELECT {time}, {SKETCH_COLUMNS} FROM {table} WHERE {time} >= $1 AND {time} < $2 AND {}",
+        rows.condition()
+    );
     let mut n = 2;
     let mut next = || {
         n += 1;

@@ -301,6 +301,10 @@ impl UsageQueries for PostgresStore {
                 status_class: e.status_class(),
             };
             sketches.entry(LatencyKey::of(&key)).or_default().add(e);
+            sketches
+                .entry(LatencyKey::team_summary(&key))
+                .or_default()
+                .add(e);
             rollups.entry(key).or_default().add(e);
             if let Some(key_id) = a.key_id {
                 let ts = last_used.entry(key_id).or_insert(e.ts_ms);

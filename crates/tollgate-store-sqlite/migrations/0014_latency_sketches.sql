@@ -6,6 +6,10 @@
 -- the transaction that adds it to usage_hourly and usage_daily; latency_sketches reads whole
 -- days from latency_daily and the hours around them from latency_hourly.
 --
+-- Besides one row per team, key, route and model, each team has a summary row per hour and day
+-- (key_id = route_id = -1, model ''), so that percentiles without a key, route or model filter
+-- read one row per team and day. No key has id -1.
+--
 -- Roll-ups written before this migration have no sketch and cannot be given one exactly: the API
 -- reports their periods' percentiles from the 24-bucket histogram, marked `coarse`.
 -- Kept parallel to tollgate-store-postgres/migrations/0014_latency_sketches.sql.

@@ -16,7 +16,7 @@ use crate::rows::{aggregate_from_row, stored_event_from_row};
 use crate::sketches::read_sketches;
 use crate::usage::EVENT_COLUMNS;
 use tollgate_store::rollup::{
-    DAY_MS, Grain, RangePart as Part, contains_pattern, group_sketches, sketch_parts,
+    DAY_MS, Grain, RangePart as Part, SketchRows, contains_pattern, group_sketches, sketch_parts,
     sketches_answer, split_range,
 };
 use tollgate_store_sql::aggregate_order;
@@ -369,10 +369,19 @@ impl AnalyticsQueries for SqliteStore {
         if !sketches_answer(filter, grouping) {
             return Ok(Vec::new());
         }
+        let which = SketchRows::for_query(filter, grouping);
         let mut rows = Vec::new();
         for part in sketch_parts(filter.from_ms, filter.to_ms, grouping) {
             rows.extend(
-                read_sketches(&self.reader, part.grain, part.from_ms, part.to_ms, filter).await?,
+                read_sketches(
+                    &self.reader,
+                    part.grain,
+                    part.from_ms,
+                    part.to_ms,
+                    filter,
+                    which,
+                )
+                .await?,
             );
         }
         group_sketches(grouping, rows)

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteConnection;
-use tollgate_store::rollup::{Grain, LatencyKey, LatencyRow, LatencySketches};
+use tollgate_store::rollup::{Grain, LatencyKey, LatencyRow, LatencySketches, SketchRows};
 use tollgate_store::{RollupFilter, StoreResult};
 
 use crate::store_error;
@@ -133,10 +133,13 @@ pub(crate) async fn read_sketches(
     from_ms: i64,
     to_ms: i64,
     filter: &RollupFilter,
+    rows: SketchRows,
 ) -> StoreResult<Vec<LatencyRow>> {
     let (table, time) = (grain.sketch_table(), grain.time());
-    let mut sql =
-        format!("SELECT {time}, {SKETCH_COLUMNS} FROM {table} WHERE {time} >= ? AND {time} < ?");
+    let mut sql = format!(
+        "SELECT {time}, {SKETCH_COLUMNS} FROM {table} WHERE {time} >= ? AND {time} < ? AND {}",
+        rows.condition()
+    );
     if let Some(teams) = &filter.team_ids {
         let _ = write!(
             sql,

@@ -121,7 +121,25 @@ pub struct LatencyKey {
     pub model: String,
 }
 
+/// The `key_id` (and `route_id`) of a team's summary sketch rows: every call of the team in the
+/// hour or day, whatever its key, route and model. No key has this id (ids start at 1, 0 is
+/// unattributed), so detailed rows and summary rows never mix.
+pub const TEAM_SUMMARY: i64 = -1;
+
 impl LatencyKey {
+    /// The team summary row (see [`TEAM_SUMMARY`]) that a roll-up row's calls also go to, so that
+    /// unfiltered percentiles read one row per team and day instead of one per key, route and
+    /// model.
+    pub fn team_summary(key: &RollupKey) -> Self {
+        Self {
+            start_ms: key.start_ms,
+            team_id: key.team_id,
+            key_id: TEAM_SUMMARY,
+            route_id: TEAM_SUMMARY,
+            model: String::new(),
+        }
+    }
+
     /// The sketch row a roll-up row's calls also go to.
     pub fn of(key: &RollupKey) -> Self {
         Self {
@@ -287,6 +305,40 @@ pub fn sketch_parts(from_ms: i64, to_ms: i64, grouping: Grouping) -> Vec<RangePa
     match grouping {
         Grouping::Hour => whole(),
         _ => split_range(from_ms, to_ms).unwrap_or_else(whole),
+    }
+}
+
+/// Which sketch rows a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SketchRows {
+    /// The teams' summary rows (`key_id = TEAM_SUMMARY`): no key, route or model filter or
+    /// grouping.
+    TeamSummaries,
+    /// The rows per team, key, route and model (`key_id <> TEAM_SUMMARY`).
+    Detailed,
+}
+
+impl SketchRows {
+    /// The fewest rows that answer `filter` grouped by `grouping`.
+    pub fn for_query(filter: &RollupFilter, grouping: Grouping) -> Self {
+        let by_team = matches!(
+            grouping,
+            Grouping::Total | Grouping::Hour | Grouping::Day | Grouping::Team
+        );
+        if by_team && filter.key_id.is_none() && filter.route_id.is_none() && filter.model.is_none()
+        {
+            Self::TeamSummaries
+        } else {
+            Self::Detailed
+        }
+    }
+
+    /// The condition selecting these rows (to follow ` AND `); the id is a constant.
+    pub fn condition(self) -> String {
+        match self {
+            Self::TeamSummaries => format!("key_id = {TEAM_SUMMARY}"),
+            Self::Detailed => format!("key_id <> {TEAM_SUMMARY}"),
+        }
     }
 }
 
