@@ -46,30 +46,29 @@ pub enum SketchError {
 }
 
 /// A latency distribution with quantiles of bounded relative error.
+///
+/// The counts are kept for the window of buckets between the lowest and the highest one used
+/// (DDSketch's dense store with an offset), so that a sketch of a few calls costs a few dozen
+/// counts, not [`BUCKETS`].
 #[derive(Clone, Default)]
 pub struct LatencySketch {
     /// Latencies below [`MIN_US`].
     zero: u64,
     /// Latencies above [`MAX_US`], counted at [`MAX_US`].
     clamped: u64,
-    /// Counts per logarithmic bucket; empty until the first latency in range (then
-    /// [`BUCKETS`] long), so that an empty sketch costs nothing.
+    /// The bucket of `counts[0]`.
+    offset: usize,
+    /// Counts of the buckets `offset..offset + counts.len()`; empty until the first latency in
+    /// range, so that an empty sketch costs nothing.
     counts: Vec<u64>,
 }
 
 impl PartialEq for LatencySketch {
-    /// Equal when every count is: a sketch that never had its buckets made equals one whose
-    /// buckets are all empty.
+    /// Equal when every count is, however wide the windows kept.
     fn eq(&self, other: &Self) -> bool {
-        let buckets = |s: &Self| {
-            s.counts
-                .iter()
-                .copied()
-                .chain(std::iter::repeat(0))
-                .take(BUCKETS)
-                .collect::<Vec<u64>>()
-        };
-        self.zero == other.zero && self.clamped == other.clamped && buckets(self) == buckets(other)
+        self.zero == other.zero
+            && self.clamped == other.clamped
+            && (0..BUCKETS).all(|i| self.bucket(i) == other.bucket(i))
     }
 }
 
@@ -115,6 +114,35 @@ fn bucket_value_ms(index: usize) -> f64 {
     min_ms * 2.0 * GAMMA.powi(exponent) / (GAMMA + 1.0)
 }
 
+/// Where one latency counts in a sketch, worked out once (a logarithm) for adding it to several
+/// sketches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SketchSlot(Slot);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Zero,
+    Clamped,
+    Bucket(usize),
+}
+
+impl SketchSlot {
+    /// The slot of a latency, µs (negative counts as 0).
+    pub fn of(latency_us: i64) -> Self {
+        Self(if latency_us < MIN_US {
+            Slot::Zero
+        } else if latency_us > MAX_US {
+            Slot::Clamped
+        } else {
+            Slot::Bucket(bucket_of(latency_us))
+        })
+    }
+}
+
+/// Buckets a window grows by beyond what it needs, so that a sketch filled one latency at a
+/// time is not copied at every new bucket.
+const WINDOW_SLACK: usize = 8;
+
 impl LatencySketch {
     /// An empty sketch.
     pub fn new() -> Self {
@@ -128,33 +156,73 @@ impl LatencySketch {
 
     /// Counts `n` latencies of the same value, µs.
     pub fn add_n(&mut self, latency_us: i64, n: u64) {
-        if latency_us < MIN_US {
-            self.zero = self.zero.saturating_add(n);
-        } else if latency_us > MAX_US {
-            self.clamped = self.clamped.saturating_add(n);
-        } else {
-            let index = bucket_of(latency_us);
-            if let Some(slot) = self.counts_mut().get_mut(index) {
+        self.add_slot_n(SketchSlot::of(latency_us), n);
+    }
+
+    /// Counts one latency whose slot is known.
+    pub fn add_slot(&mut self, slot: SketchSlot) {
+        self.add_slot_n(slot, 1);
+    }
+
+    fn add_slot_n(&mut self, slot: SketchSlot, n: u64) {
+        match slot.0 {
+            Slot::Zero => self.zero = self.zero.saturating_add(n),
+            Slot::Clamped => self.clamped = self.clamped.saturating_add(n),
+            Slot::Bucket(index) => {
+                let slot = self.slot_mut(index);
                 *slot = slot.saturating_add(n);
             }
         }
     }
 
-    fn counts_mut(&mut self) -> &mut Vec<u64> {
+    /// The count of bucket `index` (0 outside the window).
+    fn bucket(&self, index: usize) -> u64 {
+        index
+            .checked_sub(self.offset)
+            .and_then(|i| self.counts.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The count of bucket `index` (below [`BUCKETS`]), the window grown to hold it.
+    fn slot_mut(&mut self, index: usize) -> &mut u64 {
+        self.cover(index, index);
+        let i = index - self.offset;
+        &mut self.counts[i]
+    }
+
+    /// Grows the window to hold the buckets `low..=high` (both below [`BUCKETS`]).
+    fn cover(&mut self, low: usize, high: usize) {
         if self.counts.is_empty() {
-            self.counts = vec![0; BUCKETS];
+            self.offset = low;
+            self.counts = vec![0; high - low + 1];
+            return;
         }
-        &mut self.counts
+        let end = self.offset + self.counts.len();
+        if low < self.offset {
+            let start = low.saturating_sub(WINDOW_SLACK);
+            let mut grown = vec![0; self.offset - start];
+            grown.extend_from_slice(&self.counts);
+            self.counts = grown;
+            self.offset = start;
+        }
+        if high >= end {
+            let end = (high + 1 + WINDOW_SLACK).min(BUCKETS);
+            self.counts.resize(end - self.offset, 0);
+        }
     }
 
     /// Adds every count of `other`: the sketch of both sets of latencies, exactly.
     pub fn merge(&mut self, other: &Self) {
         self.zero = self.zero.saturating_add(other.zero);
         self.clamped = self.clamped.saturating_add(other.clamped);
-        if other.counts.iter().any(|c| *c > 0) {
-            for (slot, count) in self.counts_mut().iter_mut().zip(&other.counts) {
-                *slot = slot.saturating_add(*count);
-            }
+        if other.counts.is_empty() {
+            return;
+        }
+        self.cover(other.offset, other.offset + other.counts.len() - 1);
+        let start = other.offset - self.offset;
+        for (slot, count) in self.counts[start..].iter_mut().zip(&other.counts) {
+            *slot = slot.saturating_add(*count);
         }
     }
 
@@ -198,10 +266,10 @@ impl LatencySketch {
         if seen > rank {
             return Some(0.0);
         }
-        for (index, c) in self.counts.iter().enumerate() {
+        for (i, c) in self.counts.iter().enumerate() {
             seen = seen.saturating_add(*c);
             if seen > rank {
-                return Some(bucket_value_ms(index));
+                return Some(bucket_value_ms(self.offset + i));
             }
         }
         #[expect(clippy::cast_precision_loss, reason = "a small constant")]
@@ -220,9 +288,9 @@ impl LatencySketch {
         put_varint(&mut out, self.clamped);
         put_varint(&mut out, used as u64);
         let mut previous = 0_u64;
-        for (index, c) in self.counts.iter().enumerate() {
+        for (i, c) in self.counts.iter().enumerate() {
             if *c > 0 {
-                let index = index as u64;
+                let index = (self.offset + i) as u64;
                 put_varint(&mut out, index - previous);
                 put_varint(&mut out, *c);
                 previous = index;
@@ -238,24 +306,30 @@ impl LatencySketch {
         Ok(sketch)
     }
 
-    /// Adds the stored sketch `bytes` to this one, in place (no sketch is built for it); on an
-    /// error nothing is added.
+    /// Adds the stored sketch `bytes` to this one, in place and in one pass over the bytes (no
+    /// sketch is built for them, nothing is allocated unless the window grows); on an error
+    /// nothing is added.
     pub fn merge_encoded(&mut self, bytes: &[u8]) -> Result<(), SketchError> {
-        // Checked whole first, so that a bad blob adds nothing.
-        let mut any = false;
-        let (zero, clamped) = visit_encoded(bytes, |_, _| any = true)?;
-        self.zero = self.zero.saturating_add(zero);
-        self.clamped = self.clamped.saturating_add(clamped);
-        if !any {
-            return Ok(());
-        }
-        let counts = self.counts_mut();
-        visit_encoded(bytes, |index, count| {
-            if let Some(slot) = counts.get_mut(index) {
-                *slot = slot.saturating_add(count);
+        let walked = visit_encoded(bytes, |index, count| {
+            let slot = self.slot_mut(index);
+            *slot = slot.saturating_add(count);
+        });
+        match walked {
+            Ok((zero, clamped)) => {
+                self.zero = self.zero.saturating_add(zero);
+                self.clamped = self.clamped.saturating_add(clamped);
+                Ok(())
             }
-        })?;
-        Ok(())
+            Err(e) => {
+                // A second walk visits the same buckets before failing at the same place:
+                // take back what the first added (only a bad blob pays for this).
+                let _ = visit_encoded(bytes, |index, count| {
+                    let slot = self.slot_mut(index);
+                    *slot = slot.saturating_sub(count);
+                });
+                Err(e)
+            }
+        }
     }
 }
 
@@ -392,6 +466,67 @@ mod tests {
             ]),
             Err(SketchError::Overflow)
         );
+    }
+
+    #[test]
+    fn a_bad_blob_adds_nothing() {
+        let mut s = LatencySketch::new();
+        s.add(5_000);
+        let before = s.clone();
+        // Two good buckets, then a byte too many.
+        let mut bad = LatencySketch::new();
+        bad.add(113);
+        bad.add(50_000_000);
+        let mut bytes = bad.encode();
+        bytes.push(0);
+        assert_eq!(s.merge_encoded(&bytes), Err(SketchError::Trailing(1)));
+        assert_eq!(s, before);
+        assert_eq!(s.count(), 1);
+        // A bucket out of order after a good one.
+        assert_eq!(
+            s.merge_encoded(&[1, 0, 0, 2, 5, 1, 0, 1]),
+            Err(SketchError::Bucket(5))
+        );
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn windows_grow_both_ways_and_merge() {
+        // Filled from the middle outwards, one latency at a time: the window grows below and
+        // above, and the sketch equals one filled in order.
+        let values = [20_000, 19_000, 150, 400_000_000, 110, 600_000_000, 20_000];
+        let mut s = LatencySketch::new();
+        for v in values {
+            s.add(v);
+        }
+        let mut sorted = values;
+        sorted.sort_unstable();
+        let mut ordered = LatencySketch::new();
+        for v in sorted {
+            ordered.add(v);
+        }
+        assert_eq!(s, ordered);
+        assert_eq!(s.encode(), ordered.encode());
+        // Disjoint windows merge into one holding both.
+        let (mut low, mut high) = (LatencySketch::new(), LatencySketch::new());
+        low.add(120);
+        high.add(500_000_000);
+        let mut merged = high.clone();
+        merged.merge(&low);
+        let mut both = LatencySketch::new();
+        both.add(120);
+        both.add(500_000_000);
+        assert_eq!(merged, both);
+        assert_eq!(merged.quantile_ms(0.0), both.quantile_ms(0.0));
+        assert_eq!(merged.quantile_ms(1.0), both.quantile_ms(1.0));
+        // A slot worked out once counts as the latency would.
+        let mut by_slot = LatencySketch::new();
+        for v in sorted {
+            by_slot.add_slot(SketchSlot::of(v));
+        }
+        assert_eq!(by_slot, ordered);
+        // Only the buckets between the lowest and highest used are kept (plus a little slack).
+        assert!(low.counts.len() <= 1 + WINDOW_SLACK);
     }
 
     #[test]
