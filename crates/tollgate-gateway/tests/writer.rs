@@ -358,8 +358,9 @@ impl AnalyticsQueries for FlakyStore {
         &self,
         filter: &RollupFilter,
         grouping: Grouping,
+        groups: Option<&[(i64, String)]>,
     ) -> StoreResult<Vec<tollgate_store::LatencyGroup>> {
-        self.inner.latency_sketches(filter, grouping).await
+        self.inner.latency_sketches(filter, grouping, groups).await
     }
     async fn search_usage(
         &self,

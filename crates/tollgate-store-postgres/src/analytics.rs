@@ -13,8 +13,7 @@ use tollgate_store::{
 };
 
 use tollgate_store::rollup::{
-    DAY_MS, Grain, RangePart as Part, SketchRows, contains_pattern, group_sketches, sketch_parts,
-    sketches_answer, split_range,
+    DAY_MS, Grain, RangePart as Part, contains_pattern, sketches_answer, split_range,
 };
 
 use crate::rows::{aggregate_from_row, stored_event_from_row};
@@ -88,23 +87,24 @@ static SELECT_EVENT: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// A value bound to a placeholder.
-enum Bind {
+pub(crate) enum Bind {
     Int(i64),
     Ints(Vec<i64>),
     Text(String),
+    Texts(Vec<String>),
 }
 
 /// Values bound so far; `push` answers the placeholder naming the new one.
 #[derive(Default)]
-struct Binds(Vec<Bind>);
+pub(crate) struct Binds(Vec<Bind>);
 
 impl Binds {
-    fn push(&mut self, value: Bind) -> String {
+    pub(crate) fn push(&mut self, value: Bind) -> String {
         self.0.push(value);
         format!("${}", self.0.len())
     }
 
-    fn apply<'q>(
+    pub(crate) fn apply<'q>(
         self,
         mut query: sqlx::query::Query<'q, Postgres, PgArguments>,
     ) -> sqlx::query::Query<'q, Postgres, PgArguments> {
@@ -113,6 +113,7 @@ impl Binds {
                 Bind::Int(v) => query.bind(v),
                 Bind::Ints(v) => query.bind(v),
                 Bind::Text(v) => query.bind(v),
+                Bind::Texts(v) => query.bind(v),
             };
         }
         query
@@ -436,26 +437,12 @@ impl AnalyticsQueries for PostgresStore {
         &self,
         filter: &RollupFilter,
         grouping: Grouping,
+        groups: Option<&[(i64, String)]>,
     ) -> StoreResult<Vec<LatencyGroup>> {
-        if !sketches_answer(filter, grouping) {
+        if !sketches_answer(filter, grouping) || groups.is_some_and(<[_]>::is_empty) {
             return Ok(Vec::new());
         }
-        let which = SketchRows::for_query(filter, grouping);
-        let mut rows = Vec::new();
-        for part in sketch_parts(filter.from_ms, filter.to_ms, grouping) {
-            rows.extend(
-                read_sketches(
-                    &self.pool,
-                    part.grain,
-                    part.from_ms,
-                    part.to_ms,
-                    filter,
-                    which,
-                )
-                .await?,
-            );
-        }
-        group_sketches(grouping, rows)
+        read_sketches(&self.pool, filter, grouping, groups).await
     }
 
     async fn search_usage(

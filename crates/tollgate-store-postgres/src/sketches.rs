@@ -1,14 +1,17 @@
 //! Latency sketches: merged into `latency_hourly` and `latency_daily` by the usage writer, read
 //! back and merged per group for percentiles.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
-use tollgate_store::rollup::{Grain, LatencyKey, LatencyRow, LatencySketches, SketchRows};
-use tollgate_store::{RollupFilter, StoreResult};
+use tollgate_store::rollup::{
+    Grain, LatencyKey, LatencyRow, LatencySketches, SketchGroups, SketchRows, group_column,
+    sketch_parts,
+};
+use tollgate_store::{Grouping, LatencyGroup, RollupFilter, StoreResult};
 
+use crate::analytics::{Bind, Binds};
 use crate::store_error;
 
 const SKETCH_COLUMNS: &str = "team_id, key_id, route_id, model, total, upstream";
@@ -16,19 +19,6 @@ const SKETCH_COLUMNS: &str = "team_id, key_id, route_id, model, total, upstream"
 /// The advisory lock that serializes the writers' read-merge-write of sketch rows, whatever
 /// instance they run in (an arbitrary constant: "tollgate latency sketches").
 const SKETCH_LOCK: i64 = 0x746f_6c6c_6c61_7473;
-
-/// A sketch row as read.
-fn latency_row(row: &PgRow) -> Result<LatencyRow, sqlx::Error> {
-    Ok(LatencyRow {
-        start_ms: row.try_get(0)?,
-        team_id: row.try_get(1)?,
-        key_id: row.try_get(2)?,
-        route_id: row.try_get(3)?,
-        model: row.try_get(4)?,
-        total: row.try_get(5)?,
-        upstream: row.try_get(6)?,
-    })
-}
 
 /// Takes the sketch lock until the transaction ends. A sketch is replaced by its merge with the
 /// batch, read in Rust: two writers merging into the same row at once would lose one batch, and
@@ -44,24 +34,28 @@ pub(crate) async fn lock_sketches(conn: &mut PgConnection) -> StoreResult<()> {
     Ok(())
 }
 
-/// Merges a batch's sketches of `grain` into their stored rows: one look-up and one upsert over
-/// arrays. The caller holds the sketch lock ([`lock_sketches`]).
+/// Merges a batch's sketches of `grain` (sorted by key) into their stored rows: one look-up
+/// and one upsert over arrays, each stored blob decoded once, into the batch's sketch. The
+/// caller holds the sketch lock ([`lock_sketches`]).
 pub(crate) async fn merge_sketches(
     conn: &mut PgConnection,
     grain: Grain,
-    mut sketches: BTreeMap<LatencyKey, LatencySketches>,
+    mut sketches: Vec<(LatencyKey<'_>, LatencySketches)>,
 ) -> StoreResult<()> {
+    if sketches.is_empty() {
+        return Ok(());
+    }
     let (table, time) = (grain.sketch_table(), grain.time());
-    let keys: Vec<&LatencyKey> = sketches.keys().collect();
-    let starts: Vec<i64> = keys.iter().map(|k| k.start_ms).collect();
-    let teams: Vec<i64> = keys.iter().map(|k| k.team_id).collect();
-    let key_ids: Vec<i64> = keys.iter().map(|k| k.key_id).collect();
-    let routes: Vec<i64> = keys.iter().map(|k| k.route_id).collect();
-    let models: Vec<String> = keys.iter().map(|k| k.model.clone()).collect();
+    let starts: Vec<i64> = sketches.iter().map(|(k, _)| k.start_ms).collect();
+    let teams: Vec<i64> = sketches.iter().map(|(k, _)| k.team_id).collect();
+    let key_ids: Vec<i64> = sketches.iter().map(|(k, _)| k.key_id).collect();
+    let routes: Vec<i64> = sketches.iter().map(|(k, _)| k.route_id).collect();
+    let models: Vec<&str> = sketches.iter().map(|(k, _)| k.model).collect();
+    // Each stored row answered with its key's position (from 1) in the arrays.
     let rows = sqlx::query(&format!(
-        "SELECT l.{time}, l.team_id, l.key_id, l.route_id, l.model, l.total, l.upstream \
+        "SELECT k.position, l.total, l.upstream \
          FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::text[]) \
-         AS k ({time}, team_id, key_id, route_id, model) \
+         WITH ORDINALITY AS k ({time}, team_id, key_id, route_id, model, position) \
          JOIN {table} AS l USING ({time}, team_id, key_id, route_id, model)"
     ))
     .bind(&starts)
@@ -73,20 +67,18 @@ pub(crate) async fn merge_sketches(
     .await
     .map_err(store_error)?;
     for row in &rows {
-        let stored = latency_row(row).map_err(store_error)?;
-        let key = LatencyKey {
-            start_ms: stored.start_ms,
-            team_id: stored.team_id,
-            key_id: stored.key_id,
-            route_id: stored.route_id,
-            model: stored.model,
-        };
-        if let Some(sketch) = sketches.get_mut(&key) {
-            sketch.merge_stored(&stored.total, &stored.upstream)?;
+        let position: i64 = row.try_get(0).map_err(store_error)?;
+        let total: &[u8] = row.try_get(1).map_err(store_error)?;
+        let upstream: &[u8] = row.try_get(2).map_err(store_error)?;
+        if let Some((_, sketch)) = usize::try_from(position - 1)
+            .ok()
+            .and_then(|p| sketches.get_mut(p))
+        {
+            sketch.merge_stored(total, upstream)?;
         }
     }
-    let totals: Vec<Vec<u8>> = sketches.values().map(|s| s.total.encode()).collect();
-    let upstreams: Vec<Vec<u8>> = sketches.values().map(|s| s.upstream.encode()).collect();
+    let totals: Vec<Vec<u8>> = sketches.iter().map(|(_, s)| s.total.encode()).collect();
+    let upstreams: Vec<Vec<u8>> = sketches.iter().map(|(_, s)| s.upstream.encode()).collect();
     sqlx::query(&format!(
         "INSERT INTO {table} ({time}, {SKETCH_COLUMNS}) \
          SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::text[], \
@@ -107,53 +99,78 @@ pub(crate) async fn merge_sketches(
     Ok(())
 }
 
-/// The sketch rows of `grain` in `[from_ms, to_ms)` matching `filter`'s team, key, route and
-/// model.
+/// The sketches of the calls matching `filter` (not its status class: see
+/// `sketches_answer`), merged per group of `grouping`, only of `groups` when given (the
+/// `(bucket, label)` of groups of a key, route, team or model grouping). One statement over the
+/// range's parts: whole days from `latency_daily`, the hours around them from `latency_hourly`,
+/// of the fewest rows that answer ([`SketchRows`]).
 pub(crate) async fn read_sketches(
     pool: &PgPool,
-    grain: Grain,
-    from_ms: i64,
-    to_ms: i64,
     filter: &RollupFilter,
-    rows: SketchRows,
-) -> StoreResult<Vec<LatencyRow>> {
-    let (table, time) = (grain.sketch_table(), grain.time());
-    let mut sql = format!(
-        "SELECT {time}, {SKETCH_COLUMNS} FROM {table} WHERE {time} >= $1 AND {time} < $2 AND {}",
-        rows.condition()
+    grouping: Grouping,
+    groups: Option<&[(i64, String)]>,
+) -> StoreResult<Vec<LatencyGroup>> {
+    let mut binds = Binds::default();
+    let mut dims = format!(
+        " AND {}",
+        SketchRows::for_query(filter, grouping).condition()
     );
-    let mut n = 2;
-    let mut next = || {
-        n += 1;
-        n
-    };
-    if filter.team_ids.is_some() {
-        let _ = write!(sql, " AND team_id = ANY(${}::int8[])", next());
-    }
-    if filter.key_id.is_some() {
-        let _ = write!(sql, " AND key_id = ${}", next());
-    }
-    if filter.route_id.is_some() {
-        let _ = write!(sql, " AND route_id = ${}", next());
-    }
-    if filter.model.is_some() {
-        let _ = write!(sql, " AND model = ${}", next());
-    }
-    let mut query = sqlx::query(&sql).bind(from_ms).bind(to_ms);
     if let Some(teams) = &filter.team_ids {
-        query = query.bind(teams.clone());
+        let mark = binds.push(Bind::Ints(teams.clone()));
+        let _ = write!(dims, " AND team_id = ANY({mark})");
     }
     if let Some(key) = filter.key_id {
-        query = query.bind(key);
+        let _ = write!(dims, " AND key_id = {}", binds.push(Bind::Int(key)));
     }
     if let Some(route) = filter.route_id {
-        query = query.bind(route);
+        let _ = write!(dims, " AND route_id = {}", binds.push(Bind::Int(route)));
     }
     if let Some(model) = &filter.model {
-        query = query.bind(model.clone());
+        let mark = binds.push(Bind::Text(model.clone()));
+        let _ = write!(dims, " AND model = {mark}");
     }
-    let rows = query.fetch_all(pool).await.map_err(store_error)?;
-    rows.iter()
-        .map(|r| latency_row(r).map_err(store_error))
-        .collect()
+    if let (Some(groups), Some(column)) = (groups, group_column(grouping)) {
+        let mark = binds.push(if grouping == Grouping::Model {
+            Bind::Texts(groups.iter().map(|(_, label)| label.clone()).collect())
+        } else {
+            Bind::Ints(groups.iter().map(|(bucket, _)| *bucket).collect())
+        });
+        let _ = write!(dims, " AND {column} = ANY({mark})");
+    }
+    let parts: Vec<String> = sketch_parts(filter.from_ms, filter.to_ms, grouping)
+        .iter()
+        .map(|part| {
+            let (table, time) = (part.grain.sketch_table(), part.grain.time());
+            let from = binds.push(Bind::Int(part.from_ms));
+            let to = binds.push(Bind::Int(part.to_ms));
+            format!(
+                "SELECT {time}, {SKETCH_COLUMNS} FROM {table} \
+                 WHERE {time} >= {from} AND {time} < {to}{dims}"
+            )
+        })
+        .collect();
+    let sql = parts.join(" UNION ALL ");
+    let rows = binds
+        .apply(sqlx::query(&sql))
+        .fetch_all(pool)
+        .await
+        .map_err(store_error)?;
+    let mut merged = SketchGroups::new(grouping);
+    for row in &rows {
+        merged.add(&latency_row(row).map_err(store_error)?)?;
+    }
+    Ok(merged.finish())
+}
+
+/// A sketch row as read, borrowing its model and blobs from the row.
+fn latency_row(row: &PgRow) -> Result<LatencyRow<'_>, sqlx::Error> {
+    Ok(LatencyRow {
+        start_ms: row.try_get(0)?,
+        team_id: row.try_get(1)?,
+        key_id: row.try_get(2)?,
+        route_id: row.try_get(3)?,
+        model: row.try_get(4)?,
+        total: row.try_get(5)?,
+        upstream: row.try_get(6)?,
+    })
 }

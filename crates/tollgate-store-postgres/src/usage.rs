@@ -12,9 +12,7 @@ use tollgate_core::{KeyHash, UsageEvent, UsageSource};
 use tollgate_store::{HourlyRollup, StoreError, StoreResult, UsageQueries};
 use uuid::Uuid;
 
-use tollgate_store::rollup::{
-    Grain, LatencyKey, LatencySketches, RollupKey, RollupSums, daily_rollups, daily_sketches,
-};
+use tollgate_store::rollup::{BatchSketches, Grain, RollupKey, RollupSums, daily_rollups};
 
 use crate::rows::{event_from_row, rollup_from_row};
 use crate::sketches::{lock_sketches, merge_sketches};
@@ -286,7 +284,7 @@ impl UsageQueries for PostgresStore {
         // batches wait for each other instead of deadlocking.
         let mut rollups: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
         let mut last_used: BTreeMap<i64, i64> = BTreeMap::new();
-        let mut sketches: BTreeMap<LatencyKey, LatencySketches> = BTreeMap::new();
+        let mut sketches = BatchSketches::default();
         for a in attributed
             .iter()
             .filter(|a| inserted.contains(&a.event.event_id))
@@ -300,11 +298,12 @@ impl UsageQueries for PostgresStore {
                 model: e.model.clone().unwrap_or_default(),
                 status_class: e.status_class(),
             };
-            sketches.entry(LatencyKey::of(&key)).or_default().add(e);
-            sketches
-                .entry(LatencyKey::team_summary(&key))
-                .or_default()
-                .add(e);
+            sketches.add(
+                key.start_ms,
+                (key.team_id, key.key_id, key.route_id),
+                e.model.as_deref().unwrap_or_default(),
+                e,
+            );
             rollups.entry(key).or_default().add(e);
             if let Some(key_id) = a.key_id {
                 let ts = last_used.entry(key_id).or_insert(e.ts_ms);
@@ -320,8 +319,8 @@ impl UsageQueries for PostgresStore {
         if !sketches.is_empty() {
             // After the roll-ups and before the keys: see `lock_sketches` for the order.
             lock_sketches(&mut tx).await?;
-            let daily_sketches = daily_sketches(&sketches);
-            merge_sketches(&mut tx, Grain::Hour, sketches).await?;
+            let (hourly_sketches, daily_sketches) = sketches.into_grains();
+            merge_sketches(&mut tx, Grain::Hour, hourly_sketches).await?;
             merge_sketches(&mut tx, Grain::Day, daily_sketches).await?;
         }
 

@@ -16,8 +16,7 @@ use crate::rows::{aggregate_from_row, stored_event_from_row};
 use crate::sketches::read_sketches;
 use crate::usage::EVENT_COLUMNS;
 use tollgate_store::rollup::{
-    DAY_MS, Grain, RangePart as Part, SketchRows, contains_pattern, group_sketches, sketch_parts,
-    sketches_answer, split_range,
+    DAY_MS, Grain, RangePart as Part, contains_pattern, sketches_answer, split_range,
 };
 use tollgate_store_sql::aggregate_order;
 
@@ -52,12 +51,12 @@ static SUMMED: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// A value bound to a placeholder, in the order the WHERE clause names them.
-enum Bind {
+pub(crate) enum Bind {
     Int(i64),
     Text(String),
 }
 
-fn bind_all<'q>(
+pub(crate) fn bind_all<'q>(
     mut query: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
     binds: Vec<Bind>,
 ) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
@@ -78,13 +77,18 @@ fn marks(n: usize) -> String {
 /// Values bound to numbered placeholders (`?1`, `?2`, …), which one statement may name more
 /// than once: every part of a split range shares the filter's values.
 #[derive(Default)]
-struct NumberedBinds(Vec<Bind>);
+pub(crate) struct NumberedBinds(Vec<Bind>);
 
 impl NumberedBinds {
     /// Adds `value`; answers the placeholder naming it.
-    fn push(&mut self, value: Bind) -> String {
+    pub(crate) fn push(&mut self, value: Bind) -> String {
         self.0.push(value);
         format!("?{}", self.0.len())
+    }
+
+    /// The values, in placeholder order.
+    pub(crate) fn into_binds(self) -> Vec<Bind> {
+        self.0
     }
 }
 
@@ -365,26 +369,12 @@ impl AnalyticsQueries for SqliteStore {
         &self,
         filter: &RollupFilter,
         grouping: Grouping,
+        groups: Option<&[(i64, String)]>,
     ) -> StoreResult<Vec<LatencyGroup>> {
-        if !sketches_answer(filter, grouping) {
+        if !sketches_answer(filter, grouping) || groups.is_some_and(<[_]>::is_empty) {
             return Ok(Vec::new());
         }
-        let which = SketchRows::for_query(filter, grouping);
-        let mut rows = Vec::new();
-        for part in sketch_parts(filter.from_ms, filter.to_ms, grouping) {
-            rows.extend(
-                read_sketches(
-                    &self.reader,
-                    part.grain,
-                    part.from_ms,
-                    part.to_ms,
-                    filter,
-                    which,
-                )
-                .await?,
-            );
-        }
-        group_sketches(grouping, rows)
+        read_sketches(&self.reader, filter, grouping, groups).await
     }
 
     async fn search_usage(

@@ -1,35 +1,37 @@
 //! Latency sketches: merged into `latency_hourly` and `latency_daily` by the usage writer, read
 //! back and merged per group for percentiles.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteConnection;
-use tollgate_store::rollup::{Grain, LatencyKey, LatencyRow, LatencySketches, SketchRows};
-use tollgate_store::{RollupFilter, StoreResult};
-
-use crate::store_error;
-use crate::usage::{
-    Statement, StatementsBySize, chunks_of, execute_pipelined, statement, values_list,
+use tollgate_store::rollup::{
+    Grain, LatencyKey, LatencyRow, LatencySketches, SketchGroups, SketchRows, group_column,
+    sketch_parts,
 };
+use tollgate_store::{Grouping, LatencyGroup, RollupFilter, StoreResult};
+
+use crate::analytics::{Bind, NumberedBinds, bind_all};
+use crate::store_error;
+use crate::usage::{Statement, StatementsBySize, chunks_of, statement, values_list};
 
 /// Most sketch rows per look-up or upsert: 128 × 7 binds.
 const MAX_SKETCH_ROWS: usize = 128;
 const SKETCH_COLUMNS: &str = "team_id, key_id, route_id, model, total, upstream";
 
-/// The look-up of the stored sketches of `rows` keys of `grain`.
+/// The look-up of the stored sketches of `rows` keys of `grain`, each key given with its
+/// position in the batch's list, which the answer names instead of the key.
 fn select_sql(grain: Grain, rows: usize) -> String {
     let (table, time) = (grain.sketch_table(), grain.time());
     // The keys as a VALUES list joined to the table (CROSS JOIN keeps that order): SQLite seeks
     // each key in the primary key. A row value `IN (VALUES …)` would scan the whole table.
     format!(
-        "SELECT l.{time}, l.team_id, l.key_id, l.route_id, l.model, l.total, l.upstream \
+        "SELECT k.column6, l.total, l.upstream \
          FROM (VALUES {}) AS k CROSS JOIN {table} AS l \
          ON l.{time} = k.column1 AND l.team_id = k.column2 AND l.key_id = k.column3 \
          AND l.route_id = k.column4 AND l.model = k.column5",
-        values_list(rows, 5)
+        values_list(rows, 6)
     )
 }
 
@@ -53,8 +55,141 @@ static HOURLY_UPSERTS: LazyLock<StatementsBySize> =
 static DAILY_UPSERTS: LazyLock<StatementsBySize> =
     LazyLock::new(|| StatementsBySize::new(|rows| upsert_sql(Grain::Day, rows), MAX_SKETCH_ROWS));
 
-/// A sketch row as read.
-fn latency_row(row: &sqlx::sqlite::SqliteRow) -> Result<LatencyRow, sqlx::Error> {
+/// Adds to a batch's sketches of `grain` (sorted by key) what their rows already hold, inside
+/// the writer's transaction (which excludes every other writer: the read, merge and write need
+/// no lock of their own). Each stored blob is decoded once, into the batch's sketch.
+pub(crate) async fn add_stored_sketches(
+    conn: &mut SqliteConnection,
+    grain: Grain,
+    sketches: &mut [(LatencyKey<'_>, LatencySketches)],
+) -> StoreResult<()> {
+    let selects = match grain {
+        Grain::Hour => &*HOURLY_SELECTS,
+        Grain::Day => &*DAILY_SELECTS,
+    };
+    let mut first = 0;
+    let keys: Vec<LatencyKey<'_>> = sketches.iter().map(|(k, _)| *k).collect();
+    for chunk in chunks_of(&keys, MAX_SKETCH_ROWS) {
+        let mut query = statement(selects.get(chunk.len())?, chunk.len() * 6);
+        for (i, key) in chunk.iter().enumerate() {
+            query = query
+                .bind(key.start_ms)
+                .bind(key.team_id)
+                .bind(key.key_id)
+                .bind(key.route_id)
+                .bind(key.model)
+                .bind(i64::try_from(first + i).unwrap_or(i64::MAX));
+        }
+        first += chunk.len();
+        let rows = query.fetch_all(&mut *conn).await.map_err(store_error)?;
+        for row in &rows {
+            let position: i64 = row.try_get(0).map_err(store_error)?;
+            let total: &[u8] = row.try_get(1).map_err(store_error)?;
+            let upstream: &[u8] = row.try_get(2).map_err(store_error)?;
+            if let Some((_, sketch)) = usize::try_from(position)
+                .ok()
+                .and_then(|p| sketches.get_mut(p))
+            {
+                sketch.merge_stored(total, upstream)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The upserts writing a batch's merged sketches of `grain` (see [`add_stored_sketches`]), to
+/// run in the writer's pipeline: each chunk is encoded while SQLite runs the statement before.
+pub(crate) fn upsert_statements<'q>(
+    grain: Grain,
+    sketches: &'q [(LatencyKey<'q>, LatencySketches)],
+) -> impl Iterator<Item = StoreResult<Statement<'q>>> {
+    let upserts = match grain {
+        Grain::Hour => &*HOURLY_UPSERTS,
+        Grain::Day => &*DAILY_UPSERTS,
+    };
+    chunks_of(sketches, MAX_SKETCH_ROWS).map(move |rows| {
+        let mut query: Statement<'q> = statement(upserts.get(rows.len())?, rows.len() * 7);
+        for (key, s) in rows {
+            query = query
+                .bind(key.start_ms)
+                .bind(key.team_id)
+                .bind(key.key_id)
+                .bind(key.route_id)
+                .bind(key.model)
+                .bind(s.total.encode())
+                .bind(s.upstream.encode());
+        }
+        Ok(query)
+    })
+}
+
+/// The sketches of the calls matching `filter` (not its status class: see
+/// `sketches_answer`), merged per group of `grouping`, only of `groups` when given (the
+/// `(bucket, label)` of groups of a key, route, team or model grouping). One statement over the
+/// range's parts: whole days from `latency_daily`, the hours around them from `latency_hourly`,
+/// of the fewest rows that answer ([`SketchRows`]).
+pub(crate) async fn read_sketches(
+    pool: &sqlx::SqlitePool,
+    filter: &RollupFilter,
+    grouping: Grouping,
+    groups: Option<&[(i64, String)]>,
+) -> StoreResult<Vec<LatencyGroup>> {
+    let mut binds = NumberedBinds::default();
+    let mut dims = format!(
+        " AND {}",
+        SketchRows::for_query(filter, grouping).condition()
+    );
+    if let Some(teams) = &filter.team_ids {
+        let marks: Vec<String> = teams.iter().map(|t| binds.push(Bind::Int(*t))).collect();
+        let _ = write!(dims, " AND team_id IN ({})", marks.join(", "));
+    }
+    if let Some(key) = filter.key_id {
+        let _ = write!(dims, " AND key_id = {}", binds.push(Bind::Int(key)));
+    }
+    if let Some(route) = filter.route_id {
+        let _ = write!(dims, " AND route_id = {}", binds.push(Bind::Int(route)));
+    }
+    if let Some(model) = &filter.model {
+        let mark = binds.push(Bind::Text(model.clone()));
+        let _ = write!(dims, " AND model = {mark}");
+    }
+    if let (Some(groups), Some(column)) = (groups, group_column(grouping)) {
+        let marks: Vec<String> = groups
+            .iter()
+            .map(|(bucket, label)| {
+                binds.push(if grouping == Grouping::Model {
+                    Bind::Text(label.clone())
+                } else {
+                    Bind::Int(*bucket)
+                })
+            })
+            .collect();
+        let _ = write!(dims, " AND {column} IN ({})", marks.join(", "));
+    }
+    let parts: Vec<String> = sketch_parts(filter.from_ms, filter.to_ms, grouping)
+        .iter()
+        .map(|part| {
+            let (table, time) = (part.grain.sketch_table(), part.grain.time());
+            let from = binds.push(Bind::Int(part.from_ms));
+            let to = binds.push(Bind::Int(part.to_ms));
+            format!(
+                "SELECT {time}, {SKETCH_COLUMNS} FROM {table} \
+                 WHERE {time} >= {from} AND {time} < {to}{dims}"
+            )
+        })
+        .collect();
+    let sql = parts.join(" UNION ALL ");
+    let query = bind_all(sqlx::query(&sql), binds.into_binds());
+    let rows = query.fetch_all(pool).await.map_err(store_error)?;
+    let mut merged = SketchGroups::new(grouping);
+    for row in &rows {
+        merged.add(&latency_row(row).map_err(store_error)?)?;
+    }
+    Ok(merged.finish())
+}
+
+/// A sketch row as read, borrowing its model and blobs from the row.
+fn latency_row(row: &sqlx::sqlite::SqliteRow) -> Result<LatencyRow<'_>, sqlx::Error> {
     Ok(LatencyRow {
         start_ms: row.try_get(0)?,
         team_id: row.try_get(1)?,
@@ -64,113 +199,4 @@ fn latency_row(row: &sqlx::sqlite::SqliteRow) -> Result<LatencyRow, sqlx::Error>
         total: row.try_get(5)?,
         upstream: row.try_get(6)?,
     })
-}
-
-/// Merges a batch's sketches of `grain` into their stored rows, inside the writer's transaction
-/// (which excludes every other writer: the read, merge and write need no lock of their own).
-pub(crate) async fn merge_sketches(
-    conn: &mut SqliteConnection,
-    grain: Grain,
-    mut sketches: BTreeMap<LatencyKey, LatencySketches>,
-) -> StoreResult<()> {
-    let (selects, upserts) = match grain {
-        Grain::Hour => (&*HOURLY_SELECTS, &*HOURLY_UPSERTS),
-        Grain::Day => (&*DAILY_SELECTS, &*DAILY_UPSERTS),
-    };
-    let keys: Vec<LatencyKey> = sketches.keys().cloned().collect();
-    for chunk in chunks_of(&keys, MAX_SKETCH_ROWS) {
-        let mut query = statement(selects.get(chunk.len())?, chunk.len() * 5);
-        for key in chunk {
-            query = query
-                .bind(key.start_ms)
-                .bind(key.team_id)
-                .bind(key.key_id)
-                .bind(key.route_id)
-                .bind(key.model.as_str());
-        }
-        let rows = query.fetch_all(&mut *conn).await.map_err(store_error)?;
-        for row in &rows {
-            let stored = latency_row(row).map_err(store_error)?;
-            let key = LatencyKey {
-                start_ms: stored.start_ms,
-                team_id: stored.team_id,
-                key_id: stored.key_id,
-                route_id: stored.route_id,
-                model: stored.model,
-            };
-            if let Some(sketch) = sketches.get_mut(&key) {
-                sketch.merge_stored(&stored.total, &stored.upstream)?;
-            }
-        }
-    }
-    let encoded: Vec<(&LatencyKey, Vec<u8>, Vec<u8>)> = sketches
-        .iter()
-        .map(|(k, s)| (k, s.total.encode(), s.upstream.encode()))
-        .collect();
-    let statements = chunks_of(&encoded, MAX_SKETCH_ROWS).map(|rows| {
-        let mut query: Statement<'_> = statement(upserts.get(rows.len())?, rows.len() * 7);
-        for (key, total, upstream) in rows {
-            query = query
-                .bind(key.start_ms)
-                .bind(key.team_id)
-                .bind(key.key_id)
-                .bind(key.route_id)
-                .bind(key.model.as_str())
-                .bind(total.as_slice())
-                .bind(upstream.as_slice());
-        }
-        Ok(query)
-    });
-    execute_pipelined(&mut *conn, statements).await?;
-    Ok(())
-}
-
-/// The sketch rows of `grain` in `[from_ms, to_ms)` matching `filter`'s team, key, route and
-/// model.
-pub(crate) async fn read_sketches(
-    pool: &sqlx::SqlitePool,
-    grain: Grain,
-    from_ms: i64,
-    to_ms: i64,
-    filter: &RollupFilter,
-    rows: SketchRows,
-) -> StoreResult<Vec<LatencyRow>> {
-    let (table, time) = (grain.sketch_table(), grain.time());
-    let mut sql = format!(
-        "SELECT {time}, {SKETCH_COLUMNS} FROM {table} WHERE {time} >= ? AND {time} < ? AND {}",
-        rows.condition()
-    );
-    if let Some(teams) = &filter.team_ids {
-        let _ = write!(
-            sql,
-            " AND team_id IN ({})",
-            vec!["?"; teams.len()].join(", ")
-        );
-    }
-    if filter.key_id.is_some() {
-        sql.push_str(" AND key_id = ?");
-    }
-    if filter.route_id.is_some() {
-        sql.push_str(" AND route_id = ?");
-    }
-    if filter.model.is_some() {
-        sql.push_str(" AND model = ?");
-    }
-    let mut query = sqlx::query(&sql).bind(from_ms).bind(to_ms);
-    for team in filter.team_ids.iter().flatten() {
-        query = query.bind(team);
-    }
-    if let Some(key) = filter.key_id {
-        query = query.bind(key);
-    }
-    if let Some(route) = filter.route_id {
-        query = query.bind(route);
-    }
-    if let Some(model) = &filter.model {
-        query = query.bind(model.as_str());
-    }
-    let rows = query.fetch_all(pool).await.map_err(store_error)?;
-    rows.iter()
-        .map(|r| latency_row(r).map_err(store_error))
-        .collect()
 }

@@ -15,12 +15,10 @@ use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_store::{HourlyRollup, StoreError, StoreResult, UsageQueries};
 use uuid::Uuid;
 
-use tollgate_store::rollup::{
-    Grain, LatencyKey, LatencySketches, RollupKey, RollupSums, daily_rollups, daily_sketches,
-};
+use tollgate_store::rollup::{BatchSketches, Grain, RollupKey, RollupSums, daily_rollups};
 
 use crate::rows::{event_from_row, rollup_from_row};
-use crate::sketches::merge_sketches;
+use crate::sketches::{add_stored_sketches, upsert_statements};
 use crate::{SqliteStore, store_error};
 use tollgate_store_sql::HIST_COLUMNS;
 
@@ -486,7 +484,7 @@ async fn store_batch(conn: &mut SqliteConnection, batch: &[&UsageEvent]) -> Stor
     // Sorted maps: every writer touches rows in the same order.
     let mut rollups: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
     let mut last_used: BTreeMap<i64, i64> = BTreeMap::new();
-    let mut sketches: BTreeMap<LatencyKey, LatencySketches> = BTreeMap::new();
+    let mut sketches = BatchSketches::default();
     for (a, _) in attributed
         .iter()
         .zip(&stored)
@@ -501,17 +499,24 @@ async fn store_batch(conn: &mut SqliteConnection, batch: &[&UsageEvent]) -> Stor
             model: e.model.clone().unwrap_or_default(),
             status_class: e.status_class(),
         };
-        sketches.entry(LatencyKey::of(&key)).or_default().add(e);
-        sketches
-            .entry(LatencyKey::team_summary(&key))
-            .or_default()
-            .add(e);
+        sketches.add(
+            key.start_ms,
+            (key.team_id, key.key_id, key.route_id),
+            e.model.as_deref().unwrap_or_default(),
+            e,
+        );
         rollups.entry(key).or_default().add(e);
         if let Some(key_id) = a.key_id {
             let ts = last_used.entry(key_id).or_insert(e.ts_ms);
             *ts = (*ts).max(e.ts_ms);
         }
     }
+
+    // The sketch rows the batch touches, merged with what they hold (read before the roll-ups
+    // are written: one transaction, nothing else writes in between).
+    let (mut hourly_sketches, mut daily_sketches) = sketches.into_grains();
+    add_stored_sketches(&mut *conn, Grain::Hour, &mut hourly_sketches).await?;
+    add_stored_sketches(&mut *conn, Grain::Day, &mut daily_sketches).await?;
 
     // Both grains in the one transaction: a reader never sees a batch in one and not the
     // other.
@@ -524,11 +529,10 @@ async fn store_batch(conn: &mut SqliteConnection, batch: &[&UsageEvent]) -> Stor
         .chain(
             chunks_of(&daily, MAX_ROLLUP_ROWS).map(|rows| rollup_statement(&DAILY_UPSERTS, rows)),
         )
+        .chain(upsert_statements(Grain::Hour, &hourly_sketches))
+        .chain(upsert_statements(Grain::Day, &daily_sketches))
         .chain(chunks_of(&last_used, MAX_KEY_ROWS).map(last_used_statement));
     execute_pipelined(&mut *conn, statements).await?;
-    let daily_sketches = daily_sketches(&sketches);
-    merge_sketches(&mut *conn, Grain::Hour, sketches).await?;
-    merge_sketches(&mut *conn, Grain::Day, daily_sketches).await?;
 
     let written = stored.iter().filter(|s| **s).count();
     Ok(u64::try_from(written).unwrap_or(u64::MAX))

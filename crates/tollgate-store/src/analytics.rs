@@ -181,15 +181,20 @@ pub trait AnalyticsQueries {
         limit: i64,
     ) -> StoreResult<Vec<UsageAggregate>>;
     /// The latency sketches of the calls matching `filter`, merged per group of `grouping`,
-    /// ordered by bucket then label. Sketches are kept per team, key, route and model only:
-    /// with a status-class filter, or grouped by status class, the answer is empty (callers
-    /// fall back to the roll-ups' coarse histogram). Reads `latency_daily` for the whole UTC
-    /// days in the range and `latency_hourly` for the hours around them (or for all of it when
-    /// grouping by `Hour`), never the roll-ups themselves.
+    /// ordered by bucket then label; with `groups`, only those groups (their `(bucket, label)`
+    /// as [`UsageAggregate`] names them; for a key, route, team or model grouping), so that a
+    /// top-N list reads the sketches of the N groups it ranked first and no others. Sketches
+    /// are kept per team, key, route and model only: with a status-class filter, or grouped by
+    /// status class, the answer is empty (callers fall back to the roll-ups' coarse histogram).
+    /// Reads `latency_daily` for the whole UTC days in the range and `latency_hourly` for the
+    /// hours around them (or for all of it when grouping by `Hour`), of the summary rows that
+    /// answer where there are some ([`crate::rollup::SketchRows`]), never the roll-ups
+    /// themselves.
     async fn latency_sketches(
         &self,
         filter: &RollupFilter,
         grouping: Grouping,
+        groups: Option<&[(i64, String)]>,
     ) -> StoreResult<Vec<LatencyGroup>>;
     /// Matching raw events, newest first (`ts DESC, id DESC`), strictly after `after` in that
     /// order, at most `limit`.

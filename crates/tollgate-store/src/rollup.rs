@@ -2,9 +2,9 @@
 //! splitting a time range into whole UTC days and hourly edges, and LIKE patterns. No SQL here:
 //! each backend builds its own statements from these.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use tollgate_core::sketch::{LatencySketch, SketchError};
+use tollgate_core::sketch::{LatencySketch, SketchError, SketchSlot};
 use tollgate_core::usage::{HISTOGRAM_LEN, latency_bucket};
 use tollgate_core::{TokenUsage, UsageEvent};
 
@@ -106,48 +106,66 @@ pub fn daily_rollups(hourly: &BTreeMap<RollupKey, RollupSums>) -> BTreeMap<Rollu
 }
 
 /// The dimensions of one latency-sketch row: those of a roll-up row without the status class
-/// (sketches are kept per team, key, route and model, not per status class).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct LatencyKey {
+/// (sketches are kept per team, key, route and model, not per status class). The model is
+/// borrowed from the batch's events: keying a batch's sketches allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LatencyKey<'a> {
     /// The start of its hour (`latency_hourly`) or UTC day (`latency_daily`), epoch ms.
     pub start_ms: i64,
     /// Team (0 when unattributed).
     pub team_id: i64,
-    /// Key (0 when unattributed).
+    /// Key (0 when unattributed), or [`ALL`] in a team, route or model summary row.
     pub key_id: i64,
-    /// Route (0 when none matched).
+    /// Route (0 when none matched), [`ALL`] in a team or key summary row, or [`MODEL_SUMMARY`].
     pub route_id: i64,
-    /// Model (empty when none).
-    pub model: String,
+    /// Model (empty when none, and in team, key and route summary rows).
+    pub model: &'a str,
 }
 
-/// The `key_id` (and `route_id`) of a team's summary sketch rows: every call of the team in the
-/// hour or day, whatever its key, route and model. No key has this id (ids start at 1, 0 is
-/// unattributed), so detailed rows and summary rows never mix.
-pub const TEAM_SUMMARY: i64 = -1;
+/// The `key_id` or `route_id` of a summary row standing for every key or route. No key or
+/// route has this id (ids start at 1, 0 is unattributed), so detailed rows and summary rows
+/// never mix.
+pub const ALL: i64 = -1;
 
-impl LatencyKey {
-    /// The team summary row (see [`TEAM_SUMMARY`]) that a roll-up row's calls also go to, so that
-    /// unfiltered percentiles read one row per team and day instead of one per key, route and
+/// The `route_id` of a model summary row (`key_id` [`ALL`]): every call of the team with that
+/// model, whatever its key and route.
+pub const MODEL_SUMMARY: i64 = -2;
+
+impl<'a> LatencyKey<'a> {
+    /// The five rows a call of `team_id`, `key_id`, `route_id` and `model` in the hour (or day)
+    /// `start_ms` counts in: its detailed row, and the summary rows of its team, key, route and
+    /// model. A percentile without a key, route or model filter reads one team summary row per
+    /// team and day; top keys (routes, models) read one key (route, model) summary row per
+    /// team and day for each of the keys ranked first, instead of one row per key, route and
     /// model.
-    pub fn team_summary(key: &RollupKey) -> Self {
-        Self {
-            start_ms: key.start_ms,
-            team_id: key.team_id,
-            key_id: TEAM_SUMMARY,
-            route_id: TEAM_SUMMARY,
-            model: String::new(),
-        }
+    pub fn rows_of(
+        start_ms: i64,
+        team_id: i64,
+        key_id: i64,
+        route_id: i64,
+        model: &'a str,
+    ) -> [Self; 5] {
+        let row = |key_id, route_id, model| Self {
+            start_ms,
+            team_id,
+            key_id,
+            route_id,
+            model,
+        };
+        [
+            row(key_id, route_id, model),
+            row(ALL, ALL, ""),
+            row(key_id, ALL, ""),
+            row(ALL, route_id, ""),
+            row(ALL, MODEL_SUMMARY, model),
+        ]
     }
 
-    /// The sketch row a roll-up row's calls also go to.
-    pub fn of(key: &RollupKey) -> Self {
+    /// The same row of the UTC day holding its hour.
+    pub fn day(self) -> Self {
         Self {
-            start_ms: key.start_ms,
-            team_id: key.team_id,
-            key_id: key.key_id,
-            route_id: key.route_id,
-            model: key.model.clone(),
+            start_ms: self.start_ms - self.start_ms.rem_euclid(DAY_MS),
+            ..self
         }
     }
 }
@@ -165,9 +183,17 @@ pub struct LatencySketches {
 impl LatencySketches {
     /// Counts one event.
     pub fn add(&mut self, e: &UsageEvent) {
-        self.total.add(e.latency_us);
-        if let Some(us) = e.upstream_latency_us {
-            self.upstream.add(us);
+        self.add_slots(
+            SketchSlot::of(e.latency_us),
+            e.upstream_latency_us.map(SketchSlot::of),
+        );
+    }
+
+    /// Counts one event whose slots are known.
+    pub fn add_slots(&mut self, total: SketchSlot, upstream: Option<SketchSlot>) {
+        self.total.add_slot(total);
+        if let Some(slot) = upstream {
+            self.upstream.add_slot(slot);
         }
     }
 
@@ -185,19 +211,53 @@ impl LatencySketches {
     }
 }
 
-/// The daily sketches of a batch: its hourly ones merged per UTC day.
-pub fn daily_sketches(
-    hourly: &BTreeMap<LatencyKey, LatencySketches>,
-) -> BTreeMap<LatencyKey, LatencySketches> {
-    let mut daily: BTreeMap<LatencyKey, LatencySketches> = BTreeMap::new();
-    for (key, sketches) in hourly {
-        let day = LatencyKey {
-            start_ms: key.start_ms - key.start_ms.rem_euclid(DAY_MS),
-            ..key.clone()
-        };
-        daily.entry(day).or_default().merge(sketches);
+/// A batch's sketch rows of one grain with their sketches, sorted by row.
+pub type SketchBatch<'a> = Vec<(LatencyKey<'a>, LatencySketches)>;
+
+/// A batch's latency sketches per hourly row, each call counted in its five rows
+/// ([`LatencyKey::rows_of`]), its bucket worked out once.
+#[derive(Debug, Default)]
+pub struct BatchSketches<'a> {
+    hourly: BTreeMap<LatencyKey<'a>, LatencySketches>,
+}
+
+impl<'a> BatchSketches<'a> {
+    /// Counts `e`, attributed to `team_id`, `key_id`, `route_id` and `model`, in the rows of its
+    /// hour `hour_ms`.
+    pub fn add(
+        &mut self,
+        hour_ms: i64,
+        (team_id, key_id, route_id): (i64, i64, i64),
+        model: &'a str,
+        e: &UsageEvent,
+    ) {
+        let total = SketchSlot::of(e.latency_us);
+        let upstream = e.upstream_latency_us.map(SketchSlot::of);
+        for key in LatencyKey::rows_of(hour_ms, team_id, key_id, route_id, model) {
+            self.hourly
+                .entry(key)
+                .or_default()
+                .add_slots(total, upstream);
+        }
     }
-    daily
+
+    /// Whether no call was counted.
+    pub fn is_empty(&self) -> bool {
+        self.hourly.is_empty()
+    }
+
+    /// The hourly rows and the daily rows (the hourly ones merged per UTC day), each sorted by
+    /// key: every writer touches rows in the same order.
+    pub fn into_grains(self) -> (SketchBatch<'a>, SketchBatch<'a>) {
+        let mut daily: BTreeMap<LatencyKey<'a>, LatencySketches> = BTreeMap::new();
+        for (key, sketches) in &self.hourly {
+            daily.entry(key.day()).or_default().merge(sketches);
+        }
+        (
+            self.hourly.into_iter().collect(),
+            daily.into_iter().collect(),
+        )
+    }
 }
 
 /// The two grains of roll-ups: `usage_hourly` and `usage_daily`.
@@ -272,9 +332,9 @@ pub fn split_range(from_ms: i64, to_ms: i64) -> Option<Vec<RangePart>> {
     Some(parts)
 }
 
-/// One stored latency-sketch row, as a backend reads it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LatencyRow {
+/// One stored latency-sketch row, as a backend reads it (borrowed from the database's row).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyRow<'r> {
     /// Its hour or day start, epoch ms.
     pub start_ms: i64,
     /// Team.
@@ -284,11 +344,11 @@ pub struct LatencyRow {
     /// Route.
     pub route_id: i64,
     /// Model.
-    pub model: String,
+    pub model: &'r str,
     /// The stored total-latency sketch.
-    pub total: Vec<u8>,
+    pub total: &'r [u8],
     /// The stored upstream-latency sketch.
-    pub upstream: Vec<u8>,
+    pub upstream: &'r [u8],
 }
 
 /// Where the sketches of `[from_ms, to_ms)` grouped by `grouping` are read: every hour from
@@ -311,34 +371,56 @@ pub fn sketch_parts(from_ms: i64, to_ms: i64, grouping: Grouping) -> Vec<RangePa
 /// Which sketch rows a query reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SketchRows {
-    /// The teams' summary rows (`key_id = TEAM_SUMMARY`): no key, route or model filter or
-    /// grouping.
+    /// The teams' summary rows: no key, route or model filter or grouping.
     TeamSummaries,
-    /// The rows per team, key, route and model (`key_id <> TEAM_SUMMARY`).
+    /// The key summary rows: a key filter or grouping, no route or model one.
+    KeySummaries,
+    /// The route summary rows: a route filter or grouping, no key or model one.
+    RouteSummaries,
+    /// The model summary rows: a model filter or grouping, no key or route one.
+    ModelSummaries,
+    /// The rows per team, key, route and model: two or three of key, route and model.
     Detailed,
 }
 
 impl SketchRows {
     /// The fewest rows that answer `filter` grouped by `grouping`.
     pub fn for_query(filter: &RollupFilter, grouping: Grouping) -> Self {
-        let by_team = matches!(
-            grouping,
-            Grouping::Total | Grouping::Hour | Grouping::Day | Grouping::Team
-        );
-        if by_team && filter.key_id.is_none() && filter.route_id.is_none() && filter.model.is_none()
-        {
-            Self::TeamSummaries
-        } else {
-            Self::Detailed
+        let key = filter.key_id.is_some() || grouping == Grouping::Key;
+        let route = filter.route_id.is_some() || grouping == Grouping::Route;
+        let model = filter.model.is_some() || grouping == Grouping::Model;
+        match (key, route, model) {
+            (false, false, false) => Self::TeamSummaries,
+            (true, false, false) => Self::KeySummaries,
+            (false, true, false) => Self::RouteSummaries,
+            (false, false, true) => Self::ModelSummaries,
+            _ => Self::Detailed,
         }
     }
 
-    /// The condition selecting these rows (to follow ` AND `); the id is a constant.
-    pub fn condition(self) -> String {
+    /// The condition selecting these rows (to follow ` AND `): the ids are constants, and the
+    /// text is the `WHERE` of the kind's partial indexes (migration 0014), so that both
+    /// databases' planners see that those indexes hold every row the query needs.
+    pub fn condition(self) -> &'static str {
         match self {
-            Self::TeamSummaries => format!("key_id = {TEAM_SUMMARY}"),
-            Self::Detailed => format!("key_id <> {TEAM_SUMMARY}"),
+            Self::TeamSummaries => "key_id = -1 AND route_id = -1",
+            Self::KeySummaries => "key_id >= 0 AND route_id = -1",
+            Self::RouteSummaries => "key_id = -1 AND route_id >= 0",
+            Self::ModelSummaries => "key_id = -1 AND route_id = -2",
+            Self::Detailed => "key_id >= 0 AND route_id >= 0",
         }
+    }
+}
+
+/// The column naming the groups of `grouping` whose sketches a query may be limited to (top
+/// keys, routes, teams, models); `None` for the groupings by time or in total.
+pub fn group_column(grouping: Grouping) -> Option<&'static str> {
+    match grouping {
+        Grouping::Key => Some("key_id"),
+        Grouping::Route => Some("route_id"),
+        Grouping::Team => Some("team_id"),
+        Grouping::Model => Some("model"),
+        Grouping::Total | Grouping::Hour | Grouping::Day | Grouping::StatusClass => None,
     }
 }
 
@@ -349,38 +431,71 @@ pub fn sketches_answer(filter: &RollupFilter, grouping: Grouping) -> bool {
         && !filter.team_ids.as_ref().is_some_and(Vec::is_empty)
 }
 
-/// Merges sketch rows into the groups of `grouping`, ordered by bucket then label.
-pub fn group_sketches(
+/// Sketch rows merged into the groups of a grouping as they are read: each stored blob decoded
+/// once, straight into its group's sketch.
+#[derive(Debug)]
+pub struct SketchGroups {
     grouping: Grouping,
-    rows: impl IntoIterator<Item = LatencyRow>,
-) -> StoreResult<Vec<LatencyGroup>> {
-    let mut groups: BTreeMap<(i64, String), LatencySketches> = BTreeMap::new();
-    for row in rows {
-        let group = match grouping {
-            Grouping::Total | Grouping::StatusClass => (0, String::new()),
-            Grouping::Hour => (row.start_ms, String::new()),
-            Grouping::Day => (
-                row.start_ms - row.start_ms.rem_euclid(DAY_MS),
-                String::new(),
-            ),
-            Grouping::Key => (row.key_id, String::new()),
-            Grouping::Route => (row.route_id, String::new()),
-            Grouping::Team => (row.team_id, String::new()),
-            Grouping::Model => (0, row.model),
-        };
-        groups
-            .entry(group)
-            .or_default()
-            .merge_stored(&row.total, &row.upstream)?;
+    by_bucket: HashMap<i64, LatencySketches>,
+    by_label: HashMap<String, LatencySketches>,
+}
+
+impl SketchGroups {
+    /// No group yet.
+    pub fn new(grouping: Grouping) -> Self {
+        Self {
+            grouping,
+            by_bucket: HashMap::new(),
+            by_label: HashMap::new(),
+        }
     }
-    Ok(groups
-        .into_iter()
-        .map(|((bucket, label), sketches)| LatencyGroup {
-            bucket,
-            label,
-            sketches,
-        })
-        .collect())
+
+    /// Adds a stored row to its group.
+    pub fn add(&mut self, row: &LatencyRow<'_>) -> StoreResult<()> {
+        let bucket = match self.grouping {
+            Grouping::Total | Grouping::StatusClass => 0,
+            Grouping::Hour => row.start_ms,
+            Grouping::Day => row.start_ms - row.start_ms.rem_euclid(DAY_MS),
+            Grouping::Key => row.key_id,
+            Grouping::Route => row.route_id,
+            Grouping::Team => row.team_id,
+            Grouping::Model => {
+                let group = match self.by_label.get_mut(row.model) {
+                    Some(group) => group,
+                    None => self.by_label.entry(row.model.to_owned()).or_default(),
+                };
+                return group.merge_stored(row.total, row.upstream);
+            }
+        };
+        self.by_bucket
+            .entry(bucket)
+            .or_default()
+            .merge_stored(row.total, row.upstream)
+    }
+
+    /// The groups, ordered by bucket then label.
+    pub fn finish(self) -> Vec<LatencyGroup> {
+        let mut groups: Vec<LatencyGroup> = self
+            .by_bucket
+            .into_iter()
+            .map(|(bucket, sketches)| LatencyGroup {
+                bucket,
+                label: String::new(),
+                sketches,
+            })
+            .chain(
+                self.by_label
+                    .into_iter()
+                    .map(|(label, sketches)| LatencyGroup {
+                        bucket: 0,
+                        label,
+                        sketches,
+                    }),
+            )
+            .collect();
+        groups.sort_unstable_by(|a, b| (a.bucket, &a.label).cmp(&(b.bucket, &b.label)));
+        groups
+    }
 }
 
 /// `needle` as a LIKE / ILIKE pattern matching it anywhere (with `ESCAPE '\\'`), its `%`, `_` and `\` taken literally.
@@ -422,6 +537,194 @@ mod tests {
         let whole = split_range(d, 3 * d).unwrap();
         assert_eq!(whole.len(), 1);
         assert_eq!(whole[0].grain, Grain::Day);
+    }
+
+    fn event(latency_us: i64, upstream_us: Option<i64>) -> UsageEvent {
+        let mut e = UsageEvent::new(0, "GET", "/", 200);
+        e.latency_us = latency_us;
+        e.upstream_latency_us = upstream_us;
+        e
+    }
+
+    #[test]
+    fn every_call_counts_in_its_detailed_row_and_four_summary_rows() {
+        let h = 3_600_000;
+        let mut batch = BatchSketches::default();
+        batch.add(DAY_MS + h, (7, 3, 2), "gpt-4o", &event(10_000, Some(9_000)));
+        batch.add(DAY_MS + 2 * h, (7, 4, 2), "", &event(20_000, None));
+        let (hourly, daily) = batch.into_grains();
+        let count = |rows: &[(LatencyKey<'_>, LatencySketches)], key_id, route_id, model: &str| {
+            rows.iter()
+                .filter(|(k, _)| k.key_id == key_id && k.route_id == route_id && k.model == model)
+                .map(|(_, s)| s.total.count())
+                .sum::<u64>()
+        };
+        // Two hours, five rows each: ten hourly rows. One day, where the two calls share the
+        // team's and the route's rows: eight daily rows.
+        assert_eq!(hourly.len(), 10);
+        assert_eq!(daily.len(), 8);
+        assert!(
+            daily
+                .iter()
+                .all(|(k, _)| k.start_ms == DAY_MS && k.team_id == 7)
+        );
+        assert_eq!(count(&daily, ALL, ALL, ""), 2, "team summary");
+        assert_eq!(count(&daily, 3, ALL, ""), 1, "key 3 summary");
+        assert_eq!(count(&daily, 4, ALL, ""), 1, "key 4 summary");
+        assert_eq!(count(&daily, ALL, 2, ""), 2, "route summary");
+        assert_eq!(
+            count(&daily, ALL, MODEL_SUMMARY, "gpt-4o"),
+            1,
+            "model summary"
+        );
+        assert_eq!(
+            count(&daily, ALL, MODEL_SUMMARY, ""),
+            1,
+            "calls without a model"
+        );
+        assert_eq!(count(&daily, 3, 2, "gpt-4o"), 1, "detailed");
+        let team = daily
+            .iter()
+            .find(|(k, _)| k.key_id == ALL && k.route_id == ALL)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default();
+        assert_eq!(
+            team.upstream.count(),
+            1,
+            "only one call reached an upstream"
+        );
+        // Sorted by key, as every writer touches rows.
+        assert!(hourly.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(daily.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn the_fewest_rows_answer_each_query() {
+        let f = RollupFilter::default;
+        let cases = [
+            (f(), Grouping::Total, SketchRows::TeamSummaries),
+            (f(), Grouping::Day, SketchRows::TeamSummaries),
+            (f(), Grouping::Team, SketchRows::TeamSummaries),
+            (f(), Grouping::Key, SketchRows::KeySummaries),
+            (f(), Grouping::Route, SketchRows::RouteSummaries),
+            (f(), Grouping::Model, SketchRows::ModelSummaries),
+            (
+                RollupFilter {
+                    key_id: Some(1),
+                    ..f()
+                },
+                Grouping::Hour,
+                SketchRows::KeySummaries,
+            ),
+            (
+                RollupFilter {
+                    key_id: Some(1),
+                    ..f()
+                },
+                Grouping::Model,
+                SketchRows::Detailed,
+            ),
+            (
+                RollupFilter {
+                    route_id: Some(1),
+                    model: Some("m".into()),
+                    ..f()
+                },
+                Grouping::Total,
+                SketchRows::Detailed,
+            ),
+            (
+                RollupFilter {
+                    team_ids: Some(vec![1]),
+                    model: Some("m".into()),
+                    ..f()
+                },
+                Grouping::Day,
+                SketchRows::ModelSummaries,
+            ),
+        ];
+        for (filter, grouping, rows) in cases {
+            assert_eq!(
+                SketchRows::for_query(&filter, grouping),
+                rows,
+                "{filter:?} by {grouping:?}"
+            );
+        }
+        // Each of a call's five rows is of exactly one kind, and each kind is one of them: the
+        // conditions' ids are the constants the writer uses.
+        let kind = |k: &LatencyKey<'_>| match (k.key_id, k.route_id) {
+            (ALL, ALL) => "key_id = -1 AND route_id = -1",
+            (ALL, MODEL_SUMMARY) => "key_id = -1 AND route_id = -2",
+            (ALL, r) if r >= 0 => "key_id = -1 AND route_id >= 0",
+            (k, ALL) if k >= 0 => "key_id >= 0 AND route_id = -1",
+            (k, r) if k >= 0 && r >= 0 => "key_id >= 0 AND route_id >= 0",
+            _ => "none",
+        };
+        let mut kinds: Vec<&str> = LatencyKey::rows_of(0, 1, 0, 0, "")
+            .iter()
+            .map(kind)
+            .collect();
+        kinds.sort_unstable();
+        let mut conditions: Vec<&str> = [
+            SketchRows::TeamSummaries,
+            SketchRows::KeySummaries,
+            SketchRows::RouteSummaries,
+            SketchRows::ModelSummaries,
+            SketchRows::Detailed,
+        ]
+        .iter()
+        .map(|r| r.condition())
+        .collect();
+        conditions.sort_unstable();
+        assert_eq!(kinds, conditions);
+    }
+
+    #[test]
+    fn stored_rows_merge_into_their_groups_in_order() {
+        fn row<'r>(
+            start_ms: i64,
+            model: &'r str,
+            total: &'r [u8],
+            upstream: &'r [u8],
+        ) -> LatencyRow<'r> {
+            LatencyRow {
+                start_ms,
+                team_id: 1,
+                key_id: ALL,
+                route_id: MODEL_SUMMARY,
+                model,
+                total,
+                upstream,
+            }
+        }
+        let sketch = |latency_us| {
+            let mut s = LatencySketches::default();
+            s.add(&event(latency_us, Some(latency_us / 2)));
+            (s.total.encode(), s.upstream.encode())
+        };
+        let (a, a_up) = sketch(1_000);
+        let (b, b_up) = sketch(900_000);
+        let mut by_model = SketchGroups::new(Grouping::Model);
+        let mut by_day = SketchGroups::new(Grouping::Day);
+        for r in [
+            row(DAY_MS + 5, "z", &a, &a_up),
+            row(5, "a", &b, &b_up),
+            row(DAY_MS, "z", &b, &b_up),
+        ] {
+            by_model.add(&r).expect("merged");
+            by_day.add(&r).expect("merged");
+        }
+        let models = by_model.finish();
+        let labels: Vec<&str> = models.iter().map(|g| g.label.as_str()).collect();
+        assert_eq!(labels, ["a", "z"]);
+        assert_eq!(models[1].sketches.total.count(), 2);
+        assert_eq!(models[1].sketches.upstream.count(), 2);
+        let days = by_day.finish();
+        let buckets: Vec<i64> = days.iter().map(|g| g.bucket).collect();
+        assert_eq!(buckets, [0, DAY_MS]);
+        assert_eq!(days[1].sketches.total.count(), 2);
+        let bad = row(0, "a", &[9], &[1, 0, 0, 0]);
+        assert!(SketchGroups::new(Grouping::Total).add(&bad).is_err());
     }
 
     #[test]

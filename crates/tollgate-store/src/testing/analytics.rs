@@ -1110,7 +1110,7 @@ pub async fn retention_deletes_exactly_what_it_should(store: &dyn Store) {
     };
     assert_eq!(
         store
-            .latency_sketches(&before_cut, Grouping::Hour)
+            .latency_sketches(&before_cut, Grouping::Hour, None)
             .await
             .expect("latency_sketches"),
         Vec::new(),

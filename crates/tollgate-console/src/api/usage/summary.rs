@@ -156,19 +156,20 @@ pub enum Percentiles {
     Skipped,
 }
 
-/// The latency sketches of `filter` per group of `grouping`, by (bucket, label); empty when
-/// `percentiles` is `Skipped`.
+/// The latency sketches of `filter` per group of `grouping` (only of `groups`, their
+/// `(bucket, label)`, when given), by (bucket, label); empty when `percentiles` is `Skipped`.
 async fn sketches_by_group(
     store: &dyn Store,
     filter: &RollupFilter,
     grouping: Grouping,
+    groups: Option<&[(i64, String)]>,
     percentiles: Percentiles,
 ) -> ApiResult<HashMap<(i64, String), LatencySketches>> {
     if percentiles == Percentiles::Skipped {
         return Ok(HashMap::new());
     }
     Ok(store
-        .latency_sketches(filter, grouping)
+        .latency_sketches(filter, grouping, groups)
         .await?
         .into_iter()
         .map(|g| ((g.bucket, g.label), g.sketches))
@@ -230,7 +231,7 @@ pub async fn totals(
         .aggregate_usage(filter, Grouping::Total, AggregateOrder::Bucket, 1)
         .await?;
     let mut summary = UsageSummary::from(rows.first().unwrap_or(&UsageAggregate::default()));
-    let sketches = sketches_by_group(store, filter, Grouping::Total, percentiles).await?;
+    let sketches = sketches_by_group(store, filter, Grouping::Total, None, percentiles).await?;
     summary.refine(sketches.get(&(0, String::new())));
     Ok(summary)
 }
@@ -327,8 +328,14 @@ pub async fn series_points(
         .store
         .aggregate_usage(&scope.rollups, bucket, AggregateOrder::Bucket, 10_000)
         .await?;
-    let sketches =
-        sketches_by_group(state.store.as_ref(), &scope.rollups, bucket, percentiles).await?;
+    let sketches = sketches_by_group(
+        state.store.as_ref(),
+        &scope.rollups,
+        bucket,
+        None,
+        percentiles,
+    )
+    .await?;
     let by_ts: HashMap<i64, &UsageAggregate> = rows.iter().map(|r| (r.bucket, r)).collect();
     let empty = UsageAggregate::default();
     let mut points = Vec::new();
@@ -418,28 +425,38 @@ pub async fn top_items(
     percentiles: Percentiles,
 ) -> ApiResult<Vec<TopItem>> {
     let rows = store.aggregate_usage(filter, by, order, limit).await?;
-    let sketches = sketches_by_group(store, filter, by, percentiles).await?;
-    let names: HashMap<i64, String> = match by {
-        Grouping::Key => store
-            .list_keys(None)
-            .await?
-            .into_iter()
-            .map(|k| (k.id, k.name))
-            .collect(),
-        Grouping::Route => store
-            .list_routes()
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r.name))
-            .collect(),
-        Grouping::Team => store
-            .list_teams()
-            .await?
-            .into_iter()
-            .map(|t| (t.id, t.name))
-            .collect(),
-        _ => HashMap::new(),
+    // The sketches of the groups ranked first only: one look-up for those N groups, never one
+    // merge per group in the range.
+    let ranked: Vec<(i64, String)> = rows.iter().map(|r| (r.bucket, r.label.clone())).collect();
+    // The names are looked up meanwhile.
+    let names = async {
+        ApiResult::<HashMap<i64, String>>::Ok(match by {
+            Grouping::Key => store
+                .list_keys(None)
+                .await?
+                .into_iter()
+                .map(|k| (k.id, k.name))
+                .collect(),
+            Grouping::Route => store
+                .list_routes()
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r.name))
+                .collect(),
+            Grouping::Team => store
+                .list_teams()
+                .await?
+                .into_iter()
+                .map(|t| (t.id, t.name))
+                .collect(),
+            _ => HashMap::new(),
+        })
     };
+    let (sketches, names) = tokio::join!(
+        sketches_by_group(store, filter, by, Some(&ranked), percentiles),
+        names
+    );
+    let (sketches, names) = (sketches?, names?);
     Ok(rows
         .iter()
         .map(|r| {
