@@ -245,6 +245,77 @@ async fn percentiles_match_known_distributions(backend: Backend) {
         let of_model: Vec<&Call> = calls.iter().filter(|c| c.model == model).collect();
         check(model, item, &of_model);
     }
+    // Per team and per route (these calls matched no route: one group, route 0), from the
+    // teams' and the routes' summary rows.
+    let top_teams = admin
+        .ok(
+            Method::GET,
+            &format!("/api/v1/usage/top?{range}&by=team"),
+            None,
+            200,
+        )
+        .await;
+    for (t, team) in teams.iter().enumerate() {
+        let item = top_teams
+            .as_array()
+            .expect("top teams")
+            .iter()
+            .find(|i| i["id"].as_i64() == Some(*team))
+            .expect("the team is listed");
+        let of_team: Vec<&Call> = calls.iter().filter(|c| (c.key == 2) == (t == 1)).collect();
+        check(&format!("team {t}"), item, &of_team);
+    }
+    let top_routes = admin
+        .ok(
+            Method::GET,
+            &format!("/api/v1/usage/top?{range}&by=route"),
+            None,
+            200,
+        )
+        .await;
+    let routes = top_routes.as_array().expect("top routes");
+    assert_eq!(routes.len(), 1, "{top_routes}");
+    check("route 0", &routes[0], &all);
+    // Only the groups ranked first have their sketches read: the one key listed is exact.
+    let first_key = admin
+        .ok(
+            Method::GET,
+            &format!("/api/v1/usage/top?{range}&by=key&limit=1"),
+            None,
+            200,
+        )
+        .await;
+    let first_key = first_key.as_array().expect("top key");
+    assert_eq!(first_key.len(), 1);
+    let k = keys
+        .iter()
+        .position(|(id, _)| first_key[0]["id"].as_i64() == Some(*id))
+        .expect("a known key");
+    let of_key: Vec<&Call> = calls.iter().filter(|c| c.key == k).collect();
+    check("the first key alone", &first_key[0], &of_key);
+    // One key, per model: the detailed rows.
+    let key_models = admin
+        .ok(
+            Method::GET,
+            &format!("/api/v1/usage/top?{range}&by=model&key_id={}", keys[1].0),
+            None,
+            200,
+        )
+        .await;
+    for model in models {
+        let item = key_models
+            .as_array()
+            .expect("the key's models")
+            .iter()
+            .find(|t| t["name"] == model)
+            .expect("the model is listed");
+        let of_both: Vec<&Call> = calls
+            .iter()
+            .filter(|c| c.key == 1 && c.model == model)
+            .collect();
+        check(&format!("bimodal key, {model}"), item, &of_both);
+    }
+
     // One key and one model: the filters select sketch rows too.
     let one = admin
         .ok(
