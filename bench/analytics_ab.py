@@ -39,8 +39,8 @@ def strip_sketches(d):
     """The store as a build before migration 0014 has it: the sketch tables and the migration's
     row gone (its pages stay free in the file; every other table is untouched)."""
     db = sqlite3.connect(f"{d}/tollgate.db")
-    db.execute("DROP TABLE IF EXISTS latency_hourly")
-    db.execute("DROP TABLE IF EXISTS latency_daily")
+    db.execute("DROP TABLE IF EXISTS summary_hourly")
+    db.execute("DROP TABLE IF EXISTS summary_daily")
     db.execute("DELETE FROM _sqlx_migrations WHERE version = 14")
     db.commit()
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -14,6 +14,7 @@ use tollgate_store::{
 
 use tollgate_store::rollup::{
     DAY_MS, Grain, RangePart as Part, contains_pattern, sketches_answer, split_range,
+    summaries_answer,
 };
 
 use crate::rows::{aggregate_from_row, stored_event_from_row};
@@ -120,10 +121,25 @@ impl Binds {
     }
 }
 
+/// Where an aggregate reads a grain: the roll-ups and their sums, or the summary rows (whose
+/// calls of unknown status are a column) when `summaries` is set.
+fn source(grain: Grain, summaries: bool) -> (&'static str, &'static str) {
+    if summaries {
+        (grain.sketch_table(), RESUMS.as_str())
+    } else {
+        (grain.table(), SUMS.as_str())
+    }
+}
+
 /// The partial sums of `part` for `grouping` (never `Hour`), under the filter's other
-/// conditions `dims` (each starting with ` AND `).
-fn part_sql(grouping: Grouping, part: &Part, dims: &str, binds: &mut Binds) -> String {
-    let (table, time) = (part.grain.table(), part.grain.time());
+/// conditions `dims` (each starting with ` AND `), from the summary rows when `summaries`.
+fn part_sql(
+    grouping: Grouping,
+    part: &Part,
+    (dims, summaries): (&str, bool),
+    binds: &mut Binds,
+) -> String {
+    let ((table, sums), time) = (source(part.grain, summaries), part.grain.time());
     let from = binds.push(Bind::Int(part.from_ms));
     let to = binds.push(Bind::Int(part.to_ms));
     let (bucket, label, group) = match grouping {
@@ -146,9 +162,8 @@ fn part_sql(grouping: Grouping, part: &Part, dims: &str, binds: &mut Binds) -> S
         Grouping::Model => ("0::int8".to_owned(), "model", Some("model")),
     };
     let mut sql = format!(
-        "SELECT {bucket} AS bucket, {label} AS label, {} FROM {table} \
-         WHERE {time} >= {from} AND {time} < {to}{dims}",
-        SUMS.as_str()
+        "SELECT {bucket} AS bucket, {label} AS label, {sums} FROM {table} \
+         WHERE {time} >= {from} AND {time} < {to}{dims}"
     );
     if let Some(group) = group {
         let _ = write!(sql, " GROUP BY {group}");
@@ -156,26 +171,31 @@ fn part_sql(grouping: Grouping, part: &Part, dims: &str, binds: &mut Binds) -> S
     sql
 }
 
-/// The aggregate query of `grouping` over the `usage_hourly` rows matching `conds`, ordered by
-/// `order`, ending with the LIMIT placeholder `limit`.
+/// The aggregate query of `grouping` over the `usage_hourly` rows (the `summary_hourly` rows when
+/// `summaries`) matching `conds`, ordered by `order`, ending with the LIMIT placeholder `limit`.
 ///
 /// Totals and time series avoid sorting the roll-up rows: the primary key and the
 /// `(dimension, hour)` indexes already yield them by hour, so `GROUP BY hour` streams, and days
 /// are summed from those hourly sums rather than by grouping every row on a computed day.
-fn aggregate_sql(grouping: Grouping, conds: &str, order: &str, limit: &str) -> String {
-    let sums = SUMS.as_str();
+fn aggregate_sql(
+    grouping: Grouping,
+    (conds, summaries): (&str, bool),
+    order: &str,
+    limit: &str,
+) -> String {
+    let (table, sums) = source(Grain::Hour, summaries);
     let (bucket, label, group) = match grouping {
         Grouping::Total => {
             return format!(
                 "SELECT * FROM (SELECT 0::int8 AS bucket, ''::text AS label, {sums} \
-                 FROM usage_hourly WHERE {conds}) AS total WHERE calls > 0 LIMIT {limit}"
+                 FROM {table} WHERE {conds}) AS total WHERE calls > 0 LIMIT {limit}"
             );
         }
         Grouping::Day => {
             let resums = RESUMS.as_str();
             return format!(
                 "SELECT hour - hour % {DAY_MS} AS bucket, ''::text AS label, {resums} \
-                 FROM (SELECT hour, {sums} FROM usage_hourly WHERE {conds} GROUP BY hour) \
+                 FROM (SELECT hour, {sums} FROM {table} WHERE {conds} GROUP BY hour) \
                  AS hourly GROUP BY hour - hour % {DAY_MS} HAVING SUM(calls) > 0 \
                  ORDER BY {order} LIMIT {limit}"
             );
@@ -189,7 +209,7 @@ fn aggregate_sql(grouping: Grouping, conds: &str, order: &str, limit: &str) -> S
         Grouping::Model => ("0::int8", "model COLLATE \"C\"", "model"),
     };
     format!(
-        "SELECT {bucket} AS bucket, {label} AS label, {sums} FROM usage_hourly \
+        "SELECT {bucket} AS bucket, {label} AS label, {sums} FROM {table} \
          WHERE {conds} GROUP BY {group} HAVING SUM(calls) > 0 ORDER BY {order} LIMIT {limit}"
     )
 }
@@ -369,7 +389,12 @@ impl AnalyticsQueries for PostgresStore {
             return Ok(Vec::new());
         }
         let mut binds = Binds::default();
-        let mut dims = String::new();
+        // One team's, key's, route's or model's summary rows where they answer: a few rows per
+        // hour or day instead of one per key, route, model and status class.
+        let summaries = summaries_answer(filter, grouping);
+        let mut dims = summaries
+            .map(|rows| format!(" AND {}", rows.condition()))
+            .unwrap_or_default();
         if let Some(teams) = &filter.team_ids {
             let mark = binds.push(Bind::Ints(teams.clone()));
             let _ = write!(dims, " AND team_id = ANY({mark})");
@@ -401,7 +426,7 @@ impl AnalyticsQueries for PostgresStore {
             // label is compared in byte order, as SQLite and Rust sort strings.
             let parts: Vec<String> = parts
                 .iter()
-                .map(|part| part_sql(grouping, part, &dims, &mut binds))
+                .map(|part| part_sql(grouping, part, (&dims, summaries.is_some()), &mut binds))
                 .collect();
             let limit = binds.push(Bind::Int(limit));
             format!(
@@ -416,7 +441,12 @@ impl AnalyticsQueries for PostgresStore {
             let to = binds.push(Bind::Int(filter.to_ms));
             let limit = binds.push(Bind::Int(limit));
             let conds = format!("hour >= {from} AND hour < {to}{dims}");
-            aggregate_sql(grouping, &conds, aggregate_order(order), &limit)
+            aggregate_sql(
+                grouping,
+                (&conds, summaries.is_some()),
+                aggregate_order(order),
+                &limit,
+            )
         };
         // One read-only transaction, so that the settings below apply to this statement alone.
         let mut tx = self.pool.begin().await.map_err(store_error)?;

@@ -1,18 +1,20 @@
-//! Latency sketches: merged into `latency_hourly` and `latency_daily` by the usage writer, read
+//! Latency sketches: merged into `summary_hourly` and `summary_daily` by the usage writer, read
 //! back and merged per group for percentiles.
 
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use tollgate_store::rollup::{
-    Grain, LatencyKey, LatencyRow, LatencySketches, SketchGroups, SketchRows, group_column,
-    sketch_parts,
+    Grain, LatencyKey, LatencyRow, RollupSums, SketchGroups, SketchRows, SummaryAddition,
+    group_column, sketch_parts,
 };
 use tollgate_store::{Grouping, LatencyGroup, RollupFilter, StoreResult};
 
 use crate::analytics::{Bind, Binds};
 use crate::store_error;
+use crate::usage::{ROLLUP_COUNTERS, bind_sum_arrays};
 
 const SKETCH_COLUMNS: &str = "team_id, key_id, route_id, model, total, upstream";
 
@@ -34,13 +36,44 @@ pub(crate) async fn lock_sketches(conn: &mut PgConnection) -> StoreResult<()> {
     Ok(())
 }
 
+/// The upsert of a batch's rows of `grain` (one array per column): the sketches replaced by their
+/// merge, the counters of summary rows added (NULL in detailed rows, and NULL + NULL stays NULL).
+fn summary_upsert(grain: Grain) -> String {
+    let (table, time) = (grain.sketch_table(), grain.time());
+    let counters: Vec<&str> = ROLLUP_COUNTERS.iter().map(|(c, _)| c.as_str()).collect();
+    let arrays: Vec<String> = [
+        "int8", "int8", "int8", "int8", "text", "bytea", "bytea", "int8",
+    ]
+    .into_iter()
+    .chain(ROLLUP_COUNTERS.iter().map(|(_, t)| *t))
+    .enumerate()
+    .map(|(i, t)| format!("${}::{t}[]", i + 1))
+    .collect();
+    let updates: String = counters
+        .iter()
+        .map(|c| format!(", {c} = {table}.{c} + EXCLUDED.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} ({time}, {SKETCH_COLUMNS}, unknown_calls, {}) \
+         SELECT * FROM UNNEST({}) \
+         ON CONFLICT ({time}, team_id, key_id, route_id, model) \
+         DO UPDATE SET total = EXCLUDED.total, upstream = EXCLUDED.upstream, \
+         unknown_calls = {table}.unknown_calls + EXCLUDED.unknown_calls{updates}",
+        counters.join(", "),
+        arrays.join(", ")
+    )
+}
+
+static HOURLY_UPSERT: LazyLock<String> = LazyLock::new(|| summary_upsert(Grain::Hour));
+static DAILY_UPSERT: LazyLock<String> = LazyLock::new(|| summary_upsert(Grain::Day));
+
 /// Merges a batch's sketches of `grain` (sorted by key) into their stored rows: one look-up
 /// and one upsert over arrays, each stored blob decoded once, into the batch's sketch. The
 /// caller holds the sketch lock ([`lock_sketches`]).
 pub(crate) async fn merge_sketches(
     conn: &mut PgConnection,
     grain: Grain,
-    mut sketches: Vec<(LatencyKey<'_>, LatencySketches)>,
+    mut sketches: Vec<(LatencyKey<'_>, SummaryAddition)>,
 ) -> StoreResult<()> {
     if sketches.is_empty() {
         return Ok(());
@@ -74,18 +107,29 @@ pub(crate) async fn merge_sketches(
             .ok()
             .and_then(|p| sketches.get_mut(p))
         {
-            sketch.merge_stored(total, upstream)?;
+            sketch.sketches.merge_stored(total, upstream)?;
         }
     }
-    let totals: Vec<Vec<u8>> = sketches.iter().map(|(_, s)| s.total.encode()).collect();
-    let upstreams: Vec<Vec<u8>> = sketches.iter().map(|(_, s)| s.upstream.encode()).collect();
-    sqlx::query(&format!(
-        "INSERT INTO {table} ({time}, {SKETCH_COLUMNS}) \
-         SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::text[], \
-         $6::bytea[], $7::bytea[]) \
-         ON CONFLICT ({time}, team_id, key_id, route_id, model) \
-         DO UPDATE SET total = EXCLUDED.total, upstream = EXCLUDED.upstream"
-    ))
+    let totals: Vec<Vec<u8>> = sketches
+        .iter()
+        .map(|(_, s)| s.sketches.total.encode())
+        .collect();
+    let upstreams: Vec<Vec<u8>> = sketches
+        .iter()
+        .map(|(_, s)| s.sketches.upstream.encode())
+        .collect();
+    let unknown: Vec<Option<i64>> = sketches
+        .iter()
+        .map(|(_, s)| s.sums.as_ref().map(|s| s.unknown_calls))
+        .collect();
+    let sums: Vec<Option<&RollupSums>> = sketches
+        .iter()
+        .map(|(_, s)| s.sums.as_ref().map(|s| &s.rollup))
+        .collect();
+    let query = sqlx::query(match grain {
+        Grain::Hour => &HOURLY_UPSERT,
+        Grain::Day => &DAILY_UPSERT,
+    })
     .bind(&starts)
     .bind(&teams)
     .bind(&key_ids)
@@ -93,16 +137,18 @@ pub(crate) async fn merge_sketches(
     .bind(&models)
     .bind(&totals)
     .bind(&upstreams)
-    .execute(&mut *conn)
-    .await
-    .map_err(store_error)?;
+    .bind(&unknown);
+    bind_sum_arrays(query, &sums)
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
     Ok(())
 }
 
 /// The sketches of the calls matching `filter` (not its status class: see
 /// `sketches_answer`), merged per group of `grouping`, only of `groups` when given (the
 /// `(bucket, label)` of groups of a key, route, team or model grouping). One statement over the
-/// range's parts: whole days from `latency_daily`, the hours around them from `latency_hourly`,
+/// range's parts: whole days from `summary_daily`, the hours around them from `summary_hourly`,
 /// of the fewest rows that answer ([`SketchRows`]).
 pub(crate) async fn read_sketches(
     pool: &PgPool,

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use sqlx::postgres::PgConnection;
+use sqlx::Postgres;
+use sqlx::postgres::{PgArguments, PgConnection};
+use sqlx::query::Query;
 use tollgate_core::time::hour_start;
 use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_core::{KeyHash, UsageEvent, UsageSource};
@@ -68,7 +70,7 @@ const ROLLUP_SUM_COLUMNS: [(&str, &str); 11] = [
 
 /// Every counter column of the roll-ups with its array type, in bind order: the sums, then the
 /// histogram.
-static ROLLUP_COUNTERS: LazyLock<Vec<(String, &'static str)>> = LazyLock::new(|| {
+pub(crate) static ROLLUP_COUNTERS: LazyLock<Vec<(String, &'static str)>> = LazyLock::new(|| {
     ROLLUP_SUM_COLUMNS
         .iter()
         .map(|(c, t)| ((*c).to_owned(), *t))
@@ -113,34 +115,51 @@ async fn upsert_rollups(
         return Ok(());
     }
     let keys: Vec<&RollupKey> = rollups.keys().collect();
-    let sums: Vec<&RollupSums> = rollups.values().collect();
-    let mut query = sqlx::query(upsert)
+    let query = sqlx::query(upsert)
         .bind(keys.iter().map(|k| k.start_ms).collect::<Vec<_>>())
         .bind(keys.iter().map(|k| k.team_id).collect::<Vec<_>>())
         .bind(keys.iter().map(|k| k.key_id).collect::<Vec<_>>())
         .bind(keys.iter().map(|k| k.route_id).collect::<Vec<_>>())
         .bind(keys.iter().map(|k| k.model.as_str()).collect::<Vec<_>>())
-        .bind(keys.iter().map(|k| k.status_class).collect::<Vec<_>>())
-        .bind(sums.iter().map(|s| s.calls).collect::<Vec<_>>())
-        .bind(sums.iter().map(|s| s.errors).collect::<Vec<_>>())
-        .bind(sums.iter().map(|s| s.latency_sum_us).collect::<Vec<_>>())
-        .bind(sums.iter().map(|s| s.tokens.prompt).collect::<Vec<_>>())
-        .bind(sums.iter().map(|s| s.tokens.completion).collect::<Vec<_>>())
-        .bind(sums.iter().map(|s| s.tokens.total).collect::<Vec<_>>())
-        .bind(sums.iter().map(|s| s.tokens.cached).collect::<Vec<_>>())
-        .bind(sums.iter().map(|s| s.tokens.reasoning).collect::<Vec<_>>())
-        .bind(sums.iter().map(|s| s.estimated_calls).collect::<Vec<_>>())
-        .bind(sums.iter().map(|s| s.cost_usd).collect::<Vec<_>>())
-        .bind(sums.iter().map(|s| s.unpriced_calls).collect::<Vec<_>>());
+        .bind(keys.iter().map(|k| k.status_class).collect::<Vec<_>>());
+    let sums: Vec<Option<&RollupSums>> = rollups.values().map(Some).collect();
+    let query = bind_sum_arrays(query, &sums);
+    query.execute(conn).await.map_err(store_error)?;
+    Ok(())
+}
+
+/// Binds the counters of roll-up rows, one array per column in [`ROLLUP_COUNTERS`] order, with
+/// NULL for a row without them (a detailed row of the summary tables).
+pub(crate) fn bind_sum_arrays<'q>(
+    mut query: Query<'q, Postgres, PgArguments>,
+    sums: &[Option<&RollupSums>],
+) -> Query<'q, Postgres, PgArguments> {
+    let ints =
+        |f: fn(&RollupSums) -> i64| -> Vec<Option<i64>> { sums.iter().map(|s| s.map(f)).collect() };
+    query = query
+        .bind(ints(|s| s.calls))
+        .bind(ints(|s| s.errors))
+        .bind(ints(|s| s.latency_sum_us))
+        .bind(ints(|s| s.tokens.prompt))
+        .bind(ints(|s| s.tokens.completion))
+        .bind(ints(|s| s.tokens.total))
+        .bind(ints(|s| s.tokens.cached))
+        .bind(ints(|s| s.tokens.reasoning))
+        .bind(ints(|s| s.estimated_calls))
+        .bind(
+            sums.iter()
+                .map(|s| s.map(|s| s.cost_usd))
+                .collect::<Vec<_>>(),
+        )
+        .bind(ints(|s| s.unpriced_calls));
     for bucket in 0..HISTOGRAM_LEN {
         query = query.bind(
             sums.iter()
-                .map(|s| s.hist.get(bucket).copied().unwrap_or(0))
+                .map(|s| s.map(|s| s.hist.get(bucket).copied().unwrap_or(0)))
                 .collect::<Vec<_>>(),
         );
     }
-    query.execute(conn).await.map_err(store_error)?;
-    Ok(())
+    query
 }
 
 /// An event with its key and team filled in from its key hash where needed.
@@ -319,7 +338,7 @@ impl UsageQueries for PostgresStore {
         if !sketches.is_empty() {
             // After the roll-ups and before the keys: see `lock_sketches` for the order.
             lock_sketches(&mut tx).await?;
-            let (hourly_sketches, daily_sketches) = sketches.into_grains();
+            let (hourly_sketches, daily_sketches) = sketches.into_grains(&rollups);
             merge_sketches(&mut tx, Grain::Hour, hourly_sketches).await?;
             merge_sketches(&mut tx, Grain::Day, daily_sketches).await?;
         }

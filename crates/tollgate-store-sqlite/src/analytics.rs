@@ -17,6 +17,7 @@ use crate::sketches::read_sketches;
 use crate::usage::EVENT_COLUMNS;
 use tollgate_store::rollup::{
     DAY_MS, Grain, RangePart as Part, contains_pattern, sketches_answer, split_range,
+    summaries_answer,
 };
 use tollgate_store_sql::aggregate_order;
 
@@ -92,10 +93,25 @@ impl NumberedBinds {
     }
 }
 
+/// Where an aggregate reads a grain: the roll-ups and their sums, or the summary rows (whose
+/// calls of unknown status are a column) when `summaries` is set.
+fn source(grain: Grain, summaries: bool) -> (&'static str, &'static str) {
+    if summaries {
+        (grain.sketch_table(), RESUMS.as_str())
+    } else {
+        (grain.table(), SUMS.as_str())
+    }
+}
+
 /// The partial sums of `part` for `grouping` (never `Hour`), under the filter's other
-/// conditions `dims` (each starting with ` AND `).
-fn part_sql(grouping: Grouping, part: &Part, dims: &str, binds: &mut NumberedBinds) -> String {
-    let (table, time) = (part.grain.table(), part.grain.time());
+/// conditions `dims` (each starting with ` AND `), from the summary rows when `summaries`.
+fn part_sql(
+    grouping: Grouping,
+    part: &Part,
+    (dims, summaries): (&str, bool),
+    binds: &mut NumberedBinds,
+) -> String {
+    let ((table, sums), time) = (source(part.grain, summaries), part.grain.time());
     let from = binds.push(Bind::Int(part.from_ms));
     let to = binds.push(Bind::Int(part.to_ms));
     let (bucket, label, group) = match grouping {
@@ -114,9 +130,8 @@ fn part_sql(grouping: Grouping, part: &Part, dims: &str, binds: &mut NumberedBin
         Grouping::Model => ("0".to_owned(), "model", Some("model")),
     };
     let mut sql = format!(
-        "SELECT {bucket} AS bucket, {label} AS label, {} FROM {table} \
-         WHERE {time} >= {from} AND {time} < {to}{dims}",
-        SUMS.as_str()
+        "SELECT {bucket} AS bucket, {label} AS label, {sums} FROM {table} \
+         WHERE {time} >= {from} AND {time} < {to}{dims}"
     );
     if let Some(group) = group {
         let _ = write!(sql, " GROUP BY {group}");
@@ -124,26 +139,31 @@ fn part_sql(grouping: Grouping, part: &Part, dims: &str, binds: &mut NumberedBin
     sql
 }
 
-/// The aggregate query of `grouping` over the `usage_hourly` rows matching `conds`, ordered by
-/// `order`, ending with the LIMIT placeholder `limit`.
+/// The aggregate query of `grouping` over the `usage_hourly` rows (the `summary_hourly` rows when
+/// `summaries`) matching `conds`, ordered by `order`, ending with the LIMIT placeholder `limit`.
 ///
 /// Totals and time series avoid sorting the roll-up rows: the primary key and the
 /// `(dimension, hour)` indexes already yield them by hour, so `GROUP BY hour` streams, and days
 /// are summed from those hourly sums rather than by grouping every row on a computed day.
-fn aggregate_sql(grouping: Grouping, conds: &str, order: &str, limit: &str) -> String {
-    let sums = SUMS.as_str();
+fn aggregate_sql(
+    grouping: Grouping,
+    (conds, summaries): (&str, bool),
+    order: &str,
+    limit: &str,
+) -> String {
+    let (table, sums) = source(Grain::Hour, summaries);
     let (bucket, label, group) = match grouping {
         Grouping::Total => {
             return format!(
                 "SELECT * FROM (SELECT 0 AS bucket, '' AS label, {sums} \
-                 FROM usage_hourly WHERE {conds}) AS total WHERE calls > 0 LIMIT {limit}"
+                 FROM {table} WHERE {conds}) AS total WHERE calls > 0 LIMIT {limit}"
             );
         }
         Grouping::Day => {
             let resums = RESUMS.as_str();
             return format!(
                 "SELECT hour - hour % {DAY_MS} AS bucket, '' AS label, {resums} \
-                 FROM (SELECT hour, {sums} FROM usage_hourly WHERE {conds} GROUP BY hour) \
+                 FROM (SELECT hour, {sums} FROM {table} WHERE {conds} GROUP BY hour) \
                  AS hourly GROUP BY hour - hour % {DAY_MS} HAVING SUM(calls) > 0 \
                  ORDER BY {order} LIMIT {limit}"
             );
@@ -156,7 +176,7 @@ fn aggregate_sql(grouping: Grouping, conds: &str, order: &str, limit: &str) -> S
         Grouping::Model => ("0", "model", "model"),
     };
     format!(
-        "SELECT {bucket} AS bucket, {label} AS label, {sums} FROM usage_hourly \
+        "SELECT {bucket} AS bucket, {label} AS label, {sums} FROM {table} \
          WHERE {conds} GROUP BY {group} HAVING SUM(calls) > 0 ORDER BY {order} LIMIT {limit}"
     )
 }
@@ -310,7 +330,12 @@ impl AnalyticsQueries for SqliteStore {
             return Ok(Vec::new());
         }
         let mut binds = NumberedBinds::default();
-        let mut dims = String::new();
+        // One team's, key's, route's or model's summary rows where they answer: a few rows per
+        // hour or day instead of one per key, route, model and status class.
+        let summaries = summaries_answer(filter, grouping);
+        let mut dims = summaries
+            .map(|rows| format!(" AND {}", rows.condition()))
+            .unwrap_or_default();
         if let Some(teams) = &filter.team_ids {
             let marks: Vec<String> = teams.iter().map(|t| binds.push(Bind::Int(*t))).collect();
             let _ = write!(dims, " AND team_id IN ({})", marks.join(", "));
@@ -341,7 +366,7 @@ impl AnalyticsQueries for SqliteStore {
             // again over the parts: one statement, so ordering and the limit stay in SQL.
             let parts: Vec<String> = parts
                 .iter()
-                .map(|part| part_sql(grouping, part, &dims, &mut binds))
+                .map(|part| part_sql(grouping, part, (&dims, summaries.is_some()), &mut binds))
                 .collect();
             let limit = binds.push(Bind::Int(limit));
             format!(
@@ -356,7 +381,12 @@ impl AnalyticsQueries for SqliteStore {
             let to = binds.push(Bind::Int(filter.to_ms));
             let limit = binds.push(Bind::Int(limit));
             let conds = format!("hour >= {from} AND hour < {to}{dims}");
-            aggregate_sql(grouping, &conds, aggregate_order(order), &limit)
+            aggregate_sql(
+                grouping,
+                (&conds, summaries.is_some()),
+                aggregate_order(order),
+                &limit,
+            )
         };
         let rows = bind_all(sqlx::query(&sql), binds.0)
             .fetch_all(&self.reader)

@@ -1,4 +1,4 @@
-//! Latency sketches: merged into `latency_hourly` and `latency_daily` by the usage writer, read
+//! Latency sketches: merged into `summary_hourly` and `summary_daily` by the usage writer, read
 //! back and merged per group for percentiles.
 
 use std::fmt::Write as _;
@@ -7,16 +7,19 @@ use std::sync::LazyLock;
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteConnection;
 use tollgate_store::rollup::{
-    Grain, LatencyKey, LatencyRow, LatencySketches, SketchGroups, SketchRows, group_column,
+    Grain, LatencyKey, LatencyRow, SketchGroups, SketchRows, SummaryAddition, group_column,
     sketch_parts,
 };
 use tollgate_store::{Grouping, LatencyGroup, RollupFilter, StoreResult};
 
 use crate::analytics::{Bind, NumberedBinds, bind_all};
 use crate::store_error;
-use crate::usage::{Statement, StatementsBySize, chunks_of, statement, values_list};
+use crate::usage::{
+    ROLLUP_COUNTER_COUNT, ROLLUP_COUNTERS, Statement, StatementsBySize, bind_sums, chunks_of,
+    statement, values_list,
+};
 
-/// Most sketch rows per look-up or upsert: 128 × 7 binds.
+/// Most rows per look-up or upsert: 128 × 43 binds, within SQLite's 32,766.
 const MAX_SKETCH_ROWS: usize = 128;
 const SKETCH_COLUMNS: &str = "team_id, key_id, route_id, model, total, upstream";
 
@@ -35,16 +38,28 @@ fn select_sql(grain: Grain, rows: usize) -> String {
     )
 }
 
-/// The upsert replacing the sketches of `rows` keys of `grain` with merged ones.
+/// The upsert replacing the sketches of `rows` keys of `grain` with merged ones and adding the
+/// batch's counters to those of the summary rows (NULL in detailed rows, and NULL + NULL stays
+/// NULL).
 fn upsert_sql(grain: Grain, rows: usize) -> String {
     let (table, time) = (grain.sketch_table(), grain.time());
+    let counters = ROLLUP_COUNTERS.join(", ");
+    let updates: String = ROLLUP_COUNTERS
+        .iter()
+        .map(|c| format!(", {c} = {table}.{c} + excluded.{c}"))
+        .collect();
     format!(
-        "INSERT INTO {table} ({time}, {SKETCH_COLUMNS}) VALUES {} \
+        "INSERT INTO {table} ({time}, {SKETCH_COLUMNS}, unknown_calls, {counters}) VALUES {} \
          ON CONFLICT ({time}, team_id, key_id, route_id, model) \
-         DO UPDATE SET total = excluded.total, upstream = excluded.upstream",
-        values_list(rows, 7)
+         DO UPDATE SET total = excluded.total, upstream = excluded.upstream, \
+         unknown_calls = {table}.unknown_calls + excluded.unknown_calls{updates}",
+        values_list(rows, UPSERT_BINDS)
     )
 }
+
+/// Binds per upserted row: the key (5), the two sketches, the calls of unknown status and the
+/// roll-up counters.
+const UPSERT_BINDS: usize = 8 + ROLLUP_COUNTER_COUNT;
 
 static HOURLY_SELECTS: LazyLock<StatementsBySize> =
     LazyLock::new(|| StatementsBySize::new(|rows| select_sql(Grain::Hour, rows), MAX_SKETCH_ROWS));
@@ -61,7 +76,7 @@ static DAILY_UPSERTS: LazyLock<StatementsBySize> =
 pub(crate) async fn add_stored_sketches(
     conn: &mut SqliteConnection,
     grain: Grain,
-    sketches: &mut [(LatencyKey<'_>, LatencySketches)],
+    sketches: &mut [(LatencyKey<'_>, SummaryAddition)],
 ) -> StoreResult<()> {
     let selects = match grain {
         Grain::Hour => &*HOURLY_SELECTS,
@@ -90,7 +105,7 @@ pub(crate) async fn add_stored_sketches(
                 .ok()
                 .and_then(|p| sketches.get_mut(p))
             {
-                sketch.merge_stored(total, upstream)?;
+                sketch.sketches.merge_stored(total, upstream)?;
             }
         }
     }
@@ -101,23 +116,27 @@ pub(crate) async fn add_stored_sketches(
 /// run in the writer's pipeline: each chunk is encoded while SQLite runs the statement before.
 pub(crate) fn upsert_statements<'q>(
     grain: Grain,
-    sketches: &'q [(LatencyKey<'q>, LatencySketches)],
+    sketches: &'q [(LatencyKey<'q>, SummaryAddition)],
 ) -> impl Iterator<Item = StoreResult<Statement<'q>>> {
     let upserts = match grain {
         Grain::Hour => &*HOURLY_UPSERTS,
         Grain::Day => &*DAILY_UPSERTS,
     };
     chunks_of(sketches, MAX_SKETCH_ROWS).map(move |rows| {
-        let mut query: Statement<'q> = statement(upserts.get(rows.len())?, rows.len() * 7);
-        for (key, s) in rows {
+        let mut query: Statement<'q> =
+            statement(upserts.get(rows.len())?, rows.len() * UPSERT_BINDS);
+        for (key, row) in rows {
+            let sums = row.sums.as_ref();
             query = query
                 .bind(key.start_ms)
                 .bind(key.team_id)
                 .bind(key.key_id)
                 .bind(key.route_id)
                 .bind(key.model)
-                .bind(s.total.encode())
-                .bind(s.upstream.encode());
+                .bind(row.sketches.total.encode())
+                .bind(row.sketches.upstream.encode())
+                .bind(sums.map(|s| s.unknown_calls));
+            query = bind_sums(query, sums.map(|s| &s.rollup));
         }
         Ok(query)
     })
@@ -126,7 +145,7 @@ pub(crate) fn upsert_statements<'q>(
 /// The sketches of the calls matching `filter` (not its status class: see
 /// `sketches_answer`), merged per group of `grouping`, only of `groups` when given (the
 /// `(bucket, label)` of groups of a key, route, team or model grouping). One statement over the
-/// range's parts: whole days from `latency_daily`, the hours around them from `latency_hourly`,
+/// range's parts: whole days from `summary_daily`, the hours around them from `summary_hourly`,
 /// of the fewest rows that answer ([`SketchRows`]).
 pub(crate) async fn read_sketches(
     pool: &sqlx::SqlitePool,

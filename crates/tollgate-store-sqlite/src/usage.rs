@@ -55,10 +55,12 @@ const ROLLUP_SUM_COLUMNS: [&str; 11] = [
     "unpriced_calls",
 ];
 /// Binds of one roll-up row: the time, the five dimensions and every counter.
-const ROLLUP_BIND_COUNT: usize = 6 + ROLLUP_SUM_COLUMNS.len() + HISTOGRAM_LEN;
+/// The counter columns of a roll-up row ([`ROLLUP_COUNTERS`]).
+pub(crate) const ROLLUP_COUNTER_COUNT: usize = ROLLUP_SUM_COLUMNS.len() + HISTOGRAM_LEN;
+const ROLLUP_BIND_COUNT: usize = 6 + ROLLUP_COUNTER_COUNT;
 
 /// Every counter column of the roll-ups, in bind order: the sums, then the histogram.
-static ROLLUP_COUNTERS: LazyLock<Vec<String>> = LazyLock::new(|| {
+pub(crate) static ROLLUP_COUNTERS: LazyLock<Vec<String>> = LazyLock::new(|| {
     ROLLUP_SUM_COLUMNS
         .iter()
         .map(|c| (*c).to_owned())
@@ -208,23 +210,32 @@ fn rollup_statement<'q>(
             .bind(key.key_id)
             .bind(key.route_id)
             .bind(key.model.as_str())
-            .bind(key.status_class)
-            .bind(sums.calls)
-            .bind(sums.errors)
-            .bind(sums.latency_sum_us)
-            .bind(sums.tokens.prompt)
-            .bind(sums.tokens.completion)
-            .bind(sums.tokens.total)
-            .bind(sums.tokens.cached)
-            .bind(sums.tokens.reasoning)
-            .bind(sums.estimated_calls)
-            .bind(sums.cost_usd)
-            .bind(sums.unpriced_calls);
-        for count in sums.hist {
-            query = query.bind(count);
-        }
+            .bind(key.status_class);
+        query = bind_sums(query, Some(sums));
     }
     Ok(query)
+}
+
+/// Binds the counters of a roll-up row in [`ROLLUP_COUNTERS`] order, or NULL for each of them
+/// when `sums` is `None` (a detailed row of the summary tables).
+pub(crate) fn bind_sums<'q>(mut query: Statement<'q>, sums: Option<&RollupSums>) -> Statement<'q> {
+    let int = |f: fn(&RollupSums) -> i64| sums.map(f);
+    query = query
+        .bind(int(|s| s.calls))
+        .bind(int(|s| s.errors))
+        .bind(int(|s| s.latency_sum_us))
+        .bind(int(|s| s.tokens.prompt))
+        .bind(int(|s| s.tokens.completion))
+        .bind(int(|s| s.tokens.total))
+        .bind(int(|s| s.tokens.cached))
+        .bind(int(|s| s.tokens.reasoning))
+        .bind(int(|s| s.estimated_calls))
+        .bind(sums.map(|s| s.cost_usd))
+        .bind(int(|s| s.unpriced_calls));
+    for bucket in 0..HISTOGRAM_LEN {
+        query = query.bind(sums.map(|s| s.hist.get(bucket).copied().unwrap_or(0)));
+    }
+    query
 }
 
 /// The update moving `last_used_at` of each `(key id, newest event)` forward, never back.
@@ -514,7 +525,7 @@ async fn store_batch(conn: &mut SqliteConnection, batch: &[&UsageEvent]) -> Stor
 
     // The sketch rows the batch touches, merged with what they hold (read before the roll-ups
     // are written: one transaction, nothing else writes in between).
-    let (mut hourly_sketches, mut daily_sketches) = sketches.into_grains();
+    let (mut hourly_sketches, mut daily_sketches) = sketches.into_grains(&rollups);
     add_stored_sketches(&mut *conn, Grain::Hour, &mut hourly_sketches).await?;
     add_stored_sketches(&mut *conn, Grain::Day, &mut daily_sketches).await?;
 

@@ -186,7 +186,7 @@ pub trait AnalyticsQueries {
     /// top-N list reads the sketches of the N groups it ranked first and no others. Sketches
     /// are kept per team, key, route and model only: with a status-class filter, or grouped by
     /// status class, the answer is empty (callers fall back to the roll-ups' coarse histogram).
-    /// Reads `latency_daily` for the whole UTC days in the range and `latency_hourly` for the
+    /// Reads `summary_daily` for the whole UTC days in the range and `summary_hourly` for the
     /// hours around them (or for all of it when grouping by `Hour`), of the summary rows that
     /// answer where there are some ([`crate::rollup::SketchRows`]), never the roll-ups
     /// themselves.

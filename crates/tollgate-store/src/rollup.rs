@@ -110,7 +110,7 @@ pub fn daily_rollups(hourly: &BTreeMap<RollupKey, RollupSums>) -> BTreeMap<Rollu
 /// borrowed from the batch's events: keying a batch's sketches allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LatencyKey<'a> {
-    /// The start of its hour (`latency_hourly`) or UTC day (`latency_daily`), epoch ms.
+    /// The start of its hour (`summary_hourly`) or UTC day (`summary_daily`), epoch ms.
     pub start_ms: i64,
     /// Team (0 when unattributed).
     pub team_id: i64,
@@ -159,6 +159,11 @@ impl<'a> LatencyKey<'a> {
             row(ALL, route_id, ""),
             row(ALL, MODEL_SUMMARY, model),
         ]
+    }
+
+    /// Whether this is a detailed row (a key's, route's and model's), not a summary row.
+    pub fn is_detailed(&self) -> bool {
+        self.key_id >= 0 && self.route_id >= 0
     }
 
     /// The same row of the UTC day holding its hour.
@@ -211,14 +216,44 @@ impl LatencySketches {
     }
 }
 
-/// A batch's sketch rows of one grain with their sketches, sorted by row.
-pub type SketchBatch<'a> = Vec<(LatencyKey<'a>, LatencySketches)>;
+/// What a batch adds to one row of `summary_hourly` or `summary_daily`: its latency sketches, and
+/// for a summary row (not a detailed one) the sums of the roll-up rows it stands for.
+#[derive(Debug, Default)]
+pub struct SummaryAddition {
+    /// The calls' latency sketches.
+    pub sketches: LatencySketches,
+    /// Summary rows only: the sums of their roll-up rows over every status class.
+    pub sums: Option<SummarySums>,
+}
+
+/// The counters of a summary row: a roll-up row's, and the calls of unknown status (class 0)
+/// that success rates leave out, which a roll-up row tells by its status class.
+#[derive(Debug, Default)]
+pub struct SummarySums {
+    /// The summed roll-up counters.
+    pub rollup: RollupSums,
+    /// Calls of status class 0.
+    pub unknown_calls: i64,
+}
+
+impl SummarySums {
+    /// Adds the sums of the roll-up row of status class `status_class`.
+    fn add(&mut self, sums: &RollupSums, status_class: i16) {
+        self.rollup.merge(sums);
+        if status_class == 0 {
+            self.unknown_calls += sums.calls;
+        }
+    }
+}
+
+/// A batch's summary-table rows of one grain with what it adds to them, sorted by row.
+pub type SketchBatch<'a> = Vec<(LatencyKey<'a>, SummaryAddition)>;
 
 /// A batch's latency sketches per hourly row, each call counted in its five rows
 /// ([`LatencyKey::rows_of`]), its bucket worked out once.
 #[derive(Debug, Default)]
 pub struct BatchSketches<'a> {
-    hourly: BTreeMap<LatencyKey<'a>, LatencySketches>,
+    hourly: BTreeMap<LatencyKey<'a>, SummaryAddition>,
 }
 
 impl<'a> BatchSketches<'a> {
@@ -237,6 +272,7 @@ impl<'a> BatchSketches<'a> {
             self.hourly
                 .entry(key)
                 .or_default()
+                .sketches
                 .add_slots(total, upstream);
         }
     }
@@ -247,11 +283,38 @@ impl<'a> BatchSketches<'a> {
     }
 
     /// The hourly rows and the daily rows (the hourly ones merged per UTC day), each sorted by
-    /// key: every writer touches rows in the same order.
-    pub fn into_grains(self) -> (SketchBatch<'a>, SketchBatch<'a>) {
-        let mut daily: BTreeMap<LatencyKey<'a>, LatencySketches> = BTreeMap::new();
-        for (key, sketches) in &self.hourly {
-            daily.entry(key.day()).or_default().merge(sketches);
+    /// key: every writer touches rows in the same order. Each summary row gets the sums of
+    /// `rollups`, the batch's hourly roll-ups (of the same calls), that it stands for.
+    pub fn into_grains(
+        mut self,
+        rollups: &'a BTreeMap<RollupKey, RollupSums>,
+    ) -> (SketchBatch<'a>, SketchBatch<'a>) {
+        for (key, sums) in rollups {
+            let rows = LatencyKey::rows_of(
+                key.start_ms,
+                key.team_id,
+                key.key_id,
+                key.route_id,
+                &key.model,
+            );
+            for row in rows.into_iter().filter(|r| !r.is_detailed()) {
+                self.hourly
+                    .entry(row)
+                    .or_default()
+                    .sums
+                    .get_or_insert_default()
+                    .add(sums, key.status_class);
+            }
+        }
+        let mut daily: BTreeMap<LatencyKey<'a>, SummaryAddition> = BTreeMap::new();
+        for (key, hourly) in &self.hourly {
+            let day = daily.entry(key.day()).or_default();
+            day.sketches.merge(&hourly.sketches);
+            if let Some(sums) = &hourly.sums {
+                let into = day.sums.get_or_insert_default();
+                into.rollup.merge(&sums.rollup);
+                into.unknown_calls += sums.unknown_calls;
+            }
         }
         (
             self.hourly.into_iter().collect(),
@@ -279,8 +342,8 @@ impl Grain {
     /// The latency-sketch table of this grain.
     pub fn sketch_table(self) -> &'static str {
         match self {
-            Self::Hour => "latency_hourly",
-            Self::Day => "latency_daily",
+            Self::Hour => "summary_hourly",
+            Self::Day => "summary_daily",
         }
     }
 
@@ -352,8 +415,8 @@ pub struct LatencyRow<'r> {
 }
 
 /// Where the sketches of `[from_ms, to_ms)` grouped by `grouping` are read: every hour from
-/// `latency_hourly` for an hourly grouping or a range without a whole UTC day, otherwise the
-/// whole days from `latency_daily` and the hours around them from `latency_hourly`.
+/// `summary_hourly` for an hourly grouping or a range without a whole UTC day, otherwise the
+/// whole days from `summary_daily` and the hours around them from `summary_hourly`.
 pub fn sketch_parts(from_ms: i64, to_ms: i64, grouping: Grouping) -> Vec<RangePart> {
     let whole = || {
         vec![RangePart {
@@ -422,6 +485,17 @@ pub fn group_column(grouping: Grouping) -> Option<&'static str> {
         Grouping::Model => Some("model"),
         Grouping::Total | Grouping::Hour | Grouping::Day | Grouping::StatusClass => None,
     }
+}
+
+/// The summary rows that answer the aggregate of `filter` grouped by `grouping` (counts, tokens
+/// and cost as well as sketches), or `None` when only the roll-ups do: a status-class filter or
+/// grouping, or two or three of key, route and model.
+pub fn summaries_answer(filter: &RollupFilter, grouping: Grouping) -> Option<SketchRows> {
+    let rows = SketchRows::for_query(filter, grouping);
+    (filter.status_class.is_none()
+        && grouping != Grouping::StatusClass
+        && rows != SketchRows::Detailed)
+        .then_some(rows)
 }
 
 /// Whether sketches answer `filter` grouped by `grouping`: they are not kept per status class.
@@ -550,14 +624,41 @@ mod tests {
     fn every_call_counts_in_its_detailed_row_and_four_summary_rows() {
         let h = 3_600_000;
         let mut batch = BatchSketches::default();
-        batch.add(DAY_MS + h, (7, 3, 2), "gpt-4o", &event(10_000, Some(9_000)));
-        batch.add(DAY_MS + 2 * h, (7, 4, 2), "", &event(20_000, None));
-        let (hourly, daily) = batch.into_grains();
-        let count = |rows: &[(LatencyKey<'_>, LatencySketches)], key_id, route_id, model: &str| {
+        let mut rollups: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
+        let calls = [
+            (DAY_MS + h, (7, 3, 2), "gpt-4o", event(10_000, Some(9_000))),
+            (DAY_MS + 2 * h, (7, 4, 2), "", event(20_000, None)),
+        ];
+        for (hour, (team_id, key_id, route_id), model, e) in &calls {
+            let key = RollupKey {
+                start_ms: *hour,
+                team_id: *team_id,
+                key_id: *key_id,
+                route_id: *route_id,
+                model: (*model).to_owned(),
+                status_class: if *key_id == 4 { 0 } else { 2 },
+            };
+            rollups.entry(key).or_default().add(e);
+        }
+        for (hour, ids, model, e) in &calls {
+            batch.add(*hour, *ids, model, e);
+        }
+        let (hourly, daily) = batch.into_grains(&rollups);
+        let find = |rows: &'_ [(LatencyKey<'_>, SummaryAddition)],
+                    key_id,
+                    route_id,
+                    model: &str| {
             rows.iter()
                 .filter(|(k, _)| k.key_id == key_id && k.route_id == route_id && k.model == model)
-                .map(|(_, s)| s.total.count())
-                .sum::<u64>()
+                .map(|(_, s)| {
+                    (
+                        s.sketches.total.count(),
+                        s.sums.as_ref().map(|s| s.rollup.calls),
+                    )
+                })
+                .fold((0, None), |(n, c), (m, d)| {
+                    (n + m, d.map(|d| c.unwrap_or(0) + d).or(c))
+                })
         };
         // Two hours, five rows each: ten hourly rows. One day, where the two calls share the
         // team's and the route's rows: eight daily rows.
@@ -568,31 +669,37 @@ mod tests {
                 .iter()
                 .all(|(k, _)| k.start_ms == DAY_MS && k.team_id == 7)
         );
-        assert_eq!(count(&daily, ALL, ALL, ""), 2, "team summary");
-        assert_eq!(count(&daily, 3, ALL, ""), 1, "key 3 summary");
-        assert_eq!(count(&daily, 4, ALL, ""), 1, "key 4 summary");
-        assert_eq!(count(&daily, ALL, 2, ""), 2, "route summary");
+        // Each summary row has the sketches and the counts of its calls; a detailed row only
+        // the sketches (its counts are the roll-up rows').
+        assert_eq!(find(&daily, ALL, ALL, ""), (2, Some(2)), "team summary");
+        assert_eq!(find(&daily, 3, ALL, ""), (1, Some(1)), "key 3 summary");
+        assert_eq!(find(&daily, 4, ALL, ""), (1, Some(1)), "key 4 summary");
+        assert_eq!(find(&daily, ALL, 2, ""), (2, Some(2)), "route summary");
         assert_eq!(
-            count(&daily, ALL, MODEL_SUMMARY, "gpt-4o"),
-            1,
+            find(&daily, ALL, MODEL_SUMMARY, "gpt-4o"),
+            (1, Some(1)),
             "model summary"
         );
         assert_eq!(
-            count(&daily, ALL, MODEL_SUMMARY, ""),
-            1,
+            find(&daily, ALL, MODEL_SUMMARY, ""),
+            (1, Some(1)),
             "calls without a model"
         );
-        assert_eq!(count(&daily, 3, 2, "gpt-4o"), 1, "detailed");
+        assert_eq!(find(&daily, 3, 2, "gpt-4o"), (1, None), "detailed");
+        assert_eq!(find(&hourly, ALL, ALL, ""), (2, Some(2)), "two hours");
         let team = daily
             .iter()
             .find(|(k, _)| k.key_id == ALL && k.route_id == ALL)
-            .map(|(_, s)| s.clone())
-            .unwrap_or_default();
+            .map(|(_, s)| s)
+            .expect("the team's row");
         assert_eq!(
-            team.upstream.count(),
+            team.sketches.upstream.count(),
             1,
             "only one call reached an upstream"
         );
+        let sums = team.sums.as_ref().expect("the team's sums");
+        assert_eq!(sums.rollup.latency_sum_us, 30_000);
+        assert_eq!(sums.unknown_calls, 1, "key 4's call has status class 0");
         // Sorted by key, as every writer touches rows.
         assert!(hourly.windows(2).all(|w| w[0].0 < w[1].0));
         assert!(daily.windows(2).all(|w| w[0].0 < w[1].0));

@@ -382,6 +382,11 @@ async fn percentiles_match_known_distributions(backend: Backend) {
         )
         .await;
     assert_eq!(old["coarse"], true, "{old}");
+    assert_eq!(
+        old["calls"].as_u64(),
+        Some(calls.len() as u64),
+        "the summary rows keep their counts: {old}"
+    );
     let p95 = old["p95_latency_ms"].as_f64().expect("coarse p95");
     assert!(
         tollgate_core::usage::LATENCY_BUCKETS_MS.contains(&p95),
@@ -400,29 +405,37 @@ async fn percentiles_match_known_distributions(backend: Backend) {
     check("after the first day", &later, &after);
 }
 
-/// Deletes every sketch row before `before_ms`, as for roll-ups written before migration 0014.
+/// Leaves the summary tables before `before_ms` as migration 0014 leaves those of roll-ups written
+/// before it: summary rows with their counts and empty sketches, no detailed rows.
 async fn forget_sketches_before(db: &TestDb, before_ms: i64) {
+    let empty = tollgate_core::sketch::LatencySketch::new().encode();
     let statements = [
-        "DELETE FROM latency_hourly WHERE hour < $1",
-        "DELETE FROM latency_daily WHERE day < $1",
+        "UPDATE summary_hourly SET total = $2, upstream = $2 WHERE hour < $1",
+        "UPDATE summary_daily SET total = $2, upstream = $2 WHERE day < $1",
+        "DELETE FROM summary_hourly WHERE hour < $1 AND key_id >= 0 AND route_id >= 0",
+        "DELETE FROM summary_daily WHERE day < $1 AND key_id >= 0 AND route_id >= 0",
     ];
     for sql in statements {
         match db.backend {
             Backend::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
-                sqlx::query(sql)
-                    .bind(before_ms)
-                    .execute(&pool)
-                    .await
-                    .expect("delete sketches");
+                let q = sqlx::query(sql).bind(before_ms);
+                let q = if sql.starts_with("UPDATE") {
+                    q.bind(&empty)
+                } else {
+                    q
+                };
+                q.execute(&pool).await.expect("forget sketches");
             }
             Backend::Postgres => {
                 let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
-                sqlx::query(sql)
-                    .bind(before_ms)
-                    .execute(&pool)
-                    .await
-                    .expect("delete sketches");
+                let q = sqlx::query(sql).bind(before_ms);
+                let q = if sql.starts_with("UPDATE") {
+                    q.bind(&empty)
+                } else {
+                    q
+                };
+                q.execute(&pool).await.expect("forget sketches");
             }
         }
     }
