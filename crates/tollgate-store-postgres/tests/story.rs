@@ -165,3 +165,30 @@ async fn unique_violations_name_their_constraint() {
     })
     .await;
 }
+
+/// Migration 0014 sums the roll-ups written before it into summary rows.
+#[tokio::test]
+async fn old_rollups_become_summary_rows() {
+    with_test_database(|url| async move {
+        let db = sqlx::PgPool::connect(&url).await.unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut before = sqlx::migrate::Migrator::new(dir.as_path()).await.unwrap();
+        let kept: Vec<_> = before
+            .migrations
+            .iter()
+            .filter(|m| m.version < 14)
+            .cloned()
+            .collect();
+        before.migrations = std::borrow::Cow::Owned(kept);
+        before.run(&db).await.unwrap();
+        for sql in testing::summaries::OLD_ROLLUPS.iter() {
+            sqlx::query(sql).execute(&db).await.unwrap();
+        }
+        db.close().await;
+        let store = PostgresStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        testing::summaries::summaries_sum_the_old_rollups(&store).await;
+        store.close().await;
+    })
+    .await;
+}

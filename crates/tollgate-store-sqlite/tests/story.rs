@@ -284,3 +284,31 @@ async fn unique_violations_name_their_constraint() {
     pool.close().await;
     store.close().await;
 }
+
+/// Migration 0014 sums the roll-ups written before it into summary rows.
+#[tokio::test]
+async fn old_rollups_become_summary_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url_of(&dir.path().join("old.db"));
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut before = sqlx::migrate::Migrator::new(migrations.as_path())
+        .await
+        .unwrap();
+    let kept: Vec<_> = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 14)
+        .cloned()
+        .collect();
+    before.migrations = std::borrow::Cow::Owned(kept);
+    before.run(&db).await.unwrap();
+    for sql in testing::summaries::OLD_ROLLUPS.iter() {
+        sqlx::query(sql).execute(&db).await.unwrap();
+    }
+    db.close().await;
+    store.migrate().await.unwrap();
+    testing::summaries::summaries_sum_the_old_rollups(&store).await;
+    store.close().await;
+}

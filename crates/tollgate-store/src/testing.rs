@@ -30,6 +30,7 @@ pub mod analytics;
 pub mod counters;
 pub mod governance;
 pub mod models;
+pub mod summaries;
 
 pub use accounts::{
     access_tokens_create_list_revoke_touch, audit_filters_and_pages,
