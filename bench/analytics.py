@@ -128,8 +128,9 @@ def disk_bytes(backend, url, tmp):
     else:
         for table, kind in kinds.items():
             # A partitioned table's size is its partitions' (and their indexes').
-            sql = (f"SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c WHERE c.oid = '{table}'::regclass "
-                   f"OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = '{table}'::regclass)")
+            # (to_regclass: NULL where a build has no such table.)
+            sql = (f"SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c WHERE c.oid = to_regclass('{table}') "
+                   f"OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass('{table}'))")
             out[kind] += int(run(["psql", url, "-tAc", sql], os.environ.copy(), tmp, 300).strip())
     return out
 
