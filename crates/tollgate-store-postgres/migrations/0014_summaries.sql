@@ -4,15 +4,15 @@
 -- per team, key, route or model, so that a dashboard reads one row per team and day (or hour) for
 -- each group it shows instead of one per key, route, model and status class.
 --
--- Rows, told apart by their ids (no key or route has a negative id):
--- * detailed (key_id >= 0 and route_id >= 0): the sketches of a team's key, route and model; no
---   counts (NULL: usage_hourly and usage_daily hold them per status class);
--- * summaries, with sketches and counts: the team's (key_id = route_id = -1, model ''), each
---   key's (route_id = -1, model ''), each route's (key_id = -1, model '') and each model's
---   (key_id = -1, route_id = -2).
--- write_usage merges each batch into both grains in the transaction that adds it to usage_hourly
--- and usage_daily. Each kind has its own partial index, so a query for one kind
--- (rollup::SketchRows, whose conditions are the indexes' own) reads only its rows.
+-- Rows, of five kinds (rollup::SketchRows), which the primary key starts with so that a kind's
+-- rows over a range of hours or days lie together:
+-- * summaries, with sketches and counts: kind 0, the team's (key_id = route_id = -1, model '');
+--   kind 1, each key's (route_id = -1, model ''); kind 2, each route's (key_id = -1, model '');
+--   kind 3, each model's (key_id = -1, route_id = -2);
+-- * kind 4, detailed: the sketches of a team's key, route and model; no counts (NULL:
+--   usage_hourly and usage_daily hold them per status class).
+-- No key or route has a negative id. write_usage merges each batch into both grains in the
+-- transaction that adds it to usage_hourly and usage_daily.
 --
 -- Roll-ups written before this migration are summed into summary rows here, with empty sketches:
 -- their calls cannot be given exact percentiles, and the API reports those periods' percentiles
@@ -20,6 +20,7 @@
 -- Kept parallel to tollgate-store-sqlite/migrations/0014_summaries.sql.
 
 CREATE TABLE summary_hourly (
+    kind     SMALLINT NOT NULL,
     hour     BIGINT NOT NULL,
     team_id  BIGINT NOT NULL,
     key_id   BIGINT NOT NULL,
@@ -48,10 +49,11 @@ CREATE TABLE summary_hourly (
     h12 BIGINT, h13 BIGINT, h14 BIGINT, h15 BIGINT,
     h16 BIGINT, h17 BIGINT, h18 BIGINT, h19 BIGINT,
     h20 BIGINT, h21 BIGINT, h22 BIGINT, h23 BIGINT,
-    PRIMARY KEY (hour, team_id, key_id, route_id, model)
+    PRIMARY KEY (kind, hour, team_id, key_id, route_id, model)
 );
 
 CREATE TABLE summary_daily (
+    kind     SMALLINT NOT NULL,
     day      BIGINT NOT NULL,
     team_id  BIGINT NOT NULL,
     key_id   BIGINT NOT NULL,
@@ -80,16 +82,16 @@ CREATE TABLE summary_daily (
     h12 BIGINT, h13 BIGINT, h14 BIGINT, h15 BIGINT,
     h16 BIGINT, h17 BIGINT, h18 BIGINT, h19 BIGINT,
     h20 BIGINT, h21 BIGINT, h22 BIGINT, h23 BIGINT,
-    PRIMARY KEY (day, team_id, key_id, route_id, model)
+    PRIMARY KEY (kind, day, team_id, key_id, route_id, model)
 );
 
 -- usage_hourly summed into the team, key, route, model summaries.
-INSERT INTO summary_hourly (hour, team_id, key_id, route_id, model, total, upstream,
+INSERT INTO summary_hourly (kind, hour, team_id, key_id, route_id, model, total, upstream,
     calls, errors, unknown_calls, latency_sum_us, prompt_tokens, completion_tokens,
     total_tokens, cached_tokens, reasoning_tokens, estimated_calls, cost_usd, unpriced_calls,
     h00, h01, h02, h03, h04, h05, h06, h07, h08, h09, h10, h11, h12, h13, h14, h15, h16, h17,
     h18, h19, h20, h21, h22, h23)
-SELECT hour, team_id, -1, -1, '', '\x01000000'::bytea, '\x01000000'::bytea,
+SELECT 0, hour, team_id, -1, -1, '', '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(calls), SUM(errors), SUM(CASE WHEN status_class = 0 THEN calls ELSE 0 END),
     SUM(latency_sum_us), SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens),
     SUM(cached_tokens), SUM(reasoning_tokens), SUM(estimated_calls), SUM(cost_usd),
@@ -97,12 +99,12 @@ SELECT hour, team_id, -1, -1, '', '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(h07), SUM(h08), SUM(h09), SUM(h10), SUM(h11), SUM(h12), SUM(h13), SUM(h14), SUM(h15),
     SUM(h16), SUM(h17), SUM(h18), SUM(h19), SUM(h20), SUM(h21), SUM(h22), SUM(h23)
 FROM usage_hourly GROUP BY hour, team_id;
-INSERT INTO summary_hourly (hour, team_id, key_id, route_id, model, total, upstream,
+INSERT INTO summary_hourly (kind, hour, team_id, key_id, route_id, model, total, upstream,
     calls, errors, unknown_calls, latency_sum_us, prompt_tokens, completion_tokens,
     total_tokens, cached_tokens, reasoning_tokens, estimated_calls, cost_usd, unpriced_calls,
     h00, h01, h02, h03, h04, h05, h06, h07, h08, h09, h10, h11, h12, h13, h14, h15, h16, h17,
     h18, h19, h20, h21, h22, h23)
-SELECT hour, team_id, key_id, -1, '', '\x01000000'::bytea, '\x01000000'::bytea,
+SELECT 1, hour, team_id, key_id, -1, '', '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(calls), SUM(errors), SUM(CASE WHEN status_class = 0 THEN calls ELSE 0 END),
     SUM(latency_sum_us), SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens),
     SUM(cached_tokens), SUM(reasoning_tokens), SUM(estimated_calls), SUM(cost_usd),
@@ -110,12 +112,12 @@ SELECT hour, team_id, key_id, -1, '', '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(h07), SUM(h08), SUM(h09), SUM(h10), SUM(h11), SUM(h12), SUM(h13), SUM(h14), SUM(h15),
     SUM(h16), SUM(h17), SUM(h18), SUM(h19), SUM(h20), SUM(h21), SUM(h22), SUM(h23)
 FROM usage_hourly GROUP BY hour, team_id, key_id;
-INSERT INTO summary_hourly (hour, team_id, key_id, route_id, model, total, upstream,
+INSERT INTO summary_hourly (kind, hour, team_id, key_id, route_id, model, total, upstream,
     calls, errors, unknown_calls, latency_sum_us, prompt_tokens, completion_tokens,
     total_tokens, cached_tokens, reasoning_tokens, estimated_calls, cost_usd, unpriced_calls,
     h00, h01, h02, h03, h04, h05, h06, h07, h08, h09, h10, h11, h12, h13, h14, h15, h16, h17,
     h18, h19, h20, h21, h22, h23)
-SELECT hour, team_id, -1, route_id, '', '\x01000000'::bytea, '\x01000000'::bytea,
+SELECT 2, hour, team_id, -1, route_id, '', '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(calls), SUM(errors), SUM(CASE WHEN status_class = 0 THEN calls ELSE 0 END),
     SUM(latency_sum_us), SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens),
     SUM(cached_tokens), SUM(reasoning_tokens), SUM(estimated_calls), SUM(cost_usd),
@@ -123,12 +125,12 @@ SELECT hour, team_id, -1, route_id, '', '\x01000000'::bytea, '\x01000000'::bytea
     SUM(h07), SUM(h08), SUM(h09), SUM(h10), SUM(h11), SUM(h12), SUM(h13), SUM(h14), SUM(h15),
     SUM(h16), SUM(h17), SUM(h18), SUM(h19), SUM(h20), SUM(h21), SUM(h22), SUM(h23)
 FROM usage_hourly GROUP BY hour, team_id, route_id;
-INSERT INTO summary_hourly (hour, team_id, key_id, route_id, model, total, upstream,
+INSERT INTO summary_hourly (kind, hour, team_id, key_id, route_id, model, total, upstream,
     calls, errors, unknown_calls, latency_sum_us, prompt_tokens, completion_tokens,
     total_tokens, cached_tokens, reasoning_tokens, estimated_calls, cost_usd, unpriced_calls,
     h00, h01, h02, h03, h04, h05, h06, h07, h08, h09, h10, h11, h12, h13, h14, h15, h16, h17,
     h18, h19, h20, h21, h22, h23)
-SELECT hour, team_id, -1, -2, model, '\x01000000'::bytea, '\x01000000'::bytea,
+SELECT 3, hour, team_id, -1, -2, model, '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(calls), SUM(errors), SUM(CASE WHEN status_class = 0 THEN calls ELSE 0 END),
     SUM(latency_sum_us), SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens),
     SUM(cached_tokens), SUM(reasoning_tokens), SUM(estimated_calls), SUM(cost_usd),
@@ -138,12 +140,12 @@ SELECT hour, team_id, -1, -2, model, '\x01000000'::bytea, '\x01000000'::bytea,
 FROM usage_hourly GROUP BY hour, team_id, model;
 
 -- usage_daily summed into the team, key, route, model summaries.
-INSERT INTO summary_daily (day, team_id, key_id, route_id, model, total, upstream,
+INSERT INTO summary_daily (kind, day, team_id, key_id, route_id, model, total, upstream,
     calls, errors, unknown_calls, latency_sum_us, prompt_tokens, completion_tokens,
     total_tokens, cached_tokens, reasoning_tokens, estimated_calls, cost_usd, unpriced_calls,
     h00, h01, h02, h03, h04, h05, h06, h07, h08, h09, h10, h11, h12, h13, h14, h15, h16, h17,
     h18, h19, h20, h21, h22, h23)
-SELECT day, team_id, -1, -1, '', '\x01000000'::bytea, '\x01000000'::bytea,
+SELECT 0, day, team_id, -1, -1, '', '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(calls), SUM(errors), SUM(CASE WHEN status_class = 0 THEN calls ELSE 0 END),
     SUM(latency_sum_us), SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens),
     SUM(cached_tokens), SUM(reasoning_tokens), SUM(estimated_calls), SUM(cost_usd),
@@ -151,12 +153,12 @@ SELECT day, team_id, -1, -1, '', '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(h07), SUM(h08), SUM(h09), SUM(h10), SUM(h11), SUM(h12), SUM(h13), SUM(h14), SUM(h15),
     SUM(h16), SUM(h17), SUM(h18), SUM(h19), SUM(h20), SUM(h21), SUM(h22), SUM(h23)
 FROM usage_daily GROUP BY day, team_id;
-INSERT INTO summary_daily (day, team_id, key_id, route_id, model, total, upstream,
+INSERT INTO summary_daily (kind, day, team_id, key_id, route_id, model, total, upstream,
     calls, errors, unknown_calls, latency_sum_us, prompt_tokens, completion_tokens,
     total_tokens, cached_tokens, reasoning_tokens, estimated_calls, cost_usd, unpriced_calls,
     h00, h01, h02, h03, h04, h05, h06, h07, h08, h09, h10, h11, h12, h13, h14, h15, h16, h17,
     h18, h19, h20, h21, h22, h23)
-SELECT day, team_id, key_id, -1, '', '\x01000000'::bytea, '\x01000000'::bytea,
+SELECT 1, day, team_id, key_id, -1, '', '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(calls), SUM(errors), SUM(CASE WHEN status_class = 0 THEN calls ELSE 0 END),
     SUM(latency_sum_us), SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens),
     SUM(cached_tokens), SUM(reasoning_tokens), SUM(estimated_calls), SUM(cost_usd),
@@ -164,12 +166,12 @@ SELECT day, team_id, key_id, -1, '', '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(h07), SUM(h08), SUM(h09), SUM(h10), SUM(h11), SUM(h12), SUM(h13), SUM(h14), SUM(h15),
     SUM(h16), SUM(h17), SUM(h18), SUM(h19), SUM(h20), SUM(h21), SUM(h22), SUM(h23)
 FROM usage_daily GROUP BY day, team_id, key_id;
-INSERT INTO summary_daily (day, team_id, key_id, route_id, model, total, upstream,
+INSERT INTO summary_daily (kind, day, team_id, key_id, route_id, model, total, upstream,
     calls, errors, unknown_calls, latency_sum_us, prompt_tokens, completion_tokens,
     total_tokens, cached_tokens, reasoning_tokens, estimated_calls, cost_usd, unpriced_calls,
     h00, h01, h02, h03, h04, h05, h06, h07, h08, h09, h10, h11, h12, h13, h14, h15, h16, h17,
     h18, h19, h20, h21, h22, h23)
-SELECT day, team_id, -1, route_id, '', '\x01000000'::bytea, '\x01000000'::bytea,
+SELECT 2, day, team_id, -1, route_id, '', '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(calls), SUM(errors), SUM(CASE WHEN status_class = 0 THEN calls ELSE 0 END),
     SUM(latency_sum_us), SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens),
     SUM(cached_tokens), SUM(reasoning_tokens), SUM(estimated_calls), SUM(cost_usd),
@@ -177,12 +179,12 @@ SELECT day, team_id, -1, route_id, '', '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(h07), SUM(h08), SUM(h09), SUM(h10), SUM(h11), SUM(h12), SUM(h13), SUM(h14), SUM(h15),
     SUM(h16), SUM(h17), SUM(h18), SUM(h19), SUM(h20), SUM(h21), SUM(h22), SUM(h23)
 FROM usage_daily GROUP BY day, team_id, route_id;
-INSERT INTO summary_daily (day, team_id, key_id, route_id, model, total, upstream,
+INSERT INTO summary_daily (kind, day, team_id, key_id, route_id, model, total, upstream,
     calls, errors, unknown_calls, latency_sum_us, prompt_tokens, completion_tokens,
     total_tokens, cached_tokens, reasoning_tokens, estimated_calls, cost_usd, unpriced_calls,
     h00, h01, h02, h03, h04, h05, h06, h07, h08, h09, h10, h11, h12, h13, h14, h15, h16, h17,
     h18, h19, h20, h21, h22, h23)
-SELECT day, team_id, -1, -2, model, '\x01000000'::bytea, '\x01000000'::bytea,
+SELECT 3, day, team_id, -1, -2, model, '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(calls), SUM(errors), SUM(CASE WHEN status_class = 0 THEN calls ELSE 0 END),
     SUM(latency_sum_us), SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens),
     SUM(cached_tokens), SUM(reasoning_tokens), SUM(estimated_calls), SUM(cost_usd),
@@ -191,21 +193,15 @@ SELECT day, team_id, -1, -2, model, '\x01000000'::bytea, '\x01000000'::bytea,
     SUM(h16), SUM(h17), SUM(h18), SUM(h19), SUM(h20), SUM(h21), SUM(h22), SUM(h23)
 FROM usage_daily GROUP BY day, team_id, model;
 
--- Summary rows by kind (a key, route or model filter seeks the key's, route's or model's own),
--- then detailed rows by key, route and model (for two or three of them at once). A team filter
--- is a condition on the rows each of these yields.
-CREATE INDEX summary_hourly_teams ON summary_hourly (hour, team_id) WHERE key_id = -1 AND route_id = -1;
-CREATE INDEX summary_hourly_keys ON summary_hourly (key_id, hour) WHERE key_id >= 0 AND route_id = -1;
-CREATE INDEX summary_hourly_routes ON summary_hourly (route_id, hour) WHERE key_id = -1 AND route_id >= 0;
-CREATE INDEX summary_hourly_models ON summary_hourly (model, hour) WHERE key_id = -1 AND route_id = -2;
-CREATE INDEX summary_hourly_key_id_hour ON summary_hourly (key_id, hour) WHERE key_id >= 0 AND route_id >= 0;
-CREATE INDEX summary_hourly_route_id_hour ON summary_hourly (route_id, hour) WHERE key_id >= 0 AND route_id >= 0;
-CREATE INDEX summary_hourly_model_hour ON summary_hourly (model, hour) WHERE key_id >= 0 AND route_id >= 0;
+-- A range of one kind's rows is a range of the primary key. The detailed rows have indexes
+-- by key, route and model (for two or three of them at once, as usage_hourly and usage_daily
+-- have); a model filter seeks the model summaries' own rows.
+CREATE INDEX summary_hourly_models ON summary_hourly (model, hour) WHERE kind = 3;
+CREATE INDEX summary_hourly_key_id_hour ON summary_hourly (key_id, hour) WHERE kind = 4;
+CREATE INDEX summary_hourly_route_id_hour ON summary_hourly (route_id, hour) WHERE kind = 4;
+CREATE INDEX summary_hourly_model_hour ON summary_hourly (model, hour) WHERE kind = 4;
 
-CREATE INDEX summary_daily_teams ON summary_daily (day, team_id) WHERE key_id = -1 AND route_id = -1;
-CREATE INDEX summary_daily_keys ON summary_daily (key_id, day) WHERE key_id >= 0 AND route_id = -1;
-CREATE INDEX summary_daily_routes ON summary_daily (route_id, day) WHERE key_id = -1 AND route_id >= 0;
-CREATE INDEX summary_daily_models ON summary_daily (model, day) WHERE key_id = -1 AND route_id = -2;
-CREATE INDEX summary_daily_key_id_day ON summary_daily (key_id, day) WHERE key_id >= 0 AND route_id >= 0;
-CREATE INDEX summary_daily_route_id_day ON summary_daily (route_id, day) WHERE key_id >= 0 AND route_id >= 0;
-CREATE INDEX summary_daily_model_day ON summary_daily (model, day) WHERE key_id >= 0 AND route_id >= 0;
+CREATE INDEX summary_daily_models ON summary_daily (model, day) WHERE kind = 3;
+CREATE INDEX summary_daily_key_id_day ON summary_daily (key_id, day) WHERE kind = 4;
+CREATE INDEX summary_daily_route_id_day ON summary_daily (route_id, day) WHERE kind = 4;
+CREATE INDEX summary_daily_model_day ON summary_daily (model, day) WHERE kind = 4;

@@ -21,7 +21,7 @@ use crate::rows::{aggregate_from_row, stored_event_from_row};
 use crate::sketches::read_sketches;
 use crate::usage::EVENT_COLUMNS;
 use crate::{PostgresStore, store_error};
-use tollgate_store_sql::aggregate_order;
+use tollgate_store_sql::{aggregate_order, retention_sql};
 
 /// The summed columns of roll-up rows, each under its own name, and the calls of unknown status
 /// (class 0, reported without one), which success rates leave out.
@@ -266,17 +266,17 @@ fn event_conditions(filter: &EventFilter, binds: &mut Binds) -> Vec<String> {
 }
 
 impl PostgresStore {
-    /// Deletes the roll-ups of `grain` older than `before_ms`, oldest first, `step` ms of them
-    /// per statement: a first clean-up of a long history does not hold the usage writer back
-    /// for all of it at once. Returns how many rows went.
+    /// Deletes the roll-ups of `grain` (the summary rows when `summaries`) older than
+    /// `before_ms`, oldest first, `step` ms of them per statement: a first clean-up of a long
+    /// history does not hold the usage writer back for all of it at once. Returns how many rows
+    /// went.
     async fn delete_rollups(
         &self,
-        (table, time): (&str, &str),
+        (grain, summaries): (Grain, bool),
         before_ms: i64,
         step: i64,
     ) -> StoreResult<u64> {
-        let oldest_sql = format!("SELECT MIN({time}) FROM {table}");
-        let delete_sql = format!("DELETE FROM {table} WHERE {time} < $1");
+        let (oldest_sql, delete_sql) = retention_sql(grain, summaries, "$1");
         let mut total: u64 = 0;
         loop {
             let oldest: Option<i64> = sqlx::query_scalar(&oldest_sql)
@@ -550,12 +550,9 @@ impl AnalyticsQueries for PostgresStore {
                 Grain::Hour => (before_ms, DAY_MS),
                 Grain::Day => (day_cut, 24 * DAY_MS),
             };
-            deleted += self
-                .delete_rollups((grain.table(), grain.time()), cut, step)
-                .await?;
-            // Their latency sketches go with them (not counted: not roll-up rows).
-            self.delete_rollups((grain.sketch_table(), grain.time()), cut, step)
-                .await?;
+            deleted += self.delete_rollups((grain, false), cut, step).await?;
+            // Their summary rows go with them (not counted: not roll-up rows).
+            self.delete_rollups((grain, true), cut, step).await?;
         }
         Ok(deleted)
     }

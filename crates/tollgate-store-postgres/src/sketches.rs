@@ -42,7 +42,7 @@ fn summary_upsert(grain: Grain) -> String {
     let (table, time) = (grain.sketch_table(), grain.time());
     let counters: Vec<&str> = ROLLUP_COUNTERS.iter().map(|(c, _)| c.as_str()).collect();
     let arrays: Vec<String> = [
-        "int8", "int8", "int8", "int8", "text", "bytea", "bytea", "int8",
+        "int2", "int8", "int8", "int8", "int8", "text", "bytea", "bytea", "int8",
     ]
     .into_iter()
     .chain(ROLLUP_COUNTERS.iter().map(|(_, t)| *t))
@@ -54,9 +54,9 @@ fn summary_upsert(grain: Grain) -> String {
         .map(|c| format!(", {c} = {table}.{c} + EXCLUDED.{c}"))
         .collect();
     format!(
-        "INSERT INTO {table} ({time}, {SKETCH_COLUMNS}, unknown_calls, {}) \
+        "INSERT INTO {table} (kind, {time}, {SKETCH_COLUMNS}, unknown_calls, {}) \
          SELECT * FROM UNNEST({}) \
-         ON CONFLICT ({time}, team_id, key_id, route_id, model) \
+         ON CONFLICT (kind, {time}, team_id, key_id, route_id, model) \
          DO UPDATE SET total = EXCLUDED.total, upstream = EXCLUDED.upstream, \
          unknown_calls = {table}.unknown_calls + EXCLUDED.unknown_calls{updates}",
         counters.join(", "),
@@ -79,6 +79,7 @@ pub(crate) async fn merge_sketches(
         return Ok(());
     }
     let (table, time) = (grain.sketch_table(), grain.time());
+    let kinds: Vec<i16> = sketches.iter().map(|(k, _)| k.rows().kind()).collect();
     let starts: Vec<i64> = sketches.iter().map(|(k, _)| k.start_ms).collect();
     let teams: Vec<i64> = sketches.iter().map(|(k, _)| k.team_id).collect();
     let key_ids: Vec<i64> = sketches.iter().map(|(k, _)| k.key_id).collect();
@@ -87,10 +88,11 @@ pub(crate) async fn merge_sketches(
     // Each stored row answered with its key's position (from 1) in the arrays.
     let rows = sqlx::query(&format!(
         "SELECT k.position, l.total, l.upstream \
-         FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::text[]) \
-         WITH ORDINALITY AS k ({time}, team_id, key_id, route_id, model, position) \
-         JOIN {table} AS l USING ({time}, team_id, key_id, route_id, model)"
+         FROM UNNEST($1::int2[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::text[]) \
+         WITH ORDINALITY AS k (kind, {time}, team_id, key_id, route_id, model, position) \
+         JOIN {table} AS l USING (kind, {time}, team_id, key_id, route_id, model)"
     ))
+    .bind(&kinds)
     .bind(&starts)
     .bind(&teams)
     .bind(&key_ids)
@@ -130,6 +132,7 @@ pub(crate) async fn merge_sketches(
         Grain::Hour => &HOURLY_UPSERT,
         Grain::Day => &DAILY_UPSERT,
     })
+    .bind(&kinds)
     .bind(&starts)
     .bind(&teams)
     .bind(&key_ids)

@@ -19,7 +19,7 @@ use tollgate_store::rollup::{
     DAY_MS, Grain, RangePart as Part, contains_pattern, sketches_answer, split_range,
     summaries_answer,
 };
-use tollgate_store_sql::aggregate_order;
+use tollgate_store_sql::{aggregate_order, retention_sql};
 
 use crate::{SqliteStore, store_error};
 
@@ -240,17 +240,17 @@ fn event_conditions(filter: &EventFilter) -> (Vec<String>, Vec<Bind>) {
 }
 
 impl SqliteStore {
-    /// Deletes the rows of `table` (a roll-up or sketch table whose time column is `time`) older than `before_ms`, oldest first, `step` ms of them
-    /// per statement: a first clean-up of a long history does not hold the usage writer back
-    /// for all of it at once. Returns how many rows went.
+    /// Deletes the roll-ups of `grain` (the summary rows when `summaries`) older than
+    /// `before_ms`, oldest first, `step` ms of them per statement: a first clean-up of a long
+    /// history does not hold the usage writer back for all of it at once. Returns how many rows
+    /// went.
     async fn delete_rollups(
         &self,
-        (table, time): (&str, &str),
+        (grain, summaries): (Grain, bool),
         before_ms: i64,
         step: i64,
     ) -> StoreResult<u64> {
-        let oldest_sql = format!("SELECT MIN({time}) FROM {table}");
-        let delete_sql = format!("DELETE FROM {table} WHERE {time} < ?");
+        let (oldest_sql, delete_sql) = retention_sql(grain, summaries, "?");
         let mut total: u64 = 0;
         loop {
             let oldest: Option<i64> = sqlx::query_scalar(&oldest_sql)
@@ -485,12 +485,9 @@ impl AnalyticsQueries for SqliteStore {
                 Grain::Hour => (before_ms, DAY_MS),
                 Grain::Day => (day_cut, 24 * DAY_MS),
             };
-            deleted += self
-                .delete_rollups((grain.table(), grain.time()), cut, step)
-                .await?;
-            // Their latency sketches go with them (not counted: not roll-up rows).
-            self.delete_rollups((grain.sketch_table(), grain.time()), cut, step)
-                .await?;
+            deleted += self.delete_rollups((grain, false), cut, step).await?;
+            // Their summary rows go with them (not counted: not roll-up rows).
+            self.delete_rollups((grain, true), cut, step).await?;
         }
         Ok(deleted)
     }

@@ -19,7 +19,7 @@ use crate::usage::{
     statement, values_list,
 };
 
-/// Most rows per look-up or upsert: 128 × 43 binds, within SQLite's 32,766.
+/// Most rows per look-up or upsert: 128 × 44 binds, within SQLite's 32,766.
 const MAX_SKETCH_ROWS: usize = 128;
 const SKETCH_COLUMNS: &str = "team_id, key_id, route_id, model, total, upstream";
 
@@ -30,11 +30,11 @@ fn select_sql(grain: Grain, rows: usize) -> String {
     // The keys as a VALUES list joined to the table (CROSS JOIN keeps that order): SQLite seeks
     // each key in the primary key. A row value `IN (VALUES …)` would scan the whole table.
     format!(
-        "SELECT k.column6, l.total, l.upstream \
+        "SELECT k.column7, l.total, l.upstream \
          FROM (VALUES {}) AS k CROSS JOIN {table} AS l \
-         ON l.{time} = k.column1 AND l.team_id = k.column2 AND l.key_id = k.column3 \
-         AND l.route_id = k.column4 AND l.model = k.column5",
-        values_list(rows, 6)
+         ON l.kind = k.column1 AND l.{time} = k.column2 AND l.team_id = k.column3 \
+         AND l.key_id = k.column4 AND l.route_id = k.column5 AND l.model = k.column6",
+        values_list(rows, 7)
     )
 }
 
@@ -49,17 +49,17 @@ fn upsert_sql(grain: Grain, rows: usize) -> String {
         .map(|c| format!(", {c} = {table}.{c} + excluded.{c}"))
         .collect();
     format!(
-        "INSERT INTO {table} ({time}, {SKETCH_COLUMNS}, unknown_calls, {counters}) VALUES {} \
-         ON CONFLICT ({time}, team_id, key_id, route_id, model) \
+        "INSERT INTO {table} (kind, {time}, {SKETCH_COLUMNS}, unknown_calls, {counters}) \
+         VALUES {} ON CONFLICT (kind, {time}, team_id, key_id, route_id, model) \
          DO UPDATE SET total = excluded.total, upstream = excluded.upstream, \
          unknown_calls = {table}.unknown_calls + excluded.unknown_calls{updates}",
         values_list(rows, UPSERT_BINDS)
     )
 }
 
-/// Binds per upserted row: the key (5), the two sketches, the calls of unknown status and the
+/// Binds per upserted row: the kind and the key (6), the two sketches, the calls of unknown status and the
 /// roll-up counters.
-const UPSERT_BINDS: usize = 8 + ROLLUP_COUNTER_COUNT;
+const UPSERT_BINDS: usize = 9 + ROLLUP_COUNTER_COUNT;
 
 static HOURLY_SELECTS: LazyLock<StatementsBySize> =
     LazyLock::new(|| StatementsBySize::new(|rows| select_sql(Grain::Hour, rows), MAX_SKETCH_ROWS));
@@ -85,9 +85,10 @@ pub(crate) async fn add_stored_sketches(
     let mut first = 0;
     let keys: Vec<LatencyKey<'_>> = sketches.iter().map(|(k, _)| *k).collect();
     for chunk in chunks_of(&keys, MAX_SKETCH_ROWS) {
-        let mut query = statement(selects.get(chunk.len())?, chunk.len() * 6);
+        let mut query = statement(selects.get(chunk.len())?, chunk.len() * 7);
         for (i, key) in chunk.iter().enumerate() {
             query = query
+                .bind(key.rows().kind())
                 .bind(key.start_ms)
                 .bind(key.team_id)
                 .bind(key.key_id)
@@ -128,6 +129,7 @@ pub(crate) fn upsert_statements<'q>(
         for (key, row) in rows {
             let sums = row.sums.as_ref();
             query = query
+                .bind(key.rows().kind())
                 .bind(key.start_ms)
                 .bind(key.team_id)
                 .bind(key.key_id)

@@ -163,7 +163,18 @@ impl<'a> LatencyKey<'a> {
 
     /// Whether this is a detailed row (a key's, route's and model's), not a summary row.
     pub fn is_detailed(&self) -> bool {
-        self.key_id >= 0 && self.route_id >= 0
+        self.rows() == SketchRows::Detailed
+    }
+
+    /// Which kind of row this is, told by its ids.
+    pub fn rows(&self) -> SketchRows {
+        match (self.key_id, self.route_id) {
+            (ALL, ALL) => SketchRows::TeamSummaries,
+            (ALL, MODEL_SUMMARY) => SketchRows::ModelSummaries,
+            (ALL, _) => SketchRows::RouteSummaries,
+            (_, ALL) => SketchRows::KeySummaries,
+            _ => SketchRows::Detailed,
+        }
     }
 
     /// The same row of the UTC day holding its hour.
@@ -461,16 +472,37 @@ impl SketchRows {
         }
     }
 
-    /// The condition selecting these rows (to follow ` AND `): the ids are constants, and the
-    /// text is the `WHERE` of the kind's partial indexes (migration 0014), so that both
-    /// databases' planners see that those indexes hold every row the query needs.
+    /// Every kind.
+    pub const ALL: [Self; 5] = [
+        Self::TeamSummaries,
+        Self::KeySummaries,
+        Self::RouteSummaries,
+        Self::ModelSummaries,
+        Self::Detailed,
+    ];
+
+    /// The `kind` of these rows in the summary tables, which their primary keys start with: the
+    /// rows of one kind over a range of hours or days lie together.
+    pub fn kind(self) -> i16 {
+        match self {
+            Self::TeamSummaries => 0,
+            Self::KeySummaries => 1,
+            Self::RouteSummaries => 2,
+            Self::ModelSummaries => 3,
+            Self::Detailed => 4,
+        }
+    }
+
+    /// The condition selecting these rows (to follow ` AND `): a constant, as the `WHERE` of
+    /// the detailed rows' partial indexes (migration 0014) is, so that both databases' planners
+    /// see that those indexes hold every row the query needs.
     pub fn condition(self) -> &'static str {
         match self {
-            Self::TeamSummaries => "key_id = -1 AND route_id = -1",
-            Self::KeySummaries => "key_id >= 0 AND route_id = -1",
-            Self::RouteSummaries => "key_id = -1 AND route_id >= 0",
-            Self::ModelSummaries => "key_id = -1 AND route_id = -2",
-            Self::Detailed => "key_id >= 0 AND route_id >= 0",
+            Self::TeamSummaries => "kind = 0",
+            Self::KeySummaries => "kind = 1",
+            Self::RouteSummaries => "kind = 2",
+            Self::ModelSummaries => "kind = 3",
+            Self::Detailed => "kind = 4",
         }
     }
 }
@@ -757,33 +789,25 @@ mod tests {
                 "{filter:?} by {grouping:?}"
             );
         }
-        // Each of a call's five rows is of exactly one kind, and each kind is one of them: the
-        // conditions' ids are the constants the writer uses.
-        let kind = |k: &LatencyKey<'_>| match (k.key_id, k.route_id) {
-            (ALL, ALL) => "key_id = -1 AND route_id = -1",
-            (ALL, MODEL_SUMMARY) => "key_id = -1 AND route_id = -2",
-            (ALL, r) if r >= 0 => "key_id = -1 AND route_id >= 0",
-            (k, ALL) if k >= 0 => "key_id >= 0 AND route_id = -1",
-            (k, r) if k >= 0 && r >= 0 => "key_id >= 0 AND route_id >= 0",
-            _ => "none",
-        };
-        let mut kinds: Vec<&str> = LatencyKey::rows_of(0, 1, 0, 0, "")
+        // A call's five rows are one of each kind, in this order, and each kind's condition
+        // names its number.
+        let kinds: Vec<SketchRows> = LatencyKey::rows_of(0, 7, 3, 2, "m")
             .iter()
-            .map(kind)
+            .map(LatencyKey::rows)
             .collect();
-        kinds.sort_unstable();
-        let mut conditions: Vec<&str> = [
-            SketchRows::TeamSummaries,
-            SketchRows::KeySummaries,
-            SketchRows::RouteSummaries,
-            SketchRows::ModelSummaries,
-            SketchRows::Detailed,
-        ]
-        .iter()
-        .map(|r| r.condition())
-        .collect();
-        conditions.sort_unstable();
-        assert_eq!(kinds, conditions);
+        assert_eq!(
+            kinds,
+            [
+                SketchRows::Detailed,
+                SketchRows::TeamSummaries,
+                SketchRows::KeySummaries,
+                SketchRows::RouteSummaries,
+                SketchRows::ModelSummaries,
+            ]
+        );
+        for rows in kinds {
+            assert_eq!(rows.condition(), format!("kind = {}", rows.kind()));
+        }
     }
 
     #[test]

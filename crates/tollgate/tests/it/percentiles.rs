@@ -412,8 +412,8 @@ async fn forget_sketches_before(db: &TestDb, before_ms: i64) {
     let statements = [
         "UPDATE summary_hourly SET total = $2, upstream = $2 WHERE hour < $1",
         "UPDATE summary_daily SET total = $2, upstream = $2 WHERE day < $1",
-        "DELETE FROM summary_hourly WHERE hour < $1 AND key_id >= 0 AND route_id >= 0",
-        "DELETE FROM summary_daily WHERE day < $1 AND key_id >= 0 AND route_id >= 0",
+        "DELETE FROM summary_hourly WHERE hour < $1 AND kind = 4",
+        "DELETE FROM summary_daily WHERE day < $1 AND kind = 4",
     ];
     for sql in statements {
         match db.backend {
