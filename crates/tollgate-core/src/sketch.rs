@@ -310,7 +310,23 @@ impl LatencySketch {
     /// sketch is built for them, nothing is allocated unless the window grows); on an error
     /// nothing is added.
     pub fn merge_encoded(&mut self, bytes: &[u8]) -> Result<(), SketchError> {
-        let walked = visit_encoded(bytes, |index, count| {
+        self.merge_walked(bytes, visit_encoded)
+    }
+
+    /// Adds every sketch of `bytes`, stored sketches one after another (as SQL's `group_concat`
+    /// or `string_agg` joins a group's blobs): an encoding says how many buckets it holds, so
+    /// the next one starts where it ends. On an error nothing is added.
+    pub fn merge_encoded_run(&mut self, bytes: &[u8]) -> Result<(), SketchError> {
+        self.merge_walked(bytes, visit_run)
+    }
+
+    /// Adds what `walk` visits in `bytes`, or nothing when it fails.
+    fn merge_walked(
+        &mut self,
+        bytes: &[u8],
+        walk: fn(&[u8], &mut dyn FnMut(usize, u64)) -> Result<(u64, u64), SketchError>,
+    ) -> Result<(), SketchError> {
+        let walked = walk(bytes, &mut |index, count| {
             let slot = self.slot_mut(index);
             *slot = slot.saturating_add(count);
         });
@@ -323,7 +339,7 @@ impl LatencySketch {
             Err(e) => {
                 // A second walk visits the same buckets before failing at the same place:
                 // take back what the first added (only a bad blob pays for this).
-                let _ = visit_encoded(bytes, |index, count| {
+                let _ = walk(bytes, &mut |index, count| {
                     let slot = self.slot_mut(index);
                     *slot = slot.saturating_sub(count);
                 });
@@ -337,8 +353,37 @@ impl LatencySketch {
 /// checked against [`BUCKETS`]), answers the zero and clamped counts.
 fn visit_encoded(
     bytes: &[u8],
-    mut bucket: impl FnMut(usize, u64),
+    bucket: &mut dyn FnMut(usize, u64),
 ) -> Result<(u64, u64), SketchError> {
+    let (counts, rest) = visit_one(bytes, bucket)?;
+    if !rest.is_empty() {
+        return Err(SketchError::Trailing(rest.len()));
+    }
+    Ok(counts)
+}
+
+/// Walks stored sketches one after another, as [`visit_encoded`] walks one; answers the sums
+/// of their zero and clamped counts. Empty input is no sketch.
+fn visit_run(
+    mut bytes: &[u8],
+    bucket: &mut dyn FnMut(usize, u64),
+) -> Result<(u64, u64), SketchError> {
+    let (mut zero, mut clamped) = (0_u64, 0_u64);
+    while !bytes.is_empty() {
+        let ((z, c), rest) = visit_one(bytes, bucket)?;
+        zero = zero.saturating_add(z);
+        clamped = clamped.saturating_add(c);
+        bytes = rest;
+    }
+    Ok((zero, clamped))
+}
+
+/// Walks the stored sketch `bytes` starts with; answers its zero and clamped counts and the
+/// bytes after it.
+fn visit_one<'b>(
+    bytes: &'b [u8],
+    bucket: &mut dyn FnMut(usize, u64),
+) -> Result<((u64, u64), &'b [u8]), SketchError> {
     let (&version, mut rest) = bytes.split_first().ok_or(SketchError::Empty)?;
     if version != VERSION {
         return Err(SketchError::Version(version));
@@ -360,10 +405,7 @@ fn visit_encoded(
             .ok_or(SketchError::Bucket(index))?;
         bucket(slot, count);
     }
-    if !rest.is_empty() {
-        return Err(SketchError::Trailing(rest.len()));
-    }
-    Ok((zero, clamped))
+    Ok(((zero, clamped), rest))
 }
 
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {
@@ -435,6 +477,38 @@ mod tests {
         assert_eq!(s.quantile_ms(f64::NAN), Some(0.0));
         assert_eq!(LatencySketch::decode(&s.encode()), Ok(s));
         assert_eq!(LatencySketch::new().encode(), vec![VERSION, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_run_of_stored_sketches_merges_as_each_would() {
+        let mut parts = [
+            LatencySketch::new(),
+            LatencySketch::new(),
+            LatencySketch::new(),
+        ];
+        for (i, latency_us) in [50, 1_000, 250_000, 700_000_000, 3_000, 1_000]
+            .iter()
+            .enumerate()
+        {
+            parts[i % 2].add(*latency_us);
+        }
+        // The third stays empty: its encoding is a header alone.
+        let mut each = LatencySketch::new();
+        let mut run = Vec::new();
+        for part in &parts {
+            each.merge_encoded(&part.encode()).expect("one sketch");
+            run.extend(part.encode());
+        }
+        let mut merged = LatencySketch::new();
+        merged.merge_encoded_run(&run).expect("a run");
+        assert_eq!(merged, each);
+        assert_eq!(merged.count(), 6);
+        merged.merge_encoded_run(&[]).expect("no sketch");
+        assert_eq!(merged.count(), 6);
+        // A bad sketch anywhere in the run: an error, and nothing of the run is added.
+        run.extend([1, 0, 0]);
+        assert_eq!(merged.merge_encoded_run(&run), Err(SketchError::Truncated));
+        assert_eq!(merged, each);
     }
 
     #[test]

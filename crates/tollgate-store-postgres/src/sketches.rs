@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use tollgate_store::rollup::{
-    Grain, LatencyKey, LatencyRow, RollupSums, SketchGroups, SketchRows, SummaryAddition,
-    group_column, sketch_parts,
+    Grain, LatencyKey, RollupSums, SketchGroups, SketchRows, SummaryAddition, group_column,
+    group_sql, sketch_parts,
 };
 use tollgate_store::{Grouping, LatencyGroup, RollupFilter, StoreResult};
 
@@ -186,19 +186,27 @@ pub(crate) async fn read_sketches(
         });
         let _ = write!(dims, " AND {column} = ANY({mark})");
     }
-    let parts: Vec<String> = sketch_parts(filter.from_ms, filter.to_ms, grouping)
-        .iter()
-        .map(|part| {
-            let (table, time) = (part.grain.sketch_table(), part.grain.time());
-            let from = binds.push(Bind::Int(part.from_ms));
-            let to = binds.push(Bind::Int(part.to_ms));
-            format!(
-                "SELECT {time}, {SKETCH_COLUMNS} FROM {table} \
-                 WHERE {time} >= {from} AND {time} < {to}{dims}"
-            )
-        })
-        .collect();
-    let sql = parts.join(" UNION ALL ");
+    // One row per group: its blobs joined end to end by the database (a stored sketch says
+    // where it ends), so that the rows read are as few as the groups, not one per team, day
+    // and group.
+    let mut parts = Vec::new();
+    for part in sketch_parts(filter.from_ms, filter.to_ms, grouping) {
+        let Some((bucket, label)) = group_sql(grouping, part.grain) else {
+            return Ok(Vec::new());
+        };
+        let (table, time) = (part.grain.sketch_table(), part.grain.time());
+        let from = binds.push(Bind::Int(part.from_ms));
+        let to = binds.push(Bind::Int(part.to_ms));
+        parts.push(format!(
+            "SELECT {bucket} AS bucket, {label} AS label, total, upstream FROM {table} \
+             WHERE {time} >= {from} AND {time} < {to}{dims}"
+        ));
+    }
+    let sql = format!(
+        "SELECT bucket, label, string_agg(total, ''::bytea), string_agg(upstream, ''::bytea) \
+         FROM ({}) AS parts GROUP BY bucket, label",
+        parts.join(" UNION ALL ")
+    );
     let rows = binds
         .apply(sqlx::query(&sql))
         .fetch_all(pool)
@@ -206,20 +214,18 @@ pub(crate) async fn read_sketches(
         .map_err(store_error)?;
     let mut merged = SketchGroups::new(grouping);
     for row in &rows {
-        merged.add(&latency_row(row).map_err(store_error)?)?;
+        let (bucket, label, total, upstream) = group_of(row).map_err(store_error)?;
+        merged.add(bucket, label, total, upstream)?;
     }
     Ok(merged.finish())
 }
 
-/// A sketch row as read, borrowing its model and blobs from the row.
-fn latency_row(row: &PgRow) -> Result<LatencyRow<'_>, sqlx::Error> {
-    Ok(LatencyRow {
-        start_ms: row.try_get(0)?,
-        team_id: row.try_get(1)?,
-        key_id: row.try_get(2)?,
-        route_id: row.try_get(3)?,
-        model: row.try_get(4)?,
-        total: row.try_get(5)?,
-        upstream: row.try_get(6)?,
-    })
+/// A group as read: its bucket, label and runs of stored sketches, borrowed from the row.
+fn group_of(row: &PgRow) -> Result<(i64, &str, &[u8], &[u8]), sqlx::Error> {
+    Ok((
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+    ))
 }

@@ -225,6 +225,14 @@ impl LatencySketches {
         self.total.merge_encoded(total).map_err(bad)?;
         self.upstream.merge_encoded(upstream).map_err(bad)
     }
+
+    /// Adds runs of stored sketches (each as SQL's `group_concat` or `string_agg` joins a
+    /// group's blobs: see [`LatencySketch::merge_encoded_run`]).
+    pub fn merge_stored_runs(&mut self, total: &[u8], upstream: &[u8]) -> Result<(), StoreError> {
+        let bad = |e: SketchError| StoreError::Internal(format!("stored {e}"));
+        self.total.merge_encoded_run(total).map_err(bad)?;
+        self.upstream.merge_encoded_run(upstream).map_err(bad)
+    }
 }
 
 /// What a batch adds to one row of `summary_hourly` or `summary_daily`: its latency sketches, and
@@ -406,23 +414,28 @@ pub fn split_range(from_ms: i64, to_ms: i64) -> Option<Vec<RangePart>> {
     Some(parts)
 }
 
-/// One stored latency-sketch row, as a backend reads it (borrowed from the database's row).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LatencyRow<'r> {
-    /// Its hour or day start, epoch ms.
-    pub start_ms: i64,
-    /// Team.
-    pub team_id: i64,
-    /// Key.
-    pub key_id: i64,
-    /// Route.
-    pub route_id: i64,
-    /// Model.
-    pub model: &'r str,
-    /// The stored total-latency sketch.
-    pub total: &'r [u8],
-    /// The stored upstream-latency sketch.
-    pub upstream: &'r [u8],
+/// The bucket and label of a summary-table row's group of `grouping` in a part of `grain`, as
+/// SQL both databases read (`CAST`, not `::`), typed as `aggregate_usage` answers them; `None`
+/// for the status-class grouping, which the summary tables do not answer.
+pub fn group_sql(grouping: Grouping, grain: Grain) -> Option<(String, &'static str)> {
+    let time = grain.time();
+    let bucket = match grouping {
+        Grouping::Total | Grouping::Model => "0".to_owned(),
+        Grouping::Hour => time.to_owned(),
+        Grouping::Day => match grain {
+            Grain::Hour => format!("{time} - {time} % {DAY_MS}"),
+            Grain::Day => time.to_owned(),
+        },
+        Grouping::Key => "key_id".to_owned(),
+        Grouping::Route => "route_id".to_owned(),
+        Grouping::Team => "team_id".to_owned(),
+        Grouping::StatusClass => return None,
+    };
+    let label = match grouping {
+        Grouping::Model => "model",
+        _ => "CAST('' AS TEXT)",
+    };
+    Some((format!("CAST({bucket} AS BIGINT)"), label))
 }
 
 /// Where the sketches of `[from_ms, to_ms)` grouped by `grouping` are read: every hour from
@@ -556,27 +569,24 @@ impl SketchGroups {
         }
     }
 
-    /// Adds a stored row to its group.
-    pub fn add(&mut self, row: &LatencyRow<'_>) -> StoreResult<()> {
-        let bucket = match self.grouping {
-            Grouping::Total | Grouping::StatusClass => 0,
-            Grouping::Hour => row.start_ms,
-            Grouping::Day => row.start_ms - row.start_ms.rem_euclid(DAY_MS),
-            Grouping::Key => row.key_id,
-            Grouping::Route => row.route_id,
-            Grouping::Team => row.team_id,
-            Grouping::Model => {
-                let group = match self.by_label.get_mut(row.model) {
-                    Some(group) => group,
-                    None => self.by_label.entry(row.model.to_owned()).or_default(),
-                };
-                return group.merge_stored(row.total, row.upstream);
+    /// Adds a group's runs of stored sketches (see [`LatencySketches::merge_stored_runs`]),
+    /// `bucket` and `label` as [`group_sql`] names it.
+    pub fn add(
+        &mut self,
+        bucket: i64,
+        label: &str,
+        total: &[u8],
+        upstream: &[u8],
+    ) -> StoreResult<()> {
+        let group = if self.grouping == Grouping::Model {
+            match self.by_label.get_mut(label) {
+                Some(group) => group,
+                None => self.by_label.entry(label.to_owned()).or_default(),
             }
+        } else {
+            self.by_bucket.entry(bucket).or_default()
         };
-        self.by_bucket
-            .entry(bucket)
-            .or_default()
-            .merge_stored(row.total, row.upstream)
+        group.merge_stored_runs(total, upstream)
     }
 
     /// The groups, ordered by bucket then label.
@@ -811,23 +821,7 @@ mod tests {
     }
 
     #[test]
-    fn stored_rows_merge_into_their_groups_in_order() {
-        fn row<'r>(
-            start_ms: i64,
-            model: &'r str,
-            total: &'r [u8],
-            upstream: &'r [u8],
-        ) -> LatencyRow<'r> {
-            LatencyRow {
-                start_ms,
-                team_id: 1,
-                key_id: ALL,
-                route_id: MODEL_SUMMARY,
-                model,
-                total,
-                upstream,
-            }
-        }
+    fn stored_runs_merge_into_their_groups_in_order() {
         let sketch = |latency_us| {
             let mut s = LatencySketches::default();
             s.add(&event(latency_us, Some(latency_us / 2)));
@@ -835,27 +829,45 @@ mod tests {
         };
         let (a, a_up) = sketch(1_000);
         let (b, b_up) = sketch(900_000);
+        let ab = [a.clone(), b.clone()].concat();
+        let ab_up = [a_up.clone(), b_up.clone()].concat();
         let mut by_model = SketchGroups::new(Grouping::Model);
-        let mut by_day = SketchGroups::new(Grouping::Day);
-        for r in [
-            row(DAY_MS + 5, "z", &a, &a_up),
-            row(5, "a", &b, &b_up),
-            row(DAY_MS, "z", &b, &b_up),
-        ] {
-            by_model.add(&r).expect("merged");
-            by_day.add(&r).expect("merged");
-        }
+        by_model.add(0, "z", &ab, &ab_up).expect("merged");
+        by_model.add(0, "a", &b, &b_up).expect("merged");
+        by_model.add(0, "z", &a, &a_up).expect("merged");
         let models = by_model.finish();
         let labels: Vec<&str> = models.iter().map(|g| g.label.as_str()).collect();
         assert_eq!(labels, ["a", "z"]);
-        assert_eq!(models[1].sketches.total.count(), 2);
-        assert_eq!(models[1].sketches.upstream.count(), 2);
+        assert_eq!(models[1].sketches.total.count(), 3);
+        assert_eq!(models[1].sketches.upstream.count(), 3);
+        let mut by_day = SketchGroups::new(Grouping::Day);
+        by_day.add(DAY_MS, "", &ab, &ab_up).expect("merged");
+        by_day.add(0, "", &b, &b_up).expect("merged");
         let days = by_day.finish();
         let buckets: Vec<i64> = days.iter().map(|g| g.bucket).collect();
         assert_eq!(buckets, [0, DAY_MS]);
         assert_eq!(days[1].sketches.total.count(), 2);
-        let bad = row(0, "a", &[9], &[1, 0, 0, 0]);
-        assert!(SketchGroups::new(Grouping::Total).add(&bad).is_err());
+        assert!(
+            SketchGroups::new(Grouping::Total)
+                .add(0, "", &[9], &[1, 0, 0, 0])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn groups_are_named_alike_in_sql_and_in_the_answers() {
+        assert_eq!(group_sql(Grouping::StatusClass, Grain::Day), None);
+        assert_eq!(
+            group_sql(Grouping::Day, Grain::Hour),
+            Some((
+                format!("CAST(hour - hour % {DAY_MS} AS BIGINT)"),
+                "CAST('' AS TEXT)"
+            ))
+        );
+        assert_eq!(
+            group_sql(Grouping::Model, Grain::Day),
+            Some(("CAST(0 AS BIGINT)".to_owned(), "model"))
+        );
     }
 
     #[test]
