@@ -38,10 +38,11 @@ export async function eventually(check, ms = 10_000, what = 'condition') {
 }
 
 /**
- * Starts a mock upstream and `tollgate serve` with demo data and a route `/mock` to the upstream.
+ * Starts a mock upstream and `tollgate serve` with demo data and a route `/mock` to the upstream,
+ * with `env` added to the environment.
  * Returns { console, gateway, dir, stop() }.
  */
-export async function startServer({ events = 5000, days = 7 } = {}) {
+export async function startServer({ events = 5000, days = 7, env: extraEnv = {} } = {}) {
   need(BIN, 'build it with `cargo build -p tollgate` after `npm run build` in web/');
   need(MOCK_BIN, 'build it with `cargo build -p tollgate-mock-upstream`');
   need(CHROMIUM, 'install Debian chromium (apt-get install chromium)');
@@ -53,6 +54,7 @@ export async function startServer({ events = 5000, days = 7 } = {}) {
     TOLLGATE_ADMIN_PASSWORD: ADMIN.password,
     TOLLGATE_LOG_LEVEL: 'warn',
     TOLLGATE_MASTER_KEY: 'a'.repeat(64),
+    ...extraEnv,
   };
   const children = [];
   const mock = spawn(MOCK_BIN, ['--listen', '127.0.0.1:0', '--threads', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
