@@ -132,20 +132,21 @@ pub const ALL: i64 = -1;
 pub const MODEL_SUMMARY: i64 = -2;
 
 impl<'a> LatencyKey<'a> {
-    /// The five rows a call of `team_id`, `key_id`, `route_id` and `model` in the hour (or day)
-    /// `start_ms` counts in: its detailed row, and the summary rows of its team, key, route and
-    /// model. A percentile without a key, route or model filter reads one team summary row per
-    /// team and day; top keys (routes, models) read one key (route, model) summary row per
-    /// team and day for each of the keys ranked first, instead of one row per key, route and
-    /// model.
+    /// The eight rows a call of `team_id`, `key_id`, `route_id` and `model` in the hour (or
+    /// day) `start_ms` counts in: its detailed row, the summary rows of its team, key, route and
+    /// model, and those of every team, its route and its model across teams (team [`ALL`]). A
+    /// total without a key, route or model filter reads one team summary row per team and day,
+    /// or one row a day without a team filter; top keys (routes, models) read one key (route,
+    /// model) summary row per team and day, or per day across teams, for each of the groups
+    /// ranked first, instead of one row per key, route and model.
     pub fn rows_of(
         start_ms: i64,
         team_id: i64,
         key_id: i64,
         route_id: i64,
         model: &'a str,
-    ) -> [Self; 5] {
-        let row = |key_id, route_id, model| Self {
+    ) -> [Self; 8] {
+        let row = |team_id, key_id, route_id, model| Self {
             start_ms,
             team_id,
             key_id,
@@ -153,11 +154,14 @@ impl<'a> LatencyKey<'a> {
             model,
         };
         [
-            row(key_id, route_id, model),
-            row(ALL, ALL, ""),
-            row(key_id, ALL, ""),
-            row(ALL, route_id, ""),
-            row(ALL, MODEL_SUMMARY, model),
+            row(team_id, key_id, route_id, model),
+            row(team_id, ALL, ALL, ""),
+            row(team_id, key_id, ALL, ""),
+            row(team_id, ALL, route_id, ""),
+            row(team_id, ALL, MODEL_SUMMARY, model),
+            row(ALL, ALL, ALL, ""),
+            row(ALL, ALL, route_id, ""),
+            row(ALL, ALL, MODEL_SUMMARY, model),
         ]
     }
 
@@ -168,6 +172,13 @@ impl<'a> LatencyKey<'a> {
 
     /// Which kind of row this is, told by its ids.
     pub fn rows(&self) -> SketchRows {
+        if self.team_id == ALL {
+            return match self.route_id {
+                ALL => SketchRows::AllTeams,
+                MODEL_SUMMARY => SketchRows::ModelsAcrossTeams,
+                _ => SketchRows::RoutesAcrossTeams,
+            };
+        }
         match (self.key_id, self.route_id) {
             (ALL, ALL) => SketchRows::TeamSummaries,
             (ALL, MODEL_SUMMARY) => SketchRows::ModelSummaries,
@@ -268,7 +279,7 @@ impl SummarySums {
 /// A batch's summary-table rows of one grain with what it adds to them, sorted by row.
 pub type SketchBatch<'a> = Vec<(LatencyKey<'a>, SummaryAddition)>;
 
-/// A batch's latency sketches per hourly row, each call counted in its five rows
+/// A batch's latency sketches per hourly row, each call counted in its eight rows
 /// ([`LatencyKey::rows_of`]), its bucket worked out once.
 #[derive(Debug, Default)]
 pub struct BatchSketches<'a> {
@@ -468,6 +479,13 @@ pub enum SketchRows {
     ModelSummaries,
     /// The rows per team, key, route and model: two or three of key, route and model.
     Detailed,
+    /// Every team's calls (team [`ALL`]): no team, key, route or model filter, and no grouping
+    /// by team.
+    AllTeams,
+    /// Each route's calls across teams: a route filter or grouping, no team filter.
+    RoutesAcrossTeams,
+    /// Each model's calls across teams: a model filter or grouping, no team filter.
+    ModelsAcrossTeams,
 }
 
 impl SketchRows {
@@ -476,22 +494,31 @@ impl SketchRows {
         let key = filter.key_id.is_some() || grouping == Grouping::Key;
         let route = filter.route_id.is_some() || grouping == Grouping::Route;
         let model = filter.model.is_some() || grouping == Grouping::Model;
+        // Without a team filter, what is summed over every team has rows of its own (unless
+        // the answer is per team): a few rows a day, however many teams there are.
+        let across = filter.team_ids.is_none() && grouping != Grouping::Team;
         match (key, route, model) {
+            (false, false, false) if across => Self::AllTeams,
             (false, false, false) => Self::TeamSummaries,
             (true, false, false) => Self::KeySummaries,
+            (false, true, false) if across => Self::RoutesAcrossTeams,
             (false, true, false) => Self::RouteSummaries,
+            (false, false, true) if across => Self::ModelsAcrossTeams,
             (false, false, true) => Self::ModelSummaries,
             _ => Self::Detailed,
         }
     }
 
     /// Every kind.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 8] = [
         Self::TeamSummaries,
         Self::KeySummaries,
         Self::RouteSummaries,
         Self::ModelSummaries,
         Self::Detailed,
+        Self::AllTeams,
+        Self::RoutesAcrossTeams,
+        Self::ModelsAcrossTeams,
     ];
 
     /// The `kind` of these rows in the summary tables, which their primary keys start with: the
@@ -503,6 +530,9 @@ impl SketchRows {
             Self::RouteSummaries => 2,
             Self::ModelSummaries => 3,
             Self::Detailed => 4,
+            Self::AllTeams => 5,
+            Self::RoutesAcrossTeams => 6,
+            Self::ModelsAcrossTeams => 7,
         }
     }
 
@@ -516,6 +546,9 @@ impl SketchRows {
             Self::RouteSummaries => "kind = 2",
             Self::ModelSummaries => "kind = 3",
             Self::Detailed => "kind = 4",
+            Self::AllTeams => "kind = 5",
+            Self::RoutesAcrossTeams => "kind = 6",
+            Self::ModelsAcrossTeams => "kind = 7",
         }
     }
 }
@@ -687,11 +720,13 @@ mod tests {
         }
         let (hourly, daily) = batch.into_grains(&rollups);
         let find = |rows: &'_ [(LatencyKey<'_>, SummaryAddition)],
-                    key_id,
+                    (team_id, key_id),
                     route_id,
                     model: &str| {
             rows.iter()
-                .filter(|(k, _)| k.key_id == key_id && k.route_id == route_id && k.model == model)
+                .filter(|(k, _)| {
+                    (k.team_id, k.key_id, k.route_id, k.model) == (team_id, key_id, route_id, model)
+                })
                 .map(|(_, s)| {
                     (
                         s.sketches.total.count(),
@@ -702,36 +737,51 @@ mod tests {
                     (n + m, d.map(|d| c.unwrap_or(0) + d).or(c))
                 })
         };
-        // Two hours, five rows each: ten hourly rows. One day, where the two calls share the
-        // team's and the route's rows: eight daily rows.
-        assert_eq!(hourly.len(), 10);
-        assert_eq!(daily.len(), 8);
+        // Two hours, eight rows each: sixteen hourly rows. One day, where the two calls share
+        // the team's and the route's rows, in the team and across teams: twelve daily rows.
+        assert_eq!(hourly.len(), 16);
+        assert_eq!(daily.len(), 12);
         assert!(
             daily
                 .iter()
-                .all(|(k, _)| k.start_ms == DAY_MS && k.team_id == 7)
+                .all(|(k, _)| k.start_ms == DAY_MS && (k.team_id == 7 || k.team_id == ALL))
+        );
+        assert_eq!(find(&daily, (ALL, ALL), ALL, ""), (2, Some(2)), "all teams");
+        assert_eq!(
+            find(&daily, (ALL, ALL), 2, ""),
+            (2, Some(2)),
+            "route 2 across teams"
+        );
+        assert_eq!(
+            find(&daily, (ALL, ALL), MODEL_SUMMARY, "gpt-4o"),
+            (1, Some(1)),
+            "a model across teams"
         );
         // Each summary row has the sketches and the counts of its calls; a detailed row only
         // the sketches (its counts are the roll-up rows').
-        assert_eq!(find(&daily, ALL, ALL, ""), (2, Some(2)), "team summary");
-        assert_eq!(find(&daily, 3, ALL, ""), (1, Some(1)), "key 3 summary");
-        assert_eq!(find(&daily, 4, ALL, ""), (1, Some(1)), "key 4 summary");
-        assert_eq!(find(&daily, ALL, 2, ""), (2, Some(2)), "route summary");
         assert_eq!(
-            find(&daily, ALL, MODEL_SUMMARY, "gpt-4o"),
+            find(&daily, (7, ALL), ALL, ""),
+            (2, Some(2)),
+            "team summary"
+        );
+        assert_eq!(find(&daily, (7, 3), ALL, ""), (1, Some(1)), "key 3 summary");
+        assert_eq!(find(&daily, (7, 4), ALL, ""), (1, Some(1)), "key 4 summary");
+        assert_eq!(find(&daily, (7, ALL), 2, ""), (2, Some(2)), "route summary");
+        assert_eq!(
+            find(&daily, (7, ALL), MODEL_SUMMARY, "gpt-4o"),
             (1, Some(1)),
             "model summary"
         );
         assert_eq!(
-            find(&daily, ALL, MODEL_SUMMARY, ""),
+            find(&daily, (7, ALL), MODEL_SUMMARY, ""),
             (1, Some(1)),
             "calls without a model"
         );
-        assert_eq!(find(&daily, 3, 2, "gpt-4o"), (1, None), "detailed");
-        assert_eq!(find(&hourly, ALL, ALL, ""), (2, Some(2)), "two hours");
+        assert_eq!(find(&daily, (7, 3), 2, "gpt-4o"), (1, None), "detailed");
+        assert_eq!(find(&hourly, (7, ALL), ALL, ""), (2, Some(2)), "two hours");
         let team = daily
             .iter()
-            .find(|(k, _)| k.key_id == ALL && k.route_id == ALL)
+            .find(|(k, _)| k.team_id == 7 && k.key_id == ALL && k.route_id == ALL)
             .map(|(_, s)| s)
             .expect("the team's row");
         assert_eq!(
@@ -751,12 +801,20 @@ mod tests {
     fn the_fewest_rows_answer_each_query() {
         let f = RollupFilter::default;
         let cases = [
-            (f(), Grouping::Total, SketchRows::TeamSummaries),
-            (f(), Grouping::Day, SketchRows::TeamSummaries),
+            (f(), Grouping::Total, SketchRows::AllTeams),
+            (f(), Grouping::Day, SketchRows::AllTeams),
             (f(), Grouping::Team, SketchRows::TeamSummaries),
             (f(), Grouping::Key, SketchRows::KeySummaries),
-            (f(), Grouping::Route, SketchRows::RouteSummaries),
-            (f(), Grouping::Model, SketchRows::ModelSummaries),
+            (f(), Grouping::Route, SketchRows::RoutesAcrossTeams),
+            (f(), Grouping::Model, SketchRows::ModelsAcrossTeams),
+            (
+                RollupFilter {
+                    team_ids: Some(vec![1, 2]),
+                    ..f()
+                },
+                Grouping::Route,
+                SketchRows::RouteSummaries,
+            ),
             (
                 RollupFilter {
                     key_id: Some(1),
@@ -799,7 +857,7 @@ mod tests {
                 "{filter:?} by {grouping:?}"
             );
         }
-        // A call's five rows are one of each kind, in this order, and each kind's condition
+        // A call's eight rows are one of each kind, in this order, and each kind's condition
         // names its number.
         let kinds: Vec<SketchRows> = LatencyKey::rows_of(0, 7, 3, 2, "m")
             .iter()
@@ -813,6 +871,9 @@ mod tests {
                 SketchRows::KeySummaries,
                 SketchRows::RouteSummaries,
                 SketchRows::ModelSummaries,
+                SketchRows::AllTeams,
+                SketchRows::RoutesAcrossTeams,
+                SketchRows::ModelsAcrossTeams,
             ]
         );
         for rows in kinds {
