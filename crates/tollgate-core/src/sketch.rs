@@ -321,11 +321,7 @@ impl LatencySketch {
     }
 
     /// Adds what `walk` visits in `bytes`, or nothing when it fails.
-    fn merge_walked(
-        &mut self,
-        bytes: &[u8],
-        walk: fn(&[u8], &mut dyn FnMut(usize, u64)) -> Result<(u64, u64), SketchError>,
-    ) -> Result<(), SketchError> {
+    fn merge_walked(&mut self, bytes: &[u8], walk: Walk) -> Result<(), SketchError> {
         let walked = walk(bytes, &mut |index, count| {
             let slot = self.slot_mut(index);
             *slot = slot.saturating_add(count);
@@ -348,6 +344,10 @@ impl LatencySketch {
         }
     }
 }
+
+/// A walk over stored sketch bytes ([`visit_encoded`], [`visit_run`]): calls the visitor with each
+/// non-empty bucket's index and count, answers the zero and clamped counts.
+type Walk = fn(&[u8], &mut dyn FnMut(usize, u64)) -> Result<(u64, u64), SketchError>;
 
 /// Walks a stored sketch: calls `bucket(index, count)` for each non-empty bucket (indexes
 /// checked against [`BUCKETS`]), answers the zero and clamped counts.

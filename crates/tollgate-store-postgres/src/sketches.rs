@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use tollgate_store::rollup::{
-    Grain, LatencyKey, RollupSums, SketchGroups, SketchRows, SummaryAddition, group_column,
-    group_sql, sketch_parts,
+    Grain, LatencyKey, RollupSums, SketchGroups, SketchRows, StoredGroup, SummaryAddition,
+    group_column, group_sql, sketch_parts,
 };
 use tollgate_store::{Grouping, LatencyGroup, RollupFilter, StoreResult};
 
@@ -221,7 +221,7 @@ pub(crate) async fn read_sketches(
 }
 
 /// A group as read: its bucket, label and runs of stored sketches, borrowed from the row.
-fn group_of(row: &PgRow) -> Result<(i64, &str, &[u8], &[u8]), sqlx::Error> {
+fn group_of(row: &PgRow) -> Result<StoredGroup<'_>, sqlx::Error> {
     Ok((
         row.try_get(0)?,
         row.try_get(1)?,

@@ -255,6 +255,49 @@ pub const UNIQUE_VIOLATIONS: [(&str, Option<UniqueKey>); 10] = [
     ),
 ];
 
+/// What retention runs on the roll-ups of `grain` (the summary rows when `summaries`): the query
+/// of the oldest hour or day they hold, and the delete of the rows before the one placeholder
+/// `mark`. A summary table's primary key starts with the row's kind, so both name every kind:
+/// each reads its kind's range of the key instead of the whole table.
+pub fn retention_sql(
+    grain: tollgate_store::rollup::Grain,
+    summaries: bool,
+    mark: &str,
+) -> (String, String) {
+    let time = grain.time();
+    if !summaries {
+        let table = grain.table();
+        return (
+            format!("SELECT MIN({time}) FROM {table}"),
+            format!("DELETE FROM {table} WHERE {time} < {mark}"),
+        );
+    }
+    let table = grain.sketch_table();
+    let oldest: Vec<String> = tollgate_store::rollup::SketchRows::ALL
+        .iter()
+        .map(|rows| {
+            format!(
+                "SELECT MIN({time}) AS t FROM {table} WHERE {}",
+                rows.condition()
+            )
+        })
+        .collect();
+    let kinds: Vec<String> = tollgate_store::rollup::SketchRows::ALL
+        .iter()
+        .map(|rows| rows.kind().to_string())
+        .collect();
+    (
+        format!(
+            "SELECT MIN(t) FROM ({}) AS kinds",
+            oldest.join(" UNION ALL ")
+        ),
+        format!(
+            "DELETE FROM {table} WHERE kind IN ({}) AND {time} < {mark}",
+            kinds.join(", ")
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::UniqueKey;
@@ -306,47 +349,4 @@ mod tests {
             }
         }
     }
-}
-
-/// What retention runs on the roll-ups of `grain` (the summary rows when `summaries`): the query
-/// of the oldest hour or day they hold, and the delete of the rows before the one placeholder
-/// `mark`. A summary table's primary key starts with the row's kind, so both name every kind:
-/// each reads its kind's range of the key instead of the whole table.
-pub fn retention_sql(
-    grain: tollgate_store::rollup::Grain,
-    summaries: bool,
-    mark: &str,
-) -> (String, String) {
-    let time = grain.time();
-    if !summaries {
-        let table = grain.table();
-        return (
-            format!("SELECT MIN({time}) FROM {table}"),
-            format!("DELETE FROM {table} WHERE {time} < {mark}"),
-        );
-    }
-    let table = grain.sketch_table();
-    let oldest: Vec<String> = tollgate_store::rollup::SketchRows::ALL
-        .iter()
-        .map(|rows| {
-            format!(
-                "SELECT MIN({time}) AS t FROM {table} WHERE {}",
-                rows.condition()
-            )
-        })
-        .collect();
-    let kinds: Vec<String> = tollgate_store::rollup::SketchRows::ALL
-        .iter()
-        .map(|rows| rows.kind().to_string())
-        .collect();
-    (
-        format!(
-            "SELECT MIN(t) FROM ({}) AS kinds",
-            oldest.join(" UNION ALL ")
-        ),
-        format!(
-            "DELETE FROM {table} WHERE kind IN ({}) AND {time} < {mark}",
-            kinds.join(", ")
-        ),
-    )
 }

@@ -583,6 +583,10 @@ pub fn sketches_answer(filter: &RollupFilter, grouping: Grouping) -> bool {
         && !filter.team_ids.as_ref().is_some_and(Vec::is_empty)
 }
 
+/// A group of a sketch read as a backend reads it, borrowed from the row: its bucket and label
+/// ([`group_sql`]) and its runs of stored total and upstream sketches.
+pub type StoredGroup<'r> = (i64, &'r str, &'r [u8], &'r [u8]);
+
 /// Sketch rows merged into the groups of a grouping as they are read: each stored blob decoded
 /// once, straight into its group's sketch.
 #[derive(Debug)]
