@@ -31,7 +31,7 @@ use crate::store::is_postgres;
 
 /// Every table a store holds, parents before children. A table of the source missing here stops
 /// the copy: a new table must be placed here, never left behind silently.
-const TABLES: [&str; 26] = [
+const TABLES: [&str; 28] = [
     "teams",
     "users",
     "routes",
@@ -57,6 +57,8 @@ const TABLES: [&str; 26] = [
     "usage_events",
     "usage_hourly",
     "usage_daily",
+    "summary_hourly",
+    "summary_daily",
     "edge_changes",
 ];
 
