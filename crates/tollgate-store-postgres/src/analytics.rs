@@ -23,10 +23,6 @@ use crate::usage::EVENT_COLUMNS;
 use crate::{PostgresStore, store_error};
 use tollgate_store_sql::{aggregate_order, retention_sql};
 
-/// How far back from where a page of the call log starts it is looked for first, then next
-/// (see `search_usage`): a day, a week, about two months; then without a lower bound.
-const SEARCH_SPANS_MS: [i64; 3] = [DAY_MS, 7 * DAY_MS, 64 * DAY_MS];
-
 /// The summed columns of roll-up rows, each under its own name, and the calls of unknown status
 /// (class 0, reported without one), which success rates leave out.
 static SUMS: LazyLock<String> = LazyLock::new(|| {
@@ -488,48 +484,25 @@ impl AnalyticsQueries for PostgresStore {
         if filter.team_ids.as_ref().is_some_and(Vec::is_empty) || limit <= 0 {
             return Ok(Vec::new());
         }
-        // Newest first over daily partitions: a page read without a lower bound on `ts` opens an
-        // index scan in every partition (90 and more) to merge them. The page is looked for in
-        // the last day before where it starts, then in wider spans, then everywhere: when a
-        // span holds `limit` matching rows, no row outside it (all older) belongs on the page.
-        let start = [after.map(|c| c.ts_ms), filter.to_ms]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or_else(tollgate_core::time::now_ms);
-        for span in SEARCH_SPANS_MS.iter().map(Some).chain([None]) {
-            let mut binds = Binds::default();
-            let mut conds = event_conditions(filter, &mut binds);
-            if let Some(cursor) = after {
-                let ts = binds.push(Bind::Int(cursor.ts_ms));
-                let id = binds.push(Bind::Int(cursor.id));
-                conds.push(format!("(ts, id) < ({ts}, {id})"));
-            }
-            let lower = span.map(|span| start.saturating_sub(*span));
-            if let Some(lower) = lower {
-                // Past every bound the filter already has: a wider span would read nothing more.
-                if filter.from_ms.is_some_and(|from| from >= lower) {
-                    continue;
-                }
-                conds.push(format!("ts >= {}", binds.push(Bind::Int(lower))));
-            }
-            let mut sql = SELECT_EVENT.clone();
-            if !conds.is_empty() {
-                let _ = write!(sql, " WHERE {}", conds.join(" AND "));
-            }
-            let limit_mark = binds.push(Bind::Int(limit));
-            let _ = write!(sql, " ORDER BY ts DESC, id DESC LIMIT {limit_mark}");
-            let rows = binds
-                .apply(sqlx::query(&sql))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(store_error)?;
-            if lower.is_none() || i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit {
-                return rows.iter().map(stored_event_from_row).collect();
-            }
+        let mut binds = Binds::default();
+        let mut conds = event_conditions(filter, &mut binds);
+        if let Some(cursor) = after {
+            let ts = binds.push(Bind::Int(cursor.ts_ms));
+            let id = binds.push(Bind::Int(cursor.id));
+            conds.push(format!("(ts, id) < ({ts}, {id})"));
         }
-        // Not reached: the last span has no lower bound and answers whatever it finds.
-        Ok(Vec::new())
+        let mut sql = SELECT_EVENT.clone();
+        if !conds.is_empty() {
+            let _ = write!(sql, " WHERE {}", conds.join(" AND "));
+        }
+        let limit_mark = binds.push(Bind::Int(limit));
+        let _ = write!(sql, " ORDER BY ts DESC, id DESC LIMIT {limit_mark}");
+        let rows = binds
+            .apply(sqlx::query(&sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(stored_event_from_row).collect()
     }
 
     async fn usage_event(&self, id: i64) -> StoreResult<Option<StoredEvent>> {
