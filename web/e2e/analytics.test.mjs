@@ -1,6 +1,7 @@
 // The analytics page's latency percentiles, in real Chromium against the real binary: calls of
 // a known, heavy-tailed latency distribution are ingested, and the p95 and p99 the page shows
-// (total and upstream) are within the sketches' 2 % of the exact ones computed here.
+// (total, upstream first byte and upstream last byte) are within the sketches' 2 % of the exact
+// ones computed here.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { apiSession, eventually, launchBrowser, newPage, screenshot, startServer } from './harness.mjs';
@@ -72,7 +73,8 @@ describe('analytics', () => {
         path: '/v1/chat/completions',
         status: 200,
         latency_ms: latency,
-        upstream_latency_ms: latency * 0.8,
+        upstream_latency_ms: latency * 0.2,
+        upstream_last_byte_ms: latency * 0.9,
         model: 'gpt-4o',
       });
     }
@@ -96,7 +98,8 @@ describe('analytics', () => {
     assert.equal(summary.coarse, false, 'sketches cover every call');
 
     const sorted = [...totals].sort((a, b) => a - b);
-    const upstream = sorted.map((v) => v * 0.8);
+    const upstream = sorted.map((v) => v * 0.2);
+    const lastByte = sorted.map((v) => v * 0.9);
     const page = await newPage(browser, server.base, { session: admin });
     await page.goto(`/analytics?range=custom&${range}`);
     await page.getByTestId('latency-total').waitFor();
@@ -104,6 +107,8 @@ describe('analytics', () => {
       ['latency-total', 'p95', quantileWindow(sorted, 0.95)],
       ['latency-total', 'p99', quantileWindow(sorted, 0.99)],
       ['latency-upstream', 'p95', quantileWindow(upstream, 0.95)],
+      ['latency-upstream-last-byte', 'p95', quantileWindow(lastByte, 0.95)],
+      ['latency-upstream-last-byte', 'p99', quantileWindow(lastByte, 0.99)],
     ];
     for (const [list, label, [low, exact, high]] of checks) {
       const value = await shown(page, list, label);

@@ -83,9 +83,13 @@ pub struct IngestEvent {
     pub status: Option<u16>,
     /// Total latency, ms.
     pub latency_ms: f64,
-    /// Upstream latency, ms.
+    /// Upstream latency: time to the upstream's response head (first byte), ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_latency_ms: Option<f64>,
+    /// Upstream time to last byte: from sending the request upstream until its answer ended, ms
+    /// (counted from the same moment as `upstream_latency_ms`, so not less than it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_last_byte_ms: Option<f64>,
     /// Client address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
@@ -141,6 +145,7 @@ mod tests {
             status: Some(200),
             latency_ms: 1.5,
             upstream_latency_ms: None,
+            upstream_last_byte_ms: None,
             client_ip: None,
             user_agent: None,
             model: Some("m".into()),

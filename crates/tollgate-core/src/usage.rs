@@ -91,6 +91,11 @@ pub struct UsageEvent {
     pub latency_us: i64,
     /// Time until the upstream's response head arrived, microseconds.
     pub upstream_latency_us: Option<i64>,
+    /// Time until the upstream's last byte arrived, microseconds, counted from the same moment
+    /// as `upstream_latency_us`; `None` when the upstream's answer did not end (client hung up,
+    /// upstream error or timeout) or the reporter did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_last_byte_us: Option<i64>,
     /// Client address.
     pub client_ip: Option<String>,
     /// Client user agent.
@@ -141,6 +146,7 @@ impl UsageEvent {
             status,
             latency_us: 0,
             upstream_latency_us: None,
+            upstream_last_byte_us: None,
             client_ip: None,
             user_agent: None,
             model: None,
@@ -161,7 +167,7 @@ impl UsageEvent {
     pub fn content_id(&self) -> Uuid {
         // A JSON array in a fixed order: unambiguous, and independent of how the reporter ordered
         // or spaced its fields.
-        let canonical = serde_json::json!([
+        let mut canonical = serde_json::json!([
             "tollgate-usage-event-v1",
             self.ts_ms,
             self.key_hash.as_ref().map(KeyHash::as_str),
@@ -186,6 +192,13 @@ impl UsageEvent {
             self.source.as_str(),
             self.request_id,
         ]);
+        // Added later: only an event that says it extends the array, so that the ids of reports
+        // without it stay what they were.
+        if let (Some(last_byte), Some(fields)) =
+            (self.upstream_last_byte_us, canonical.as_array_mut())
+        {
+            fields.push(last_byte.into());
+        }
         let digest = Sha256::digest(canonical.to_string().as_bytes());
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&digest[..16]);

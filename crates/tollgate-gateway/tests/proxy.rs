@@ -547,6 +547,11 @@ async fn each_key_header_works_and_the_key_never_reaches_the_upstream() {
         assert_eq!(event.route.as_deref(), Some("echo"));
         assert!(event.upstream_latency_us.is_some());
         assert!(event.error.is_none());
+        let (first, last) = (event.upstream_latency_us, event.upstream_last_byte_us);
+        assert!(
+            first <= last && last <= Some(event.latency_us),
+            "first byte ≤ last byte ≤ total: {event:?}"
+        );
     }
 }
 
@@ -701,6 +706,13 @@ async fn streams_reach_the_client_chunk_by_chunk() {
         "latency counts until the body ended: {event:?}"
     );
     assert!(event.upstream_latency_us.unwrap() < 1_000_000, "{event:?}");
+    // The upstream's last byte came at the stream's end, 1.2 s in: upstream time, not the
+    // gateway's.
+    let last_byte = event.upstream_last_byte_us.expect("the stream ended");
+    assert!(
+        (1_100_000..=event.latency_us).contains(&last_byte),
+        "{event:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -726,6 +738,10 @@ async fn a_client_that_hangs_up_is_recorded_as_499() {
         "{event:?}"
     );
     assert!(event.latency_us < 4_000_000, "{event:?}");
+    assert_eq!(
+        event.upstream_last_byte_us, None,
+        "the upstream's answer never ended: {event:?}"
+    );
 
     // Before the head: the client gives up while the upstream is still thinking.
     let id = rid("drop-head");
@@ -804,6 +820,11 @@ async fn upstream_timeouts_give_504_or_end_the_stream() {
             .as_deref()
             .is_some_and(|e| e.contains("upstream_timeout")),
         "{event:?}"
+    );
+    assert!(event.upstream_latency_us.is_some(), "{event:?}");
+    assert_eq!(
+        event.upstream_last_byte_us, None,
+        "a cut stream never ended"
     );
     assert!(
         fx.metrics
@@ -1195,6 +1216,10 @@ async fn upstream_statuses_and_bodiless_answers_are_recorded_as_sent() {
     assert_eq!(response.status(), 200);
     assert!(response.bytes().await.unwrap().is_empty());
     let event = fx.only_event(&id).await;
+    assert!(
+        event.upstream_last_byte_us.is_some(),
+        "a bodiless answer ends with its head: {event:?}"
+    );
     assert_eq!(
         (event.status, event.error),
         (200, None),

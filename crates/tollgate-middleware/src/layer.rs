@@ -25,7 +25,7 @@ pub const CLIENT_CLOSED: u16 = 499;
 ///
 /// Timing: `latency_ms` runs from the request entering the layer to the end of the response body,
 /// so a streamed response is measured whole; `upstream_latency_ms` is the time to the response
-/// head. The body's frames pass through as they come: the layer only watches for its end.
+/// head, and `upstream_last_byte_ms` the time to the body's end when it ended normally. The body's frames pass through as they come: the layer only watches for its end.
 #[derive(Clone, Debug)]
 pub struct UsageLayer {
     reporter: UsageReporter,
@@ -249,9 +249,12 @@ impl Recording {
         if let Some(usage) = self.response_usage.take().or_else(|| self.slot.get()) {
             record = record.with_llm_usage(usage);
         }
-        record.error = error;
         record.latency_ms = ms(self.started.elapsed());
         record.upstream_latency_ms = self.head.map(ms);
+        // The wrapped service is the upstream: its answer ended when the body did, unless the
+        // call ended otherwise (a failed body, an error, a client that went away).
+        record.upstream_last_byte_ms = error.is_none().then_some(record.latency_ms);
+        record.error = error;
         self.reporter.record(record);
     }
 }

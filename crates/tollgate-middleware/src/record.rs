@@ -127,6 +127,9 @@ pub struct UsageRecord {
     pub latency_ms: f64,
     /// Time from the request entering the layer to the response head, ms.
     pub upstream_latency_ms: Option<f64>,
+    /// Time from the request entering the layer to the end of the inner service's body, ms;
+    /// `None` when it did not end (the client went away, or the body failed).
+    pub upstream_last_byte_ms: Option<f64>,
     /// Client address.
     pub client_ip: Option<String>,
     /// Client user agent.
@@ -165,6 +168,7 @@ impl From<UsageRecord> for IngestEvent {
             status: Some(r.status),
             latency_ms: r.latency_ms,
             upstream_latency_ms: r.upstream_latency_ms,
+            upstream_last_byte_ms: r.upstream_last_byte_ms,
             client_ip: r.client_ip,
             user_agent: r.user_agent,
             model: r.model,
@@ -194,6 +198,7 @@ impl UsageRecord {
             status,
             latency_ms: 0.0,
             upstream_latency_ms: None,
+            upstream_last_byte_ms: None,
             client_ip: None,
             user_agent: None,
             model: None,
@@ -262,6 +267,7 @@ impl UsageRecord {
         self.ts = self.ts.max(MIN_TS_MS);
         self.latency_ms = clamp_ms(self.latency_ms);
         self.upstream_latency_ms = self.upstream_latency_ms.map(clamp_ms);
+        self.upstream_last_byte_ms = self.upstream_last_byte_ms.map(clamp_ms);
         for tokens in [
             &mut self.prompt_tokens,
             &mut self.completion_tokens,

@@ -540,6 +540,11 @@ async fn records_what_the_host_answered() {
         stream["upstream_latency_ms"].as_f64().unwrap() < 400.0,
         "{stream}"
     );
+    // The wrapped service's body ended with the call: its last byte is the whole latency.
+    assert_eq!(
+        stream["upstream_last_byte_ms"], stream["latency_ms"],
+        "{stream}"
+    );
     assert!(stream.get("error").is_none());
 
     // The answers are what the host gives without the layer.
@@ -561,6 +566,11 @@ async fn a_client_that_goes_away_is_recorded_as_499() {
     let events = ingest.events();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["status"], 499);
+    assert!(
+        events[0].get("upstream_last_byte_ms").is_none(),
+        "the body never ended: {}",
+        events[0]
+    );
     assert!(
         events[0]["error"]
             .as_str()

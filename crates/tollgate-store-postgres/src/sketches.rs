@@ -6,9 +6,10 @@ use std::sync::LazyLock;
 
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
+use tollgate_core::sketch::LatencySketch;
 use tollgate_store::rollup::{
-    Grain, LatencyKey, RollupSums, SketchGroups, SketchRows, StoredGroup, SummaryAddition,
-    group_column, group_sql, sketch_parts,
+    Grain, LatencyKey, LatencySketches, RollupSums, SketchGroups, SketchRows, StoredGroup,
+    StoredSketches, SummaryAddition, group_column, group_sql, sketch_parts,
 };
 use tollgate_store::{Grouping, LatencyGroup, RollupFilter, StoreResult};
 
@@ -16,7 +17,8 @@ use crate::analytics::{Bind, Binds};
 use crate::store_error;
 use crate::usage::{ROLLUP_COUNTERS, bind_sum_arrays};
 
-const SKETCH_COLUMNS: &str = "team_id, key_id, route_id, model, total, upstream";
+const SKETCH_COLUMNS: &str =
+    "team_id, key_id, route_id, model, total, upstream, upstream_last_byte";
 
 /// The advisory lock that serializes the writers' read-merge-write of sketch rows, whatever
 /// instance they run in (an arbitrary constant: "tollgate latency sketches").
@@ -42,7 +44,7 @@ fn summary_upsert(grain: Grain) -> String {
     let (table, time) = (grain.sketch_table(), grain.time());
     let counters: Vec<&str> = ROLLUP_COUNTERS.iter().map(|(c, _)| c.as_str()).collect();
     let arrays: Vec<String> = [
-        "int2", "int8", "int8", "int8", "int8", "text", "bytea", "bytea", "int8",
+        "int2", "int8", "int8", "int8", "int8", "text", "bytea", "bytea", "bytea", "int8",
     ]
     .into_iter()
     .chain(ROLLUP_COUNTERS.iter().map(|(_, t)| *t))
@@ -58,6 +60,7 @@ fn summary_upsert(grain: Grain) -> String {
          SELECT * FROM UNNEST({}) \
          ON CONFLICT (kind, {time}, team_id, key_id, route_id, model) \
          DO UPDATE SET total = EXCLUDED.total, upstream = EXCLUDED.upstream, \
+         upstream_last_byte = EXCLUDED.upstream_last_byte, \
          unknown_calls = {table}.unknown_calls + EXCLUDED.unknown_calls{updates}",
         counters.join(", "),
         arrays.join(", ")
@@ -87,7 +90,7 @@ pub(crate) async fn merge_sketches(
     let models: Vec<&str> = sketches.iter().map(|(k, _)| k.model).collect();
     // Each stored row answered with its key's position (from 1) in the arrays.
     let rows = sqlx::query(&format!(
-        "SELECT k.position, l.total, l.upstream \
+        "SELECT k.position, l.total, l.upstream, l.upstream_last_byte \
          FROM UNNEST($1::int2[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::text[]) \
          WITH ORDINALITY AS k (kind, {time}, team_id, key_id, route_id, model, position) \
          JOIN {table} AS l USING (kind, {time}, team_id, key_id, route_id, model)"
@@ -103,23 +106,23 @@ pub(crate) async fn merge_sketches(
     .map_err(store_error)?;
     for row in &rows {
         let position: i64 = row.try_get(0).map_err(store_error)?;
-        let total: &[u8] = row.try_get(1).map_err(store_error)?;
-        let upstream: &[u8] = row.try_get(2).map_err(store_error)?;
+        let stored = stored_at(row, 1).map_err(store_error)?;
         if let Some((_, sketch)) = usize::try_from(position - 1)
             .ok()
             .and_then(|p| sketches.get_mut(p))
         {
-            sketch.sketches.merge_stored(total, upstream)?;
+            sketch.sketches.merge_stored(stored)?;
         }
     }
-    let totals: Vec<Vec<u8>> = sketches
-        .iter()
-        .map(|(_, s)| s.sketches.total.encode())
-        .collect();
-    let upstreams: Vec<Vec<u8>> = sketches
-        .iter()
-        .map(|(_, s)| s.sketches.upstream.encode())
-        .collect();
+    let encoded = |sketch: fn(&LatencySketches) -> &LatencySketch| -> Vec<Vec<u8>> {
+        sketches
+            .iter()
+            .map(|(_, s)| sketch(&s.sketches).encode())
+            .collect()
+    };
+    let totals = encoded(|s| &s.total);
+    let upstreams = encoded(|s| &s.upstream);
+    let last_bytes = encoded(|s| &s.upstream_last_byte);
     let unknown: Vec<Option<i64>> = sketches
         .iter()
         .map(|(_, s)| s.sums.as_ref().map(|s| s.unknown_calls))
@@ -140,6 +143,7 @@ pub(crate) async fn merge_sketches(
     .bind(&models)
     .bind(&totals)
     .bind(&upstreams)
+    .bind(&last_bytes)
     .bind(&unknown);
     bind_sum_arrays(query, &sums)
         .execute(&mut *conn)
@@ -198,13 +202,14 @@ pub(crate) async fn read_sketches(
         let from = binds.push(Bind::Int(part.from_ms));
         let to = binds.push(Bind::Int(part.to_ms));
         parts.push(format!(
-            "SELECT {bucket} AS bucket, {label} AS label, total, upstream FROM {table} \
+            "SELECT {bucket} AS bucket, {label} AS label, total, upstream, upstream_last_byte \
+             FROM {table} \
              WHERE {time} >= {from} AND {time} < {to}{dims}"
         ));
     }
     let sql = format!(
-        "SELECT bucket, label, string_agg(total, ''::bytea), string_agg(upstream, ''::bytea) \
-         FROM ({}) AS parts GROUP BY bucket, label",
+        "SELECT bucket, label, string_agg(total, ''::bytea), string_agg(upstream, ''::bytea), \
+         string_agg(upstream_last_byte, ''::bytea) FROM ({}) AS parts GROUP BY bucket, label",
         parts.join(" UNION ALL ")
     );
     let rows = binds
@@ -214,18 +219,22 @@ pub(crate) async fn read_sketches(
         .map_err(store_error)?;
     let mut merged = SketchGroups::new(grouping);
     for row in &rows {
-        let (bucket, label, total, upstream) = group_of(row).map_err(store_error)?;
-        merged.add(bucket, label, total, upstream)?;
+        let (bucket, label, stored) = group_of(row).map_err(store_error)?;
+        merged.add(bucket, label, stored)?;
     }
     Ok(merged.finish())
 }
 
 /// A group as read: its bucket, label and runs of stored sketches, borrowed from the row.
 fn group_of(row: &PgRow) -> Result<StoredGroup<'_>, sqlx::Error> {
-    Ok((
-        row.try_get(0)?,
-        row.try_get(1)?,
-        row.try_get(2)?,
-        row.try_get(3)?,
-    ))
+    Ok((row.try_get(0)?, row.try_get(1)?, stored_at(row, 2)?))
+}
+
+/// The three sketch columns of `row` from column `first` on: total, first byte, last byte.
+fn stored_at(row: &PgRow, first: usize) -> Result<StoredSketches<'_>, sqlx::Error> {
+    Ok(StoredSketches {
+        total: row.try_get(first)?,
+        upstream: row.try_get(first + 1)?,
+        upstream_last_byte: row.try_get(first + 2)?,
+    })
 }

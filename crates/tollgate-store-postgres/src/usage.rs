@@ -30,18 +30,19 @@ const _: () = assert!(
 pub(crate) const EVENT_COLUMNS: &str = "event_id, ts, key_id, key_hash, team_id, route_id, route, method, \
      path, status, latency_us, upstream_latency_us, client_ip, user_agent, model, prompt_tokens, \
      completion_tokens, total_tokens, cached_tokens, reasoning_tokens, estimated, cost_usd, error, \
-     source, request_id, attempts, priced";
+     source, request_id, attempts, priced, upstream_last_byte_us";
 
 /// Inserts a batch given as one array per column; returns the ids of the events that were new.
 /// The ids travel as text: sqlx's uuid support is not enabled in this workspace.
 const INSERT_EVENTS: &str = "INSERT INTO usage_events (event_id, ts, key_id, key_hash, team_id, \
      route_id, route, method, path, status, latency_us, upstream_latency_us, client_ip, user_agent, \
      model, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, \
-     estimated, cost_usd, error, source, request_id, attempts, priced) \
+     estimated, cost_usd, error, source, request_id, attempts, priced, upstream_last_byte_us) \
      SELECT * FROM UNNEST($1::text[]::uuid[], $2::int8[], $3::int8[], $4::text[], $5::int8[], \
      $6::int8[], $7::text[], $8::text[], $9::text[], $10::int4[], $11::int8[], $12::int8[], \
      $13::text[], $14::text[], $15::text[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], \
-     $20::int8[], $21::bool[], $22::float8[], $23::text[], $24::text[], $25::text[], $26::text[], $27::bool[]) \
+     $20::int8[], $21::bool[], $22::float8[], $23::text[], $24::text[], $25::text[], $26::text[], $27::bool[], \
+     $28::int8[]) \
      ON CONFLICT (event_id, ts) DO NOTHING RETURNING event_id::text";
 
 /// Records the ids of reported events (one array of ids, one of times); returns those that were
@@ -294,6 +295,7 @@ impl UsageQueries for PostgresStore {
             .bind(column(a, |a| a.event.request_id.as_deref()))
             .bind(column(a, |a| a.event.attempts.as_deref()))
             .bind(column(a, |a| a.event.cost_usd.is_some()))
+            .bind(column(a, |a| a.event.upstream_last_byte_us))
             .fetch_all(&mut *tx)
             .await
             .map_err(store_error)?;

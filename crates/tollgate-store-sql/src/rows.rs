@@ -48,6 +48,7 @@ macro_rules! __rows {
                 status,
                 latency_us: row.try_get("latency_us").map_err(store_error)?,
                 upstream_latency_us: row.try_get("upstream_latency_us").map_err(store_error)?,
+                upstream_last_byte_us: row.try_get("upstream_last_byte_us").map_err(store_error)?,
                 client_ip: row.try_get("client_ip").map_err(store_error)?,
                 user_agent: row.try_get("user_agent").map_err(store_error)?,
                 model: row.try_get("model").map_err(store_error)?,

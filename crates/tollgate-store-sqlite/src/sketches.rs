@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteConnection;
 use tollgate_store::rollup::{
-    Grain, LatencyKey, SketchGroups, SketchRows, StoredGroup, SummaryAddition, group_column,
-    group_sql, sketch_parts,
+    Grain, LatencyKey, SketchGroups, SketchRows, StoredGroup, StoredSketches, SummaryAddition,
+    group_column, group_sql, sketch_parts,
 };
 use tollgate_store::{Grouping, LatencyGroup, RollupFilter, StoreResult};
 
@@ -21,7 +21,8 @@ use crate::usage::{
 
 /// Most rows per look-up or upsert: 128 × 44 binds, within SQLite's 32,766.
 const MAX_SKETCH_ROWS: usize = 128;
-const SKETCH_COLUMNS: &str = "team_id, key_id, route_id, model, total, upstream";
+const SKETCH_COLUMNS: &str =
+    "team_id, key_id, route_id, model, total, upstream, upstream_last_byte";
 
 /// The look-up of the stored sketches of `rows` keys of `grain`, each key given with its
 /// position in the batch's list, which the answer names instead of the key.
@@ -30,7 +31,7 @@ fn select_sql(grain: Grain, rows: usize) -> String {
     // The keys as a VALUES list joined to the table (CROSS JOIN keeps that order): SQLite seeks
     // each key in the primary key. A row value `IN (VALUES …)` would scan the whole table.
     format!(
-        "SELECT k.column7, l.total, l.upstream \
+        "SELECT k.column7, l.total, l.upstream, l.upstream_last_byte \
          FROM (VALUES {}) AS k CROSS JOIN {table} AS l \
          ON l.kind = k.column1 AND l.{time} = k.column2 AND l.team_id = k.column3 \
          AND l.key_id = k.column4 AND l.route_id = k.column5 AND l.model = k.column6",
@@ -52,14 +53,15 @@ fn upsert_sql(grain: Grain, rows: usize) -> String {
         "INSERT INTO {table} (kind, {time}, {SKETCH_COLUMNS}, unknown_calls, {counters}) \
          VALUES {} ON CONFLICT (kind, {time}, team_id, key_id, route_id, model) \
          DO UPDATE SET total = excluded.total, upstream = excluded.upstream, \
+         upstream_last_byte = excluded.upstream_last_byte, \
          unknown_calls = {table}.unknown_calls + excluded.unknown_calls{updates}",
         values_list(rows, UPSERT_BINDS)
     )
 }
 
-/// Binds per upserted row: the kind and the key (6), the two sketches, the calls of unknown status and the
-/// roll-up counters.
-const UPSERT_BINDS: usize = 9 + ROLLUP_COUNTER_COUNT;
+/// Binds per upserted row: the kind and the key (6), the three sketches, the calls of unknown
+/// status and the roll-up counters.
+const UPSERT_BINDS: usize = 10 + ROLLUP_COUNTER_COUNT;
 
 static HOURLY_SELECTS: LazyLock<StatementsBySize> =
     LazyLock::new(|| StatementsBySize::new(|rows| select_sql(Grain::Hour, rows), MAX_SKETCH_ROWS));
@@ -100,13 +102,12 @@ pub(crate) async fn add_stored_sketches(
         let rows = query.fetch_all(&mut *conn).await.map_err(store_error)?;
         for row in &rows {
             let position: i64 = row.try_get(0).map_err(store_error)?;
-            let total: &[u8] = row.try_get(1).map_err(store_error)?;
-            let upstream: &[u8] = row.try_get(2).map_err(store_error)?;
+            let stored = stored_at(row, 1).map_err(store_error)?;
             if let Some((_, sketch)) = usize::try_from(position)
                 .ok()
                 .and_then(|p| sketches.get_mut(p))
             {
-                sketch.sketches.merge_stored(total, upstream)?;
+                sketch.sketches.merge_stored(stored)?;
             }
         }
     }
@@ -137,6 +138,7 @@ pub(crate) fn upsert_statements<'q>(
                 .bind(key.model)
                 .bind(row.sketches.total.encode())
                 .bind(row.sketches.upstream.encode())
+                .bind(row.sketches.upstream_last_byte.encode())
                 .bind(sums.map(|s| s.unknown_calls));
             query = bind_sums(query, sums.map(|s| &s.rollup));
         }
@@ -199,31 +201,41 @@ pub(crate) async fn read_sketches(
         let from = binds.push(Bind::Int(part.from_ms));
         let to = binds.push(Bind::Int(part.to_ms));
         parts.push(format!(
-            "SELECT {bucket} AS bucket, {label} AS label, total, upstream FROM {table} \
+            "SELECT {bucket} AS bucket, {label} AS label, total, upstream, upstream_last_byte \
+             FROM {table} \
              WHERE {time} >= {from} AND {time} < {to}{dims}"
         ));
     }
     let sql = format!(
         "SELECT bucket, label, CAST(group_concat(total, '') AS BLOB), \
-         CAST(group_concat(upstream, '') AS BLOB) FROM ({}) AS parts GROUP BY bucket, label",
+         CAST(group_concat(upstream, '') AS BLOB), \
+         CAST(group_concat(upstream_last_byte, '') AS BLOB) \
+         FROM ({}) AS parts GROUP BY bucket, label",
         parts.join(" UNION ALL ")
     );
     let query = bind_all(sqlx::query(&sql), binds.into_binds());
     let rows = query.fetch_all(pool).await.map_err(store_error)?;
     let mut merged = SketchGroups::new(grouping);
     for row in &rows {
-        let (bucket, label, total, upstream) = group_of(row).map_err(store_error)?;
-        merged.add(bucket, label, total, upstream)?;
+        let (bucket, label, stored) = group_of(row).map_err(store_error)?;
+        merged.add(bucket, label, stored)?;
     }
     Ok(merged.finish())
 }
 
 /// A group as read: its bucket, label and runs of stored sketches, borrowed from the row.
 fn group_of(row: &sqlx::sqlite::SqliteRow) -> Result<StoredGroup<'_>, sqlx::Error> {
-    Ok((
-        row.try_get(0)?,
-        row.try_get(1)?,
-        row.try_get(2)?,
-        row.try_get(3)?,
-    ))
+    Ok((row.try_get(0)?, row.try_get(1)?, stored_at(row, 2)?))
+}
+
+/// The three sketch columns of `row` from column `first` on: total, first byte, last byte.
+fn stored_at(
+    row: &sqlx::sqlite::SqliteRow,
+    first: usize,
+) -> Result<StoredSketches<'_>, sqlx::Error> {
+    Ok(StoredSketches {
+        total: row.try_get(first)?,
+        upstream: row.try_get(first + 1)?,
+        upstream_last_byte: row.try_get(first + 2)?,
+    })
 }

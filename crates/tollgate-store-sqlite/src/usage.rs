@@ -31,9 +31,9 @@ const _: () = assert!(
 pub(crate) const EVENT_COLUMNS: &str = "event_id, ts, key_id, key_hash, team_id, route_id, route, method, \
      path, status, latency_us, upstream_latency_us, client_ip, user_agent, model, prompt_tokens, \
      completion_tokens, total_tokens, cached_tokens, reasoning_tokens, estimated, cost_usd, error, \
-     source, request_id, attempts, priced";
-const EVENT_COLUMN_COUNT: usize = 27;
-/// Most events per multi-row INSERT: 512 × 27 binds stays below SQLite's limit of 32766.
+     source, request_id, attempts, priced, upstream_last_byte_us";
+const EVENT_COLUMN_COUNT: usize = 28;
+/// Most events per multi-row INSERT: 512 × 28 binds stays below SQLite's limit of 32766.
 const MAX_EVENT_ROWS: usize = 512;
 /// Most roll-up rows per multi-row upsert: 256 × 40 binds.
 const MAX_ROLLUP_ROWS: usize = 256;
@@ -300,7 +300,8 @@ fn insert_statement<'q>(chunk: &'q [Attributed<'q>]) -> StoreResult<Statement<'q
             .bind(e.source.as_str())
             .bind(e.request_id.clone())
             .bind(e.attempts.clone())
-            .bind(e.cost_usd.is_some());
+            .bind(e.cost_usd.is_some())
+            .bind(e.upstream_last_byte_us);
     }
     Ok(query)
 }

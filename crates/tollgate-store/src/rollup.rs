@@ -197,30 +197,67 @@ impl<'a> LatencyKey<'a> {
     }
 }
 
-/// The latency distributions of a set of calls: total time in the gateway, and time until the
-/// upstream's response head (calls that reached an upstream only).
+/// The latency distributions of a set of calls: total time in the gateway, and, over the calls
+/// that reached an upstream, the time until the upstream's response head (first byte) and until
+/// its answer ended (last byte).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LatencySketches {
     /// Total latency.
     pub total: LatencySketch,
     /// Upstream latency (time to first byte).
     pub upstream: LatencySketch,
+    /// Upstream time to last byte (calls whose upstream answer ended).
+    pub upstream_last_byte: LatencySketch,
+}
+
+/// The sketch slots of one call's latencies, worked out once for the several rows it counts in.
+#[derive(Debug, Clone, Copy)]
+pub struct CallSlots {
+    /// Total latency.
+    pub total: SketchSlot,
+    /// Time to the upstream's first byte, when it answered.
+    pub upstream: Option<SketchSlot>,
+    /// Time to the upstream's last byte, when its answer ended.
+    pub upstream_last_byte: Option<SketchSlot>,
+}
+
+impl CallSlots {
+    /// The slots of `e`'s latencies.
+    pub fn of(e: &UsageEvent) -> Self {
+        Self {
+            total: SketchSlot::of(e.latency_us),
+            upstream: e.upstream_latency_us.map(SketchSlot::of),
+            upstream_last_byte: e.upstream_last_byte_us.map(SketchSlot::of),
+        }
+    }
+}
+
+/// The three stored sketches of a row or a group (as [`LatencySketch::encode`] wrote them, or
+/// runs of them joined end to end), borrowed from the row read.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredSketches<'r> {
+    /// Total latency.
+    pub total: &'r [u8],
+    /// Time to first byte.
+    pub upstream: &'r [u8],
+    /// Time to last byte.
+    pub upstream_last_byte: &'r [u8],
 }
 
 impl LatencySketches {
     /// Counts one event.
     pub fn add(&mut self, e: &UsageEvent) {
-        self.add_slots(
-            SketchSlot::of(e.latency_us),
-            e.upstream_latency_us.map(SketchSlot::of),
-        );
+        self.add_slots(CallSlots::of(e));
     }
 
     /// Counts one event whose slots are known.
-    pub fn add_slots(&mut self, total: SketchSlot, upstream: Option<SketchSlot>) {
-        self.total.add_slot(total);
-        if let Some(slot) = upstream {
+    pub fn add_slots(&mut self, slots: CallSlots) {
+        self.total.add_slot(slots.total);
+        if let Some(slot) = slots.upstream {
             self.upstream.add_slot(slot);
+        }
+        if let Some(slot) = slots.upstream_last_byte {
+            self.upstream_last_byte.add_slot(slot);
         }
     }
 
@@ -228,21 +265,30 @@ impl LatencySketches {
     pub fn merge(&mut self, other: &Self) {
         self.total.merge(&other.total);
         self.upstream.merge(&other.upstream);
+        self.upstream_last_byte.merge(&other.upstream_last_byte);
     }
 
-    /// Adds the stored sketches `total` and `upstream` (as [`LatencySketch::encode`] wrote them).
-    pub fn merge_stored(&mut self, total: &[u8], upstream: &[u8]) -> Result<(), StoreError> {
+    /// Adds one row's stored sketches (as [`LatencySketch::encode`] wrote them).
+    pub fn merge_stored(&mut self, stored: StoredSketches<'_>) -> Result<(), StoreError> {
         let bad = |e: SketchError| StoreError::Internal(format!("stored {e}"));
-        self.total.merge_encoded(total).map_err(bad)?;
-        self.upstream.merge_encoded(upstream).map_err(bad)
+        self.total.merge_encoded(stored.total).map_err(bad)?;
+        self.upstream.merge_encoded(stored.upstream).map_err(bad)?;
+        self.upstream_last_byte
+            .merge_encoded(stored.upstream_last_byte)
+            .map_err(bad)
     }
 
     /// Adds runs of stored sketches (each as SQL's `group_concat` or `string_agg` joins a
     /// group's blobs: see [`LatencySketch::merge_encoded_run`]).
-    pub fn merge_stored_runs(&mut self, total: &[u8], upstream: &[u8]) -> Result<(), StoreError> {
+    pub fn merge_stored_runs(&mut self, stored: StoredSketches<'_>) -> Result<(), StoreError> {
         let bad = |e: SketchError| StoreError::Internal(format!("stored {e}"));
-        self.total.merge_encoded_run(total).map_err(bad)?;
-        self.upstream.merge_encoded_run(upstream).map_err(bad)
+        self.total.merge_encoded_run(stored.total).map_err(bad)?;
+        self.upstream
+            .merge_encoded_run(stored.upstream)
+            .map_err(bad)?;
+        self.upstream_last_byte
+            .merge_encoded_run(stored.upstream_last_byte)
+            .map_err(bad)
     }
 }
 
@@ -296,14 +342,13 @@ impl<'a> BatchSketches<'a> {
         model: &'a str,
         e: &UsageEvent,
     ) {
-        let total = SketchSlot::of(e.latency_us);
-        let upstream = e.upstream_latency_us.map(SketchSlot::of);
+        let slots = CallSlots::of(e);
         for key in LatencyKey::rows_of(hour_ms, team_id, key_id, route_id, model) {
             self.hourly
                 .entry(key)
                 .or_default()
                 .sketches
-                .add_slots(total, upstream);
+                .add_slots(slots);
         }
     }
 
@@ -584,8 +629,8 @@ pub fn sketches_answer(filter: &RollupFilter, grouping: Grouping) -> bool {
 }
 
 /// A group of a sketch read as a backend reads it, borrowed from the row: its bucket and label
-/// ([`group_sql`]) and its runs of stored total and upstream sketches.
-pub type StoredGroup<'r> = (i64, &'r str, &'r [u8], &'r [u8]);
+/// ([`group_sql`]) and its runs of stored sketches.
+pub type StoredGroup<'r> = (i64, &'r str, StoredSketches<'r>);
 
 /// Sketch rows merged into the groups of a grouping as they are read: each stored blob decoded
 /// once, straight into its group's sketch.
@@ -608,13 +653,7 @@ impl SketchGroups {
 
     /// Adds a group's runs of stored sketches (see [`LatencySketches::merge_stored_runs`]),
     /// `bucket` and `label` as [`group_sql`] names it.
-    pub fn add(
-        &mut self,
-        bucket: i64,
-        label: &str,
-        total: &[u8],
-        upstream: &[u8],
-    ) -> StoreResult<()> {
+    pub fn add(&mut self, bucket: i64, label: &str, stored: StoredSketches<'_>) -> StoreResult<()> {
         let group = if self.grouping == Grouping::Model {
             match self.by_label.get_mut(label) {
                 Some(group) => group,
@@ -623,7 +662,7 @@ impl SketchGroups {
         } else {
             self.by_bucket.entry(bucket).or_default()
         };
-        group.merge_stored_runs(total, upstream)
+        group.merge_stored_runs(stored)
     }
 
     /// The groups, ordered by bucket then label.
@@ -696,6 +735,8 @@ mod tests {
         let mut e = UsageEvent::new(0, "GET", "/", 200);
         e.latency_us = latency_us;
         e.upstream_latency_us = upstream_us;
+        // The answer's last byte a little after its first.
+        e.upstream_last_byte_us = upstream_us.map(|us| us + 500);
         e
     }
 
@@ -793,6 +834,7 @@ mod tests {
             1,
             "only one call reached an upstream"
         );
+        assert_eq!(team.sketches.upstream_last_byte.count(), 1);
         let sums = team.sums.as_ref().expect("the team's sums");
         assert_eq!(sums.rollup.latency_sum_us, 30_000);
         assert_eq!(sums.unknown_calls, 1, "key 4's call has status class 0");
@@ -890,33 +932,56 @@ mod tests {
         let sketch = |latency_us| {
             let mut s = LatencySketches::default();
             s.add(&event(latency_us, Some(latency_us / 2)));
-            (s.total.encode(), s.upstream.encode())
+            [
+                s.total.encode(),
+                s.upstream.encode(),
+                s.upstream_last_byte.encode(),
+            ]
         };
-        let (a, a_up) = sketch(1_000);
-        let (b, b_up) = sketch(900_000);
-        let ab = [a.clone(), b.clone()].concat();
-        let ab_up = [a_up.clone(), b_up.clone()].concat();
+        fn stored(blobs: &[Vec<u8>; 3]) -> StoredSketches<'_> {
+            StoredSketches {
+                total: &blobs[0],
+                upstream: &blobs[1],
+                upstream_last_byte: &blobs[2],
+            }
+        }
+        let a = sketch(1_000);
+        let b = sketch(900_000);
+        let ab: [Vec<u8>; 3] = std::array::from_fn(|i| [a[i].clone(), b[i].clone()].concat());
         let mut by_model = SketchGroups::new(Grouping::Model);
-        by_model.add(0, "z", &ab, &ab_up).expect("merged");
-        by_model.add(0, "a", &b, &b_up).expect("merged");
-        by_model.add(0, "z", &a, &a_up).expect("merged");
+        by_model.add(0, "z", stored(&ab)).expect("merged");
+        by_model.add(0, "a", stored(&b)).expect("merged");
+        by_model.add(0, "z", stored(&a)).expect("merged");
         let models = by_model.finish();
         let labels: Vec<&str> = models.iter().map(|g| g.label.as_str()).collect();
         assert_eq!(labels, ["a", "z"]);
         assert_eq!(models[1].sketches.total.count(), 3);
         assert_eq!(models[1].sketches.upstream.count(), 3);
+        assert_eq!(models[1].sketches.upstream_last_byte.count(), 3);
         let mut by_day = SketchGroups::new(Grouping::Day);
-        by_day.add(DAY_MS, "", &ab, &ab_up).expect("merged");
-        by_day.add(0, "", &b, &b_up).expect("merged");
+        by_day.add(DAY_MS, "", stored(&ab)).expect("merged");
+        by_day.add(0, "", stored(&b)).expect("merged");
         let days = by_day.finish();
         let buckets: Vec<i64> = days.iter().map(|g| g.bucket).collect();
         assert_eq!(buckets, [0, DAY_MS]);
         assert_eq!(days[1].sketches.total.count(), 2);
-        assert!(
-            SketchGroups::new(Grouping::Total)
-                .add(0, "", &[9], &[1, 0, 0, 0])
-                .is_err()
-        );
+        let empty = [1, 0, 0, 0];
+        for broken in [[&[9][..], &empty, &empty], [&empty, &empty, &[9][..]]] {
+            let [total, upstream, upstream_last_byte] = broken;
+            assert!(
+                SketchGroups::new(Grouping::Total)
+                    .add(
+                        0,
+                        "",
+                        StoredSketches {
+                            total,
+                            upstream,
+                            upstream_last_byte
+                        }
+                    )
+                    .is_err()
+            );
+        }
     }
 
     #[test]

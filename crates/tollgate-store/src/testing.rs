@@ -1564,6 +1564,7 @@ pub async fn recent_usage_round_trips_every_field(store: &dyn Store) {
         status: 499,
         latency_us: 123_456_789,
         upstream_latency_us: Some(98_765),
+        upstream_last_byte_us: Some(120_000_001),
         client_ip: Some("2001:db8::1".to_owned()),
         user_agent: Some("story/1.0 (\"quoted\"; 'single')".to_owned()),
         model: Some("gpt-4o-mini".to_owned()),

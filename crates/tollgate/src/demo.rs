@@ -188,7 +188,14 @@ fn event(
     #[expect(clippy::cast_possible_truncation, reason = "bounded latencies in µs")]
     let latency_us = ((base + tail + rng.random::<f64>() * base) * 1000.0) as i64;
     e.latency_us = latency_us;
-    e.upstream_latency_us = Some(latency_us * 9 / 10);
+    // The upstream's first byte: a stream's comes early, a whole answer's late; its last byte
+    // a little before the call's end (the gateway's own share), unless the answer never ended.
+    e.upstream_latency_us = Some(if kind.is_llm() {
+        latency_us / 4
+    } else {
+        latency_us * 9 / 10
+    });
+    e.upstream_last_byte_us = (status != 499 && status != 502).then_some(latency_us * 97 / 100);
     if status >= 500 {
         e.error = Some(if status == 502 {
             "upstream_unreachable: connection refused".into()

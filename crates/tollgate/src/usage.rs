@@ -158,6 +158,17 @@ async fn stats(
                 ),
             ],
             vec![
+                "upstream last byte p50 / p90 / p95 / p99 / p99.9".into(),
+                format!(
+                    "{} / {} / {} / {} / {}",
+                    ms(s.upstream_last_byte_p50_ms),
+                    ms(s.upstream_last_byte_p90_ms),
+                    ms(s.upstream_last_byte_p95_ms),
+                    ms(s.upstream_last_byte_p99_ms),
+                    ms(s.upstream_last_byte_p999_ms)
+                ),
+            ],
+            vec![
                 "tokens prompt / completion / total".into(),
                 format!(
                     "{} / {} / {}",
@@ -197,6 +208,7 @@ async fn top(backend: &Backend, a: &crate::cli::UsageTopArgs, r: &Range) -> anyh
             "p95",
             "p99",
             "upstream p95",
+            "last byte p95",
             "tokens",
             "cached",
             "reasoning",
@@ -213,6 +225,7 @@ async fn top(backend: &Backend, a: &crate::cli::UsageTopArgs, r: &Range) -> anyh
                     coarse_ms(i.summary.p95_latency_ms, i.summary.coarse),
                     coarse_ms(i.summary.p99_latency_ms, i.summary.coarse),
                     ms(i.summary.upstream_p95_latency_ms),
+                    ms(i.summary.upstream_last_byte_p95_ms),
                     i.summary.total_tokens.to_string(),
                     i.summary.cached_tokens.to_string(),
                     i.summary.reasoning_tokens.to_string(),

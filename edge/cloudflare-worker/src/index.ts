@@ -269,10 +269,12 @@ async function handle(request: Request, env: Env, ctx: ExecutionContext): Promis
   ctx.waitUntil(
     (async () => {
       const answer = await new Response(toRead).text();
+      const upstreamLastByte = Date.now() - started;
       const estimate = env.ESTIMATE_TOKENS !== "0";
       const usage = await settle(route.kind, request_, answer, sse, response.status, estimate);
       send(response.status, {
         upstream_latency_ms: upstreamLatency,
+        upstream_last_byte_ms: upstreamLastByte,
         model: usage.model ?? undefined,
         prompt_tokens: usage.tokens.prompt,
         completion_tokens: usage.tokens.completion,

@@ -16,6 +16,8 @@ export interface UsageReport {
   status: number;
   latency_ms: number;
   upstream_latency_ms?: number;
+  /** Until the upstream's answer ended (LLM routes, whose answer the Worker reads to its end). */
+  upstream_last_byte_ms?: number;
   client_ip?: string;
   user_agent?: string;
   model?: string;

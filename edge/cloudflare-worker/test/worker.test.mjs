@@ -354,6 +354,9 @@ test("an OpenAI stream is asked for its usage: the client never sees it, tollgat
   for (const row of rows) {
     assert.equal(row.route_id, route.id);
     assert.deepEqual([row.prompt_tokens, row.completion_tokens, row.estimated], [13, 21, false], JSON.stringify(row));
+    // The stream's end is reported too: the upstream's last byte, not before its first.
+    assert.ok(typeof row.upstream_last_byte_ms === "number", JSON.stringify(row));
+    assert.ok(row.upstream_last_byte_ms >= row.upstream_latency_ms, JSON.stringify(row));
   }
 });
 

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tollgate_core::UsageEvent;
@@ -21,6 +21,9 @@ pub(crate) struct Call {
     pub(super) shared: Arc<Shared>,
     pub(super) event: Option<UsageEvent>,
     pub(super) started: Instant,
+    /// When the request that answered was sent upstream (the last attempt's, on `llm` routes):
+    /// the start of its upstream latencies, to the first byte and to the last.
+    pub(super) upstream_sent: Option<Instant>,
     /// Pending while the recorded event is not yet durable (`usage.durability = "spool"`): the
     /// response's end waits for it, so a client never sees a complete answer whose event a
     /// crash could still lose.
@@ -42,6 +45,20 @@ impl Call {
     pub(super) fn event_mut(&mut self, change: impl FnOnce(&mut UsageEvent)) {
         if let Some(event) = self.event.as_mut() {
             change(event);
+        }
+    }
+
+    /// The upstream's response head arrived: the request that answered was sent at `sent`.
+    pub(super) fn answered(&mut self, sent: Instant, head: Duration) {
+        self.upstream_sent = Some(sent);
+        self.event_mut(|e| e.upstream_latency_us = Some(micros(head)));
+    }
+
+    /// The upstream's answer ended (its last byte is here): its time to last byte.
+    pub(super) fn upstream_ended(&mut self) {
+        if let Some(sent) = self.upstream_sent {
+            let last_byte = micros(sent.elapsed());
+            self.event_mut(|e| e.upstream_last_byte_us = Some(last_byte));
         }
     }
 

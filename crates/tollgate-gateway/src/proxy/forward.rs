@@ -25,7 +25,7 @@ use super::headers::{
 };
 use super::request_body::{Peeked, RequestBodyError, UpstreamBody, peek};
 use super::response_body::GatewayBody;
-use super::{Failure, error_chain, micros};
+use super::{Failure, error_chain};
 use crate::auth;
 use crate::capture::{self, RequestInfo, ResponseTap};
 use crate::error::GatewayError;
@@ -520,7 +520,7 @@ async fn send(
     if let Some(span) = span {
         span.answered(response.status().as_u16());
     }
-    call.event_mut(|e| e.upstream_latency_us = Some(micros(elapsed)));
+    call.answered(sent, elapsed);
     shared
         .metrics
         .upstream_duration

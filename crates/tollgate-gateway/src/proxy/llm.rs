@@ -19,12 +19,12 @@ use tollgate_core::llm::{self, Endpoint, Matched};
 use tollgate_core::time::now_ms;
 use tollgate_store::KeyRecord;
 
+use super::Failure;
 use super::call::Call;
 use super::forward::{Answer, Upstream, admit, classify_upstream_error, inspect, limit};
 use super::headers::rewrite_request_headers;
 use super::request_body::UpstreamBody;
 use super::response_body::GatewayBody;
-use super::{Failure, micros};
 use crate::auth;
 use crate::error::GatewayError;
 use crate::llm::{Availability, Catalogue, ModelEntry, TargetEntry};
@@ -153,10 +153,10 @@ pub(super) async fn forward(
             e.model = Some(last.model.clone());
         }
         e.attempts = serde_json::to_string(&made).ok();
-        if let Some(latency) = latency {
-            e.upstream_latency_us = Some(micros(latency));
-        }
     });
+    if let Some((sent, head)) = latency {
+        call.answered(sent, head);
+    }
     match answered {
         Some((response, entry)) => Ok(Answer::Upstream(Upstream {
             response,
@@ -271,8 +271,8 @@ struct Attempts<'a> {
     last: Option<Last>,
     /// The shortest `Retry-After` within the cap: (model, pool position, wait).
     wait: Option<(usize, usize, Duration)>,
-    /// Until the last attempt's head arrived.
-    latency: Option<Duration>,
+    /// When the last attempt was sent, and until its head arrived.
+    latency: Option<(Instant, Duration)>,
 }
 
 impl Attempts<'_> {
@@ -516,7 +516,7 @@ impl Attempts<'_> {
             }
         };
         let elapsed = sent.elapsed();
-        self.latency = Some(elapsed);
+        self.latency = Some((sent, elapsed));
         shared
             .metrics
             .upstream_duration

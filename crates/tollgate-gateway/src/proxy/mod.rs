@@ -138,6 +138,7 @@ async fn serve_call(peer: Arc<Peer>, req: Request<Incoming>) -> Response<Gateway
         shared: peer.shared.clone(),
         event: Some(event),
         started,
+        upstream_sent: None,
         ack: None,
         client_addr,
         admission: None,

@@ -269,8 +269,12 @@ impl Proxied {
             .map_or_else(Bytes::new, ResponseTap::flush)
     }
 
+    /// The call ends: with `error` where the upstream's answer failed, else with its last byte.
     fn complete(&mut self, error: Option<String>) {
         self.ended = true;
+        if error.is_none() {
+            self.call.upstream_ended();
+        }
         self.call.finish_tap(self.status, error, self.tap.take());
     }
 }

@@ -222,13 +222,15 @@ async fn ingest_forgives_what_it_may_and_refuses_what_it_must(backend: Backend) 
         {"id": "stale", "ts": now - 31 * DAY_MS, "key_hash": hash, "method": "GET", "path": "/a", "status": 200, "latency_ms": 1.0},
         {"id": "no-status", "ts": now, "key_hash": hash, "method": "GET", "path": "/a", "latency_ms": 1.0, "cf_ray": "x"},
         {"id": "ghost", "ts": now, "key_id": key_id + 1000, "method": "GET", "path": "/a", "status": 200, "latency_ms": 1.0},
-        good
+        good,
+        {"id": "ends-first", "ts": now, "key_hash": hash, "method": "GET", "path": "/a", "status": 200, "latency_ms": 9.0, "upstream_latency_ms": 5.0, "upstream_last_byte_ms": 4.0},
+        {"id": "last-byte", "ts": now, "key_hash": hash, "method": "GET", "path": "/a", "status": 200, "latency_ms": 9.0, "upstream_latency_ms": 5.0, "upstream_last_byte_ms": 8.5}
     ]);
     let (status, answer) = report(&server, "/api/v1/usage/events", &batch).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(
-        answer["accepted"], 3,
-        "two good events, one sent twice: {answer}"
+        answer["accepted"], 4,
+        "three good events, one sent twice: {answer}"
     );
     let rejected: Vec<(u64, &str)> = answer["rejected"]
         .as_array()
@@ -241,7 +243,23 @@ async fn ingest_forgives_what_it_may_and_refuses_what_it_must(backend: Backend) 
             )
         })
         .collect();
-    assert_eq!(rejected, [(1, "ts"), (2, "ts"), (4, "key_id")], "{answer}");
+    assert_eq!(
+        rejected,
+        [
+            (1, "ts"),
+            (2, "ts"),
+            (4, "key_id"),
+            (6, "upstream_last_byte_ms")
+        ],
+        "{answer}"
+    );
+    assert!(
+        answer["rejected"][3]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("must not be less than upstream_latency_ms"),
+        "{answer}"
+    );
     assert!(
         answer["rejected"][0]["message"]
             .as_str()
@@ -288,13 +306,22 @@ async fn ingest_forgives_what_it_may_and_refuses_what_it_must(backend: Backend) 
     let rows = store.recent_usage(100).await.expect("usage");
     assert_eq!(
         rows.len(),
-        3,
-        "ok-1 once, no-status, the seed's good report: {rows:?}"
+        4,
+        "ok-1 once, no-status, last-byte, the seed's good report: {rows:?}"
     );
     assert_eq!(
         rollup_calls(store.as_ref()).await,
-        3,
+        4,
         "roll-ups count each once"
+    );
+    let timed = rows
+        .iter()
+        .find(|r| r.upstream_latency_us.is_some())
+        .expect("the event with upstream times");
+    assert_eq!(
+        (timed.upstream_latency_us, timed.upstream_last_byte_us),
+        (Some(5_000), Some(8_500)),
+        "{timed:?}"
     );
     let unknown: Vec<u16> = rows
         .iter()
@@ -317,7 +344,10 @@ async fn ingest_forgives_what_it_may_and_refuses_what_it_must(backend: Backend) 
     let summary = admin
         .ok(Method::GET, "/api/v1/usage/summary?range=24h", None, 200)
         .await;
-    assert_eq!(summary["calls"], 3, "{summary}");
+    assert_eq!(summary["calls"], 4, "{summary}");
     assert_eq!(summary["errors"], 0, "{summary}");
+    // The one call that said when its upstream's answer ended (8.5 ms), within 2 %.
+    let last_byte = summary["upstream_last_byte_p50_ms"].as_f64().expect("p50");
+    assert!((last_byte - 8.5).abs() <= 8.5 * 0.02, "{summary}");
 }
 both_backends!(ingest_forgives_what_it_may_and_refuses_what_it_must);

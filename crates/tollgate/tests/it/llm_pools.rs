@@ -194,6 +194,15 @@ async fn a_pool_moves_on_before_the_first_byte_and_cools_a_failing_target_down()
         })
         .count();
     assert_eq!(with_retries, 3, "{events:#?}");
+    // The upstream times are those of the attempt that answered, retried or not.
+    assert!(
+        events.iter().all(|e| {
+            e.upstream_latency_us.is_some()
+                && e.upstream_latency_us <= e.upstream_last_byte_us
+                && e.upstream_last_byte_us <= Some(e.latency_us)
+        }),
+        "{events:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

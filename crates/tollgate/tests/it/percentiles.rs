@@ -16,12 +16,12 @@ use crate::console::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, console_env};
 use crate::harness::{Backend, Server, TestDb};
 
 /// The percentiles the API reports, with their quantiles.
-const FIELDS: [(&str, f64); 5] = [
-    ("p50_latency_ms", 0.5),
-    ("p90_latency_ms", 0.9),
-    ("p95_latency_ms", 0.95),
-    ("p99_latency_ms", 0.99),
-    ("p999_latency_ms", 0.999),
+const PERCENTILES: [(&str, f64); 5] = [
+    ("p50", 0.5),
+    ("p90", 0.9),
+    ("p95", 0.95),
+    ("p99", 0.99),
+    ("p999", 0.999),
 ];
 
 /// One generated call.
@@ -33,6 +33,7 @@ struct Call {
     model: &'static str,
     latency_us: i64,
     upstream_us: Option<i64>,
+    last_byte_us: Option<i64>,
 }
 
 /// A small deterministic generator (xorshift), so that a failure can be replayed.
@@ -81,16 +82,20 @@ fn exact_ms(values: &[i64], q: f64) -> f64 {
     ms
 }
 
-/// Checks every percentile of `answer` (total and, with `upstream`, upstream ones) against the
-/// exact ones of `calls`.
+/// Checks every percentile of `answer` (total, and upstream to first and to last byte where
+/// calls have them) against the exact ones of `calls`.
 fn check(what: &str, answer: &Value, calls: &[&Call]) {
     assert_eq!(answer["calls"].as_u64(), Some(calls.len() as u64), "{what}");
     assert_eq!(answer["coarse"], false, "{what}: {answer}");
     let total: Vec<i64> = calls.iter().map(|c| c.latency_us).collect();
     let upstream: Vec<i64> = calls.iter().filter_map(|c| c.upstream_us).collect();
-    for (field, q) in FIELDS {
-        for (prefix, values) in [("", &total), ("upstream_", &upstream)] {
-            let field = format!("{prefix}{field}");
+    let last_byte: Vec<i64> = calls.iter().filter_map(|c| c.last_byte_us).collect();
+    for (p, q) in PERCENTILES {
+        for (field, values) in [
+            (format!("{p}_latency_ms"), &total),
+            (format!("upstream_{p}_latency_ms"), &upstream),
+            (format!("upstream_last_byte_{p}_ms"), &last_byte),
+        ] {
             if values.is_empty() {
                 assert_eq!(answer[&field], Value::Null, "{what}: {field}");
                 continue;
@@ -164,8 +169,10 @@ async fn percentiles_match_known_distributions(backend: Backend) {
             ts,
             model,
             latency_us,
-            // Only the first model's calls report the upstream's time, 80 % of the total.
+            // Only the first model's calls report the upstream's time to first byte, 80 % of
+            // the total; four in five of those its time to last byte too, 90 %.
             upstream_us: (model == models[0]).then_some(latency_us * 4 / 5),
+            last_byte_us: (model == models[0] && i % 5 != 0).then_some(latency_us * 9 / 10),
         });
     }
     for (n, chunk) in calls.chunks(500).enumerate() {
@@ -178,7 +185,8 @@ async fn percentiles_match_known_distributions(backend: Backend) {
                 json!({"id": format!("pct-{n}-{i}"), "ts": c.ts, "key_hash": keys[c.key].1,
                        "method": "POST", "path": "/v1/chat/completions", "status": 200,
                        "latency_ms": ms(c.latency_us),
-                       "upstream_latency_ms": c.upstream_us.map(ms), "model": c.model})
+                       "upstream_latency_ms": c.upstream_us.map(ms),
+                       "upstream_last_byte_ms": c.last_byte_us.map(ms), "model": c.model})
             })
             .collect();
         crate::console::ingest(&server, &events).await;
@@ -410,15 +418,18 @@ async fn percentiles_match_known_distributions(backend: Backend) {
 async fn forget_sketches_before(db: &TestDb, before_ms: i64) {
     let empty = tollgate_core::sketch::LatencySketch::new().encode();
     let statements = [
-        "UPDATE summary_hourly SET total = $2, upstream = $2 WHERE hour < $1",
-        "UPDATE summary_daily SET total = $2, upstream = $2 WHERE day < $1",
+        "UPDATE summary_hourly SET total = $2, upstream = $2, upstream_last_byte = $2 \
+         WHERE hour < $1",
+        "UPDATE summary_daily SET total = $2, upstream = $2, upstream_last_byte = $2 \
+         WHERE day < $1",
         "DELETE FROM summary_hourly WHERE hour < $1 AND kind = 4",
         "DELETE FROM summary_daily WHERE day < $1 AND kind = 4",
     ];
-    for sql in statements {
-        match db.backend {
-            Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
+    // The same statements on either backend's pool (sqlx's pools differ in type).
+    macro_rules! forget {
+        ($pool:expr) => {{
+            let pool = $pool;
+            for sql in statements {
                 let q = sqlx::query(sql).bind(before_ms);
                 let q = if sql.starts_with("UPDATE") {
                     q.bind(&empty)
@@ -427,17 +438,11 @@ async fn forget_sketches_before(db: &TestDb, before_ms: i64) {
                 };
                 q.execute(&pool).await.expect("forget sketches");
             }
-            Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
-                let q = sqlx::query(sql).bind(before_ms);
-                let q = if sql.starts_with("UPDATE") {
-                    q.bind(&empty)
-                } else {
-                    q
-                };
-                q.execute(&pool).await.expect("forget sketches");
-            }
-        }
+        }};
+    }
+    match db.backend {
+        Backend::Sqlite => forget!(sqlx::SqlitePool::connect(&db.url).await.expect("sqlite")),
+        Backend::Postgres => forget!(sqlx::PgPool::connect(&db.url).await.expect("pg")),
     }
 }
 

@@ -116,6 +116,12 @@ async fn llm_usage_is_recorded_exactly(backend: Backend) {
         assert_eq!(e.route.as_deref(), Some("oai"));
         assert_eq!(e.status, 200);
         assert!(e.latency_us > 0 && e.upstream_latency_us.is_some());
+        // Through the real binary, JSON and streams alike: first byte ≤ last byte ≤ total.
+        assert!(
+            e.upstream_latency_us <= e.upstream_last_byte_us
+                && e.upstream_last_byte_us <= Some(e.latency_us),
+            "{e:?}"
+        );
     }
     for id in [&ant_id, &ant_sse_id] {
         let e = event(&events, id);

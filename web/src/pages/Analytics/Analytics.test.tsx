@@ -42,6 +42,11 @@ function point(ts: number, calls: number, extra: Partial<Schemas['SeriesPoint']>
     upstream_p95_latency_ms: null,
     upstream_p99_latency_ms: null,
     upstream_p999_latency_ms: null,
+    upstream_last_byte_p50_ms: null,
+    upstream_last_byte_p90_ms: null,
+    upstream_last_byte_p95_ms: null,
+    upstream_last_byte_p99_ms: null,
+    upstream_last_byte_p999_ms: null,
     prompt_tokens: calls * 10,
     completion_tokens: calls * 5,
     total_tokens: calls * 15,
@@ -317,10 +322,24 @@ describe('LatencyCard', () => {
   });
 
   it('shows p50 to p99.9, and the upstream ones when calls reached an upstream', () => {
-    render(<LatencyCard summary={summary({ upstream_p50_latency_ms: 80, upstream_p999_latency_ms: 700 })} t={t} />);
+    render(
+      <LatencyCard
+        summary={summary({
+          upstream_p50_latency_ms: 80,
+          upstream_p999_latency_ms: 700,
+          upstream_last_byte_p50_ms: 900,
+          upstream_last_byte_p999_ms: 4200,
+        })}
+        t={t}
+      />,
+    );
     const total = screen.getByTestId('latency-total').textContent ?? '';
     for (const label of ['p50', 'p90', 'p95', 'p99', 'p99.9']) expect(total).toContain(label);
     expect(screen.getByTestId('latency-upstream').textContent).toContain('p99.9');
+    expect(screen.getByText('latency_upstream_last_byte')).toBeTruthy();
+    const lastByte = screen.getByTestId('latency-upstream-last-byte').textContent ?? '';
+    expect(lastByte).toContain('p50');
+    expect(lastByte).toContain('4.2 s');
     expect(screen.getByText('latency_desc')).toBeTruthy();
   });
 
@@ -328,5 +347,12 @@ describe('LatencyCard', () => {
     render(<LatencyCard summary={summary({ coarse: true })} t={t} />);
     expect(screen.getByText('latency_coarse')).toBeTruthy();
     expect(screen.queryByTestId('latency-upstream')).toBeNull();
+    expect(screen.queryByTestId('latency-upstream-last-byte')).toBeNull();
+  });
+
+  it('shows the time to first byte alone for calls recorded without their last byte', () => {
+    render(<LatencyCard summary={summary({ upstream_p95_latency_ms: 80 })} t={t} />);
+    expect(screen.getByTestId('latency-upstream')).toBeTruthy();
+    expect(screen.queryByTestId('latency-upstream-last-byte')).toBeNull();
   });
 });

@@ -74,10 +74,11 @@ export function LogDetails({
         {name ?? `#${id}`} <span className="muted">#{id}</span>
       </>
     );
+  // The gateway's own share: the total less the upstream's time to its last byte (to its first
+  // byte for calls recorded without it, where a streamed body's time still counts in).
+  const upstreamEnd = e.upstream_last_byte_ms ?? e.upstream_latency_ms;
   const overhead =
-    e.upstream_latency_ms !== null && e.upstream_latency_ms !== undefined
-      ? Math.max(0, e.latency_ms - e.upstream_latency_ms)
-      : null;
+    upstreamEnd !== null && upstreamEnd !== undefined ? Math.max(0, e.latency_ms - upstreamEnd) : null;
   const tone = rowTone(e);
   return (
     <div className="stack logs-details">
@@ -169,6 +170,8 @@ export function LogDetails({
           <dd>{millis(e.latency_ms)}</dd>
           <dt>{t('d_upstream')}</dt>
           <dd>{millis(e.upstream_latency_ms)}</dd>
+          <dt>{t('d_upstream_last_byte')}</dt>
+          <dd>{millis(e.upstream_last_byte_ms)}</dd>
           <dt>{t('d_overhead')}</dt>
           <dd>{millis(overhead)}</dd>
         </dl>

@@ -294,6 +294,19 @@ fn ingest_event(prices: &PricedTable, window: TimeWindow, e: IngestEvent) -> Api
         .upstream_latency_ms
         .map(|ms| check_latency("upstream_latency_ms", ms))
         .transpose()?;
+    event.upstream_last_byte_us = e
+        .upstream_last_byte_ms
+        .map(|ms| check_latency("upstream_last_byte_ms", ms))
+        .transpose()?;
+    if let (Some(first), Some(last)) = (event.upstream_latency_us, event.upstream_last_byte_us)
+        && last < first
+    {
+        return Err(ApiError::invalid(
+            "upstream_last_byte_ms",
+            "upstream_last_byte_ms must not be less than upstream_latency_ms: both count from \
+             sending the request upstream",
+        ));
+    }
     event.client_ip = check_ip(
         "client_ip",
         text("client_ip", e.client_ip, MAX_CLIENT_IP_CHARS)?,

@@ -63,8 +63,11 @@ pub struct LogEntry {
     pub status: u16,
     /// Latency, ms.
     pub latency_ms: f64,
-    /// Upstream latency, ms.
+    /// Upstream latency (time to the upstream's response head, first byte), ms.
     pub upstream_latency_ms: Option<f64>,
+    /// Upstream time to last byte (until the upstream's answer ended), ms; null when it did not
+    /// end (the client hung up, an upstream error or timeout) or was not recorded.
+    pub upstream_last_byte_ms: Option<f64>,
     /// Client address.
     pub client_ip: Option<String>,
     /// User agent.
@@ -125,6 +128,7 @@ impl From<&StoredEvent> for LogEntry {
             status: e.status,
             latency_ms: e.latency_us as f64 / 1000.0,
             upstream_latency_ms: e.upstream_latency_us.map(|u| u as f64 / 1000.0),
+            upstream_last_byte_ms: e.upstream_last_byte_us.map(|u| u as f64 / 1000.0),
             client_ip: e.client_ip.clone(),
             user_agent: e.user_agent.clone(),
             model: e.model.clone(),

@@ -61,6 +61,20 @@ pub struct UsageSummary {
     pub upstream_p99_latency_ms: Option<f64>,
     /// 99.9th percentile upstream latency, ms.
     pub upstream_p999_latency_ms: Option<f64>,
+    /// Median upstream time to last byte (from sending the request upstream until the upstream's
+    /// answer ended), ms, over the calls whose upstream answer ended and was sketched; within 2 %.
+    /// Beside `upstream_p50_latency_ms` (first byte) it tells a slow provider from a slow
+    /// stream, and beside `p50_latency_ms` (total) a slow gateway from a slow upstream. `None`
+    /// when there were none (also for calls recorded before it was kept).
+    pub upstream_last_byte_p50_ms: Option<f64>,
+    /// 90th percentile upstream time to last byte, ms.
+    pub upstream_last_byte_p90_ms: Option<f64>,
+    /// 95th percentile upstream time to last byte, ms.
+    pub upstream_last_byte_p95_ms: Option<f64>,
+    /// 99th percentile upstream time to last byte, ms.
+    pub upstream_last_byte_p99_ms: Option<f64>,
+    /// 99.9th percentile upstream time to last byte, ms.
+    pub upstream_last_byte_p999_ms: Option<f64>,
     /// Prompt tokens.
     pub prompt_tokens: i64,
     /// Completion tokens.
@@ -103,6 +117,11 @@ impl From<&UsageAggregate> for UsageSummary {
             upstream_p95_latency_ms: None,
             upstream_p99_latency_ms: None,
             upstream_p999_latency_ms: None,
+            upstream_last_byte_p50_ms: None,
+            upstream_last_byte_p90_ms: None,
+            upstream_last_byte_p95_ms: None,
+            upstream_last_byte_p99_ms: None,
+            upstream_last_byte_p999_ms: None,
             prompt_tokens: a.prompt_tokens,
             completion_tokens: a.completion_tokens,
             total_tokens: a.total_tokens,
@@ -117,7 +136,7 @@ impl From<&UsageAggregate> for UsageSummary {
 
 impl UsageSummary {
     /// Takes the percentiles from `sketches`, the latency sketches of the same calls, where they
-    /// cover every call; the upstream ones from them in any case. Without sketches for all its
+    /// cover every call; the upstream ones (first and last byte) from them in any case. Without sketches for all its
     /// calls the summary keeps the coarse percentiles and says so.
     pub fn refine(&mut self, sketches: Option<&LatencySketches>) {
         let Some(sketches) = sketches else {
@@ -144,6 +163,13 @@ impl UsageSummary {
             self.upstream_p99_latency_ms,
             self.upstream_p999_latency_ms,
         ] = quantiles(&sketches.upstream);
+        [
+            self.upstream_last_byte_p50_ms,
+            self.upstream_last_byte_p90_ms,
+            self.upstream_last_byte_p95_ms,
+            self.upstream_last_byte_p99_ms,
+            self.upstream_last_byte_p999_ms,
+        ] = quantiles(&sketches.upstream_last_byte);
     }
 }
 
