@@ -6,9 +6,10 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, Postgres};
+use tollgate_core::time::HOUR_MS;
 use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_store::{
-    AggregateOrder, AnalyticsQueries, EventCursor, EventFilter, Grouping, LatencyGroup,
+    AggregateOrder, AnalyticsQueries, EventCursor, EventFilter, Grouping, LatencyGroup, PageSpans,
     RollupFilter, StoreResult, StoredEvent, UsageAggregate,
 };
 
@@ -78,6 +79,11 @@ static SUMMED: LazyLock<String> = LazyLock::new(|| {
 ///   plan's estimated cost passes `jit_above_cost` (a long hourly series, say).
 const ROLLUP_SETTINGS: &str = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), \
      set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)";
+
+/// How far back the roll-ups are asked where a call-log page starts (see
+/// `PostgresStore::page_span`): a day of hourly rows. A filter that matches fewer than a page in
+/// that long is looked for in the whole range, as before.
+const PAGE_SPAN_HOURS: i64 = 24;
 
 /// The event columns, the id as text (sqlx's uuid support is not enabled in this workspace).
 static SELECT_EVENT: LazyLock<String> = LazyLock::new(|| {
@@ -266,6 +272,80 @@ fn event_conditions(filter: &EventFilter, binds: &mut Binds) -> Vec<String> {
 }
 
 impl PostgresStore {
+    /// The events of `filter` after `after`, newest first, at most `limit`, with `ts` in
+    /// `[from, to)` where given.
+    async fn search_span(
+        &self,
+        filter: &EventFilter,
+        after: Option<EventCursor>,
+        (from, to): (Option<i64>, Option<i64>),
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let mut binds = Binds::default();
+        let mut conds = event_conditions(filter, &mut binds);
+        if let Some(cursor) = after {
+            let ts = binds.push(Bind::Int(cursor.ts_ms));
+            let id = binds.push(Bind::Int(cursor.id));
+            conds.push(format!("(ts, id) < ({ts}, {id})"));
+        }
+        if let Some(from) = from {
+            conds.push(format!("ts >= {}", binds.push(Bind::Int(from))));
+        }
+        if let Some(to) = to {
+            conds.push(format!("ts < {}", binds.push(Bind::Int(to))));
+        }
+        let mut sql = SELECT_EVENT.clone();
+        if !conds.is_empty() {
+            let _ = write!(sql, " WHERE {}", conds.join(" AND "));
+        }
+        let limit_mark = binds.push(Bind::Int(limit));
+        let _ = write!(sql, " ORDER BY ts DESC, id DESC LIMIT {limit_mark}");
+        // Not prepared for reuse: planned with its values each time, so that only the span's
+        // partitions are planned. A kept statement turns generic after five runs, and building
+        // that generic plan plans every partition (30 ms once per connection).
+        let rows = binds
+            .apply(sqlx::query(&sql).persistent(false))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(stored_event_from_row).collect()
+    }
+
+    /// The hourly counts of `filter`'s events over the [`PAGE_SPAN_HOURS`] up to `after` (or
+    /// the range's end, or now): where a call-log page looks first. `None` where the filter's
+    /// own range is that narrow already.
+    async fn page_spans(
+        &self,
+        filter: &EventFilter,
+        after: Option<EventCursor>,
+    ) -> StoreResult<Option<PageSpans>> {
+        let end = after
+            .map(|c| c.ts_ms)
+            .or(filter.to_ms.map(|to| to.saturating_sub(1)))
+            .unwrap_or_else(|| tollgate_core::time::now_ms() + HOUR_MS);
+        // The hours up to the one holding `end` (a cursor or range of any i64 a client sent:
+        // none past the ends of time).
+        let (Some(to), Some(from)) = (
+            (end - end.rem_euclid(HOUR_MS)).checked_add(HOUR_MS),
+            end.checked_sub(PAGE_SPAN_HOURS * HOUR_MS),
+        ) else {
+            return Ok(None);
+        };
+        let from = from - from.rem_euclid(HOUR_MS) + HOUR_MS;
+        if filter.from_ms.is_some_and(|f| f >= from) {
+            return Ok(None);
+        }
+        let hours = self
+            .aggregate_usage(
+                &filter.counting_rollups(from, to),
+                Grouping::Hour,
+                AggregateOrder::Bucket,
+                PAGE_SPAN_HOURS,
+            )
+            .await?;
+        Ok(Some(PageSpans::new(&hours)))
+    }
+
     /// Deletes the roll-ups of `grain` (the summary rows when `summaries`) older than
     /// `before_ms`, oldest first, `step` ms of them per statement: a first clean-up of a long
     /// history does not hold the usage writer back for all of it at once. Returns how many rows
@@ -484,25 +564,39 @@ impl AnalyticsQueries for PostgresStore {
         if filter.team_ids.as_ref().is_some_and(Vec::is_empty) || limit <= 0 {
             return Ok(Vec::new());
         }
-        let mut binds = Binds::default();
-        let mut conds = event_conditions(filter, &mut binds);
-        if let Some(cursor) = after {
-            let ts = binds.push(Bind::Int(cursor.ts_ms));
-            let id = binds.push(Bind::Int(cursor.id));
-            conds.push(format!("(ts, id) < ({ts}, {id})"));
+        // Without a lower bound on ts, a page plans and opens every daily partition (90 and
+        // more: tens of ms) to take its rows from the newest one or two. The hourly roll-ups say
+        // from which hour on there are enough matching events: the page is looked for there
+        // first. They count a superset where the filter has a text or an exact status, or a
+        // cursor leaves some of an hour's events out: a span short of the page is followed by
+        // one sized by the share of the first that matched, and then by everything before.
+        let spans = self.page_spans(filter, after).await?;
+        let Some(start) = spans.as_ref().and_then(|s| s.start_for(limit)) else {
+            return self.search_span(filter, after, (None, None), limit).await;
+        };
+        let mut page = self
+            .search_span(filter, after, (Some(start), None), limit)
+            .await?;
+        let mut below = start;
+        let found = i64::try_from(page.len()).unwrap_or(limit);
+        if let Some(next) = spans
+            .and_then(|s| s.next_start(start, found, limit))
+            .filter(|_| found < limit)
+        {
+            page.extend(
+                self.search_span(filter, after, (Some(next), Some(start)), limit - found)
+                    .await?,
+            );
+            below = next;
         }
-        let mut sql = SELECT_EVENT.clone();
-        if !conds.is_empty() {
-            let _ = write!(sql, " WHERE {}", conds.join(" AND "));
+        let found = i64::try_from(page.len()).unwrap_or(limit);
+        if found < limit {
+            page.extend(
+                self.search_span(filter, after, (None, Some(below)), limit - found)
+                    .await?,
+            );
         }
-        let limit_mark = binds.push(Bind::Int(limit));
-        let _ = write!(sql, " ORDER BY ts DESC, id DESC LIMIT {limit_mark}");
-        let rows = binds
-            .apply(sqlx::query(&sql))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
-        rows.iter().map(stored_event_from_row).collect()
+        Ok(page)
     }
 
     async fn usage_event(&self, id: i64) -> StoreResult<Option<StoredEvent>> {

@@ -148,6 +148,83 @@ pub struct EventFilter {
     pub text: Option<String>,
 }
 
+impl EventFilter {
+    /// The roll-up rows of `[from_ms, to_ms)` that count every event this filter matches: all
+    /// its filters but the text, and an exact status counted by its class. Their calls are the
+    /// filter's events where it has neither, and an upper bound otherwise.
+    pub fn counting_rollups(&self, from_ms: i64, to_ms: i64) -> RollupFilter {
+        RollupFilter {
+            from_ms,
+            to_ms,
+            team_ids: self.team_ids.clone(),
+            key_id: self.key_id,
+            route_id: self.route_id,
+            model: self.model.clone(),
+            status_class: self
+                .status_class
+                .or_else(|| self.status.map(tollgate_core::usage::status_class)),
+        }
+    }
+}
+
+/// Where a page of raw events is looked for: the hourly roll-ups of the filter's recent hours
+/// say from which hour on there are enough matching events, so that a backend whose events lie
+/// in daily partitions reads the newest one or two instead of planning and opening them all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageSpans {
+    /// Each hour's start with the calls counted from it on, newest first.
+    from_hour: Vec<(i64, i64)>,
+}
+
+impl PageSpans {
+    /// The spans of `hours` (hourly counts, as [`AnalyticsQueries::aggregate_usage`] answers
+    /// them grouped by [`Grouping::Hour`], in any order).
+    pub fn new(hours: &[UsageAggregate]) -> Self {
+        let mut newest_first: Vec<(i64, i64)> = hours.iter().map(|h| (h.bucket, h.calls)).collect();
+        newest_first.sort_unstable_by_key(|(start, _)| std::cmp::Reverse(*start));
+        let mut calls = 0_i64;
+        for (_, counted) in &mut newest_first {
+            calls = calls.saturating_add(*counted);
+            *counted = calls;
+        }
+        Self {
+            from_hour: newest_first,
+        }
+    }
+
+    /// The newest hour from which on at least `calls` are counted; `None` when all the hours
+    /// count fewer. Where the counts are exact, the events from it on hold `calls` of them.
+    pub fn start_for(&self, calls: i64) -> Option<i64> {
+        self.from_hour
+            .iter()
+            .find(|(_, counted)| *counted >= calls)
+            .map(|(start, _)| *start)
+    }
+
+    /// The calls counted from hour `start` on.
+    fn counted_from(&self, start: i64) -> i64 {
+        self.from_hour
+            .iter()
+            .take_while(|(hour, _)| *hour >= start)
+            .last()
+            .map_or(0, |(_, counted)| *counted)
+    }
+
+    /// Where to look next after the span from `start` on held `found` of the `wanted` events
+    /// (the counts are an upper bound: a text filter, events counted after a cursor): back far
+    /// enough to hold the missing ones twice over at the rate the span matched (where none
+    /// matched, a rate of one in what it counted), or to the oldest hour where they count too
+    /// few: a sparse match is more likely found in a day's partitions than worth planning them
+    /// all. `None` when `start` is the oldest hour: everything before it is next.
+    pub fn next_start(&self, start: i64, found: i64, wanted: i64) -> Option<i64> {
+        let counted = self.counted_from(start);
+        let more = (wanted - found).saturating_mul(counted).saturating_mul(2) / found.max(1);
+        self.start_for(counted.saturating_add(more).saturating_add(1))
+            .or_else(|| self.from_hour.last().map(|(oldest, _)| *oldest))
+            .filter(|next| *next < start)
+    }
+}
+
 /// A position in the newest-first event order: the last row of the previous page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct EventCursor {
@@ -219,4 +296,79 @@ pub trait AnalyticsQueries {
     /// so whole-day aggregates still count its hours before the cut), and the latency sketches
     /// of the same hours and days; returns how many roll-up rows of both grains went.
     async fn delete_rollups_before(&self, before_ms: i64) -> StoreResult<u64>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hour(bucket: i64, calls: i64) -> UsageAggregate {
+        UsageAggregate {
+            bucket,
+            calls,
+            ..UsageAggregate::default()
+        }
+    }
+
+    #[test]
+    fn a_page_span_starts_at_the_newest_hour_that_completes_the_page() {
+        let spans = PageSpans::new(&[hour(1, 40), hour(3, 30), hour(2, 15)]);
+        assert_eq!(spans.start_for(30), Some(3), "the newest hour alone");
+        assert_eq!(spans.start_for(45), Some(2), "30 + 15");
+        assert_eq!(spans.start_for(46), Some(1));
+        assert_eq!(spans.start_for(86), None, "all of them count 85");
+        assert_eq!(PageSpans::new(&[]).start_for(1), None);
+    }
+
+    #[test]
+    fn the_next_span_holds_the_missing_events_twice_over_at_the_rate_found() {
+        let spans = PageSpans::new(&[hour(4, 100), hour(3, 100), hour(2, 100), hour(1, 1_000)]);
+        // 10 of 100 counted matched, 40 missing: 800 more counted calls, to hour 1.
+        assert_eq!(spans.next_start(4, 10, 50), Some(1));
+        // 50 of 100 matched, 10 missing: 40 more, hour 3 holds them.
+        assert_eq!(spans.next_start(4, 50, 60), Some(3));
+        // Nothing of 100 matched: as if one had, 3 × 100 × 2 more.
+        assert_eq!(spans.next_start(4, 0, 3), Some(1), "600 more");
+        // The hours count too few: all of them, from the oldest.
+        assert_eq!(spans.next_start(4, 0, 50), Some(1));
+        assert_eq!(spans.next_start(4, 1, 1_000), Some(1));
+        assert_eq!(
+            spans.next_start(1, 10, 50),
+            None,
+            "no hour before the oldest"
+        );
+    }
+
+    #[test]
+    fn counting_rollups_keep_every_filter_but_the_text() {
+        let filter = EventFilter {
+            from_ms: Some(5),
+            to_ms: Some(9),
+            team_ids: Some(vec![1, 2]),
+            key_id: Some(3),
+            route_id: Some(4),
+            model: Some("gpt-4o".into()),
+            status: Some(503),
+            status_class: None,
+            text: Some("timeout".into()),
+        };
+        let rollups = filter.counting_rollups(0, 10);
+        assert_eq!(
+            rollups,
+            RollupFilter {
+                from_ms: 0,
+                to_ms: 10,
+                team_ids: Some(vec![1, 2]),
+                key_id: Some(3),
+                route_id: Some(4),
+                model: Some("gpt-4o".into()),
+                status_class: Some(5),
+            }
+        );
+        let class = EventFilter {
+            status_class: Some(4),
+            ..EventFilter::default()
+        };
+        assert_eq!(class.counting_rollups(0, 1).status_class, Some(4));
+    }
 }

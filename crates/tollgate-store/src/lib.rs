@@ -25,7 +25,7 @@ pub use accounts::{
     NewUser, SessionQueries, SessionRecord, SettingQueries, User, UserQueries,
 };
 pub use analytics::{
-    AggregateOrder, AnalyticsQueries, EventCursor, EventFilter, Grouping, LatencyGroup,
+    AggregateOrder, AnalyticsQueries, EventCursor, EventFilter, Grouping, LatencyGroup, PageSpans,
     RollupFilter, StoredEvent, UsageAggregate,
 };
 pub use counters::{Counter, CounterQueries, CounterReading, NewReading};

@@ -777,6 +777,13 @@ pub async fn search_walks_every_page_in_order(store: &dyn Store) {
             },
         ),
         (
+            "key b2, no range",
+            EventFilter {
+                key_id: Some(b2.id),
+                ..EventFilter::default()
+            },
+        ),
+        (
             "route r1",
             EventFilter {
                 route_id: Some(r1.id),
@@ -885,7 +892,7 @@ pub async fn search_walks_every_page_in_order(store: &dyn Store) {
             assert_eq!(got, want, "search_usage with {name}, pages of {page}");
         }
     }
-    let literal = expected_ids(&stored, &ids, &filters[9].1);
+    let literal = expected_ids(&stored, &ids, &filters[10].1);
     assert_eq!(
         literal.len(),
         9,
