@@ -8,7 +8,9 @@ For each backend:
      admin's token (unfiltered, and filtered to one team); p50/p95/max per endpoint;
   3. HTTP ingest: batches of 1000 events to POST /api/v1/usage/events from 4 threads for a few
      seconds (accepted events/s; the writer's `events_written` counter must catch up);
-  4. export: the last 7 days as CSV, streamed (MB/s, rows/s) while the server's VmHWM is read.
+  4. export: the last 7 days as CSV, streamed (MB/s, rows/s) while the server's VmHWM is read;
+  5. the clean-up: `serve` again with events kept 30 days and roll-ups 60 days; its first pass
+     (at start) is timed from the process's start to each step's log line.
 Then `tollgate estimate` on a 20 MB text (MB/s, tokens/s), and Python `tiktoken` on the same text
 when it can be imported and its vocabulary loaded (it downloads vocabularies on first use, which
 this machine cannot do: then the comparison is reported as not possible).
@@ -22,8 +24,10 @@ Everything runs on 127.0.0.1 and stops by itself.
 """
 
 import argparse
+import datetime
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -268,6 +272,13 @@ def bench_backend(args, bin_path, backend, results):
                              "server_vm_hwm_mib": round(vm_hwm_kib(server.pid) / 1024, 1)}
         log(f"{backend}:   export {rows - 1:,} rows, {size / 1e6:.1f} MB in {secs:.1f} s; server RSS {rss_before / 1024:.1f} MiB before, "
             f"{peak[0] / 1024:.1f} MiB peak during")
+
+        # The clean-up: a restart with events kept 30 days and roll-ups 60, whose first pass runs
+        # at start; timed from the process's start to each step's log line.
+        server.terminate()
+        server.wait(timeout=60)
+        server = None
+        results["cleanup"] = cleanup(bin_path, env, tmp, backend)
     finally:
         if server is not None:
             server.terminate()
@@ -275,6 +286,40 @@ def bench_backend(args, bin_path, backend, results):
         if dbname:
             subprocess.run(["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+CLEANUP_STEP = re.compile(
+    r"^(\S+Z)\s+INFO .*retention: (removing usage events|removing roll-ups)[^\n]*?deleted=(\d+)")
+
+
+def cleanup(bin_path, env, tmp, backend):
+    """Starts `serve` with events kept 30 days and roll-ups 60; its first clean-up pass runs at
+    start. Answers the seconds from the start until the events and the roll-ups were removed, and
+    how many rows each step removed."""
+    env = dict(env, TOLLGATE_RETENTION__DAYS="30", TOLLGATE_RETENTION__ROLLUP_DAYS="60", TOLLGATE_LOG_LEVEL="info",
+               TOLLGATE_GATEWAY_LISTEN=f"127.0.0.1:{free_port()}", TOLLGATE_CONSOLE_LISTEN=f"127.0.0.1:{free_port()}")
+    path = f"{tmp}/cleanup.log"
+    started = time.time()
+    server = subprocess.Popen([bin_path, "serve"], env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=open(path, "w"))
+    steps = {}
+    try:
+        deadline = time.monotonic() + 3600
+        while len(steps) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            for line in open(path, errors="replace"):
+                m = CLEANUP_STEP.match(line)
+                if m:
+                    ts = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp()
+                    name = "events" if m.group(2).startswith("removing usage") else "rollups"
+                    steps[name] = {"seconds": round(ts - started, 2), "deleted": int(m.group(3))}
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    if len(steps) < 2:
+        raise SystemExit(f"{backend}: the clean-up did not report both steps within an hour: {steps}")
+    log(f"{backend}:   clean-up: {steps['events']['deleted']:,} events older than 30 days in {steps['events']['seconds']} s; "
+        f"{steps['rollups']['deleted']:,} roll-up rows older than 60 days by {steps['rollups']['seconds']} s from start")
+    return steps
 
 
 def seed_tiktoken_cache(tmp):
