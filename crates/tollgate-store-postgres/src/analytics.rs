@@ -81,7 +81,7 @@ const ROLLUP_SETTINGS: &str = "SELECT set_config('plan_cache_mode', 'force_custo
      set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)";
 
 /// How far back the roll-ups are asked where a call-log page starts (see
-/// `PostgresStore::page_span`): a day of hourly rows. A filter that matches fewer than a page in
+/// `PostgresStore::page_spans`): a day of hourly rows. A filter that matches fewer than a page in
 /// that long is looked for in the whole range, as before.
 const PAGE_SPAN_HOURS: i64 = 24;
 
