@@ -72,7 +72,8 @@ pub struct GatewayConfig {
     /// Certificates upstream TLS servers are trusted to present besides the public web PKI
     /// (`gateway.upstream_ca_file`, read by [`crate::read_upstream_ca`]).
     pub upstream_ca: Vec<rustls::pki_types::CertificateDer<'static>>,
-    /// Offer `h2` by ALPN to TLS upstreams (`gateway.upstream_http2`); HTTP/1.1 only when false.
+    /// Offer `h2` by ALPN to TLS upstreams (`gateway.upstream_http2`, on by default); HTTP/1.1
+    /// only when false.
     pub upstream_http2: bool,
     /// Retries and cooldowns of `llm` routes' pools (`gateway.llm_*`).
     pub pools: crate::llm::PoolSettings,
@@ -96,7 +97,7 @@ impl Default for GatewayConfig {
             limits: None,
             tracing: None,
             upstream_ca: Vec::new(),
-            upstream_http2: false,
+            upstream_http2: true,
             pools: crate::llm::PoolSettings::default(),
         }
     }

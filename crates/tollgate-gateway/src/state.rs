@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use http::uri::{Authority, Scheme};
 use http::{HeaderName, HeaderValue};
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -156,23 +154,16 @@ impl Upstreams {
                 http.set_nodelay(true);
                 http.set_connect_timeout(Some(connect_timeout));
                 http.set_keepalive(Some(Duration::from_secs(60)));
-                // `enable_http2` offers `h2` before `http/1.1` by ALPN; when the upstream picks
-                // it, the client multiplexes every call to that upstream on one connection (and
-                // never opens a second: calls past the upstream's stream limit wait).
+                // `enable_http2` offers `h2` before `http/1.1` by ALPN; the upstream picks.
                 let builder = hyper_rustls::HttpsConnectorBuilder::new()
                     .with_tls_config(self.tls.clone())
                     .https_or_http()
                     .enable_http1();
-                let https = if self.http2 {
+                let tls = if self.http2 {
                     builder.enable_http2().wrap_connector(http.clone())
                 } else {
                     builder.wrap_connector(http.clone())
                 };
-                let tls = Client::builder(TokioExecutor::new())
-                    .timer(TokioTimer::new())
-                    .pool_timer(TokioTimer::new())
-                    .pool_idle_timeout(Duration::from_secs(90))
-                    .build(https);
                 // Plain-HTTP upstreams: the own HTTP/1.1 pool, driven in each call's task.
                 UpstreamClient::new(http, tls)
             })

@@ -295,8 +295,8 @@ pub struct GatewaySettings {
     /// PEM file of certificates upstream TLS servers are also trusted to present (a private CA,
     /// a self-signed test upstream), besides the public web PKI. Read and checked at start.
     pub upstream_ca_file: Option<PathBuf>,
-    /// Offer HTTP/2 (`h2` by ALPN) to TLS upstreams. One connection then carries every call to an
-    /// upstream, and calls past its concurrent-stream limit wait for a free stream.
+    /// Offer HTTP/2 (`h2` by ALPN) to TLS upstreams (default on). One connection carries up to
+    /// 100 calls to an upstream that picks it; more calls at once open more connections.
     pub upstream_http2: bool,
     /// Most upstream attempts of one call on an `llm` route, over its pool and fallback models.
     pub llm_max_attempts: u32,
@@ -354,7 +354,7 @@ impl Default for GatewaySettings {
             failed_key_lookups_per_minute: 60,
             tls: None,
             upstream_ca_file: None,
-            upstream_http2: false,
+            upstream_http2: true,
             llm_max_attempts: 3,
             llm_retry_after_cap_secs: 5,
             llm_circuit_failures: 3,

@@ -135,12 +135,10 @@ async fn concurrent_calls_share_one_h2_connection() {
     let path = db.dir.path().join("both-ca.pem");
     std::fs::write(&path, pem).expect("write the CA file");
     let path = path.display().to_string();
+    // h2 is offered by default: no `upstream_http2` setting here.
     let server = Server::start(
         &db,
-        &[
-            ("TOLLGATE_GATEWAY__UPSTREAM_CA_FILE", path.as_str()),
-            ("TOLLGATE_GATEWAY__UPSTREAM_HTTP2", "true"),
-        ],
+        &[("TOLLGATE_GATEWAY__UPSTREAM_CA_FILE", path.as_str())],
     )
     .await;
     let http = client();
@@ -401,6 +399,57 @@ async fn a_bad_upstream_ca_file_is_refused_at_load() {
             );
         }
     }
+}
+
+/// More calls at once than one h2 connection carries (100) open more connections instead of
+/// waiting behind the upstream's stream limit; once they end, later calls reuse those
+/// connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_calls_than_one_h2_connection_carries_open_more_connections() {
+    const CALLS: usize = 250;
+    let mock = MockUpstream::start_tls(TlsOffer::H2AndHttp1)
+        .await
+        .expect("mock");
+    let db = TestDb::new(Backend::Sqlite).await;
+    add_route(&db, "h2", "/h2", &mock.url(), &["--strip-prefix"]);
+    let (_, key) = add_key(&db, "k", &[]);
+    let server = start_trusting(&db, &mock).await;
+    let http = client();
+    let wave = |latency_ms: &'static str| {
+        futures_util::future::join_all((0..CALLS).map(|_| {
+            let http = http.clone();
+            let url = server.url("/h2/static");
+            let key = key.clone();
+            async move {
+                let resp = http
+                    .get(url)
+                    .bearer_auth(key)
+                    .header("x-mock-latency-ms", latency_ms)
+                    .send()
+                    .await
+                    .expect("send");
+                assert_eq!(resp.status(), 200);
+                resp.bytes().await.expect("body");
+            }
+        }))
+    };
+    // One-second calls, so that all of them are in flight at once.
+    wave("1000").await;
+    assert_eq!(mock.request_count(), CALLS);
+    assert!(mock.requests().iter().all(|r| r.version == Version::HTTP_2));
+    assert_eq!(
+        mock.connection_count(),
+        CALLS.div_ceil(100),
+        "100 calls per connection, opened one at a time"
+    );
+    wave("10").await;
+    assert_eq!(mock.request_count(), 2 * CALLS);
+    assert_eq!(
+        mock.connection_count(),
+        CALLS.div_ceil(100),
+        "the open ones were reused"
+    );
+    assert_eq!(counter(&server, H2_CALLS).await, (2 * CALLS) as f64);
 }
 
 /// With `gateway.upstream_http2 = false` the gateway offers only `http/1.1`, even to an upstream
