@@ -379,14 +379,15 @@ def nginx_workers(master_pid: int) -> int:
     return len(out.split())
 
 
-def add_bench_routes(cli: list[str], env: dict[str, str], run_dir: Path, up_port: int, mock_port: int) -> None:
+def add_bench_routes(cli: list[str], env: dict[str, str], run_dir: Path, up_port: int, mock_port: int,
+                     mock_scheme: str = "http") -> None:
     """Makes the store (only `serve` and `migrate` create one; the route and key commands need it)
     and adds the two `http` routes the gateway benchmarks call: `/up` to the JSON upstream (nginx)
-    and `/sse-up` to the mock's streams."""
+    and `/sse-up` to the mock's streams (over TLS with `mock_scheme="https"`)."""
     run(cli + ["migrate"], timeout=60, env=env, cwd=run_dir)
     run(cli + ["route", "add", "--name", "up", "--prefix", "/up", "--upstream", f"http://127.0.0.1:{up_port}",
                "--strip-prefix"], timeout=60, env=env, cwd=run_dir)
-    run(cli + ["route", "add", "--name", "sse", "--prefix", "/sse-up", "--upstream", f"http://127.0.0.1:{mock_port}",
+    run(cli + ["route", "add", "--name", "sse", "--prefix", "/sse-up", "--upstream", f"{mock_scheme}://127.0.0.1:{mock_port}",
                "--strip-prefix"], timeout=60, env=env, cwd=run_dir)
 
 

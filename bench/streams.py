@@ -15,8 +15,14 @@ It prints a table and writes a JSON summary to bench/results/streams-<date>.json
 every process it starts is stopped when it exits, however it exits; the whole run is bounded
 (each phase has a deadline). See bench/README.md for the machine notes shared with gateway.py.
 
-File descriptors: N streams need about N descriptors in the load generator, 2N in the proxy and N
-in the mock. The script raises its own limit as far as it may (children inherit it) and stops with
+Upstream (`--upstream`): `http` (default) streams from the mock over plain HTTP/1.1, one upstream
+connection per stream for both proxies. `tls` streams from the mock over TLS offering `h2` and
+`http/1.1` by ALPN, as the LLM providers' APIs do: tollgate speaks h2 (up to 100 streams per
+upstream connection), nginx speaks HTTP/1.1 over TLS (it has no h2 to upstreams), each verifying
+the mock's certificate.
+
+File descriptors: N streams need about N descriptors in the load generator, 2N in the proxy (N
+and a few with `--upstream tls` for tollgate; nginx's workers share them) and N in the mock. The script raises its own limit as far as it may (children inherit it) and stops with
 a clear message when it is still too low: where the hard limit is 20,000 and cannot be raised (a
 container without CAP_SYS_RESOURCE), about 9,400 streams fit, not 10,000.
 """
@@ -324,6 +330,9 @@ def main() -> int:
     p.add_argument("--probe-seconds", type=float, default=5, help="longest run of small calls (default 5 s)")
     p.add_argument("--probe-rounds", type=int, default=2, help="direct/proxy alternations (default 2)")
     p.add_argument("--only", choices=["nginx", "tollgate"], help="run one proxy only")
+    p.add_argument("--upstream", choices=["http", "tls"], default="http",
+                   help="the streams' upstream: the mock over plain HTTP/1.1 (default), or over TLS "
+                        "offering h2 and http/1.1 (tollgate then speaks h2, nginx HTTP/1.1 over TLS)")
     p.add_argument("--server-cpu", default="0", help="CPU list for the servers (default 0)")
     p.add_argument("--load-cpu", default="1", help="CPU list for the load generator (default 1)")
     p.add_argument("--nginx-workers", default="auto", help="nginx worker_processes (default auto)")
@@ -344,8 +353,15 @@ def main() -> int:
     for tool in ("nginx", "taskset", "pgrep"):
         if shutil.which(tool) is None:
             raise BenchError(f"`{tool}` is not installed: apt-get install -y nginx-light util-linux procps")
-    # The proxy holds two descriptors per stream (client and upstream), plus its own files.
-    nofile = raise_nofile(2 * args.streams + 1024)
+    # The proxy holds two descriptors per stream (client and upstream), plus its own files; over
+    # h2 the upstream side is a connection per 100 streams, and nginx splits the streams over its
+    # workers (each a process with its own limit).
+    if args.upstream == "tls" and args.only != "nginx":
+        nginx_workers = 2 if args.nginx_workers == "auto" else int(args.nginx_workers)
+        per_process = max(args.streams + args.streams // 100, 2 * args.streams // max(1, nginx_workers))
+        nofile = raise_nofile(per_process + 1024)
+    else:
+        nofile = raise_nofile(2 * args.streams + 1024)
 
     bin_dir = (Path(args.bin_dir) if args.bin_dir else gw.TARGET / "release").resolve()
     tollgate_bin, mock_bin = bin_dir / "tollgate", bin_dir / "tollgate-mock-upstream"
@@ -371,6 +387,7 @@ def main() -> int:
         "machine": gw.machine_info(),
         "tools": {"nginx": gw.first_line(["nginx", "-v"]), "python": sys.version.split()[0]},
         "config": {"streams": args.streams, "duration_s": args.duration, "event_interval_s": 1,
+                   "upstream": args.upstream,
                    "probe_rate": args.probe_rate, "probe_rounds": args.probe_rounds,
                    "server_cpu": args.server_cpu, "load_cpu": args.load_cpu, "open_file_limit": nofile,
                    "bin_dir": str(bin_dir)},
@@ -385,8 +402,14 @@ def main() -> int:
               "NOFILE": str(nofile), "WORKER_CONNECTIONS": str(2 * args.streams + 1024)}
     gw.start_nginx(args, run_dir, "upstream", "upstream.conf", values, up_port)
     mock_log = run_dir / "mock.log"
-    mock_proc = gw.PROCS.start("mock", gw.pinned(args.server_cpu, [str(mock_bin), "--listen", f"127.0.0.1:{mock_port}"]),
-                               log=mock_log)
+    mock_argv = [str(mock_bin), "--listen", f"127.0.0.1:{mock_port}"]
+    mock_ca = run_dir / "mock-ca.pem"
+    if args.upstream == "tls":
+        mock_argv += ["--tls", "h2", "--cert-out", str(mock_ca)]
+    values["MOCK_SCHEME"] = "https" if args.upstream == "tls" else "http"
+    values["MOCK_CA"] = str(mock_ca)
+    values["MOCK_SSL"] = "on" if args.upstream == "tls" else "off"
+    mock_proc = gw.PROCS.start("mock", gw.pinned(args.server_cpu, mock_argv), log=mock_log)
     gw.wait_for_port(mock_port, mock_proc, "tollgate-mock-upstream", mock_log)
 
     # nginx does not check the key; every request carries the same header either way.
@@ -409,7 +432,10 @@ def main() -> int:
             env["TOLLGATE_GATEWAY__MAX_CONNECTIONS"] = str(args.streams + 64)
             env["TOLLGATE_CONSOLE__MAX_CONNECTIONS"] = "64"
             cli = [str(tollgate_bin)]
-            gw.add_bench_routes(cli, env, run_dir, up_port, mock_port)
+            if args.upstream == "tls":
+                env["TOLLGATE_GATEWAY__UPSTREAM_CA_FILE"] = str(mock_ca)
+            gw.add_bench_routes(cli, env, run_dir, up_port, mock_port,
+                                mock_scheme="https" if args.upstream == "tls" else "http")
             created = gw.run(cli + ["key", "create", "--name", "bench", "--json"], timeout=60, env=env, cwd=run_dir)
             key = json.loads(created)["key"]
             tg_log = run_dir / "tollgate.log"
@@ -436,6 +462,8 @@ def main() -> int:
             result["usage_events_written"] = m.get("tollgate_usage_events_written_total")
             result["usage_events_dropped"] = m.get("tollgate_usage_events_dropped_total")
             result["connections_refused"] = m.get('tollgate_connections_refused_total{listener="gateway"}')
+            result["upstream_calls_h2"] = m.get('tollgate_gateway_upstream_calls_total{protocol="h2"}')
+            result["upstream_calls_http1"] = m.get('tollgate_gateway_upstream_calls_total{protocol="http/1.1"}')
             lines = gw.tail(tg_log, 200).splitlines()
             result["warnings_logged"] = [ln for ln in lines if "WARN" in ln or "ERROR" in ln][:20]
         summary["runs"][which] = result
@@ -475,8 +503,8 @@ def check_targets(summary: dict, args) -> dict:
 def print_table(summary: dict) -> None:
     cfg = summary["config"]
     print()
-    print(f"{cfg['streams']} concurrent SSE streams, one event per second for {cfg['duration_s']} s; "
-          f"small calls at {cfg['probe_rate']:g}/s meanwhile")
+    print(f"{cfg['streams']} concurrent SSE streams, one event per second for {cfg['duration_s']} s, upstream "
+          f"{cfg['upstream']}; small calls at {cfg['probe_rate']:g}/s meanwhile")
     print(f"  {'proxy':<10}{'open':>7}{'done':>7}{'errors':>8}{'RSS before':>12}{'RSS open':>10}{'KiB/stream':>12}"
           f"{'p99 direct':>12}{'p99 proxy':>11}{'added':>9}")
     for name, r in summary["runs"].items():
@@ -491,7 +519,8 @@ def print_table(summary: dict) -> None:
     tg = summary["runs"].get("tollgate")
     if tg:
         print(f"  tollgate usage events written {tg.get('usage_events_written')}, dropped {tg.get('usage_events_dropped')}, "
-              f"connections refused {tg.get('connections_refused')}")
+              f"connections refused {tg.get('connections_refused')}, upstream calls h2 {tg.get('upstream_calls_h2')} "
+              f"http/1.1 {tg.get('upstream_calls_http1')}")
     print()
     for name, c in summary.get("targets", {}).items():
         print(f"  {'PASS' if c['pass'] else 'MISS':<5} {name}: {c['value']}")
