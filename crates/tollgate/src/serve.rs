@@ -71,7 +71,10 @@ async fn shutdown_signal() {
 }
 
 /// Both listeners' settings, their connection caps lowered to what the open-file limit (raised to
-/// its hard limit first) can hold: each gateway connection may need a second descriptor upstream.
+/// its hard limit first) can hold: one descriptor per client connection. A call to an HTTP/1.1
+/// upstream needs a second one while it runs; calls to h2 upstreams share a connection per 100,
+/// so the caps are not halved for them, and a limit too short for two per gateway connection is
+/// reported instead.
 fn listener_settings(config: &Config) -> (ListenerSettings, ListenerSettings) {
     let g = &config.gateway;
     let c = &config.console;
@@ -95,24 +98,28 @@ fn listener_settings(config: &Config) -> (ListenerSettings, ListenerSettings) {
     };
     let limit = tollgate_gateway::listener::raise_fd_limit();
     if let Some(limit) = limit {
+        // Room for the store, the spool, logs and upstream pools beyond the client connections.
+        let usable = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+        let console_cap = (usable / 4).max(1);
+        let gateway_cap = usable
+            .saturating_sub(console.max_connections.min(console_cap))
+            .max(1);
         let needed = FD_RESERVE
             .saturating_add(u64::try_from(gateway.max_connections).unwrap_or(u64::MAX) * 2)
             .saturating_add(u64::try_from(console.max_connections).unwrap_or(u64::MAX));
         if limit < needed {
+            let http1_calls = usable.saturating_sub(console.max_connections.min(console_cap)) / 2;
             tracing::warn!(
                 open_file_limit = limit,
                 needed,
+                http1_calls,
                 "the open-file limit, raised as far as the hard limit allows, is below what the \
                  connection caps need (two per gateway connection, one per console connection, \
-                 {FD_RESERVE} for the rest): the caps are lowered to fit; raise the hard limit \
-                 (`ulimit -Hn`, systemd `LimitNOFILE=`) to serve more"
+                 {FD_RESERVE} for the rest): past about {http1_calls} calls at once to HTTP/1.1 \
+                 upstreams, new ones cannot connect (502); h2 upstreams share connections. Raise \
+                 the hard limit (`ulimit -Hn`, systemd `LimitNOFILE=`) to serve more"
             );
         }
-        // Room for the store, the spool, logs and upstream pools beyond the client connections.
-        let usable = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
-        let console_cap = (usable / 4).max(1);
-        let gateway_cap =
-            (usable.saturating_sub(console.max_connections.min(console_cap)) / 2).max(1);
         for (settings, cap) in [(&mut gateway, gateway_cap), (&mut console, console_cap)] {
             if settings.max_connections > cap {
                 tracing::warn!(
