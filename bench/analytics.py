@@ -385,7 +385,7 @@ def main():
     p.add_argument("--bin-dir", help="take tollgate from this folder instead of building it")
     args = p.parse_args()
     if args.bin_dir:
-        bin_path = os.path.join(args.bin_dir, "tollgate")
+        bin_path = os.path.join(os.path.abspath(args.bin_dir), "tollgate")
     else:
         log("building the release binary")
         subprocess.run(["cargo", "build", "--release", "-p", "tollgate"], cwd=ROOT, check=True)

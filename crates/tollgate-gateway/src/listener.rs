@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -65,20 +66,63 @@ impl Default for ListenerSettings {
 }
 
 impl ListenerSettings {
-    /// The HTTP/1.1 + h2c connection builder with this listener's timeouts.
-    pub fn builder(&self) -> auto::Builder<TokioExecutor> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
+    /// The HTTP/1.1 and HTTP/1.1 + h2c connection builders with this listener's timeouts.
+    pub fn builders(&self) -> Builders {
+        let mut auto = auto::Builder::new(TokioExecutor::new());
+        auto.http1()
             .keep_alive(true)
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout);
-        builder
-            .http2()
+        auto.http2()
             .timer(TokioTimer::new())
             .keep_alive_interval(self.keepalive_ping)
             .keep_alive_timeout(self.keepalive_ping);
-        builder
+        let mut http1 = http1::Builder::new();
+        http1
+            .keep_alive(true)
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        Builders { auto, http1 }
+    }
+}
+
+/// How a listener's connections are served. A plain connection whose first bytes cannot begin
+/// the h2 preface (`PRI * HTTP/2.0`) is served by the HTTP/1.1 builder alone: hyper-util's
+/// detecting connection holds room for an h2 connection (about 1.5 KiB against 0.6 KiB), which
+/// every open HTTP/1.1 connection, a long stream's included, would otherwise carry. The rest
+/// (a possible h2c preface, TLS) go through the detecting builder, whose settings must match.
+pub struct Builders {
+    auto: auto::Builder<TokioExecutor>,
+    http1: http1::Builder,
+}
+
+impl Builders {
+    /// hyper's own limits on a request head (HTTP/1.1 read buffer, h2 header list).
+    pub fn max_header_bytes(&mut self, http1_buf: usize, h2_list: u32) -> &mut Self {
+        self.auto.http1().max_buf_size(http1_buf);
+        self.http1.max_buf_size(http1_buf);
+        self.auto.http2().max_header_list_size(h2_list);
+        self
+    }
+}
+
+/// What a connection's first bytes allow.
+#[derive(Clone, Copy)]
+enum Protocol {
+    /// Not the h2 preface: HTTP/1.1.
+    Http1,
+    /// Possibly h2c, or not readable before TLS: detect.
+    Detect,
+}
+
+impl Protocol {
+    /// From the first one or two bytes of a plain connection.
+    fn of(first: &[u8]) -> Self {
+        match first {
+            [b, ..] if *b != b'P' => Self::Http1,
+            [_, b, ..] if *b != b'R' => Self::Http1,
+            _ => Self::Detect,
+        }
     }
 }
 
@@ -92,7 +136,7 @@ impl ListenerSettings {
 pub async fn serve<F, S, B>(
     listener: TcpListener,
     settings: ListenerSettings,
-    builder: auto::Builder<TokioExecutor>,
+    builders: Builders,
     metrics: Arc<Metrics>,
     service: F,
     shutdown: impl Future<Output = ()> + Send,
@@ -115,7 +159,7 @@ where
     let graceful = GracefulShutdown::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut backoff = AcceptBackoff::new(settings.name);
-    let builder = Arc::new(builder);
+    let builders = Arc::new(builders);
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -154,7 +198,7 @@ where
         guard.gauge.inc();
         let connection = Connection {
             settings: settings.clone(),
-            builder: builder.clone(),
+            builders: builders.clone(),
             stop: stop_rx.clone(),
         };
         let svc = service(peer);
@@ -200,7 +244,7 @@ impl Drop for OpenConnection {
 
 struct Connection {
     settings: ListenerSettings,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builders: Arc<Builders>,
     stop: watch::Receiver<bool>,
 }
 
@@ -219,14 +263,14 @@ impl Connection {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         // hyper's protocol detection reads the first bytes without a deadline: wait for one here.
-        let mut probe = [0_u8; 1];
+        let mut probe = [0_u8; 2];
         let first = tokio::select! {
             biased;
             _ = self.stop.wait_for(|stopped| *stopped) => return,
             first = tokio::time::timeout(self.settings.header_read_timeout, stream.peek(&mut probe)) => first,
         };
-        match first {
-            Ok(Ok(n)) if n > 0 => {}
+        let protocol = match first {
+            Ok(Ok(n)) if n > 0 => Protocol::of(&probe[..n]),
             Ok(Ok(_)) | Ok(Err(_)) => return,
             Err(_) => {
                 tracing::debug!(
@@ -235,9 +279,9 @@ impl Connection {
                 );
                 return;
             }
-        }
+        };
         match self.settings.tls.clone() {
-            None => self.serve_io(stream, service, watcher).await,
+            None => self.serve_io(stream, protocol, service, watcher).await,
             // Boxed: the handshake and the TLS stream are large, and a plain connection's task
             // would otherwise hold room for them for as long as it is open.
             Some(tls) => {
@@ -249,7 +293,7 @@ impl Connection {
                         done = tokio::time::timeout(self.settings.header_read_timeout, handshake) => done,
                     };
                     match stream {
-                        Ok(Ok(stream)) => self.serve_io(stream, service, watcher).await,
+                        Ok(Ok(stream)) => self.serve_io(stream, Protocol::Detect, service, watcher).await,
                         Ok(Err(err)) => {
                             tracing::debug!(listener = self.settings.name, error = %err, "TLS handshake failed");
                         }
@@ -270,6 +314,7 @@ impl Connection {
     async fn serve_io<I, S, B>(
         self,
         stream: I,
+        protocol: Protocol,
         service: S,
         watcher: hyper_util::server::graceful::Watcher,
     ) where
@@ -289,16 +334,34 @@ impl Connection {
         let idle = self.settings.idle_timeout;
         // The connection is made inside `select!`, not in a local first: a future moved from a
         // local into another is held twice in this function's state (~1.7 KiB more for each open
-        // connection).
-        tokio::select! {
-            result = watcher.watch(self.builder.serve_connection(io, service).into_owned()) => {
-                if let Err(err) = result {
-                    tracing::debug!(listener = self.settings.name, error = %err, "connection ended with an error");
+        // connection). The detecting one is boxed, so that HTTP/1.1 connections hold no room
+        // for it.
+        let name = self.settings.name;
+        let result = match protocol {
+            Protocol::Http1 => {
+                tokio::select! {
+                    result = watcher.watch(self.builders.http1.serve_connection(io, service)) => {
+                        Some(result.map_err(|err| Box::new(err) as Box<dyn StdError + Send + Sync>))
+                    }
+                    () = activity.idle_for(idle) => None,
                 }
             }
-            () = activity.idle_for(idle) => {
-                tracing::debug!(listener = self.settings.name, "connection closed: idle_timeout");
+            Protocol::Detect => {
+                Box::pin(async {
+                    tokio::select! {
+                        result = watcher.watch(self.builders.auto.serve_connection(io, service).into_owned()) => Some(result),
+                        () = activity.idle_for(idle) => None,
+                    }
+                })
+                .await
             }
+        };
+        match result {
+            Some(Err(err)) => {
+                tracing::debug!(listener = name, error = %err, "connection ended with an error");
+            }
+            Some(Ok(())) => {}
+            None => tracing::debug!(listener = name, "connection closed: idle_timeout"),
         }
     }
 }
@@ -475,6 +538,16 @@ pub fn raise_fd_limit() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_possible_h2_preface_is_sent_to_protocol_detection() {
+        for http1 in [&b"GET"[..], b"G", b"POST", b"PO", b"PUT", b"PATCH", b"HEAD", b"\x16\x03"] {
+            assert!(matches!(Protocol::of(http1), Protocol::Http1), "{http1:?}");
+        }
+        for maybe_h2 in [&b"P"[..], b"PR", b"PRI * HTTP/2.0"] {
+            assert!(matches!(Protocol::of(maybe_h2), Protocol::Detect), "{maybe_h2:?}");
+        }
+    }
 
     #[test]
     fn accept_errors_back_off_and_aborted_connections_do_not() {

@@ -13,8 +13,6 @@ use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tollgate_core::crypto::MasterKey;
@@ -24,7 +22,7 @@ use tollgate_store::{Store, StoreError};
 
 use crate::keys::{KeyCache, RefusedKeyEvents};
 use crate::limits::GatewayLimits;
-use crate::listener::{self, ListenerSettings};
+use crate::listener::{self, Builders, ListenerSettings};
 use crate::metrics::Metrics;
 use crate::proxy;
 use crate::state::{self, RouteState, Upstreams};
@@ -307,18 +305,16 @@ impl Gateway {
         self.shared.routes.load().table.len()
     }
 
-    fn connection_builder(&self, settings: &ListenerSettings) -> auto::Builder<TokioExecutor> {
+    fn connection_builder(&self, settings: &ListenerSettings) -> Builders {
         let max_header = self.shared.config.max_header_bytes;
-        let mut builder = settings.builder();
+        let mut builders = settings.builders();
         // hyper's own limits sit above ours so that oversized headers get the JSON refusal.
-        builder
-            .http1()
-            .max_buf_size((max_header.saturating_mul(2)).max(400 * 1024));
-        builder.http2().max_header_list_size(
+        builders.max_header_bytes(
+            (max_header.saturating_mul(2)).max(400 * 1024),
             u32::try_from(max_header.saturating_mul(2))
                 .unwrap_or(u32::MAX)
                 .max(64 * 1024),
         );
-        builder
+        builders
     }
 }

@@ -156,12 +156,12 @@ async fn serve_console(
     metrics: std::sync::Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let builder = settings.builder();
+    let builders = settings.builders();
     let over_tls = settings.tls.is_some();
     tollgate_gateway::listener::serve(
         listener,
         settings,
-        builder,
+        builders,
         metrics,
         move |peer: SocketAddr| {
             let app = app.clone();
