@@ -541,11 +541,23 @@ mod tests {
 
     #[test]
     fn only_a_possible_h2_preface_is_sent_to_protocol_detection() {
-        for http1 in [&b"GET"[..], b"G", b"POST", b"PO", b"PUT", b"PATCH", b"HEAD", b"\x16\x03"] {
+        for http1 in [
+            &b"GET"[..],
+            b"G",
+            b"POST",
+            b"PO",
+            b"PUT",
+            b"PATCH",
+            b"HEAD",
+            b"\x16\x03",
+        ] {
             assert!(matches!(Protocol::of(http1), Protocol::Http1), "{http1:?}");
         }
         for maybe_h2 in [&b"P"[..], b"PR", b"PRI * HTTP/2.0"] {
-            assert!(matches!(Protocol::of(maybe_h2), Protocol::Detect), "{maybe_h2:?}");
+            assert!(
+                matches!(Protocol::of(maybe_h2), Protocol::Detect),
+                "{maybe_h2:?}"
+            );
         }
     }
 

@@ -177,3 +177,47 @@ async fn the_request_line_is_in_origin_form_with_the_query() {
         Some(mock.addr().to_string().as_str())
     );
 }
+
+/// Calls that arrive together at an HTTPS upstream wait for one connection attempt; when it
+/// fails, they fail with it (a connect error each) instead of each trying again in turn.
+#[tokio::test]
+async fn calls_waiting_on_a_failed_tls_connection_fail_with_it() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    let mut upstream = tokio::task::JoinSet::new();
+    // Accepts and closes at once: every TLS handshake fails.
+    upstream.spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let client = client();
+    let calls = (0..20).map(|_| {
+        let req = Request::get(format!("https://{addr}/"))
+            .body(UpstreamBody::Empty)
+            .expect("request");
+        client.request(req)
+    });
+    for result in futures_util::future::join_all(calls).await {
+        let Err(err) = result else {
+            panic!("a call to an upstream that closes every connection was answered");
+        };
+        assert!(err.is_connect(), "{err:?}");
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "one attempt for the 20 calls"
+    );
+    // A later call tries again.
+    let req = Request::get(format!("https://{addr}/"))
+        .body(UpstreamBody::Empty)
+        .expect("request");
+    assert!(client.request(req).await.is_err());
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}

@@ -58,6 +58,11 @@ struct Upstream {
     h2: Mutex<Vec<H2Conn>>,
     /// Held while a connection to an upstream that may speak h2 is opened.
     connecting: tokio::sync::Mutex<()>,
+    /// Connections that could not be opened, and why the last one could not: a call that waited
+    /// for another's attempt fails with it instead of trying again in turn (each waiting out
+    /// the connect timeout of an upstream that does not answer).
+    failures: AtomicU64,
+    last_failure: Mutex<String>,
 }
 
 struct H2Conn {
@@ -167,14 +172,29 @@ impl TlsPool {
         self.h1.checkout(authority).await.map(Lease::H1)
     }
 
-    /// A new connection, unless one opened meanwhile by another call has room.
+    /// A new connection, unless one opened meanwhile by another call has room. To an upstream
+    /// that may speak h2, one attempt at a time: calls that arrive together share the first
+    /// connection, and fail with its attempt when it fails. Once the upstream is known to pick
+    /// HTTP/1.1, every call opens its own at once.
     async fn open(&self, upstream: &Upstream, uri: &Uri) -> Result<Lease, UpstreamError> {
-        if upstream.http1.load(Ordering::Relaxed) {
-            return self.connect(upstream, uri).await;
-        }
-        let _turn = upstream.connecting.lock().await;
-        if let Some(lease) = upstream.lease_h2() {
-            return Ok(lease);
+        if !upstream.http1.load(Ordering::Relaxed) {
+            let failures = upstream.failures.load(Ordering::Acquire);
+            let turn = upstream.connecting.lock().await;
+            if let Some(lease) = upstream.lease_h2() {
+                return Ok(lease);
+            }
+            if upstream.failures.load(Ordering::Acquire) != failures {
+                let why = upstream
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                return Err(UpstreamError::Connect(why.into()));
+            }
+            if !upstream.http1.load(Ordering::Relaxed) {
+                return self.connect(upstream, uri).await;
+            }
+            drop(turn);
         }
         self.connect(upstream, uri).await
     }
@@ -185,12 +205,17 @@ impl TlsPool {
         reason = "an h2 connection's task ends once its streams have ended and every sender is dropped (the pool's go with the gateway's upstream state at shutdown), or when the peer stops answering pings"
     )]
     async fn connect(&self, upstream: &Upstream, uri: &Uri) -> Result<Lease, UpstreamError> {
-        let io = self
-            .connector
-            .clone()
-            .oneshot(uri.clone())
-            .await
-            .map_err(UpstreamError::Connect)?;
+        let io = match self.connector.clone().oneshot(uri.clone()).await {
+            Ok(io) => io,
+            Err(err) => {
+                *upstream
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = err.to_string();
+                upstream.failures.fetch_add(1, Ordering::Release);
+                return Err(UpstreamError::Connect(err));
+            }
+        };
         if !io.connected().is_negotiated_h2() {
             upstream.http1.store(true, Ordering::Relaxed);
             return Ok(Lease::H1(Conn::handshake(io).await?));
