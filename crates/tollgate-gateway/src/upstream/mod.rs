@@ -115,7 +115,9 @@ impl UpstreamClient {
             ));
         };
         if req.uri().scheme() == Some(&Scheme::HTTPS) {
-            self.tls.send(authority, req).await
+            // Boxed: with its TLS and h2 handshakes this future is about 8 KiB, which every plain
+            // call would otherwise carry in its own future and copy each time it is moved.
+            Box::pin(self.tls.send(authority, req)).await
         } else {
             self.plain.send(authority, req).await
         }

@@ -221,3 +221,18 @@ async fn calls_waiting_on_a_failed_tls_connection_fail_with_it() {
     assert!(client.request(req).await.is_err());
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
+
+/// A call's future holds the upstream request's future, and moves it a few times while it is
+/// made: the TLS and h2 handshakes (about 8 KiB of state) are boxed so that plain calls do not
+/// carry and copy them.
+#[test]
+fn the_request_future_stays_small() {
+    let client = client();
+    let fut = client.request(get(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
+        "/",
+        None,
+    ));
+    let size = std::mem::size_of_val(&fut);
+    assert!(size <= 3 * 1024, "the request future is {size} bytes");
+}
