@@ -78,7 +78,9 @@ pub(super) async fn forward(
             key_source,
             request_id,
         };
-        return super::llm::forward(peer, llm_call, body, call).await;
+        // Boxed: its attempts over a pool of targets make a large future, which every call on
+        // other routes would otherwise carry (and copy when the call's future is boxed).
+        return Box::pin(super::llm::forward(peer, llm_call, body, call)).await;
     }
     let declared_body = body.size_hint().exact();
     admit(shared, declared_body)?;
