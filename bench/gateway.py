@@ -533,7 +533,7 @@ def main() -> int:
     if not have_oha and not args.nginx_only:
         raise BenchError("`oha` is not installed: cargo install oha --locked")
 
-    bin_dir = Path(args.bin_dir) if args.bin_dir else TARGET / "release"
+    bin_dir = Path(args.bin_dir).resolve() if args.bin_dir else TARGET / "release"
     tollgate_bin, mock_bin = bin_dir / "tollgate", bin_dir / "tollgate-mock-upstream"
     use_mock = not args.nginx_only or mock_bin.is_file()
     if not args.nginx_only and not args.no_build and not args.bin_dir:
