@@ -103,14 +103,19 @@ async fn a_body_dropped_before_its_end_closes_its_connection() {
     );
 }
 
-/// An upstream that answers one request per connection with a keep-alive response, then
-/// closes the connection (an upstream's idle timeout, shorter than the gateway's). It serves
-/// one connection at a time, until the returned set is dropped.
-async fn closing_upstream() -> (
+/// A loopback upstream that counts the connections it accepts and hands each to `serve`, one
+/// at a time, until the returned set is dropped.
+async fn counting_upstream<F, Fut>(
+    serve: F,
+) -> (
     std::net::SocketAddr,
     Arc<AtomicUsize>,
     tokio::task::JoinSet<()>,
-) {
+)
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -119,22 +124,35 @@ async fn closing_upstream() -> (
     let count = accepted.clone();
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
+        while let Ok((socket, _)) = listener.accept().await {
             count.fetch_add(1, Ordering::SeqCst);
-            let mut head = Vec::new();
-            let mut buf = [0_u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match socket.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            let _ = socket
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                .await;
+            serve(socket).await;
         }
     });
     (addr, accepted, tasks)
+}
+
+/// An upstream that answers one request per connection with a keep-alive response, then
+/// closes the connection (an upstream's idle timeout, shorter than the gateway's).
+async fn closing_upstream() -> (
+    std::net::SocketAddr,
+    Arc<AtomicUsize>,
+    tokio::task::JoinSet<()>,
+) {
+    counting_upstream(|mut socket| async move {
+        let mut head = Vec::new();
+        let mut buf = [0_u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .await;
+    })
+    .await
 }
 
 #[tokio::test]
@@ -182,20 +200,8 @@ async fn the_request_line_is_in_origin_form_with_the_query() {
 /// fails, they fail with it (a connect error each) instead of each trying again in turn.
 #[tokio::test]
 async fn calls_waiting_on_a_failed_tls_connection_fail_with_it() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    let mut upstream = tokio::task::JoinSet::new();
     // Accepts and closes at once: every TLS handshake fails.
-    upstream.spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            drop(socket);
-        }
-    });
+    let (addr, accepted, _upstream) = counting_upstream(|socket| async move { drop(socket) }).await;
     let client = client();
     let calls = (0..20).map(|_| {
         let req = Request::get(format!("https://{addr}/"))
