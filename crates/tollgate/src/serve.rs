@@ -101,14 +101,13 @@ fn listener_settings(config: &Config) -> (ListenerSettings, ListenerSettings) {
         // Room for the store, the spool, logs and upstream pools beyond the client connections.
         let usable = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
         let console_cap = (usable / 4).max(1);
-        let gateway_cap = usable
-            .saturating_sub(console.max_connections.min(console_cap))
-            .max(1);
+        let gateway_room = usable.saturating_sub(console.max_connections.min(console_cap));
+        let gateway_cap = gateway_room.max(1);
         let needed = FD_RESERVE
             .saturating_add(u64::try_from(gateway.max_connections).unwrap_or(u64::MAX) * 2)
             .saturating_add(u64::try_from(console.max_connections).unwrap_or(u64::MAX));
         if limit < needed {
-            let http1_calls = usable.saturating_sub(console.max_connections.min(console_cap)) / 2;
+            let http1_calls = gateway_room / 2;
             tracing::warn!(
                 open_file_limit = limit,
                 needed,

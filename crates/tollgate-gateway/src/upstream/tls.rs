@@ -82,6 +82,15 @@ impl Load {
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
+
+    /// No call on it, and none for longer than `timeout`.
+    fn idle_past(&self, timeout: Duration) -> bool {
+        self.streams.load(Ordering::Acquire) == 0
+            && self
+                .now_ms()
+                .saturating_sub(self.last_end_ms.load(Ordering::Relaxed))
+                > u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 /// A call's place on an h2 connection, given back when its answer's body ends or is dropped.
@@ -285,14 +294,7 @@ impl Upstream {
     /// ones idle past the idle timeout, are let go.
     fn lease_h2(&self) -> Option<Lease> {
         let mut conns = self.h2.lock().unwrap_or_else(PoisonError::into_inner);
-        conns.retain(|c| {
-            !c.sender.is_closed()
-                && (c.load.streams.load(Ordering::Acquire) > 0
-                    || c.load
-                        .now_ms()
-                        .saturating_sub(c.load.last_end_ms.load(Ordering::Relaxed))
-                        <= u64::try_from(IDLE_TIMEOUT.as_millis()).unwrap_or(u64::MAX))
-        });
+        conns.retain(|c| !c.sender.is_closed() && !c.load.idle_past(IDLE_TIMEOUT));
         let conn = conns.iter().find(|c| {
             c.sender.is_ready()
                 && c.load.streams.load(Ordering::Acquire) < STREAMS_PER_H2_CONNECTION
@@ -313,4 +315,38 @@ fn host_header(uri: &Uri) -> Option<HeaderValue> {
         _ => host.to_owned(),
     };
     HeaderValue::try_from(value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection `ago` old whose last call ended `ended_ago` ago, with `streams` in flight.
+    fn load(ago: Duration, ended_ago: Duration, streams: usize) -> Load {
+        let epoch = Instant::now().checked_sub(ago).expect("a past instant");
+        let ended = u64::try_from((ago - ended_ago).as_millis()).expect("ms");
+        Load {
+            streams: AtomicUsize::new(streams),
+            last_end_ms: AtomicU64::new(ended),
+            epoch,
+        }
+    }
+
+    #[test]
+    fn an_h2_connection_is_idle_only_without_calls_past_the_timeout() {
+        let timeout = Duration::from_secs(90);
+        let s = Duration::from_secs;
+        assert!(load(s(200), s(91), 0).idle_past(timeout));
+        assert!(!load(s(200), s(89), 0).idle_past(timeout), "ended recently");
+        assert!(
+            !load(s(200), s(150), 1).idle_past(timeout),
+            "a call in flight"
+        );
+        // A slot given back updates when the last call ended.
+        let l = Arc::new(load(s(200), s(150), 1));
+        assert!(!l.idle_past(timeout));
+        drop(StreamSlot(l.clone()));
+        assert!(!l.idle_past(timeout), "its call just ended");
+        assert_eq!(l.streams.load(Ordering::Acquire), 0);
+    }
 }

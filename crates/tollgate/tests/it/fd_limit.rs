@@ -83,6 +83,18 @@ async fn the_open_file_limit_is_raised_to_the_hard_limit_and_a_short_one_is_repo
             || l.contains("\"listener\":\"gateway\"")),
         "the gateway cap is lowered and says to what: {text}"
     );
+    // One descriptor per client connection: 1024 − 256 reserved − 192 for the console (a
+    // quarter of the rest), not half of it as when every call held an upstream descriptor.
+    assert!(
+        lowered
+            .iter()
+            .any(|l| l.contains("gateway") && l.contains("576")),
+        "the gateway cap is lowered to 576: {text}"
+    );
+    assert!(
+        text.contains("http1_calls=288") || text.contains("\"http1_calls\":288"),
+        "the warning says how many calls to HTTP/1.1 upstreams fit: {text}"
+    );
 
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -13,20 +13,29 @@ use tollgate_mock_upstream::{MockUpstream, TlsOffer};
 use crate::both_backends;
 use crate::harness::{Backend, Server, TestDb, add_key, add_route, client, wait_events};
 
-/// Writes the mock's certificate next to the store and starts the gateway trusting it.
-async fn start_trusting(db: &TestDb, mock: &MockUpstream) -> Server {
+/// Writes the mock's certificate next to the store and starts the gateway trusting it, with its
+/// default settings (h2 offered) and `env` besides.
+async fn start_trusting(db: &TestDb, mock: &MockUpstream, env: &[(&str, &str)]) -> Server {
     let pem = mock.ca_pem().expect("a TLS mock has a certificate");
     let path = db.dir.path().join("upstream-ca.pem");
     std::fs::write(&path, pem).expect("write the CA file");
     let path = path.display().to_string();
-    Server::start(
-        db,
-        &[
-            ("TOLLGATE_GATEWAY__UPSTREAM_CA_FILE", path.as_str()),
-            ("TOLLGATE_GATEWAY__UPSTREAM_HTTP2", "true"),
-        ],
-    )
-    .await
+    let mut env = env.to_vec();
+    env.push(("TOLLGATE_GATEWAY__UPSTREAM_CA_FILE", path.as_str()));
+    Server::start(db, &env).await
+}
+
+/// A TLS mock offering h2 and HTTP/1.1, an `http` route `/plain` to it, a key, and the gateway
+/// trusting the mock with `env` besides.
+async fn gateway_to_h2_mock(env: &[(&str, &str)]) -> (MockUpstream, TestDb, String, Server) {
+    let mock = MockUpstream::start_tls(TlsOffer::H2AndHttp1)
+        .await
+        .expect("mock");
+    let db = TestDb::new(Backend::Sqlite).await;
+    add_route(&db, "plain", "/plain", &mock.url(), &["--strip-prefix"]);
+    let (_, key) = add_key(&db, "k", &[]);
+    let server = start_trusting(&db, &mock, env).await;
+    (mock, db, key, server)
 }
 
 /// A counter from `/metrics`, 0 when the series does not exist yet.
@@ -81,7 +90,7 @@ async fn llm_calls_go_over_h2_with_usage(backend: Backend) {
         &["--kind", "openai", "--strip-prefix"],
     );
     let (_, key) = add_key(&db, "k", &[]);
-    let server = start_trusting(&db, &mock).await;
+    let server = start_trusting(&db, &mock, &[]).await;
 
     let json = chat(&server, &key, false, 13, 5).await;
     let answer: serde_json::Value = serde_json::from_str(&json).expect("JSON answer");
@@ -207,7 +216,7 @@ async fn http1_upstreams_stay_on_http1() {
         &["--kind", "openai", "--strip-prefix"],
     );
     let (_, key) = add_key(&db, "k", &[]);
-    let server = start_trusting(&db, &tls_h1).await;
+    let server = start_trusting(&db, &tls_h1, &[]).await;
 
     let resp = client()
         .post(server.url("/plain/echo"))
@@ -250,13 +259,7 @@ async fn http1_upstreams_stay_on_http1() {
 /// when the client sends them; a streamed (chunked) request body arrives whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_forbidden_on_h2_are_not_sent() {
-    let mock = MockUpstream::start_tls(TlsOffer::H2AndHttp1)
-        .await
-        .expect("mock");
-    let db = TestDb::new(Backend::Sqlite).await;
-    add_route(&db, "plain", "/plain", &mock.url(), &["--strip-prefix"]);
-    let (_, key) = add_key(&db, "k", &[]);
-    let server = start_trusting(&db, &mock).await;
+    let (mock, _db, key, server) = gateway_to_h2_mock(&[]).await;
 
     let pieces = ["first piece, ", "second piece"];
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(
@@ -312,7 +315,7 @@ async fn timeouts_and_hang_ups_on_h2() {
     );
     add_route(&db, "plain", "/plain", &mock.url(), &["--strip-prefix"]);
     let (_, key) = add_key(&db, "k", &[]);
-    let server = start_trusting(&db, &mock).await;
+    let server = start_trusting(&db, &mock, &[]).await;
 
     let started = Instant::now();
     let resp = client()
@@ -407,18 +410,12 @@ async fn a_bad_upstream_ca_file_is_refused_at_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_calls_than_one_h2_connection_carries_open_more_connections() {
     const CALLS: usize = 250;
-    let mock = MockUpstream::start_tls(TlsOffer::H2AndHttp1)
-        .await
-        .expect("mock");
-    let db = TestDb::new(Backend::Sqlite).await;
-    add_route(&db, "h2", "/h2", &mock.url(), &["--strip-prefix"]);
-    let (_, key) = add_key(&db, "k", &[]);
-    let server = start_trusting(&db, &mock).await;
+    let (mock, _db, key, server) = gateway_to_h2_mock(&[]).await;
     let http = client();
     let wave = |latency_ms: &'static str| {
         futures_util::future::join_all((0..CALLS).map(|_| {
             let http = http.clone();
-            let url = server.url("/h2/static");
+            let url = server.url("/plain/static");
             let key = key.clone();
             async move {
                 let resp = http
@@ -456,23 +453,8 @@ async fn more_calls_than_one_h2_connection_carries_open_more_connections() {
 /// that would speak h2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_http2_off_keeps_tls_upstreams_on_http1() {
-    let mock = MockUpstream::start_tls(TlsOffer::H2AndHttp1)
-        .await
-        .expect("mock");
-    let db = TestDb::new(Backend::Sqlite).await;
-    add_route(&db, "plain", "/plain", &mock.url(), &["--strip-prefix"]);
-    let (_, key) = add_key(&db, "k", &[]);
-    let path = db.dir.path().join("upstream-ca.pem");
-    std::fs::write(&path, mock.ca_pem().expect("pem")).expect("write the CA file");
-    let path = path.display().to_string();
-    let server = Server::start(
-        &db,
-        &[
-            ("TOLLGATE_GATEWAY__UPSTREAM_CA_FILE", path.as_str()),
-            ("TOLLGATE_GATEWAY__UPSTREAM_HTTP2", "false"),
-        ],
-    )
-    .await;
+    let (mock, _db, key, server) =
+        gateway_to_h2_mock(&[("TOLLGATE_GATEWAY__UPSTREAM_HTTP2", "false")]).await;
     let resp = client()
         .get(server.url("/plain/static"))
         .bearer_auth(&key)
