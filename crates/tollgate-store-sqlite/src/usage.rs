@@ -1,6 +1,6 @@
 //! Usage events and their hourly and daily roll-ups.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::{LazyLock, OnceLock};
 
@@ -10,12 +10,11 @@ use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqlitePool};
 use tollgate_core::UsageEvent;
-use tollgate_core::time::hour_start;
 use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_store::{HourlyRollup, StoreError, StoreResult, UsageQueries};
 use uuid::Uuid;
 
-use tollgate_store::rollup::{BatchSketches, Grain, RollupKey, RollupSums, daily_rollups};
+use tollgate_store::rollup::{BatchSums, Grain, RollupKey, RollupSums, daily_rollups};
 
 use crate::rows::{event_from_row, rollup_from_row};
 use crate::sketches::{add_stored_sketches, upsert_statements};
@@ -452,7 +451,10 @@ fn is_nested_begin(e: &sqlx::Error) -> bool {
 
 /// Stores a batch (ids unique) inside the transaction `conn` has open; answers how many events
 /// were new.
-async fn store_batch(conn: &mut SqliteConnection, batch: &[&UsageEvent]) -> StoreResult<u64> {
+async fn store_batch<'a>(
+    conn: &mut SqliteConnection,
+    batch: &[&'a UsageEvent],
+) -> StoreResult<u64> {
     let mut owners: HashMap<&str, Option<(i64, i64)>> = HashMap::new();
     for e in batch {
         if let (None, Some(hash)) = (e.key_id, &e.key_hash)
@@ -483,46 +485,39 @@ async fn store_batch(conn: &mut SqliteConnection, batch: &[&UsageEvent]) -> Stor
         .collect();
 
     let chunks: Vec<&[Attributed<'_>]> = chunks_of(&attributed, MAX_EVENT_ROWS).collect();
-    let changes = execute_pipelined(&mut *conn, chunks.iter().map(|c| insert_statement(c))).await?;
-    // One flag per event of `attributed`: whether this batch stored it.
-    let mut stored = vec![false; attributed.len()];
-    let mut flags = stored.as_mut_slice();
-    for (chunk, added) in chunks.iter().zip(changes) {
-        let (these, rest) = flags.split_at_mut(chunk.len());
-        mark_stored(&mut *conn, chunk, added, these).await?;
-        flags = rest;
-    }
-
-    // Sorted maps: every writer touches rows in the same order.
-    let mut rollups: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
-    let mut last_used: BTreeMap<i64, i64> = BTreeMap::new();
-    let mut sketches = BatchSketches::default();
-    for (a, _) in attributed
-        .iter()
-        .zip(&stored)
-        .filter(|(_, stored)| **stored)
-    {
-        let e = a.event;
-        let key = RollupKey {
-            start_ms: hour_start(e.ts_ms),
-            team_id: a.team_id.unwrap_or(0),
-            key_id: a.key_id.unwrap_or(0),
-            route_id: e.route_id.unwrap_or(0),
-            model: e.model.clone().unwrap_or_default(),
-            status_class: e.status_class(),
-        };
-        sketches.add(
-            key.start_ms,
-            (key.team_id, key.key_id, key.route_id),
-            e.model.as_deref().unwrap_or_default(),
-            e,
-        );
-        rollups.entry(key).or_default().add(e);
-        if let Some(key_id) = a.key_id {
-            let ts = last_used.entry(key_id).or_insert(e.ts_ms);
-            *ts = (*ts).max(e.ts_ms);
+    let all = |a: &Attributed<'a>| (a.event, a.key_id, a.team_id);
+    // The sums are worked out as if every event were new while SQLite inserts them (biased: the
+    // first insert is on its way before); an event stored before (a replay) is rare.
+    let (changes, sums) = tokio::join!(biased;
+        execute_pipelined(&mut *conn, chunks.iter().map(|c| insert_statement(c))),
+        async { BatchSums::of(attributed.iter().map(all)) }
+    );
+    let changes = changes?;
+    let written = changes.iter().sum::<u64>();
+    let sums = if usize::try_from(written).is_ok_and(|w| w == attributed.len()) {
+        sums
+    } else {
+        // One flag per event of `attributed`: whether this batch stored it.
+        let mut stored = vec![false; attributed.len()];
+        let mut flags = stored.as_mut_slice();
+        for (chunk, added) in chunks.iter().zip(changes) {
+            let (these, rest) = flags.split_at_mut(chunk.len());
+            mark_stored(&mut *conn, chunk, added, these).await?;
+            flags = rest;
         }
-    }
+        BatchSums::of(
+            attributed
+                .iter()
+                .zip(&stored)
+                .filter(|(_, stored)| **stored)
+                .map(|(a, _)| all(a)),
+        )
+    };
+    let BatchSums {
+        rollups,
+        sketches,
+        last_used,
+    } = sums;
 
     // The sketch rows the batch touches, merged with what they hold (read before the roll-ups
     // are written: one transaction, nothing else writes in between).
@@ -545,9 +540,7 @@ async fn store_batch(conn: &mut SqliteConnection, batch: &[&UsageEvent]) -> Stor
         .chain(upsert_statements(Grain::Day, &daily_sketches))
         .chain(chunks_of(&last_used, MAX_KEY_ROWS).map(last_used_statement));
     execute_pipelined(&mut *conn, statements).await?;
-
-    let written = stored.iter().filter(|s| **s).count();
-    Ok(u64::try_from(written).unwrap_or(u64::MAX))
+    Ok(written)
 }
 
 impl SqliteStore {

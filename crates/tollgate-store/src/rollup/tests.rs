@@ -299,3 +299,90 @@ fn like_patterns_take_wildcards_literally() {
     assert_eq!(contains_pattern("100%_off\\"), "%100\\%\\_off\\\\%");
     assert_eq!(contains_pattern(""), "%%");
 }
+
+#[test]
+fn batch_sums_match_counting_each_call_in_each_row() {
+    let h = 3_600_000;
+    let models = ["gpt-4o", "", "o3", "claude-sonnet-4"];
+    let mut events = Vec::new();
+    for i in 0..2_000_i64 {
+        let mut e = event(
+            1_000 + i * 7_919 % 5_000_000,
+            (i % 3 != 0).then_some(i * 13 % 900_000),
+        );
+        e.ts_ms = DAY_MS + (i * 104_729) % (30 * h);
+        e.status = [200, 404, 500, 0, 201][usize::try_from(i % 5).unwrap()];
+        e.route_id = (i % 4 != 0).then_some(i % 3 + 1);
+        e.model =
+            Some(models[usize::try_from(i % 4).unwrap()].to_owned()).filter(|m| !m.is_empty());
+        e.tokens.prompt = i;
+        events.push(e);
+    }
+    let owner = |i: usize| {
+        let key = i64::try_from(i % 6).unwrap();
+        ((key > 0).then_some(key), (key > 0).then_some(key % 2 + 1))
+    };
+
+    // The reference: each call counted in its roll-up row and its eight sketch rows in turn.
+    let mut rollups: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
+    let mut sketches = BatchSketches::default();
+    let mut last_used: BTreeMap<i64, i64> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        let (key_id, team_id) = owner(i);
+        let key = RollupKey {
+            start_ms: tollgate_core::time::hour_start(e.ts_ms),
+            team_id: team_id.unwrap_or(0),
+            key_id: key_id.unwrap_or(0),
+            route_id: e.route_id.unwrap_or(0),
+            model: e.model.clone().unwrap_or_default(),
+            status_class: e.status_class(),
+        };
+        sketches.add(
+            key.start_ms,
+            (key.team_id, key.key_id, key.route_id),
+            e.model.as_deref().unwrap_or_default(),
+            e,
+        );
+        rollups.entry(key).or_default().add(e);
+        if let Some(key_id) = key_id {
+            let ts = last_used.entry(key_id).or_insert(e.ts_ms);
+            *ts = (*ts).max(e.ts_ms);
+        }
+    }
+
+    let sums = BatchSums::of(events.iter().enumerate().map(|(i, e)| {
+        let (key_id, team_id) = owner(i);
+        (e, key_id, team_id)
+    }));
+    assert_eq!(sums.last_used, last_used);
+    let shape = |r: &BTreeMap<RollupKey, RollupSums>| -> Vec<_> {
+        r.iter()
+            .map(|(k, s)| {
+                (
+                    k.clone(),
+                    s.calls,
+                    s.errors,
+                    s.latency_sum_us,
+                    s.tokens.prompt,
+                    s.hist,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(shape(&sums.rollups), shape(&rollups));
+    let (want_hourly, want_daily) = sketches.into_grains(&rollups);
+    let (got_hourly, got_daily) = sums.sketches.into_grains(&sums.rollups);
+    for (got, want) in [(got_hourly, want_hourly), (got_daily, want_daily)] {
+        assert_eq!(got.len(), want.len());
+        for ((got_key, got), (want_key, want)) in got.iter().zip(&want) {
+            assert_eq!(got_key, want_key);
+            assert_eq!(got.sketches, want.sketches, "{got_key:?}");
+            let calls = |a: &SummaryAddition| {
+                a.sums
+                    .as_ref()
+                    .map(|s| (s.rollup.calls, s.rollup.tokens.prompt, s.unknown_calls))
+            };
+            assert_eq!(calls(got), calls(want), "{got_key:?}");
+        }
+    }
+}
