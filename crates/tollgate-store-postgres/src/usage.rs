@@ -8,13 +8,12 @@ use async_trait::async_trait;
 use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgConnection};
 use sqlx::query::Query;
-use tollgate_core::time::hour_start;
 use tollgate_core::usage::HISTOGRAM_LEN;
 use tollgate_core::{KeyHash, UsageEvent, UsageSource};
-use tollgate_store::{HourlyRollup, StoreError, StoreResult, UsageQueries};
+use tollgate_store::{HourlyRollup, StoreResult, UsageQueries};
 use uuid::Uuid;
 
-use tollgate_store::rollup::{BatchSketches, Grain, RollupKey, RollupSums, daily_rollups};
+use tollgate_store::rollup::{BatchSums, Grain, RollupKey, RollupSums, daily_rollups};
 
 use crate::rows::{event_from_row, rollup_from_row};
 use crate::sketches::{lock_sketches, merge_sketches};
@@ -33,24 +32,30 @@ pub(crate) const EVENT_COLUMNS: &str = "event_id, ts, key_id, key_hash, team_id,
      source, request_id, attempts, priced, upstream_last_byte_us";
 
 /// Inserts a batch given as one array per column; returns the ids of the events that were new.
-/// The ids travel as text: sqlx's uuid support is not enabled in this workspace.
+/// The arrays are unnested side by side in the select list, which streams their rows: `FROM
+/// UNNEST(…)` with several arrays first copies every row into a tuple store.
 const INSERT_EVENTS: &str = "INSERT INTO usage_events (event_id, ts, key_id, key_hash, team_id, \
      route_id, route, method, path, status, latency_us, upstream_latency_us, client_ip, user_agent, \
      model, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, \
      estimated, cost_usd, error, source, request_id, attempts, priced, upstream_last_byte_us) \
-     SELECT * FROM UNNEST($1::text[]::uuid[], $2::int8[], $3::int8[], $4::text[], $5::int8[], \
-     $6::int8[], $7::text[], $8::text[], $9::text[], $10::int4[], $11::int8[], $12::int8[], \
-     $13::text[], $14::text[], $15::text[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], \
-     $20::int8[], $21::bool[], $22::float8[], $23::text[], $24::text[], $25::text[], $26::text[], $27::bool[], \
-     $28::int8[]) \
-     ON CONFLICT (event_id, ts) DO NOTHING RETURNING event_id::text";
+     SELECT unnest($1::uuid[]), unnest($2::int8[]), unnest($3::int8[]), unnest($4::text[]), \
+     unnest($5::int8[]), unnest($6::int8[]), unnest($7::text[]), unnest($8::text[]), \
+     unnest($9::text[]), unnest($10::int4[]), unnest($11::int8[]), unnest($12::int8[]), \
+     unnest($13::text[]), unnest($14::text[]), unnest($15::text[]), unnest($16::int8[]), \
+     unnest($17::int8[]), unnest($18::int8[]), unnest($19::int8[]), unnest($20::int8[]), \
+     unnest($21::bool[]), unnest($22::float8[]), unnest($23::text[]), unnest($24::text[]), \
+     unnest($25::text[]), unnest($26::text[]), unnest($27::bool[]), unnest($28::int8[]) \
+     ON CONFLICT (event_id, ts) DO NOTHING RETURNING event_id";
 
 /// Records the ids of reported events (one array of ids, one of times); returns those that were
 /// new. `usage_events` can only be unique per (event_id, ts) (migration 0006), and a reporter may
 /// retry an event with another ts: this table keeps such a retry from being stored twice.
 const INSERT_REPORTED_IDS: &str = "INSERT INTO usage_reported_ids (event_id, ts) \
-     SELECT * FROM UNNEST($1::text[]::uuid[], $2::int8[]) \
-     ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text";
+     SELECT * FROM UNNEST($1::uuid[], $2::int8[]) \
+     ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
+
+/// Fewest events in each of the concurrent parts of a batch: a smaller batch is one transaction.
+const MIN_PART_EVENTS: usize = 500;
 
 /// The dimensions of a roll-up row after its time column (`hour` or `day`).
 const ROLLUP_DIMENSIONS: &str = "team_id, key_id, route_id, model, status_class";
@@ -170,17 +175,6 @@ struct Attributed<'a> {
     team_id: Option<i64>,
 }
 
-/// Event ids as the database returned them (text).
-fn parse_ids(ids: &[String]) -> StoreResult<HashSet<Uuid>> {
-    ids.iter()
-        .map(|id| {
-            Uuid::parse_str(id).map_err(|e| {
-                StoreError::Internal(format!("stored usage event id `{id}` is malformed: {e}"))
-            })
-        })
-        .collect()
-}
-
 /// Collects one column of a batch into an array to bind.
 fn column<'a, T>(events: &'a [Attributed<'a>], f: impl Fn(&'a Attributed<'a>) -> T) -> Vec<T> {
     events.iter().map(f).collect()
@@ -198,7 +192,60 @@ impl UsageQueries for PostgresStore {
         // Outside the transaction: a partition is made once per day, not once per batch.
         self.ensure_partitions_for(batch.iter().map(|e| e.ts_ms))
             .await?;
+        if batch.len() < 2 * MIN_PART_EVENTS {
+            return self.write_part(&batch).await;
+        }
+        // Halves in two transactions at once, each on its own connection: PostgreSQL inserts a
+        // batch on one core per connection, and the inserts, most of a batch's time, do not
+        // wait for each other. The roll-up, summary and key rows are locked in one order
+        // everywhere, so the second half waits for the first there, never in a cycle. When one
+        // half fails after the other committed, the writer spools the whole batch, and the
+        // replay stores the committed half's events once (as after a timed-out commit).
+        // More parts were slower (2 M demo events: 58.5 k/s in two, 51.8 k/s in three, 46.0 k/s
+        // in four): each part adds to the same roll-up rows once more.
+        let (first, second) = batch.split_at(batch.len() / 2);
+        let (a, b) = tokio::try_join!(self.write_part(first), self.write_part(second))?;
+        Ok(a + b)
+    }
 
+    async fn count_usage(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM usage_events")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn recent_usage(&self, limit: i64) -> StoreResult<Vec<UsageEvent>> {
+        let columns = EVENT_COLUMNS.replacen("event_id", "event_id::text AS event_id", 1);
+        let rows = sqlx::query(&format!(
+            "SELECT {columns} FROM usage_events ORDER BY ts DESC, id DESC LIMIT $1"
+        ))
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn rollups(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<HourlyRollup>> {
+        let counters: Vec<&str> = ROLLUP_COUNTERS.iter().map(|(c, _)| c.as_str()).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {ROLLUP_KEY_COLUMNS}, {} FROM usage_hourly WHERE hour >= $1 AND hour < $2 \
+             ORDER BY hour, team_id, key_id, route_id, model COLLATE \"C\", status_class",
+            counters.join(", ")
+        ))
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(rollup_from_row).collect()
+    }
+}
+
+impl PostgresStore {
+    /// Stores events (ids unique, partitions made) in one transaction; answers how many were new.
+    async fn write_part(&self, batch: &[&UsageEvent]) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
 
         let mut hashes: Vec<&str> = batch
@@ -247,26 +294,21 @@ impl UsageQueries for PostgresStore {
             .filter(|e| e.source != UsageSource::Gateway)
             .collect();
         if !reported.is_empty() {
-            let fresh: Vec<String> = sqlx::query_scalar(INSERT_REPORTED_IDS)
-                .bind(
-                    reported
-                        .iter()
-                        .map(|e| e.event_id.hyphenated().to_string())
-                        .collect::<Vec<_>>(),
-                )
+            let fresh: Vec<Uuid> = sqlx::query_scalar(INSERT_REPORTED_IDS)
+                .bind(reported.iter().map(|e| e.event_id).collect::<Vec<_>>())
                 .bind(reported.iter().map(|e| e.ts_ms).collect::<Vec<_>>())
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(store_error)?;
-            let fresh: HashSet<Uuid> = parse_ids(&fresh)?;
+            let fresh: HashSet<Uuid> = fresh.into_iter().collect();
             attributed.retain(|a| {
                 a.event.source == UsageSource::Gateway || fresh.contains(&a.event.event_id)
             });
         }
 
         let a = &attributed;
-        let inserted: Vec<String> = sqlx::query_scalar(INSERT_EVENTS)
-            .bind(column(a, |a| a.event.event_id.hyphenated().to_string()))
+        let inserted: Vec<Uuid> = sqlx::query_scalar(INSERT_EVENTS)
+            .bind(column(a, |a| a.event.event_id))
             .bind(column(a, |a| a.event.ts_ms))
             .bind(column(a, |a| a.key_id))
             .bind(column(a, |a| {
@@ -299,38 +341,20 @@ impl UsageQueries for PostgresStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(store_error)?;
-        let inserted: HashSet<Uuid> = parse_ids(&inserted)?;
+        let inserted: HashSet<Uuid> = inserted.into_iter().collect();
 
         // Sorted: every instance locks roll-up and key rows in the same order, so concurrent
         // batches wait for each other instead of deadlocking.
-        let mut rollups: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
-        let mut last_used: BTreeMap<i64, i64> = BTreeMap::new();
-        let mut sketches = BatchSketches::default();
-        for a in attributed
-            .iter()
-            .filter(|a| inserted.contains(&a.event.event_id))
-        {
-            let e = a.event;
-            let key = RollupKey {
-                start_ms: hour_start(e.ts_ms),
-                team_id: a.team_id.unwrap_or(0),
-                key_id: a.key_id.unwrap_or(0),
-                route_id: e.route_id.unwrap_or(0),
-                model: e.model.clone().unwrap_or_default(),
-                status_class: e.status_class(),
-            };
-            sketches.add(
-                key.start_ms,
-                (key.team_id, key.key_id, key.route_id),
-                e.model.as_deref().unwrap_or_default(),
-                e,
-            );
-            rollups.entry(key).or_default().add(e);
-            if let Some(key_id) = a.key_id {
-                let ts = last_used.entry(key_id).or_insert(e.ts_ms);
-                *ts = (*ts).max(e.ts_ms);
-            }
-        }
+        let BatchSums {
+            rollups,
+            sketches,
+            last_used,
+        } = BatchSums::of(
+            attributed
+                .iter()
+                .filter(|a| inserted.contains(&a.event.event_id))
+                .map(|a| (a.event, a.key_id, a.team_id)),
+        );
 
         // Both grains in the one transaction, hourly rows before daily ones in every batch: a
         // reader never sees a batch in one and not the other, and the lock order stays the same.
@@ -360,39 +384,5 @@ impl UsageQueries for PostgresStore {
 
         tx.commit().await.map_err(store_error)?;
         Ok(u64::try_from(inserted.len()).unwrap_or(u64::MAX))
-    }
-
-    async fn count_usage(&self) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM usage_events")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(store_error)
-    }
-
-    async fn recent_usage(&self, limit: i64) -> StoreResult<Vec<UsageEvent>> {
-        let columns = EVENT_COLUMNS.replacen("event_id", "event_id::text AS event_id", 1);
-        let rows = sqlx::query(&format!(
-            "SELECT {columns} FROM usage_events ORDER BY ts DESC, id DESC LIMIT $1"
-        ))
-        .bind(limit.max(0))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?;
-        rows.iter().map(event_from_row).collect()
-    }
-
-    async fn rollups(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<HourlyRollup>> {
-        let counters: Vec<&str> = ROLLUP_COUNTERS.iter().map(|(c, _)| c.as_str()).collect();
-        let rows = sqlx::query(&format!(
-            "SELECT {ROLLUP_KEY_COLUMNS}, {} FROM usage_hourly WHERE hour >= $1 AND hour < $2 \
-             ORDER BY hour, team_id, key_id, route_id, model COLLATE \"C\", status_class",
-            counters.join(", ")
-        ))
-        .bind(from_ms)
-        .bind(to_ms)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?;
-        rows.iter().map(rollup_from_row).collect()
     }
 }

@@ -252,7 +252,7 @@ async fn writing_events_makes_the_partitions_of_their_days() {
             [
                 "usage_events_event_id_ts_key",
                 "usage_events_key_id_ts",
-                "usage_events_pkey",
+                // No primary key since migration 0016: (ts, id) is usage_events_ts_id.
                 "usage_events_route_id_ts",
                 "usage_events_team_id_ts",
                 "usage_events_ts_id"

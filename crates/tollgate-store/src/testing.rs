@@ -68,6 +68,7 @@ pub async fn run_all(store: &dyn Store) {
     usage_rollups_match_the_events(store).await;
     usage_dedupes_repeated_event_ids(store).await;
     usage_dedupes_reported_events_replayed_at_another_time(store).await;
+    usage_large_batches_count_each_event_once(store).await;
     last_used_moves_forward_only(store).await;
     analytics::usage_analytics(store).await;
     // Last: its events are the newest, which recent_usage's ordering check relies on.
@@ -1383,6 +1384,40 @@ pub async fn usage_dedupes_repeated_event_ids(store: &dyn Store) {
     assert_eq!(store.write_usage(&mixed).await.expect("a mixed batch"), 15);
     assert_eq!(store.count_usage().await.expect("count_usage"), count + 40);
 
+    let stored = store
+        .rollups(base, base + 3 * HOUR_MS)
+        .await
+        .expect("rollups");
+    assert_eq!(stored, expected_rollups(&events, &owners_of(&keys)));
+}
+
+/// Batches as large as a busy writer sends (which a backend may store in parts, concurrently)
+/// store and count each event once, a replay of half of one included.
+pub async fn usage_large_batches_count_each_event_once(store: &dyn Store) {
+    let team = team(store).await;
+    let first = key(store, team.id).await;
+    let second = key(store, team.id).await;
+    let route = route(store, None).await;
+    // 2005-01-01.
+    let base = 1_104_537_600_000;
+    let keys = [&first, &second];
+    let events = varied_events(base, 4_000, &keys, route.id);
+    let count = store.count_usage().await.expect("count_usage");
+
+    let (old, new) = events.split_at(2_500);
+    assert_eq!(store.write_usage(old).await.expect("a large batch"), 2_500);
+    // Stored events first and last, new ones between: a replay overlapping every part.
+    let mut replay: Vec<UsageEvent> = old[..700].to_vec();
+    replay.extend_from_slice(new);
+    replay.extend_from_slice(&old[1_800..]);
+    assert_eq!(
+        store.write_usage(&replay).await.expect("a large replay"),
+        1_500
+    );
+    assert_eq!(
+        store.count_usage().await.expect("count_usage"),
+        count + 4_000
+    );
     let stored = store
         .rollups(base, base + 3 * HOUR_MS)
         .await

@@ -1,0 +1,3 @@
+-- Nothing to do on SQLite. On PostgreSQL this migration drops usage_events' primary key (id, ts),
+-- which the index (ts, id) duplicated; here `id` is the rowid, which costs no index of its own.
+-- Kept so that migration file names stay parallel across backends.
