@@ -325,8 +325,8 @@ impl SummarySums {
 /// A batch's summary-table rows of one grain with what it adds to them, sorted by row.
 pub type SketchBatch<'a> = Vec<(LatencyKey<'a>, SummaryAddition)>;
 
-/// A batch's latency sketches per hourly row, each call counted in its eight rows
-/// ([`LatencyKey::rows_of`]), its bucket worked out once.
+/// A batch's latency sketches per hourly row: the calls of each detailed row counted in it and
+/// its seven summary rows ([`LatencyKey::rows_of`]).
 #[derive(Debug, Default)]
 pub struct BatchSketches<'a> {
     hourly: BTreeMap<LatencyKey<'a>, SummaryAddition>,
@@ -334,8 +334,9 @@ pub struct BatchSketches<'a> {
 
 impl<'a> BatchSketches<'a> {
     /// Counts `e`, attributed to `team_id`, `key_id`, `route_id` and `model`, in the rows of its
-    /// hour `hour_ms`.
-    pub fn add(
+    /// hour `hour_ms`: one call at a time, the reference the tests check [`BatchSums`] against.
+    #[cfg(test)]
+    pub(crate) fn add(
         &mut self,
         hour_ms: i64,
         (team_id, key_id, route_id): (i64, i64, i64),
@@ -481,14 +482,7 @@ impl<'a> BatchSums<'a> {
                 route_id: key.route_id,
                 model: key.model,
             };
-            match detailed.entry(row) {
-                std::collections::hash_map::Entry::Occupied(mut o) => {
-                    o.get_mut().merge(&group.sketches);
-                }
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(group.sketches);
-                }
-            }
+            detailed.entry(row).or_default().merge(&group.sketches);
             rollups.insert(
                 RollupKey {
                     start_ms: key.hour_ms,
