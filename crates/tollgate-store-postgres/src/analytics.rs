@@ -85,7 +85,8 @@ const ROLLUP_SETTINGS: &str = "SELECT set_config('plan_cache_mode', 'force_custo
 /// that long is looked for in the whole range, as before.
 const PAGE_SPAN_HOURS: i64 = 24;
 
-/// The event columns, the id as text (sqlx's uuid support is not enabled in this workspace).
+/// The event columns, the id as text: the row mapper both backends share (`event_from_row`) reads
+/// it so, since SQLite stores it as text.
 static SELECT_EVENT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT id, {} FROM usage_events",
