@@ -88,6 +88,30 @@ struct Shared {
 }
 
 impl Shared {
+    /// Notes the time of an event the writer now holds, unless it holds an older one.
+    fn note_in_memory(&self, ts_ms: i64) {
+        let _ = self.metrics.oldest_in_memory_ms.compare_exchange(
+            0,
+            ts_ms.max(1),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// Sets the time of the oldest event the writer holds (0 for none).
+    fn set_oldest_in_memory(&self, ts_ms: i64) {
+        self.metrics
+            .oldest_in_memory_ms
+            .store(ts_ms, Ordering::Release);
+    }
+
+    /// `n` events the writer held are in the store or the spool now.
+    fn out_of_memory(&self, n: usize) {
+        self.metrics
+            .queue_depth
+            .dec_by(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
     fn status(&self) -> WriterStatus {
         WriterStatus {
             queue_depth: self.metrics.queue_depth_now(),
@@ -415,10 +439,7 @@ fn start_committer(
                     }
                 }
                 events.clear();
-                shared
-                    .metrics
-                    .queue_depth
-                    .dec_by(i64::try_from(n).unwrap_or(i64::MAX));
+                shared.out_of_memory(n);
                 for done in waiting.drain(..) {
                     let _ = done.send(());
                 }
@@ -436,27 +457,35 @@ enum ReplayError {
 impl WriterTask {
     async fn run(mut self) {
         let mut batch: Vec<UsageEvent> = Vec::with_capacity(self.batch_size);
+        // The batch being written while the next one is gathered: its statements run while the
+        // next batch is prepared, so the store's writer connection seldom waits on this task.
+        let mut in_flight: Option<InFlight> = None;
         while !self.stopping {
             // In spool durability the committer thread fills the spool without waking this task:
             // it looks at the spool every `replay_pause`.
             let recovery_due = self.store_down || self.spool_first || self.shared.spool.bytes() > 0;
-            // Wait for the first event of a batch, a recovery tick, or the stop signal.
+            // Wait for the first event of a batch, the end of the write in flight, a recovery
+            // tick, or the stop signal.
             tokio::select! {
                 biased;
                 _ = &mut self.stop => {
                     self.stopping = true;
                     break;
                 }
+                (write, result) = InFlight::finished(&mut in_flight) => {
+                    self.finish_write(&write, result);
+                    self.shared.set_oldest_in_memory(0);
+                    continue;
+                }
                 () = tokio::time::sleep_until(self.next_recovery), if recovery_due => {
+                    // A replay writes on its own: the batch in flight ends first.
+                    self.finish_in_flight(&mut in_flight, 0).await;
                     self.recover().await;
                     continue;
                 }
                 event = self.rx.recv() => match event {
                     Some(event) => {
-                        self.shared
-                            .metrics
-                            .oldest_in_memory_ms
-                            .store(event.ts_ms.max(1), Ordering::Release);
+                        self.shared.note_in_memory(event.ts_ms);
                         batch.push(event);
                     }
                     // Cannot happen while the task holds a sink's sender, but ends cleanly if it does.
@@ -478,8 +507,14 @@ impl WriterTask {
                     () = tokio::time::sleep_until(deadline) => break,
                 }
             }
-            self.write_batch(&mut batch).await;
+            // At most two batches in flight: this one starts before the one before is done with.
+            let batch = std::mem::replace(&mut batch, Vec::with_capacity(self.batch_size));
+            let started = self.start_write(batch);
+            let oldest = started.as_ref().map_or(0, |write| write.oldest_ms);
+            self.finish_in_flight(&mut in_flight, oldest).await;
+            in_flight = started;
         }
+        self.finish_in_flight(&mut in_flight, 0).await;
         self.drain(batch).await;
     }
 
@@ -508,77 +543,70 @@ impl WriterTask {
         );
     }
 
-    /// Writes one batch to the store, or to the spool when the store is down or the write fails.
+    /// Writes one batch to the store, or to the spool when the store is down or the write
+    /// fails, and waits until it is done.
     async fn write_batch(&mut self, batch: &mut Vec<UsageEvent>) {
-        if batch.is_empty() {
-            return;
-        }
-        let n = batch.len();
-        if self.store_down {
-            self.spool_batch(batch);
-        } else {
-            match self.write_isolating(batch, false).await {
-                Ok(refused) => self.quarantine(batch, &refused),
-                Err(e) => {
-                    self.mark_down(&e, n, true);
-                    // Events of the batch that did get in are stored once more at replay: harmless.
-                    self.spool_batch(batch);
-                }
-            }
-        }
-        // Only now are the events out of memory: in the store or in the spool.
-        self.shared
-            .metrics
-            .queue_depth
-            .dec_by(i64::try_from(n).unwrap_or(i64::MAX));
-        self.shared
-            .metrics
-            .oldest_in_memory_ms
-            .store(0, Ordering::Release);
-        batch.clear();
+        let mut in_flight = self.start_write(std::mem::take(batch));
+        self.finish_in_flight(&mut in_flight, 0).await;
     }
 
-    /// Writes events; when the store refuses them with anything but `Unavailable`, splits them in
-    /// halves to find the events it refuses, so one bad event cannot hold up every other one.
-    /// Returns the refused events' indices. Refusals only count as such when the store accepted
-    /// other writes (here or, with `accepted`, just before); otherwise the store itself is the
-    /// problem (a read-only file, a full disk) and the error is returned.
-    async fn write_isolating(
-        &self,
-        events: &[UsageEvent],
-        mut accepted: bool,
-    ) -> Result<Vec<(usize, StoreError)>, StoreError> {
-        let first = match self.write_to_store(events).await {
-            Ok(()) => return Ok(Vec::new()),
-            Err(e @ StoreError::Unavailable(_)) => return Err(e),
-            Err(e) => e,
-        };
-        // Reaching the first single event takes about log2(n) failed writes; failing more than
-        // that without a single success means the store, not an event, is broken.
-        let blind_limit = usize::BITS - events.len().leading_zeros() + 2;
-        let mut blind_failures = 1_u32;
-        let mut refused = Vec::new();
-        let mut pending = Vec::new();
-        split_or_refuse(0..events.len(), first, &mut pending, &mut refused);
-        while let Some(range) = pending.pop() {
-            match self.write_to_store(&events[range.clone()]).await {
-                Ok(()) => accepted = true,
-                Err(e @ StoreError::Unavailable(_)) => return Err(e),
-                Err(e) => {
-                    if !accepted {
-                        blind_failures += 1;
-                        if blind_failures > blind_limit {
-                            return Err(e);
-                        }
-                    }
-                    split_or_refuse(range, e, &mut pending, &mut refused);
-                }
+    /// Starts writing a batch on a task of its own, or spools it at once when the store is down
+    /// (then nothing is in flight).
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the task is aborted when its InFlight is dropped, and awaited by finish_in_flight"
+    )]
+    fn start_write(&mut self, batch: Vec<UsageEvent>) -> Option<InFlight> {
+        if batch.is_empty() {
+            return None;
+        }
+        if self.store_down {
+            self.spool_batch(&batch);
+            self.shared.out_of_memory(batch.len());
+            return None;
+        }
+        let oldest_ms = batch.first().map_or(0, |e| e.ts_ms.max(1));
+        let batch = Arc::new(batch);
+        let writer = self.store_writer();
+        let events = batch.clone();
+        let task = tokio::spawn(async move { writer.write_isolating(&events, false).await });
+        Some(InFlight {
+            batch,
+            oldest_ms,
+            task,
+        })
+    }
+
+    /// Waits for the write in flight, if any, and deals with its outcome; `oldest_ms` is the
+    /// time of the oldest event still in memory after it (0 for none).
+    async fn finish_in_flight(&mut self, in_flight: &mut Option<InFlight>, oldest_ms: i64) {
+        if in_flight.is_some() {
+            let (write, result) = InFlight::finished(in_flight).await;
+            self.finish_write(&write, result);
+        }
+        self.shared.set_oldest_in_memory(oldest_ms);
+    }
+
+    /// Sets aside the events the store refused, or spools the whole batch when the write
+    /// failed. The events are then out of memory: in the store or in the spool.
+    fn finish_write(&mut self, write: &InFlight, result: BatchResult) {
+        let batch = write.batch.as_slice();
+        match result {
+            Ok(refused) => self.quarantine(batch, &refused),
+            Err(e) => {
+                self.mark_down(&e, batch.len(), true);
+                // Events of the batch that did get in are stored once more at replay: harmless.
+                self.spool_batch(batch);
             }
         }
-        if !accepted && let Some((_, e)) = refused.pop() {
-            return Err(e);
+        self.shared.out_of_memory(batch.len());
+    }
+
+    fn store_writer(&self) -> StoreWriter {
+        StoreWriter {
+            store: self.store.clone(),
+            shared: self.shared.clone(),
         }
-        Ok(refused)
     }
 
     /// Moves events the store refused out of the way, to the spool's quarantine file.
@@ -604,22 +632,6 @@ impl WriterTask {
                 tracing::error!(error = %e, events = bad.len(), "usage events refused by the store are lost")
             }
         }
-    }
-
-    async fn write_to_store(&self, events: &[UsageEvent]) -> Result<(), StoreError> {
-        let written =
-            match tokio::time::timeout(STORE_TIMEOUT, self.store.write_usage(events)).await {
-                Ok(result) => result?,
-                Err(_) => {
-                    return Err(StoreError::Unavailable(format!(
-                        "writing {} usage events took longer than {} s",
-                        events.len(),
-                        STORE_TIMEOUT.as_secs()
-                    )));
-                }
-            };
-        self.shared.metrics.events_written.inc_by(written);
-        Ok(())
     }
 
     fn spool_batch(&self, batch: &[UsageEvent]) {
@@ -712,10 +724,7 @@ impl WriterTask {
             return;
         }
         self.spool_batch(&moved);
-        self.shared
-            .metrics
-            .queue_depth
-            .dec_by(i64::try_from(moved.len()).unwrap_or(i64::MAX));
+        self.shared.out_of_memory(moved.len());
     }
 
     /// Writes every sealed spool file to the store, oldest first; returns how many events it read.
@@ -774,6 +783,7 @@ impl WriterTask {
         let mut refused = Vec::new();
         for (n, chunk) in contents.events.chunks(self.batch_size).enumerate() {
             let chunk_refused = self
+                .store_writer()
                 .write_isolating(chunk, accepted)
                 .await
                 .map_err(ReplayError::Store)?;
@@ -805,6 +815,111 @@ impl WriterTask {
             events: contents.events.len() as u64,
             stored_any,
         })
+    }
+}
+
+/// What a batch's write task answers: the indices of the events the store refused, or the error
+/// that stopped the write.
+type BatchResult = Result<Vec<(usize, StoreError)>, StoreError>;
+
+/// A batch being written on its own task. Dropping it (the writer killed) aborts the write.
+struct InFlight {
+    batch: Arc<Vec<UsageEvent>>,
+    /// Time of its first event (epoch ms).
+    oldest_ms: i64,
+    task: JoinHandle<BatchResult>,
+}
+
+impl InFlight {
+    /// Waits for the write in `slot` to end and takes it out; never ends with nothing in flight
+    /// (a `select!` branch). Cancel-safe: the write goes on until awaited again.
+    async fn finished(slot: &mut Option<Self>) -> (Self, BatchResult) {
+        let Some(write) = slot.as_mut() else {
+            return std::future::pending().await;
+        };
+        let result = match (&mut write.task).await {
+            Ok(result) => result,
+            Err(e) => Err(StoreError::Internal(format!(
+                "the usage write task ended early: {e}"
+            ))),
+        };
+        match slot.take() {
+            Some(write) => (write, result),
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Writes batches to the store, on a batch's own task or in a replay.
+struct StoreWriter {
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
+}
+
+impl StoreWriter {
+    /// Writes events; when the store refuses them with anything but `Unavailable`, splits them in
+    /// halves to find the events it refuses, so one bad event cannot hold up every other one.
+    /// Returns the refused events' indices. Refusals only count as such when the store accepted
+    /// other writes (here or, with `accepted`, just before); otherwise the store itself is the
+    /// problem (a read-only file, a full disk) and the error is returned.
+    async fn write_isolating(
+        &self,
+        events: &[UsageEvent],
+        mut accepted: bool,
+    ) -> Result<Vec<(usize, StoreError)>, StoreError> {
+        let first = match self.write_to_store(events).await {
+            Ok(()) => return Ok(Vec::new()),
+            Err(e @ StoreError::Unavailable(_)) => return Err(e),
+            Err(e) => e,
+        };
+        // Reaching the first single event takes about log2(n) failed writes; failing more than
+        // that without a single success means the store, not an event, is broken.
+        let blind_limit = usize::BITS - events.len().leading_zeros() + 2;
+        let mut blind_failures = 1_u32;
+        let mut refused = Vec::new();
+        let mut pending = Vec::new();
+        split_or_refuse(0..events.len(), first, &mut pending, &mut refused);
+        while let Some(range) = pending.pop() {
+            match self.write_to_store(&events[range.clone()]).await {
+                Ok(()) => accepted = true,
+                Err(e @ StoreError::Unavailable(_)) => return Err(e),
+                Err(e) => {
+                    if !accepted {
+                        blind_failures += 1;
+                        if blind_failures > blind_limit {
+                            return Err(e);
+                        }
+                    }
+                    split_or_refuse(range, e, &mut pending, &mut refused);
+                }
+            }
+        }
+        if !accepted && let Some((_, e)) = refused.pop() {
+            return Err(e);
+        }
+        Ok(refused)
+    }
+
+    async fn write_to_store(&self, events: &[UsageEvent]) -> Result<(), StoreError> {
+        let written =
+            match tokio::time::timeout(STORE_TIMEOUT, self.store.write_usage(events)).await {
+                Ok(result) => result?,
+                Err(_) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "writing {} usage events took longer than {} s",
+                        events.len(),
+                        STORE_TIMEOUT.as_secs()
+                    )));
+                }
+            };
+        self.shared.metrics.events_written.inc_by(written);
+        Ok(())
     }
 }
 

@@ -45,6 +45,9 @@ struct FlakyStore {
     batches: Mutex<Vec<Vec<Uuid>>>,
     /// Pause before each write, ms: a slow store makes a replay take long.
     delay_ms: AtomicU64,
+    /// Writes running now, and the most that ever ran at once.
+    writing: AtomicU64,
+    most_writing: AtomicU64,
 }
 
 impl FlakyStore {
@@ -65,6 +68,31 @@ impl FlakyStore {
             .flatten()
             .copied()
             .collect()
+    }
+
+    async fn write_usage_now(&self, events: &[UsageEvent]) -> StoreResult<u64> {
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        self.unavailable()?;
+        {
+            let refuse = self.refuse.lock().unwrap();
+            if events.iter().any(|e| refuse.contains(&e.event_id)) {
+                return Err(StoreError::Internal("test switch: event refused".into()));
+            }
+        }
+        let new = self.inner.write_usage(events).await?;
+        self.batches
+            .lock()
+            .unwrap()
+            .push(events.iter().map(|e| e.event_id).collect());
+        if self.fail_after_commit.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                "test switch: answer lost after commit".into(),
+            ));
+        }
+        Ok(new)
     }
 
     fn unavailable(&self) -> StoreResult<()> {
@@ -150,28 +178,11 @@ impl RouteQueries for FlakyStore {
 #[async_trait]
 impl UsageQueries for FlakyStore {
     async fn write_usage(&self, events: &[UsageEvent]) -> StoreResult<u64> {
-        let delay = self.delay_ms.load(Ordering::SeqCst);
-        if delay > 0 {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-        }
-        self.unavailable()?;
-        {
-            let refuse = self.refuse.lock().unwrap();
-            if events.iter().any(|e| refuse.contains(&e.event_id)) {
-                return Err(StoreError::Internal("test switch: event refused".into()));
-            }
-        }
-        let new = self.inner.write_usage(events).await?;
-        self.batches
-            .lock()
-            .unwrap()
-            .push(events.iter().map(|e| e.event_id).collect());
-        if self.fail_after_commit.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable(
-                "test switch: answer lost after commit".into(),
-            ));
-        }
-        Ok(new)
+        let now = self.writing.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_writing.fetch_max(now, Ordering::SeqCst);
+        let result = self.write_usage_now(events).await;
+        self.writing.fetch_sub(1, Ordering::SeqCst);
+        result
     }
     async fn count_usage(&self) -> StoreResult<i64> {
         self.inner.count_usage().await
@@ -623,6 +634,8 @@ impl Fixture {
             refuse: Mutex::new(HashSet::new()),
             batches: Mutex::new(Vec::new()),
             delay_ms: AtomicU64::new(0),
+            writing: AtomicU64::new(0),
+            most_writing: AtomicU64::new(0),
         });
         Self {
             dir,
@@ -806,6 +819,28 @@ async fn a_full_batch_is_written_without_waiting_for_the_interval() {
     assert_eq!(fx.store.batch_sizes(), vec![10, 10, 10, 5]);
     fx.assert_stored_exactly(&[ids, more].concat()).await;
     assert_eq!(fx.metrics.queue_depth_now(), 0);
+    fx.assert_nothing_lost();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_batch_is_written_while_the_one_before_is_still_in_the_store() {
+    let fx = Fixture::new().await;
+    fx.store.delay_ms.store(150, Ordering::SeqCst);
+    let (writer, sink) = fx.start(fx.config(1000, 10, Duration::from_secs(3600)));
+    let ids = record(&sink, 60);
+    wait_stored(&fx, 60).await;
+    // Two batches at a time, never more: the queue is full enough for six.
+    assert_eq!(fx.store.most_writing.load(Ordering::SeqCst), 2);
+    assert_eq!(fx.store.batch_sizes(), vec![10; 6]);
+    wait_flushed(&fx).await;
+    assert_eq!(fx.metrics.queue_depth_now(), 0);
+    assert!(
+        fx.metrics.oldest_unwritten_age_seconds() == 0.0,
+        "nothing is left in memory"
+    );
+    writer.shutdown().await;
+    fx.assert_stored_exactly(&ids).await;
+    assert_eq!(fx.metrics.events_written.get(), 60);
     fx.assert_nothing_lost();
 }
 

@@ -263,8 +263,8 @@ fn last_used_statement(rows: &[(i64, i64)]) -> StoreResult<Statement<'_>> {
 }
 
 /// The insert of a chunk of events. Text is bound as owned copies: sqlx copies borrowed text
-/// before handing it to its thread anyway, and made here the copies overlap the statement
-/// before (see [`execute_pipelined`]).
+/// before handing it to its thread anyway, and made here (in [`Prepared::of`], before the
+/// transaction) the copies overlap the batch before.
 fn insert_statement<'q>(chunk: &'q [Attributed<'q>]) -> StoreResult<Statement<'q>> {
     let mut query = statement(
         EVENT_INSERTS.get(chunk.len())?,
@@ -449,12 +449,13 @@ fn is_nested_begin(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.message().contains("within a transaction"))
 }
 
-/// Stores a batch (ids unique) inside the transaction `conn` has open; answers how many events
-/// were new.
-async fn store_batch<'a>(
-    conn: &mut SqliteConnection,
+/// The events of a batch with their keys and teams, looked up from their key hashes where
+/// needed. On the reader pool, outside the write transaction: a key's id and team never change,
+/// and usage rows do not reference the key table, so a key deleted meanwhile changes nothing.
+async fn attribute<'a>(
+    reader: &SqlitePool,
     batch: &[&'a UsageEvent],
-) -> StoreResult<u64> {
+) -> StoreResult<Vec<Attributed<'a>>> {
     let mut owners: HashMap<&str, Option<(i64, i64)>> = HashMap::new();
     for e in batch {
         if let (None, Some(hash)) = (e.key_id, &e.key_hash)
@@ -463,13 +464,13 @@ async fn store_batch<'a>(
             let owner: Option<(i64, i64)> =
                 sqlx::query_as("SELECT id, team_id FROM api_keys WHERE key_hash = ?")
                     .bind(hash.as_str())
-                    .fetch_optional(&mut *conn)
+                    .fetch_optional(reader)
                     .await
                     .map_err(store_error)?;
             owners.insert(hash.as_str(), owner);
         }
     }
-    let attributed: Vec<Attributed<'_>> = batch
+    Ok(batch
         .iter()
         .map(|&event| {
             let owner = match (event.key_id, &event.key_hash) {
@@ -482,17 +483,46 @@ async fn store_batch<'a>(
                 team_id: event.team_id.or(owner.map(|o| o.1)),
             }
         })
-        .collect();
+        .collect())
+}
 
-    let chunks: Vec<&[Attributed<'_>]> = chunks_of(&attributed, MAX_EVENT_ROWS).collect();
-    let all = |a: &Attributed<'a>| (a.event, a.key_id, a.team_id);
-    // The sums are worked out as if every event were new while SQLite inserts them (biased: the
-    // first insert is on its way before); an event stored before (a replay) is rare.
-    let (changes, sums) = tokio::join!(biased;
-        execute_pipelined(&mut *conn, chunks.iter().map(|c| insert_statement(c))),
-        async { BatchSums::of(attributed.iter().map(all)) }
-    );
-    let changes = changes?;
+/// The event and key of an attributed event, as the roll-ups count it.
+fn counted<'a>(a: &Attributed<'a>) -> (&'a UsageEvent, Option<i64>, Option<i64>) {
+    (a.event, a.key_id, a.team_id)
+}
+
+/// What a batch's transaction runs that does not depend on what the store holds: built before
+/// the transaction, while the writer connection may still be busy with the batch before.
+struct Prepared<'a> {
+    attributed: &'a [Attributed<'a>],
+    /// The inserts of the events, in chunks.
+    inserts: Vec<Statement<'a>>,
+    /// The batch's sums, as if every event were new; an event stored before (a replay) is rare.
+    sums: BatchSums<'a>,
+}
+
+impl<'a> Prepared<'a> {
+    fn of(attributed: &'a [Attributed<'a>]) -> StoreResult<Self> {
+        let inserts = chunks_of(attributed, MAX_EVENT_ROWS)
+            .map(insert_statement)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Self {
+            attributed,
+            inserts,
+            sums: BatchSums::of(attributed.iter().map(counted)),
+        })
+    }
+}
+
+/// Stores a batch (ids unique) inside the transaction `conn` has open; answers how many events
+/// were new.
+async fn store_batch(conn: &mut SqliteConnection, prepared: Prepared<'_>) -> StoreResult<u64> {
+    let Prepared {
+        attributed,
+        inserts,
+        sums,
+    } = prepared;
+    let changes = execute_pipelined(&mut *conn, inserts.into_iter().map(Ok)).await?;
     let written = changes.iter().sum::<u64>();
     let sums = if usize::try_from(written).is_ok_and(|w| w == attributed.len()) {
         sums
@@ -500,7 +530,7 @@ async fn store_batch<'a>(
         // One flag per event of `attributed`: whether this batch stored it.
         let mut stored = vec![false; attributed.len()];
         let mut flags = stored.as_mut_slice();
-        for (chunk, added) in chunks.iter().zip(changes) {
+        for (chunk, added) in chunks_of(attributed, MAX_EVENT_ROWS).zip(changes) {
             let (these, rest) = flags.split_at_mut(chunk.len());
             mark_stored(&mut *conn, chunk, added, these).await?;
             flags = rest;
@@ -510,7 +540,7 @@ async fn store_batch<'a>(
                 .iter()
                 .zip(&stored)
                 .filter(|(_, stored)| **stored)
-                .map(|(a, _)| all(a)),
+                .map(|(a, _)| counted(a)),
         )
     };
     let BatchSums {
@@ -578,10 +608,12 @@ impl UsageQueries for SqliteStore {
         // A repeated id within the batch is the same event: keep its first copy.
         let mut seen = HashSet::with_capacity(events.len());
         let batch: Vec<&UsageEvent> = events.iter().filter(|e| seen.insert(e.event_id)).collect();
+        let attributed = attribute(&self.reader, &batch).await?;
+        let prepared = Prepared::of(&attributed)?;
 
         let mut tx = WriteTransaction::begin(&self.writer).await?;
         let result = match tx.conn() {
-            Ok(conn) => store_batch(conn, &batch).await,
+            Ok(conn) => store_batch(conn, prepared).await,
             Err(e) => Err(e),
         };
         let written = tx.finish(result).await?;
