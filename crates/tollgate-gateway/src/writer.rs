@@ -556,7 +556,7 @@ impl WriterTask {
         clippy::disallowed_methods,
         reason = "the task is aborted when its InFlight is dropped, and awaited by finish_in_flight"
     )]
-    fn start_write(&mut self, batch: Vec<UsageEvent>) -> Option<InFlight> {
+    fn start_write(&self, batch: Vec<UsageEvent>) -> Option<InFlight> {
         if batch.is_empty() {
             return None;
         }
