@@ -88,7 +88,10 @@ async fn run(options: SqliteConnectOptions, wanted: Arc<Notify>, stop: Arc<Notif
         }
         if conn.is_none() {
             match options.connect().await {
-                Ok(c) => conn = Some(c),
+                Ok(c) => {
+                    crate::background::lower_priority(crate::background::CHECKPOINT_THREAD);
+                    conn = Some(c);
+                }
                 Err(e) => {
                     // The writer's own checkpoints still bound the WAL.
                     tracing::debug!(error = %e, "no connection for WAL checkpoints");

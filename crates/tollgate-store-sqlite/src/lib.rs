@@ -7,6 +7,7 @@
 //! usage batches.
 
 mod analytics;
+mod background;
 mod checkpoint;
 mod sketches;
 mod usage;
@@ -125,7 +126,8 @@ impl SqliteStore {
         let mut writer_options = options
             .clone()
             .pragma("cache_size", WRITER_CACHE_SIZE)
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            .thread_name(background::thread_name(background::WRITER_THREAD));
         if !in_memory {
             writer_options = writer_options
                 .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
@@ -135,6 +137,13 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // Each new writer connection (the pool replaces them now and then) has a new thread.
+            .after_connect(|_, _| {
+                Box::pin(async {
+                    background::lower_priority(background::WRITER_THREAD);
+                    Ok(())
+                })
+            })
             .connect_with(writer_options)
             .await
             .map_err(|e| opening_error(url, e))?;
@@ -154,7 +163,9 @@ impl SqliteStore {
                 )
                 .await
                 .map_err(|e| opening_error(url, e))?;
-            (reader, Some(Arc::new(Checkpointer::start(options))))
+            let checkpoints =
+                options.thread_name(background::thread_name(background::CHECKPOINT_THREAD));
+            (reader, Some(Arc::new(Checkpointer::start(checkpoints))))
         };
         Ok(Self {
             writer,

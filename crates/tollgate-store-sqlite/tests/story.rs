@@ -312,3 +312,67 @@ async fn old_rollups_become_summary_rows() {
     testing::summaries::summaries_sum_the_old_rollups(&store).await;
     store.close().await;
 }
+
+/// This process's threads whose name starts with `prefix`, with their nice values (a thread
+/// that ends while it is read is left out).
+fn nice_of_threads(prefix: &str) -> Vec<(String, i64)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            if !comm.starts_with(prefix) {
+                return None;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            // Fields after the command's closing parenthesis start at the third; nice is the 19th.
+            let after = stat.get(stat.rfind(')')? + 2..)?;
+            let nice = after.split(' ').nth(16)?.parse().ok()?;
+            Some((comm.trim_end().to_owned(), nice))
+        })
+        .collect()
+}
+
+// The writer's and the checkpointer's threads yield to the gateway (nice 3); the read
+// connections, which answer the console, keep the default.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_writer_and_checkpointer_threads_run_at_a_lower_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&url_of(&dir.path().join("nice.db")))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let events: Vec<UsageEvent> = (0..100)
+        .map(|i| UsageEvent::new(now_ms() - i, "GET", "/nice", 200))
+        .collect();
+    assert_eq!(store.write_usage(&events).await.unwrap(), 100);
+    assert_eq!(store.count_usage().await.unwrap(), 100);
+    // The checkpointer opens its connection at its first pass, a quarter of a second in, and
+    // lowers its thread once the connection is open.
+    let mut checkpointer = Vec::new();
+    for _ in 0..100 {
+        checkpointer = nice_of_threads("tgsql-ckpt-");
+        if !checkpointer.is_empty() && checkpointer.iter().all(|(_, nice)| *nice == 3) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let writer = nice_of_threads("tgsql-writer-");
+    assert!(!writer.is_empty(), "no writer connection thread found");
+    assert!(
+        !checkpointer.is_empty(),
+        "no checkpointer connection thread found"
+    );
+    for (name, nice) in writer.iter().chain(&checkpointer) {
+        assert_eq!(*nice, 3, "thread {name} runs at nice {nice}");
+    }
+    let readers = nice_of_threads("sqlx-sqlite-wor");
+    assert!(!readers.is_empty(), "no read connection thread found");
+    for (name, nice) in &readers {
+        assert_eq!(*nice, 0, "read thread {name} runs at nice {nice}");
+    }
+    store.close().await;
+}
