@@ -28,19 +28,18 @@ pub(crate) fn thread_name(prefix: &'static str) -> impl Fn(u64) -> String + Send
     move |id| format!("{prefix}{id}")
 }
 
-/// Sets [`BACKGROUND_NICE`] on this process's threads whose name starts with `prefix`. Returns
-/// how many it set; failures are logged, never returned: a thread at the default priority is
-/// slower for the gateway's tail, not wrong.
+/// Sets [`BACKGROUND_NICE`] on this process's threads whose name starts with `prefix`. Failures
+/// are logged, never returned: a thread at the default priority is slower for the gateway's
+/// tail, not wrong.
 #[cfg(target_os = "linux")]
-pub(crate) fn lower_priority(prefix: &str) -> usize {
+pub(crate) fn lower_priority(prefix: &str) {
     let tasks = match std::fs::read_dir("/proc/self/task") {
         Ok(tasks) => tasks,
         Err(e) => {
             tracing::debug!(error = %e, "cannot list this process's threads");
-            return 0;
+            return;
         }
     };
-    let mut set = 0;
     for task in tasks.flatten() {
         let Some(tid) = task
             .file_name()
@@ -55,18 +54,14 @@ pub(crate) fn lower_priority(prefix: &str) -> usize {
             continue;
         }
         // On Linux the nice value belongs to the thread whose id is given.
-        match rustix::process::setpriority_process(
+        if let Err(e) = rustix::process::setpriority_process(
             rustix::process::Pid::from_raw(tid),
             BACKGROUND_NICE,
         ) {
-            Ok(()) => set += 1,
-            Err(e) => tracing::debug!(error = %e, tid, "cannot lower a SQLite thread's priority"),
+            tracing::debug!(error = %e, tid, "cannot lower a SQLite thread's priority");
         }
     }
-    set
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn lower_priority(_prefix: &str) -> usize {
-    0
-}
+pub(crate) fn lower_priority(_prefix: &str) {}

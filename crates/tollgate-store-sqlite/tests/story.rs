@@ -315,6 +315,7 @@ async fn old_rollups_become_summary_rows() {
 
 /// This process's threads whose name starts with `prefix`, with their nice values (a thread
 /// that ends while it is read is left out).
+#[cfg(target_os = "linux")]
 fn nice_of_threads(prefix: &str) -> Vec<(String, i64)> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
