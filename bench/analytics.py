@@ -201,6 +201,10 @@ def bench_backend(args, bin_path, backend, results):
             ("call log page", "/api/v1/logs?limit=50"),
             ("call log 5xx page", "/api/v1/logs?limit=50&status=5xx"),
             ("call log search", "/api/v1/logs?limit=50&q=rate%20limit"),
+            ("call log one team", f"/api/v1/logs?limit=50&team_id={team}"),
+            ("call log one key", f"/api/v1/logs?limit=50&key_id={key}"),
+            ("call log one model", "/api/v1/logs?limit=50&model=gpt-4o"),
+            ("call log one key 5xx", f"/api/v1/logs?limit=50&key_id={key}&status=5xx"),
         ]
         results["endpoints"] = {}
         for name, path in endpoints:

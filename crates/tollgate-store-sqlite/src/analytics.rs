@@ -16,8 +16,7 @@ use crate::rows::{aggregate_from_row, stored_event_from_row};
 use crate::sketches::read_sketches;
 use crate::usage::EVENT_COLUMNS;
 use tollgate_store::rollup::{
-    DAY_MS, Grain, RangePart as Part, contains_pattern, sketches_answer, split_range,
-    summaries_answer,
+    DAY_MS, Grain, RangePart as Part, sketches_answer, split_range, summaries_answer,
 };
 use tollgate_store_sql::{aggregate_order, retention_sql};
 
@@ -71,7 +70,7 @@ pub(crate) fn bind_all<'q>(
 }
 
 /// The placeholders of an IN list of `n` values.
-fn marks(n: usize) -> String {
+pub(crate) fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
@@ -181,62 +180,32 @@ fn aggregate_sql(
     )
 }
 
-/// The WHERE conditions of `filter` over `usage_events`, with their values in placeholder order.
-fn event_conditions(filter: &EventFilter) -> (Vec<String>, Vec<Bind>) {
-    let mut conds = Vec::new();
-    let mut binds = Vec::new();
-    if let Some(from) = filter.from_ms {
-        conds.push("ts >= ?".to_owned());
-        binds.push(Bind::Int(from));
-    }
-    if let Some(to) = filter.to_ms {
-        conds.push("ts < ?".to_owned());
-        binds.push(Bind::Int(to));
-    }
+/// The conditions of `filter` on the roll-ups' dimensions (team, key, route, model, status
+/// class), each starting with ` AND `; their values pushed to `binds`.
+pub(crate) fn rollup_dimensions(filter: &RollupFilter, binds: &mut NumberedBinds) -> String {
+    let mut dims = String::new();
     if let Some(teams) = &filter.team_ids {
-        conds.push(format!("team_id IN ({})", marks(teams.len())));
-        binds.extend(teams.iter().map(|t| Bind::Int(*t)));
+        let marks: Vec<String> = teams.iter().map(|t| binds.push(Bind::Int(*t))).collect();
+        let _ = write!(dims, " AND team_id IN ({})", marks.join(", "));
     }
     if let Some(key) = filter.key_id {
-        conds.push("key_id = ?".to_owned());
-        binds.push(Bind::Int(key));
+        let _ = write!(dims, " AND key_id = {}", binds.push(Bind::Int(key)));
     }
     if let Some(route) = filter.route_id {
-        conds.push("route_id = ?".to_owned());
-        binds.push(Bind::Int(route));
+        let _ = write!(dims, " AND route_id = {}", binds.push(Bind::Int(route)));
     }
     if let Some(model) = &filter.model {
-        conds.push("model = ?".to_owned());
-        binds.push(Bind::Text(model.clone()));
-    }
-    if let Some(status) = filter.status {
-        conds.push("status = ?".to_owned());
-        binds.push(Bind::Int(i64::from(status)));
-    }
-    match filter.status_class {
-        None => {}
-        // As in the roll-ups: class 0 is every status outside 100..=599.
-        Some(0) => conds.push("(status < 100 OR status > 599)".to_owned()),
-        Some(class @ 1..=5) => {
-            conds.push("status >= ? AND status < ?".to_owned());
-            binds.push(Bind::Int(i64::from(class) * 100));
-            binds.push(Bind::Int(i64::from(class) * 100 + 100));
-        }
-        Some(_) => conds.push("0 = 1".to_owned()),
-    }
-    if let Some(text) = &filter.text {
-        // LIKE is case-insensitive for ASCII letters (SQLite folds no other case without ICU).
-        conds.push(
-            "(path LIKE ? ESCAPE '\\' OR error LIKE ? ESCAPE '\\' \
-             OR user_agent LIKE ? ESCAPE '\\')"
-                .to_owned(),
+        let _ = write!(
+            dims,
+            " AND model = {}",
+            binds.push(Bind::Text(model.clone()))
         );
-        let pattern = contains_pattern(text);
-        binds.push(Bind::Text(pattern.clone()));
-        binds.push(Bind::Text(pattern.clone()));
-        binds.push(Bind::Text(pattern));
     }
-    (conds, binds)
+    if let Some(class) = filter.status_class {
+        let mark = binds.push(Bind::Int(i64::from(class)));
+        let _ = write!(dims, " AND status_class = {mark}");
+    }
+    dims
 }
 
 impl SqliteStore {
@@ -336,27 +305,7 @@ impl AnalyticsQueries for SqliteStore {
         let mut dims = summaries
             .map(|rows| format!(" AND {}", rows.condition()))
             .unwrap_or_default();
-        if let Some(teams) = &filter.team_ids {
-            let marks: Vec<String> = teams.iter().map(|t| binds.push(Bind::Int(*t))).collect();
-            let _ = write!(dims, " AND team_id IN ({})", marks.join(", "));
-        }
-        if let Some(key) = filter.key_id {
-            let _ = write!(dims, " AND key_id = {}", binds.push(Bind::Int(key)));
-        }
-        if let Some(route) = filter.route_id {
-            let _ = write!(dims, " AND route_id = {}", binds.push(Bind::Int(route)));
-        }
-        if let Some(model) = &filter.model {
-            let _ = write!(
-                dims,
-                " AND model = {}",
-                binds.push(Bind::Text(model.clone()))
-            );
-        }
-        if let Some(class) = filter.status_class {
-            let mark = binds.push(Bind::Int(i64::from(class)));
-            let _ = write!(dims, " AND status_class = {mark}");
-        }
+        dims.push_str(&rollup_dimensions(filter, &mut binds));
         let split = match grouping {
             Grouping::Hour => None,
             _ => split_range(filter.from_ms, filter.to_ms),
@@ -413,27 +362,7 @@ impl AnalyticsQueries for SqliteStore {
         after: Option<EventCursor>,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>> {
-        if filter.team_ids.as_ref().is_some_and(Vec::is_empty) || limit <= 0 {
-            return Ok(Vec::new());
-        }
-        let (mut conds, mut binds) = event_conditions(filter);
-        if let Some(cursor) = after {
-            // A row value: SQLite walks the (ts, id) order of an index from the cursor on.
-            conds.push("(ts, id) < (?, ?)".to_owned());
-            binds.push(Bind::Int(cursor.ts_ms));
-            binds.push(Bind::Int(cursor.id));
-        }
-        let mut sql = format!("SELECT id, {EVENT_COLUMNS} FROM usage_events");
-        if !conds.is_empty() {
-            let _ = write!(sql, " WHERE {}", conds.join(" AND "));
-        }
-        sql.push_str(" ORDER BY ts DESC, id DESC LIMIT ?");
-        let rows = bind_all(sqlx::query(&sql), binds)
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(store_error)?;
-        rows.iter().map(stored_event_from_row).collect()
+        crate::search::search_usage(&self.reader, filter, after, limit).await
     }
 
     async fn usage_event(&self, id: i64) -> StoreResult<Option<StoredEvent>> {

@@ -9,6 +9,7 @@
 mod analytics;
 mod background;
 mod checkpoint;
+mod search;
 mod sketches;
 mod usage;
 
@@ -41,7 +42,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a caller waits for a free connection before the store counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Page cache of the writer connection (negative: KiB). A usage batch dirties a few MB of pages
-/// (the rows, their five indexes, two roll-up tables and theirs); with SQLite's default of 2 MB
+/// (the rows, their two indexes, two roll-up tables and theirs); with SQLite's default of 2 MB
 /// the cache spills them to the WAL mid-transaction and reads the hot pages back every batch.
 /// 16 MiB holds them with room to spare: 64 MiB wrote 7 % slower at 10 M events (more pages to
 /// allocate and walk) and was most of the gateway's RSS under load (bench/README.md).

@@ -27,6 +27,7 @@ use crate::{
 
 pub mod accounts;
 pub mod analytics;
+mod call_log;
 pub mod counters;
 pub mod governance;
 pub mod models;

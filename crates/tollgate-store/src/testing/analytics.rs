@@ -45,10 +45,11 @@ pub async fn usage_analytics(store: &dyn Store) {
     aggregates_over_days_match_the_events(store).await;
     search_walks_every_page_in_order(store).await;
     retention_deletes_exactly_what_it_should(store).await;
+    super::call_log::sparse_matches_are_found_hour_by_hour(store).await;
 }
 
 /// An event as stored: key and team filled in from its hash where the store knows the key.
-fn attributed(e: &UsageEvent, keys: &[&KeyRecord]) -> UsageEvent {
+pub(super) fn attributed(e: &UsageEvent, keys: &[&KeyRecord]) -> UsageEvent {
     let owner = match (e.key_id, &e.key_hash) {
         (None, Some(hash)) => keys.iter().find(|k| &k.key_hash == hash),
         _ => None,
@@ -664,7 +665,7 @@ fn event_matches(f: &EventFilter, e: &UsageEvent) -> bool {
 }
 
 /// Every page of `filter`, `page` at a time, following the cursor of each last row.
-async fn walk(store: &dyn Store, filter: &EventFilter, page: i64) -> Vec<StoredEvent> {
+pub(super) async fn walk(store: &dyn Store, filter: &EventFilter, page: i64) -> Vec<StoredEvent> {
     let mut all = Vec::new();
     let mut after: Option<EventCursor> = None;
     loop {
@@ -693,7 +694,11 @@ async fn walk(store: &dyn Store, filter: &EventFilter, page: i64) -> Vec<StoredE
 
 /// Row ids in `(ts, id)` newest-first order of the events matching `filter`, from the
 /// generated events and the row ids the full walk revealed.
-fn expected_ids(stored: &[UsageEvent], ids: &HashMap<Uuid, i64>, filter: &EventFilter) -> Vec<i64> {
+pub(super) fn expected_ids(
+    stored: &[UsageEvent],
+    ids: &HashMap<Uuid, i64>,
+    filter: &EventFilter,
+) -> Vec<i64> {
     let mut hits: Vec<(i64, i64)> = stored
         .iter()
         .filter(|e| event_matches(filter, e))
