@@ -251,10 +251,8 @@ async fn writing_events_makes_the_partitions_of_their_days() {
             names,
             [
                 "usage_events_event_id_ts_key",
-                "usage_events_key_id_ts",
-                // No primary key since migration 0016: (ts, id) is usage_events_ts_id.
-                "usage_events_route_id_ts",
-                "usage_events_team_id_ts",
+                // No primary key since migration 0016, no index per team, key or route since
+                // 0017: (ts, id, team_id, key_id, route_id, status) is usage_events_ts_id.
                 "usage_events_ts_id"
             ]
         );

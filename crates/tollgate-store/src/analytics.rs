@@ -149,6 +149,15 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
+    /// Whether it names a team, key, route or model: the dimensions raw events have no index of
+    /// their own for, whose pages [`search_by_hours`] reads.
+    pub fn names_a_dimension(&self) -> bool {
+        self.team_ids.is_some()
+            || self.key_id.is_some()
+            || self.route_id.is_some()
+            || self.model.is_some()
+    }
+
     /// The roll-up rows of `[from_ms, to_ms)` that count every event this filter matches: all
     /// its filters but the text, and an exact status counted by its class. Their calls are the
     /// filter's events where it has neither, and an upper bound otherwise.
@@ -223,6 +232,119 @@ impl PageSpans {
             .or_else(|| self.from_hour.last().map(|(oldest, _)| *oldest))
             .filter(|next| *next < start)
     }
+}
+
+/// Hours asked of the roll-ups at a time by [`search_by_hours`]: a page of a busy filter fills
+/// in the first; a sparse filter's page reads a few such lists.
+const HOURS_AT_ONCE: i64 = 64;
+
+/// What a backend answers for a call-log page planned by the hourly roll-ups
+/// ([`search_by_hours`]), on one connection.
+#[async_trait]
+pub trait HourlyEvents: Send {
+    /// The newest `limit` hours that start before `end` (any when `None`) and end after
+    /// `rollups.from_ms`, in which the roll-up rows matching `rollups`' dimensions and status
+    /// class count calls; newest first.
+    async fn hours_with_calls(
+        &mut self,
+        rollups: &RollupFilter,
+        end: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<i64>>;
+    /// The oldest hour of any hourly roll-up row.
+    async fn first_hour(&mut self) -> StoreResult<Option<i64>>;
+    /// The events matching `filter` with `from <= ts < to` (where given), strictly after `after`
+    /// in the `ts DESC, id DESC` order, newest first, at most `limit`.
+    async fn events_in(
+        &mut self,
+        filter: &EventFilter,
+        after: Option<EventCursor>,
+        span: (Option<i64>, Option<i64>),
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>>;
+}
+
+/// A call-log page (see [`AnalyticsQueries::search_usage`]) read only in the hours whose roll-up
+/// rows count calls of `filter`'s team, key, route and model, newest first, adjacent hours as one span: raw events need no index per team, key, route or
+/// model (each costs the writer an insert per event), and a backend with daily partitions plans
+/// only the span's. Events older than every roll-up hour are looked for last, in one span: the
+/// clean-up of roll-ups and events cuts both at an instant, which leaves the events of the hour
+/// it cut in without their roll-up row.
+pub async fn search_by_hours<S: HourlyEvents + ?Sized>(
+    source: &mut S,
+    filter: &EventFilter,
+    after: Option<EventCursor>,
+    limit: i64,
+) -> StoreResult<Vec<StoredEvent>> {
+    let mut page: Vec<StoredEvent> = Vec::new();
+    let missing = |page: &Vec<StoredEvent>| limit - i64::try_from(page.len()).unwrap_or(limit);
+    // Events before `end` are still to be looked at (`None`: all of them).
+    let mut end = match (filter.to_ms, after.map(|c| c.ts_ms.saturating_add(1))) {
+        (Some(to), Some(cursor)) => Some(to.min(cursor)),
+        (to, cursor) => to.or(cursor),
+    };
+    // The status is tested in the index entry of each event; asked of the roll-ups as well, it
+    // cost PostgreSQL a row read per roll-up row of the team (55 ms for a team's 5xx page).
+    let rollups = RollupFilter {
+        status_class: None,
+        ..filter.counting_rollups(filter.from_ms.unwrap_or(i64::MIN), i64::MAX)
+    };
+    // One team at a time: an index on (team_id, hour) yields one team's hours newest first and
+    // stops after a few; several teams' hours would first be gathered and sorted, all of them.
+    let each_team: Vec<RollupFilter> = match &rollups.team_ids {
+        Some(teams) if teams.len() > 1 => teams
+            .iter()
+            .map(|team| RollupFilter {
+                team_ids: Some(vec![*team]),
+                ..rollups.clone()
+            })
+            .collect(),
+        _ => vec![rollups],
+    };
+    loop {
+        let mut hours = Vec::new();
+        for rollups in &each_team {
+            hours.extend(source.hours_with_calls(rollups, end, HOURS_AT_ONCE).await?);
+        }
+        hours.sort_unstable_by(|a, b| b.cmp(a));
+        hours.dedup();
+        hours.truncate(usize::try_from(HOURS_AT_ONCE).unwrap_or(usize::MAX));
+        let Some(&oldest) = hours.last() else { break };
+        for (from, to) in hour_spans(&hours) {
+            let to = end.map_or(to, |end| end.min(to));
+            let found = source
+                .events_in(filter, after, (Some(from), Some(to)), missing(&page))
+                .await?;
+            page.extend(found);
+            if missing(&page) <= 0 {
+                return Ok(page);
+            }
+        }
+        end = Some(oldest);
+    }
+    let before = match (source.first_hour().await?, end) {
+        (Some(hour), Some(end)) => Some(hour.min(end)),
+        (hour, end) => hour.or(end),
+    };
+    let older = source
+        .events_in(filter, after, (None, before), missing(&page))
+        .await?;
+    page.extend(older);
+    Ok(page)
+}
+
+/// `[from, to)` spans of ms covering `hours` (hour starts, newest first), adjacent hours joined;
+/// newest first.
+fn hour_spans(hours: &[i64]) -> Vec<(i64, i64)> {
+    let mut spans: Vec<(i64, i64)> = Vec::new();
+    for &hour in hours {
+        let to = hour.saturating_add(tollgate_core::time::HOUR_MS);
+        match spans.last_mut() {
+            Some(last) if last.0 == to => last.0 = hour,
+            _ => spans.push((hour, to)),
+        }
+    }
+    spans
 }
 
 /// A position in the newest-first event order: the last row of the previous page.
@@ -337,6 +459,17 @@ mod tests {
             None,
             "no hour before the oldest"
         );
+    }
+
+    #[test]
+    fn spans_join_adjacent_hours_newest_first() {
+        let h = tollgate_core::time::HOUR_MS;
+        assert_eq!(
+            hour_spans(&[9 * h, 8 * h, 7 * h, 4 * h, 2 * h, h]),
+            vec![(7 * h, 10 * h), (4 * h, 5 * h), (h, 3 * h)]
+        );
+        assert_eq!(hour_spans(&[]), Vec::<(i64, i64)>::new());
+        assert_eq!(hour_spans(&[i64::MAX - 5]), vec![(i64::MAX - 5, i64::MAX)]);
     }
 
     #[test]

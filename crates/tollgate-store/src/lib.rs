@@ -25,8 +25,8 @@ pub use accounts::{
     NewUser, SessionQueries, SessionRecord, SettingQueries, User, UserQueries,
 };
 pub use analytics::{
-    AggregateOrder, AnalyticsQueries, EventCursor, EventFilter, Grouping, LatencyGroup, PageSpans,
-    RollupFilter, StoredEvent, UsageAggregate,
+    AggregateOrder, AnalyticsQueries, EventCursor, EventFilter, Grouping, HourlyEvents,
+    LatencyGroup, PageSpans, RollupFilter, StoredEvent, UsageAggregate, search_by_hours,
 };
 pub use counters::{Counter, CounterQueries, CounterReading, NewReading};
 pub use edge::{EdgeChange, EdgeEntity, EdgeKey, EdgeQueries, EdgeToken, NewEdgeToken};
