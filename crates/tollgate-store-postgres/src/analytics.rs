@@ -24,7 +24,7 @@ use crate::rows::{aggregate_from_row, stored_event_from_row};
 use crate::sketches::read_sketches;
 use crate::usage::EVENT_COLUMNS;
 use crate::{PostgresStore, store_error};
-use tollgate_store_sql::{aggregate_order, retention_sql};
+use tollgate_store_sql::{aggregate_order, hours_with_calls_sql, retention_sql};
 
 /// The summed columns of roll-up rows, each under its own name, and the calls of unknown status
 /// (class 0, reported without one), which success rates leave out.
@@ -520,20 +520,11 @@ impl HourlyEvents for Hours<'_> {
         limit: i64,
     ) -> StoreResult<Vec<i64>> {
         let mut binds = Binds::default();
-        // An hour holds events of `from_ms` on when it ends after it.
-        let mut sql = format!(
-            "SELECT DISTINCT hour FROM usage_hourly WHERE hour > {}",
-            binds.push(Bind::Int(rollups.from_ms.saturating_sub(HOUR_MS)))
-        );
-        if let Some(end) = end {
-            let _ = write!(sql, " AND hour < {}", binds.push(Bind::Int(end)));
-        }
-        sql.push_str(&rollup_dimensions(rollups, &mut binds));
-        let _ = write!(
-            sql,
-            " ORDER BY hour DESC LIMIT {}",
-            binds.push(Bind::Int(limit))
-        );
+        let from = binds.push(Bind::Int(rollups.from_ms));
+        let end = end.map(|end| binds.push(Bind::Int(end)));
+        let dims = rollup_dimensions(rollups, &mut binds);
+        let limit = binds.push(Bind::Int(limit));
+        let sql = hours_with_calls_sql(&from, end.as_deref(), &dims, &limit);
         // Planned with its values each time: a generic plan cannot tell a few newest hours from
         // all of them, and chose to gather and sort every hour of a team (300 ms at 10 M events).
         let rows = binds

@@ -255,6 +255,19 @@ pub const UNIQUE_VIOLATIONS: [(&str, Option<UniqueKey>); 10] = [
     ),
 ];
 
+/// The query of `HourlyEvents::hours_with_calls` (tollgate-store): the distinct hours of
+/// `usage_hourly` from the placeholder `from` on, before `end` where given, under the dimension
+/// conditions `dims` (each starting with ` AND `), newest first, at most the placeholder `limit`.
+pub fn hours_with_calls_sql(from: &str, end: Option<&str>, dims: &str, limit: &str) -> String {
+    let end = end
+        .map(|end| format!(" AND hour < {end}"))
+        .unwrap_or_default();
+    format!(
+        "SELECT DISTINCT hour FROM usage_hourly WHERE hour >= {from}{end}{dims} \
+         ORDER BY hour DESC LIMIT {limit}"
+    )
+}
+
 /// What retention runs on the roll-ups of `grain` (the summary rows when `summaries`): the query
 /// of the oldest hour or day they hold, and the delete of the rows before the one placeholder
 /// `mark`. A summary table's primary key starts with the row's kind, so both name every kind:

@@ -13,7 +13,6 @@ use std::fmt::Write as _;
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Acquire as _, Row as _, SqlitePool};
-use tollgate_core::time::HOUR_MS;
 use tollgate_store::rollup::contains_pattern;
 use tollgate_store::{
     EventCursor, EventFilter, HourlyEvents, RollupFilter, StoreResult, StoredEvent, search_by_hours,
@@ -23,6 +22,7 @@ use crate::analytics::{Bind, NumberedBinds, bind_all, marks, rollup_dimensions};
 use crate::rows::stored_event_from_row;
 use crate::store_error;
 use crate::usage::EVENT_COLUMNS;
+use tollgate_store_sql::hours_with_calls_sql;
 
 /// Matching events strictly after `after` in the `ts DESC, id DESC` order, at most `limit`.
 pub(crate) async fn search_usage(
@@ -57,20 +57,11 @@ impl HourlyEvents for Hours<'_> {
         limit: i64,
     ) -> StoreResult<Vec<i64>> {
         let mut binds = NumberedBinds::default();
-        // An hour holds events of `from_ms` on when it ends after it.
-        let mut sql = format!(
-            "SELECT DISTINCT hour FROM usage_hourly WHERE hour > {}",
-            binds.push(Bind::Int(rollups.from_ms.saturating_sub(HOUR_MS)))
-        );
-        if let Some(end) = end {
-            let _ = write!(sql, " AND hour < {}", binds.push(Bind::Int(end)));
-        }
-        sql.push_str(&rollup_dimensions(rollups, &mut binds));
-        let _ = write!(
-            sql,
-            " ORDER BY hour DESC LIMIT {}",
-            binds.push(Bind::Int(limit))
-        );
+        let from = binds.push(Bind::Int(rollups.from_ms));
+        let end = end.map(|end| binds.push(Bind::Int(end)));
+        let dims = rollup_dimensions(rollups, &mut binds);
+        let limit = binds.push(Bind::Int(limit));
+        let sql = hours_with_calls_sql(&from, end.as_deref(), &dims, &limit);
         let rows = bind_all(sqlx::query(&sql), binds.into_binds())
             .fetch_all(&mut *self.0)
             .await
