@@ -313,7 +313,7 @@ fn rollup_dimensions(filter: &RollupFilter, binds: &mut Binds) -> String {
 impl PostgresStore {
     /// The events of `filter` after `after`, newest first, at most `limit`, with `ts` in
     /// `[from, to)` where given; `in_order`: read in the index's order, never sorted (a span of
-    /// hours the roll-ups say hold matching calls).
+    /// hours the roll-ups say hold matching calls: its rows are few, and a page stops early).
     async fn search_span(
         &self,
         filter: &EventFilter,
@@ -654,7 +654,10 @@ impl AnalyticsQueries for PostgresStore {
         // from which hour on there are enough matching events: the page is looked for there
         // first. They count a superset where the filter has a text or an exact status, or a
         // cursor leaves some of an hour's events out: a span short of the page is followed by
-        // one sized by the share of the first that matched, and then by everything before.
+        // one sized by the share of the first that matched, and then by everything before. The
+        // two spans are read in the index's order: the planner, its statistics of today's
+        // partition lagging behind the writer, scanned the whole day for a text search and
+        // sorted it (39.5 ms against 1.8 ms at 10 M events).
         let spans = self.page_spans(filter, after).await?;
         let Some(start) = spans.as_ref().and_then(|s| s.start_for(limit)) else {
             return self
@@ -662,7 +665,7 @@ impl AnalyticsQueries for PostgresStore {
                 .await;
         };
         let mut page = self
-            .search_span(filter, after, ((Some(start), None), false), limit)
+            .search_span(filter, after, ((Some(start), None), true), limit)
             .await?;
         let mut below = start;
         let found = i64::try_from(page.len()).unwrap_or(limit);
@@ -674,7 +677,7 @@ impl AnalyticsQueries for PostgresStore {
                 self.search_span(
                     filter,
                     after,
-                    ((Some(next), Some(start)), false),
+                    ((Some(next), Some(start)), true),
                     limit - found,
                 )
                 .await?,
