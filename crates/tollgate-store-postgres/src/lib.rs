@@ -1,6 +1,7 @@
 //! PostgreSQL backend of the tollgate store: several instances share one database.
 
 mod analytics;
+mod binary_copy;
 mod partitions;
 mod sketches;
 mod usage;

@@ -481,9 +481,18 @@ pub async fn aggregates_over_days_match_the_events(store: &dyn Store) {
         e.ts_ms = base + 5 * HOUR_MS + n * 37 * 60_000;
     }
     let mut written = 0;
-    for batch in events.chunks(70) {
+    for batch in events[..230].chunks(70) {
         written += store.write_usage(batch).await.expect("write_usage");
     }
+    assert_eq!(
+        store
+            .write_usage(&events[225..])
+            .await
+            .expect("write_usage"),
+        10,
+        "of a batch of five stored events and ten new ones, the new ones count"
+    );
+    written += 10;
     assert_eq!(written, 240);
     assert_eq!(
         store
