@@ -9,8 +9,9 @@ For each backend:
   3. HTTP ingest: batches of 1000 events to POST /api/v1/usage/events from 4 threads for a few
      seconds (accepted events/s; the writer's `events_written` counter must catch up);
   4. export: the last 7 days as CSV, streamed (MB/s, rows/s) while the server's VmHWM is read;
-  5. the clean-up: `serve` again with events kept 30 days and roll-ups 60 days; its first pass
-     (at start) is timed from the process's start to each step's log line.
+  5. the clean-up: `serve` again with events kept a third of the history (30 days of 90) and
+     roll-ups two thirds (60); its first pass (at start) is timed from the process's start to each
+     step's log line.
 Then `tollgate estimate` on a 20 MB text (MB/s, tokens/s), and Python `tiktoken` on the same text
 when it can be imported and its vocabulary loaded (it downloads vocabularies on first use, which
 this machine cannot do: then the comparison is reported as not possible).
@@ -279,12 +280,13 @@ def bench_backend(args, bin_path, backend, results):
         log(f"{backend}:   export {rows - 1:,} rows, {size / 1e6:.1f} MB in {secs:.1f} s; server RSS {rss_before / 1024:.1f} MiB before, "
             f"{peak[0] / 1024:.1f} MiB peak during")
 
-        # The clean-up: a restart with events kept 30 days and roll-ups 60, whose first pass runs
-        # at start; timed from the process's start to each step's log line.
+        # The clean-up: a restart with events kept a third of the history and roll-ups two
+        # thirds, whose first pass runs at start; timed from the process's start to each step's
+        # log line.
         server.terminate()
         server.wait(timeout=60)
         server = None
-        results["cleanup"] = cleanup(bin_path, env, tmp, backend)
+        results["cleanup"] = cleanup(bin_path, env, tmp, backend, args.days)
     finally:
         if server is not None:
             server.terminate()
@@ -298,11 +300,13 @@ CLEANUP_STEP = re.compile(
     r"^(\S+Z)\s+INFO .*retention: (removing usage events|removing roll-ups)[^\n]*?deleted=(\d+)")
 
 
-def cleanup(bin_path, env, tmp, backend):
-    """Starts `serve` with events kept 30 days and roll-ups 60; its first clean-up pass runs at
-    start. Answers the seconds from the start until the events and the roll-ups were removed, and
-    how many rows each step removed."""
-    env = dict(env, TOLLGATE_RETENTION__DAYS="30", TOLLGATE_RETENTION__ROLLUP_DAYS="60", TOLLGATE_LOG_LEVEL="info",
+def cleanup(bin_path, env, tmp, backend, days):
+    """Starts `serve` with events kept a third of the `days` of history (30 of 90) and roll-ups
+    two thirds (60); its first clean-up pass runs at start. Answers the seconds from the start
+    until the events and the roll-ups were removed, and how many rows each step removed."""
+    keep, keep_rollups = max(1, days // 3), max(2, 2 * days // 3)
+    env = dict(env, TOLLGATE_RETENTION__DAYS=str(keep), TOLLGATE_RETENTION__ROLLUP_DAYS=str(keep_rollups),
+               TOLLGATE_LOG_LEVEL="info",
                TOLLGATE_GATEWAY_LISTEN=f"127.0.0.1:{free_port()}", TOLLGATE_CONSOLE_LISTEN=f"127.0.0.1:{free_port()}")
     path = f"{tmp}/cleanup.log"
     started = time.time()
@@ -323,8 +327,8 @@ def cleanup(bin_path, env, tmp, backend):
         server.wait(timeout=60)
     if len(steps) < 2:
         raise SystemExit(f"{backend}: the clean-up did not report both steps within an hour: {steps}")
-    log(f"{backend}:   clean-up: {steps['events']['deleted']:,} events older than 30 days in {steps['events']['seconds']} s; "
-        f"{steps['rollups']['deleted']:,} roll-up rows older than 60 days by {steps['rollups']['seconds']} s from start")
+    log(f"{backend}:   clean-up: {steps['events']['deleted']:,} events older than {keep} days in {steps['events']['seconds']} s; "
+        f"{steps['rollups']['deleted']:,} roll-up rows older than {keep_rollups} days by {steps['rollups']['seconds']} s from start")
     return steps
 
 

@@ -1,0 +1,4 @@
+-- Nothing to do on SQLite, which has no fill factor: on PostgreSQL this migration leaves room on
+-- the roll-up tables' pages so that the writer's updates of a row stay on its page without new
+-- index entries (see tollgate-store-postgres/migrations/0018_rollup_fillfactor.sql). Kept so
+-- that migration file names stay parallel across backends.
