@@ -166,6 +166,38 @@ async fn unique_violations_name_their_constraint() {
     .await;
 }
 
+/// Migration 0018: the roll-up tables, which the usage writer updates in every batch, keep room
+/// on each page for a row's next version (a HOT update, no new index entries).
+#[tokio::test]
+async fn the_rollup_tables_keep_room_for_updates() {
+    with_test_database(|url| async move {
+        let store = PostgresStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let options: Vec<(String, Vec<String>)> = sqlx::query_as(
+            "SELECT relname::text, COALESCE(reloptions, '{}') FROM pg_class \
+             WHERE relname IN ('usage_hourly', 'usage_daily', 'summary_hourly', 'summary_daily') \
+             ORDER BY relname",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let want: Vec<(String, Vec<String>)> = [
+            "summary_daily",
+            "summary_hourly",
+            "usage_daily",
+            "usage_hourly",
+        ]
+        .into_iter()
+        .map(|t| (t.to_owned(), vec!["fillfactor=70".to_owned()]))
+        .collect();
+        assert_eq!(options, want);
+        pool.close().await;
+        store.close().await;
+    })
+    .await;
+}
+
 /// Migration 0014 sums the roll-ups written before it into summary rows.
 #[tokio::test]
 async fn old_rollups_become_summary_rows() {
